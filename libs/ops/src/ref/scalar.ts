@@ -1,0 +1,37 @@
+/** float64 scalar math that JS's Math lacks, shared by references and the JS backend's runtime. */
+
+const TWO_OVER_SQRT_PI = 1.1283791670955126;
+
+/**
+ * erf(x) = 2/sqrt(pi) * exp(-x^2) * sum_n 2^n x^(2n+1) / (1*3*...*(2n+1)). Every term is positive,
+ * so the sum has no cancellation and reaches full float64 precision; beyond |x| = 6, erf is 1 in float64.
+ */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return x;
+  const ax = Math.abs(x);
+  if (ax >= 6) return Math.sign(x);
+  if (ax === 0) return x;
+  const x2 = ax * ax;
+  let term = ax;
+  let sum = ax;
+  for (let n = 1; term > sum * 1e-17; n++) {
+    term *= (2 * x2) / (2 * n + 1);
+    sum += term;
+  }
+  const r = Math.min(1, TWO_OVER_SQRT_PI * Math.exp(-x2) * sum);
+  return x < 0 ? -r : r;
+}
+
+/** Round half to even (torch.round), keeping the sign of zero. */
+export function rint(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x - Math.trunc(x)) === 0.5 ? 2 * Math.round(x / 2) : r;
+}
+
+/** Python's `%` / torch.remainder: the result takes the sign of the divisor. */
+export function remainder(a: number, b: number): number {
+  const m = a % b;
+  return m !== 0 && (m < 0) !== (b < 0) ? m + b : m;
+}
+
+export const sigmoid = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));

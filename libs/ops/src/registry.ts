@@ -1,0 +1,32 @@
+/** Every spec by name: what backends, the dispatcher and the conformance suite iterate over. */
+import type { ElementwiseSpec, OpSpec, ReduceSpec, RoutineSpec } from './spec.js';
+import * as binary from './specs/binary.js';
+import * as reduce from './specs/reduce.js';
+import * as routines from './specs/routines.js';
+import * as unary from './specs/unary.js';
+
+const byName = <T extends OpSpec>(mod: Record<string, unknown>, kind: T['kind']): Record<string, T> =>
+  Object.fromEntries(
+    Object.values(mod)
+      .filter((v): v is T => typeof v === 'object' && v !== null && (v as OpSpec).kind === kind)
+      .map((s) => [s.name, s]),
+  );
+
+export const ELEMENTWISE: Readonly<Record<string, ElementwiseSpec>> = {
+  ...byName<ElementwiseSpec>(unary, 'elementwise'),
+  ...byName<ElementwiseSpec>(binary, 'elementwise'),
+};
+export const REDUCTIONS: Readonly<Record<string, ReduceSpec>> = byName<ReduceSpec>(reduce, 'reduce');
+export const ROUTINES: Readonly<Record<string, RoutineSpec>> = byName<RoutineSpec>(routines, 'routine');
+export const ALL_SPECS: readonly OpSpec[] = [...Object.values(ELEMENTWISE), ...Object.values(REDUCTIONS), ...Object.values(ROUTINES)];
+
+export function elementwiseSpec(name: string): ElementwiseSpec {
+  const s = ELEMENTWISE[name];
+  if (!s) throw new Error(`no elementwise spec named '${name}'`);
+  return s;
+}
+export function reduceSpec(name: string): ReduceSpec {
+  const s = REDUCTIONS[name];
+  if (!s) throw new Error(`no reduction spec named '${name}'`);
+  return s;
+}

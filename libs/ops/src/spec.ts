@@ -1,0 +1,140 @@
+/**
+ * Op spec records. A spec is data plus typed IR builders; backends render the IR, the conformance
+ * suite draws inputs from `sample` and compares with `ref` under `tol`.
+ */
+import { DTypeError, fmtShape } from './errors.js';
+import { type DType, DEFAULT_FLOAT, DTYPE_SETS, type DTypeSet, isFloating } from './dtype.js';
+import { type Expr } from './ir.js';
+import { type Operand, resultType } from './promote.js';
+
+export interface Tolerance { readonly rtol: number; readonly atol: number }
+export type Tolerances = Partial<Record<DType, Tolerance>>;
+
+/** Default comparison tolerances against the float64 reference, by output dtype. */
+export const DEFAULT_TOL: Readonly<Record<DType, Tolerance>> = {
+  float64: { rtol: 1e-12, atol: 1e-12 },
+  float32: { rtol: 1e-5, atol: 1e-6 },
+  float16: { rtol: 2e-3, atol: 1e-3 },
+  int64: { rtol: 0, atol: 0 },
+  int32: { rtol: 0, atol: 0 },
+  uint8: { rtol: 0, atol: 0 },
+  bool: { rtol: 0, atol: 0 },
+};
+
+/** How conformance draws inputs. */
+export interface Sample {
+  /** Closed range for finite values (per operand for binary ops when given as a list). */
+  readonly domain?: readonly [number, number] | readonly (readonly [number, number])[];
+  /** Mix in NaN, +-Inf, +-0 and subnormals (default true). */
+  readonly specials?: boolean;
+}
+
+/**
+ * How result and compute dtypes follow from the promoted operand dtype:
+ * - promote: compute and return the promoted dtype (add, mul, maximum, ...)
+ * - float:   integers/bool are computed in the default float dtype (exp, sigmoid, div, ...)
+ * - compare: compute in the promoted dtype, return bool (lt, eq, ...)
+ * - logical: operands are read as bool, return bool (logicalAnd, ...)
+ */
+export type ResultRule = 'promote' | 'float' | 'compare' | 'logical';
+
+export interface ParamSpec { readonly default: number; readonly sample?: readonly [number, number] }
+
+export interface ElementwiseSpec {
+  readonly kind: 'elementwise';
+  readonly name: string;
+  readonly arity: 1 | 2 | 3;
+  /** The promoted operand dtype must be in this set. */
+  readonly accepts: DTypeSet;
+  readonly result: ResultRule;
+  /** `where`: operand 0 is a bool condition and takes no part in promotion. */
+  readonly condition?: boolean;
+  readonly params?: Readonly<Record<string, ParamSpec>>;
+  readonly expr: (args: readonly Expr[], params: Readonly<Record<string, Expr>>) => Expr;
+  /** float64 oracle, written independently of `expr`. */
+  readonly ref: (args: readonly number[], params: Readonly<Record<string, number>>) => number;
+  readonly sample: Sample;
+  readonly tol: Tolerances;
+}
+
+export interface ElementwiseTypes {
+  /** dtype each operand is cast to when loaded. */
+  readonly inputs: readonly DType[];
+  readonly compute: DType;
+  readonly out: DType;
+}
+
+/** Resolves an elementwise op's dtypes once per call; throws DTypeError naming the op. */
+export function elementwiseTypes(spec: ElementwiseSpec, operands: readonly Operand[]): ElementwiseTypes {
+  const promoted = resultType(spec.condition ? operands.slice(1) : operands);
+  if (spec.condition) {
+    const c = operands[0]!;
+    const cd = c.kind === 'tensor' ? c.dtype : 'bool';
+    if (cd !== 'bool') throw new DTypeError(spec.name, `condition must be bool, got ${cd}`);
+  }
+  if (!(DTYPE_SETS[spec.accepts] as readonly DType[]).includes(promoted)) {
+    const got = operands.map((o) => (o.kind === 'tensor' ? o.dtype : typeof o.value)).join(', ');
+    throw new DTypeError(spec.name, `does not support dtype ${promoted} (operands: ${got}); expected one of ${DTYPE_SETS[spec.accepts].join(', ')}`);
+  }
+  const compute = spec.result === 'logical' ? 'bool' : spec.result === 'float' && !isFloating(promoted) ? DEFAULT_FLOAT : promoted;
+  const out = spec.result === 'compare' || spec.result === 'logical' ? 'bool' : compute;
+  const inputs = operands.map((_, i) => (spec.condition && i === 0 ? 'bool' : compute));
+  return { inputs, compute, out };
+}
+
+/**
+ * Reductions. Primitive ones carry init/map/combine/finalize in IR; composite ones (var, std,
+ * logsumexp) are defined in terms of primitive tensor ops by the tensor library and carry only the
+ * shared dtype rule and reference.
+ */
+export type ReduceResult = 'same' | 'float' | 'widen' | 'index';
+
+export interface ReduceSpec {
+  readonly kind: 'reduce';
+  readonly name: string;
+  readonly accepts: DTypeSet;
+  /** same: input dtype; float: ints/bool become the default float; widen: bool/ints -> int64 (sum, prod); index: int64 positions. */
+  readonly result: ReduceResult;
+  /** argmax/argmin/cumsum reduce over one dim (or the flattened tensor), not a set of dims. */
+  readonly singleDim?: boolean;
+  /** Reducing zero elements is an error (amax of an empty tensor has no value). */
+  readonly needsElements?: boolean;
+  readonly params?: Readonly<Record<string, ParamSpec>>;
+  readonly init?: number;
+  readonly map?: (x: Expr, params: Readonly<Record<string, Expr>>) => Expr;
+  readonly combine?: (acc: Expr, x: Expr) => Expr;
+  readonly finalize?: (acc: Expr, count: Expr, params: Readonly<Record<string, Expr>>) => Expr;
+  /** Index reductions: is candidate `x` better than the current `best`? Ties keep the first. */
+  readonly better?: (x: Expr, best: Expr) => Expr;
+  readonly ref: (xs: readonly number[], params: Readonly<Record<string, number>>) => number;
+  readonly sample: Sample;
+  readonly tol: Tolerances;
+}
+
+export function reduceTypes(spec: ReduceSpec, input: DType): { compute: DType; out: DType } {
+  if (!(DTYPE_SETS[spec.accepts] as readonly DType[]).includes(input)) {
+    throw new DTypeError(spec.name, `does not support dtype ${input}; expected one of ${DTYPE_SETS[spec.accepts].join(', ')}`);
+  }
+  switch (spec.result) {
+    case 'same': return { compute: input, out: input };
+    case 'float': return isFloating(input) ? { compute: input, out: input } : { compute: DEFAULT_FLOAT, out: DEFAULT_FLOAT };
+    case 'widen': return isFloating(input) ? { compute: input, out: input } : { compute: 'int64', out: 'int64' };
+    case 'index': return { compute: input, out: 'int64' };
+  }
+}
+
+/** Routines: hand-written kernels per backend, but one shared shape/dtype rule and reference. */
+export interface RoutineSpec {
+  readonly kind: 'routine';
+  readonly name: string;
+  readonly accepts: DTypeSet;
+  readonly sample: Sample;
+  readonly tol: Tolerances;
+}
+
+export type OpSpec = ElementwiseSpec | ReduceSpec | RoutineSpec;
+
+export const tolFor = (spec: OpSpec, dtype: DType): Tolerance => spec.tol[dtype] ?? DEFAULT_TOL[dtype];
+
+/** Formats operand shapes for error messages: "[2, 3] and [4]". */
+export const fmtShapes = (shapes: readonly (readonly number[])[]): string => shapes.map(fmtShape).join(' and ');

@@ -1,0 +1,65 @@
+/** Elementwise binary and ternary ops (broadcasting is the dispatcher's job, not the spec's). */
+import * as ir from '../ir.js';
+import { remainder as remainderRef } from '../ref/scalar.js';
+import type { ElementwiseSpec } from '../spec.js';
+import { binary } from './elementwise.js';
+
+const { add: addE, div: divE, mul: mulE, sub: subE, where: whereE } = ir;
+
+/** a + alpha * b (torch.add's alpha). */
+export const add = binary('add', {
+  params: { alpha: { default: 1, sample: [-3, 3] } },
+  expr: (a, b, p) => addE(a, mulE(b, p['alpha']!)),
+  ref: (a, b, p) => a + p['alpha']! * b,
+});
+export const sub = binary('sub', {
+  accepts: 'numeric',
+  params: { alpha: { default: 1, sample: [-3, 3] } },
+  expr: (a, b, p) => subE(a, mulE(b, p['alpha']!)),
+  ref: (a, b, p) => a - p['alpha']! * b,
+});
+export const mul = binary('mul', { expr: mulE, ref: (a, b) => a * b });
+/** True division: integer operands give a float result (torch.div without rounding_mode). */
+export const div = binary('div', { result: 'float', expr: divE, ref: (a, b) => a / b });
+export const pow = binary('pow', {
+  accepts: 'numeric', expr: ir.pow, ref: Math.pow,
+  sample: { domain: [[0, 10], [-4, 4]] },
+  tol: { float32: { rtol: 2e-5, atol: 1e-6 } },
+});
+export const maximum = binary('maximum', { accepts: 'numeric', expr: ir.max, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)) });
+export const minimum = binary('minimum', { accepts: 'numeric', expr: ir.min, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)) });
+export const atan2 = binary('atan2', { result: 'float', expr: ir.atan2, ref: Math.atan2 });
+/** Python-style remainder: the result takes the sign of the divisor. */
+export const remainder = binary('remainder', {
+  accepts: 'numeric',
+  expr: (a, b) => {
+    const m = ir.fmod(a, b);
+    const fix = ir.and(ir.ne(m, 0), ir.ne(ir.lt(m, 0), ir.lt(b, 0)));
+    return whereE(fix, addE(m, b), m);
+  },
+  ref: remainderRef,
+  sample: { domain: [[-100, 100], [-10, 10]] },
+});
+/** C fmod: the result takes the sign of the dividend. */
+export const fmod = binary('fmod', { accepts: 'numeric', expr: ir.fmod, ref: (a, b) => a % b, sample: { domain: [[-100, 100], [-10, 10]] } });
+
+const compare = (name: string, expr: (a: ir.Expr, b: ir.Expr) => ir.Expr, ref: (a: number, b: number) => boolean) =>
+  binary(name, { result: 'compare', expr, ref: (a, b) => (ref(a, b) ? 1 : 0) });
+export const lt = compare('lt', ir.lt, (a, b) => a < b);
+export const le = compare('le', ir.le, (a, b) => a <= b);
+export const gt = compare('gt', ir.gt, (a, b) => a > b);
+export const ge = compare('ge', ir.ge, (a, b) => a >= b);
+export const eq = compare('eq', ir.eq, (a, b) => a === b);
+export const ne = compare('ne', ir.ne, (a, b) => a !== b);
+
+export const logicalAnd = binary('logicalAnd', { result: 'logical', expr: ir.and, ref: (a, b) => (a !== 0 && b !== 0 ? 1 : 0) });
+export const logicalOr = binary('logicalOr', { result: 'logical', expr: ir.or, ref: (a, b) => (a !== 0 || b !== 0 ? 1 : 0) });
+export const logicalXor = binary('logicalXor', { result: 'logical', expr: ir.ne, ref: (a, b) => ((a !== 0) !== (b !== 0) ? 1 : 0) });
+
+/** where(cond, a, b): operand 0 is a bool condition; a and b promote together. */
+export const where: ElementwiseSpec = {
+  kind: 'elementwise', name: 'where', arity: 3, accepts: 'all', result: 'promote', condition: true,
+  sample: {}, tol: {},
+  expr: ([c, a, b]) => whereE(c!, a!, b!),
+  ref: ([c, a, b]) => (c !== 0 ? a! : b!),
+};

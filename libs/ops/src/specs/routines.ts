@@ -1,0 +1,316 @@
+/**
+ * Routines: ops with hand-tuned kernels per backend. What they share lives here: the shape rule
+ * (which throws the typed errors every backend reports identically) and the float64 reference.
+ */
+import { ArgumentError, IndexError, ShapeError, fmtShape } from '../errors.js';
+import { type Nd, forEachIndex, nd, offsetOf } from '../ref/nd.js';
+import { broadcastShapes, normDim, numel, type Shape } from '../shape.js';
+import type { RoutineSpec } from '../spec.js';
+
+const routine = (name: string, f: Partial<Omit<RoutineSpec, 'kind' | 'name'>> = {}): RoutineSpec =>
+  ({ kind: 'routine', name, accepts: 'floating', sample: {}, tol: {}, ...f });
+
+// ---------------------------------------------------------------- matmul
+export const matmul = routine('matmul', { accepts: 'numeric', tol: { float32: { rtol: 1e-4, atol: 1e-5 }, float16: { rtol: 1e-2, atol: 1e-2 } } });
+
+export interface MatmulPlan {
+  /** Broadcast batch shape (without the matrix dims). */
+  readonly batch: number[];
+  readonly m: number; readonly k: number; readonly n: number;
+  /** Final output shape after dropping the dims torch.matmul adds for 1-D operands. */
+  readonly out: number[];
+}
+
+export function matmulShape(a: Shape, b: Shape): MatmulPlan {
+  if (a.length === 0 || b.length === 0) throw new ShapeError('matmul', `both arguments need at least 1 dim, got shapes ${fmtShape(a)} and ${fmtShape(b)}`);
+  const a2 = a.length === 1 ? [1, a[0]!] : a;
+  const b2 = b.length === 1 ? [b[0]!, 1] : b;
+  const [m, k] = a2.slice(-2) as [number, number];
+  const [k2, n] = b2.slice(-2) as [number, number];
+  if (k !== k2) throw new ShapeError('matmul', `shapes ${fmtShape(a)} and ${fmtShape(b)} cannot be multiplied (${k} != ${k2}: the last dim of the first must equal the ${b.length === 1 ? 'only' : 'second-to-last'} dim of the second)`);
+  const batch = broadcastShapes('matmul', [a2.slice(0, -2), b2.slice(0, -2)]);
+  const out = [...batch, ...(a.length === 1 ? [] : [m]), ...(b.length === 1 ? [] : [n])];
+  return { batch, m, k, n, out };
+}
+
+export function matmulRef(a: Nd, b: Nd): Nd {
+  const p = matmulShape(a.shape, b.shape);
+  const a2 = a.shape.length === 1 ? [1, a.shape[0]!] : a.shape;
+  const b2 = b.shape.length === 1 ? [b.shape[0]!, 1] : b.shape;
+  const out = nd(p.out);
+  const bat = (s: Shape, idx: readonly number[]) => idx.slice(idx.length - (s.length - 2)).map((v, i) => (s[i] === 1 ? 0 : v));
+  let o = 0;
+  forEachIndex([...p.batch, p.m, p.n], (idx) => {
+    const bi = idx.slice(0, -2), i = idx[idx.length - 2]!, j = idx[idx.length - 1]!;
+    let s = 0;
+    for (let t = 0; t < p.k; t++) {
+      s += a.data[offsetOf(a2, [...bat(a2, bi), i, t])]! * b.data[offsetOf(b2, [...bat(b2, bi), t, j])]!;
+    }
+    out.data[o++] = s;
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- softmax family
+export const softmax = routine('softmax', { sample: { domain: [-50, 50] } });
+export const logSoftmax = routine('logSoftmax', { sample: { domain: [-50, 50] } });
+
+/** Applies fn to every 1-D line along `dim` (values in, values out). */
+function mapLines(x: Nd, dim: number, fn: (line: number[]) => number[]): Nd {
+  const d = normDim('softmax', dim, x.shape.length);
+  const out = nd(x.shape);
+  if (x.shape.length === 0) { out.data[0] = fn([x.data[0]!])[0]!; return out; }
+  const outer = x.shape.slice(); outer[d] = 1;
+  forEachIndex(outer, (idx) => {
+    const offs = Array.from({ length: x.shape[d]! }, (_, t) => offsetOf(x.shape, idx.map((v, i) => (i === d ? t : v))));
+    fn(offs.map((o) => x.data[o]!)).forEach((v, t) => { out.data[offs[t]!] = v; });
+  });
+  return out;
+}
+
+export function softmaxRef(x: Nd, dim: number): Nd {
+  return mapLines(x, dim, (l) => {
+    const m = Math.max(...l);
+    const e = l.map((v) => Math.exp(v - m));
+    const s = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / s);
+  });
+}
+
+export function logSoftmaxRef(x: Nd, dim: number): Nd {
+  return mapLines(x, dim, (l) => {
+    const m = Math.max(...l);
+    const lse = m + Math.log(l.reduce((a, v) => a + Math.exp(v - m), 0));
+    return l.map((v) => v - lse);
+  });
+}
+
+// ---------------------------------------------------------------- layerNorm
+export const layerNorm = routine('layerNorm', { tol: { float32: { rtol: 1e-4, atol: 1e-5 } } });
+
+export function layerNormShape(x: Shape, normalized: Shape, weight?: Shape, bias?: Shape): void {
+  const tail = x.slice(x.length - normalized.length);
+  if (normalized.length === 0 || normalized.length > x.length || tail.some((d, i) => d !== normalized[i])) {
+    throw new ShapeError('layerNorm', `normalizedShape ${fmtShape(normalized)} must match the trailing dims of input ${fmtShape(x)}`);
+  }
+  for (const [name, s] of [['weight', weight], ['bias', bias]] as const) {
+    if (s && (s.length !== normalized.length || s.some((d, i) => d !== normalized[i]))) {
+      throw new ShapeError('layerNorm', `${name} of shape ${fmtShape(s)} must have normalizedShape ${fmtShape(normalized)}`);
+    }
+  }
+}
+
+export function layerNormRef(x: Nd, normalized: Shape, weight: Nd | undefined, bias: Nd | undefined, eps: number): Nd {
+  layerNormShape(x.shape, normalized, weight?.shape, bias?.shape);
+  const inner = numel(normalized);
+  const out = nd(x.shape);
+  for (let r = 0; r < x.data.length / Math.max(inner, 1); r++) {
+    const row = Array.from(x.data.subarray(r * inner, (r + 1) * inner));
+    const mean = row.reduce((a, b) => a + b, 0) / inner;
+    const v = row.reduce((a, b) => a + (b - mean) ** 2, 0) / inner;
+    row.forEach((val, i) => {
+      out.data[r * inner + i] = ((val - mean) / Math.sqrt(v + eps)) * (weight ? weight.data[i]! : 1) + (bias ? bias.data[i]! : 0);
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- indexing
+export const gather = routine('gather', { accepts: 'all' });
+export const scatterAdd = routine('scatterAdd', { accepts: 'numeric' });
+export const indexSelect = routine('indexSelect', { accepts: 'all' });
+export const embedding = routine('embedding', { accepts: 'all' });
+
+export function checkIndex(op: string, i: number, size: number, dim: number): number {
+  if (!(i >= -size && i < size)) throw new IndexError(op, `index ${i} is out of bounds for dim ${dim} with size ${size}`);
+  return i < 0 ? i + size : i;
+}
+
+export function gatherShape(x: Shape, dim: number, index: Shape): number {
+  const d = normDim('gather', dim, x.length);
+  if (index.length !== x.length) throw new ShapeError('gather', `index ${fmtShape(index)} must have the same rank as input ${fmtShape(x)}`);
+  index.forEach((s, i) => {
+    if (i !== d && s > x[i]!) throw new ShapeError('gather', `index ${fmtShape(index)} is larger than input ${fmtShape(x)} at dim ${i} (allowed only at dim ${d})`);
+  });
+  return d;
+}
+
+export function scatterShape(x: Shape, dim: number, index: Shape, src: Shape): number {
+  const d = normDim('scatterAdd', dim, x.length);
+  if (index.length !== x.length || src.length !== x.length) {
+    throw new ShapeError('scatterAdd', `input ${fmtShape(x)}, index ${fmtShape(index)} and src ${fmtShape(src)} must have the same rank`);
+  }
+  index.forEach((s, i) => {
+    if (s > src[i]! || (i !== d && s > x[i]!)) {
+      throw new ShapeError('scatterAdd', `index ${fmtShape(index)} must be no larger than src ${fmtShape(src)} at every dim and than input ${fmtShape(x)} except at dim ${d}`);
+    }
+  });
+  return d;
+}
+
+export function gatherRef(x: Nd, dim: number, index: Nd): Nd {
+  const d = gatherShape(x.shape, dim, index.shape);
+  const out = nd(index.shape);
+  forEachIndex(index.shape, (idx, flat) => {
+    const j = checkIndex('gather', index.data[flat]!, x.shape[d]!, d);
+    out.data[flat] = x.data[offsetOf(x.shape, idx.map((v, i) => (i === d ? j : v)))]!;
+  });
+  return out;
+}
+
+export function scatterAddRef(x: Nd, dim: number, index: Nd, src: Nd): Nd {
+  const d = scatterShape(x.shape, dim, index.shape, src.shape);
+  const out = nd(x.shape, x.data);
+  forEachIndex(index.shape, (idx, flat) => {
+    const j = checkIndex('scatterAdd', index.data[flat]!, x.shape[d]!, d);
+    out.data[offsetOf(x.shape, idx.map((v, i) => (i === d ? j : v)))]! += src.data[offsetOf(src.shape, idx)]!;
+  });
+  return out;
+}
+
+export function indexSelectShape(x: Shape, dim: number, index: Shape): { dim: number; out: number[] } {
+  const d = normDim('indexSelect', dim, x.length);
+  if (index.length > 1) throw new ShapeError('indexSelect', `index must be 0-d or 1-D, got shape ${fmtShape(index)}`);
+  const out = x.slice();
+  if (x.length > 0) out[d] = numel(index);
+  return { dim: d, out };
+}
+
+export function indexSelectRef(x: Nd, dim: number, index: Nd): Nd {
+  const { dim: d, out: shape } = indexSelectShape(x.shape, dim, index.shape);
+  const out = nd(shape);
+  forEachIndex(shape, (idx, flat) => {
+    const j = checkIndex('indexSelect', index.data[idx[d]!]!, x.shape[d]!, d);
+    out.data[flat] = x.data[offsetOf(x.shape, idx.map((v, i) => (i === d ? j : v)))]!;
+  });
+  return out;
+}
+
+export function embeddingShape(weight: Shape, indices: Shape): number[] {
+  if (weight.length !== 2) throw new ShapeError('embedding', `weight must be 2-D [numEmbeddings, dim], got ${fmtShape(weight)}`);
+  return [...indices, weight[1]!];
+}
+
+export function embeddingRef(weight: Nd, indices: Nd): Nd {
+  const out = nd(embeddingShape(weight.shape, indices.shape));
+  const dimSize = weight.shape[1]!;
+  indices.data.forEach((v, r) => {
+    const j = checkIndex('embedding', v, weight.shape[0]!, 0);
+    out.data.set(weight.data.subarray(j * dimSize, (j + 1) * dimSize), r * dimSize);
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- convolution and pooling
+export const conv2d = routine('conv2d', { tol: { float32: { rtol: 1e-4, atol: 1e-5 } } });
+export const maxPool2d = routine('maxPool2d', { accepts: 'numeric' });
+export const avgPool2d = routine('avgPool2d');
+
+export type Pair = readonly [number, number];
+export const pair = (op: string, name: string, v: number | Pair, min: number): Pair => {
+  const p: Pair = typeof v === 'number' ? [v, v] : v;
+  if (p.length !== 2 || p.some((x) => !Number.isInteger(x) || x < min)) throw new ArgumentError(op, `${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
+  return p;
+};
+
+export interface Conv2dOptions { stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair; groups?: number }
+export interface Conv2dPlan {
+  readonly n: number; readonly c: number; readonly h: number; readonly w: number;
+  readonly o: number; readonly kh: number; readonly kw: number;
+  readonly stride: Pair; readonly padding: Pair; readonly dilation: Pair; readonly groups: number;
+  readonly oh: number; readonly ow: number;
+  /** [N, O, OH, OW], or [O, OH, OW] for an unbatched input. */
+  readonly out: number[];
+}
+
+const convOut = (size: number, k: number, s: number, p: number, d: number, ceil = false): number => {
+  const span = size + 2 * p - d * (k - 1) - 1;
+  let o = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  if (ceil && (o - 1) * s >= size + p) o--;
+  return o;
+};
+
+export function conv2dShape(x: Shape, weight: Shape, bias: Shape | undefined, opt: Conv2dOptions = {}): Conv2dPlan {
+  const op = 'conv2d';
+  if (x.length !== 3 && x.length !== 4) throw new ShapeError(op, `input must be 3-D [C, H, W] or 4-D [N, C, H, W], got ${fmtShape(x)}`);
+  if (weight.length !== 4) throw new ShapeError(op, `weight must be 4-D [O, C/groups, kH, kW], got ${fmtShape(weight)}`);
+  const [n, c, h, w] = x.length === 4 ? x : [1, ...x];
+  const [o, cg, kh, kw] = weight as [number, number, number, number];
+  const groups = opt.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1 || c! % groups !== 0 || o % groups !== 0) {
+    throw new ArgumentError(op, `groups=${groups} must divide both input channels (${c}) and output channels (${o})`);
+  }
+  if (cg * groups !== c) throw new ShapeError(op, `weight ${fmtShape(weight)} expects ${cg * groups} input channels (C/groups=${cg}, groups=${groups}), but input ${fmtShape(x)} has ${c}`);
+  if (bias && (bias.length !== 1 || bias[0] !== o)) throw new ShapeError(op, `bias must have shape [${o}], got ${fmtShape(bias)}`);
+  const stride = pair(op, 'stride', opt.stride ?? 1, 1), padding = pair(op, 'padding', opt.padding ?? 0, 0), dilation = pair(op, 'dilation', opt.dilation ?? 1, 1);
+  const oh = convOut(h!, kh, stride[0], padding[0], dilation[0]), ow = convOut(w!, kw, stride[1], padding[1], dilation[1]);
+  if (oh < 1 || ow < 1) throw new ShapeError(op, `kernel ${kh}x${kw} (dilation ${dilation}) is larger than padded input ${h! + 2 * padding[0]}x${w! + 2 * padding[1]}`);
+  const out = x.length === 4 ? [n!, o, oh, ow] : [o, oh, ow];
+  return { n: n!, c: c!, h: h!, w: w!, o, kh, kw, stride, padding, dilation, groups, oh, ow, out };
+}
+
+export function conv2dRef(x: Nd, weight: Nd, bias: Nd | undefined, opt: Conv2dOptions = {}): Nd {
+  const p = conv2dShape(x.shape, weight.shape, bias?.shape, opt);
+  const out = nd(p.out);
+  const cg = p.c / p.groups, og = p.o / p.groups;
+  forEachIndex([p.n, p.o, p.oh, p.ow], ([b, oc, i, j], flat) => {
+    const g = Math.floor(oc! / og);
+    let s = bias ? bias.data[oc!]! : 0;
+    for (let ci = 0; ci < cg; ci++) {
+      for (let u = 0; u < p.kh; u++) {
+        for (let v = 0; v < p.kw; v++) {
+          const y = i! * p.stride[0] - p.padding[0] + u * p.dilation[0], z = j! * p.stride[1] - p.padding[1] + v * p.dilation[1];
+          if (y < 0 || y >= p.h || z < 0 || z >= p.w) continue;
+          s += x.data[((b! * p.c + g * cg + ci) * p.h + y) * p.w + z]! * weight.data[((oc! * cg + ci) * p.kh + u) * p.kw + v]!;
+        }
+      }
+    }
+    out.data[flat] = s;
+  });
+  return out;
+}
+
+export interface Pool2dOptions {
+  kernelSize: number | Pair; stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair; ceilMode?: boolean;
+  /** avgPool2d: count padded zeros in the divisor (PyTorch's default true). */
+  countIncludePad?: boolean;
+}
+export interface Pool2dPlan {
+  readonly planes: number; readonly h: number; readonly w: number;
+  readonly k: Pair; readonly stride: Pair; readonly padding: Pair; readonly dilation: Pair;
+  readonly oh: number; readonly ow: number; readonly out: number[];
+}
+
+export function pool2dShape(op: string, x: Shape, opt: Pool2dOptions): Pool2dPlan {
+  if (x.length !== 3 && x.length !== 4) throw new ShapeError(op, `input must be 3-D [C, H, W] or 4-D [N, C, H, W], got ${fmtShape(x)}`);
+  const k = pair(op, 'kernelSize', opt.kernelSize, 1);
+  const stride = pair(op, 'stride', opt.stride ?? k, 1), padding = pair(op, 'padding', opt.padding ?? 0, 0), dilation = pair(op, 'dilation', opt.dilation ?? 1, 1);
+  if (padding[0] * 2 > k[0] || padding[1] * 2 > k[1]) throw new ArgumentError(op, `padding ${padding} must be at most half of kernelSize ${k}`);
+  const [h, w] = x.slice(-2) as [number, number];
+  const oh = convOut(h, k[0], stride[0], padding[0], dilation[0], opt.ceilMode), ow = convOut(w, k[1], stride[1], padding[1], dilation[1], opt.ceilMode);
+  if (oh < 1 || ow < 1) throw new ShapeError(op, `kernel ${k} is larger than padded input ${fmtShape(x)}`);
+  return { planes: numel(x.slice(0, -2)), h, w, k, stride, padding, dilation, oh, ow, out: [...x.slice(0, -2), oh, ow] };
+}
+
+function poolRef(op: string, x: Nd, opt: Pool2dOptions, reduceWindow: (vals: number[], count: number) => number): Nd {
+  const p = pool2dShape(op, x.shape, opt);
+  const out = nd(p.out);
+  forEachIndex([p.planes, p.oh, p.ow], ([c, i, j], flat) => {
+    const vals: number[] = [];
+    const y0 = i! * p.stride[0] - p.padding[0], z0 = j! * p.stride[1] - p.padding[1];
+    const yEnd = Math.min(y0 + (p.k[0] - 1) * p.dilation[0] + 1, p.h + p.padding[0]), zEnd = Math.min(z0 + (p.k[1] - 1) * p.dilation[1] + 1, p.w + p.padding[1]);
+    for (let u = 0; u < p.k[0]; u++) {
+      for (let v = 0; v < p.k[1]; v++) {
+        const y = y0 + u * p.dilation[0], z = z0 + v * p.dilation[1];
+        if (y >= 0 && y < p.h && z >= 0 && z < p.w) vals.push(x.data[(c! * p.h + y) * p.w + z]!);
+      }
+    }
+    out.data[flat] = reduceWindow(vals, opt.countIncludePad === false ? vals.length : (yEnd - y0) * (zEnd - z0));
+  });
+  return out;
+}
+
+export const maxPool2dRef = (x: Nd, opt: Pool2dOptions): Nd =>
+  poolRef('maxPool2d', x, opt, (v) => (v.some(Number.isNaN) ? NaN : Math.max(...v)));
+export const avgPool2dRef = (x: Nd, opt: Pool2dOptions): Nd =>
+  poolRef('avgPool2d', x, { ...opt, dilation: 1 }, (v, count) => v.reduce((a, b) => a + b, 0) / count);

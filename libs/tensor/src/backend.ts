@@ -1,0 +1,129 @@
+/**
+ * The backend interface: what a device must provide. It is deliberately narrow (memory, transfer,
+ * and a handful of kernel launches) so a vendor can bring up a device by implementing it; the
+ * dispatcher has already resolved shapes, dtypes, broadcasting and dim coalescing.
+ */
+import { type DType, DeviceError, type Expr, NotImplementedError, type Pool2dPlan, type Conv2dPlan } from '@tessera/ops';
+import type { TypedArray } from './typed.js';
+
+export type DeviceKind = 'cpu' | 'webgpu' | 'cuda' | 'gpujs';
+
+/** A strided window onto a device buffer: what every kernel reads and writes. */
+export interface View {
+  readonly buffer: unknown;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/**
+ * An elementwise kernel: one IR expression over typed inputs, identified by `id` so backends can
+ * cache what they compile. Built once per (op, operand dtypes, scalar positions) by the dispatcher.
+ */
+export interface ElementwiseKernel {
+  readonly id: string;
+  readonly expr: Expr;
+  /** dtype of each tensor input as loaded (the expr casts from these). */
+  readonly inputs: readonly DType[];
+  readonly out: DType;
+  /** Names of runtime scalar parameters, in launch order. */
+  readonly params: readonly string[];
+}
+
+/** A reduction: acc = init; acc = combine(acc, map(x)) over the inner dims; out = finalize(acc, n). */
+export interface ReduceKernel {
+  readonly id: string;
+  readonly input: DType;
+  readonly out: DType;
+  readonly init: number;
+  /** IR over input(0) = element (already cast to compute dtype). */
+  readonly map: Expr;
+  /** IR over input(0) = acc, input(1) = mapped element. */
+  readonly combine: Expr;
+  /** IR over input(0) = acc, input(1) = element count. */
+  readonly finalize: Expr;
+  readonly params: readonly string[];
+  /** Index reductions: IR over input(0) = candidate, input(1) = best; the result is the position. */
+  readonly better?: Expr;
+  /** Scans write every partial result instead of the final one. */
+  readonly scan?: boolean;
+}
+
+/** Elementwise launch: shapes are already broadcast and coalesced; `out` may be a strided view. */
+export interface ElementwiseLaunch { readonly shape: readonly number[]; readonly out: View; readonly inputs: readonly View[]; readonly params: readonly number[] }
+
+/**
+ * Reduction launch: dims are split into `outer` (kept, walked by `out`) and `inner` (reduced);
+ * `input.strides` lists the outer strides then the inner ones. For scans, out has the input's
+ * full shape and its strides follow the same outer-then-inner order.
+ */
+export interface ReduceLaunch {
+  readonly outer: readonly number[];
+  readonly inner: readonly number[];
+  readonly input: View;
+  readonly out: View;
+  readonly params: readonly number[];
+}
+
+export interface MatmulLaunch { readonly out: View; readonly a: View; readonly b: View; readonly m: number; readonly k: number; readonly n: number }
+
+/** Routine kernels a backend may provide; a missing one raises NotImplementedError naming the backend. */
+export interface RoutineKernels {
+  /** a: [...batch, m, k], b: [...batch, k, n] (batch broadcast via zero strides); out contiguous. */
+  matmul(l: MatmulLaunch): void;
+  /** x and out share a shape; normalise along `dim`. */
+  softmax(out: View, x: View, dim: number, log: boolean): void;
+  /** x contiguous, rows of `inner` elements; weight/bias contiguous of `inner` elements. */
+  layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void;
+  gather(out: View, x: View, index: View, dim: number): void;
+  /** out already holds the input; adds src at the indexed positions. */
+  scatterAdd(out: View, index: View, src: View, dim: number): void;
+  indexSelect(out: View, x: View, index: View, dim: number): void;
+  /** x, weight contiguous; bias contiguous or undefined. */
+  conv2d(out: View, x: View, weight: View, bias: View | undefined, plan: Conv2dPlan): void;
+  /** x contiguous. */
+  pool2d(out: View, x: View, plan: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean): void;
+}
+
+export interface Backend {
+  readonly device: DeviceKind;
+  /** Implementation name shown in messages and reports ('js', 'native', ...). */
+  readonly name: string;
+  alloc(dtype: DType, size: number): unknown;
+  /** Copies host data into a new device buffer (CPU backends may adopt the array). */
+  fromHost(data: TypedArray, dtype: DType): unknown;
+  /** Host copy of `size` elements from `offset` of a buffer, after pending work completes. */
+  read(buffer: unknown, dtype: DType, offset: number, size: number): Promise<TypedArray>;
+  /** Synchronous read, for backends whose memory is host memory. */
+  readSync?(buffer: unknown, dtype: DType, offset: number, size: number): TypedArray;
+  /** Releases a buffer whose last reference is gone. */
+  free(buffer: unknown): void;
+  elementwise(kernel: ElementwiseKernel, launch: ElementwiseLaunch): void;
+  reduce(kernel: ReduceKernel, launch: ReduceLaunch): void;
+  readonly routines: Partial<RoutineKernels>;
+}
+
+const backends = new Map<DeviceKind, Backend>();
+
+/** Registers (or replaces, e.g. native over pure JS) the backend serving a device kind. */
+export function registerBackend(backend: Backend): void {
+  backends.set(backend.device, backend);
+}
+
+export function getBackend(device: DeviceKind, op = 'to'): Backend {
+  const b = backends.get(device);
+  if (!b) {
+    const have = [...backends.keys()].join(', ');
+    throw new DeviceError(op, `device '${device}' is not available (registered: ${have}); import its backend package to enable it`);
+  }
+  return b;
+}
+
+export const availableDevices = (): DeviceKind[] => [...backends.keys()];
+
+export function routine<K extends keyof RoutineKernels>(backend: Backend, name: K): RoutineKernels[K] {
+  const k = backend.routines[name];
+  if (!k) throw new NotImplementedError(name, `backend '${backend.name}' (device '${backend.device}') has no ${name} kernel`);
+  return k.bind(backend.routines) as RoutineKernels[K];
+}

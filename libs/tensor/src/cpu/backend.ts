@@ -1,0 +1,19 @@
+/** The pure-JS CPU backend: host typed arrays as buffers, kernels compiled from the IR. */
+import type { DType } from '@tessera/ops';
+import type { Backend } from '../backend.js';
+import { type TypedArray, allocHost } from '../typed.js';
+import { runElementwise, runReduce } from './kernels.js';
+import { cpuRoutines } from './routines.js';
+
+export const jsBackend: Backend = {
+  device: 'cpu',
+  name: 'js',
+  alloc: (dtype: DType, size: number) => allocHost(dtype, size),
+  fromHost: (data: TypedArray) => data,
+  read: async (buffer, _dtype, offset, size) => (buffer as TypedArray).slice(offset, offset + size),
+  readSync: (buffer, _dtype, offset, size) => (buffer as TypedArray).slice(offset, offset + size),
+  free: () => {},
+  elementwise: runElementwise,
+  reduce: runReduce,
+  routines: cpuRoutines,
+};

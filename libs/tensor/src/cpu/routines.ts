@@ -1,0 +1,153 @@
+/** Hand-written pure-JS routine kernels; shapes were validated by the ops' shape rules. */
+import { checkIndex, type Conv2dPlan, type Pool2dPlan } from '@tessera/ops';
+import type { MatmulLaunch, RoutineKernels, View } from '../backend.js';
+import { type TypedArray, getter, setter } from '../typed.js';
+import { gemm } from './gemm.js';
+import { dropDim, forEachOffset, withDim } from './iterate.js';
+
+const get = (v: View) => getter(v.dtype, v.buffer as TypedArray);
+const set = (v: View) => setter(v.dtype, v.buffer as TypedArray);
+
+function matmul({ out, a, b, m, k, n }: MatmulLaunch): void {
+  const batch = out.shape.slice(0, -2);
+  const ag = get(a), bg = get(b), write = set(out);
+  const direct = out.dtype === 'float64' ? (out.buffer as Float64Array) : undefined;
+  const tmp = direct ? undefined : new Float64Array(m * n);
+  const r = a.shape.length;
+  forEachOffset(batch, [a.strides.slice(0, -2), b.strides.slice(0, -2), out.strides.slice(0, -2)], [a.offset, b.offset, out.offset], ([ao, bo, oo]) => {
+    const c = direct ?? tmp!;
+    const cOff = direct ? oo! : 0;
+    c.fill(0, cOff, cOff + m * n);
+    gemm({ m, k, n, a: ag, aOff: ao!, aRs: a.strides[r - 2]!, aCs: a.strides[r - 1]!, b: bg, bOff: bo!, bRs: b.strides[r - 2]!, bCs: b.strides[r - 1]!, c, cOff });
+    if (tmp) for (let i = 0; i < m * n; i++) write(oo! + i, tmp[i]!);
+  });
+}
+
+function softmax(out: View, x: View, dim: number, log: boolean): void {
+  const n = x.shape[dim] ?? 1;
+  const xs = x.strides[dim] ?? 0, os = out.strides[dim] ?? 0;
+  const xg = get(x), write = set(out);
+  const line = new Float64Array(n);
+  const outer = x.shape.length ? withDim(x.shape, dim, 1) : [];
+  forEachOffset(outer, [dropDim(x.strides, dim), dropDim(out.strides, dim)], [x.offset, out.offset], ([xo, oo]) => {
+    let m = -Infinity;
+    for (let i = 0; i < n; i++) { const v = (line[i] = xg(xo! + i * xs)); m = v > m || v !== v ? v : m; }
+    if (m === -Infinity) m = 0; // all -inf: exp(-inf - 0) = 0, the result is NaN as in PyTorch.
+    let s = 0;
+    for (let i = 0; i < n; i++) s += Math.exp(line[i]! - m);
+    const lse = m + Math.log(s);
+    for (let i = 0; i < n; i++) write(oo! + i * os, log ? line[i]! - lse : Math.exp(line[i]! - lse));
+  });
+}
+
+function layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void {
+  const xg = get(x), write = set(out);
+  const wg = weight && get(weight), bg = bias && get(bias);
+  const rows = inner === 0 ? 0 : x.shape.reduce((a, b) => a * b, 1) / inner;
+  for (let r = 0; r < rows; r++) {
+    const base = x.offset + r * inner;
+    let mean = 0;
+    for (let i = 0; i < inner; i++) mean += xg(base + i);
+    mean /= inner;
+    let v = 0;
+    for (let i = 0; i < inner; i++) { const d = xg(base + i) - mean; v += d * d; }
+    const rstd = 1 / Math.sqrt(v / inner + eps);
+    for (let i = 0; i < inner; i++) {
+      const y = (xg(base + i) - mean) * rstd;
+      write(out.offset + r * inner + i, (wg ? y * wg(weight!.offset + i) : y) + (bg ? bg(bias!.offset + i) : 0));
+    }
+  }
+}
+
+function gather(out: View, x: View, index: View, dim: number): void {
+  const xg = get(x), ig = get(index), write = set(out);
+  const size = x.shape[dim]!, xs = x.strides[dim]!;
+  forEachOffset(index.shape, [index.strides, dropDim(x.strides, dim), out.strides], [index.offset, x.offset, out.offset], ([io, xo, oo]) => {
+    write(oo!, xg(xo! + checkIndex('gather', ig(io!), size, dim) * xs));
+  });
+}
+
+function scatterAdd(out: View, index: View, src: View, dim: number): void {
+  const og = get(out), ig = get(index), sg = get(src), write = set(out);
+  const size = out.shape[dim]!, os = out.strides[dim]!;
+  forEachOffset(index.shape, [index.strides, src.strides, dropDim(out.strides, dim)], [index.offset, src.offset, out.offset], ([io, so, oo]) => {
+    const at = oo! + checkIndex('scatterAdd', ig(io!), size, dim) * os;
+    write(at, og(at) + sg(so!));
+  });
+}
+
+function indexSelect(out: View, x: View, index: View, dim: number): void {
+  const xg = get(x), ig = get(index), write = set(out);
+  const size = x.shape[dim] ?? 1, xs = x.strides[dim] ?? 0, is = index.strides[0] ?? 0;
+  forEachOffset(out.shape, [dropDim(x.strides, dim), out.strides], [x.offset, out.offset], ([xo, oo], idx) => {
+    const j = checkIndex('indexSelect', ig(index.offset + (idx[dim] ?? 0) * is), size, dim);
+    write(oo!, xg(xo! + j * xs));
+  });
+}
+
+/** im2col per image and group, then one GEMM: W_g [O/g, C/g*kh*kw] x cols [C/g*kh*kw, OH*OW]. */
+function conv2d(out: View, x: View, weight: View, bias: View | undefined, p: Conv2dPlan): void {
+  const xg = get(x), wg = get(weight), write = set(out);
+  const cg = p.c / p.groups, og = p.o / p.groups, kk = cg * p.kh * p.kw, hw = p.oh * p.ow;
+  const cols = new Float64Array(kk * hw);
+  const res = new Float64Array(og * hw);
+  for (let b = 0; b < p.n; b++) {
+    for (let g = 0; g < p.groups; g++) {
+      let w = 0;
+      for (let ci = 0; ci < cg; ci++) {
+        const plane = x.offset + (b * p.c + g * cg + ci) * p.h * p.w;
+        for (let u = 0; u < p.kh; u++) {
+          for (let v = 0; v < p.kw; v++) {
+            for (let i = 0; i < p.oh; i++) {
+              const y = i * p.stride[0] - p.padding[0] + u * p.dilation[0];
+              for (let j = 0; j < p.ow; j++) {
+                const z = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
+                cols[w++] = y >= 0 && y < p.h && z >= 0 && z < p.w ? xg(plane + y * p.w + z) : 0;
+              }
+            }
+          }
+        }
+      }
+      res.fill(0);
+      gemm({ m: og, k: kk, n: hw, a: wg, aOff: weight.offset + g * og * kk, aRs: kk, aCs: 1, b: (i) => cols[i]!, bOff: 0, bRs: hw, bCs: 1, c: res, cOff: 0 });
+      const bg = bias && get(bias);
+      for (let oc = 0; oc < og; oc++) {
+        const add = bg ? bg(bias!.offset + g * og + oc) : 0;
+        const base = out.offset + (b * p.o + g * og + oc) * hw;
+        for (let t = 0; t < hw; t++) write(base + t, res[oc * hw + t]! + add);
+      }
+    }
+  }
+}
+
+function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean): void {
+  const xg = get(x), write = set(out);
+  let o = out.offset;
+  for (let c = 0; c < p.planes; c++) {
+    const plane = x.offset + c * p.h * p.w;
+    for (let i = 0; i < p.oh; i++) {
+      for (let j = 0; j < p.ow; j++) {
+        const y0 = i * p.stride[0] - p.padding[0], z0 = j * p.stride[1] - p.padding[1];
+        let acc = mode === 'max' ? -Infinity : 0, n = 0;
+        for (let u = 0; u < p.k[0]; u++) {
+          const y = y0 + u * p.dilation[0];
+          if (y < 0 || y >= p.h) continue;
+          for (let v = 0; v < p.k[1]; v++) {
+            const z = z0 + v * p.dilation[1];
+            if (z < 0 || z >= p.w) continue;
+            const val = xg(plane + y * p.w + z);
+            acc = mode === 'avg' ? acc + val : val > acc || val !== val ? val : acc;
+            n++;
+          }
+        }
+        if (mode === 'avg') {
+          const yEnd = Math.min(y0 + p.k[0], p.h + p.padding[0]), zEnd = Math.min(z0 + p.k[1], p.w + p.padding[1]);
+          acc /= countIncludePad ? (yEnd - y0) * (zEnd - z0) : n;
+        }
+        write(o++, acc);
+      }
+    }
+  }
+}
+
+export const cpuRoutines: RoutineKernels = { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, conv2d, pool2d };

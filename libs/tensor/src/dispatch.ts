@@ -1,0 +1,188 @@
+/**
+ * The dispatcher: looks up the spec, resolves output shape and dtype once, builds (and caches) the
+ * kernel's IR, lays operands out for the backend (broadcast strides, coalesced dims) and launches.
+ * Backends never see broadcasting, promotion or dim bookkeeping.
+ */
+import {
+  ArgumentError, DTypeError, DeviceError, type DType, type ElementwiseSpec, type Operand, type ReduceSpec, ShapeError,
+  broadcastShapes, elementwiseTypes, fmtShape, ir, isFloating, isIntegral, normDim, normDims, reduceTypes,
+} from '@tessera/ops';
+import type { Backend, ElementwiseKernel, ReduceKernel, View } from './backend.js';
+import { broadcastStrides, coalesce } from './layout.js';
+import { Tensor } from './tensor.js';
+
+export type Scalar = number | boolean;
+export type TensorOrScalar = Tensor | Scalar;
+
+/** The device shared by all tensor operands, or a DeviceError naming them. */
+export function commonBackend(op: string, operands: readonly unknown[]): Backend {
+  let first: Tensor | undefined;
+  for (const o of operands) {
+    if (!(o instanceof Tensor)) continue;
+    if (!first) first = o;
+    else if (o.device !== first.device) {
+      const devs = operands.filter((t): t is Tensor => t instanceof Tensor).map((t) => t.device).join(', ');
+      throw new DeviceError(op, `expected all tensors on the same device, got ${devs}; move them with .to(device)`);
+    }
+  }
+  if (!first) throw new ArgumentError(op, 'expected at least one tensor operand');
+  return first.storage.backend;
+}
+
+/** PyTorch's can_cast: an in-place or out= result may not drop to a lower category. */
+function checkCast(op: string, from: DType, to: DType): void {
+  const cat = (d: DType) => (isFloating(d) ? 2 : isIntegral(d) ? 1 : 0);
+  if (cat(from) > cat(to)) throw new DTypeError(op, `result type ${from} can't be cast to the output dtype ${to}`);
+}
+
+const ewKernels = new Map<ElementwiseSpec, Map<string, ElementwiseKernel>>();
+
+function elementwiseKernel(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], inputs: readonly DType[], compute: DType, out: DType): ElementwiseKernel {
+  let key = out;
+  for (const o of operands) key += o instanceof Tensor ? `,${o.dtype}` : ',s';
+  let perSpec = ewKernels.get(spec);
+  if (!perSpec) ewKernels.set(spec, (perSpec = new Map()));
+  let k = perSpec.get(key);
+  if (k) return k;
+  const tensorDtypes: DType[] = [];
+  const params: string[] = [];
+  const args = operands.map((o, i) => {
+    if (!(o instanceof Tensor)) {
+      params.push(`s${i}`);
+      return ir.param(`s${i}`, inputs[i]!);
+    }
+    tensorDtypes.push(o.dtype);
+    return ir.cast(ir.input(tensorDtypes.length - 1, o.dtype), inputs[i]!);
+  });
+  const specParams = Object.keys(spec.params ?? {});
+  params.push(...specParams);
+  const p = Object.fromEntries(specParams.map((n) => [n, ir.param(n, compute)]));
+  k = { id: `${spec.name}:${key}`, expr: ir.cast(spec.expr(args, p), out), inputs: tensorDtypes, out, params };
+  perSpec.set(key, k);
+  return k;
+}
+
+const view = (t: Tensor, strides: readonly number[]): View => ({ buffer: t.storage.buffer, dtype: t.dtype, shape: t.shape, strides, offset: t.offset });
+
+/**
+ * Runs an elementwise spec over tensors and JS scalars (scalars are runtime kernel parameters, so
+ * `x.mul(2)` and `x.mul(3)` share one compiled kernel). `out` makes it in-place / out=; then the
+ * result may not drop to a lower dtype category unless `anyCast` (copy_, masked fills keep the
+ * destination's dtype whatever the source).
+ */
+export function elementwise(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], params?: Readonly<Record<string, number>>, out?: Tensor, anyCast = false): Tensor {
+  const tensors = operands.filter((o): o is Tensor => o instanceof Tensor);
+  const backend = commonBackend(spec.name, out ? [out, ...tensors] : tensors);
+  const opers: Operand[] = operands.map((o) => (o instanceof Tensor ? { kind: 'tensor', dtype: o.dtype, ndim: o.shape.length } : { kind: 'scalar', value: o }));
+  const types = elementwiseTypes(spec, opers);
+  const shape = tensors.length === 1 && !out ? tensors[0]!.shape : broadcastShapes(spec.name, out ? [out.shape, ...tensors.map((t) => t.shape)] : tensors.map((t) => t.shape));
+  let outDtype = types.out;
+  if (out) {
+    if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) {
+      throw new ShapeError(spec.name, `output of shape ${fmtShape(out.shape)} cannot hold the broadcast result of shape ${fmtShape(shape)}`);
+    }
+    if (!anyCast) checkCast(spec.name, types.out, out.dtype);
+    outDtype = out.dtype;
+  }
+  const paramValues: number[] = [];
+  operands.forEach((o) => { if (!(o instanceof Tensor)) paramValues.push(+o); });
+  for (const [name, p] of Object.entries(spec.params ?? {})) {
+    const v = params?.[name] ?? p.default;
+    if (isIntegral(types.compute) && !Number.isInteger(v)) throw new ArgumentError(spec.name, `${name}=${v} must be an integer for ${types.compute} operands`);
+    paramValues.push(v);
+  }
+  const kernel = elementwiseKernel(spec, operands, types.inputs, types.compute, outDtype);
+  const result = out ?? Tensor.empty(backend, shape, outDtype);
+  if (result.numel === 0) return result;
+  const lay = coalesce(shape, [result.strides, ...tensors.map((t) => (t.shape === shape ? t.strides : broadcastStrides(t.shape, t.strides, shape)))]);
+  backend.elementwise(kernel, {
+    shape: lay.shape,
+    out: view(result, lay.strides[0]!),
+    inputs: tensors.map((t, i) => view(t, lay.strides[i + 1]!)),
+    params: paramValues,
+  });
+  if (out) out.storage.version++;
+  return result;
+}
+
+const rdKernels = new Map<ReduceSpec, Map<string, ReduceKernel>>();
+
+function reduceKernel(spec: ReduceSpec, input: DType, compute: DType, out: DType, scan: boolean): ReduceKernel {
+  const key = `${input}>${out}${scan ? 's' : ''}`;
+  let perSpec = rdKernels.get(spec);
+  if (!perSpec) rdKernels.set(spec, (perSpec = new Map()));
+  let k = perSpec.get(key);
+  if (k) return k;
+  const names = Object.keys(spec.params ?? {});
+  const p = Object.fromEntries(names.map((n) => [n, ir.param(n, compute)]));
+  const x = ir.cast(ir.input(0, input), compute);
+  const acc = ir.input(0, compute);
+  k = {
+    id: `${spec.name}:${key}`, input, out, params: names, scan,
+    init: spec.init ?? 0,
+    map: spec.map ? spec.map(x, p) : x,
+    combine: spec.combine ? spec.combine(acc, ir.input(1, compute)) : acc,
+    finalize: ir.cast(spec.finalize ? spec.finalize(acc, ir.input(1, compute), p) : acc, out),
+    ...(spec.better ? { better: spec.better(ir.input(0, compute), ir.input(1, compute)) } : {}),
+  };
+  perSpec.set(key, k);
+  return k;
+}
+
+export interface ReduceOptions { keepdim?: boolean; params?: Readonly<Record<string, number>> }
+
+/** Reduces `dims` (all when undefined) of `x` with a primitive reduction spec. */
+export function reduce(spec: ReduceSpec, x: Tensor, dims: number | readonly number[] | undefined, opt: ReduceOptions = {}): Tensor {
+  if (!spec.combine && !spec.better) throw new ArgumentError(spec.name, 'is a composite reduction; call its tensor function');
+  const { compute, out } = reduceTypes(spec, x.dtype);
+  const all = dims === undefined;
+  if (spec.singleDim && !all && typeof dims !== 'number') throw new ArgumentError(spec.name, `takes one dim (or none for the flattened tensor), got ${JSON.stringify(dims)}`);
+  const red = normDims(spec.name, dims, x.ndim);
+  const isRed = x.shape.map((_, i) => red.includes(i));
+  const count = x.shape.reduce((a, d, i) => (isRed[i] ? a * d : a), 1);
+  if (spec.needsElements && count === 0) {
+    throw new ShapeError(spec.name, `cannot reduce over zero elements (input ${fmtShape(x.shape)}, dims ${JSON.stringify(red)}): the result has no identity`);
+  }
+  const keep = opt.keepdim ?? false;
+  const outShape = keep ? x.shape.map((d, i) => (isRed[i] ? 1 : d)) : x.shape.filter((_, i) => !isRed[i]);
+  // argmax over the whole tensor returns a 0-d index even with keepdim=false, as in PyTorch.
+  const kernel = reduceKernel(spec, x.dtype, compute, out, false);
+  const result = Tensor.empty(x.storage.backend, spec.singleDim && all && keep ? x.shape.map(() => 1) : outShape, out);
+  if (result.numel === 0) return result;
+  // The output does not move along reduced dims: stride 0 there lets the inner dims coalesce freely.
+  const outStrides = keep ? result.strides.map((s, i) => (isRed[i] ? 0 : s)) : expandStrides(result.strides, isRed);
+  launchReduce(x, result, kernel, isRed, outStrides, opt.params, spec);
+  return result;
+}
+
+/** Inclusive scan (cumsum) along one dim; the output has the input's shape. */
+export function scan(spec: ReduceSpec, x: Tensor, dim: number): Tensor {
+  const d = normDim(spec.name, dim, x.ndim);
+  const { compute, out } = reduceTypes(spec, x.dtype);
+  const result = Tensor.empty(x.storage.backend, x.shape, out);
+  if (result.numel === 0) return result;
+  const isRed = x.shape.map((_, i) => i === d);
+  launchReduce(x, result, reduceKernel(spec, x.dtype, compute, out, true), isRed, result.strides, undefined, spec);
+  return result;
+}
+
+/** Output strides laid over the input's dims, with 0 at reduced dims (they are not in the output). */
+function expandStrides(outStrides: readonly number[], isRed: readonly boolean[]): number[] {
+  let j = 0;
+  return isRed.map((r) => (r ? 0 : outStrides[j++]!));
+}
+
+function launchReduce(x: Tensor, result: Tensor, kernel: ReduceKernel, isRed: readonly boolean[], outStrides: readonly number[], params: Readonly<Record<string, number>> | undefined, spec: ReduceSpec): void {
+  const keptDims = x.shape.map((_, i) => i).filter((i) => !isRed[i]);
+  const redDims = x.shape.map((_, i) => i).filter((i) => isRed[i]);
+  const outer = coalesce(keptDims.map((i) => x.shape[i]!), [keptDims.map((i) => x.strides[i]!), keptDims.map((i) => outStrides[i]!)]);
+  const inner = coalesce(redDims.map((i) => x.shape[i]!), [redDims.map((i) => x.strides[i]!), redDims.map((i) => outStrides[i]!)]);
+  const paramValues = Object.entries(spec.params ?? {}).map(([n, p]) => params?.[n] ?? p.default);
+  x.storage.backend.reduce(kernel, {
+    outer: outer.shape,
+    inner: inner.shape,
+    input: view(x, [...outer.strides[0]!, ...inner.strides[0]!]),
+    out: view(result, [...outer.strides[1]!, ...inner.strides[1]!]),
+    params: paramValues,
+  });
+}

@@ -1,0 +1,27 @@
+import { registerBackend } from './backend.js';
+import { jsBackend } from './cpu/backend.js';
+
+export {
+  TesseraError, ShapeError, DTypeError, DeviceError, IndexError, ArgumentError, NotImplementedError,
+  type DType, DTYPES, promoteTypes, resultType, type Conv2dOptions, type Pool2dOptions,
+} from '@tessera/ops';
+export { Tensor, type NestedList } from './tensor.js';
+export { type Backend, type DeviceKind, type View, type RoutineKernels, registerBackend, getBackend, availableDevices } from './backend.js';
+export { elementwise, reduce, scan, type Scalar, type TensorOrScalar } from './dispatch.js';
+export { tidy, keep } from './scope.js';
+export { Generator, manualSeed, defaultGenerator } from './random.js';
+export * from './factories.js';
+export * from './ops/elementwise.js';
+export * from './ops/reduce.js';
+export { var_ as var } from './ops/reduce.js';
+export * from './ops/views.js';
+export * from './ops/routines.js';
+export * from './ops/join.js';
+export * from './ops/mask.js';
+export { to, clone, copy_ } from './ops/convert.js';
+export { jsBackend };
+export { HALF_TO_FLOAT, toHalf } from './float16.js';
+export { elementwiseSource, reduceSource } from './cpu/kernels.js';
+
+/** The pure-JS backend serves 'cpu' until a faster one (the native addon) registers over it. */
+registerBackend(jsBackend);

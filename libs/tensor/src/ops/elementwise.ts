@@ -1,0 +1,50 @@
+/** Function forms of the elementwise specs: `tsr.add(a, b)` is `a.add(b)`. */
+import { ELEMENTWISE, type ElementwiseSpec } from '@tessera/ops';
+import { type TensorOrScalar, elementwise } from '../dispatch.js';
+import type { Tensor } from '../tensor.js';
+
+const spec = (name: string): ElementwiseSpec => ELEMENTWISE[name]!;
+const unary = (name: string) => {
+  const s = spec(name);
+  return (x: Tensor, out?: Tensor): Tensor => elementwise(s, [x], undefined, out);
+};
+const binary = (name: string) => {
+  const s = spec(name);
+  return (a: TensorOrScalar, b: TensorOrScalar, out?: Tensor): Tensor => elementwise(s, [a, b], undefined, out);
+};
+const withAlpha = (name: string) => {
+  const s = spec(name);
+  return (a: TensorOrScalar, b: TensorOrScalar, opt?: { alpha?: number }, out?: Tensor): Tensor =>
+    elementwise(s, [a, b], opt?.alpha === undefined ? undefined : { alpha: opt.alpha }, out);
+};
+
+export const neg = unary('neg'), abs = unary('abs'), exp = unary('exp'), log = unary('log');
+export const log1p = unary('log1p'), expm1 = unary('expm1'), sqrt = unary('sqrt'), rsqrt = unary('rsqrt');
+export const sin = unary('sin'), cos = unary('cos'), tanh = unary('tanh'), sigmoid = unary('sigmoid');
+export const relu = unary('relu'), silu = unary('silu'), erf = unary('erf'), floor = unary('floor');
+export const ceil = unary('ceil'), round = unary('round'), trunc = unary('trunc'), sign = unary('sign');
+export const reciprocal = unary('reciprocal'), square = unary('square'), isnan = unary('isnan');
+export const logicalNot = unary('logicalNot');
+
+const geluExact = unary('gelu'), geluTanh = unary('geluTanh');
+/** gelu(x), exact (erf) or with PyTorch's tanh approximation. */
+export const gelu = (x: Tensor, opt?: { approximate?: 'none' | 'tanh' }): Tensor => (opt?.approximate === 'tanh' ? geluTanh(x) : geluExact(x));
+
+export const add = withAlpha('add'), sub = withAlpha('sub');
+export const mul = binary('mul'), div = binary('div'), pow = binary('pow'), maximum = binary('maximum');
+export const minimum = binary('minimum'), atan2 = binary('atan2'), remainder = binary('remainder'), fmod = binary('fmod');
+export const lt = binary('lt'), le = binary('le'), gt = binary('gt'), ge = binary('ge'), eq = binary('eq'), ne = binary('ne');
+export const logicalAnd = binary('logicalAnd'), logicalOr = binary('logicalOr'), logicalXor = binary('logicalXor');
+
+const whereSpec = spec('where');
+/** where(condition, a, b): a where condition is true, else b (broadcast together). */
+export const where = (condition: Tensor, a: TensorOrScalar, b: TensorOrScalar, out?: Tensor): Tensor =>
+  elementwise(whereSpec, [condition, a, b], undefined, out);
+
+/** clamp(x, min, max): NaN stays NaN; either bound may be omitted. */
+export function clamp(x: Tensor, min?: TensorOrScalar, max?: TensorOrScalar, out?: Tensor): Tensor {
+  if (min === undefined && max === undefined) return out ? out : add(x, 0);
+  if (max === undefined) return maximum(x, min!, out);
+  if (min === undefined) return minimum(x, max, out);
+  return minimum(maximum(x, min), max, out);
+}

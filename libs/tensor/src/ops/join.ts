@@ -1,0 +1,46 @@
+/** cat and stack: one output allocation, each input copied into its slice. */
+import { ArgumentError, ShapeError, fmtShape, normDim, resultType } from '@tessera/ops';
+import { commonBackend } from '../dispatch.js';
+import { Tensor } from '../tensor.js';
+import { copy_ } from './convert.js';
+import { narrow, unsqueeze } from './views.js';
+
+export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (tensors.length === 0) throw new ArgumentError('cat', 'expected a non-empty list of tensors');
+  const backend = commonBackend('cat', tensors);
+  const first = tensors[0]!;
+  if (first.ndim === 0) throw new ShapeError('cat', 'zero-dimensional tensors cannot be concatenated; use stack');
+  const d = normDim('cat', dim, first.ndim);
+  tensors.forEach((t, i) => {
+    if (t.ndim !== first.ndim || t.shape.some((s, k) => k !== d && s !== first.shape[k])) {
+      throw new ShapeError('cat', `tensor ${i} has shape ${fmtShape(t.shape)}, which does not match tensor 0's ${fmtShape(first.shape)} outside dim ${d}`);
+    }
+  });
+  const dtype = resultType(tensors.map((t) => ({ kind: 'tensor', dtype: t.dtype, ndim: 1 })));
+  const shape = first.shape.slice();
+  shape[d] = tensors.reduce((n, t) => n + t.shape[d]!, 0);
+  const out = Tensor.empty(backend, shape, dtype);
+  let at = 0;
+  for (const t of tensors) {
+    const part = narrow(out, d, at, t.shape[d]!);
+    copy_(part, t);
+    part.dispose();
+    at += t.shape[d]!;
+  }
+  return out;
+}
+
+export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (tensors.length === 0) throw new ArgumentError('stack', 'expected a non-empty list of tensors');
+  const first = tensors[0]!;
+  tensors.forEach((t, i) => {
+    if (t.ndim !== first.ndim || t.shape.some((s, k) => s !== first.shape[k])) {
+      throw new ShapeError('stack', `all tensors must have the same shape: tensor ${i} has ${fmtShape(t.shape)}, tensor 0 has ${fmtShape(first.shape)}`);
+    }
+  });
+  const d = normDim('stack', dim, first.ndim + 1);
+  const parts = tensors.map((t) => unsqueeze(t, d));
+  const out = cat(parts, d);
+  parts.forEach((p) => p.dispose());
+  return out;
+}

@@ -1,0 +1,137 @@
+/** View ops: new shape/strides/offset over the same storage, never a copy (reshape copies only when it must). */
+import { ArgumentError, IndexError, ShapeError, fmtShape, inferShape, normDim, normDims } from '@tessera/ops';
+import { viewStrides } from '../layout.js';
+import { Tensor } from '../tensor.js';
+
+export const dimIndex = normDim;
+
+/** Accepts both `f(2, 3)` and `f([2, 3])`. */
+export const shapeArg = (args: number[] | [readonly number[]]): readonly number[] =>
+  (Array.isArray(args[0]) ? args[0] : args) as readonly number[];
+
+const make = (x: Tensor, shape: readonly number[], strides: readonly number[], offset = x.offset): Tensor =>
+  new Tensor(x.storage, shape, strides, offset);
+
+/** A second handle on the same view (its own dispose). */
+export const alias = (x: Tensor): Tensor => make(x, x.shape, x.strides);
+
+export function view(x: Tensor, shape: readonly number[]): Tensor {
+  const target = inferShape('view', x.shape, shape, x.numel);
+  const strides = viewStrides(x.shape, x.strides, target);
+  if (!strides) {
+    throw new ShapeError('view', `cannot view a tensor of shape ${fmtShape(x.shape)} and strides ${fmtShape(x.strides)} as ${fmtShape(target)} without a copy; use reshape()`);
+  }
+  return make(x, target, strides);
+}
+
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const target = inferShape('reshape', x.shape, shape, x.numel);
+  const strides = viewStrides(x.shape, x.strides, target);
+  return strides ? make(x, target, strides) : view(x.clone(), target);
+}
+
+export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+  if (x.ndim === 0) return reshape(x, [1]);
+  const s = normDim('flatten', startDim, x.ndim), e = normDim('flatten', endDim, x.ndim);
+  if (s > e) throw new IndexError('flatten', `startDim ${startDim} must not come after endDim ${endDim}`);
+  return reshape(x, [...x.shape.slice(0, s), x.shape.slice(s, e + 1).reduce((a, b) => a * b, 1), ...x.shape.slice(e + 1)]);
+}
+
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  if (dims.length !== x.ndim) throw new ShapeError('permute', `expected ${x.ndim} dims for a tensor of shape ${fmtShape(x.shape)}, got ${fmtShape(dims)}`);
+  const d = dims.map((v) => normDim('permute', v, x.ndim));
+  if (new Set(d).size !== d.length) throw new IndexError('permute', `dims ${fmtShape(dims)} repeat a dim`);
+  return make(x, d.map((i) => x.shape[i]!), d.map((i) => x.strides[i]!));
+}
+
+export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
+  if (x.ndim === 0) return alias(x);
+  const a = normDim('transpose', dim0, x.ndim), b = normDim('transpose', dim1, x.ndim);
+  const order = x.shape.map((_, i) => (i === a ? b : i === b ? a : i));
+  return permute(x, order);
+}
+
+export function t(x: Tensor): Tensor {
+  if (x.ndim > 2) throw new ShapeError('t', `expects a tensor of rank <= 2, got shape ${fmtShape(x.shape)}; use transpose(dim0, dim1)`);
+  return x.ndim < 2 ? alias(x) : transpose(x, 0, 1);
+}
+
+export const reverseDims = (x: Tensor): Tensor => permute(x, x.shape.map((_, i) => x.ndim - 1 - i));
+
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  if (shape.length < x.ndim) throw new ShapeError('expand', `target ${fmtShape(shape)} has fewer dims than input ${fmtShape(x.shape)}`);
+  const lead = shape.length - x.ndim;
+  const strides = shape.map((d, i) => {
+    const src = i < lead ? undefined : x.shape[i - lead]!;
+    if (d === -1) {
+      if (src === undefined) throw new ShapeError('expand', `-1 is not allowed for a new leading dim (target ${fmtShape(shape)})`);
+      return x.strides[i - lead]!;
+    }
+    if (src === undefined || (src === 1 && d !== 1)) {
+      if (!Number.isInteger(d) || d < 0) throw new ShapeError('expand', `invalid size ${d} in ${fmtShape(shape)}`);
+      return 0;
+    }
+    if (src !== d) throw new ShapeError('expand', `cannot expand ${fmtShape(x.shape)} to ${fmtShape(shape)}: dim ${i} has size ${src}, which is neither ${d} nor 1`);
+    return x.strides[i - lead]!;
+  });
+  return make(x, shape.map((d, i) => (d === -1 ? x.shape[i - lead]! : d)), strides);
+}
+
+export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  const d = normDim('narrow', dim, x.ndim);
+  const size = x.shape[d]!;
+  const s = start < 0 ? start + size : start;
+  if (!Number.isInteger(s) || s < 0 || s > size || !Number.isInteger(length) || length < 0 || s + length > size) {
+    throw new IndexError('narrow', `start ${start} and length ${length} exceed dim ${d} of size ${size}`);
+  }
+  const shape = x.shape.slice();
+  shape[d] = length;
+  return make(x, shape, x.strides, x.offset + s * x.strides[d]!);
+}
+
+/** Python slice semantics x[start:end:step] along dim (indices clamp; step must be positive). */
+export function slice(x: Tensor, dim: number, start = 0, end = Infinity, step = 1): Tensor {
+  const d = normDim('slice', dim, x.ndim);
+  if (!Number.isInteger(step) || step < 1) throw new ArgumentError('slice', `step must be a positive integer, got ${step}`);
+  const size = x.shape[d]!;
+  const clampIdx = (i: number) => Math.min(Math.max(i < 0 ? i + size : i, 0), size);
+  const s = clampIdx(start), e = Math.max(clampIdx(end), s);
+  const shape = x.shape.slice(), strides = x.strides.slice();
+  shape[d] = Math.ceil((e - s) / step);
+  strides[d] = x.strides[d]! * step;
+  return make(x, shape, strides, x.offset + s * x.strides[d]!);
+}
+
+export function select(x: Tensor, dim: number, index: number): Tensor {
+  const d = normDim('select', dim, x.ndim);
+  const size = x.shape[d]!;
+  if (!Number.isInteger(index) || index < -size || index >= size) throw new IndexError('select', `index ${index} is out of range for dim ${d} of size ${size}`);
+  const i = index < 0 ? index + size : index;
+  return make(x, x.shape.filter((_, k) => k !== d), x.strides.filter((_, k) => k !== d), x.offset + i * x.strides[d]!);
+}
+
+export function squeeze(x: Tensor, dim?: number | readonly number[]): Tensor {
+  const dims = new Set(normDims('squeeze', dim, x.ndim));
+  const keep = x.shape.map((s, i) => !(dims.has(i) && s === 1));
+  return make(x, x.shape.filter((_, i) => keep[i]), x.strides.filter((_, i) => keep[i]));
+}
+
+export function unsqueeze(x: Tensor, dim: number): Tensor {
+  const d = normDim('unsqueeze', dim, x.ndim + 1);
+  const shape = x.shape.slice(), strides = x.strides.slice();
+  shape.splice(d, 0, 1);
+  strides.splice(d, 0, d < x.ndim ? x.strides[d]! * x.shape[d]! : 1);
+  return make(x, shape, strides);
+}
+
+/** Reverses dims by negating strides: a view, unlike PyTorch's copying flip. */
+export function flip(x: Tensor, dims: number | readonly number[]): Tensor {
+  const ds = normDims('flip', dims, x.ndim);
+  let offset = x.offset;
+  const strides = x.strides.map((s, i) => {
+    if (!ds.includes(i)) return s;
+    if (x.shape[i]! > 0) offset += (x.shape[i]! - 1) * s;
+    return -s;
+  });
+  return make(x, x.shape, strides, offset);
+}

@@ -1,0 +1,34 @@
+/**
+ * Device memory shared by a tensor and its views, freed deterministically when the last user lets
+ * go (dispose / tidy), with a FinalizationRegistry as a safety net for tensors nobody disposed.
+ */
+import { type DType, TesseraError } from '@tessera/ops';
+import type { Backend } from './backend.js';
+
+export class Storage {
+  private refs = 0;
+  /** Bumped by every in-place write; autograd compares it to detect stale saved tensors. */
+  version = 0;
+  constructor(
+    readonly backend: Backend,
+    private buf: unknown,
+    readonly dtype: DType,
+    readonly size: number,
+  ) {}
+
+  get buffer(): unknown {
+    if (this.buf === undefined) throw new TesseraError('storage', 'tensor used after dispose()');
+    return this.buf;
+  }
+  get freed(): boolean { return this.buf === undefined; }
+
+  retain(): void { this.refs++; }
+  release(): void {
+    if (--this.refs > 0 || this.buf === undefined) return;
+    this.backend.free(this.buf);
+    this.buf = undefined;
+  }
+}
+
+/** Releases a storage reference held by a tensor that was collected without dispose(). */
+export const collected = new FinalizationRegistry<Storage>((s) => s.release());

@@ -1,0 +1,223 @@
+/**
+ * Tensor: a strided view (shape, strides, offset) onto reference-counted device storage. Method forms
+ * delegate to the function forms in ops/, which are the one implementation of each op.
+ */
+import { type DType, type Pool2dOptions, type Conv2dOptions, TesseraError, numel as numelOf, contiguousStrides, type Shape } from '@tessera/ops';
+import type { Backend, DeviceKind, View } from './backend.js';
+import { HALF_TO_FLOAT } from './float16.js';
+import { isContiguous } from './layout.js';
+import { Storage, collected } from './storage.js';
+import { track } from './scope.js';
+import type { TypedArray } from './typed.js';
+import { formatTensor } from './format.js';
+import * as ew from './ops/elementwise.js';
+import * as rd from './ops/reduce.js';
+import * as vw from './ops/views.js';
+import * as rt from './ops/routines.js';
+import * as cv from './ops/convert.js';
+import * as mk from './ops/mask.js';
+
+type T = Tensor;
+type TS = Tensor | number | boolean;
+type Dims = number | readonly number[];
+
+/** Element values as read back: numbers (bools as booleans), nested by shape. */
+export type NestedList = number | boolean | NestedList[];
+
+export class Tensor implements View {
+  private disposed = false;
+
+  constructor(
+    readonly storage: Storage,
+    readonly shape: readonly number[],
+    readonly strides: readonly number[],
+    readonly offset: number,
+  ) {
+    storage.retain();
+    collected.register(this, storage, this);
+    track(this);
+  }
+
+  /** A fresh contiguous tensor of `shape` on `backend` (contents unspecified). */
+  static empty(backend: Backend, shape: Shape, dtype: DType): Tensor {
+    const n = numelOf(shape);
+    return new Tensor(new Storage(backend, backend.alloc(dtype, n), dtype, n), shape.slice(), contiguousStrides(shape), 0);
+  }
+
+  /** Wraps host data as a contiguous tensor (the CPU backend adopts the array without copying). */
+  static fromHost(backend: Backend, data: TypedArray, dtype: DType, shape: Shape): Tensor {
+    return new Tensor(new Storage(backend, backend.fromHost(data, dtype), dtype, data.length), shape.slice(), contiguousStrides(shape), 0);
+  }
+
+  get dtype(): DType { return this.storage.dtype; }
+  get device(): DeviceKind { return this.storage.backend.device; }
+  get buffer(): unknown { return this.storage.buffer; }
+  get ndim(): number { return this.shape.length; }
+  get numel(): number { return numelOf(this.shape); }
+  get isDisposed(): boolean { return this.disposed; }
+  size(): number[];
+  size(dim: number): number;
+  size(dim?: number): number | number[] { return dim === undefined ? this.shape.slice() : this.shape[vw.dimIndex('size', dim, this.ndim)]!; }
+  isContiguous(): boolean { return isContiguous(this.shape, this.strides); }
+
+  /** Releases this tensor's hold on its storage now (views keep the storage alive). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    collected.unregister(this);
+    this.storage.release();
+  }
+  [Symbol.dispose](): void { this.dispose(); }
+
+  // ------------------------------------------------------------------ reads
+  /** Contiguous copy of the values (float16 as Float32Array, int64 as BigInt64Array). */
+  async data(): Promise<TypedArray> {
+    const c = this.contiguous();
+    const raw = await c.storage.backend.read(c.storage.buffer, c.dtype, c.offset, c.numel);
+    return this.dtype === 'float16' ? Float32Array.from(raw as Uint16Array, (h) => HALF_TO_FLOAT[h]!) : raw;
+  }
+  dataSync(): TypedArray {
+    const c = this.contiguous();
+    const b = c.storage.backend;
+    if (!b.readSync) throw new TesseraError('dataSync', `synchronous reads are only available on CPU; this tensor is on '${this.device}': use await t.data()`);
+    const raw = b.readSync(c.storage.buffer, c.dtype, c.offset, c.numel);
+    return this.dtype === 'float16' ? Float32Array.from(raw as Uint16Array, (h) => HALF_TO_FLOAT[h]!) : raw;
+  }
+  async tolist(): Promise<NestedList> { return nest(await this.data(), this.shape, this.dtype); }
+  tolistSync(): NestedList { return nest(this.dataSync(), this.shape, this.dtype); }
+  async item(): Promise<number | boolean> { return itemOf(this, await this.data()); }
+  itemSync(): number | boolean { return itemOf(this, this.dataSync()); }
+  toString(): string { return formatTensor(this); }
+
+  // ------------------------------------------------------------------ conversion
+  to(target: DeviceKind | DType | { device?: DeviceKind; dtype?: DType }): T { return cv.to(this, target); }
+  float(): T { return cv.to(this, 'float32'); }
+  double(): T { return cv.to(this, 'float64'); }
+  half(): T { return cv.to(this, 'float16'); }
+  int(): T { return cv.to(this, 'int32'); }
+  long(): T { return cv.to(this, 'int64'); }
+  bool(): T { return cv.to(this, 'bool'); }
+  clone(): T { return cv.clone(this); }
+  contiguous(): T { return this.isContiguous() ? vw.alias(this) : cv.clone(this); }
+  copy_(src: TS): T { return cv.copy_(this, src); }
+  fill_(value: number | boolean): T { return cv.copy_(this, value); }
+  zero_(): T { return cv.copy_(this, 0); }
+
+  // ------------------------------------------------------------------ elementwise
+  neg(): T { return ew.neg(this); }
+  abs(): T { return ew.abs(this); }
+  exp(): T { return ew.exp(this); }
+  log(): T { return ew.log(this); }
+  log1p(): T { return ew.log1p(this); }
+  expm1(): T { return ew.expm1(this); }
+  sqrt(): T { return ew.sqrt(this); }
+  rsqrt(): T { return ew.rsqrt(this); }
+  sin(): T { return ew.sin(this); }
+  cos(): T { return ew.cos(this); }
+  tanh(): T { return ew.tanh(this); }
+  sigmoid(): T { return ew.sigmoid(this); }
+  relu(): T { return ew.relu(this); }
+  gelu(opt?: { approximate?: 'none' | 'tanh' }): T { return ew.gelu(this, opt); }
+  silu(): T { return ew.silu(this); }
+  erf(): T { return ew.erf(this); }
+  floor(): T { return ew.floor(this); }
+  ceil(): T { return ew.ceil(this); }
+  round(): T { return ew.round(this); }
+  trunc(): T { return ew.trunc(this); }
+  sign(): T { return ew.sign(this); }
+  reciprocal(): T { return ew.reciprocal(this); }
+  square(): T { return ew.square(this); }
+  isnan(): T { return ew.isnan(this); }
+  logicalNot(): T { return ew.logicalNot(this); }
+  add(other: TS, opt?: { alpha?: number }): T { return ew.add(this, other, opt); }
+  sub(other: TS, opt?: { alpha?: number }): T { return ew.sub(this, other, opt); }
+  /** other - this (PyTorch's rsub). */
+  rsub(other: TS): T { return ew.sub(other, this); }
+  mul(other: TS): T { return ew.mul(this, other); }
+  div(other: TS): T { return ew.div(this, other); }
+  pow(exponent: TS): T { return ew.pow(this, exponent); }
+  maximum(other: TS): T { return ew.maximum(this, other); }
+  minimum(other: TS): T { return ew.minimum(this, other); }
+  atan2(other: TS): T { return ew.atan2(this, other); }
+  remainder(other: TS): T { return ew.remainder(this, other); }
+  fmod(other: TS): T { return ew.fmod(this, other); }
+  clamp(min?: TS, max?: TS): T { return ew.clamp(this, min, max); }
+  lt(other: TS): T { return ew.lt(this, other); }
+  le(other: TS): T { return ew.le(this, other); }
+  gt(other: TS): T { return ew.gt(this, other); }
+  ge(other: TS): T { return ew.ge(this, other); }
+  eq(other: TS): T { return ew.eq(this, other); }
+  ne(other: TS): T { return ew.ne(this, other); }
+  logicalAnd(other: TS): T { return ew.logicalAnd(this, other); }
+  logicalOr(other: TS): T { return ew.logicalOr(this, other); }
+  logicalXor(other: TS): T { return ew.logicalXor(this, other); }
+  where(condition: T, other: TS): T { return ew.where(condition, this, other); }
+  add_(other: TS, opt?: { alpha?: number }): T { return ew.add(this, other, opt, this); }
+  sub_(other: TS, opt?: { alpha?: number }): T { return ew.sub(this, other, opt, this); }
+  mul_(other: TS): T { return ew.mul(this, other, this); }
+  div_(other: TS): T { return ew.div(this, other, this); }
+  clamp_(min?: TS, max?: TS): T { return ew.clamp(this, min, max, this); }
+
+  // ------------------------------------------------------------------ reductions
+  sum(dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.sum(this, dim, opt); }
+  mean(dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.mean(this, dim, opt); }
+  prod(dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.prod(this, dim, opt); }
+  amax(dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.amax(this, dim, opt); }
+  amin(dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.amin(this, dim, opt); }
+  argmax(dim?: number, opt?: { keepdim?: boolean }): T { return rd.argmax(this, dim, opt); }
+  argmin(dim?: number, opt?: { keepdim?: boolean }): T { return rd.argmin(this, dim, opt); }
+  var(dim?: Dims, opt?: rd.VarOptions): T { return rd.var_(this, dim, opt); }
+  std(dim?: Dims, opt?: rd.VarOptions): T { return rd.std(this, dim, opt); }
+  logsumexp(dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.logsumexp(this, dim, opt); }
+  norm(p?: number, dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.norm(this, p, dim, opt); }
+  cumsum(dim: number): T { return rd.cumsum(this, dim); }
+
+  // ------------------------------------------------------------------ views and layout
+  view(...shape: number[] | [readonly number[]]): T { return vw.view(this, vw.shapeArg(shape)); }
+  reshape(...shape: number[] | [readonly number[]]): T { return vw.reshape(this, vw.shapeArg(shape)); }
+  flatten(startDim = 0, endDim = -1): T { return vw.flatten(this, startDim, endDim); }
+  permute(...dims: number[] | [readonly number[]]): T { return vw.permute(this, vw.shapeArg(dims)); }
+  transpose(dim0: number, dim1: number): T { return vw.transpose(this, dim0, dim1); }
+  /** Transpose of a tensor of rank <= 2. */
+  t(): T { return vw.t(this); }
+  get T(): T { return vw.reverseDims(this); }
+  expand(...shape: number[] | [readonly number[]]): T { return vw.expand(this, vw.shapeArg(shape)); }
+  expandAs(other: T): T { return vw.expand(this, other.shape); }
+  narrow(dim: number, start: number, length: number): T { return vw.narrow(this, dim, start, length); }
+  slice(dim: number, start?: number, end?: number, step?: number): T { return vw.slice(this, dim, start, end, step); }
+  select(dim: number, index: number): T { return vw.select(this, dim, index); }
+  squeeze(dim?: Dims): T { return vw.squeeze(this, dim); }
+  unsqueeze(dim: number): T { return vw.unsqueeze(this, dim); }
+  flip(dims: Dims): T { return vw.flip(this, dims); }
+  maskedFill(mask: T, value: number | boolean): T { return mk.maskedFill(this, mask, value); }
+  tril(diagonal = 0): T { return mk.tril(this, diagonal); }
+  triu(diagonal = 0): T { return mk.triu(this, diagonal); }
+
+  // ------------------------------------------------------------------ routines
+  matmul(other: T): T { return rt.matmul(this, other); }
+  softmax(dim: number): T { return rt.softmax(this, dim); }
+  logSoftmax(dim: number): T { return rt.logSoftmax(this, dim); }
+  gather(dim: number, index: T): T { return rt.gather(this, dim, index); }
+  scatterAdd(dim: number, index: T, src: T): T { return rt.scatterAdd(this, dim, index, src); }
+  indexSelect(dim: number, index: T): T { return rt.indexSelect(this, dim, index); }
+  conv2d(weight: T, bias?: T, opt?: Conv2dOptions): T { return rt.conv2d(this, weight, bias, opt); }
+  maxPool2d(opt: Pool2dOptions): T { return rt.maxPool2d(this, opt); }
+  avgPool2d(opt: Pool2dOptions): T { return rt.avgPool2d(this, opt); }
+}
+
+function value(v: number | bigint, dtype: DType): number | boolean {
+  return dtype === 'bool' ? v !== 0 : Number(v);
+}
+
+function nest(flat: TypedArray, shape: readonly number[], dtype: DType): NestedList {
+  if (shape.length === 0) return value(flat[0]!, dtype);
+  let i = 0;
+  const build = (d: number): NestedList[] =>
+    Array.from({ length: shape[d]! }, () => (d === shape.length - 1 ? value(flat[i++]!, dtype) : build(d + 1)));
+  return build(0);
+}
+
+function itemOf(t: Tensor, flat: TypedArray): number | boolean {
+  if (t.numel !== 1) throw new TesseraError('item', `only a tensor with one element can be converted to a scalar, got shape [${t.shape.join(', ')}]`);
+  return value(flat[0]!, t.dtype);
+}

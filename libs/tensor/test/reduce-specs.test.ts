@@ -1,0 +1,98 @@
+/** Generated from the reduction specs: every reduction over random dims/keepdim against its reference. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type DType, DTYPE_SETS, REDUCTIONS, ShapeError, forEachIndex, reduceTypes, tolFor } from '@tessera/ops';
+import * as tsr from '../src/index.js';
+import { expectClose, logical, roundTo } from './helpers.js';
+
+const SEED = Number(process.env['TESSERA_SEED'] ?? 20261123);
+const RUNS = Number(process.env['TESSERA_RUNS'] ?? 40);
+
+/** Calls the tensor-level function for a reduction spec by name. */
+function run(name: string, x: tsr.Tensor, dims: number[] | undefined, keepdim: boolean, p: Record<string, number>): tsr.Tensor {
+  switch (name) {
+    case 'argmax': case 'argmin': return x[name](dims?.[0], { keepdim });
+    case 'var': case 'std': return x[name](dims, { keepdim, correction: p['correction']! });
+    case 'norm': return x.norm(p['p']!, dims, { keepdim });
+    case 'cumsum': return x.cumsum(dims?.[0] ?? 0);
+    default: return (x[name as 'sum'] as (d?: number[], o?: { keepdim: boolean }) => tsr.Tensor)(dims, { keepdim });
+  }
+}
+
+const shapeArb = fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 4 });
+
+describe('reduction specs against their float64 references', () => {
+  for (const spec of Object.values(REDUCTIONS)) {
+    const dtypes = (['float32', 'float64', 'int32'] as DType[]).filter((d) => (DTYPE_SETS[spec.accepts] as readonly DType[]).includes(d));
+    for (const dtype of dtypes) {
+      it(`${spec.name} ${dtype}`, () => {
+        const dimsArb = shapeArb.chain((shape) => fc.tuple(
+          fc.constant(shape),
+          spec.singleDim || spec.name === 'cumsum'
+            ? fc.option(fc.integer({ min: 0, max: Math.max(0, shape.length - 1) }).map((d) => [d]), { nil: undefined })
+            : fc.option(fc.subarray(shape.map((_, i) => i)), { nil: undefined }),
+          fc.boolean(),
+          fc.integer(),
+        ));
+        fc.assert(fc.property(dimsArb, ([shape, dims0, keepdim, seed]) => {
+          const dims = spec.name === 'cumsum' && dims0 === undefined ? [0] : dims0;
+          if (spec.name === 'cumsum' && shape.length === 0 && dims) dims.length = 1;
+          tsr.manualSeed(seed);
+          const base = tsr.randn(shape).mul(3);
+          const x = dtype === 'int32' ? base.round().int() : base.to(dtype);
+          const p = Object.fromEntries(Object.entries(spec.params ?? {}).map(([k, v]) => [k, k === 'p' ? [1, 2, 3, Infinity][seed & 3]! : k === 'correction' ? seed & 1 : v.default]));
+          const out = run(spec.name, x, dims, keepdim, p);
+          expect(out.dtype).toBe(reduceTypes(spec, x.dtype).out);
+          const vals = logical(x);
+          const red = new Set(dims ?? shape.map((_, i) => i));
+          if (spec.name === 'cumsum') {
+            const d = dims![0]!;
+            const expected: number[] = [];
+            forEachIndex(shape, (idx) => {
+              const line: number[] = [];
+              for (let k = 0; k <= (idx[d] ?? 0); k++) line.push(vals[idx.reduce((o, v, j) => o * shape[j]! + (j === d ? k : v), 0)]!);
+              expected.push(roundTo(out.dtype, spec.ref(line, p)));
+            });
+            expectClose(spec.name, logical(out), expected, tolFor(spec, out.dtype), out.dtype, { shape, dims, seed });
+            return;
+          }
+          // Group input elements by their position among the kept dims: one group per output element.
+          const groups = new Map<number, number[]>();
+          forEachIndex(shape, (idx, flat) => {
+            const key = idx.reduce((o, v, j) => (red.has(j) ? o : o * shape[j]! + v), 0);
+            groups.set(key, [...(groups.get(key) ?? []), vals[flat]!]);
+          });
+          const expected = [...groups.keys()].sort((a, b) => a - b).map((k) => roundTo(out.dtype, spec.ref(groups.get(k)!, p)));
+          const kept = shape.filter((_, i) => !red.has(i));
+          const allArg = spec.singleDim && dims === undefined;
+          expect(out.shape).toEqual(keepdim ? shape.map((s, i) => (red.has(i) ? 1 : s)) : allArg ? [] : kept);
+          expectClose(spec.name, logical(out), expected, tolFor(spec, out.dtype), out.dtype, { shape, dims, keepdim, seed, p });
+        }), { seed: SEED, numRuns: RUNS });
+      });
+    }
+  }
+
+  it('reduces strided views (transposed, sliced) the same as their contiguous copies', () => {
+    const x = tsr.randn([4, 6]).t().slice(0, 0, 6, 2);
+    expect(logical(x.sum(1))).toEqual(logical(x.contiguous().sum(1)));
+    expect(logical(x.amax(0))).toEqual(logical(x.contiguous().amax(0)));
+  });
+
+  it('sums of zero elements are the identity; max of zero elements is an error', () => {
+    expect(tsr.zeros(0, 3).sum(0).tolistSync()).toEqual([0, 0, 0]);
+    expect(tsr.ones(2, 0).prod(1).tolistSync()).toEqual([1, 1]);
+    expect(() => tsr.zeros(0).amax()).toThrow(ShapeError);
+    expect(Number.isNaN(tsr.zeros(0).mean().itemSync() as number)).toBe(true);
+  });
+
+  it('argmax returns the first maximum, and NaN counts as the largest value', () => {
+    expect(tsr.tensor([1, 5, 5, 2]).argmax().itemSync()).toBe(1);
+    expect(tsr.tensor([1, NaN, 5, NaN]).argmax().itemSync()).toBe(1);
+    expect(tsr.tensor([[1, 9], [7, 3]]).argmin(1, { keepdim: true }).tolistSync()).toEqual([[0], [1]]);
+  });
+
+  it('integer and bool sums widen to int64, as PyTorch', () => {
+    expect(tsr.tensor([true, true, false]).sum().dtype).toBe('int64');
+    expect(tsr.tensor([2 ** 31 - 1, 1], { dtype: 'int32' }).sum().itemSync()).toBe(2 ** 31);
+  });
+});

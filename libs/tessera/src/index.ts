@@ -1,0 +1,4 @@
+/** The umbrella package: everything a user needs from one import. */
+export * from '@tessera/tensor';
+/** The op specs and IR, for backend authors and tooling. */
+export * as ops from '@tessera/ops';

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'ops', include: ['libs/ops/test/**/*.test.ts'] } },
+      { test: { name: 'tensor', include: ['libs/tensor/test/**/*.test.ts'] } },
+      { test: { name: 'bench-dashboard', include: ['apps/bench-dashboard/test/**/*.test.ts'] } },
+    ],
+  },
+});
