@@ -90,6 +90,11 @@ export interface Backend {
   readonly device: DeviceKind;
   /** Implementation name shown in messages and reports ('js', 'native', ...). */
   readonly name: string;
+  /**
+   * Buffers are plain garbage-collected host memory: tensors need no finalizer (registering one per
+   * tensor makes V8's GC crawl in loops that never dispose), and dispose() only drops a reference.
+   */
+  readonly gcManaged: boolean;
   alloc(dtype: DType, size: number): unknown;
   /** Copies host data into a new device buffer (CPU backends may adopt the array). */
   fromHost(data: TypedArray, dtype: DType): unknown;

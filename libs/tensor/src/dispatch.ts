@@ -5,7 +5,7 @@
  */
 import {
   ArgumentError, DTypeError, DeviceError, type DType, type ElementwiseSpec, type Operand, type ReduceSpec, ShapeError,
-  broadcastShapes, elementwiseTypes, fmtShape, ir, isFloating, isIntegral, normDim, normDims, reduceTypes,
+  broadcastShapes, elementwiseTypes, fmtShape, sameShape, ir, isFloating, isIntegral, normDim, normDims, reduceTypes,
 } from '@tessera/ops';
 import type { Backend, ElementwiseKernel, ReduceKernel, View } from './backend.js';
 import { broadcastStrides, coalesce } from './layout.js';
@@ -35,34 +35,69 @@ function checkCast(op: string, from: DType, to: DType): void {
   if (cat(from) > cat(to)) throw new DTypeError(op, `result type ${from} can't be cast to the output dtype ${to}`);
 }
 
-const ewKernels = new Map<ElementwiseSpec, Map<string, ElementwiseKernel>>();
+/** Everything about an elementwise call that follows from its operands' dtypes alone, cached. */
+interface ElementwisePlan {
+  readonly kernel: ElementwiseKernel;
+  /** The op's own result dtype (before any out= cast). */
+  readonly result: DType;
+  readonly compute: DType;
+}
 
-function elementwiseKernel(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], inputs: readonly DType[], compute: DType, out: DType): ElementwiseKernel {
-  let key = out;
-  for (const o of operands) key += o instanceof Tensor ? `,${o.dtype}` : ',s';
-  let perSpec = ewKernels.get(spec);
-  if (!perSpec) ewKernels.set(spec, (perSpec = new Map()));
-  let k = perSpec.get(key);
-  if (k) return k;
+const ewPlans = new Map<ElementwiseSpec, Map<string, ElementwisePlan>>();
+
+/**
+ * What decides promotion and the kernel: each tensor's dtype and whether it is 0-d, each scalar's
+ * kind (bool / int-valued / float), and the destination dtype.
+ */
+function planKey(operands: readonly TensorOrScalar[], outDtype: DType | undefined): string {
+  let key = outDtype ?? '';
+  for (const o of operands) {
+    key += o instanceof Tensor ? (o.shape.length === 0 ? `|0${o.dtype}` : `|${o.dtype}`) : typeof o === 'boolean' ? '|b' : Number.isInteger(o) ? '|i' : '|f';
+  }
+  return key;
+}
+
+function buildPlan(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], outDtype: DType | undefined, key: string): ElementwisePlan {
+  const opers: Operand[] = operands.map((o) => (o instanceof Tensor ? { kind: 'tensor', dtype: o.dtype, ndim: o.shape.length } : { kind: 'scalar', value: o }));
+  const types = elementwiseTypes(spec, opers);
+  const out = outDtype ?? types.out;
   const tensorDtypes: DType[] = [];
   const params: string[] = [];
   const args = operands.map((o, i) => {
     if (!(o instanceof Tensor)) {
       params.push(`s${i}`);
-      return ir.param(`s${i}`, inputs[i]!);
+      return ir.param(`s${i}`, types.inputs[i]!);
     }
     tensorDtypes.push(o.dtype);
-    return ir.cast(ir.input(tensorDtypes.length - 1, o.dtype), inputs[i]!);
+    return ir.cast(ir.input(tensorDtypes.length - 1, o.dtype), types.inputs[i]!);
   });
   const specParams = Object.keys(spec.params ?? {});
   params.push(...specParams);
-  const p = Object.fromEntries(specParams.map((n) => [n, ir.param(n, compute)]));
-  k = { id: `${spec.name}:${key}`, expr: ir.cast(spec.expr(args, p), out), inputs: tensorDtypes, out, params };
-  perSpec.set(key, k);
-  return k;
+  const p = Object.fromEntries(specParams.map((n) => [n, ir.param(n, types.compute)]));
+  const kernel = { id: `${spec.name}:${key}`, expr: ir.cast(spec.expr(args, p), out), inputs: tensorDtypes, out, params };
+  return { kernel, result: types.out, compute: types.compute };
+}
+
+function planFor(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], outDtype: DType | undefined): ElementwisePlan {
+  const key = planKey(operands, outDtype);
+  let perSpec = ewPlans.get(spec);
+  if (!perSpec) ewPlans.set(spec, (perSpec = new Map()));
+  let plan = perSpec.get(key);
+  if (!plan) perSpec.set(key, (plan = buildPlan(spec, operands, outDtype, key)));
+  return plan;
 }
 
 const view = (t: Tensor, strides: readonly number[]): View => ({ buffer: t.storage.buffer, dtype: t.dtype, shape: t.shape, strides, offset: t.offset });
+
+const UNIT = [1] as const;
+
+/** Broadcast strides of every operand against `shape`, with dims merged; one flat dim when all are contiguous alike. */
+function layout(shape: readonly number[], result: Tensor, tensors: readonly Tensor[]): { shape: readonly number[]; strides: readonly (readonly number[])[] } {
+  if (result.isContiguous() && tensors.every((t) => t.isContiguous() && sameShape(t.shape, shape))) {
+    return { shape: [result.numel], strides: [UNIT, ...tensors.map(() => UNIT)] };
+  }
+  return coalesce(shape, [result.strides, ...tensors.map((t) => broadcastStrides(t.shape, t.strides, shape))]);
+}
 
 /**
  * Runs an elementwise spec over tensors and JS scalars (scalars are runtime kernel parameters, so
@@ -73,29 +108,27 @@ const view = (t: Tensor, strides: readonly number[]): View => ({ buffer: t.stora
 export function elementwise(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], params?: Readonly<Record<string, number>>, out?: Tensor, anyCast = false): Tensor {
   const tensors = operands.filter((o): o is Tensor => o instanceof Tensor);
   const backend = commonBackend(spec.name, out ? [out, ...tensors] : tensors);
-  const opers: Operand[] = operands.map((o) => (o instanceof Tensor ? { kind: 'tensor', dtype: o.dtype, ndim: o.shape.length } : { kind: 'scalar', value: o }));
-  const types = elementwiseTypes(spec, opers);
+  const plan = planFor(spec, operands, out?.dtype);
   const shape = tensors.length === 1 && !out ? tensors[0]!.shape : broadcastShapes(spec.name, out ? [out.shape, ...tensors.map((t) => t.shape)] : tensors.map((t) => t.shape));
-  let outDtype = types.out;
   if (out) {
-    if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) {
+    if (!sameShape(out.shape, shape)) {
       throw new ShapeError(spec.name, `output of shape ${fmtShape(out.shape)} cannot hold the broadcast result of shape ${fmtShape(shape)}`);
     }
-    if (!anyCast) checkCast(spec.name, types.out, out.dtype);
-    outDtype = out.dtype;
+    if (!anyCast) checkCast(spec.name, plan.result, out.dtype);
   }
   const paramValues: number[] = [];
-  operands.forEach((o) => { if (!(o instanceof Tensor)) paramValues.push(+o); });
-  for (const [name, p] of Object.entries(spec.params ?? {})) {
-    const v = params?.[name] ?? p.default;
-    if (isIntegral(types.compute) && !Number.isInteger(v)) throw new ArgumentError(spec.name, `${name}=${v} must be an integer for ${types.compute} operands`);
-    paramValues.push(v);
+  for (const o of operands) if (!(o instanceof Tensor)) paramValues.push(+o);
+  if (spec.params) {
+    for (const name in spec.params) {
+      const v = params?.[name] ?? spec.params[name]!.default;
+      if (isIntegral(plan.compute) && !Number.isInteger(v)) throw new ArgumentError(spec.name, `${name}=${v} must be an integer for ${plan.compute} operands`);
+      paramValues.push(v);
+    }
   }
-  const kernel = elementwiseKernel(spec, operands, types.inputs, types.compute, outDtype);
-  const result = out ?? Tensor.empty(backend, shape, outDtype);
+  const result = out ?? Tensor.empty(backend, shape, plan.kernel.out);
   if (result.numel === 0) return result;
-  const lay = coalesce(shape, [result.strides, ...tensors.map((t) => (t.shape === shape ? t.strides : broadcastStrides(t.shape, t.strides, shape)))]);
-  backend.elementwise(kernel, {
+  const lay = layout(shape, result, tensors);
+  backend.elementwise(plan.kernel, {
     shape: lay.shape,
     out: view(result, lay.strides[0]!),
     inputs: tensors.map((t, i) => view(t, lay.strides[i + 1]!)),

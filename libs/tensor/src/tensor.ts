@@ -26,6 +26,7 @@ export type NestedList = number | boolean | NestedList[];
 
 export class Tensor implements View {
   private disposed = false;
+  private contiguous_: boolean | undefined;
 
   constructor(
     readonly storage: Storage,
@@ -34,7 +35,7 @@ export class Tensor implements View {
     readonly offset: number,
   ) {
     storage.retain();
-    collected.register(this, storage, this);
+    if (!storage.backend.gcManaged) collected.register(this, storage, this);
     track(this);
   }
 
@@ -58,13 +59,13 @@ export class Tensor implements View {
   size(): number[];
   size(dim: number): number;
   size(dim?: number): number | number[] { return dim === undefined ? this.shape.slice() : this.shape[vw.dimIndex('size', dim, this.ndim)]!; }
-  isContiguous(): boolean { return isContiguous(this.shape, this.strides); }
+  isContiguous(): boolean { return (this.contiguous_ ??= isContiguous(this.shape, this.strides)); }
 
   /** Releases this tensor's hold on its storage now (views keep the storage alive). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    collected.unregister(this);
+    if (!this.storage.backend.gcManaged) collected.unregister(this);
     this.storage.release();
   }
   [Symbol.dispose](): void { this.dispose(); }

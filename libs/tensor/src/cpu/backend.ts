@@ -8,6 +8,7 @@ import { cpuRoutines } from './routines.js';
 export const jsBackend: Backend = {
   device: 'cpu',
   name: 'js',
+  gcManaged: true,
   alloc: (dtype: DType, size: number) => allocHost(dtype, size),
   fromHost: (data: TypedArray) => data,
   read: async (buffer, _dtype, offset, size) => (buffer as TypedArray).slice(offset, offset + size),

@@ -70,9 +70,14 @@ export function elementwiseSource(k: ElementwiseKernel, rank: number): string {
   ].join('\n');
 }
 
+/** Compiled functions per kernel object, indexed by rank: no key building on the hot path. */
+const byKernel = new WeakMap<ElementwiseKernel, Compiled[]>();
+
 export function runElementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void {
   const rank = l.shape.length;
-  const fn = cached(`${k.id}#${rank}`, () => compile(['shape', 'out', 'ins', 'params'], elementwiseSource(k, rank)));
+  let fns = byKernel.get(k);
+  if (!fns) byKernel.set(k, (fns = []));
+  const fn = (fns[rank] ??= cached(`${k.id}#${rank}`, () => compile(['shape', 'out', 'ins', 'params'], elementwiseSource(k, rank))));
   fn(l.shape, l.out, l.inputs, l.params);
 }
 
