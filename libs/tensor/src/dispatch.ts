@@ -29,10 +29,11 @@ export function commonBackend(op: string, operands: readonly unknown[]): Backend
   return first.storage.backend;
 }
 
+const category = (d: DType): number => (isFloating(d) ? 2 : isIntegral(d) ? 1 : 0);
+
 /** PyTorch's can_cast: an in-place or out= result may not drop to a lower category. */
 function checkCast(op: string, from: DType, to: DType): void {
-  const cat = (d: DType) => (isFloating(d) ? 2 : isIntegral(d) ? 1 : 0);
-  if (cat(from) > cat(to)) throw new DTypeError(op, `result type ${from} can't be cast to the output dtype ${to}`);
+  if (category(from) > category(to)) throw new DTypeError(op, `result type ${from} can't be cast to the output dtype ${to}`);
 }
 
 /** Everything about an elementwise call that follows from its operands' dtypes alone, cached. */
