@@ -5,6 +5,7 @@ export default defineConfig({
     projects: [
       { test: { name: 'ops', include: ['libs/ops/test/**/*.test.ts'] } },
       { test: { name: 'tensor', include: ['libs/tensor/test/**/*.test.ts'] } },
+      { test: { name: 'autograd', include: ['libs/autograd/test/**/*.test.ts'] } },
       { test: { name: 'bench-dashboard', include: ['apps/bench-dashboard/test/**/*.test.ts'] } },
     ],
   },

@@ -5,6 +5,7 @@ export * as ir from './ir.js';
 export type { Expr, Prim, PrimInfo } from './ir.js';
 export { PRIMS, topoSort } from './ir.js';
 export * from './spec.js';
+export * from './grad.js';
 export * from './shape.js';
 export * from './registry.js';
 export * as scalar from './ref/scalar.js';

@@ -5,6 +5,7 @@
 import { DTypeError, fmtShape } from './errors.js';
 import { type DType, DEFAULT_FLOAT, DTYPE_SETS, type DTypeSet, isFloating } from './dtype.js';
 import { type Expr } from './ir.js';
+import type { GradRule } from './grad.js';
 import { type Operand, resultType } from './promote.js';
 
 export interface Tolerance { readonly rtol: number; readonly atol: number }
@@ -53,6 +54,8 @@ export interface ElementwiseSpec {
   readonly expr: (args: readonly Expr[], params: Readonly<Record<string, Expr>>) => Expr;
   /** float64 oracle, written independently of `expr`. */
   readonly ref: (args: readonly number[], params: Readonly<Record<string, number>>) => number;
+  /** Per-operand gradient formulas; absent for ops with bool/integer results or zero derivative a.e. */
+  readonly grad?: GradRule;
   readonly sample: Sample;
   readonly tol: Tolerances;
 }

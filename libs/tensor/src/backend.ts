@@ -82,8 +82,12 @@ export interface RoutineKernels {
   indexSelect(out: View, x: View, index: View, dim: number): void;
   /** x, weight contiguous; bias contiguous or undefined. */
   conv2d(out: View, x: View, weight: View, bias: View | undefined, plan: Conv2dPlan): void;
-  /** x contiguous. */
-  pool2d(out: View, x: View, plan: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean): void;
+  /** x contiguous [N, C, H, W] -> out [N, C*kh*kw, L] (im2col); plan.o and plan.groups are unused. */
+  unfold(out: View, x: View, plan: Conv2dPlan): void;
+  /** cols contiguous [N, C*kh*kw, L] -> out [N, C, H, W], summing overlaps (col2im). */
+  fold(out: View, cols: View, plan: Conv2dPlan): void;
+  /** x contiguous; for max pooling, `indices` (int64, like out) receives each maximum's flat position in its plane. */
+  pool2d(out: View, x: View, plan: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void;
 }
 
 export interface Backend {

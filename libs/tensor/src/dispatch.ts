@@ -9,6 +9,8 @@ import {
 } from '@tessera/ops';
 import type { Backend, ElementwiseKernel, ReduceKernel, View } from './backend.js';
 import { broadcastStrides, coalesce } from './layout.js';
+import { checkInplace, record } from './grad-hook.js';
+import { allocHost, setter } from './typed.js';
 import { Tensor } from './tensor.js';
 
 export type Scalar = number | boolean;
@@ -116,6 +118,7 @@ export function elementwise(spec: ElementwiseSpec, operands: readonly TensorOrSc
       throw new ShapeError(spec.name, `output of shape ${fmtShape(out.shape)} cannot hold the broadcast result of shape ${fmtShape(shape)}`);
     }
     if (!anyCast) checkCast(spec.name, plan.result, out.dtype);
+    checkInplace(spec.name, out, operands);
   }
   const paramValues: number[] = [];
   for (const o of operands) if (!(o instanceof Tensor)) paramValues.push(+o);
@@ -136,7 +139,25 @@ export function elementwise(spec: ElementwiseSpec, operands: readonly TensorOrSc
     params: paramValues,
   });
   if (out) out.storage.version++;
+  else if (spec.grad) recordElementwise(spec, operands, paramValues.slice(paramValues.length - Object.keys(spec.params ?? {}).length), result);
   return result;
+}
+
+/** A 0-d tensor holding a JS scalar operand, so gradient rules can treat every operand as a tensor. */
+function scalarTensor(like: Tensor, value: number | boolean): Tensor {
+  const host = allocHost(like.dtype, 1);
+  setter(like.dtype, host)(0, +value);
+  return Tensor.fromHost(like.storage.backend, host, like.dtype, []);
+}
+
+function recordElementwise(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], specParams: readonly number[], result: Tensor): void {
+  const inputs = operands.map((o) => (o instanceof Tensor ? o : undefined));
+  record(spec.name, inputs, result, (g) => {
+    const operand = (i: number): Tensor => { const o = operands[i]!; return o instanceof Tensor ? o : scalarTensor(result, o); };
+    const p = Object.fromEntries(Object.keys(spec.params ?? {}).map((n, i) => [n, specParams[i]!]));
+    const ctx = { g, out: result, p, get a() { return operand(0); }, get b() { return operand(1); }, get c() { return operand(2); } };
+    return spec.grad!.map((rule, i) => (rule && inputs[i]?.requiresGrad ? (rule(ctx) as Tensor) : undefined));
+  });
 }
 
 const rdKernels = new Map<ReduceSpec, Map<string, ReduceKernel>>();

@@ -9,6 +9,7 @@ export { Tensor, type NestedList } from './tensor.js';
 export { type Backend, type DeviceKind, type View, type RoutineKernels, registerBackend, getBackend, availableDevices } from './backend.js';
 export { elementwise, reduce, scan, type Scalar, type TensorOrScalar } from './dispatch.js';
 export { tidy, keep } from './scope.js';
+export { type GradNode, type Recorder, type Vjp, installRecorder, record, untracked } from './grad-hook.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export * from './factories.js';
 export * from './ops/elementwise.js';

@@ -10,6 +10,7 @@ import { Storage, collected } from './storage.js';
 import { track } from './scope.js';
 import type { TypedArray } from './typed.js';
 import { formatTensor } from './format.js';
+import { type GradNode, activeRecorder } from './grad-hook.js';
 import * as ew from './ops/elementwise.js';
 import * as rd from './ops/reduce.js';
 import * as vw from './ops/views.js';
@@ -27,6 +28,15 @@ export type NestedList = number | boolean | NestedList[];
 export class Tensor implements View {
   private disposed = false;
   private contiguous_: boolean | undefined;
+  /** Whether gradients flow to this tensor (set on leaves with requiresGrad_()). */
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf (or of a tensor that called retainGrad()). */
+  grad: Tensor | undefined;
+  /** The op that produced this tensor in the autograd graph; undefined for leaves. */
+  gradFn: GradNode | undefined;
+  /** Functions applied to this tensor's gradient during backward (registerHook). */
+  readonly hooks: ((grad: Tensor) => Tensor | void)[] = [];
+  retainsGrad = false;
 
   constructor(
     readonly storage: Storage,
@@ -69,6 +79,33 @@ export class Tensor implements View {
     this.storage.release();
   }
   [Symbol.dispose](): void { this.dispose(); }
+
+  // ------------------------------------------------------------------ autograd
+  get isLeaf(): boolean { return this.gradFn === undefined; }
+  /** Marks a leaf as requiring grad (floating dtypes only). */
+  requiresGrad_(flag = true): this {
+    if (!this.isLeaf) throw new TesseraError('requiresGrad_', 'can only be set on leaf tensors; use detach() to make a new leaf');
+    if (flag && this.dtype !== 'float32' && this.dtype !== 'float64' && this.dtype !== 'float16') {
+      throw new TesseraError('requiresGrad_', `only floating tensors can require grad, got ${this.dtype}`);
+    }
+    this.requiresGrad = flag;
+    return this;
+  }
+  /** Computes gradients of this tensor w.r.t. graph leaves, accumulating into their .grad. */
+  backward(gradient?: Tensor, opt: { retainGraph?: boolean } = {}): void {
+    const r = activeRecorder();
+    if (!r) throw new TesseraError('backward', "autograd is not loaded: import 'tessera' (or '@tessera/autograd')");
+    r.backward(this, gradient, opt.retainGraph ?? false);
+  }
+  /** A view of the same data cut from the graph. */
+  detach(): T { return vw.detach(this); }
+  /** Also keep .grad on this non-leaf tensor during backward. */
+  retainGrad(): this { this.retainsGrad = true; return this; }
+  /** Runs fn on this tensor's gradient during backward; a returned tensor replaces the gradient. */
+  registerHook(fn: (grad: Tensor) => Tensor | void): () => void {
+    this.hooks.push(fn);
+    return () => { const i = this.hooks.indexOf(fn); if (i >= 0) this.hooks.splice(i, 1); };
+  }
 
   // ------------------------------------------------------------------ reads
   /** Contiguous copy of the values (float16 as Float32Array, int64 as BigInt64Array). */

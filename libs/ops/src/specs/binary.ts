@@ -1,34 +1,51 @@
 /** Elementwise binary and ternary ops (broadcasting is the dispatcher's job, not the spec's). */
 import * as ir from '../ir.js';
 import { remainder as remainderRef } from '../ref/scalar.js';
+import type { GradContext, GradTensor } from '../grad.js';
 import type { ElementwiseSpec } from '../spec.js';
 import { binary } from './elementwise.js';
 
 const { add: addE, div: divE, mul: mulE, sub: subE, where: whereE } = ir;
+
+/** maximum/minimum: the gradient goes to the winner; ties split it evenly (as PyTorch). */
+const split = (wins: (a: GradTensor, b: GradTensor) => GradTensor) => [
+  ({ g, a, b }: GradContext) => g.mul(wins(a, b).add(a.eq(b).mul(0.5))),
+  ({ g, a, b }: GradContext) => g.mul(wins(b, a).add(a.eq(b).mul(0.5))),
+] as const;
 
 /** a + alpha * b (torch.add's alpha). */
 export const add = binary('add', {
   params: { alpha: { default: 1, sample: [-3, 3] } },
   expr: (a, b, p) => addE(a, mulE(b, p['alpha']!)),
   ref: (a, b, p) => a + p['alpha']! * b,
+  grad: [({ g }) => g, ({ g, p }) => g.mul(p['alpha']!)],
 });
 export const sub = binary('sub', {
   accepts: 'numeric',
   params: { alpha: { default: 1, sample: [-3, 3] } },
   expr: (a, b, p) => subE(a, mulE(b, p['alpha']!)),
   ref: (a, b, p) => a - p['alpha']! * b,
+  grad: [({ g }) => g, ({ g, p }) => g.mul(-p['alpha']!)],
 });
-export const mul = binary('mul', { expr: mulE, ref: (a, b) => a * b });
+export const mul = binary('mul', { expr: mulE, ref: (a, b) => a * b, grad: [({ g, b }) => g.mul(b), ({ g, a }) => g.mul(a)] });
 /** True division: integer operands give a float result (torch.div without rounding_mode). */
-export const div = binary('div', { result: 'float', expr: divE, ref: (a, b) => a / b });
+export const div = binary('div', { result: 'float', expr: divE, ref: (a, b) => a / b, grad: [({ g, b }) => g.div(b), ({ g, a, b }) => g.mul(a).div(b.square()).neg()] });
 export const pow = binary('pow', {
   accepts: 'numeric', expr: ir.pow, ref: Math.pow,
   sample: { domain: [[0, 10], [-4, 4]] },
+  // d/db is 0 where a == 0 and b >= 0 (PyTorch's convention), not 0 * log(0) = NaN.
+  grad: [
+    ({ g, a, b }) => g.mul(b).mul(a.pow(b.sub(1))),
+    ({ g, a, b, out }) => g.mul(out.mul(a.log()).where(a.eq(0).logicalAnd(b.ge(0)).logicalNot(), 0)),
+  ],
   tol: { float32: { rtol: 2e-5, atol: 1e-6 } },
 });
-export const maximum = binary('maximum', { accepts: 'numeric', expr: ir.max, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)) });
-export const minimum = binary('minimum', { accepts: 'numeric', expr: ir.min, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)) });
-export const atan2 = binary('atan2', { result: 'float', expr: ir.atan2, ref: Math.atan2 });
+export const maximum = binary('maximum', { accepts: 'numeric', expr: ir.max, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)), grad: split((a, b) => a.gt(b)) });
+export const minimum = binary('minimum', { accepts: 'numeric', expr: ir.min, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)), grad: split((a, b) => a.lt(b)) });
+export const atan2 = binary('atan2', {
+  result: 'float', expr: ir.atan2, ref: Math.atan2,
+  grad: [({ g, a, b }) => g.mul(b).div(a.square().add(b.square())), ({ g, a, b }) => g.mul(a).div(a.square().add(b.square())).neg()],
+});
 /** Python-style remainder: the result takes the sign of the divisor. */
 export const remainder = binary('remainder', {
   accepts: 'numeric',
@@ -39,9 +56,10 @@ export const remainder = binary('remainder', {
   },
   ref: remainderRef,
   sample: { domain: [[-100, 100], [-10, 10]] },
+  grad: [({ g }) => g, ({ g, a, b }) => g.mul(a.div(b).floor()).neg()],
 });
 /** C fmod: the result takes the sign of the dividend. */
-export const fmod = binary('fmod', { accepts: 'numeric', expr: ir.fmod, ref: (a, b) => a % b, sample: { domain: [[-100, 100], [-10, 10]] } });
+export const fmod = binary('fmod', { accepts: 'numeric', expr: ir.fmod, ref: (a, b) => a % b, sample: { domain: [[-100, 100], [-10, 10]] }, grad: [({ g }) => g, ({ g, a, b }) => g.mul(a.div(b).trunc()).neg()] });
 
 const compare = (name: string, expr: (a: ir.Expr, b: ir.Expr) => ir.Expr, ref: (a: number, b: number) => boolean) =>
   binary(name, { result: 'compare', expr, ref: (a, b) => (ref(a, b) ? 1 : 0) });
@@ -62,4 +80,5 @@ export const where: ElementwiseSpec = {
   sample: {}, tol: {},
   expr: ([c, a, b]) => whereE(c!, a!, b!),
   ref: ([c, a, b]) => (c !== 0 ? a! : b!),
+  grad: [undefined, ({ g, a }) => g.where(a, 0), ({ g, a }) => g.where(a.logicalNot(), 0)],
 };

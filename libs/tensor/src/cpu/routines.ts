@@ -85,32 +85,37 @@ function indexSelect(out: View, x: View, index: View, dim: number): void {
   });
 }
 
+/** Writes the patches of one image's channels [c0, c0 + cn) into cols [cn*kh*kw, oh*ow] (zero padding). */
+function im2col(xg: (i: number) => number, imageBase: number, p: Conv2dPlan, c0: number, cn: number, cols: Float64Array | { [i: number]: number }, colsOff: number): void {
+  let w = colsOff;
+  for (let ci = c0; ci < c0 + cn; ci++) {
+    const plane = imageBase + ci * p.h * p.w;
+    for (let u = 0; u < p.kh; u++) {
+      for (let v = 0; v < p.kw; v++) {
+        for (let i = 0; i < p.oh; i++) {
+          const y = i * p.stride[0] - p.padding[0] + u * p.dilation[0];
+          for (let j = 0; j < p.ow; j++) {
+            const z = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
+            cols[w++] = y >= 0 && y < p.h && z >= 0 && z < p.w ? xg(plane + y * p.w + z) : 0;
+          }
+        }
+      }
+    }
+  }
+}
+
 /** im2col per image and group, then one GEMM: W_g [O/g, C/g*kh*kw] x cols [C/g*kh*kw, OH*OW]. */
 function conv2d(out: View, x: View, weight: View, bias: View | undefined, p: Conv2dPlan): void {
   const xg = get(x), wg = get(weight), write = set(out);
   const cg = p.c / p.groups, og = p.o / p.groups, kk = cg * p.kh * p.kw, hw = p.oh * p.ow;
   const cols = new Float64Array(kk * hw);
   const res = new Float64Array(og * hw);
+  const bg = bias && get(bias);
   for (let b = 0; b < p.n; b++) {
     for (let g = 0; g < p.groups; g++) {
-      let w = 0;
-      for (let ci = 0; ci < cg; ci++) {
-        const plane = x.offset + (b * p.c + g * cg + ci) * p.h * p.w;
-        for (let u = 0; u < p.kh; u++) {
-          for (let v = 0; v < p.kw; v++) {
-            for (let i = 0; i < p.oh; i++) {
-              const y = i * p.stride[0] - p.padding[0] + u * p.dilation[0];
-              for (let j = 0; j < p.ow; j++) {
-                const z = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
-                cols[w++] = y >= 0 && y < p.h && z >= 0 && z < p.w ? xg(plane + y * p.w + z) : 0;
-              }
-            }
-          }
-        }
-      }
+      im2col(xg, x.offset + b * p.c * p.h * p.w, p, g * cg, cg, cols, 0);
       res.fill(0);
       gemm({ m: og, k: kk, n: hw, a: wg, aOff: weight.offset + g * og * kk, aRs: kk, aCs: 1, b: (i) => cols[i]!, bOff: 0, bRs: hw, bCs: 1, c: res, cOff: 0 });
-      const bg = bias && get(bias);
       for (let oc = 0; oc < og; oc++) {
         const add = bg ? bg(bias!.offset + g * og + oc) : 0;
         const base = out.offset + (b * p.o + g * og + oc) * hw;
@@ -120,15 +125,51 @@ function conv2d(out: View, x: View, weight: View, bias: View | undefined, p: Con
   }
 }
 
-function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean): void {
+/** out [N, C*kh*kw, L] = the patches of x [N, C, H, W] (x contiguous). */
+function unfold(out: View, x: View, p: Conv2dPlan): void {
   const xg = get(x), write = set(out);
+  const rows = p.c * p.kh * p.kw * p.oh * p.ow;
+  const cols = new Float64Array(rows);
+  for (let b = 0; b < p.n; b++) {
+    im2col(xg, x.offset + b * p.c * p.h * p.w, p, 0, p.c, cols, 0);
+    for (let i = 0; i < rows; i++) write(out.offset + b * rows + i, cols[i]!);
+  }
+}
+
+/** out [N, C, H, W] = sum of the patches in cols [N, C*kh*kw, L] at their positions (cols contiguous). */
+function fold(out: View, cols: View, p: Conv2dPlan): void {
+  const cg = get(cols), write = set(out);
+  const acc = new Float64Array(p.n * p.c * p.h * p.w);
+  let r = cols.offset;
+  for (let b = 0; b < p.n; b++) {
+    for (let ci = 0; ci < p.c; ci++) {
+      const plane = (b * p.c + ci) * p.h * p.w;
+      for (let u = 0; u < p.kh; u++) {
+        for (let v = 0; v < p.kw; v++) {
+          for (let i = 0; i < p.oh; i++) {
+            const y = i * p.stride[0] - p.padding[0] + u * p.dilation[0];
+            for (let j = 0; j < p.ow; j++, r++) {
+              const z = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
+              if (y >= 0 && y < p.h && z >= 0 && z < p.w) acc[plane + y * p.w + z]! += cg(r);
+            }
+          }
+        }
+      }
+    }
+  }
+  for (let i = 0; i < acc.length; i++) write(out.offset + i, acc[i]!);
+}
+
+function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void {
+  const xg = get(x), write = set(out);
+  const writeIndex = indices && set(indices);
   let o = out.offset;
   for (let c = 0; c < p.planes; c++) {
     const plane = x.offset + c * p.h * p.w;
     for (let i = 0; i < p.oh; i++) {
       for (let j = 0; j < p.ow; j++) {
         const y0 = i * p.stride[0] - p.padding[0], z0 = j * p.stride[1] - p.padding[1];
-        let acc = mode === 'max' ? -Infinity : 0, n = 0;
+        let acc = mode === 'max' ? -Infinity : 0, n = 0, at = -1;
         for (let u = 0; u < p.k[0]; u++) {
           const y = y0 + u * p.dilation[0];
           if (y < 0 || y >= p.h) continue;
@@ -136,7 +177,8 @@ function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countInc
             const z = z0 + v * p.dilation[1];
             if (z < 0 || z >= p.w) continue;
             const val = xg(plane + y * p.w + z);
-            acc = mode === 'avg' ? acc + val : val > acc || val !== val ? val : acc;
+            if (mode === 'avg') acc += val;
+            else if (at < 0 || val > acc || (val !== val && acc === acc)) { acc = val; at = y * p.w + z; }
             n++;
           }
         }
@@ -144,10 +186,11 @@ function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countInc
           const yEnd = Math.min(y0 + p.k[0], p.h + p.padding[0]), zEnd = Math.min(z0 + p.k[1], p.w + p.padding[1]);
           acc /= countIncludePad ? (yEnd - y0) * (zEnd - z0) : n;
         }
+        if (writeIndex) writeIndex(indices!.offset + o - out.offset, at);
         write(o++, acc);
       }
     }
   }
 }
 
-export const cpuRoutines: RoutineKernels = { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, conv2d, pool2d };
+export const cpuRoutines: RoutineKernels = { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };

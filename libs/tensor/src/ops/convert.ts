@@ -4,6 +4,7 @@ import { type DeviceKind, getBackend } from '../backend.js';
 import { type TensorOrScalar, elementwise } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { alias } from './views.js';
+import { record, untracked } from '../grad-hook.js';
 
 const copySpec = ELEMENTWISE['copy']!;
 
@@ -16,14 +17,16 @@ export function copy_(dst: Tensor, src: TensorOrScalar): Tensor {
 }
 
 function castTo(x: Tensor, dtype: DType): Tensor {
-  return copy_(Tensor.empty(x.storage.backend, x.shape, dtype), x);
+  const out = untracked(() => copy_(Tensor.empty(x.storage.backend, x.shape, dtype), x));
+  return record('to', [x], out, (g) => [g]);
 }
 
 function moveTo(x: Tensor, device: DeviceKind): Tensor {
   const src = x.contiguous();
   const read = src.storage.backend.readSync;
   if (!read) throw new ArgumentError('to', `moving from '${x.device}' to '${device}' needs an asynchronous read: use await x.data() and tensor(...)`);
-  return Tensor.fromHost(getBackend(device), read(src.storage.buffer, src.dtype, src.offset, src.numel), src.dtype, src.shape);
+  const out = Tensor.fromHost(getBackend(device), read(src.storage.buffer, src.dtype, src.offset, src.numel), src.dtype, src.shape);
+  return record('to', [x], out, (g) => [to(g, x.device)]);
 }
 
 /** to(dtype), to(device) or to({ device, dtype }); returns the tensor itself (an alias) when nothing changes. */

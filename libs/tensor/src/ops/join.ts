@@ -4,6 +4,7 @@ import { commonBackend } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { copy_ } from './convert.js';
 import { narrow, unsqueeze } from './views.js';
+import { record, untracked } from '../grad-hook.js';
 
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ArgumentError('cat', 'expected a non-empty list of tensors');
@@ -20,14 +21,18 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   const shape = first.shape.slice();
   shape[d] = tensors.reduce((n, t) => n + t.shape[d]!, 0);
   const out = Tensor.empty(backend, shape, dtype);
+  const starts: number[] = [];
   let at = 0;
-  for (const t of tensors) {
-    const part = narrow(out, d, at, t.shape[d]!);
-    copy_(part, t);
-    part.dispose();
-    at += t.shape[d]!;
-  }
-  return out;
+  untracked(() => {
+    for (const t of tensors) {
+      const part = narrow(out, d, at, t.shape[d]!);
+      copy_(part, t);
+      part.dispose();
+      starts.push(at);
+      at += t.shape[d]!;
+    }
+  });
+  return record('cat', tensors, out, (g) => tensors.map((t, i) => (t.requiresGrad ? narrow(g, d, starts[i]!, t.shape[d]!) : undefined)));
 }
 
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {

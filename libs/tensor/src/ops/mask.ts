@@ -1,20 +1,18 @@
 /** Masked fills and triangular masks, as `where` over the destination's dtype. */
-import { DTypeError, ELEMENTWISE, ShapeError, broadcastShapes, fmtShape } from '@tessera/ops';
-import { elementwise } from '../dispatch.js';
-import { Tensor } from '../tensor.js';
+import { DTypeError, ShapeError, broadcastShapes, fmtShape } from '@tessera/ops';
+import type { Tensor } from '../tensor.js';
 import { arange } from '../factories.js';
 import { tidy } from '../scope.js';
-import { le, ge, sub } from './elementwise.js';
-
-const whereSpec = ELEMENTWISE['where']!;
+import { le, ge, sub, where } from './elementwise.js';
 
 /** Like `where(cond, a, b)` but the result keeps x's shape and dtype (as torch.masked_fill). */
-function fillWhere(op: string, x: Tensor, cond: Tensor, value: number | boolean | Tensor): Tensor {
+function fillWhere(op: string, x: Tensor, cond: Tensor, value: number | boolean): Tensor {
   const shape = broadcastShapes(op, [x.shape, cond.shape]);
   if (shape.length !== x.ndim || shape.some((d, i) => d !== x.shape[i])) {
     throw new ShapeError(op, `mask of shape ${fmtShape(cond.shape)} must broadcast to the input's shape ${fmtShape(x.shape)}`);
   }
-  return elementwise(whereSpec, [cond, value, x], undefined, Tensor.empty(x.storage.backend, x.shape, x.dtype), true);
+  const r = where(cond, value, x);
+  return r.dtype === x.dtype ? r : r.to(x.dtype);
 }
 
 export function maskedFill(x: Tensor, mask: Tensor, value: number | boolean): Tensor {

@@ -3,15 +3,54 @@ import { REDUCTIONS, type ReduceSpec, normDims, reduceTypes } from '@tessera/ops
 import { reduce, scan } from '../dispatch.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
+import { record } from '../grad-hook.js';
 import { abs, add, div, log, exp, mul, ne, sub, sqrt, where } from './elementwise.js';
 
 type Dims = number | readonly number[] | undefined;
 interface Keep { keepdim?: boolean }
 
 const spec = (name: string): ReduceSpec => REDUCTIONS[name]!;
+
+/** Broadcasts a reduced result back over the input's shape (re-inserting dims dropped by keepdim=false). */
+function expandBack(t: Tensor, x: Tensor, dims: readonly number[], keepdim: boolean): Tensor {
+  let r = t;
+  if (!keepdim) for (const d of dims) r = r.unsqueeze(d);
+  return r.expand(x.shape);
+}
+
+type ReduceVjp = (g: Tensor, x: Tensor, out: Tensor, dims: readonly number[], keepdim: boolean) => Tensor;
+
+/** Gradient rules of the primitive reductions, in tensor ops (so they are differentiable again). */
+const REDUCE_GRADS: Readonly<Record<string, ReduceVjp>> = {
+  sum: (g, x, _o, d, k) => expandBack(g, x, d, k),
+  mean: (g, x, _o, d, k) => expandBack(g, x, d, k).div(count(x, d)),
+  // Ties share the gradient evenly, as in PyTorch.
+  amax: (g, x, o, d, k) => minmaxGrad(g, x, o, d, k),
+  amin: (g, x, o, d, k) => minmaxGrad(g, x, o, d, k),
+  // prod of the others: out / x where x != 0; with exactly one zero, that zero gets the product of the rest.
+  prod: (g, x, o, d, k) => {
+    const isZero = x.eq(0);
+    const zeros = expandBack(sum(isZero, d, { keepdim: k }), x, d, k);
+    const others = expandBack(prod(x.where(isZero.logicalNot(), 1), d, { keepdim: k }), x, d, k);
+    const noZero = expandBack(o, x, d, k).div(x.where(isZero.logicalNot(), 1));
+    return expandBack(g, x, d, k).mul(noZero.where(zeros.eq(0), others.where(zeros.eq(1).logicalAnd(isZero), 0)));
+  },
+};
+
+function minmaxGrad(g: Tensor, x: Tensor, out: Tensor, dims: readonly number[], keepdim: boolean): Tensor {
+  const hit = x.eq(expandBack(out, x, dims, keepdim));
+  return expandBack(g, x, dims, keepdim).mul(hit).div(expandBack(sum(hit, dims, { keepdim }), x, dims, keepdim));
+}
+
 const primitive = (name: string) => {
   const s = spec(name);
-  return (x: Tensor, dim?: Dims, opt?: Keep): Tensor => reduce(s, x, dim, opt);
+  const vjp = REDUCE_GRADS[name];
+  return (x: Tensor, dim?: Dims, opt: Keep = {}): Tensor => {
+    const out = reduce(s, x, dim, opt);
+    if (!vjp) return out;
+    const dims = normDims(name, dim, x.ndim), keepdim = opt.keepdim ?? false;
+    return record(name, [x], out, (g) => [vjp(g, x, out, dims, keepdim)]);
+  };
 };
 
 export const sum = primitive('sum'), mean = primitive('mean'), prod = primitive('prod');
@@ -20,7 +59,10 @@ export const argmax = primitive('argmax') as (x: Tensor, dim?: number, opt?: Kee
 export const argmin = primitive('argmin') as (x: Tensor, dim?: number, opt?: Keep) => Tensor;
 
 const cumsumSpec = spec('cumsum');
-export const cumsum = (x: Tensor, dim: number): Tensor => scan(cumsumSpec, x, dim);
+export function cumsum(x: Tensor, dim: number): Tensor {
+  const out = scan(cumsumSpec, x, dim);
+  return record('cumsum', [x], out, (g) => [g.flip(dim).cumsum(dim).flip(dim)]);
+}
 
 export interface VarOptions extends Keep {
   /** Subtracted from the element count in the divisor: 1 is Bessel's correction (default), 0 the population variance. */
@@ -64,5 +106,12 @@ export function norm(x: Tensor, p = 2, dim?: Dims, opt: Keep = {}): Tensor {
   if (p === Infinity) return tidy(() => amax(abs(x), dim, opt));
   if (p === -Infinity) return tidy(() => amin(abs(x), dim, opt));
   if (p === 0) return tidy(() => sum(ne(x, 0), dim, opt).to(x.dtype));
-  return reduce(normSpec, x, dim, { ...opt, params: { p } });
+  const out = reduce(normSpec, x, dim, { ...opt, params: { p } });
+  const dims = normDims('norm', dim, x.ndim), keepdim = opt.keepdim ?? false;
+  // d|x|_p/dx = sign(x) |x|^(p-1) / |x|_p^(p-1); 0 where the norm is 0 (PyTorch's subgradient).
+  return record('norm', [x], out, (g) => {
+    const o = expandBack(out, x, dims, keepdim);
+    const d = x.sign().mul(x.abs().pow(p - 1)).div(o.pow(p - 1));
+    return [expandBack(g, x, dims, keepdim).mul(d.where(o.ne(0), 0))];
+  });
 }

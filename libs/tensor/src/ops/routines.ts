@@ -1,13 +1,14 @@
 /** Routines: validate with the ops' shape rules, allocate, and call the backend's kernel. */
 import {
-  type Conv2dOptions, DTypeError, type DType, DTYPE_SETS, type Pool2dOptions, ROUTINES, type RoutineSpec, ShapeError,
-  conv2dShape, embeddingShape, fmtShape, gatherShape, indexSelectShape, layerNormShape, matmulShape, normDim, numel,
-  pool2dShape, scatterShape,
+  type Conv2dOptions, DTypeError, type DType, DTYPE_SETS, NotImplementedError, type Pair, type Pool2dOptions, type Pool2dPlan, ROUTINES,
+  type RoutineSpec, ShapeError, conv2dShape, embeddingShape, fmtShape, gatherShape, indexSelectShape, layerNormShape, matmulShape, normDim,
+  numel, pair, pool2dShape, sameShape, scatterShape,
 } from '@tessera/ops';
 import { routine } from '../backend.js';
 import { commonBackend } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { clone } from './convert.js';
+import { record, untracked } from '../grad-hook.js';
 import { expand, reshape, unsqueeze } from './views.js';
 
 function accept(spec: RoutineSpec, ...ts: (Tensor | undefined)[]): DType {
@@ -30,11 +31,21 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const backend = commonBackend('matmul', [a, b]);
   const dtype = accept(R['matmul']!, a, b);
   const p = matmulShape(a.shape, b.shape);
-  const a2 = expand(a.ndim === 1 ? unsqueeze(a, 0) : a, [...p.batch, p.m, p.k]);
-  const b2 = expand(b.ndim === 1 ? unsqueeze(b, 1) : b, [...p.batch, p.k, p.n]);
+  const [a2, b2] = untracked(() => [
+    expand(a.ndim === 1 ? unsqueeze(a, 0) : a, [...p.batch, p.m, p.k]),
+    expand(b.ndim === 1 ? unsqueeze(b, 1) : b, [...p.batch, p.k, p.n]),
+  ]);
   const out = Tensor.empty(backend, [...p.batch, p.m, p.n], dtype);
   if (out.numel > 0) routine(backend, 'matmul')({ out, a: a2, b: b2, m: p.m, k: p.k, n: p.n });
-  return out.ndim === p.out.length ? out : reshape(out, p.out);
+  const result = out.ndim === p.out.length ? out : untracked(() => reshape(out, p.out));
+  return record('matmul', [a, b], result, (g) => {
+    // Restore the matrix dims torch.matmul dropped for 1-D operands; the engine sums batch broadcasts.
+    const g2 = b.ndim === 1 ? (a.ndim === 1 ? g.unsqueeze(-1).unsqueeze(-2) : g.unsqueeze(-1)) : a.ndim === 1 ? g.unsqueeze(-2) : g;
+    const A = a.ndim === 1 ? a.unsqueeze(0) : a, B = b.ndim === 1 ? b.unsqueeze(1) : b;
+    const ga = a.requiresGrad ? matmul(g2, B.transpose(-1, -2)) : undefined;
+    const gb = b.requiresGrad ? matmul(A.transpose(-1, -2), g2) : undefined;
+    return [ga && a.ndim === 1 ? ga.squeeze(-2) : ga, gb && b.ndim === 1 ? gb.squeeze(-1) : gb];
+  });
 }
 
 function softmaxLike(name: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Tensor {
@@ -42,7 +53,9 @@ function softmaxLike(name: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Te
   const d = normDim(name, dim, x.ndim);
   const out = Tensor.empty(x.storage.backend, x.shape, x.dtype);
   if (out.numel > 0) routine(x.storage.backend, 'softmax')(out, x, d, name === 'logSoftmax');
-  return out;
+  return record(name, [x], out, name === 'softmax'
+    ? (g) => [out.mul(g.sub(g.mul(out).sum(d, { keepdim: true })))]
+    : (g) => [g.sub(out.exp().mul(g.sum(d, { keepdim: true })))]);
 }
 export const softmax = (x: Tensor, dim: number): Tensor => softmaxLike('softmax', x, dim);
 export const logSoftmax = (x: Tensor, dim: number): Tensor => softmaxLike('logSoftmax', x, dim);
@@ -52,8 +65,18 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   accept(R['layerNorm']!, x, weight, bias);
   layerNormShape(x.shape, normalizedShape, weight?.shape, bias?.shape);
   const out = Tensor.empty(backend, x.shape, x.dtype);
-  if (out.numel > 0) routine(backend, 'layerNorm')(out, x.contiguous(), weight?.contiguous(), bias?.contiguous(), numel(normalizedShape), eps);
-  return out;
+  if (out.numel > 0) untracked(() => routine(backend, 'layerNorm')(out, x.contiguous(), weight?.contiguous(), bias?.contiguous(), numel(normalizedShape), eps));
+  return record('layerNorm', [x, weight, bias], out, (g) => {
+    // Recomputed with tensor ops so the backward pass is itself differentiable.
+    const dims = normalizedShape.map((_, i) => x.ndim - normalizedShape.length + i);
+    const keep = { keepdim: true };
+    const xc = x.sub(x.mean(dims, keep));
+    const rstd = xc.square().mean(dims, keep).add(eps).rsqrt();
+    const xhat = xc.mul(rstd);
+    const gy = weight ? g.mul(weight) : g;
+    const gx = x.requiresGrad ? rstd.mul(gy.sub(gy.mean(dims, keep)).sub(xhat.mul(gy.mul(xhat).mean(dims, keep)))) : undefined;
+    return [gx, weight?.requiresGrad ? g.mul(xhat) : undefined, bias?.requiresGrad ? g : undefined];
+  });
 }
 
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
@@ -63,17 +86,25 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = gatherShape(x.shape, dim, index.shape);
   const out = Tensor.empty(backend, index.shape, x.dtype);
   if (out.numel > 0) routine(backend, 'gather')(out, x, index, d);
-  return out;
+  return record('gather', [x], out, (g) => [scatterAdd(zerosOf(x, g), d, index, g)]);
 }
+
+/** Zeros with x's shape and g's dtype/device (a gradient buffer). */
+const zerosOf = (x: Tensor, g: Tensor): Tensor => untracked(() => Tensor.empty(g.storage.backend, x.shape, g.dtype).zero_());
 
 export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
   const backend = commonBackend('scatterAdd', [x, index, src]);
   accept(R['scatterAdd']!, x, src);
   indexDtype('scatterAdd', index);
   const d = scatterShape(x.shape, dim, index.shape, src.shape);
-  const out = clone(x);
+  const out = untracked(() => clone(x));
   if (index.numel > 0) routine(backend, 'scatterAdd')(out, index, src, d);
-  return out;
+  return record('scatterAdd', [x, src], out, (g) => {
+    if (src.requiresGrad && !sameShape(index.shape, src.shape)) {
+      throw new NotImplementedError('scatterAdd', `gradient w.r.t. src needs index and src of one shape, got ${fmtShape(index.shape)} and ${fmtShape(src.shape)}`);
+    }
+    return [g, src.requiresGrad ? g.gather(d, index) : undefined];
+  });
 }
 
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
@@ -83,7 +114,10 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const p = indexSelectShape(x.shape, dim, index.shape);
   const out = Tensor.empty(backend, p.out, x.dtype);
   if (out.numel > 0) routine(backend, 'indexSelect')(out, x, index.ndim === 0 ? reshape(index, [1]) : index, p.dim);
-  return out;
+  return record('indexSelect', [x], out, (g) => {
+    const along = x.shape.map((_, i) => (i === p.dim ? index.numel : 1));
+    return [scatterAdd(zerosOf(x, g), p.dim, reshape(index, along).expand(g.shape), g)];
+  });
 }
 
 /** Rows of `weight` [numEmbeddings, dim] picked by `indices` of any shape -> [...indices.shape, dim]. */
@@ -98,17 +132,84 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opt: Conv2dOpti
   accept(R['conv2d']!, x, weight, bias);
   const p = conv2dShape(x.shape, weight.shape, bias?.shape, opt);
   const out = Tensor.empty(backend, p.out, x.dtype);
-  if (out.numel > 0) routine(backend, 'conv2d')(out, x.contiguous(), weight.contiguous(), bias?.contiguous(), p);
-  return out;
+  if (out.numel > 0) untracked(() => routine(backend, 'conv2d')(out, x.contiguous(), weight.contiguous(), bias?.contiguous(), p));
+  return record('conv2d', [x, weight, bias], out, (g) => {
+    // As im2col: out = W [G, O/G, K] x unfold(x) [N, G, K, L]; so gW = g x cols^T and gX = fold(W^T x g).
+    const batched = x.ndim === 4;
+    const X = batched ? x : x.unsqueeze(0), G4 = batched ? g : g.unsqueeze(0);
+    const k = p.c / p.groups * p.kh * p.kw, og = p.o / p.groups, l = p.oh * p.ow;
+    const g2 = G4.reshape(p.n, p.groups, og, l);
+    const geo = { kernelSize: [p.kh, p.kw] as const, stride: p.stride, padding: p.padding, dilation: p.dilation };
+    let gx: Tensor | undefined;
+    if (x.requiresGrad) {
+      gx = fold(weight.reshape(p.groups, og, k).transpose(1, 2).matmul(g2).reshape(p.n, p.groups * k, l), { ...geo, outputSize: [p.h, p.w] });
+      if (!batched) gx = gx.squeeze(0);
+    }
+    const gw = weight.requiresGrad ? g2.matmul(unfold(X, geo).reshape(p.n, p.groups, k, l).transpose(2, 3)).sum(0).reshape(weight.shape) : undefined;
+    const gb = bias?.requiresGrad ? G4.sum([0, 2, 3]) : undefined;
+    return [gx, gw, gb];
+  });
+}
+
+export interface UnfoldOptions { kernelSize: number | Pair; stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair }
+
+/** F.unfold: [N, C, H, W] -> [N, C*kh*kw, L], the sliding patches as columns. */
+export function unfold(x: Tensor, opt: UnfoldOptions): Tensor {
+  if (x.ndim !== 4) throw new ShapeError('unfold', `expects a 4-D input [N, C, H, W], got ${fmtShape(x.shape)}`);
+  const k = pair('unfold', 'kernelSize', opt.kernelSize, 1);
+  const p = conv2dShape(x.shape, [1, x.shape[1]!, k[0], k[1]], undefined, opt);
+  const out = Tensor.empty(x.storage.backend, [p.n, p.c * p.kh * p.kw, p.oh * p.ow], x.dtype);
+  if (out.numel > 0) untracked(() => routine(x.storage.backend, 'unfold')(out, x.contiguous(), p));
+  return record('unfold', [x], out, (g) => [fold(g, { ...opt, outputSize: [p.h, p.w] })]);
+}
+
+/** F.fold: [N, C*kh*kw, L] -> [N, C, H, W], summing overlapping patches (the adjoint of unfold). */
+export function fold(cols: Tensor, opt: UnfoldOptions & { outputSize: Pair }): Tensor {
+  const k = pair('fold', 'kernelSize', opt.kernelSize, 1);
+  const kk = k[0] * k[1];
+  if (cols.ndim !== 3 || cols.shape[1]! % kk !== 0) throw new ShapeError('fold', `expects [N, C*${k[0]}*${k[1]}, L], got ${fmtShape(cols.shape)}`);
+  const [n, ck, l] = cols.shape as [number, number, number];
+  const p = conv2dShape([n, ck / kk, ...opt.outputSize], [1, ck / kk, k[0], k[1]], undefined, opt);
+  if (p.oh * p.ow !== l) throw new ShapeError('fold', `${l} columns do not match the ${p.oh}x${p.ow} patches of output size ${fmtShape(opt.outputSize)}`);
+  const out = Tensor.empty(cols.storage.backend, [n, ck / kk, ...opt.outputSize], cols.dtype);
+  if (out.numel > 0) untracked(() => routine(cols.storage.backend, 'fold')(out, cols.contiguous(), p));
+  return record('fold', [cols], out, (g) => [unfold(g, opt)]);
 }
 
 function pool(name: 'maxPool2d' | 'avgPool2d', x: Tensor, opt: Pool2dOptions): Tensor {
   accept(R[name]!, x);
   if (name === 'avgPool2d' && opt.dilation !== undefined && opt.dilation !== 1) throw new ShapeError(name, `has no dilation, got ${fmtShape([opt.dilation].flat())}`);
   const p = pool2dShape(name, x.shape, opt);
-  const out = Tensor.empty(x.storage.backend, p.out, x.dtype);
-  if (out.numel > 0) routine(x.storage.backend, 'pool2d')(out, x.contiguous(), p, name === 'maxPool2d' ? 'max' : 'avg', opt.countIncludePad ?? true);
-  return out;
+  const backend = x.storage.backend;
+  const out = Tensor.empty(backend, p.out, x.dtype);
+  const isMax = name === 'maxPool2d';
+  const indices = isMax && x.requiresGrad ? Tensor.empty(backend, p.out, 'int64') : undefined;
+  if (out.numel > 0) untracked(() => routine(backend, 'pool2d')(out, x.contiguous(), p, isMax ? 'max' : 'avg', opt.countIncludePad ?? true, indices));
+  const l = p.oh * p.ow;
+  if (isMax) {
+    // Each window's gradient goes to its (first) maximum, as in PyTorch.
+    return record(name, [x], out, (g) => [scatterAdd(zerosOf(x, g).reshape(p.planes, p.h * p.w), 1, indices!.reshape(p.planes, l), g.reshape(p.planes, l)).reshape(x.shape)]);
+  }
+  return record(name, [x], out, (g) => {
+    // Average pooling is linear: spread each window's gradient over it with fold, divided by the window's divisor.
+    const geo = { kernelSize: p.k, stride: p.stride, padding: p.padding };
+    const divisor = avgDivisors(p, opt.countIncludePad ?? true, g);
+    const cols = g.reshape(p.planes, 1, l).div(divisor).expand(p.planes, p.k[0] * p.k[1], l);
+    return [fold(cols, { ...geo, outputSize: [p.h, p.w] }).reshape(x.shape)];
+  });
+}
+
+/** The divisor of each pooling window: its size clipped to the padded input, or its count of real elements. */
+function avgDivisors(p: Pool2dPlan, countIncludePad: boolean, like: Tensor): Tensor {
+  const d = new Float64Array(p.oh * p.ow);
+  for (let i = 0; i < p.oh; i++) {
+    for (let j = 0; j < p.ow; j++) {
+      const y0 = i * p.stride[0] - p.padding[0], z0 = j * p.stride[1] - p.padding[1];
+      const y1 = Math.min(y0 + p.k[0], p.h + p.padding[0]), z1 = Math.min(z0 + p.k[1], p.w + p.padding[1]);
+      d[i * p.ow + j] = countIncludePad ? (y1 - y0) * (z1 - z0) : (Math.min(y1, p.h) - Math.max(y0, 0)) * (Math.min(z1, p.w) - Math.max(z0, 0));
+    }
+  }
+  return Tensor.fromHost(like.storage.backend, d, 'float64', [d.length]).to(like.dtype);
 }
 export const maxPool2d = (x: Tensor, opt: Pool2dOptions): Tensor => pool('maxPool2d', x, opt);
 export const avgPool2d = (x: Tensor, opt: Pool2dOptions): Tensor => pool('avgPool2d', x, opt);

@@ -2,6 +2,7 @@
 import { ArgumentError, IndexError, ShapeError, fmtShape, inferShape, normDim, normDims } from '@tessera/ops';
 import { viewStrides } from '../layout.js';
 import { Tensor } from '../tensor.js';
+import { record, untracked } from '../grad-hook.js';
 
 export const dimIndex = normDim;
 
@@ -12,8 +13,24 @@ export const shapeArg = (args: number[] | [readonly number[]]): readonly number[
 const make = (x: Tensor, shape: readonly number[], strides: readonly number[], offset = x.offset): Tensor =>
   new Tensor(x.storage, shape, strides, offset);
 
-/** A second handle on the same view (its own dispose). */
-export const alias = (x: Tensor): Tensor => make(x, x.shape, x.strides);
+/** A second handle on the same view (its own dispose); gradients pass straight through. */
+export const alias = (x: Tensor): Tensor => record('alias', [x], make(x, x.shape, x.strides), (g) => [g]);
+
+/**
+ * Gradient of a view that picks part of x: g placed into zeros of x's shape through the same view.
+ * Recorded as an op of its own so that it is differentiable too (its gradient is the view again).
+ */
+function embed(x: Tensor, g: Tensor, pick: (t: Tensor) => Tensor): Tensor {
+  const out = untracked(() => {
+    const z = Tensor.empty(g.storage.backend, x.shape, g.dtype).zero_();
+    pick(z).copy_(g);
+    return z;
+  });
+  return record('embed', [g], out, (gg) => [pick(gg)]);
+}
+
+/** The same data as a new leaf, outside the graph. */
+export const detach = (x: Tensor): Tensor => make(x, x.shape, x.strides);
 
 export function view(x: Tensor, shape: readonly number[]): Tensor {
   const target = inferShape('view', x.shape, shape, x.numel);
@@ -21,13 +38,14 @@ export function view(x: Tensor, shape: readonly number[]): Tensor {
   if (!strides) {
     throw new ShapeError('view', `cannot view a tensor of shape ${fmtShape(x.shape)} and strides ${fmtShape(x.strides)} as ${fmtShape(target)} without a copy; use reshape()`);
   }
-  return make(x, target, strides);
+  return record('view', [x], make(x, target, strides), (g) => [reshape(g, x.shape)]);
 }
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const target = inferShape('reshape', x.shape, shape, x.numel);
   const strides = viewStrides(x.shape, x.strides, target);
-  return strides ? make(x, target, strides) : view(x.clone(), target);
+  if (!strides) return view(x.clone(), target);
+  return record('reshape', [x], make(x, target, strides), (g) => [reshape(g, x.shape)]);
 }
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
@@ -41,7 +59,8 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   if (dims.length !== x.ndim) throw new ShapeError('permute', `expected ${x.ndim} dims for a tensor of shape ${fmtShape(x.shape)}, got ${fmtShape(dims)}`);
   const d = dims.map((v) => normDim('permute', v, x.ndim));
   if (new Set(d).size !== d.length) throw new IndexError('permute', `dims ${fmtShape(dims)} repeat a dim`);
-  return make(x, d.map((i) => x.shape[i]!), d.map((i) => x.strides[i]!));
+  const inverse = d.map((_, i) => d.indexOf(i));
+  return record('permute', [x], make(x, d.map((i) => x.shape[i]!), d.map((i) => x.strides[i]!)), (g) => [permute(g, inverse)]);
 }
 
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
@@ -74,7 +93,8 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
     if (src !== d) throw new ShapeError('expand', `cannot expand ${fmtShape(x.shape)} to ${fmtShape(shape)}: dim ${i} has size ${src}, which is neither ${d} nor 1`);
     return x.strides[i - lead]!;
   });
-  return make(x, shape.map((d, i) => (d === -1 ? x.shape[i - lead]! : d)), strides);
+  // The engine sums gradients back to the input's shape, which is exactly expand's gradient.
+  return record('expand', [x], make(x, shape.map((d, i) => (d === -1 ? x.shape[i - lead]! : d)), strides), (g) => [g]);
 }
 
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
@@ -86,7 +106,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   }
   const shape = x.shape.slice();
   shape[d] = length;
-  return make(x, shape, x.strides, x.offset + s * x.strides[d]!);
+  return record('narrow', [x], make(x, shape, x.strides, x.offset + s * x.strides[d]!), (g) => [embed(x, g, (t) => narrow(t, d, s, length))]);
 }
 
 /** Python slice semantics x[start:end:step] along dim (indices clamp; step must be positive). */
@@ -99,7 +119,7 @@ export function slice(x: Tensor, dim: number, start = 0, end = Infinity, step = 
   const shape = x.shape.slice(), strides = x.strides.slice();
   shape[d] = Math.ceil((e - s) / step);
   strides[d] = x.strides[d]! * step;
-  return make(x, shape, strides, x.offset + s * x.strides[d]!);
+  return record('slice', [x], make(x, shape, strides, x.offset + s * x.strides[d]!), (g) => [embed(x, g, (t) => slice(t, d, start, end, step))]);
 }
 
 export function select(x: Tensor, dim: number, index: number): Tensor {
@@ -107,13 +127,14 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
   const size = x.shape[d]!;
   if (!Number.isInteger(index) || index < -size || index >= size) throw new IndexError('select', `index ${index} is out of range for dim ${d} of size ${size}`);
   const i = index < 0 ? index + size : index;
-  return make(x, x.shape.filter((_, k) => k !== d), x.strides.filter((_, k) => k !== d), x.offset + i * x.strides[d]!);
+  const out = make(x, x.shape.filter((_, k) => k !== d), x.strides.filter((_, k) => k !== d), x.offset + i * x.strides[d]!);
+  return record('select', [x], out, (g) => [embed(x, g, (t) => select(t, d, i))]);
 }
 
 export function squeeze(x: Tensor, dim?: number | readonly number[]): Tensor {
   const dims = new Set(normDims('squeeze', dim, x.ndim));
   const keep = x.shape.map((s, i) => !(dims.has(i) && s === 1));
-  return make(x, x.shape.filter((_, i) => keep[i]), x.strides.filter((_, i) => keep[i]));
+  return record('squeeze', [x], make(x, x.shape.filter((_, i) => keep[i]), x.strides.filter((_, i) => keep[i])), (g) => [reshape(g, x.shape)]);
 }
 
 export function unsqueeze(x: Tensor, dim: number): Tensor {
@@ -121,7 +142,7 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
   const shape = x.shape.slice(), strides = x.strides.slice();
   shape.splice(d, 0, 1);
   strides.splice(d, 0, d < x.ndim ? x.strides[d]! * x.shape[d]! : 1);
-  return make(x, shape, strides);
+  return record('unsqueeze', [x], make(x, shape, strides), (g) => [reshape(g, x.shape)]);
 }
 
 /** Reverses dims by negating strides: a view, unlike PyTorch's copying flip. */
@@ -133,5 +154,5 @@ export function flip(x: Tensor, dims: number | readonly number[]): Tensor {
     if (x.shape[i]! > 0) offset += (x.shape[i]! - 1) * s;
     return -s;
   });
-  return make(x, x.shape, strides, offset);
+  return record('flip', [x], make(x, x.shape, strides, offset), (g) => [flip(g, ds)]);
 }

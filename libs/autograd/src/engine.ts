@@ -1,0 +1,156 @@
+/**
+ * The tape: every recorded op leaves a Node on its output tensor; backward walks the graph from the
+ * root in reverse topological order, calling each node's vector-Jacobian product (written in tensor
+ * ops, so with createGraph the backward pass is itself recorded and can be differentiated again).
+ */
+import { ArgumentError, ShapeError, TesseraError, fmtShape } from '@tessera/ops';
+import { type GradNode, type Recorder, type Tensor, type Vjp, installRecorder, onesLike } from '@tessera/tensor';
+import { enableGrad, isGradEnabled, noGrad } from './mode.js';
+
+export class Node implements GradNode {
+  private vjp: Vjp | undefined;
+  /** Storage versions of the inputs and output when recorded: a later in-place write makes them stale. */
+  private readonly versions: number[];
+
+  constructor(readonly name: string, readonly inputs: readonly (Tensor | undefined)[], readonly out: Tensor, vjp: Vjp) {
+    this.vjp = vjp;
+    this.versions = [...inputs.map((t) => t?.storage.version ?? 0), out.storage.version];
+    // The graph holds its saved values: disposing a tensor (or leaving a tidy scope) must not free them.
+    for (const t of [...inputs, out]) t?.storage.retain();
+  }
+
+  apply(g: Tensor): readonly (Tensor | undefined)[] {
+    if (!this.vjp) {
+      throw new TesseraError('backward', `trying to backward through the graph a second time (at ${this.name}); the saved values were freed: pass { retainGraph: true } to the first backward`);
+    }
+    [...this.inputs, this.out].forEach((t, i) => {
+      if (t && t.storage.version !== this.versions[i]) {
+        throw new TesseraError('backward', `a tensor saved by ${this.name} (shape ${fmtShape(t.shape)}) was modified by an in-place operation after it was used; gradients would be wrong`);
+      }
+    });
+    return this.vjp(g);
+  }
+
+  free(): void {
+    if (!this.vjp) return;
+    this.vjp = undefined;
+    for (const t of [...this.inputs, this.out]) t?.storage.release();
+  }
+}
+
+/** Sums a broadcast gradient back to the shape of the input it flows to, and matches its dtype. */
+export function sumToShape(g: Tensor, shape: readonly number[], dtype: Tensor['dtype']): Tensor {
+  let r = g;
+  const lead = g.ndim - shape.length;
+  if (lead > 0) r = r.sum(Array.from({ length: lead }, (_, i) => i));
+  const ones = shape.map((d, i) => (d === 1 && r.shape[i] !== 1 ? i : -1)).filter((i) => i >= 0);
+  if (ones.length) r = r.sum(ones, { keepdim: true });
+  if (r.dtype !== dtype) r = r.to(dtype);
+  return r;
+}
+
+const recorder: Recorder = {
+  isEnabled: isGradEnabled,
+  noGrad,
+  record(name, inputs, out, vjp) {
+    out.requiresGrad = true;
+    out.gradFn = new Node(name, inputs, out, vjp);
+  },
+  backward(root, gradient, retainGraph) {
+    run([root], [gradient], { retainGraph, createGraph: false, accumulate: true });
+  },
+};
+installRecorder(recorder);
+
+interface RunOptions {
+  retainGraph: boolean;
+  createGraph: boolean;
+  /** backward(): add into leaves' .grad. grad(): only return gradients of `capture`. */
+  accumulate: boolean;
+  capture?: readonly Tensor[];
+}
+
+function seed(root: Tensor, gradient: Tensor | undefined): Tensor {
+  if (!root.requiresGrad) throw new TesseraError('backward', `tensor of shape ${fmtShape(root.shape)} does not require grad and has no grad_fn`);
+  if (gradient === undefined) {
+    if (root.numel !== 1) throw new ShapeError('backward', `grad can be implicitly created only for scalar outputs; pass a gradient of shape ${fmtShape(root.shape)}`);
+    return onesLike(root);
+  }
+  if (gradient.shape.length !== root.shape.length || gradient.shape.some((d, i) => d !== root.shape[i])) {
+    throw new ShapeError('backward', `gradient has shape ${fmtShape(gradient.shape)} but the output has shape ${fmtShape(root.shape)}`);
+  }
+  return gradient;
+}
+
+/** Tensors reachable from the roots through grad nodes, each after everything that consumes it. */
+function topoOrder(roots: readonly Tensor[]): Tensor[] {
+  const seen = new Set<Tensor>();
+  const order: Tensor[] = [];
+  const stack: [Tensor, boolean][] = roots.map((r) => [r, false]);
+  while (stack.length) {
+    const [t, done] = stack.pop()!;
+    if (done) { order.push(t); continue; }
+    if (seen.has(t)) continue;
+    seen.add(t);
+    stack.push([t, true]);
+    const node = t.gradFn as Node | undefined;
+    if (node) for (const i of node.inputs) if (i?.requiresGrad && !seen.has(i)) stack.push([i, false]);
+  }
+  return order.reverse();
+}
+
+export function run(roots: readonly Tensor[], gradients: readonly (Tensor | undefined)[], opt: RunOptions): Map<Tensor, Tensor> {
+  const grads = new Map<Tensor, Tensor>();
+  const add = (t: Tensor, g: Tensor) => { const prev = grads.get(t); grads.set(t, prev ? prev.add(g) : g); };
+  const body = () => {
+    roots.forEach((r, i) => add(r, seed(r, gradients[i])));
+    const captured = new Map<Tensor, Tensor>();
+    const wanted = new Set(opt.capture ?? []);
+    for (const t of topoOrder(roots)) {
+      let g = grads.get(t);
+      if (!g) continue;
+      for (const hook of t.hooks) g = hook(g) ?? g;
+      if (wanted.has(t)) captured.set(t, g);
+      const node = t.gradFn as Node | undefined;
+      if (!node) {
+        if (opt.accumulate) t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
+        continue;
+      }
+      if (opt.accumulate && t.retainsGrad) t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
+      const inGrads = node.apply(g);
+      node.inputs.forEach((inp, k) => {
+        const gi = inGrads[k];
+        if (inp?.requiresGrad && gi) add(inp, sumToShape(gi, inp.shape, inp.dtype));
+      });
+      if (!opt.retainGraph) node.free();
+    }
+    return captured;
+  };
+  return opt.createGraph ? enableGrad(body) : noGrad(body);
+}
+
+export interface GradOptions {
+  /** Gradients of the outputs (required for non-scalar outputs). */
+  gradOutputs?: readonly (Tensor | undefined)[] | Tensor;
+  /** Record the backward pass so the result can be differentiated again. */
+  createGraph?: boolean;
+  /** Keep the graph for another backward (defaults to createGraph). */
+  retainGraph?: boolean;
+  /** Return undefined for inputs the outputs do not depend on, instead of raising. */
+  allowUnused?: boolean;
+}
+
+/** torch.autograd.grad: gradients of outputs w.r.t. inputs, without touching .grad. */
+export function grad(outputs: Tensor | readonly Tensor[], inputs: Tensor | readonly Tensor[], opt: GradOptions = {}): (Tensor | undefined)[] {
+  const outs = Array.isArray(outputs) ? outputs : [outputs as Tensor];
+  const ins = Array.isArray(inputs) ? inputs : [inputs as Tensor];
+  for (const x of ins) if (!x.requiresGrad) throw new ArgumentError('grad', `an input of shape ${fmtShape(x.shape)} does not require grad`);
+  const gos = opt.gradOutputs === undefined ? [] : Array.isArray(opt.gradOutputs) ? opt.gradOutputs : [opt.gradOutputs as Tensor];
+  const createGraph = opt.createGraph ?? false;
+  const captured = run(outs, gos, { retainGraph: opt.retainGraph ?? createGraph, createGraph, accumulate: false, capture: ins });
+  return ins.map((x, i) => {
+    const g = captured.get(x);
+    if (!g && !opt.allowUnused) throw new ArgumentError('grad', `input ${i} (shape ${fmtShape(x.shape)}) was not used to compute the outputs; pass { allowUnused: true }`);
+    return g;
+  });
+}

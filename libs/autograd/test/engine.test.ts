@@ -1,0 +1,120 @@
+/** Tape behaviour and the typed errors of the autograd issue. */
+import { describe, expect, it } from 'vitest';
+import * as tsr from 'tessera';
+
+const leaf = (v: number[], dtype: tsr.DType = 'float64') => tsr.tensor(v, { dtype }).requiresGrad_();
+
+describe('backward and grad', () => {
+  it('accumulates into leaves across backward calls and broadcasts back to input shapes', () => {
+    const w = leaf([1, 2, 3]);
+    const x = tsr.ones([4, 3], { dtype: 'float64' });
+    x.mul(w).sum().backward();
+    x.mul(w).sum().backward();
+    expect(w.grad!.tolistSync()).toEqual([8, 8, 8]);
+    expect(x.grad).toBeUndefined();
+  });
+
+  it('gradients keep the input dtype through mixed-precision ops', () => {
+    const a = leaf([1, 2], 'float32');
+    a.double().mul(tsr.tensor([3, 4], { dtype: 'float64' })).sum().backward();
+    expect(a.grad!.dtype).toBe('float32');
+    expect(a.grad!.tolistSync()).toEqual([3, 4]);
+  });
+
+  it('non-scalar outputs take an explicit gradient', () => {
+    const a = leaf([1, 2]);
+    a.mul(3).backward(tsr.tensor([1, 10], { dtype: 'float64' }));
+    expect(a.grad!.tolistSync()).toEqual([3, 30]);
+  });
+
+  it('grad() returns higher derivatives and does not touch .grad', () => {
+    const x = leaf([0.5, 1.5]);
+    const [d1] = tsr.grad(x.sin().sum(), x, { createGraph: true });
+    const [d2] = tsr.grad(d1!.sum(), x, { createGraph: true });
+    const [d3] = tsr.grad(d2!.sum(), x);
+    expect(d3!.tolistSync()).toEqual([0.5, 1.5].map((v) => -Math.cos(v)));
+    expect(x.grad).toBeUndefined();
+  });
+
+  it('allowUnused returns undefined for unused inputs', () => {
+    const a = leaf([1]), b = leaf([2]);
+    expect(tsr.grad(a.mul(2).sum(), [a, b], { allowUnused: true })[1]).toBeUndefined();
+    expect(() => tsr.grad(a.mul(2).sum(), [a, b])).toThrow(tsr.ArgumentError);
+  });
+
+  it('noGrad, detach, hooks and retainGrad', () => {
+    const a = leaf([1, 2]);
+    expect(tsr.noGrad(() => a.mul(2)).requiresGrad).toBe(false);
+    expect(a.detach().requiresGrad).toBe(false);
+    const h = a.mul(2).retainGrad();
+    h.registerHook((g) => g.mul(10));
+    h.sum().backward();
+    // As in PyTorch 2: retained .grad is stored after the tensor's hooks ran.
+    expect(h.grad!.tolistSync()).toEqual([10, 10]);
+    expect(a.grad!.tolistSync()).toEqual([20, 20]);
+  });
+
+  it('custom Function with saved tensors', () => {
+    const cube = tsr.defineFunction<[tsr.Tensor]>({
+      name: 'cube',
+      forward(ctx, x) { ctx.saveForBackward(x); return x.pow(3); },
+      backward(ctx, g) { const [x] = ctx.savedTensors; return [g.mul(x!.square()).mul(3)]; },
+    });
+    const x = leaf([2, 3]);
+    cube(x).sum().backward();
+    expect(x.grad!.tolistSync()).toEqual([12, 27]);
+  });
+
+  it('jvp of elementwise and linear maps', () => {
+    const x = tsr.tensor([0.3, 1.2], { dtype: 'float64' });
+    const [y, t] = tsr.jvp((u) => u.exp().mul(2), [x], [tsr.tensor([1, -1], { dtype: 'float64' })]);
+    expect(y.tolistSync()).toEqual([0.3, 1.2].map((v) => 2 * Math.exp(v)));
+    expect(t.tolistSync()).toEqual([2 * Math.exp(0.3), -2 * Math.exp(1.2)]);
+    const m = tsr.tensor([[1, 2], [3, 4]], { dtype: 'float64' });
+    expect(tsr.jvp((u) => m.matmul(u), [x], [tsr.tensor([1, 0], { dtype: 'float64' })])[1].tolistSync()).toEqual([1, 3]);
+  });
+
+  it('keeps graph values alive when intermediates are disposed (tidy)', () => {
+    const a = leaf([1, 2, 3]);
+    const y = tsr.tidy(() => a.exp().mul(a).sum());
+    y.backward();
+    expect(a.grad!.tolistSync()).toEqual([1, 2, 3].map((v) => Math.exp(v) * (1 + v)));
+  });
+});
+
+describe('autograd errors', () => {
+  it('backward twice without retainGraph', () => {
+    const a = leaf([1, 2]);
+    const y = a.exp().sum();
+    y.backward();
+    expect(() => y.backward()).toThrow(/second time/);
+    const z = a.exp().sum();
+    z.backward(undefined, { retainGraph: true });
+    expect(() => z.backward()).not.toThrow();
+  });
+
+  it('backward of a tensor that does not require grad, and grad w.r.t. one', () => {
+    expect(() => tsr.ones(2).sum().backward()).toThrow(/does not require grad/);
+    const a = leaf([1]);
+    expect(() => tsr.grad(a.mul(2).sum(), [tsr.ones(1)])).toThrow(tsr.ArgumentError);
+  });
+
+  it('mismatched or missing gradient for a non-scalar output', () => {
+    const y = leaf([1, 2]).mul(2);
+    expect(() => y.backward()).toThrow(tsr.ShapeError);
+    expect(() => y.backward(tsr.ones(3, { dtype: 'float64' }))).toThrow(/shape \[3\].*\[2\]/);
+  });
+
+  it('in-place ops on graph tensors and stale saved values are refused', () => {
+    const a = leaf([1, 2]);
+    expect(() => a.add_(1)).toThrow(/in-place/);
+    const b = tsr.tensor([1, 2], { dtype: 'float64' });
+    const y = a.mul(b).sum();
+    tsr.noGrad(() => b.add_(1));
+    expect(() => y.backward()).toThrow(/modified by an in-place operation/);
+  });
+
+  it('only floating leaves can require grad', () => {
+    expect(() => tsr.ones([2], { dtype: 'int32' }).requiresGrad_()).toThrow(/floating/);
+  });
+});

@@ -1,0 +1,46 @@
+/**
+ * The seam between tensors and autograd. Differentiable ops call record() with a vector-Jacobian
+ * product written in tensor ops; @tessera/autograd installs the recorder that builds the tape. With
+ * no recorder (or grad mode off) recording costs one check.
+ */
+import { TesseraError } from '@tessera/ops';
+import type { Tensor } from './tensor.js';
+
+/** Gradients for each input (undefined where an input gets none), given the output's gradient. */
+export type Vjp = (g: Tensor) => readonly (Tensor | undefined)[];
+
+export interface GradNode {
+  readonly name: string;
+  readonly inputs: readonly (Tensor | undefined)[];
+}
+
+export interface Recorder {
+  isEnabled(): boolean;
+  record(name: string, inputs: readonly (Tensor | undefined)[], out: Tensor, vjp: Vjp): void;
+  backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void;
+  /** Runs fn with recording off (internal copies whose gradient the caller records itself). */
+  noGrad<T>(fn: () => T): T;
+}
+
+let recorder: Recorder | undefined;
+
+export function installRecorder(r: Recorder): void { recorder = r; }
+export const activeRecorder = (): Recorder | undefined => recorder;
+
+const needsGrad = (inputs: readonly (Tensor | number | boolean | undefined)[]): boolean =>
+  inputs.some((t) => typeof t === 'object' && t.requiresGrad);
+
+export function record(name: string, inputs: readonly (Tensor | undefined)[], out: Tensor, vjp: Vjp): Tensor {
+  if (recorder && needsGrad(inputs) && recorder.isEnabled()) recorder.record(name, inputs, out, vjp);
+  return out;
+}
+
+export const untracked = <T>(fn: () => T): T => (recorder ? recorder.noGrad(fn) : fn());
+
+/** In-place writes into a graph would make saved values stale; refuse them (PyTorch rebases history instead). */
+export function checkInplace(op: string, out: Tensor, inputs: readonly (Tensor | number | boolean | undefined)[]): void {
+  if (!recorder || !recorder.isEnabled()) return;
+  if (out.requiresGrad || needsGrad(inputs)) {
+    throw new TesseraError(op, `in-place operation on a tensor that ${out.requiresGrad ? 'requires grad' : 'receives values that require grad'}; use the out-of-place form, or wrap the update in noGrad()`);
+  }
+}
