@@ -1,17 +1,38 @@
 #!/usr/bin/env node
 // Installs what `npm start` / `npm test` need and is missing. Runs before both (pre-scripts), so it
 // uses only Node built-ins. npm packages are installed when node_modules is absent or older than the
-// lockfile; Debian packages (none needed yet: later backends add theirs to DEBIAN) with apt-get as
-// root, otherwise the exact command is printed and what it enables is named as skipped.
+// lockfile; Debian packages with apt-get as root, otherwise the exact command is printed and what it
+// enables is named as skipped. Data sets are extracted from the Debian packages that ship them.
 import { execSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Debian packages: { name, for: what needs it }. */
-const DEBIAN = [];
+const DEBIAN = [
+  { name: 'python3-torch', for: 'the PyTorch equivalence tests (libs/nn/test/torch-equivalence.test.ts)' },
+];
+
+/** Data sets copied out of Debian packages (downloaded, not installed): { file, pkg, member }. */
+const DATA = [
+  {
+    file: 'examples/data/digits.csv.gz',
+    pkg: 'python3-sklearn',
+    member: './usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz',
+    for: 'the flagship example (UCI 8x8 handwritten digits, as shipped with scikit-learn)',
+  },
+];
+
+const isRoot = process.getuid?.() === 0;
+let aptUpdated = false;
+function aptUpdate() {
+  if (aptUpdated || !isRoot) return;
+  execSync('apt-get update -qq', { stdio: 'inherit' });
+  aptUpdated = true;
+}
 
 function npmPackages() {
   const marker = join(root, 'node_modules', '.package-lock.json');
@@ -27,14 +48,37 @@ function debianPackages() {
   const missing = DEBIAN.filter((p) => spawnSync('dpkg', ['-s', p.name], { stdio: 'ignore' }).status !== 0);
   if (missing.length === 0) return;
   const names = missing.map((p) => p.name).join(' ');
-  if (process.getuid?.() !== 0) {
+  if (!isRoot) {
     console.log(`[setup] not root: skipping Debian packages (${missing.map((p) => `${p.name}: ${p.for}`).join('; ')})`);
     console.log(`[setup] to enable them run: sudo apt-get update && sudo apt-get install -y ${names}`);
     return;
   }
   console.log(`[setup] apt-get install ${names}`);
-  execSync(`apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${names}`, { stdio: 'inherit' });
+  aptUpdate();
+  execSync(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${names}`, { stdio: 'inherit' });
+}
+
+function dataSets() {
+  for (const d of DATA) {
+    const target = join(root, d.file);
+    if (existsSync(target)) continue;
+    console.log(`[setup] extracting ${d.file} from Debian's ${d.pkg}`);
+    const tmp = mkdtempSync(join(tmpdir(), 'tessera-data-'));
+    try {
+      const download = () => spawnSync('apt-get', ['download', d.pkg], { cwd: tmp, stdio: 'ignore' }).status === 0;
+      if (!download()) { aptUpdate(); if (!download()) throw new Error(`apt-get download ${d.pkg} failed`); }
+      const deb = readdirSync(tmp).find((f) => f.endsWith('.deb'));
+      mkdirSync(dirname(target), { recursive: true });
+      execSync(`dpkg-deb --fsys-tarfile ${JSON.stringify(join(tmp, deb))} | tar -xO ${JSON.stringify(d.member)} > ${JSON.stringify(target)}`, { stdio: 'inherit', shell: '/bin/bash' });
+    } catch (e) {
+      rmSync(target, { force: true });
+      console.log(`[setup] could not extract ${d.file} (${e.message}); ${d.for} needs it. As root run: apt-get update && npm start`);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
 }
 
 npmPackages();
 debianPackages();
+dataSets();

@@ -1,0 +1,75 @@
+/** Datasets and a DataLoader with seeded shuffling, batching and drop_last. */
+import { ArgumentError, ShapeError, fmtShape } from '@tessera/ops';
+import { Generator, type Tensor, stack, tensor } from '@tessera/tensor';
+
+export interface Dataset<T> {
+  readonly length: number;
+  get(index: number): T;
+  /** Optional fast path: a whole batch at once (TensorDataset gathers rows in one op per tensor). */
+  getBatch?(indices: readonly number[]): T;
+}
+
+/** Rows of equally long tensors (features, labels, ...). */
+export class TensorDataset implements Dataset<Tensor[]> {
+  readonly tensors: Tensor[];
+  constructor(...tensors: Tensor[]) {
+    const n = tensors[0]?.shape[0];
+    if (n === undefined || tensors.some((t) => t.shape[0] !== n)) {
+      throw new ShapeError('TensorDataset', `tensors must share their first dim, got ${tensors.map((t) => fmtShape(t.shape)).join(', ')}`);
+    }
+    this.tensors = tensors;
+  }
+  get length(): number { return this.tensors[0]!.shape[0]!; }
+  get(i: number): Tensor[] { return this.tensors.map((t) => t.select(0, i)); }
+  getBatch(indices: readonly number[]): Tensor[] {
+    const idx = tensor(Int32Array.from(indices));
+    return this.tensors.map((t) => t.indexSelect(0, idx));
+  }
+}
+
+export interface DataLoaderOptions<T> {
+  batchSize?: number;
+  shuffle?: boolean;
+  dropLast?: boolean;
+  /** Seed for the shuffling order (a fresh permutation each epoch, reproducible). */
+  seed?: number;
+  collate?: (items: T[]) => T;
+}
+
+/** Stacks a list of tensor tuples along a new dim 0. */
+export const defaultCollate = (items: Tensor[][]): Tensor[] => items[0]!.map((_, k) => stack(items.map((it) => it[k]!)));
+
+export class DataLoader<T = Tensor[]> implements Iterable<T> {
+  readonly batchSize: number;
+  private readonly generator: Generator;
+  constructor(readonly dataset: Dataset<T>, readonly opt: DataLoaderOptions<T> = {}) {
+    this.batchSize = opt.batchSize ?? 1;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new ArgumentError('DataLoader', `batchSize must be a positive integer, got ${this.batchSize}`);
+    this.generator = new Generator(opt.seed ?? 0);
+  }
+  get length(): number {
+    const n = this.dataset.length / this.batchSize;
+    return this.opt.dropLast ? Math.floor(n) : Math.ceil(n);
+  }
+  private order(): number[] {
+    const idx = Array.from({ length: this.dataset.length }, (_, i) => i);
+    if (this.opt.shuffle) {
+      for (let i = idx.length - 1; i > 0; i--) {
+        const j = Math.floor(this.generator.uniform() * (i + 1));
+        [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+      }
+    }
+    return idx;
+  }
+  *[Symbol.iterator](): Iterator<T> {
+    const order = this.order();
+    for (let b = 0; b < this.length; b++) {
+      const ids = order.slice(b * this.batchSize, (b + 1) * this.batchSize);
+      if (this.dataset.getBatch && !this.opt.collate) yield this.dataset.getBatch(ids);
+      else {
+        const collate = this.opt.collate ?? (defaultCollate as unknown as (items: T[]) => T);
+        yield collate(ids.map((i) => this.dataset.get(i)));
+      }
+    }
+  }
+}

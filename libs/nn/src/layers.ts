@@ -1,0 +1,158 @@
+/** Standard layers. Parameters are initialised as in PyTorch (kaiming-uniform weights, fan-in biases). */
+import { ArgumentError, type Pool2dOptions, fmtShape } from '@tessera/ops';
+import { type Tensor, conv2d, embedding, empty, layerNorm, ones, zeros } from '@tessera/tensor';
+import { noGrad } from '@tessera/autograd';
+import { dropout } from './functional.js';
+import { fans, kaimingUniform_, normal_, uniform_ } from './init.js';
+import { Module, buffer, parameter } from './module.js';
+
+const biasInit = (b: Tensor, w: Tensor) => { const bound = 1 / Math.sqrt(fans(w).fanIn); uniform_(b, -bound, bound); };
+
+export class Linear extends Module {
+  weight: Tensor;
+  bias?: Tensor;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opt: { bias?: boolean } = {}) {
+    super();
+    this.weight = parameter(kaimingUniform_(empty(outFeatures, inFeatures), { a: Math.sqrt(5) }));
+    if (opt.bias ?? true) { this.bias = parameter(empty(outFeatures)); biasInit(this.bias, this.weight); }
+  }
+  forward(x: Tensor): Tensor {
+    const y = x.matmul(this.weight.t());
+    return this.bias ? y.add(this.bias) : y;
+  }
+}
+
+export interface Conv2dModuleOptions { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number]; groups?: number; bias?: boolean }
+
+export class Conv2d extends Module {
+  weight: Tensor;
+  bias?: Tensor;
+  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], readonly opt: Conv2dModuleOptions = {}) {
+    super();
+    const [kh, kw] = typeof kernelSize === 'number' ? [kernelSize, kernelSize] : kernelSize;
+    const groups = opt.groups ?? 1;
+    if (inChannels % groups || outChannels % groups) throw new ArgumentError('Conv2d', `groups=${groups} must divide inChannels=${inChannels} and outChannels=${outChannels}`);
+    this.weight = parameter(kaimingUniform_(empty(outChannels, inChannels / groups, kh, kw), { a: Math.sqrt(5) }));
+    if (opt.bias ?? true) { this.bias = parameter(empty(outChannels)); biasInit(this.bias, this.weight); }
+  }
+  forward(x: Tensor): Tensor {
+    const { stride, padding, dilation, groups } = this.opt;
+    return conv2d(x, this.weight, this.bias, { stride, padding, dilation, groups });
+  }
+}
+
+/** Batch normalisation over dim 1 of [N, C] or [N, C, ...], with running statistics for eval. */
+export class BatchNorm extends Module {
+  weight?: Tensor;
+  bias?: Tensor;
+  runningMean: Tensor;
+  runningVar: Tensor;
+  numBatchesTracked: Tensor;
+  constructor(readonly numFeatures: number, readonly opt: { eps?: number; momentum?: number; affine?: boolean } = {}) {
+    super();
+    if (opt.affine ?? true) { this.weight = parameter(ones(numFeatures)); this.bias = parameter(zeros(numFeatures)); }
+    this.runningMean = buffer(zeros(numFeatures));
+    this.runningVar = buffer(ones(numFeatures));
+    this.numBatchesTracked = buffer(zeros([], { dtype: 'int64' }));
+  }
+  forward(x: Tensor): Tensor {
+    if (x.ndim < 2 || x.shape[1] !== this.numFeatures) throw new ArgumentError('BatchNorm', `expected [N, ${this.numFeatures}, ...], got ${fmtShape(x.shape)}`);
+    const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
+    const view = x.shape.map((d, i) => (i === 1 ? d : 1));
+    const eps = this.opt.eps ?? 1e-5;
+    let mean: Tensor, v: Tensor;
+    if (this.training) {
+      mean = x.mean(dims);
+      v = x.var(dims, { correction: 0 });
+      const n = x.numel / this.numFeatures, m = this.opt.momentum ?? 0.1;
+      noGrad(() => {
+        this.runningMean.mul_(1 - m).add_(mean.detach().mul(m));
+        this.runningVar.mul_(1 - m).add_(v.detach().mul(m * n / Math.max(n - 1, 1)));
+        this.numBatchesTracked.add_(1);
+      });
+    } else {
+      mean = this.runningMean;
+      v = this.runningVar;
+    }
+    let y = x.sub(mean.reshape(view)).mul(v.add(eps).rsqrt().reshape(view));
+    if (this.weight) y = y.mul(this.weight.reshape(view)).add(this.bias!.reshape(view));
+    return y;
+  }
+}
+
+export class LayerNorm extends Module {
+  weight?: Tensor;
+  bias?: Tensor;
+  readonly normalizedShape: number[];
+  constructor(normalizedShape: number | number[], readonly opt: { eps?: number; elementwiseAffine?: boolean } = {}) {
+    super();
+    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
+    if (opt.elementwiseAffine ?? true) { this.weight = parameter(ones(this.normalizedShape)); this.bias = parameter(zeros(this.normalizedShape)); }
+  }
+  forward(x: Tensor): Tensor { return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.opt.eps ?? 1e-5); }
+}
+
+export class Embedding extends Module {
+  weight: Tensor;
+  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, readonly opt: { paddingIdx?: number } = {}) {
+    super();
+    const w = normal_(empty(numEmbeddings, embeddingDim));
+    if (opt.paddingIdx !== undefined) noGrad(() => w.select(0, opt.paddingIdx!).fill_(0));
+    this.weight = parameter(w);
+    // The padding row never learns: its gradient is zeroed as it arrives.
+    if (opt.paddingIdx !== undefined) this.weight.registerHook((g) => maskRow(g, opt.paddingIdx!));
+  }
+  forward(indices: Tensor): Tensor { return embedding(indices, this.weight); }
+}
+
+function maskRow(g: Tensor, row: number): Tensor {
+  const keep = ones([g.shape[0]!, 1], { dtype: g.dtype });
+  noGrad(() => keep.select(0, row).fill_(0));
+  return g.mul(keep);
+}
+
+export class Dropout extends Module {
+  constructor(readonly p = 0.5) { super(); }
+  forward(x: Tensor): Tensor { return dropout(x, this.p, this.training); }
+}
+
+/** Elementwise activations as modules. */
+export class ReLU extends Module { forward(x: Tensor): Tensor { return x.relu(); } }
+export class GELU extends Module {
+  constructor(readonly approximate: 'none' | 'tanh' = 'none') { super(); }
+  forward(x: Tensor): Tensor { return x.gelu({ approximate: this.approximate }); }
+}
+export class Tanh extends Module { forward(x: Tensor): Tensor { return x.tanh(); } }
+export class Sigmoid extends Module { forward(x: Tensor): Tensor { return x.sigmoid(); } }
+export class SiLU extends Module { forward(x: Tensor): Tensor { return x.silu(); } }
+export class Flatten extends Module {
+  constructor(readonly startDim = 1, readonly endDim = -1) { super(); }
+  forward(x: Tensor): Tensor { return x.flatten(this.startDim, this.endDim); }
+}
+export class MaxPool2d extends Module {
+  constructor(readonly opt: Pool2dOptions) { super(); }
+  forward(x: Tensor): Tensor { return x.maxPool2d(this.opt); }
+}
+export class AvgPool2d extends Module {
+  constructor(readonly opt: Pool2dOptions) { super(); }
+  forward(x: Tensor): Tensor { return x.avgPool2d(this.opt); }
+}
+
+/** A list of modules registered as children under '0', '1', ... (PyTorch's parameter names). */
+export class ModuleList extends Module {
+  constructor(modules: Module[] = []) {
+    super();
+    modules.forEach((m) => this.push(m));
+  }
+  get length(): number { return [...this.namedChildren()].length; }
+  at(i: number): Module { return (this as unknown as Record<number, Module>)[i < 0 ? this.length + i : i]!; }
+  push(m: Module): this { (this as unknown as Record<number, Module>)[this.length] = m; return this; }
+  [Symbol.iterator](): Iterator<Module> { return this.children()[Symbol.iterator](); }
+  forward(..._: Tensor[]): Tensor { throw new ArgumentError('ModuleList', 'has no forward; call its modules'); }
+}
+
+/** Applies its modules in order. */
+export class Sequential extends ModuleList {
+  constructor(...layers: Module[]) { super(layers); }
+  override forward(x: Tensor): Tensor { return this.children().reduce((h, m) => m.forward(h), x); }
+}

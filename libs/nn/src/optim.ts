@@ -1,0 +1,131 @@
+/** Optimizers with PyTorch's update rules (so training curves match torch.optim step for step). */
+import { ArgumentError } from '@tessera/ops';
+import { type Tensor, zerosLike } from '@tessera/tensor';
+import { noGrad } from '@tessera/autograd';
+
+export interface ParamGroup { params: Tensor[]; lr: number; [hyper: string]: unknown }
+type State = Record<string, Tensor | number>;
+
+export abstract class Optimizer<H extends object> {
+  readonly paramGroups: (ParamGroup & H)[];
+  readonly state = new Map<Tensor, State>();
+
+  constructor(params: Tensor[] | (Partial<H> & { params: Tensor[]; lr?: number })[], readonly defaults: H & { lr: number }) {
+    const groups = params.length && !(params[0] as { params?: unknown }).params ? [{ params: params as Tensor[] }] : (params as { params: Tensor[] }[]);
+    this.paramGroups = groups.map((g) => ({ ...defaults, ...g }) as ParamGroup & H);
+    for (const g of this.paramGroups) {
+      if (!(g.lr >= 0)) throw new ArgumentError(this.constructor.name, `invalid learning rate ${g.lr}`);
+      for (const p of g.params) if (!p.requiresGrad) throw new ArgumentError(this.constructor.name, 'can only optimize tensors that require grad');
+    }
+  }
+
+  /** Clears gradients (sets them to undefined, PyTorch's set_to_none default). */
+  zeroGrad(): void {
+    for (const g of this.paramGroups) for (const p of g.params) p.grad = undefined;
+  }
+
+  step(): void {
+    noGrad(() => {
+      for (const group of this.paramGroups) {
+        for (const p of group.params) {
+          if (!p.grad) continue;
+          let st = this.state.get(p);
+          if (!st) this.state.set(p, (st = {}));
+          this.update(p, p.grad, st, group);
+        }
+      }
+    });
+  }
+
+  protected abstract update(p: Tensor, grad: Tensor, state: State, group: ParamGroup & H): void;
+
+  /** State by parameter index and the groups' hyperparameters (params as indices), as PyTorch. */
+  stateDict(): { state: Record<number, State>; paramGroups: Record<string, unknown>[] } {
+    const all = this.paramGroups.flatMap((g) => g.params);
+    const state: Record<number, State> = {};
+    all.forEach((p, i) => { const s = this.state.get(p); if (s) state[i] = { ...s }; });
+    let at = 0;
+    const paramGroups = this.paramGroups.map(({ params, ...h }) => ({ ...h, params: params.map(() => at++) }));
+    return { state, paramGroups };
+  }
+
+  loadStateDict(sd: { state: Record<number, State>; paramGroups: Record<string, unknown>[] }): void {
+    if (sd.paramGroups.length !== this.paramGroups.length) throw new ArgumentError('loadStateDict', `state has ${sd.paramGroups.length} parameter groups, the optimizer ${this.paramGroups.length}`);
+    const all = this.paramGroups.flatMap((g) => g.params);
+    sd.paramGroups.forEach((g, i) => {
+      const { params, ...h } = g as { params: number[] };
+      if (params.length !== this.paramGroups[i]!.params.length) throw new ArgumentError('loadStateDict', `group ${i} has ${params.length} parameters in the state, ${this.paramGroups[i]!.params.length} here`);
+      Object.assign(this.paramGroups[i]!, h);
+    });
+    this.state.clear();
+    for (const [i, s] of Object.entries(sd.state)) {
+      const p = all[Number(i)];
+      if (!p) throw new ArgumentError('loadStateDict', `state for parameter ${i}, but the optimizer has ${all.length}`);
+      this.state.set(p, Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'number' ? v : v.clone()])));
+    }
+  }
+}
+
+export interface SGDOptions { lr: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean }
+
+export class SGD extends Optimizer<Required<SGDOptions>> {
+  constructor(params: Tensor[], opt: SGDOptions) {
+    const o = { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...opt };
+    if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) throw new ArgumentError('SGD', 'nesterov needs momentum > 0 and dampening = 0');
+    super(params, o);
+  }
+  protected update(p: Tensor, grad: Tensor, st: State, g: Required<SGDOptions>): void {
+    let d = g.weightDecay ? grad.add(p.mul(g.weightDecay)) : grad;
+    if (g.momentum) {
+      const buf = st['momentumBuffer'] as Tensor | undefined;
+      const nb = buf ? buf.mul_(g.momentum).add_(d, { alpha: 1 - g.dampening }) : d.clone();
+      st['momentumBuffer'] = nb;
+      d = g.nesterov ? d.add(nb.mul(g.momentum)) : nb;
+    }
+    p.sub_(d.mul(g.lr));
+  }
+}
+
+export interface AdamOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number; amsgrad?: boolean }
+
+class AdamBase extends Optimizer<Required<AdamOptions>> {
+  constructor(params: Tensor[], opt: AdamOptions, private readonly decoupled: boolean, defaultDecay: number) {
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: defaultDecay, amsgrad: false, ...opt });
+  }
+  protected update(p: Tensor, grad: Tensor, st: State, g: Required<AdamOptions>): void {
+    const [b1, b2] = g.betas;
+    if (this.decoupled) { if (g.weightDecay) p.mul_(1 - g.lr * g.weightDecay); }
+    else if (g.weightDecay) grad = grad.add(p.mul(g.weightDecay));
+    const step = ((st['step'] as number | undefined) ?? 0) + 1;
+    const m = ((st['expAvg'] as Tensor | undefined) ?? zerosLike(p)).mul_(b1).add_(grad, { alpha: 1 - b1 });
+    const v = ((st['expAvgSq'] as Tensor | undefined) ?? zerosLike(p)).mul_(b2).add_(grad.square(), { alpha: 1 - b2 });
+    Object.assign(st, { step, expAvg: m, expAvgSq: v });
+    let second = v;
+    if (g.amsgrad) { second = st['maxExpAvgSq'] ? (st['maxExpAvgSq'] as Tensor).maximum(v) : v.clone(); st['maxExpAvgSq'] = second; }
+    const bc1 = 1 - b1 ** step, bc2 = 1 - b2 ** step;
+    const denom = second.sqrt().div(Math.sqrt(bc2)).add(g.eps);
+    p.sub_(m.div(denom).mul(g.lr / bc1));
+  }
+}
+
+/** Adam (L2 weight decay added to the gradient). */
+export class Adam extends AdamBase { constructor(params: Tensor[], opt: AdamOptions = {}) { super(params, opt, false, 0); } }
+/** AdamW (decoupled weight decay, default 0.01). */
+export class AdamW extends AdamBase { constructor(params: Tensor[], opt: AdamOptions = {}) { super(params, opt, true, 0.01); } }
+
+/** Scales gradients so their global p-norm is at most maxNorm; returns the norm before clipping. */
+export function clipGradNorm_(params: Tensor[], maxNorm: number, normType = 2): number {
+  return noGrad(() => {
+    const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== undefined);
+    if (!grads.length) return 0;
+    const norms = grads.map((g) => g.norm(normType).itemSync() as number);
+    const total = normType === Infinity ? Math.max(...norms) : norms.reduce((a, n) => a + n ** normType, 0) ** (1 / normType);
+    const coef = maxNorm / (total + 1e-6);
+    if (coef < 1) for (const g of grads) g.mul_(coef);
+    return total;
+  });
+}
+
+export function clipGradValue_(params: Tensor[], clip: number): void {
+  noGrad(() => { for (const p of params) p.grad?.clamp_(-clip, clip); });
+}

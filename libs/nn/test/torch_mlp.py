@@ -1,0 +1,30 @@
+"""Trains the MLP described in a JSON file with PyTorch and prints the per-step losses as JSON.
+
+Used by torch-equivalence.test.ts: same initial weights, data and hyperparameters as the Tessera run.
+"""
+import json
+import sys
+
+import torch
+
+cfg = json.load(open(sys.argv[1]))
+torch.set_default_dtype(torch.float32)
+x = torch.tensor(cfg["x"], dtype=torch.float32).reshape(cfg["n"], cfg["d"])
+y = torch.tensor(cfg["y"], dtype=torch.int64)
+model = torch.nn.Sequential(torch.nn.Linear(cfg["d"], cfg["h"]), torch.nn.Tanh(), torch.nn.Linear(cfg["h"], cfg["c"]))
+with torch.no_grad():
+    for name, p in model.named_parameters():
+        p.copy_(torch.tensor(cfg["params"][name], dtype=torch.float32).reshape(p.shape))
+o = cfg["optimizer"]
+if o["name"] == "sgd":
+    opt = torch.optim.SGD(model.parameters(), lr=o["lr"], momentum=o["momentum"], weight_decay=o["weightDecay"], nesterov=o["nesterov"])
+else:
+    opt = torch.optim.Adam(model.parameters(), lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weightDecay"])
+losses = []
+for _ in range(cfg["steps"]):
+    opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+print(json.dumps(losses))
