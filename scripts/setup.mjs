@@ -26,6 +26,12 @@ const DATA = [
   },
 ];
 
+/** Python packages from PyPI, in the project's own virtual environment (.venv): { name, for }. */
+const PYPI = [
+  { name: 'safetensors', for: "checking checkpoints with Hugging Face's own safetensors reader" },
+  { name: 'numpy', for: 'safetensors.numpy' },
+];
+
 const isRoot = process.getuid?.() === 0;
 let aptUpdated = false;
 function aptUpdate() {
@@ -79,6 +85,18 @@ function dataSets() {
   }
 }
 
+function pythonPackages() {
+  const venv = join(root, '.venv');
+  const py = join(venv, 'bin', 'python');
+  const has = () => existsSync(py) && spawnSync(py, ['-c', PYPI.map((p) => `import ${p.name}`).join('; ')], { stdio: 'ignore' }).status === 0;
+  if (has()) return;
+  console.log(`[setup] creating .venv with ${PYPI.map((p) => p.name).join(', ')}`);
+  const made = spawnSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' }).status === 0
+    && spawnSync(py, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', ...PYPI.map((p) => p.name)], { stdio: 'inherit' }).status === 0;
+  if (!made || !has()) console.log(`[setup] could not set up .venv; skipped: ${PYPI.map((p) => p.for).join('; ')}. Run: python3 -m venv .venv && .venv/bin/pip install ${PYPI.map((p) => p.name).join(' ')}`);
+}
+
 npmPackages();
 debianPackages();
 dataSets();
+pythonPackages();

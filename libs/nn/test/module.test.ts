@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import * as tsr from 'tessera';
+
+const { nn } = tsr;
+
+class Net extends nn.Module {
+  fc1 = new nn.Linear(4, 3);
+  blocks = new nn.ModuleList([new nn.LayerNorm(3), new nn.Linear(3, 2, { bias: false })]);
+  bn = new nn.BatchNorm(2);
+  forward(x: tsr.Tensor): tsr.Tensor {
+    let h = this.fc1.forward(x).relu();
+    for (const m of this.blocks) h = m.forward(h);
+    return this.bn.forward(h);
+  }
+}
+
+describe('Module', () => {
+  it('discovers parameters, buffers and children from properties, with PyTorch names', () => {
+    const net = new Net();
+    expect([...net.namedParameters()].map(([k]) => k)).toEqual(['fc1.weight', 'fc1.bias', 'blocks.0.weight', 'blocks.0.bias', 'blocks.1.weight', 'bn.weight', 'bn.bias']);
+    expect([...net.namedBuffers()].map(([k]) => k)).toEqual(['bn.runningMean', 'bn.runningVar', 'bn.numBatchesTracked']);
+    expect(Object.keys(new nn.Sequential(new nn.Linear(2, 2), new nn.ReLU(), new nn.Linear(2, 1)).stateDict())).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
+  });
+
+  it('train/eval reach every submodule; zeroGrad clears gradients', () => {
+    const net = new Net();
+    net.eval();
+    expect([...net.namedModules()].every(([, m]) => !m.training)).toBe(true);
+    net.train();
+    net.forward(tsr.randn([5, 4])).sum().backward();
+    expect(net.fc1.weight.grad).toBeDefined();
+    net.zeroGrad();
+    expect(net.parameters().every((p) => p.grad === undefined)).toBe(true);
+  });
+
+  it('stateDict round-trips; loadStateDict rejects missing, unexpected and mis-shaped entries', () => {
+    const a = new Net(), b = new Net();
+    b.loadStateDict(a.stateDict());
+    const x = tsr.randn([3, 4]);
+    a.eval(); b.eval();
+    expect(b.forward(x).tolistSync()).toEqual(a.forward(x).tolistSync());
+    const sd = a.stateDict();
+    const { ['fc1.bias']: _drop, ...missing } = sd;
+    expect(() => b.loadStateDict(missing)).toThrow(/missing keys: fc1.bias/);
+    expect(() => b.loadStateDict({ ...sd, extra: tsr.ones(1) })).toThrow(/unexpected keys: extra/);
+    expect(() => b.loadStateDict({ ...sd, 'fc1.weight': tsr.ones(2, 2) })).toThrow(tsr.ShapeError);
+    expect(() => b.loadStateDict(missing, { strict: false })).not.toThrow();
+  });
+
+  it('to(dtype) converts parameters and buffers', () => {
+    const net = new Net().to('float64');
+    expect(net.parameters().every((p) => p.dtype === 'float64' && p.requiresGrad)).toBe(true);
+    expect(net.forward(tsr.randn([2, 4], { dtype: 'float64' })).dtype).toBe('float64');
+  });
+});
+
+describe('layers', () => {
+  it('Linear and Conv2d match their functional definitions and PyTorch default init bounds', () => {
+    const lin = new nn.Linear(50, 7);
+    const bound = 1 / Math.sqrt(50);
+    expect(lin.weight.abs().amax().itemSync() as number).toBeLessThanOrEqual(bound);
+    const x = tsr.randn([3, 50]);
+    expect(lin.forward(x).tolistSync()).toEqual(x.matmul(lin.weight.t()).add(lin.bias!).tolistSync());
+    const conv = new nn.Conv2d(2, 4, 3, { padding: 1, stride: 2 });
+    const img = tsr.randn([1, 2, 5, 5]);
+    expect(conv.forward(img).tolistSync()).toEqual(img.conv2d(conv.weight, conv.bias, { padding: 1, stride: 2 }).tolistSync());
+  });
+
+  it('BatchNorm normalises with batch statistics in training and running ones in eval', () => {
+    const bn = new nn.BatchNorm(3, { momentum: 0.5 });
+    const x = tsr.randn([16, 3, 2, 2]).mul(3).add(5);
+    const y = bn.forward(x);
+    expect(Math.abs(y.mean([0, 2, 3]).amax().itemSync() as number)).toBeLessThan(1e-5);
+    expect(Math.abs((y.var([0, 2, 3], { correction: 0 }).mean().itemSync() as number) - 1)).toBeLessThan(1e-3);
+    const rm = x.mean([0, 2, 3]).mul(0.5);
+    expect(bn.runningMean.sub(rm).abs().amax().itemSync() as number).toBeLessThan(1e-5);
+    bn.eval();
+    const z = bn.forward(x);
+    expect(z.sub(x.sub(bn.runningMean.reshape(1, 3, 1, 1)).div(bn.runningVar.add(1e-5).sqrt().reshape(1, 3, 1, 1))).abs().amax().itemSync() as number).toBeLessThan(1e-5);
+  });
+
+  it('Embedding with paddingIdx keeps the padding row at zero and out of training', () => {
+    const emb = new nn.Embedding(5, 3, { paddingIdx: 0 });
+    expect(emb.weight.select(0, 0).tolistSync()).toEqual([0, 0, 0]);
+    emb.forward(tsr.tensor([[0, 2, 0]], { dtype: 'int64' })).sum().backward();
+    expect(emb.weight.grad!.select(0, 0).tolistSync()).toEqual([0, 0, 0]);
+    expect(emb.weight.grad!.select(0, 2).tolistSync()).toEqual([1, 1, 1]);
+  });
+
+  it('Dropout is identity in eval and keeps the expectation in training', () => {
+    const d = new nn.Dropout(0.3);
+    const x = tsr.ones(20000);
+    expect(Math.abs((d.forward(x).mean().itemSync() as number) - 1)).toBeLessThan(0.03);
+    d.eval();
+    expect(d.forward(x).tolistSync()).toEqual(x.tolistSync());
+  });
+
+  it('causal multi-head attention does not look ahead', () => {
+    tsr.manualSeed(5);
+    const mha = new nn.MultiheadAttention(8, 2, { causal: true });
+    const x = tsr.randn([2, 5, 8]);
+    const y = mha.forward(x);
+    const x2 = x.clone();
+    tsr.noGrad(() => x2.narrow(1, 3, 2).fill_(9));
+    const y2 = mha.forward(x2);
+    expect(y2.narrow(1, 0, 3).sub(y.narrow(1, 0, 3)).abs().amax().itemSync() as number).toBeLessThan(1e-6);
+    expect(y2.narrow(1, 3, 2).sub(y.narrow(1, 3, 2)).abs().amax().itemSync() as number).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('optimizers, schedulers, clipping', () => {
+  it('optimizer state dicts round-trip and continue identically', () => {
+    const mk = () => { tsr.manualSeed(3); const m = new nn.Linear(3, 2); return { m, o: new nn.Adam(m.parameters(), { lr: 0.1 }) }; };
+    const x = tsr.randn([4, 3]);
+    const stepOnce = (m: tsr.nn.Linear, o: tsr.nn.Adam) => { o.zeroGrad(); m.forward(x).square().sum().backward(); o.step(); };
+    const a = mk(), b = mk();
+    stepOnce(a.m, a.o); stepOnce(b.m, b.o);
+    const c = mk();
+    c.m.loadStateDict(a.m.stateDict());
+    c.o.loadStateDict(a.o.stateDict());
+    stepOnce(a.m, a.o); stepOnce(c.m, c.o);
+    expect(c.m.weight.tolistSync()).toEqual(a.m.weight.tolistSync());
+  });
+
+  it('schedulers follow their closed forms', () => {
+    const p = [tsr.ones(1).requiresGrad_()];
+    const o = new nn.SGD(p, { lr: 1 });
+    const s = new nn.StepLR(o, 2, 0.5);
+    const lrs = [o.paramGroups[0]!.lr];
+    for (let i = 0; i < 4; i++) { s.step(); lrs.push(o.paramGroups[0]!.lr); }
+    expect(lrs).toEqual([1, 1, 0.5, 0.5, 0.25]);
+    const o2 = new nn.SGD(p, { lr: 1 });
+    const c = new nn.CosineAnnealingLR(o2, 4);
+    c.step(); c.step();
+    expect(o2.paramGroups[0]!.lr).toBeCloseTo(0.5, 12);
+    const o3 = new nn.SGD(p, { lr: 1 });
+    new nn.LinearLR(o3, 0.25, 1, 3);
+    expect(o3.paramGroups[0]!.lr).toBe(0.25);
+  });
+
+  it('clipGradNorm_ scales gradients to the max norm and returns the norm before clipping', () => {
+    const a = tsr.tensor([3, 4]).requiresGrad_();
+    a.mul(a).mul(0.5).sum().backward();
+    expect(nn.clipGradNorm_([a], 1)).toBeCloseTo(5, 6);
+    expect(a.grad!.norm().itemSync() as number).toBeCloseTo(1, 5);
+  });
+});
+
+describe('losses', () => {
+  it('crossEntropy with ignoreIndex and labelSmoothing, nll, mse, bceWithLogits (values from torch 1.13)', () => {
+    const logits = tsr.tensor([[2, 0.5, -1], [0.1, 0.2, 0.3], [1, 1, 1]]);
+    const y = tsr.tensor([0, 2, -100], { dtype: 'int64' });
+    // Printed by torch 1.13: F.cross_entropy(logits, y) and with label_smoothing=0.1.
+    expect(nn.crossEntropy(logits, y).itemSync() as number).toBeCloseTo(0.6216270923614502, 6);
+    expect(nn.crossEntropy(logits, y, { labelSmoothing: 0.1 }).itemSync() as number).toBeCloseTo(0.7016271352767944, 6);
+    expect(nn.mseLoss(tsr.tensor([1, 2]), tsr.tensor([2, 4])).itemSync()).toBe(2.5);
+    // Printed by torch 1.13: F.binary_cross_entropy_with_logits([100, -100, 0.5], [1, 0, 1]).
+    expect(nn.bceWithLogits(tsr.tensor([100, -100, 0.5]), tsr.tensor([1, 0, 1])).itemSync() as number).toBeCloseTo(0.15802566707134247, 6);
+    expect(() => nn.crossEntropy(logits, tsr.tensor([0, 1]))).toThrow(tsr.DTypeError);
+  });
+});
