@@ -80,6 +80,10 @@ export class BatchNorm extends Module {
   }
 }
 
+/** PyTorch's names: one implementation serves [N, C] / [N, C, L] and [N, C, H, W]. */
+export const BatchNorm1d = BatchNorm;
+export const BatchNorm2d = BatchNorm;
+
 export class LayerNorm extends Module {
   weight?: Tensor;
   bias?: Tensor;
