@@ -1,7 +1,7 @@
 /**
  * CLI: runs the CPU benchmarks, prints a table and writes results/<timestamp>-cpu.json.
- * `--quick` is the CI smoke run: 0.2 s per case, matmul at 128 only; its output file ends in
- * .tmp.json (git-ignored) so smoke numbers never land among the tracked results.
+ * `--quick` is the CI smoke run: 0.2 s per case, matmul at 128 and the MLP train step only; its
+ * output file ends in .tmp.json (git-ignored) so smoke numbers never land among the tracked results.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -22,9 +22,12 @@ const commit = gitCommit();
 console.log(`Tessera CPU benchmarks${quick ? ' (quick)' : ''}: ${machine.cpus} x${machine.cores}, node ${machine.node}, commit ${commit}`);
 
 const progress = (r: CaseResult) => console.error(`  ${r.case} ${r.impl}: ${r.meanUs.toPrecision(4)} us ±${r.rme.toFixed(1)}%`);
-const results = await runAll({ quick, onResult: progress });
+const notes: string[] = [];
+const results = await runAll({ quick, onResult: progress, onNote: (n) => notes.push(n) });
 
 console.log(`\n${formatTable(results)}\n`);
+// Skipped peers are printed with the table so a missing PyTorch row is never mistaken for a fast one.
+if (notes.length) console.log(`${notes.join('\n')}\n`);
 
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results');
 mkdirSync(dir, { recursive: true });

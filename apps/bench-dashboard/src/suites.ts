@@ -8,9 +8,13 @@ import Benchmark from 'benchmark';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tsr from 'tessera';
+import { makeModel as makeDigitsCnn } from '../../../examples/src/train-digits.js';
+import { runTorchTrainStep } from './pytorch.js';
 
-export type Impl = 'tessera-js' | 'tfjs-cpu' | 'plain-js';
-export type Suite = 'dispatch' | 'matmul';
+const { nn } = tsr;
+
+export type Impl = 'tessera-js' | 'tfjs-cpu' | 'plain-js' | 'pytorch-refblas' | 'pytorch-openblas';
+export type Suite = 'dispatch' | 'matmul' | 'train-step';
 
 /** One timed function. `dispose` frees the inputs it closes over once the case has run. */
 export interface BenchCase {
@@ -59,9 +63,9 @@ export interface RunOptions {
   readonly minSamples?: number;
 }
 
-/** Full-run and --quick settings. */
-export const FULL = { maxTime: 5, matmulSizes: [128, 512] } as const;
-export const QUICK = { maxTime: 0.2, matmulSizes: [128] } as const;
+/** Full-run and --quick settings (PyTorch's train-step budget is set in torch_train_step.py: 2 s, or 0.3 s). */
+export const FULL = { maxTime: 5, matmulSizes: [128, 512], trainStep: ['mlp', 'cnn'] } as const;
+export const QUICK = { maxTime: 0.2, matmulSizes: [128], trainStep: ['mlp'] } as const;
 
 /** Results land here so no engine can prove a benchmarked call dead and drop it. */
 let sink: unknown;
@@ -177,6 +181,59 @@ function checkSameProduct(a: ReturnType<typeof pair>, b: ReturnType<typeof pair>
   }
 }
 
+interface TrainSetup { model: tsr.nn.Module; opt: { zeroGrad(): void; step(): void }; x: tsr.Tensor; y: tsr.Tensor }
+
+/** Train-step models; torch_train_step.py builds the same ones under the same case names. */
+const TRAIN_STEP = {
+  mlp: {
+    name: 'mlp-784-128-10-b64', batch: 64,
+    build: (): TrainSetup => {
+      const model = new nn.Sequential(new nn.Linear(784, 128), new nn.ReLU(), new nn.Linear(128, 10));
+      return { model, opt: new nn.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 }), x: tsr.randn([64, 784]), y: tsr.randint(0, 10, [64]) };
+    },
+  },
+  cnn: {
+    name: 'cnn-digits-b32', batch: 32,
+    build: (): TrainSetup => {
+      const model = makeDigitsCnn();
+      return { model, opt: new nn.AdamW(model.parameters(), { lr: 3e-3, weightDecay: 1e-4 }), x: tsr.randn([32, 1, 8, 8]), y: tsr.randint(0, 10, [32]) };
+    },
+  },
+} as const;
+export type TrainStepModel = keyof typeof TRAIN_STEP;
+
+/** A train-step case also carries its parameter count, which the PyTorch side must match. */
+export interface TrainStepCase extends BenchCase { readonly params: number }
+
+/**
+ * One training step (zeroGrad, forward, cross-entropy, backward, optimizer step) on a fixed random
+ * batch, in train mode (the CNN's dropout is active). Intermediates are left to the garbage collector,
+ * as in the examples' training loops, so its cost is part of the measured time.
+ */
+export function trainStepCase(kind: TrainStepModel): TrainStepCase {
+  const { name, batch, build } = TRAIN_STEP[kind];
+  tsr.manualSeed(0);
+  const { model, opt, x, y } = build();
+  model.train();
+  const step = (): tsr.Tensor => {
+    opt.zeroGrad();
+    const loss = nn.crossEntropy(model.forward(x), y);
+    loss.backward();
+    opt.step();
+    return loss;
+  };
+  // The untimed first step creates the optimizer state and catches a broken model before timing.
+  const first = step().itemSync() as number;
+  if (!Number.isFinite(first)) throw new Error(`train-step ${name}: first step gave loss ${first}`);
+  const params = model.parameters();
+  return {
+    suite: 'train-step', case: name, impl: 'tessera-js', size: batch,
+    params: params.reduce((n, p) => n + p.numel, 0),
+    fn: () => { sink = step(); },
+    dispose: () => { x.dispose(); y.dispose(); for (const p of params) p.dispose(); },
+  };
+}
+
 /**
  * Times one case with benchmark.js, synchronously. benchmark.js inlines a test body into its timing
  * loop when it can decompile it; every case here closes over module state, so that pretest fails
@@ -214,16 +271,29 @@ export function runCases(cases: readonly BenchCase[], opt: RunOptions, onResult?
   }
 }
 
-export interface BenchOptions { readonly quick: boolean; readonly onResult?: (r: CaseResult) => void }
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly onResult?: (r: CaseResult) => void;
+  /** Why a peer was skipped, and which PyTorch/BLAS produced the PyTorch rows. */
+  readonly onNote?: (note: string) => void;
+}
 
-/** The whole benchmark: dispatch suite, then matmul at each size (only 128 with --quick). */
+/**
+ * The whole benchmark: dispatch, matmul at each size, then train-step in Tessera and in PyTorch
+ * (--quick: matmul 128 and the MLP step only).
+ */
 export async function runAll(opt: BenchOptions): Promise<CaseResult[]> {
   await initTfjs();
   const cfg = opt.quick ? QUICK : FULL;
   const run = { maxTime: cfg.maxTime };
   const results = runCases(dispatchCases(16), run, opt.onResult);
   for (const n of cfg.matmulSizes) results.push(...runCases(matmulCases(n), run, opt.onResult));
-  return results;
+  const train = cfg.trainStep.map(trainStepCase);
+  results.push(...runCases(train, run, opt.onResult));
+  const torch = runTorchTrainStep(new Map(train.map((c) => [c.case, { size: c.size, params: c.params }])), opt.quick);
+  for (const r of torch.results) opt.onResult?.(r);
+  for (const n of torch.notes) opt.onNote?.(n);
+  return [...results, ...torch.results];
 }
 
 export function machineInfo(): Machine {
@@ -243,15 +313,24 @@ export function toRecords(results: readonly CaseResult[], meta: { machine: Machi
   return results.map(({ samples: _samples, ...r }) => ({ ...r, ...meta }));
 }
 
-/** Cross-library ratios per case: tfjs/tessera time for dispatch (> 1: Tessera is faster), tessera/tfjs GFLOPS for matmul. */
+/** Peers Tessera is compared with, and their short names in ratio labels. */
+const PEERS: readonly [Impl, string][] = [['tfjs-cpu', 'tfjs'], ['pytorch-refblas', 'pytorch-refblas'], ['pytorch-openblas', 'pytorch-openblas']];
+
+/**
+ * Cross-library ratios per case and peer measured in the run: peer/tessera time (> 1: Tessera is
+ * faster), or tessera/peer GFLOPS where both report GFLOPS (matmul).
+ */
 export function ratios(results: readonly CaseResult[]): { case: string; label: string; value: number }[] {
   const out: { case: string; label: string; value: number }[] = [];
   for (const name of new Set(results.map((r) => r.case))) {
     const ts = results.find((r) => r.case === name && r.impl === 'tessera-js');
-    const tfr = results.find((r) => r.case === name && r.impl === 'tfjs-cpu');
-    if (!ts || !tfr) continue;
-    if (ts.gflops !== undefined && tfr.gflops !== undefined) out.push({ case: name, label: 'GFLOPS tessera/tfjs', value: ts.gflops / tfr.gflops });
-    else out.push({ case: name, label: 'time tfjs/tessera', value: tfr.meanUs / ts.meanUs });
+    if (!ts) continue;
+    for (const [impl, short] of PEERS) {
+      const peer = results.find((r) => r.case === name && r.impl === impl);
+      if (!peer) continue;
+      if (ts.gflops !== undefined && peer.gflops !== undefined) out.push({ case: name, label: `GFLOPS tessera/${short}`, value: ts.gflops / peer.gflops });
+      else out.push({ case: name, label: `time ${short}/tessera`, value: peer.meanUs / ts.meanUs });
+    }
   }
   return out;
 }

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  type CaseResult, dispatchCases, formatTable, gitCommit, initTfjs, machineInfo, matmulCases, ratios, runCases, toRecords,
+  type CaseResult, dispatchCases, formatTable, gitCommit, initTfjs, machineInfo, matmulCases, ratios, runCases, toRecords, trainStepCase,
 } from '../src/suites.js';
 
 const tiny = { maxTime: 0.02, minSamples: 2 };
@@ -20,13 +20,15 @@ describe('bench-dashboard suites', () => {
 
   beforeAll(async () => {
     await initTfjs();
-    results = [...runCases(dispatchCases(16), tiny), ...runCases(matmulCases(16), tiny)];
+    // Tessera's side of the MLP train step only: the PyTorch side is a subprocess the CLI runs.
+    results = [...runCases(dispatchCases(16), tiny), ...runCases(matmulCases(16), tiny), ...runCases([trainStepCase('mlp')], tiny)];
   }, 60_000);
 
   it('runs every impl of each case', () => {
     expect(results.map((r) => `${r.case}/${r.impl}`)).toEqual([
       'add-f32-16/plain-js', 'add-f32-16/tessera-js', 'add-f32-16/tfjs-cpu',
       'matmul-f32-16/tessera-js', 'matmul-f32-16/tfjs-cpu',
+      'mlp-784-128-10-b64/tessera-js',
     ]);
   });
 
@@ -57,11 +59,20 @@ describe('bench-dashboard suites', () => {
     expect(machine.node).toMatch(/^v\d+/);
   });
 
-  it('computes one cross-library ratio per case and formats a table', () => {
+  it('computes one cross-library ratio per case with a peer and formats a table', () => {
     const rs = ratios(results);
     expect(rs.map((r) => r.case)).toEqual(['add-f32-16', 'matmul-f32-16']);
     for (const r of rs) expectPositiveFinite(r.value);
     const table = formatTable(results);
     for (const r of results) expect(table).toContain(r.impl);
+  });
+
+  it('gives one time ratio per PyTorch variant for a train-step case', () => {
+    const row = (impl: CaseResult['impl'], meanUs: number): CaseResult => ({ suite: 'train-step', case: 'mlp', impl, size: 64, meanUs, rme: 1, samples: 5 });
+    const rs = ratios([row('tessera-js', 100), row('pytorch-refblas', 400), row('pytorch-openblas', 50)]);
+    expect(rs).toEqual([
+      { case: 'mlp', label: 'time pytorch-refblas/tessera', value: 4 },
+      { case: 'mlp', label: 'time pytorch-openblas/tessera', value: 0.5 },
+    ]);
   });
 });

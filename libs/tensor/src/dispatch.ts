@@ -39,7 +39,7 @@ function checkCast(op: string, from: DType, to: DType): void {
 }
 
 /** Everything about an elementwise call that follows from its operands' dtypes alone, cached. */
-interface ElementwisePlan {
+export interface ElementwisePlan {
   readonly kernel: ElementwiseKernel;
   /** The op's own result dtype (before any out= cast). */
   readonly result: DType;
@@ -81,7 +81,7 @@ function buildPlan(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], o
   return { kernel, result: types.out, compute: types.compute };
 }
 
-function planFor(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], outDtype: DType | undefined): ElementwisePlan {
+export function planFor(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], outDtype: DType | undefined): ElementwisePlan {
   const key = planKey(operands, outDtype);
   let perSpec = ewPlans.get(spec);
   if (!perSpec) ewPlans.set(spec, (perSpec = new Map()));
@@ -162,7 +162,7 @@ function recordElementwise(spec: ElementwiseSpec, operands: readonly TensorOrSca
 
 const rdKernels = new Map<ReduceSpec, Map<string, ReduceKernel>>();
 
-function reduceKernel(spec: ReduceSpec, input: DType, compute: DType, out: DType, scan: boolean): ReduceKernel {
+export function reduceKernel(spec: ReduceSpec, input: DType, compute: DType, out: DType, scan: boolean): ReduceKernel {
   const key = `${input}>${out}${scan ? 's' : ''}`;
   let perSpec = rdKernels.get(spec);
   if (!perSpec) rdKernels.set(spec, (perSpec = new Map()));

@@ -1,5 +1,7 @@
 import { registerBackend } from './backend.js';
 import { jsBackend } from './cpu/backend.js';
+import { elementwiseSource, reduceSource } from './cpu/kernels.js';
+import { registerEmitter } from './codegen.js';
 
 export {
   TesseraError, ShapeError, DTypeError, DeviceError, IndexError, ArgumentError, NotImplementedError,
@@ -23,6 +25,8 @@ export { to, clone, copy_ } from './ops/convert.js';
 export { jsBackend };
 export { HALF_TO_FLOAT, toHalf } from './float16.js';
 export { elementwiseSource, reduceSource } from './cpu/kernels.js';
+export { type Emitter, type CodegenRequest, codegen, registerEmitter, emitterNames } from './codegen.js';
 
 /** The pure-JS backend serves 'cpu' until a faster one (the native addon) registers over it. */
 registerBackend(jsBackend);
+registerEmitter('js', { elementwise: elementwiseSource, reduce: reduceSource });

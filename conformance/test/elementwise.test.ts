@@ -4,10 +4,15 @@
  * code: a new spec is covered by existing here.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { type DType, DTYPE_SETS, ELEMENTWISE, type ElementwiseSpec, broadcastShapes, elementwiseTypes, forEachIndex, tolFor } from '@tessera/ops';
-import * as tsr from '../src/index.js';
-import { expectClose, logical, roundTo } from './helpers.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as tsr from 'tessera';
+import { CANDIDATES, Matrix, activate, check, expectClose, logical, roundTo } from '../src/index.js';
+
+const { DTYPE_SETS, ELEMENTWISE, broadcastShapes, elementwiseTypes, forEachIndex, tolFor } = tsr.ops;
+type DType = tsr.DType;
+type ElementwiseSpec = tsr.ops.ElementwiseSpec;
+const matrix = new Matrix();
+afterAll(() => matrix.writePart('elementwise'));
 
 const SEED = Number(process.env['TESSERA_SEED'] ?? 20261123);
 const RUNS = Number(process.env['TESSERA_RUNS'] ?? 40);
@@ -36,18 +41,25 @@ function values(spec: ElementwiseSpec, i: number, dtype: DType): fc.Arbitrary<nu
 
 const DRAWN: DType[] = ['float32', 'float64', 'float16', 'int32', 'int64', 'uint8', 'bool'];
 
-describe('elementwise specs against their float64 references', () => {
+for (const c of CANDIDATES) {
+  const backend = activate(c);
+  const device = c.device as tsr.DeviceKind;
+  if (typeof backend === 'string') {
+    for (const spec of Object.values(ELEMENTWISE)) matrix.record(spec.name, c.name, '*', 'not run', backend);
+    continue;
+  }
+describe(`${c.name}: elementwise specs against their float64 references`, () => {
   for (const spec of Object.values(ELEMENTWISE)) {
     const dtypes = DRAWN.filter((d) => (DTYPE_SETS[spec.accepts] as readonly DType[]).includes(d) && (spec.result === 'logical' || d !== 'bool' || spec.name === 'where'));
     for (const dtype of dtypes) {
-      it(`${spec.name} ${dtype}`, () => {
+      it(`${spec.name} ${dtype}`, () => check(matrix, spec.name, c.name, dtype, () => {
         const inputDtype = (i: number): DType => (spec.condition && i === 0 ? 'bool' : dtype);
         const params = Object.entries(spec.params ?? {});
         const paramArb = fc.tuple(...params.map(([, p]) => (dtype.startsWith('float') ? fc.double({ min: p.sample?.[0] ?? -2, max: p.sample?.[1] ?? 2, noNaN: true }) : fc.integer({ min: -3, max: 3 }))));
         const cols = fc.integer({ min: 1, max: 12 }).chain((n) => fc.tuple(...Array.from({ length: spec.arity }, (_, i) => fc.array(values(spec, i, inputDtype(i)), { minLength: n, maxLength: n }))));
         fc.assert(
           fc.property(cols, paramArb, (arrays, pvals) => {
-            const ins = arrays.map((a, i) => tsr.tensor(a, { dtype: inputDtype(i) }));
+            const ins = arrays.map((a, i) => tsr.tensor(a, { dtype: inputDtype(i), device }));
             const p = Object.fromEntries(params.map(([name], k) => [name, pvals[k]!]));
             const out = tsr.elementwise(spec, ins, p);
             const types = elementwiseTypes(spec, ins.map((t) => ({ kind: 'tensor', dtype: t.dtype, ndim: 1 })));
@@ -58,7 +70,7 @@ describe('elementwise specs against their float64 references', () => {
           }),
           { seed: SEED, numRuns: RUNS },
         );
-      });
+      }));
     }
   }
 });
@@ -86,15 +98,15 @@ function withLayout(shape: number[], layout: Layout, make: (s: number[]) => tsr.
   }
 }
 
-describe('broadcasting over strided views', () => {
+describe(`${c.name}: broadcasting over strided views`, () => {
   const specs = ['add', 'mul', 'maximum', 'atan2', 'where', 'sigmoid', 'lt', 'remainder'].map((n) => ELEMENTWISE[n]!);
   for (const spec of specs) {
-    it(`${spec.name} matches the reference on broadcast, permuted, sliced, expanded and flipped operands`, () => {
+    it(`${spec.name} matches the reference on broadcast, permuted, sliced, expanded and flipped operands`, () => check(matrix, spec.name, c.name, 'float32 strided', () => {
       const layouts = fc.constantFrom<Layout>('contiguous', 'permuted', 'sliced', 'expanded', 'flipped');
       fc.assert(
         fc.property(broadcastShapesArb(spec.arity), fc.array(layouts, { minLength: 3, maxLength: 3 }), fc.integer(), (shapes, lays, seed) => {
           tsr.manualSeed(seed);
-          const ins = shapes.map((s, i) => withLayout(s, lays[i]!, (sh) => (spec.condition && i === 0 ? tsr.rand(sh).gt(0.5) : tsr.randn(sh).mul(4))));
+          const ins = shapes.map((s, i) => withLayout(s, lays[i]!, (sh) => (spec.condition && i === 0 ? tsr.rand(sh, { device }).gt(0.5) : tsr.randn(sh, { device }).mul(4))));
           const out = tsr.elementwise(spec, ins);
           const shape = broadcastShapes(spec.name, shapes);
           expect(out.shape).toEqual(shape);
@@ -111,13 +123,14 @@ describe('broadcasting over strided views', () => {
         }),
         { seed: SEED, numRuns: RUNS },
       );
-    });
+    }));
   }
 
   it('writes in place through a non-contiguous view without touching the rest of the storage', () => {
-    const base = tsr.zeros(4, 6);
+    const base = tsr.zeros([4, 6], { device });
     const v = base.slice(1, 0, 6, 2).t();
-    v.add_(tsr.arange(4, { dtype: 'float32' }));
+    v.add_(tsr.arange(4, { dtype: 'float32', device }));
     expect(base.tolistSync()).toEqual([0, 1, 2, 3].map((i) => [i, 0, i, 0, i, 0]));
   });
 });
+}

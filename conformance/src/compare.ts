@@ -1,10 +1,14 @@
 /** Test helpers: reading a view's logical values straight from storage (independent of kernels) and comparing with tolerances. */
 import { type DType, type Tolerance, forEachIndex, isFloating } from '@tessera/ops';
-import { HALF_TO_FLOAT, type Tensor, toHalf } from '../src/index.js';
+import { HALF_TO_FLOAT, type Tensor, toHalf } from 'tessera';
 
-/** Row-major logical values of any view, read with index arithmetic only. */
+/**
+ * Row-major logical values of any view. Host-memory buffers are read with index arithmetic only
+ * (independent of the copy kernel under test); device buffers through a contiguous read.
+ */
 export function logical(t: Tensor): number[] {
-  const buf = t.storage.buffer as ArrayLike<number | bigint>;
+  if (!ArrayBuffer.isView(t.storage.buffer)) return Array.from(t.contiguous().dataSync() as ArrayLike<number>, Number);
+  const buf = t.storage.buffer as unknown as ArrayLike<number | bigint>;
   const out: number[] = [];
   forEachIndex(t.shape, (idx) => {
     const raw = buf[t.offset + idx.reduce((o, i, d) => o + i * t.strides[d]!, 0)]!;

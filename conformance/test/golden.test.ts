@@ -1,0 +1,74 @@
+/**
+ * PyTorch golden vectors (conformance/golden/cases.json, written by golden/generate.py with Debian's
+ * torch) on every available backend: forward values, gradients, result dtypes and rejected calls.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as tsr from 'tessera';
+import { CANDIDATES, Matrix, activate, check, expectClose, logical } from '../src/index.js';
+import { type Case, decode, errorCall, forward, gradFn, values } from '../src/golden.js';
+
+const FILE = new URL('../golden/cases.json', import.meta.url);
+const golden = JSON.parse(readFileSync(FILE, 'utf8')) as { torch: string; seed: number; cases: Case[] };
+const matrix = new Matrix();
+afterAll(() => matrix.writePart('golden'));
+
+/** PyTorch computes float32 in float32; the gaps are a few ulps, more through exp/pow and long sums. */
+const TOL: Partial<Record<tsr.DType, { rtol: number; atol: number }>> = {
+  float32: { rtol: 2e-5, atol: 1e-5 }, float64: { rtol: 1e-10, atol: 1e-10 }, float16: { rtol: 2e-3, atol: 1e-3 },
+};
+const tol = (d: tsr.DType) => TOL[d] ?? { rtol: 0, atol: 0 };
+
+const dtypeOf = (c: Case): string => c.inputs?.[0]?.dtype ?? c.a?.dtype ?? 'any';
+
+it(`has at least 1,000 cases from torch ${golden.torch}`, () => expect(golden.cases.length).toBeGreaterThanOrEqual(1000));
+
+for (const c of CANDIDATES) {
+  const backend = activate(c);
+  if (typeof backend === 'string') {
+    for (const op of new Set(golden.cases.map((k) => k.op))) matrix.record(op, c.name, 'golden', 'not run', backend);
+    continue;
+  }
+  const device = c.device as tsr.DeviceKind;
+  const byKind = (k: Case['kind']) => golden.cases.map((g, i) => [g, i] as const).filter(([g]) => g.kind === k);
+
+  describe(`${c.name}: PyTorch golden vectors`, () => {
+    for (const kind of ['forward', 'reduce', 'routine'] as const) {
+      it.each(byKind(kind).map(([g, i]) => [`${g.op} #${i} ${dtypeOf(g)}`, g]))(`${kind} %s`, (_, g) => check(matrix, g.op, c.name, `${dtypeOf(g)} golden`, () => {
+        const out = forward(g, g.inputs!.map((p) => decode(p, device)));
+        expect(out.dtype).toBe(g.out!.dtype);
+        expect(out.shape).toEqual(g.out!.shape);
+        expectClose(g.op, logical(out), values(g.out!), tol(out.dtype), out.dtype, { golden: g.op, case: _ });
+      }));
+    }
+
+    it.each(byKind('grad').map(([g, i]) => [`${g.op} #${i}`, g]))('gradient %s', (_, g) => check(matrix, g.op, c.name, 'float64 grad golden', () => {
+      const ins = g.inputs!.map((p) => decode(p, device));
+      const leaves = ins.filter((t) => t.dtype === 'float64').map((t) => t.requiresGrad_());
+      const out = gradFn(g)(...ins);
+      const grads = tsr.grad(out, leaves, { gradOutputs: decode(g.gradOutput!, device), allowUnused: true });
+      g.grads!.filter((p) => p !== null).forEach((p, k) => {
+        expectClose(`${g.op} grad ${k}`, logical(grads[k] ?? leaves[k]!.mul(0)), values(p!), tol('float64'), 'float64', { golden: g.op, input: k });
+      });
+    }));
+
+    it.each(byKind('promotion').map(([g, i]) => [`${g.op} #${i}`, g]))('result dtype %s', (_, g) => check(matrix, 'promotion', c.name, g.a!.dtype, () => {
+      const a = tsr.ones(g.a!.ndim ? [2] : [], { dtype: g.a!.dtype, device });
+      const b = 'scalar' in g.b! ? g.b.scalar : tsr.ones(g.b!.ndim ? [2] : [], { dtype: g.b!.dtype, device });
+      expect(tsr.elementwise(tsr.ops.ELEMENTWISE[g.op]!, [a, b]).dtype, JSON.stringify(g)).toBe(g.dtype);
+    }));
+
+    it.each(byKind('error').map(([g, i]) => [`${g.op} #${i}`, g]))('rejects %s', (_, g) => check(matrix, g.op, c.name, 'error golden', () => {
+      const ctor = (tsr as unknown as Record<string, new () => Error>)[g.error!]!;
+      expect(errorCall(g, device)).toThrow(ctor);
+    }));
+  });
+}
+
+// The committed file must be what the committed generator produces (when PyTorch is here to run it).
+const hasTorch = (() => { try { execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+it.skipIf(!hasTorch)('golden/cases.json is up to date with golden/generate.py', () => {
+  const fresh = execFileSync('/usr/bin/python3', [new URL('../golden/generate.py', import.meta.url).pathname], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+  expect(fresh === readFileSync(FILE, 'utf8'), 'regenerate with: npx nx run conformance:golden').toBe(true);
+}, 120_000);
