@@ -31,10 +31,13 @@ const BLAS: readonly { impl: Extract<Impl, `pytorch-${string}`>; dir: string; pk
  */
 const OPENBLAS_THREADS = process.env['OPENBLAS_NUM_THREADS'] ?? '1';
 
+/** Other processes' CPU use (in cores) during a PyTorch case above which its figure is flagged. */
+const CONTENDED = 0.2;
+
 /** Exit code torch_train_step.py uses when `import torch` fails. */
 const NO_TORCH = 3;
 
-interface TorchCase { meanUs: number; rme: number; samples: number; params: number; loss: number }
+interface TorchCase { meanUs: number; rme: number; samples: number; params: number; loss: number; otherCpu: number }
 interface TorchOutput { torch: string; threads: number; blas: string[]; cases: Record<string, TorchCase> }
 
 export interface TorchRun { readonly results: CaseResult[]; readonly notes: string[] }
@@ -64,6 +67,7 @@ export function runTorchTrainStep(cases: ReadonlyMap<string, { size: number; par
       if (!r) throw new Error(`torch_train_step.py: no result for case ${name}`);
       if (r.params !== want.params) throw new Error(`train-step ${name}: PyTorch model has ${r.params} parameters, Tessera's ${want.params}`);
       results.push({ suite: 'train-step', case: name, impl, size: want.size, meanUs: r.meanUs, rme: r.rme, samples: r.samples });
+      if (r.otherCpu > CONTENDED) notes.push(`warning: ${name} ${impl}: other processes used ${r.otherCpu.toFixed(2)} cores meanwhile; torch's threads contend with them, so this time is inflated`);
     }
     notes.push(`${impl}: torch ${out.torch}, ${out.threads} threads, ${loaded[0]}${impl === 'pytorch-openblas' ? `, OPENBLAS_NUM_THREADS=${OPENBLAS_THREADS}` : ''}`);
   }

@@ -3,10 +3,11 @@ in suites.ts, one step = zero_grad, forward, loss, backward, optimizer step.
 
 Run with Debian's /usr/bin/python3 (python3-torch). Usage: torch_train_step.py [--quick] CASE...
 Prints one JSON object: {"torch", "threads", "blas", "cases": {CASE: {"meanUs", "rme", "samples",
-"params", "loss"}}}. Exits 3 when torch cannot be imported, so the caller can report a skip.
+"params", "loss", "otherCpu"}}}. Exits 3 when torch cannot be imported, so the caller can report a skip.
 """
 import json
 import math
+import os
 import sys
 import time
 
@@ -42,6 +43,16 @@ T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.
        2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042]
 
 
+def cpu_ticks():
+    """(CPU ticks all processes spent busy, ticks this process spent), from /proc."""
+    with open("/proc/stat") as f:
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
+    with open("/proc/self/stat") as f:
+        # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        own = f.read().rsplit(")", 1)[1].split()
+    return user + nice + system + irq + softirq + steal, int(own[11]) + int(own[12])
+
+
 def time_case(build, seconds):
     torch.manual_seed(0)
     model, opt, x, y = build()
@@ -71,12 +82,16 @@ def time_case(build, seconds):
     # About 30 samples of k steps each, like benchmark.js's cycles, so rme comes from sample means.
     k = max(1, round(seconds / 30 / per_step))
     means = []
-    end = time.perf_counter() + seconds
+    busy0, own0 = cpu_ticks()
+    start = time.perf_counter()
+    end = start + seconds
     while len(means) < 5 or time.perf_counter() < end:
         t = time.perf_counter()
         for _ in range(k):
             step()
         means.append((time.perf_counter() - t) / k)
+    busy1, own1 = cpu_ticks()
+    wall = time.perf_counter() - start
     n = len(means)
     mean = sum(means) / n
     sd = math.sqrt(sum((m - mean) ** 2 for m in means) / (n - 1))
@@ -87,6 +102,9 @@ def time_case(build, seconds):
         "samples": n,
         "params": sum(p.numel() for p in model.parameters()),
         "loss": loss.item(),
+        # Cores' worth of CPU other processes used meanwhile: with two torch threads on two cores,
+        # a busy neighbour stalls every parallel region, so the caller flags the figure.
+        "otherCpu": max(0, busy1 - busy0 - (own1 - own0)) / os.sysconf("SC_CLK_TCK") / wall,
     }
 
 
