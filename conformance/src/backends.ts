@@ -2,7 +2,7 @@
  * Every backend the matrix reports on. An available one is registered and tested; the others are
  * listed as "not run" with the reason, never as passing.
  */
-import { type Backend, jsBackend, registerBackend } from 'tessera';
+import { type Backend, type DeviceKind, jsBackend, registerBackend } from 'tessera';
 
 export interface Candidate {
   readonly name: string;
@@ -21,6 +21,19 @@ export const CANDIDATES: readonly Candidate[] = [
   { name: 'metal', device: 'webgpu', load: () => 'no hardware: needs an Apple GPU' },
   { name: 'rocm', device: 'webgpu', load: () => 'no hardware: needs an AMD GPU' },
 ];
+
+/**
+ * Calls `suite` for every candidate that can run (after making it the backend of its device), and
+ * files every op in `ops` as "not run" with the reason for the others.
+ */
+export function forEachBackend(matrix: { record(op: string, backend: string, dtype: string, status: 'not run', detail: string): void },
+  ops: Iterable<string>, dtype: string, suite: (c: Candidate, device: DeviceKind) => void): void {
+  for (const c of CANDIDATES) {
+    const backend = activate(c);
+    if (typeof backend === 'string') for (const op of ops) matrix.record(op, c.name, dtype, 'not run', backend);
+    else suite(c, c.device as DeviceKind);
+  }
+}
 
 /** Makes `c` the backend serving its device for the tests that follow. */
 export function activate(c: Candidate): Backend | string {

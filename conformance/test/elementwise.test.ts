@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
-import { CANDIDATES, Matrix, activate, check, expectClose, logical, roundTo } from '../src/index.js';
+import { Matrix, check, forEachBackend, expectClose, logical, roundTo } from '../src/index.js';
 
 const { DTYPE_SETS, ELEMENTWISE, broadcastShapes, elementwiseTypes, forEachIndex, tolFor } = tsr.ops;
 type DType = tsr.DType;
@@ -41,13 +41,7 @@ function values(spec: ElementwiseSpec, i: number, dtype: DType): fc.Arbitrary<nu
 
 const DRAWN: DType[] = ['float32', 'float64', 'float16', 'int32', 'int64', 'uint8', 'bool'];
 
-for (const c of CANDIDATES) {
-  const backend = activate(c);
-  const device = c.device as tsr.DeviceKind;
-  if (typeof backend === 'string') {
-    for (const spec of Object.values(ELEMENTWISE)) matrix.record(spec.name, c.name, '*', 'not run', backend);
-    continue;
-  }
+forEachBackend(matrix, Object.keys(ELEMENTWISE), '*', (c, device) => {
 describe(`${c.name}: elementwise specs against their float64 references`, () => {
   for (const spec of Object.values(ELEMENTWISE)) {
     const dtypes = DRAWN.filter((d) => (DTYPE_SETS[spec.accepts] as readonly DType[]).includes(d) && (spec.result === 'logical' || d !== 'bool' || spec.name === 'where'));
@@ -133,4 +127,4 @@ describe(`${c.name}: broadcasting over strided views`, () => {
     expect(base.tolistSync()).toEqual([0, 1, 2, 3].map((i) => [i, 0, i, 0, i, 0]));
   });
 });
-}
+});

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
-import { CANDIDATES, Matrix, activate, check, expectClose, logical, roundTo } from '../src/index.js';
+import { Matrix, check, forEachBackend, expectClose, logical, roundTo } from '../src/index.js';
 
 const { DTYPE_SETS, REDUCTIONS, forEachIndex, reduceTypes, tolFor } = tsr.ops;
 type DType = tsr.DType;
@@ -25,13 +25,7 @@ function run(name: string, x: tsr.Tensor, dims: number[] | undefined, keepdim: b
 
 const shapeArb = fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 4 });
 
-for (const c of CANDIDATES) {
-  const backend = activate(c);
-  const device = c.device as tsr.DeviceKind;
-  if (typeof backend === 'string') {
-    for (const spec of Object.values(REDUCTIONS)) matrix.record(spec.name, c.name, '*', 'not run', backend);
-    continue;
-  }
+forEachBackend(matrix, Object.keys(REDUCTIONS), '*', (c, device) => {
 describe(`${c.name}: reduction specs against their float64 references`, () => {
   for (const spec of Object.values(REDUCTIONS)) {
     const dtypes = (['float32', 'float64', 'int32'] as DType[]).filter((d) => (DTYPE_SETS[spec.accepts] as readonly DType[]).includes(d));
@@ -107,4 +101,4 @@ describe(`${c.name}: reduction specs against their float64 references`, () => {
     expect(tsr.tensor([2 ** 31 - 1, 1], { dtype: 'int32' }).sum().itemSync()).toBe(2 ** 31);
   });
 });
-}
+});

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
-import { CANDIDATES, Matrix, activate, check, expectClose, logical } from '../src/index.js';
+import { Matrix, check, forEachBackend, expectClose, logical } from '../src/index.js';
 
 const {
   ROUTINES, avgPool2dRef, conv2dRef, embeddingRef, gatherRef, indexSelectRef, layerNormRef, logSoftmaxRef, matmulRef, maxPool2dRef,
@@ -21,13 +21,7 @@ const same = (name: string, got: tsr.Tensor, want: Nd, ctx: unknown) => {
   expectClose(name, logical(got), Array.from(want.data), tolFor(ROUTINES[name]!, got.dtype), got.dtype, ctx);
 };
 
-for (const c of CANDIDATES) {
-  const backend = activate(c);
-  if (typeof backend === 'string') {
-    for (const op of Object.keys(ROUTINES)) matrix.record(op, c.name, '*', 'not run', backend);
-    continue;
-  }
-  const device = c.device as tsr.DeviceKind;
+forEachBackend(matrix, Object.keys(ROUTINES), '*', (c, device) => {
   /** A routine test, filed under the ops it covers in the matrix. */
   const test = (title: string, ops: string[], body: () => void, dtype = 'float32') =>
     it(`${c.name}: ${title}`, () => check(matrix, ops, c.name, dtype, body));
@@ -123,4 +117,4 @@ describe('convolution and pooling', () => {
     }), { seed: SEED, numRuns: RUNS });
   });
 });
-}
+});

@@ -43,15 +43,8 @@ export interface CaseResult {
 
 export interface Machine { readonly cpus: string; readonly cores: number; readonly node: string }
 
-/** One line of the results JSON. */
-export interface BenchRecord {
-  readonly suite: Suite;
-  readonly case: string;
-  readonly impl: Impl;
-  readonly size: number;
-  readonly meanUs: number;
-  readonly rme: number;
-  readonly gflops?: number;
+/** One line of the results JSON: a case's result (without the sample count) and where it was measured. */
+export interface BenchRecord extends Omit<CaseResult, 'samples'> {
   readonly machine: Machine;
   readonly commit: string;
   readonly date: string;
@@ -87,10 +80,34 @@ function requireTfjs(): void {
   if (!tfReady || tf.getBackend() !== 'cpu') throw new Error("tfjs 'cpu' backend not active: await initTfjs() first");
 }
 
+type Pair = { ts: tsr.Tensor; tfT: tf.Tensor };
+
 /** Tessera tensors and tfjs tensors holding the same random values. */
-function pair(shape: number[]): { ts: tsr.Tensor; tfT: tf.Tensor } {
+function pair(shape: number[]): Pair {
   const ts = tsr.rand(shape);
   return { ts, tfT: tf.tensor(ts.dataSync() as Float32Array, shape, 'float32') };
+}
+
+/**
+ * The Tessera and tfjs cases of one binary op on the same operands; each disposes its result every
+ * call. `readBack` makes tfjs finish the work inside the timed call (dataSync).
+ */
+function peerCases(
+  base: Omit<BenchCase, 'impl' | 'fn' | 'dispose'>, a: Pair, b: Pair,
+  ops: { tessera: (x: tsr.Tensor, y: tsr.Tensor) => tsr.Tensor; tfjs: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor; readBack?: boolean },
+): BenchCase[] {
+  return [
+    {
+      ...base, impl: 'tessera-js',
+      fn: () => { const r = ops.tessera(a.ts, b.ts); sink = r; r.dispose(); },
+      dispose: () => { a.ts.dispose(); b.ts.dispose(); },
+    },
+    {
+      ...base, impl: 'tfjs-cpu',
+      fn: () => { const r = ops.tfjs(a.tfT, b.tfT); sink = ops.readBack ? r.dataSync() : r; r.dispose(); },
+      dispose: () => { a.tfT.dispose(); b.tfT.dispose(); },
+    },
+  ];
 }
 
 /**
@@ -114,24 +131,7 @@ export function dispatchCases(n = 16): BenchCase[] {
       },
       dispose: () => {},
     },
-    {
-      ...base, impl: 'tessera-js',
-      fn: () => {
-        const r = tsr.add(a.ts, b.ts);
-        sink = r;
-        r.dispose();
-      },
-      dispose: () => { a.ts.dispose(); b.ts.dispose(); },
-    },
-    {
-      ...base, impl: 'tfjs-cpu',
-      fn: () => {
-        const r = tf.add(a.tfT, b.tfT);
-        sink = r;
-        r.dispose();
-      },
-      dispose: () => { a.tfT.dispose(); b.tfT.dispose(); },
-    },
+    ...peerCases(base, a, b, { tessera: tsr.add, tfjs: tf.add }),
   ];
 }
 
@@ -145,26 +145,7 @@ export function matmulCases(n: number): BenchCase[] {
   const a = pair([n, n]), b = pair([n, n]);
   checkSameProduct(a, b, n);
   const base = { suite: 'matmul', case: name, size: n, flops: 2 * n ** 3 } as const;
-  return [
-    {
-      ...base, impl: 'tessera-js',
-      fn: () => {
-        const r = tsr.matmul(a.ts, b.ts);
-        sink = r;
-        r.dispose();
-      },
-      dispose: () => { a.ts.dispose(); b.ts.dispose(); },
-    },
-    {
-      ...base, impl: 'tfjs-cpu',
-      fn: () => {
-        const r = tf.matMul(a.tfT, b.tfT);
-        sink = r.dataSync();
-        r.dispose();
-      },
-      dispose: () => { a.tfT.dispose(); b.tfT.dispose(); },
-    },
-  ];
+  return peerCases(base, a, b, { tessera: tsr.matmul, tfjs: tf.matMul, readBack: true });
 }
 
 /** Guards against comparing different computations: both products must agree to float32 accuracy. */
