@@ -96,7 +96,25 @@ function pythonPackages() {
   if (!made || !has()) console.log(`[setup] could not set up .venv; skipped: ${PYPI.map((p) => p.for).join('; ')}. Run: python3 -m venv .venv && .venv/bin/pip install ${PYPI.map((p) => p.name).join(' ')}`);
 }
 
+/** The Rust addon: rebuilt when missing or older than its sources (cargo itself is incremental). */
+function nativeAddon() {
+  const pkg = join(root, 'libs', 'kernels-native');
+  const outDir = join(pkg, 'native');
+  const built = existsSync(outDir) ? readdirSync(outDir).filter((f) => f.endsWith('.node')).map((f) => statSync(join(outDir, f)).mtimeMs)[0] : undefined;
+  const newest = (dir) => readdirSync(dir, { recursive: true }).map((f) => join(dir, String(f))).filter((f) => /\.(rs|ts|toml)$/.test(f)).reduce((m, f) => Math.max(m, statSync(f).mtimeMs), 0);
+  const sources = Math.max(newest(join(pkg, 'rust')), newest(join(pkg, 'src')), statSync(join(pkg, 'Cargo.toml')).mtimeMs, newest(join(root, 'libs', 'ops', 'src')));
+  if (built !== undefined && built >= sources) return;
+  if (spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    console.log('[setup] cargo not found: skipping the native CPU addon (the pure-JS backend serves). Install Rust (rustup) to build it.');
+    return;
+  }
+  console.log('[setup] building the native CPU addon (Rust, napi-rs)');
+  const r = spawnSync('npm', ['run', 'build', '-w', '@tessera/kernels-native'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) console.log('[setup] the native addon failed to build; the pure-JS backend serves');
+}
+
 npmPackages();
 debianPackages();
 dataSets();
 pythonPackages();
+nativeAddon();

@@ -1,4 +1,5 @@
-export { CANDIDATES, activate, forEachBackend, type Candidate } from './backends.js';
+export { CANDIDATES, activate, type Candidate } from './backends.js';
+export { forEachBackend } from './suite.js';
 export { Matrix, type Entry, type Status } from './matrix.js';
 export { check } from './run.js';
 export { logical, roundTo, close, expectClose } from './compare.js';

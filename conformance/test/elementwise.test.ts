@@ -59,7 +59,9 @@ describe(`${c.name}: elementwise specs against their float64 references`, () => 
             const types = elementwiseTypes(spec, ins.map((t) => ({ kind: 'tensor', dtype: t.dtype, ndim: 1 })));
             expect(out.dtype).toBe(types.out);
             const stored = ins.map(logical);
-            const expected = stored[0]!.map((_, j) => roundTo(out.dtype, spec.ref(stored.map((s) => s[j]!), p)));
+            // Params are values of the compute dtype (as torch.add's alpha): the reference sees them rounded too.
+            const pRef = Object.fromEntries(Object.entries(p).map(([k, v]) => [k, roundTo(types.compute, v)]));
+            const expected = stored[0]!.map((_, j) => roundTo(out.dtype, spec.ref(stored.map((s) => s[j]!), pRef)));
             expectClose(spec.name, logical(out), expected, tolFor(spec, out.dtype), out.dtype, { op: spec.name, dtype, inputs: stored, params: p, seed: SEED });
           }),
           { seed: SEED, numRuns: RUNS },

@@ -11,6 +11,7 @@ import type { Backend, ElementwiseKernel, ReduceKernel, View } from './backend.j
 import { broadcastStrides, coalesce } from './layout.js';
 import { checkInplace, record } from './grad-hook.js';
 import { allocHost, setter } from './typed.js';
+import { HALF_TO_FLOAT, toHalf } from './float16.js';
 import { Tensor } from './tensor.js';
 
 export type Scalar = number | boolean;
@@ -90,6 +91,15 @@ export function planFor(spec: ElementwiseSpec, operands: readonly TensorOrScalar
   return plan;
 }
 
+/** JS scalars and params become values of the compute dtype (as PyTorch converts alpha and scalars). */
+const ROUND: Readonly<Partial<Record<DType, (v: number) => number>>> = {
+  float32: Math.fround,
+  float16: (v) => HALF_TO_FLOAT[toHalf(v)]!,
+  int32: (v) => v | 0,
+  uint8: (v) => v & 255,
+  int64: (v) => Math.trunc(v) || 0,
+};
+
 const view = (t: Tensor, strides: readonly number[]): View => ({ buffer: t.storage.buffer, dtype: t.dtype, shape: t.shape, strides, offset: t.offset });
 
 const UNIT = [1] as const;
@@ -120,13 +130,14 @@ export function elementwise(spec: ElementwiseSpec, operands: readonly TensorOrSc
     if (!anyCast) checkCast(spec.name, plan.result, out.dtype);
     checkInplace(spec.name, out, operands);
   }
+  const round = ROUND[plan.compute];
   const paramValues: number[] = [];
-  for (const o of operands) if (!(o instanceof Tensor)) paramValues.push(+o);
+  for (const o of operands) if (!(o instanceof Tensor)) paramValues.push(round ? round(+o) : +o);
   if (spec.params) {
     for (const name in spec.params) {
       const v = params?.[name] ?? spec.params[name]!.default;
       if (isIntegral(plan.compute) && !Number.isInteger(v)) throw new ArgumentError(spec.name, `${name}=${v} must be an integer for ${plan.compute} operands`);
-      paramValues.push(v);
+      paramValues.push(round ? round(v) : v);
     }
   }
   const result = out ?? Tensor.empty(backend, shape, plan.kernel.out);

@@ -8,8 +8,8 @@ export {
   type DType, DTYPES, promoteTypes, resultType, type Conv2dOptions, type Pool2dOptions,
 } from '@tessera/ops';
 export { Tensor, type NestedList } from './tensor.js';
-export { type Backend, type DeviceKind, type View, type RoutineKernels, registerBackend, getBackend, availableDevices } from './backend.js';
-export { elementwise, reduce, scan, type Scalar, type TensorOrScalar } from './dispatch.js';
+export { type Backend, type DeviceKind, type View, type RoutineKernels, type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type MatmulLaunch, registerBackend, getBackend, availableDevices } from './backend.js';
+export { elementwise, reduce, scan, planFor, type ElementwisePlan, type Scalar, type TensorOrScalar } from './dispatch.js';
 export { tidy, keep } from './scope.js';
 export { type GradNode, type Recorder, type Vjp, installRecorder, record, untracked } from './grad-hook.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
@@ -24,6 +24,7 @@ export * from './ops/mask.js';
 export { to, clone, copy_ } from './ops/convert.js';
 export { jsBackend };
 export { HALF_TO_FLOAT, toHalf } from './float16.js';
+export { forEachOffset } from './cpu/iterate.js';
 export { elementwiseSource, reduceSource } from './cpu/kernels.js';
 export { type Emitter, type CodegenRequest, codegen, registerEmitter, emitterNames } from './codegen.js';
 

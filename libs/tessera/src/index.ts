@@ -1,5 +1,7 @@
 /** The umbrella package: everything a user needs from one import. */
 export * from '@tessera/tensor';
+/** Makes the Rust addon serve device 'cpu' when it is built (else says why, once). */
+export { nativeUnavailable } from '@tessera/kernels-native';
 export * from '@tessera/autograd';
 /** Layers, losses, optimizers, data loading, checkpoints. */
 export * as nn from '@tessera/nn';

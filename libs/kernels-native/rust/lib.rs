@@ -1,0 +1,104 @@
+//! Node addon (napi-rs): elementwise kernels generated from the op specs, and gemm-based matmul.
+//! Every entry point validates what it is given before touching memory: out-of-bounds views are a
+//! JS error, never a crash.
+
+mod engine;
+mod generated;
+
+use engine::{Launch, Operand};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// Elements of `elem` bytes reachable from `offset` with `shape`/`strides`: [min, max] indices.
+fn span(offset: isize, shape: &[usize], strides: &[isize]) -> (isize, isize) {
+    let (mut lo, mut hi) = (offset, offset);
+    for (&d, &s) in shape.iter().zip(strides) {
+        if d == 0 { return (offset, offset - 1); }
+        let ext = (d as isize - 1) * s;
+        if ext < 0 { lo += ext } else { hi += ext }
+    }
+    (lo, hi)
+}
+
+fn check(name: &str, bytes: usize, elem: usize, offset: isize, shape: &[usize], strides: &[isize]) -> Result<()> {
+    let (lo, hi) = span(offset, shape, strides);
+    if hi >= lo && (lo < 0 || (hi as usize + 1) * elem > bytes) {
+        return Err(Error::from_reason(format!("{name}: view [{lo}, {hi}] is outside its buffer of {} elements", bytes / elem)));
+    }
+    Ok(())
+}
+
+/// Runs generated kernel `kernel` (see the catalog). `strides` holds the out strides then each
+/// input's, `offsets` the element offsets of out then inputs; `elem` the element sizes likewise.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn elementwise(
+    kernel: u32, shape: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array,
+    mut out: Uint8Array, a: Option<Uint8Array>, b: Option<Uint8Array>, c: Option<Uint8Array>, params: Float64Array,
+) -> Result<()> {
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let rank = shape.len();
+    let strides: Vec<isize> = strides.iter().map(|&s| s as isize).collect();
+    let ins = [a, b, c];
+    let arity = ins.iter().filter(|x| x.is_some()).count();
+    if strides.len() != rank * (arity + 1) || offsets.len() != arity + 1 || elem.len() != arity + 1 {
+        return Err(Error::from_reason("elementwise: launch arrays do not match the shape and operand count".to_string()));
+    }
+    let out_bytes = unsafe { out.as_mut() };
+    check("elementwise out", out_bytes.len(), elem[0] as usize, offsets[0] as isize, &shape, &strides[0..rank])?;
+    let mut operands = [Operand { ptr: std::ptr::null_mut(), strides: &[] }; 3];
+    for (k, buf) in ins.iter().enumerate() {
+        if let Some(buf) = buf {
+            let st = &strides[(k + 1) * rank..(k + 2) * rank];
+            check("elementwise input", buf.len(), elem[k + 1] as usize, offsets[k + 1] as isize, &shape, st)?;
+            let base = buf.as_ptr() as *mut u8;
+            operands[k] = Operand { ptr: unsafe { base.add(offsets[k + 1] as usize * elem[k + 1] as usize) }, strides: st };
+        }
+    }
+    let out_ptr = unsafe { out_bytes.as_mut_ptr().add(offsets[0] as usize * elem[0] as usize) };
+    let launch = Launch { shape: &shape, out: Operand { ptr: out_ptr, strides: &strides[0..rank] }, ins: operands };
+    if unsafe { generated::run(kernel, &launch, &params) } { Ok(()) } else { Err(Error::from_reason(format!("elementwise: no kernel {kernel}"))) }
+}
+
+/// Number of generated kernels, to check the addon matches the catalog it was built with.
+#[napi]
+pub fn kernel_count() -> u32 {
+    generated::COUNT
+}
+
+/// Batched C = A B: `offsets` holds (a, b, out) element offsets per batch; out rows are contiguous (stride n).
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    dtype: String, a: Uint8Array, b: Uint8Array, mut out: Uint8Array, offsets: Float64Array,
+    m: u32, k: u32, n: u32, a_rs: f64, a_cs: f64, b_rs: f64, b_cs: f64,
+) -> Result<()> {
+    let (m, k, n) = (m as usize, k as usize, n as usize);
+    let elem = match dtype.as_str() { "float32" => 4, "float64" => 8, _ => return Err(Error::from_reason(format!("matmul: unsupported dtype {dtype}"))) };
+    if offsets.len() % 3 != 0 { return Err(Error::from_reason("matmul: offsets must come in (a, b, out) triples".to_string())); }
+    let out_bytes = unsafe { out.as_mut() };
+    let threads = rayon::current_num_threads();
+    for t in offsets.chunks(3) {
+        let (ao, bo, oo) = (t[0] as isize, t[1] as isize, t[2] as isize);
+        check("matmul a", a.len(), elem, ao, &[m, k], &[a_rs as isize, a_cs as isize])?;
+        check("matmul b", b.len(), elem, bo, &[k, n], &[b_rs as isize, b_cs as isize])?;
+        check("matmul out", out_bytes.len(), elem, oo, &[m, n], &[n as isize, 1])?;
+        // Split small products across batches would be better; gemm parallelises within one product.
+        let par = if m * n * k >= 1 << 18 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        unsafe {
+            macro_rules! go {
+                ($t:ty) => {
+                    gemm::gemm::<$t>(
+                        m, n, k,
+                        (out_bytes.as_mut_ptr() as *mut $t).offset(oo), 1, n as isize, false,
+                        (a.as_ptr() as *const $t).offset(ao), a_cs as isize, a_rs as isize,
+                        (b.as_ptr() as *const $t).offset(bo), b_cs as isize, b_rs as isize,
+                        0 as $t, 1 as $t, false, false, false, par,
+                    )
+                };
+            }
+            if elem == 4 { go!(f32) } else { go!(f64) }
+        }
+    }
+    Ok(())
+}

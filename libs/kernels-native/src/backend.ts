@@ -1,0 +1,77 @@
+/**
+ * The native CPU backend: the pure-JS backend with its hot kernels replaced by the Rust addon. Storage
+ * stays plain typed arrays (zero copy: the addon reads and writes them in place), so the two backends
+ * can hand tensors to each other freely and anything the addon lacks runs on the JS kernels.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
+
+interface Addon {
+  elementwise(kernel: number, shape: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array,
+    out: Uint8Array, a?: Uint8Array, b?: Uint8Array, c?: Uint8Array, params?: Float64Array): void;
+  matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
+    m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
+  kernelCount(): number;
+}
+
+/** Below this many elements the JS kernel wins: a native call costs ~0.2 us of marshalling. */
+export const NATIVE_MIN_ELEMENTS = 4096;
+
+const nativeDir = new URL('../native/', import.meta.url);
+
+/** The addon and its catalog, or why they cannot be used. */
+function load(): { addon: Addon; catalog: Record<string, number> } | string {
+  if (process.env['TESSERA_NATIVE'] === '0') return 'disabled by TESSERA_NATIVE=0';
+  const file = existsSync(nativeDir) ? readdirSync(nativeDir).find((f) => f.endsWith('.node')) : undefined;
+  const catalogFile = new URL('./catalog.json', import.meta.url);
+  if (!file || !existsSync(catalogFile)) return 'the addon is not built (run npm run build -w @tessera/kernels-native; needs cargo)';
+  const addonPath = new URL(file, nativeDir);
+  if (statSync(catalogFile).mtimeMs > statSync(addonPath).mtimeMs) return 'the addon is older than its kernel catalog: rebuild it';
+  try {
+    const addon = createRequire(import.meta.url)(addonPath.pathname) as Addon;
+    const catalog = JSON.parse(readFileSync(catalogFile, 'utf8')) as Record<string, number>;
+    const count = new Set(Object.values(catalog)).size;
+    if (addon.kernelCount() !== count) return `the addon has ${addon.kernelCount()} kernels but its catalog ${count}: rebuild it`;
+    return { addon, catalog };
+  } catch (e) {
+    return `the addon failed to load: ${(e as Error).message}`;
+  }
+}
+
+const bytes = (v: View): Uint8Array => {
+  const a = v.buffer as Float32Array;
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+};
+const elemSize = (v: View): number => (v.buffer as Float32Array).BYTES_PER_ELEMENT;
+
+/** `minElements`: the size from which elementwise ops go native (0 sends everything there, for testing). */
+export function createNativeBackend(opt: { minElements?: number } = {}): Backend | string {
+  const minElements = opt.minElements ?? NATIVE_MIN_ELEMENTS;
+  const loaded = load();
+  if (typeof loaded === 'string') return loaded;
+  const { addon, catalog } = loaded;
+
+  function elementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void {
+    const id = catalog[k.id];
+    const n = l.shape.reduce((a, b) => a * b, 1);
+    if (id === undefined || n < minElements) return jsBackend.elementwise(k, l);
+    const views = [l.out, ...l.inputs];
+    addon.elementwise(
+      id, Uint32Array.from(l.shape), Uint32Array.from(views, elemSize), Float64Array.from(views, (v) => v.offset),
+      Float64Array.from(views.flatMap((v) => v.strides)), bytes(l.out),
+      l.inputs[0] && bytes(l.inputs[0]), l.inputs[1] && bytes(l.inputs[1]), l.inputs[2] && bytes(l.inputs[2]), Float64Array.from(l.params),
+    );
+  }
+
+  function matmul(l: MatmulLaunch): void {
+    const { out, a, b, m, k, n } = l;
+    if ((out.dtype !== 'float32' && out.dtype !== 'float64') || a.dtype !== out.dtype || b.dtype !== out.dtype) return jsBackend.routines.matmul!(l);
+    const r = a.shape.length;
+    const offsets: number[] = [];
+    forEachOffset(out.shape.slice(0, -2), [a.strides.slice(0, -2), b.strides.slice(0, -2), out.strides.slice(0, -2)], [a.offset, b.offset, out.offset], (o) => { offsets.push(...o); });
+    addon.matmul(out.dtype, bytes(a), bytes(b), bytes(out), Float64Array.from(offsets), m, k, n, a.strides[r - 2]!, a.strides[r - 1]!, b.strides[r - 2]!, b.strides[r - 1]!);
+  }
+
+  return { ...jsBackend, name: 'native', elementwise, routines: { ...jsBackend.routines, matmul } };
+}

@@ -1,0 +1,101 @@
+/**
+ * IR -> Rust. A table from primitive to Rust expression (the Rust sibling of the JS emitter), with
+ * C-like integer semantics (wrapping arithmetic, truncating float->int casts) so every backend agrees.
+ * Each kernel becomes a closure over element values that the engine's map1/map2/map3 loops apply.
+ */
+import type { ElementwiseKernel } from '@tessera/tensor';
+import { type DType, type Expr, type Prim, isFloating, topoSort } from '@tessera/ops';
+
+/** Rust value type of a dtype inside expressions (bool as bool). */
+const VALUE: Record<DType, string> = { float32: 'f32', float64: 'f64', float16: 'f32', int32: 'i32', int64: 'i64', uint8: 'u8', bool: 'bool' };
+/** Rust storage type of a dtype (what the buffers hold). */
+export const STORAGE: Record<DType, string> = { float32: 'f32', float64: 'f64', float16: 'u16', int32: 'i32', int64: 'i64', uint8: 'u8', bool: 'u8' };
+
+export const supportedDtype = (d: DType): boolean => d !== 'float16';
+
+type Render = (a: readonly string[], dtype: DType, arg: DType) => string;
+const f = (isF: string, isI: string): Render => (a, _d, t) => (isFloating(t) ? isF : isI).replace(/\$(\d)/g, (_, i: string) => a[Number(i)]!);
+const method = (m: string): Render => ([a]) => `${a}.${m}()`;
+const cmp = (op: string): Render => ([a, b]) => `(${a} ${op} ${b})`;
+
+export const RUST_OPS: Readonly<Record<Prim, Render>> = {
+  neg: f('(-$0)', '$0.wrapping_neg()'),
+  abs: (a, _d, t) => (t === 'uint8' ? a[0]! : isFloating(t) ? `${a[0]}.abs()` : `${a[0]}.wrapping_abs()`),
+  exp: method('exp'), log: method('ln'), log1p: method('ln_1p'), expm1: method('exp_m1'), sqrt: method('sqrt'),
+  sin: method('sin'), cos: method('cos'), tanh: method('tanh'),
+  rsqrt: ([a], d) => `(1.0 as ${VALUE[d]} / ${a}.sqrt())`,
+  recip: ([a], d) => `(1.0 as ${VALUE[d]} / ${a})`,
+  erf: ([a], d) => (d === 'float64' ? `libm::erf(${a})` : `libm::erff(${a})`),
+  floor: f('$0.floor()', '$0'), ceil: f('$0.ceil()', '$0'), trunc: f('$0.trunc()', '$0'), rint: f('$0.round_ties_even()', '$0'),
+  not: ([a]) => `(!${a})`,
+  isnan: f('$0.is_nan()', 'false'),
+  add: (a, d) => (d === 'bool' ? `(${a[0]} | ${a[1]})` : isFloating(d) ? `(${a[0]} + ${a[1]})` : `${a[0]}.wrapping_add(${a[1]})`),
+  sub: f('($0 - $1)', '$0.wrapping_sub($1)'),
+  mul: (a, d) => (d === 'bool' ? `(${a[0]} & ${a[1]})` : isFloating(d) ? `(${a[0]} * ${a[1]})` : `${a[0]}.wrapping_mul(${a[1]})`),
+  // Integer division by zero gives 0 (as the JS backend's truncation of +-Inf does), never a panic.
+  div: f('($0 / $1)', '(if $1 == 0 { 0 } else { $0.wrapping_div($1) })'),
+  pow: (a, d) => (isFloating(d) ? `${a[0]}.powf(${a[1]})` : `((${a[0]} as f64).powf(${a[1]} as f64) as i64 as ${VALUE[d]})`),
+  max: f('crate::engine::fmaxp($0, $1)', '$0.max($1)'),
+  min: f('crate::engine::fminp($0, $1)', '$0.min($1)'),
+  atan2: ([a, b]) => `${a}.atan2(${b})`,
+  fmod: f('($0 % $1)', '(if $1 == 0 { 0 } else { $0.wrapping_rem($1) })'),
+  lt: cmp('<'), le: cmp('<='), gt: cmp('>'), ge: cmp('>='), eq: cmp('=='), ne: cmp('!='),
+  and: ([a, b]) => `(${a} && ${b})`,
+  or: ([a, b]) => `(${a} || ${b})`,
+  where: ([c, a, b]) => `(if ${c} { ${a} } else { ${b} })`,
+  cast: ([a], to, from) => castCode(a!, from, to),
+};
+
+function castCode(a: string, from: DType, to: DType): string {
+  if (from === to) return a;
+  if (to === 'bool') return isFloating(from) ? `(${a} != 0.0)` : `(${a} != 0)`;
+  if (from === 'bool') return `(${a} as u8 as ${VALUE[to]})`;
+  // float -> int truncates, then wraps to the width (NaN -> 0), as C on x86 and the JS backend.
+  if (isFloating(from) && !isFloating(to)) return to === 'int64' ? `(${a} as i64)` : `(${a} as i64 as ${VALUE[to]})`;
+  return `(${a} as ${VALUE[to]})`;
+}
+
+export function literal(v: number, d: DType): string {
+  const t = VALUE[d];
+  if (d === 'bool') return v !== 0 ? 'true' : 'false';
+  if (!isFloating(d)) {
+    if (!Number.isFinite(v)) return v > 0 ? `${t}::MAX` : `${t}::MIN`;
+    // Wrap to the type's width, as the JS backend's stores do (-1 as uint8 is 255).
+    const wrapped = d === 'uint8' ? ((v % 256) + 256) % 256 : d === 'int32' ? v | 0 : v;
+    return `(${wrapped}${t})`;
+  }
+  if (Number.isNaN(v)) return `${t}::NAN`;
+  if (!Number.isFinite(v)) return v > 0 ? `${t}::INFINITY` : `${t}::NEG_INFINITY`;
+  if (Object.is(v, -0)) return `(-0.0${t})`;
+  const s = String(v);
+  return `(${s.includes('.') || s.includes('e') ? s : `${s}.0`}${t})`;
+}
+
+/** The Rust closure body for an elementwise kernel, as SSA lets (shared subtrees computed once). */
+export function rustKernel(k: ElementwiseKernel): { arity: number; types: string[]; out: string; prelude: string; body: string } {
+  const ids = new Map<Expr, string>();
+  const lines: string[] = [];
+  const params = new Set<string>();
+  for (const e of topoSort(k.expr)) {
+    let ref: string;
+    if (e.kind === 'const') ref = literal(e.value, e.dtype);
+    else if (e.kind === 'input') ref = `v${e.index}`;
+    else if (e.kind === 'param') { params.add(`${e.name}:${e.dtype}`); ref = `p_${e.name}`; }
+    else {
+      ref = `t${ids.size}`;
+      lines.push(`let ${ref}: ${VALUE[e.dtype]} = ${RUST_OPS[e.op](e.args.map((x) => ids.get(x)!), e.dtype, e.args[0]!.dtype)};`);
+    }
+    ids.set(e, ref);
+  }
+  const loads = k.inputs.map((d, i) => `let _v${i}: ${VALUE[d]} = ${d === 'bool' ? `x${i} != 0` : `x${i}`}; let v${i} = _v${i};`);
+  const result = ids.get(k.expr)!;
+  const store = k.out === 'bool' ? `${result} as u8` : result;
+  const prelude = [...params].map((p) => {
+    const [name, dt] = p.split(':') as [string, DType];
+    const idx = k.params.indexOf(name);
+    // Integer params wrap like casts do (Rust's `as` alone would saturate -1.0 to 0u8).
+    const conv = dt === 'bool' ? `p[${idx}] != 0.0` : isFloating(dt) ? `p[${idx}] as ${VALUE[dt]}` : `p[${idx}] as i64 as ${VALUE[dt]}`;
+    return `let p_${name}: ${VALUE[dt]} = ${conv};`;
+  }).join(' ');
+  return { arity: k.inputs.length, types: k.inputs.map((d) => STORAGE[d]), out: STORAGE[k.out], prelude, body: [...loads, ...lines, store].join(' ') };
+}

@@ -1,0 +1,48 @@
+/** The native backend agrees with the pure-JS one on large inputs (where it takes over), strided too. */
+import { describe, expect, it } from 'vitest';
+import * as tsr from '@tessera/tensor';
+import { ELEMENTWISE } from '@tessera/ops';
+import { NATIVE_MIN_ELEMENTS, createNativeBackend } from '../src/index.js';
+
+const native = createNativeBackend();
+
+describe.skipIf(typeof native === 'string')('native backend', () => {
+  const onBackend = <T>(b: tsr.Backend, fn: () => T): T => { tsr.registerBackend(b); try { return fn(); } finally { tsr.registerBackend(tsr.jsBackend); } };
+  const both = (fn: () => tsr.Tensor) => [onBackend(tsr.jsBackend, fn), onBackend(native as tsr.Backend, fn)] as const;
+  /** Native kernels compute in float32 (as PyTorch); the JS ones in float64 rounded once: a few ulps apart. */
+  const maxRelDiff = (a: tsr.Tensor, b: tsr.Tensor) => {
+    const x = a.dataSync() as Float32Array, y = b.dataSync() as Float32Array;
+    return x.reduce((m, v, i) => Math.max(m, v === y[i] ? 0 : Math.abs(v - y[i]!) / Math.max(Math.abs(v), 1e-30)), 0);
+  };
+
+  it('elementwise ops match the JS backend above the native threshold, contiguous and strided', () => {
+    const n = NATIVE_MIN_ELEMENTS * 2;
+    for (const op of ['add', 'mul', 'maximum', 'atan2', 'lt', 'where'] as const) {
+      const [js, nat] = both(() => {
+        tsr.manualSeed(1);
+        const a = tsr.randn([2, n]), b = tsr.randn([n]);
+        const t = a.t().contiguous().t();
+        return op === 'where' ? tsr.where(a.gt(0), t, b.mul(2)) : tsr.elementwise(ELEMENTWISE[op]!, [t, b]);
+      });
+      expect(nat.dtype).toBe(js.dtype);
+      expect(maxRelDiff(js, nat), op).toBeLessThanOrEqual(2.5e-7);
+    }
+    const [e1, e2] = both(() => { tsr.manualSeed(2); return tsr.randn([n]).mul(3).exp().sigmoid().gelu().add(1.5); });
+    expect(maxRelDiff(e1, e2)).toBeLessThan(2e-6);
+  });
+
+  it('matmul (batched, transposed) matches within float32 accumulation differences', () => {
+    const [js, nat] = both(() => { tsr.manualSeed(3); return tsr.randn([3, 40, 70]).matmul(tsr.randn([90, 70]).t()); });
+    const d = js.sub(nat).abs().amax().itemSync() as number;
+    expect(d).toBeLessThan(1e-4);
+  });
+
+  it('rejects a view outside its buffer instead of reading out of bounds', () => {
+    // A tensor keeps the backend it was created on, so build it on the native one.
+    expect(() => onBackend(native as tsr.Backend, () => {
+      const x = tsr.randn([NATIVE_MIN_ELEMENTS * 2]);
+      const bad = new tsr.Tensor(x.storage, [NATIVE_MIN_ELEMENTS * 4], [1], 0);
+      return bad.add(bad);
+    })).toThrow(/outside its buffer/);
+  });
+});
