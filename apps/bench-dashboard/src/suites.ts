@@ -8,13 +8,16 @@ import Benchmark from 'benchmark';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tsr from 'tessera';
+import { createNativeBackend } from '@tessera/kernels-native';
 import { makeModel as makeDigitsCnn } from '../../../examples/src/train-digits.js';
-import { runTorchTrainStep } from './pytorch.js';
+import { type TorchWant, runTorchOps, runTorchTrainStep } from './pytorch.js';
 
 const { nn } = tsr;
 
-export type Impl = 'tessera-js' | 'tfjs-cpu' | 'plain-js' | 'pytorch-refblas' | 'pytorch-openblas';
-export type Suite = 'dispatch' | 'matmul' | 'train-step';
+export type TesseraImpl = 'tessera-js' | 'tessera-native';
+/** `pytorch` (no BLAS suffix) is PyTorch on a case that does not call BLAS (elementwise). */
+export type Impl = TesseraImpl | 'tfjs-cpu' | 'plain-js' | 'pytorch' | 'pytorch-refblas' | 'pytorch-openblas';
+export type Suite = 'dispatch' | 'matmul' | 'elementwise' | 'train-step';
 
 /** One timed function. `dispose` frees the inputs it closes over once the case has run. */
 export interface BenchCase {
@@ -24,6 +27,12 @@ export interface BenchCase {
   readonly size: number;
   /** Floating-point operations per call; set for cases reported in GFLOPS. */
   readonly flops?: number;
+  /** Bytes read plus written per call; set for cases reported in GB/s. */
+  readonly bytes?: number;
+  /** The Tessera backend that serves device 'cpu' while the case is timed (see withBackend). */
+  readonly backend?: tsr.Backend;
+  /** A smaller benchmark.js budget for a case whose single call takes seconds (pure-JS matmul at 1024). */
+  readonly budget?: { readonly maxTime: number; readonly minSamples: number };
   readonly fn: () => void;
   readonly dispose: () => void;
 }
@@ -39,6 +48,8 @@ export interface CaseResult {
   readonly rme: number;
   readonly samples: number;
   readonly gflops?: number;
+  /** Bytes read plus written per second, in GB/s (elementwise). */
+  readonly gbps?: number;
 }
 
 export interface Machine { readonly cpus: string; readonly cores: number; readonly node: string }

@@ -2,6 +2,7 @@
 //! Every entry point validates what it is given before touching memory: out-of-bounds views are a
 //! JS error, never a crash.
 
+mod conv;
 mod engine;
 mod generated;
 
@@ -100,5 +101,58 @@ pub fn matmul(
             if elem == 4 { go!(f32) } else { go!(f64) }
         }
     }
+    Ok(())
+}
+
+/// Typed slice of `len` elements at element offset `off` of a byte buffer, bounds-checked.
+fn slice_of<'a, T>(name: &str, bytes: &'a [u8], off: usize, len: usize) -> Result<&'a [T]> {
+    let size = std::mem::size_of::<T>();
+    if (off + len) * size > bytes.len() {
+        return Err(Error::from_reason(format!("{name}: {len} elements at offset {off} exceed its buffer of {} elements", bytes.len() / size)));
+    }
+    Ok(unsafe { std::slice::from_raw_parts((bytes.as_ptr() as *const T).add(off), len) })
+}
+fn slice_of_mut<'a, T>(name: &str, bytes: &'a mut [u8], off: usize, len: usize) -> Result<&'a mut [T]> {
+    let size = std::mem::size_of::<T>();
+    if (off + len) * size > bytes.len() {
+        return Err(Error::from_reason(format!("{name}: {len} elements at offset {off} exceed its buffer of {} elements", bytes.len() / size)));
+    }
+    Ok(unsafe { std::slice::from_raw_parts_mut((bytes.as_mut_ptr() as *mut T).add(off), len) })
+}
+
+/// conv2d on contiguous float32/float64 operands; `plan` and `offsets` (x, w, bias, out) as packed by the JS side.
+#[napi(js_name = "conv2d")]
+pub fn conv2d(dtype: String, x: Uint8Array, w: Uint8Array, bias: Option<Uint8Array>, mut out: Uint8Array, plan: Float64Array, offsets: Float64Array) -> Result<()> {
+    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("conv2d: plan must have 16 entries".to_string()))?;
+    let o = |i: usize| offsets[i] as usize;
+    let out_bytes = unsafe { out.as_mut() };
+    macro_rules! go {
+        ($t:ty) => {{
+            let xs = slice_of::<$t>("conv2d x", &x, o(0), p.n * p.image())?;
+            let ws = slice_of::<$t>("conv2d weight", &w, o(1), p.o * (p.c / p.groups) * p.kh * p.kw)?;
+            let bs = match &bias { Some(b) => Some(slice_of::<$t>("conv2d bias", b, o(2), p.o)?), None => None };
+            let os = slice_of_mut::<$t>("conv2d out", out_bytes, o(3), p.n * p.o * p.oh * p.ow)?;
+            conv::conv2d::<$t>(xs, ws, bs, os, &p);
+        }};
+    }
+    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("conv2d: unsupported dtype {dtype}"))) }
+    Ok(())
+}
+
+/// unfold (im2col) or, with `adjoint`, fold (col2im), on contiguous float32/float64 operands.
+#[napi]
+pub fn unfold(dtype: String, src: Uint8Array, mut dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: bool) -> Result<()> {
+    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("unfold: plan must have 16 entries".to_string()))?;
+    let (image, cols) = (p.n * p.image(), p.n * p.cols(p.c));
+    let (src_len, dst_len) = if adjoint { (cols, image) } else { (image, cols) };
+    let dst_bytes = unsafe { dst.as_mut() };
+    macro_rules! go {
+        ($t:ty) => {{
+            let s = slice_of::<$t>("unfold src", &src, offsets[0] as usize, src_len)?;
+            let d = slice_of_mut::<$t>("unfold dst", dst_bytes, offsets[1] as usize, dst_len)?;
+            if adjoint { conv::fold::<$t>(s, d, &p) } else { conv::unfold::<$t>(s, d, &p) }
+        }};
+    }
+    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("unfold: unsupported dtype {dtype}"))) }
     Ok(())
 }

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
+import type { Conv2dPlan } from '@tessera/ops';
 
 interface Addon {
   elementwise(kernel: number, shape: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array,
@@ -13,7 +14,13 @@ interface Addon {
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
   kernelCount(): number;
+  conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
+  unfold(dtype: string, src: Uint8Array, dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: boolean): void;
 }
+
+const packPlan = (p: Conv2dPlan): Float64Array =>
+  Float64Array.of(p.n, p.c, p.h, p.w, p.o, p.kh, p.kw, p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.groups, p.oh, p.ow);
+const floating = (...vs: (View | undefined)[]): boolean => vs.every((v) => !v || v.dtype === 'float32' || v.dtype === 'float64');
 
 /** Below this many elements the JS kernel wins: a native call costs ~0.2 us of marshalling. */
 export const NATIVE_MIN_ELEMENTS = 4096;
@@ -73,5 +80,15 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     addon.matmul(out.dtype, bytes(a), bytes(b), bytes(out), Float64Array.from(offsets), m, k, n, a.strides[r - 2]!, a.strides[r - 1]!, b.strides[r - 2]!, b.strides[r - 1]!);
   }
 
-  return { ...jsBackend, name: 'native', elementwise, routines: { ...jsBackend.routines, matmul } };
+  // The routines receive contiguous operands (the dispatcher's contract for conv2d/unfold/fold).
+  function conv2d(out: View, x: View, w: View, bias: View | undefined, p: Conv2dPlan): void {
+    if (!floating(out, x, w, bias)) return jsBackend.routines.conv2d!(out, x, w, bias, p);
+    addon.conv2d(out.dtype, bytes(x), bytes(w), bias && bytes(bias), bytes(out), packPlan(p), Float64Array.of(x.offset, w.offset, bias?.offset ?? 0, out.offset));
+  }
+  const unfoldLike = (adjoint: boolean) => (out: View, src: View, p: Conv2dPlan): void => {
+    if (!floating(out, src)) return (adjoint ? jsBackend.routines.fold! : jsBackend.routines.unfold!)(out, src, p);
+    addon.unfold(out.dtype, bytes(src), bytes(out), packPlan(p), Float64Array.of(src.offset, out.offset), adjoint);
+  };
+
+  return { ...jsBackend, name: 'native', elementwise, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true) } };
 }
