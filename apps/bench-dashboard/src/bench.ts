@@ -1,6 +1,6 @@
 /**
  * CLI: runs the CPU benchmarks, prints a table and writes results/<timestamp>-cpu.json.
- * `--quick` is the CI smoke run: 0.2 s per case, matmul at 128 and the MLP train step only; its
+ * `--quick` is the CI smoke run: 0.2 s per case, matmul at 128, elementwise add and the MLP train step only; its
  * output file ends in .tmp.json (git-ignored) so smoke numbers never land among the tracked results.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ const notes: string[] = [];
 const results = await runAll({ quick, onResult: progress, onNote: (n) => notes.push(n) });
 
 console.log(`\n${formatTable(results)}\n`);
-// Skipped peers are printed with the table so a missing PyTorch row is never mistaken for a fast one.
+// Skipped impls are printed with the table so a missing row (PyTorch, tessera-native) is never mistaken for a fast one.
 if (notes.length) console.log(`${notes.join('\n')}\n`);
 
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results');

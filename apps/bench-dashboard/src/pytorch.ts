@@ -1,17 +1,18 @@
 /**
- * Runs the PyTorch side of the train-step suite (torch_train_step.py) under Debian's PyTorch, once per
- * BLAS it can load, and turns its output into CaseResults. Never invents a number: a missing PyTorch
- * or BLAS becomes a note saying why, and a run that loaded a different BLAS than asked is rejected.
+ * Runs the PyTorch side of the benchmark under Debian's PyTorch: torch_train_step.py (train-step) and
+ * torch_ops.py (matmul, elementwise), once per BLAS it can load, and turns their output into
+ * CaseResults. Never invents a number: a missing PyTorch or BLAS becomes a note saying why, and a run
+ * that loaded a different BLAS than asked is rejected.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CaseResult, Impl } from './suites.js';
+import { type CaseResult, type Impl, type Suite, throughput } from './suites.js';
 
 /** Debian's python3-torch is only importable from the system interpreter, not from pyenv's python3. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
-const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'torch_train_step.py');
+const SRC = path.dirname(fileURLToPath(import.meta.url));
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 
 /**
@@ -34,58 +35,89 @@ const OPENBLAS_THREADS = process.env['OPENBLAS_NUM_THREADS'] ?? '1';
 /** Other processes' CPU use (in cores) during a PyTorch case above which its figure is flagged. */
 const CONTENDED = 0.2;
 
-/** Exit code torch_train_step.py uses when `import torch` fails. */
+/** Exit code the scripts use when `import torch` fails. */
 const NO_TORCH = 3;
 
-interface TorchCase { meanUs: number; rme: number; samples: number; params: number; loss: number; otherCpu: number }
+/** `params` and `loss` come from torch_train_step.py only. */
+interface TorchCase { meanUs: number; rme: number; samples: number; params?: number; loss?: number; otherCpu: number }
 interface TorchOutput { torch: string; threads: number; blas: string[]; cases: Record<string, TorchCase> }
 
 export interface TorchRun { readonly results: CaseResult[]; readonly notes: string[] }
 
 /**
- * Times `cases` (name -> batch size and the Tessera model's parameter count, checked against
- * PyTorch's so both sides build the same shapes) for each available BLAS.
+ * What a PyTorch row needs from the Tessera side: suite and size, the work per call for GFLOPS/GB/s,
+ * and for train-step the Tessera model's parameter count, checked against PyTorch's so both sides
+ * build the same shapes.
  */
-export function runTorchTrainStep(cases: ReadonlyMap<string, { size: number; params: number }>, quick: boolean): TorchRun {
+export interface TorchWant { readonly suite: Suite; readonly size: number; readonly flops?: number; readonly bytes?: number; readonly params?: number }
+
+/** Times the train-step `cases` (name -> what the row needs) for each available BLAS. */
+export function runTorchTrainStep(cases: ReadonlyMap<string, TorchWant>, quick: boolean): TorchRun {
+  return runTorch('torch_train_step.py', 'train-step', cases, new Map(), quick);
+}
+
+/**
+ * Times the matmul cases for each available BLAS (`pytorch-<blas>` rows), and the elementwise ones
+ * once (`pytorch` rows, in the first BLAS's run: they never call BLAS).
+ */
+export function runTorchOps(matmul: ReadonlyMap<string, TorchWant>, elementwise: ReadonlyMap<string, TorchWant>, quick: boolean): TorchRun {
+  return runTorch('torch_ops.py', 'matmul/elementwise', matmul, elementwise, quick);
+}
+
+function runTorch(script: string, label: string, perBlas: ReadonlyMap<string, TorchWant>, once: ReadonlyMap<string, TorchWant>, quick: boolean): TorchRun {
   const results: CaseResult[] = [], notes: string[] = [];
-  if (!cases.size) return { results, notes };
-  if (!existsSync(SYSTEM_PYTHON)) return { results, notes: [`train-step PyTorch skipped: PyTorch not installed (${SYSTEM_PYTHON} not found)`] };
-  for (const { impl, dir, pkg } of BLAS) {
-    if (!existsSync(path.join(dir, 'libblas.so.3'))) {
-      notes.push(`train-step ${impl} skipped: ${dir}/libblas.so.3 not found (apt-get install -y ${pkg})`);
-      continue;
-    }
-    const out = runScript([...(quick ? ['--quick'] : []), ...cases.keys()], dir);
-    if (out === undefined) return { results, notes: [`train-step PyTorch skipped: PyTorch not installed (${SYSTEM_PYTHON} cannot import torch)`] };
-    const loaded = out.blas;
-    if (loaded.length !== 1 || path.dirname(loaded[0]!) !== dir) {
-      notes.push(`train-step ${impl} skipped: asked for ${dir}/libblas.so.3 but torch loaded ${loaded.join(', ') || 'no libblas'}`);
-      continue;
-    }
+  if (!perBlas.size && !once.size) return { results, notes };
+  if (!existsSync(SYSTEM_PYTHON)) return { results, notes: [`${label} PyTorch skipped: PyTorch not installed (${SYSTEM_PYTHON} not found)`] };
+  let pending = once;
+  const add = (impl: Impl, out: TorchOutput, cases: ReadonlyMap<string, TorchWant>): void => {
     for (const [name, want] of cases) {
       const r = out.cases[name];
-      if (!r) throw new Error(`torch_train_step.py: no result for case ${name}`);
-      if (r.params !== want.params) throw new Error(`train-step ${name}: PyTorch model has ${r.params} parameters, Tessera's ${want.params}`);
-      results.push({ suite: 'train-step', case: name, impl, size: want.size, meanUs: r.meanUs, rme: r.rme, samples: r.samples });
+      if (!r) throw new Error(`${script}: no result for case ${name}`);
+      if (want.params !== undefined && r.params !== want.params) throw new Error(`${label} ${name}: PyTorch model has ${r.params} parameters, Tessera's ${want.params}`);
+      results.push({ suite: want.suite, case: name, impl, size: want.size, meanUs: r.meanUs, rme: r.rme, samples: r.samples, ...throughput(want, r.meanUs / 1e6) });
       if (r.otherCpu > CONTENDED) notes.push(`warning: ${name} ${impl}: other processes used ${r.otherCpu.toFixed(2)} cores meanwhile; torch's threads contend with them, so this time is inflated`);
     }
-    notes.push(`${impl}: torch ${out.torch}, ${out.threads} threads, ${loaded[0]}${impl === 'pytorch-openblas' ? `, OPENBLAS_NUM_THREADS=${OPENBLAS_THREADS}` : ''}`);
+  };
+  for (const { impl, dir, pkg } of BLAS) {
+    if (!existsSync(path.join(dir, 'libblas.so.3'))) {
+      notes.push(`${label} ${impl} skipped: ${dir}/libblas.so.3 not found (apt-get install -y ${pkg})`);
+      continue;
+    }
+    const out = runScript(script, [...(quick ? ['--quick'] : []), ...perBlas.keys(), ...pending.keys()], dir);
+    if (out === undefined) return { results, notes: [`${label} PyTorch skipped: PyTorch not installed (${SYSTEM_PYTHON} cannot import torch)`] };
+    const loaded = out.blas;
+    const blasOk = loaded.length === 1 && path.dirname(loaded[0]!) === dir;
+    const info = `torch ${out.torch}, ${out.threads} threads, ${loaded.join(', ') || 'no libblas'}${impl === 'pytorch-openblas' ? `, OPENBLAS_NUM_THREADS=${OPENBLAS_THREADS}` : ''}`;
+    if (pending.size) {
+      // These cases never call BLAS, so they stand whichever one got loaded.
+      add('pytorch', out, pending);
+      notes.push(`pytorch (${[...pending.keys()].join(', ')}): ${info}`);
+      pending = new Map();
+    }
+    if (!perBlas.size) continue;
+    if (!blasOk) {
+      notes.push(`${label} ${impl} skipped: asked for ${dir}/libblas.so.3 but torch loaded ${loaded.join(', ') || 'no libblas'}`);
+      continue;
+    }
+    add(impl, out, perBlas);
+    notes.push(`${impl} (${[...new Set([...perBlas.values()].map((w) => w.suite))].join(', ')}): ${info}`);
   }
+  if (pending.size) notes.push(`${label} pytorch skipped: no BLAS installed, so no run to time ${[...pending.keys()].join(', ')} in`);
   return { results, notes };
 }
 
 /** The script's parsed output, or undefined when torch is not importable. */
-function runScript(args: string[], blasDir: string): TorchOutput | undefined {
+function runScript(script: string, args: string[], blasDir: string): TorchOutput | undefined {
   const env = {
     ...process.env,
     LD_LIBRARY_PATH: [blasDir, process.env['LD_LIBRARY_PATH']].filter(Boolean).join(':'),
     OPENBLAS_NUM_THREADS: OPENBLAS_THREADS,
   };
   try {
-    return JSON.parse(execFileSync(SYSTEM_PYTHON, [SCRIPT, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as TorchOutput;
+    return JSON.parse(execFileSync(SYSTEM_PYTHON, [path.join(SRC, script), ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as TorchOutput;
   } catch (e) {
     if ((e as { status?: unknown }).status === NO_TORCH) return undefined;
     // execFileSync's message already carries the script's stderr.
-    throw new Error(`torch_train_step.py failed: ${(e as Error).message}`);
+    throw new Error(`${script} failed: ${(e as Error).message}`);
   }
 }

@@ -67,9 +67,20 @@ export interface RunOptions {
   readonly minSamples?: number;
 }
 
-/** Full-run and --quick settings (PyTorch's train-step budget is set in torch_train_step.py: 2 s, or 0.3 s). */
-export const FULL = { maxTime: 5, matmulSizes: [128, 512], trainStep: ['mlp', 'cnn'] } as const;
-export const QUICK = { maxTime: 0.2, matmulSizes: [128], trainStep: ['mlp'] } as const;
+/**
+ * Full-run and --quick settings (PyTorch's budget is set in its scripts: 2 s, or 0.3 s). Elementwise
+ * ops run on `elementwiseSize` float32 elements: 16 MiB per operand, far past every cache.
+ */
+export const FULL = {
+  maxTime: 5, matmulSizes: [128, 512, 1024], elementwise: ['add', 'mul', 'exp'], elementwiseSize: 4_194_304, trainStep: ['mlp', 'cnn'],
+} as const;
+export const QUICK = { maxTime: 0.2, matmulSizes: [128], elementwise: ['add'], elementwiseSize: 4_194_304, trainStep: ['mlp'] } as const;
+
+/**
+ * Pure-JS matmul (tessera-js, tfjs-cpu) takes 0.5 to 2.5 s per call from n = 1024, and benchmark.js
+ * only starts counting maxTime after minSamples samples: these get 3 samples and 1 s instead.
+ */
+const SLOW_MATMUL = { fromSize: 1024, impls: ['tessera-js', 'tfjs-cpu'] as readonly Impl[], budget: { maxTime: 1, minSamples: 3 } } as const;
 
 /** Results land here so no engine can prove a benchmarked call dead and drop it. */
 let sink: unknown;
@@ -91,34 +102,112 @@ function requireTfjs(): void {
   if (!tfReady || tf.getBackend() !== 'cpu') throw new Error("tfjs 'cpu' backend not active: await initTfjs() first");
 }
 
-type Pair = { ts: tsr.Tensor; tfT: tf.Tensor };
+/** A Tessera CPU backend measured as its own impl. */
+export interface TesseraBackend { readonly impl: TesseraImpl; readonly backend: tsr.Backend }
 
-/** Tessera tensors and tfjs tensors holding the same random values. */
-function pair(shape: number[]): Pair {
-  const ts = tsr.rand(shape);
-  return { ts, tfT: tf.tensor(ts.dataSync() as Float32Array, shape, 'float32') };
+export const JS_BACKEND: TesseraBackend = { impl: 'tessera-js', backend: tsr.jsBackend };
+
+/**
+ * The pure-JS backend, plus the native one when its addon loads; otherwise `skipped` says why.
+ * Importing 'tessera' registers native over JS when it can, so neither is taken from the registry.
+ */
+export function tesseraBackends(): { backends: TesseraBackend[]; skipped?: string } {
+  const native = createNativeBackend();
+  if (typeof native === 'string') return { backends: [JS_BACKEND], skipped: `tessera-native skipped: native backend: ${native}` };
+  return { backends: [JS_BACKEND, { impl: 'tessera-native', backend: native }] };
 }
 
 /**
- * The Tessera and tfjs cases of one binary op on the same operands; each disposes its result every
- * call. `readBack` makes tfjs finish the work inside the timed call (dataSync).
+ * Runs `f` with `backend` serving device 'cpu', then restores the previous one. Tensors stay on the
+ * backend they were created with, but factories called inside a step (dropout masks, optimizer state,
+ * the seed gradient) take the registered one, so it must be active while timing too, not only while building.
+ */
+export function withBackend<T>(backend: tsr.Backend, f: () => T): T {
+  const prev = tsr.getBackend('cpu');
+  tsr.registerBackend(backend);
+  try {
+    return f();
+  } finally {
+    tsr.registerBackend(prev);
+  }
+}
+
+/** Host values every library's inputs are copied from, so all impls of a case see the same numbers. */
+interface Operand { readonly shape: number[]; readonly data: Float32Array }
+
+function randOperand(shape: number[]): Operand {
+  return withBackend(tsr.jsBackend, () => {
+    const t = tsr.rand(shape);
+    const data = t.dataSync() as Float32Array;
+    t.dispose();
+    return { shape, data };
+  });
+}
+
+/** Tessera tensors of `operands` created with `backend` registered (tensor() copies the host data). */
+function tesseraInputs(backend: tsr.Backend, operands: readonly Operand[]): tsr.Tensor[] {
+  return withBackend(backend, () => operands.map((o) => tsr.tensor(o.data, { shape: o.shape })));
+}
+
+/** A unary or binary op in each library (`y` is set exactly when the op is binary). */
+interface PeerOps {
+  readonly tessera: (x: tsr.Tensor, y?: tsr.Tensor) => tsr.Tensor;
+  readonly tfjs: (x: tf.Tensor, y?: tf.Tensor) => tf.Tensor;
+  /** Makes tfjs finish the work inside the timed call (dataSync). */
+  readonly readBack?: boolean;
+}
+
+/**
+ * One Tessera case per backend, each on inputs created under that backend, and the tfjs case, all on
+ * the same operand values; each disposes its result every call.
  */
 function peerCases(
-  base: Omit<BenchCase, 'impl' | 'fn' | 'dispose'>, a: Pair, b: Pair,
-  ops: { tessera: (x: tsr.Tensor, y: tsr.Tensor) => tsr.Tensor; tfjs: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor; readBack?: boolean },
+  base: Omit<BenchCase, 'impl' | 'fn' | 'dispose'>, operands: readonly Operand[], backends: readonly TesseraBackend[], ops: PeerOps,
 ): BenchCase[] {
+  const tessera = backends.map(({ impl, backend }): BenchCase => {
+    const xs = tesseraInputs(backend, operands);
+    const [x, y] = xs;
+    return {
+      ...base, impl, backend,
+      fn: () => { const r = ops.tessera(x!, y); sink = r; r.dispose(); },
+      dispose: () => { for (const t of xs) t.dispose(); },
+    };
+  });
+  const ts = operands.map((o) => tf.tensor(o.data, o.shape, 'float32'));
+  const [a, b] = ts;
   return [
-    {
-      ...base, impl: 'tessera-js',
-      fn: () => { const r = ops.tessera(a.ts, b.ts); sink = r; r.dispose(); },
-      dispose: () => { a.ts.dispose(); b.ts.dispose(); },
-    },
+    ...tessera,
     {
       ...base, impl: 'tfjs-cpu',
-      fn: () => { const r = ops.tfjs(a.tfT, b.tfT); sink = ops.readBack ? r.dataSync() : r; r.dispose(); },
-      dispose: () => { a.tfT.dispose(); b.tfT.dispose(); },
+      fn: () => { const r = ops.tfjs(a!, b); sink = ops.readBack ? r.dataSync() : r; r.dispose(); },
+      dispose: () => { for (const t of ts) t.dispose(); },
     },
   ];
+}
+
+/** The result of `ops` on `operands` in tfjs, and in Tessera on `backend`: what the checks compare. */
+function tfjsResult(operands: readonly Operand[], ops: PeerOps): Float32Array {
+  const ts = operands.map((o) => tf.tensor(o.data, o.shape, 'float32'));
+  const r = ops.tfjs(ts[0]!, ts[1]);
+  const data = r.dataSync() as Float32Array;
+  for (const t of [...ts, r]) t.dispose();
+  return data;
+}
+
+function tesseraResult(backend: tsr.Backend, operands: readonly Operand[], ops: PeerOps): Float32Array {
+  const xs = tesseraInputs(backend, operands);
+  const r = withBackend(backend, () => ops.tessera(xs[0]!, xs[1]));
+  const data = r.dataSync() as Float32Array;
+  for (const t of [...xs, r]) t.dispose();
+  return data;
+}
+
+/** Guards against comparing different computations: `got` must match `want` to `tol` relative (plus `tol` absolute). */
+function expectClose(name: string, impl: Impl, got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
+  for (let i = 0; i < want.length; i++) {
+    const w = Number(want[i]), d = Math.abs(Number(got[i]) - w);
+    if (!(d <= tol * (1 + Math.abs(w)))) throw new Error(`${name}: ${impl} gives ${got[i]} at ${i}, expected ${w}`);
+  }
 }
 
 /**
@@ -126,11 +215,11 @@ function peerCases(
  * this measures each library's per-op cost (validation, dispatch, allocation, disposal).
  * Both libraries dispose their result every iteration so neither benefits from deferred cleanup.
  */
-export function dispatchCases(n = 16): BenchCase[] {
+export function dispatchCases(n: number, backends: readonly TesseraBackend[]): BenchCase[] {
   requireTfjs();
   const name = `add-f32-${n}`;
-  const a = pair([n]), b = pair([n]);
-  const x = a.ts.dataSync() as Float32Array, y = b.ts.dataSync() as Float32Array;
+  const a = randOperand([n]), b = randOperand([n]);
+  const x = a.data, y = b.data;
   const base = { suite: 'dispatch', case: name, size: n } as const;
   return [
     {
@@ -142,35 +231,64 @@ export function dispatchCases(n = 16): BenchCase[] {
       },
       dispose: () => {},
     },
-    ...peerCases(base, a, b, { tessera: tsr.add, tfjs: tf.add }),
+    ...peerCases(base, [a, b], backends, { tessera: (p, q) => tsr.add(p, q!), tfjs: (p, q) => tf.add(p, q!) }),
   ];
 }
 
 /**
  * Square float32 matmul n x n x n. tfjs results are read back with dataSync() so the product is
- * complete inside the timed call (Tessera's CPU backend is synchronous already).
+ * complete inside the timed call (Tessera's CPU backends are synchronous already).
  */
-export function matmulCases(n: number): BenchCase[] {
+export function matmulCases(n: number, backends: readonly TesseraBackend[]): BenchCase[] {
   requireTfjs();
   const name = `matmul-f32-${n}`;
-  const a = pair([n, n]), b = pair([n, n]);
-  checkSameProduct(a, b, n);
+  const operands = [randOperand([n, n]), randOperand([n, n])];
+  const ops: PeerOps = { tessera: (p, q) => tsr.matmul(p, q!), tfjs: (p, q) => tf.matMul(p, q!), readBack: true };
+  // Far above float32 accumulation error at these sizes, far below what a wrong product would give.
+  const want = tfjsResult(operands, ops);
+  for (const { impl, backend } of backends) expectClose(name, impl, tesseraResult(backend, operands, ops), want, 1e-3);
   const base = { suite: 'matmul', case: name, size: n, flops: 2 * n ** 3 } as const;
-  return peerCases(base, a, b, { tessera: tsr.matmul, tfjs: tf.matMul, readBack: true });
+  return peerCases(base, operands, backends, ops)
+    .map((c) => (n >= SLOW_MATMUL.fromSize && SLOW_MATMUL.impls.includes(c.impl) ? { ...c, budget: SLOW_MATMUL.budget } : c));
 }
 
-/** Guards against comparing different computations: both products must agree to float32 accuracy. */
-function checkSameProduct(a: ReturnType<typeof pair>, b: ReturnType<typeof pair>, n: number): void {
-  const mine = tsr.matmul(a.ts, b.ts);
-  const theirs = tf.matMul(a.tfT, b.tfT);
-  const p = mine.dataSync(), q = theirs.dataSync();
-  mine.dispose();
-  theirs.dispose();
-  // Far above float32 accumulation error at these sizes, far below what a wrong product would give.
-  for (let i = 0; i < p.length; i++) {
-    const d = Math.abs(Number(p[i]) - Number(q[i]));
-    if (!(d <= 1e-3 * (1 + Math.abs(Number(q[i]))))) throw new Error(`matmul ${n}: Tessera and tfjs disagree at ${i}: ${p[i]} vs ${q[i]}`);
-  }
+/** Elementwise ops of the `elementwise` suite; `plain` is the plain-js loop into a new array. */
+const ELEMENTWISE = {
+  add: {
+    arity: 2, tessera: (x, y) => tsr.add(x, y!), tfjs: (x, y) => tf.add(x, y!),
+    plain: (x, y) => { const out = new Float32Array(x.length); for (let i = 0; i < out.length; i++) out[i] = x[i]! + y![i]!; return out; },
+  },
+  mul: {
+    arity: 2, tessera: (x, y) => tsr.mul(x, y!), tfjs: (x, y) => tf.mul(x, y!),
+    plain: (x, y) => { const out = new Float32Array(x.length); for (let i = 0; i < out.length; i++) out[i] = x[i]! * y![i]!; return out; },
+  },
+  exp: {
+    arity: 1, tessera: (x) => tsr.exp(x), tfjs: (x) => tf.exp(x),
+    plain: (x) => { const out = new Float32Array(x.length); for (let i = 0; i < out.length; i++) out[i] = Math.exp(x[i]!); return out; },
+  },
+} satisfies Record<string, PeerOps & { arity: 1 | 2; plain: (x: Float32Array, y?: Float32Array) => Float32Array }>;
+export type ElementwiseOp = keyof typeof ELEMENTWISE;
+
+/**
+ * One elementwise op on `n` float32 elements per operand: memory-bound, so reported in GB/s of
+ * operands read plus result written. Every impl allocates its result each call.
+ */
+export function elementwiseCases(op: ElementwiseOp, n: number, backends: readonly TesseraBackend[]): BenchCase[] {
+  requireTfjs();
+  const spec = ELEMENTWISE[op];
+  const name = `${op}-f32-${n}`;
+  const operands = Array.from({ length: spec.arity }, () => randOperand([n]));
+  const [x, y] = operands.map((o) => o.data);
+  const plain = spec.plain;
+  // Libraries may round exp differently (f32 or f64 evaluation): a few ulp, far below a wrong op.
+  const want = plain(x!, y);
+  expectClose(name, 'tfjs-cpu', tfjsResult(operands, spec), want, 1e-5);
+  for (const { impl, backend } of backends) expectClose(name, impl, tesseraResult(backend, operands, spec), want, 1e-5);
+  const base = { suite: 'elementwise', case: name, size: n, bytes: 4 * n * (spec.arity + 1) } as const;
+  return [
+    { ...base, impl: 'plain-js', fn: () => { sink = plain(x!, y); }, dispose: () => {} },
+    ...peerCases(base, operands, backends, spec),
+  ];
 }
 
 interface TrainSetup { model: tsr.nn.Module; opt: { zeroGrad(): void; step(): void }; x: tsr.Tensor; y: tsr.Tensor }
@@ -199,45 +317,54 @@ export interface TrainStepCase extends BenchCase { readonly params: number }
 
 /**
  * One training step (zeroGrad, forward, cross-entropy, backward, optimizer step) on a fixed random
- * batch, in train mode (the CNN's dropout is active). Intermediates are left to the garbage collector,
- * as in the examples' training loops, so its cost is part of the measured time.
+ * batch, in train mode (the CNN's dropout is active), with model, batch and optimizer created on
+ * `tb`'s backend. Intermediates are left to the garbage collector, as in the examples' training
+ * loops, so its cost is part of the measured time.
  */
-export function trainStepCase(kind: TrainStepModel): TrainStepCase {
+export function trainStepCase(kind: TrainStepModel, tb: TesseraBackend): TrainStepCase {
   const { name, batch, build } = TRAIN_STEP[kind];
-  tsr.manualSeed(0);
-  const { model, opt, x, y } = build();
-  model.train();
-  const step = (): tsr.Tensor => {
-    opt.zeroGrad();
-    const loss = nn.crossEntropy(model.forward(x), y);
+  const step = (s: TrainSetup): tsr.Tensor => {
+    s.opt.zeroGrad();
+    const loss = nn.crossEntropy(s.model.forward(s.x), s.y);
     loss.backward();
-    opt.step();
+    s.opt.step();
     return loss;
   };
-  // The untimed first step creates the optimizer state and catches a broken model before timing.
-  const first = step().itemSync() as number;
-  if (!Number.isFinite(first)) throw new Error(`train-step ${name}: first step gave loss ${first}`);
-  const params = model.parameters();
+  const setup = withBackend(tb.backend, () => {
+    // Same seed on every backend: the same initial weights and batch.
+    tsr.manualSeed(0);
+    const s = build();
+    s.model.train();
+    // The untimed first step creates the optimizer state and catches a broken model before timing.
+    const first = step(s).itemSync() as number;
+    if (!Number.isFinite(first)) throw new Error(`train-step ${name} ${tb.impl}: first step gave loss ${first}`);
+    return s;
+  });
+  const params = setup.model.parameters();
   return {
-    suite: 'train-step', case: name, impl: 'tessera-js', size: batch,
+    suite: 'train-step', case: name, impl: tb.impl, size: batch, backend: tb.backend,
     params: params.reduce((n, p) => n + p.numel, 0),
-    fn: () => { sink = step(); },
-    dispose: () => { x.dispose(); y.dispose(); for (const p of params) p.dispose(); },
+    fn: () => { sink = step(setup); },
+    dispose: () => { setup.x.dispose(); setup.y.dispose(); for (const p of params) p.dispose(); },
   };
 }
 
 /**
- * Times one case with benchmark.js, synchronously. benchmark.js inlines a test body into its timing
- * loop when it can decompile it; every case here closes over module state, so that pretest fails
- * and it calls `fn` each iteration instead, the same way for every impl.
+ * Times one case with benchmark.js, synchronously, with the case's Tessera backend registered.
+ * benchmark.js inlines a test body into its timing loop when it can decompile it; every case here
+ * closes over module state, so that pretest fails and it calls `fn` each iteration instead, the same
+ * way for every impl.
  */
 export function runCase(c: BenchCase, opt: RunOptions): CaseResult {
+  const maxTime = Math.min(opt.maxTime, c.budget?.maxTime ?? Infinity);
+  const minSamples = c.budget ? Math.min(c.budget.minSamples, opt.minSamples ?? Infinity) : opt.minSamples;
   const bench = new Benchmark(`${c.case} ${c.impl}`, c.fn, {
-    maxTime: opt.maxTime,
-    ...(opt.minSamples === undefined ? {} : { minSamples: opt.minSamples }),
+    maxTime,
+    ...(minSamples === undefined ? {} : { minSamples }),
     async: false,
   });
-  bench.run();
+  if (c.backend) withBackend(c.backend, () => bench.run());
+  else bench.run();
   // benchmark.js reports a throwing test through `error` rather than rethrowing it.
   if (bench.error) throw bench.error;
   const mean = bench.stats.mean;
@@ -246,7 +373,15 @@ export function runCase(c: BenchCase, opt: RunOptions): CaseResult {
     meanUs: mean * 1e6,
     rme: bench.stats.rme,
     samples: bench.stats.sample.length,
-    ...(c.flops === undefined ? {} : { gflops: c.flops / mean / 1e9 }),
+    ...throughput(c, mean),
+  };
+}
+
+/** GFLOPS and GB/s of a case whose call takes `seconds` (the PyTorch rows use it too). */
+export function throughput(c: { flops?: number; bytes?: number }, seconds: number): { gflops?: number; gbps?: number } {
+  return {
+    ...(c.flops === undefined ? {} : { gflops: c.flops / seconds / 1e9 }),
+    ...(c.bytes === undefined ? {} : { gbps: c.bytes / seconds / 1e9 }),
   };
 }
 
@@ -266,26 +401,45 @@ export function runCases(cases: readonly BenchCase[], opt: RunOptions, onResult?
 export interface BenchOptions {
   readonly quick: boolean;
   readonly onResult?: (r: CaseResult) => void;
-  /** Why a peer was skipped, and which PyTorch/BLAS produced the PyTorch rows. */
+  /** Why an impl was skipped, and which PyTorch/BLAS produced the PyTorch rows. */
   readonly onNote?: (note: string) => void;
 }
 
 /**
- * The whole benchmark: dispatch, matmul at each size, then train-step in Tessera and in PyTorch
- * (--quick: matmul 128 and the MLP step only).
+ * The whole benchmark: dispatch, matmul at each size, the elementwise ops, then train-step, each
+ * Tessera case once per available backend, then the PyTorch side (--quick: matmul 128, add and the
+ * MLP step only). Rows come back grouped by case.
  */
 export async function runAll(opt: BenchOptions): Promise<CaseResult[]> {
   await initTfjs();
   const cfg = opt.quick ? QUICK : FULL;
   const run = { maxTime: cfg.maxTime };
-  const results = runCases(dispatchCases(16), run, opt.onResult);
-  for (const n of cfg.matmulSizes) results.push(...runCases(matmulCases(n), run, opt.onResult));
-  const train = cfg.trainStep.map(trainStepCase);
+  const { backends, skipped } = tesseraBackends();
+  if (skipped) opt.onNote?.(skipped);
+  // What PyTorch's rows of the matmul and elementwise cases need: the size and the work per call.
+  const matmul = new Map<string, TorchWant>(), elementwise = new Map<string, TorchWant>();
+  const group = (cases: readonly BenchCase[], torch?: Map<string, TorchWant>): CaseResult[] => {
+    const c = cases[0];
+    if (torch && c) torch.set(c.case, { suite: c.suite, size: c.size, ...(c.flops === undefined ? {} : { flops: c.flops }), ...(c.bytes === undefined ? {} : { bytes: c.bytes }) });
+    return runCases(cases, run, opt.onResult);
+  };
+  const results = group(dispatchCases(16, backends));
+  for (const n of cfg.matmulSizes) results.push(...group(matmulCases(n, backends), matmul));
+  for (const op of cfg.elementwise) results.push(...group(elementwiseCases(op, cfg.elementwiseSize, backends), elementwise));
+  const train = cfg.trainStep.flatMap((kind) => backends.map((b) => trainStepCase(kind, b)));
   results.push(...runCases(train, run, opt.onResult));
-  const torch = runTorchTrainStep(new Map(train.map((c) => [c.case, { size: c.size, params: c.params }])), opt.quick);
-  for (const r of torch.results) opt.onResult?.(r);
-  for (const n of torch.notes) opt.onNote?.(n);
-  return [...results, ...torch.results];
+  const torch = [
+    runTorchOps(matmul, elementwise, opt.quick),
+    runTorchTrainStep(new Map(train.map((c) => [c.case, { suite: c.suite, size: c.size, params: c.params }])), opt.quick),
+  ];
+  for (const t of torch) {
+    for (const r of t.results) opt.onResult?.(r);
+    for (const n of t.notes) opt.onNote?.(n);
+    results.push(...t.results);
+  }
+  const order = [...new Set(results.map((r) => r.case))];
+  // sort is stable: within a case, rows keep the order they ran in.
+  return results.sort((a, b) => order.indexOf(a.case) - order.indexOf(b.case));
 }
 
 export function machineInfo(): Machine {
@@ -305,23 +459,26 @@ export function toRecords(results: readonly CaseResult[], meta: { machine: Machi
   return results.map(({ samples: _samples, ...r }) => ({ ...r, ...meta }));
 }
 
-/** Peers Tessera is compared with, and their short names in ratio labels. */
-const PEERS: readonly [Impl, string][] = [['tfjs-cpu', 'tfjs'], ['pytorch-refblas', 'pytorch-refblas'], ['pytorch-openblas', 'pytorch-openblas']];
+const TESSERA: readonly TesseraImpl[] = ['tessera-js', 'tessera-native'];
+/** What each Tessera backend is compared with, in print order; native is also compared with tessera-js. */
+const PEERS: readonly Impl[] = ['tessera-js', 'plain-js', 'tfjs-cpu', 'pytorch', 'pytorch-refblas', 'pytorch-openblas'];
+
+export interface Ratio { readonly case: string; readonly tessera: TesseraImpl; readonly peer: Impl; readonly value: number }
 
 /**
- * Cross-library ratios per case and peer measured in the run: peer/tessera time (> 1: Tessera is
- * faster), or tessera/peer GFLOPS where both report GFLOPS (matmul).
+ * Per case, each Tessera backend against each other impl measured in the run: peer time / Tessera
+ * time (> 1: Tessera is faster). For matmul this equals the GFLOPS ratio Tessera/peer.
  */
-export function ratios(results: readonly CaseResult[]): { case: string; label: string; value: number }[] {
-  const out: { case: string; label: string; value: number }[] = [];
+export function ratios(results: readonly CaseResult[]): Ratio[] {
+  const out: Ratio[] = [];
   for (const name of new Set(results.map((r) => r.case))) {
-    const ts = results.find((r) => r.case === name && r.impl === 'tessera-js');
-    if (!ts) continue;
-    for (const [impl, short] of PEERS) {
-      const peer = results.find((r) => r.case === name && r.impl === impl);
-      if (!peer) continue;
-      if (ts.gflops !== undefined && peer.gflops !== undefined) out.push({ case: name, label: `GFLOPS tessera/${short}`, value: ts.gflops / peer.gflops });
-      else out.push({ case: name, label: `time ${short}/tessera`, value: peer.meanUs / ts.meanUs });
+    for (const tessera of TESSERA) {
+      const ts = results.find((r) => r.case === name && r.impl === tessera);
+      if (!ts) continue;
+      for (const impl of PEERS) {
+        const peer = impl === tessera ? undefined : results.find((r) => r.case === name && r.impl === impl);
+        if (peer) out.push({ case: name, tessera, peer: impl, value: peer.meanUs / ts.meanUs });
+      }
     }
   }
   return out;
@@ -330,15 +487,26 @@ export function ratios(results: readonly CaseResult[]): { case: string; label: s
 const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3));
 
 export function formatTable(results: readonly CaseResult[]): string {
-  const head = ['suite', 'case', 'impl', 'mean (us)', 'rme', 'GFLOPS', 'samples'];
+  const head = ['suite', 'case', 'impl', 'mean (us)', 'rme', 'GFLOPS', 'GB/s', 'samples'];
   const rows = results.map((r) => [
-    r.suite, r.case, r.impl, fmt(r.meanUs), `±${r.rme.toFixed(2)}%`, r.gflops === undefined ? '' : r.gflops.toFixed(3), String(r.samples),
+    r.suite, r.case, r.impl, fmt(r.meanUs), `±${r.rme.toFixed(2)}%`,
+    r.gflops === undefined ? '' : r.gflops.toFixed(3), r.gbps === undefined ? '' : r.gbps.toFixed(2), String(r.samples),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   // Text columns left-aligned, numeric ones right-aligned.
   const line = (cells: readonly string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const lines = [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
   const rs = ratios(results);
-  if (rs.length) lines.push('', ...rs.map((r) => `${r.case}: ${r.label} = ${r.value.toFixed(2)}x`));
+  if (rs.length) {
+    // One line per case and Tessera backend.
+    const keyed = new Map<string, Ratio[]>();
+    for (const r of rs) keyed.set(`${r.case}\0${r.tessera}`, [...(keyed.get(`${r.case}\0${r.tessera}`) ?? []), r]);
+    const w = Math.max(...rs.map((r) => r.case.length + r.tessera.length + 1));
+    lines.push('', 'time ratios, peer / tessera (> 1: Tessera is faster):');
+    for (const group of keyed.values()) {
+      const { case: name, tessera } = group[0]!;
+      lines.push(`${`${name} ${tessera}`.padEnd(w)}  ${group.map((r) => `vs ${r.peer} ${r.value.toFixed(2)}x`).join(', ')}`);
+    }
+  }
   return lines.join('\n');
 }

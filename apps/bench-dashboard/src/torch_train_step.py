@@ -53,33 +53,20 @@ def cpu_ticks():
     return user + nice + system + irq + softirq + steal, int(own[11]) + int(own[12])
 
 
-def time_case(build, seconds):
-    torch.manual_seed(0)
-    model, opt, x, y = build()
-    model.train()
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    # Warm-up: allocator, optimizer state, BLAS thread pool. The steps after the first three,
-    # once caches are warm, estimate the step time.
-    for _ in range(3):
+def time_fn(step, seconds, warmup=3):
+    """Mean seconds per call of `step` over about `seconds`, as {"meanUs", "rme", "samples", "otherCpu"}."""
+    # Warm-up: allocator, optimizer state, BLAS thread pool. The calls after those, once caches are
+    # warm, estimate the call time.
+    for _ in range(warmup):
         step()
     t0 = time.perf_counter()
     warm = 0
     while warm < 1 or time.perf_counter() - t0 < 0.1 * seconds:
-        loss = step()
+        step()
         warm += 1
     per_step = (time.perf_counter() - t0) / warm
-    if not math.isfinite(loss.item()):
-        raise RuntimeError(f"non-finite loss {loss.item()}")
 
-    # About 30 samples of k steps each, like benchmark.js's cycles, so rme comes from sample means.
+    # About 30 samples of k calls each, like benchmark.js's cycles, so rme comes from sample means.
     k = max(1, round(seconds / 30 / per_step))
     means = []
     busy0, own0 = cpu_ticks()
@@ -100,12 +87,31 @@ def time_case(build, seconds):
         "meanUs": mean * 1e6,
         "rme": crit * sd / math.sqrt(n) / mean * 100,
         "samples": n,
-        "params": sum(p.numel() for p in model.parameters()),
-        "loss": loss.item(),
         # Cores' worth of CPU other processes used meanwhile: with two torch threads on two cores,
         # a busy neighbour stalls every parallel region, so the caller flags the figure.
         "otherCpu": max(0, busy1 - busy0 - (own1 - own0)) / os.sysconf("SC_CLK_TCK") / wall,
     }
+
+
+def time_case(build, seconds):
+    torch.manual_seed(0)
+    model, opt, x, y = build()
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    # The untimed first step catches a broken model before timing.
+    first = step().item()
+    if not math.isfinite(first):
+        raise RuntimeError(f"non-finite loss {first}")
+    stats = time_fn(step, seconds)
+    return {**stats, "params": sum(p.numel() for p in model.parameters()), "loss": step().item()}
 
 
 def loaded_blas():

@@ -1,0 +1,53 @@
+"""PyTorch side of the matmul and elementwise suites: the same ops and sizes as suites.ts on random
+float32 inputs, each call allocating its result (as every impl there does).
+
+Run with Debian's /usr/bin/python3 (python3-torch). Usage: torch_ops.py [--quick] CASE...
+where CASE is matmul-f32-N (N x N x N), or add-f32-N, mul-f32-N, exp-f32-N (N elements).
+Prints one JSON object: {"torch", "threads", "blas", "cases": {CASE: {"meanUs", "rme", "samples",
+"otherCpu"}}}. Exits 3 when torch cannot be imported, so the caller can report a skip.
+"""
+import json
+import math
+import re
+import sys
+
+# The timing loop is shared with the train-step script (which also exits 3 without torch).
+sys.dont_write_bytecode = True
+from torch_train_step import loaded_blas, time_fn, torch  # noqa: E402
+
+OPS = {
+    "matmul": (2, lambda n: (n, n), torch.mm),
+    "add": (2, lambda n: (n,), torch.add),
+    "mul": (2, lambda n: (n,), torch.mul),
+    "exp": (1, lambda n: (n,), torch.exp),
+}
+CASE = re.compile(r"^(matmul|add|mul|exp)-f32-(\d+)$")
+
+
+def time_case(name, seconds):
+    op, n = CASE.match(name).groups()
+    arity, shape, fn = OPS[op]
+    torch.manual_seed(0)
+    xs = [torch.rand(*shape(int(n)), dtype=torch.float32) for _ in range(arity)]
+    # Untimed check that the op runs and gives finite values.
+    if not math.isfinite(fn(*xs).sum().item()):
+        raise RuntimeError(f"{name}: non-finite result")
+    # One warm-up call: a reference-BLAS matmul at 1024 takes seconds.
+    return time_fn(lambda: fn(*xs), seconds, warmup=1)
+
+
+def main(argv):
+    quick = "--quick" in argv
+    names = [a for a in argv if a != "--quick"]
+    unknown = [n for n in names if not CASE.match(n)]
+    if not names or unknown:
+        print(f"unknown or missing case(s) {unknown}; known: matmul-f32-N, add-f32-N, mul-f32-N, exp-f32-N", file=sys.stderr)
+        return 2
+    torch.set_num_threads(2)
+    cases = {n: time_case(n, 0.3 if quick else 2.0) for n in names}
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": loaded_blas(), "cases": cases}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
