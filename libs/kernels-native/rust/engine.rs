@@ -107,3 +107,101 @@ pub fn fminp<T: PartialOrd + Copy>(a: T, b: T) -> T {
     #[allow(clippy::eq_op)]
     if a != a { a } else if b != b { b } else if a < b { a } else { b }
 }
+
+/// The element count as a value of an accumulator type (mean divides by it).
+pub trait Count: Copy + Send + Sync { fn count(n: usize) -> Self; }
+impl Count for f32 { fn count(n: usize) -> Self { n as f32 } }
+impl Count for f64 { fn count(n: usize) -> Self { n as f64 } }
+impl Count for i32 { fn count(n: usize) -> Self { n as i32 } }
+impl Count for i64 { fn count(n: usize) -> Self { n as i64 } }
+impl Count for u8 { fn count(n: usize) -> Self { n as u8 } }
+impl Count for bool { fn count(n: usize) -> Self { n != 0 } }
+
+/// A reduction: `outer` dims are kept (walked by out), `inner` dims reduced. Strides list the outer
+/// dims then the inner ones, for the input and for the output (zeros at inner dims unless a scan).
+pub struct ReduceLaunch<'a> {
+    pub outer: &'a [usize],
+    pub inner: &'a [usize],
+    pub x: Operand<'a>,
+    pub out: Operand<'a>,
+}
+
+/// Partial results are combined every BLOCK elements: blocked (near-pairwise) accumulation keeps float32
+/// sums accurate; valid because every reduction's combine is associative with `init` as identity.
+const BLOCK: usize = 256;
+
+fn offsets_of(dims: &[usize], strides: &[isize], mut flat: usize) -> isize {
+    let mut off = 0;
+    for d in (0..dims.len()).rev() {
+        off += (flat % dims[d]) as isize * strides[d];
+        flat /= dims[d];
+    }
+    off
+}
+
+/// Visits every inner element of one outer position in row-major order: f(x offset, out offset, position).
+#[inline(always)]
+fn for_inner(l: &ReduceLaunch, xo: isize, oo: isize, mut f: impl FnMut(isize, isize, usize)) {
+    let r = l.inner.len();
+    let (ko, xs, os) = (l.outer.len(), &l.x.strides, &l.out.strides);
+    let n: usize = l.inner.iter().product();
+    if r == 0 { f(xo, oo, 0); return; }
+    let last = r - 1;
+    let (xl, ol, inner_last) = (xs[ko + last], os[ko + last], l.inner[last]);
+    let rows = n / inner_last.max(1);
+    let mut pos = 0;
+    for row in 0..rows {
+        let xb = xo + offsets_of(&l.inner[..last], &xs[ko..ko + last], row);
+        let ob = oo + offsets_of(&l.inner[..last], &os[ko..ko + last], row);
+        for j in 0..inner_last as isize {
+            f(xb + j * xl, ob + j * ol, pos);
+            pos += 1;
+        }
+    }
+}
+
+fn for_outer(l: &ReduceLaunch, work: usize, body: impl Fn(isize, isize) + Sync) {
+    let m: usize = l.outer.iter().product();
+    let ko = l.outer.len();
+    let at = |i: usize| (offsets_of(l.outer, &l.x.strides[..ko], i), offsets_of(l.outer, &l.out.strides[..ko], i));
+    if work >= PAR_MIN && m > 1 { (0..m).into_par_iter().for_each(|i| { let (a, b) = at(i); body(a, b) }) } else { (0..m).for_each(|i| { let (a, b) = at(i); body(a, b) }) }
+}
+
+pub unsafe fn reduce<A: Copy, Acc: Count, O>(l: &ReduceLaunch, init: Acc, map: impl Fn(A) -> Acc + Sync, combine: impl Fn(Acc, Acc) -> Acc + Sync, finalize: impl Fn(Acc, Acc) -> O + Sync) {
+    let n: usize = l.inner.iter().product();
+    let work = n * l.outer.iter().product::<usize>();
+    for_outer(l, work, |xo, oo| {
+        let (mut acc, mut block, mut k) = (init, init, 0);
+        for_inner(l, xo, oo, |xi, _, _| {
+            block = combine(block, map(at::<A>(&l.x, xi)));
+            k += 1;
+            if k == BLOCK { acc = combine(acc, block); block = init; k = 0; }
+        });
+        put(&l.out, oo, finalize(combine(acc, block), Acc::count(n)));
+    });
+}
+
+/// Index of the best element (first on ties) along the inner dims, as int64.
+pub unsafe fn argreduce<A: Copy, Acc: Count>(l: &ReduceLaunch, init: Acc, map: impl Fn(A) -> Acc + Sync, better: impl Fn(Acc, Acc) -> bool + Sync) {
+    let work = l.inner.iter().product::<usize>() * l.outer.iter().product::<usize>();
+    for_outer(l, work, |xo, oo| {
+        let (mut best, mut at_best) = (init, 0usize);
+        for_inner(l, xo, oo, |xi, _, pos| {
+            let v = map(at::<A>(&l.x, xi));
+            if better(v, best) { best = v; at_best = pos; }
+        });
+        put(&l.out, oo, at_best as i64);
+    });
+}
+
+/// Inclusive scan along the inner dims (cumsum): every partial result is stored.
+pub unsafe fn scan<A: Copy, Acc: Count, O>(l: &ReduceLaunch, init: Acc, map: impl Fn(A) -> Acc + Sync, combine: impl Fn(Acc, Acc) -> Acc + Sync, finalize: impl Fn(Acc, Acc) -> O + Sync) {
+    let work = l.inner.iter().product::<usize>() * l.outer.iter().product::<usize>();
+    for_outer(l, work, |xo, oo| {
+        let mut acc = init;
+        for_inner(l, xo, oo, |xi, oi, pos| {
+            acc = combine(acc, map(at::<A>(&l.x, xi)));
+            put(&l.out, oi, finalize(acc, Acc::count(pos + 1)));
+        });
+    });
+}

@@ -61,10 +61,32 @@ pub fn elementwise(
     if unsafe { generated::run(kernel, &launch, &params) } { Ok(()) } else { Err(Error::from_reason(format!("elementwise: no kernel {kernel}"))) }
 }
 
-/// Number of generated kernels, to check the addon matches the catalog it was built with.
+/// Numbers of generated elementwise and reduction kernels, to check the addon matches its catalog.
 #[napi]
-pub fn kernel_count() -> u32 {
-    generated::COUNT
+pub fn kernel_count() -> Vec<u32> {
+    vec![generated::COUNT, generated::REDUCE_COUNT]
+}
+
+/// Runs generated reduction `kernel`. `strides` holds the input's outer then inner strides, then the
+/// output's (zeros at inner dims unless the kernel is a scan); `elem` and `offsets` are (input, out).
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn reduce(kernel: u32, outer: Uint32Array, inner: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array, x: Uint8Array, mut out: Uint8Array, params: Float64Array) -> Result<()> {
+    let outer: Vec<usize> = outer.iter().map(|&d| d as usize).collect();
+    let inner: Vec<usize> = inner.iter().map(|&d| d as usize).collect();
+    let r = outer.len() + inner.len();
+    let strides: Vec<isize> = strides.iter().map(|&s| s as isize).collect();
+    if strides.len() != 2 * r || elem.len() != 2 || offsets.len() != 2 {
+        return Err(Error::from_reason("reduce: launch arrays do not match the dims".to_string()));
+    }
+    let dims: Vec<usize> = outer.iter().chain(inner.iter()).copied().collect();
+    check("reduce input", x.len(), elem[0] as usize, offsets[0] as isize, &dims, &strides[..r])?;
+    let out_bytes = unsafe { out.as_mut() };
+    check("reduce out", out_bytes.len(), elem[1] as usize, offsets[1] as isize, &dims, &strides[r..])?;
+    let xp = unsafe { (x.as_ptr() as *mut u8).add(offsets[0] as usize * elem[0] as usize) };
+    let op = unsafe { out_bytes.as_mut_ptr().add(offsets[1] as usize * elem[1] as usize) };
+    let l = engine::ReduceLaunch { outer: &outer, inner: &inner, x: Operand { ptr: xp, strides: &strides[..r] }, out: Operand { ptr: op, strides: &strides[r..] } };
+    if unsafe { generated::run_reduce(kernel, &l, &params) } { Ok(()) } else { Err(Error::from_reason(format!("reduce: no kernel {kernel}"))) }
 }
 
 /// Batched C = A B: `offsets` holds (a, b, out) element offsets per batch; out rows are contiguous (stride n).

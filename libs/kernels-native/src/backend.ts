@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
+import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
 import { type Conv2dPlan, type DType, DTYPES } from '@tessera/ops';
 
 interface Addon {
@@ -13,7 +13,8 @@ interface Addon {
     out: Uint8Array, a?: Uint8Array, b?: Uint8Array, c?: Uint8Array, params?: Float64Array): void;
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
-  kernelCount(): number;
+  kernelCount(): number[];
+  reduce(kernel: number, outer: Uint32Array, inner: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array, x: Uint8Array, out: Uint8Array, params: Float64Array): void;
   conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
   unfold(dtype: string, src: Uint8Array, dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: boolean): void;
 }
@@ -33,7 +34,9 @@ export const NATIVE_MIN_ELEMENTS = 4096;
 const nativeDir = new URL('../native/', import.meta.url);
 
 /** The addon and its catalog, or why they cannot be used. */
-function load(): { addon: Addon; catalog: Record<string, number> } | string {
+interface Catalog { elementwise: Record<string, number>; reduce: Record<string, number> }
+
+function load(): { addon: Addon; catalog: Catalog } | string {
   if (process.env['TESSERA_NATIVE'] === '0') return 'disabled by TESSERA_NATIVE=0';
   const file = existsSync(nativeDir) ? readdirSync(nativeDir).find((f) => f.endsWith('.node')) : undefined;
   const catalogFile = new URL('./catalog.json', import.meta.url);
@@ -42,9 +45,10 @@ function load(): { addon: Addon; catalog: Record<string, number> } | string {
   if (statSync(catalogFile).mtimeMs > statSync(addonPath).mtimeMs) return 'the addon is older than its kernel catalog: rebuild it';
   try {
     const addon = createRequire(import.meta.url)(addonPath.pathname) as Addon;
-    const catalog = JSON.parse(readFileSync(catalogFile, 'utf8')) as Record<string, number>;
-    const count = new Set(Object.values(catalog)).size;
-    if (addon.kernelCount() !== count) return `the addon has ${addon.kernelCount()} kernels but its catalog ${count}: rebuild it`;
+    const catalog = JSON.parse(readFileSync(catalogFile, 'utf8')) as Catalog;
+    const counts = [new Set(Object.values(catalog.elementwise ?? {})).size, Object.keys(catalog.reduce ?? {}).length];
+    const have = addon.kernelCount();
+    if (have[0] !== counts[0] || have[1] !== counts[1]) return `the addon has ${have.join('/')} kernels but its catalog ${counts.join('/')}: rebuild it`;
     return { addon, catalog };
   } catch (e) {
     return `the addon failed to load: ${(e as Error).message}`;
@@ -65,7 +69,7 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
   const { addon, catalog } = loaded;
 
   function elementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void {
-    const id = catalog[k.id];
+    const id = catalog.elementwise[k.id];
     const n = l.shape.reduce((a, b) => a * b, 1);
     if (id === undefined || n < minElements) return jsBackend.elementwise(k, l);
     const views = [l.out, ...l.inputs];
@@ -74,6 +78,15 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
       Float64Array.from(views.flatMap((v) => v.strides)), bytes(l.out),
       l.inputs[0] && bytes(l.inputs[0]), l.inputs[1] && bytes(l.inputs[1]), l.inputs[2] && bytes(l.inputs[2]), Float64Array.from(l.params),
     );
+  }
+
+  function reduce(k: ReduceKernel, l: ReduceLaunch): void {
+    const id = catalog.reduce[k.id];
+    const n = l.outer.reduce((a, b) => a * b, 1) * l.inner.reduce((a, b) => a * b, 1);
+    if (id === undefined || n < minElements) return jsBackend.reduce(k, l);
+    const views = [l.input, l.out];
+    addon.reduce(id, Uint32Array.from(l.outer), Uint32Array.from(l.inner), Uint32Array.from(views, elemSize), Float64Array.from(views, (v) => v.offset),
+      Float64Array.from([...l.input.strides, ...l.out.strides]), bytes(l.input), bytes(l.out), Float64Array.from(l.params));
   }
 
   function matmul(l: MatmulLaunch): void {
@@ -106,5 +119,5 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     return new STORAGE_ARRAY[dtype](raw, 0, size);
   }
 
-  return { ...jsBackend, name: 'native', alloc, elementwise, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true) } };
+  return { ...jsBackend, name: 'native', alloc, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true) } };
 }

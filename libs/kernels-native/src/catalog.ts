@@ -4,7 +4,7 @@
  * dispatcher's own planner, so ids match what it asks for at run time.
  */
 import * as tsr from '@tessera/tensor';
-import { type DType, DTYPE_SETS, ELEMENTWISE, type ElementwiseSpec } from '@tessera/ops';
+import { type DType, DTYPE_SETS, ELEMENTWISE, type ElementwiseSpec, REDUCTIONS, reduceTypes } from '@tessera/ops';
 import { supportedDtype } from './emit-rust.js';
 
 const DTYPES: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'];
@@ -40,6 +40,18 @@ export function catalog(): CatalogEntry[] {
         const ids = [...new Set([...plans, ...inPlace].map((p) => p.kernel.id))];
         if (plans[0]!.kernel.inputs.every(supportedDtype) && supportedDtype(plans[0]!.kernel.out)) out.push({ ids, kernel: plans[0]!.kernel });
       }
+    }
+  }
+  return out;
+}
+
+/** Every primitive reduction (and cumsum) for each dtype it accepts that the native backend serves. */
+export function reduceCatalog(): tsr.ReduceKernel[] {
+  const out: tsr.ReduceKernel[] = [];
+  for (const spec of Object.values(REDUCTIONS).filter((r) => r.combine || r.better)) {
+    for (const dtype of DTYPES.filter((d) => (DTYPE_SETS[spec.accepts] as readonly DType[]).includes(d))) {
+      const { compute, out: o } = reduceTypes(spec, dtype);
+      out.push(tsr.reduceKernel(spec, dtype, compute, o, spec.name === 'cumsum'));
     }
   }
   return out;

@@ -3,7 +3,7 @@
  * C-like integer semantics (wrapping arithmetic, truncating float->int casts) so every backend agrees.
  * Each kernel becomes a closure over element values that the engine's map1/map2/map3 loops apply.
  */
-import type { ElementwiseKernel } from '@tessera/tensor';
+import type { ElementwiseKernel, ReduceKernel } from '@tessera/tensor';
 import { type DType, type Expr, type Prim, isFloating, topoSort } from '@tessera/ops';
 
 /** Rust value type of a dtype inside expressions (bool as bool). */
@@ -71,31 +71,61 @@ export function literal(v: number, d: DType): string {
   return `(${s.includes('.') || s.includes('e') ? s : `${s}.0`}${t})`;
 }
 
-/** The Rust closure body for an elementwise kernel, as SSA lets (shared subtrees computed once). */
-export function rustKernel(k: ElementwiseKernel): { arity: number; types: string[]; out: string; prelude: string; body: string } {
+/** Renders an expression as SSA lets over named inputs; params become `p_<name>` bindings (in `params`). */
+export function rustExpr(root: Expr, input: (i: number) => string, prefix: string, params: Map<string, DType>): { lines: string[]; result: string } {
   const ids = new Map<Expr, string>();
   const lines: string[] = [];
-  const params = new Set<string>();
-  for (const e of topoSort(k.expr)) {
+  for (const e of topoSort(root)) {
     let ref: string;
     if (e.kind === 'const') ref = literal(e.value, e.dtype);
-    else if (e.kind === 'input') ref = `v${e.index}`;
-    else if (e.kind === 'param') { params.add(`${e.name}:${e.dtype}`); ref = `p_${e.name}`; }
+    else if (e.kind === 'input') ref = input(e.index);
+    else if (e.kind === 'param') { params.set(e.name, e.dtype); ref = `p_${e.name}`; }
     else {
-      ref = `t${ids.size}`;
+      ref = `${prefix}${ids.size}`;
       lines.push(`let ${ref}: ${VALUE[e.dtype]} = ${RUST_OPS[e.op](e.args.map((x) => ids.get(x)!), e.dtype, e.args[0]!.dtype)};`);
     }
     ids.set(e, ref);
   }
-  const loads = k.inputs.map((d, i) => `let _v${i}: ${VALUE[d]} = ${d === 'bool' ? `x${i} != 0` : `x${i}`}; let v${i} = _v${i};`);
-  const result = ids.get(k.expr)!;
-  const store = k.out === 'bool' ? `${result} as u8` : result;
-  const prelude = [...params].map((p) => {
-    const [name, dt] = p.split(':') as [string, DType];
-    const idx = k.params.indexOf(name);
+  return { lines, result: ids.get(root)! };
+}
+
+/** `let p_x = ...;` for each param, read from the launch's f64 params in `order`. */
+function paramPrelude(params: Map<string, DType>, order: readonly string[]): string {
+  return [...params].map(([name, dt]) => {
+    const idx = order.indexOf(name);
     // Integer params wrap like casts do (Rust's `as` alone would saturate -1.0 to 0u8).
     const conv = dt === 'bool' ? `p[${idx}] != 0.0` : isFloating(dt) ? `p[${idx}] as ${VALUE[dt]}` : `p[${idx}] as i64 as ${VALUE[dt]}`;
     return `let p_${name}: ${VALUE[dt]} = ${conv};`;
   }).join(' ');
-  return { arity: k.inputs.length, types: k.inputs.map((d) => STORAGE[d]), out: STORAGE[k.out], prelude, body: [...loads, ...lines, store].join(' ') };
+}
+
+const load = (d: DType, x: string): string => (d === 'bool' ? `${x} != 0` : x);
+
+/** The Rust closure body for an elementwise kernel. */
+export function rustKernel(k: ElementwiseKernel): { arity: number; types: string[]; out: string; prelude: string; body: string } {
+  const params = new Map<string, DType>();
+  const e = rustExpr(k.expr, (i) => `v${i}`, 't', params);
+  const loads = k.inputs.map((d, i) => `let v${i}: ${VALUE[d]} = ${load(d, `x${i}`)};`);
+  const store = k.out === 'bool' ? `${e.result} as u8` : e.result;
+  return { arity: k.inputs.length, types: k.inputs.map((d) => STORAGE[d]), out: STORAGE[k.out], prelude: paramPrelude(params, k.params), body: [...loads, ...e.lines, store].join(' ') };
+}
+
+/** A reduction as engine call arguments: map, combine and finalize closures (or `better` for arg-reductions). */
+export function rustReduce(k: ReduceKernel): string {
+  const params = new Map<string, DType>();
+  const acc = VALUE[k.map.dtype];
+  const m = rustExpr(k.map, () => 'v', 'm', params);
+  const st = STORAGE[k.input], out = STORAGE[k.out];
+  const mapFn = `move |x: ${st}| -> ${acc} { let v: ${VALUE[k.input]} = ${load(k.input, 'x')}; ${m.lines.join(' ')} ${m.result} }`;
+  if (k.better) {
+    const b = rustExpr(k.better, (i) => (i === 0 ? 'cand' : 'best'), 'b', params);
+    return `${paramPrelude(params, k.params)} engine::argreduce::<${st}, ${acc}>(l, ${literal(k.init, k.map.dtype)}, ${mapFn}, move |cand: ${acc}, best: ${acc}| -> bool { ${b.lines.join(' ')} ${b.result} })`;
+  }
+  const c = rustExpr(k.combine, (i) => (i === 0 ? 'acc' : 'x'), 'c', params);
+  const f = rustExpr(k.finalize, (i) => (i === 0 ? 'acc' : 'count'), 'f', params);
+  const store = k.out === 'bool' ? `${f.result} as u8` : f.result;
+  const fn = k.scan ? 'scan' : 'reduce';
+  return `${paramPrelude(params, k.params)} engine::${fn}::<${st}, ${acc}, ${out}>(l, ${literal(k.init, k.map.dtype)}, ${mapFn}, `
+    + `move |acc: ${acc}, x: ${acc}| -> ${acc} { ${c.lines.join(' ')} ${c.result} }, `
+    + `move |acc: ${acc}, count: ${acc}| -> ${out} { ${f.lines.join(' ')} ${store} })`;
 }

@@ -9,7 +9,7 @@ export {
 } from '@tessera/ops';
 export { Tensor, type NestedList } from './tensor.js';
 export { type Backend, type DeviceKind, type View, type RoutineKernels, type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type MatmulLaunch, registerBackend, getBackend, availableDevices } from './backend.js';
-export { elementwise, reduce, scan, planFor, type ElementwisePlan, type Scalar, type TensorOrScalar } from './dispatch.js';
+export { elementwise, reduce, scan, planFor, reduceKernel, type ElementwisePlan, type Scalar, type TensorOrScalar } from './dispatch.js';
 export { tidy, keep } from './scope.js';
 export { type GradNode, type Recorder, type Vjp, installRecorder, record, untracked } from './grad-hook.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
