@@ -27,19 +27,21 @@ pub trait Float: Copy + Send + Sync + Default + std::ops::Add<Output = Self> + '
 impl Float for f32 { fn one() -> Self { 1.0 } }
 impl Float for f64 { fn one() -> Self { 1.0 } }
 
-/// Patches of channels [c0, c0 + cn) of one image into cols [cn*kh*kw, oh*ow], zero padded.
-pub fn im2col<T: Float>(x: &[T], p: &Plan, c0: usize, cn: usize, cols: &mut [T]) {
-    let mut w = 0;
+/// Visits every (channel, kernel tap, output position) of channels [c0, c0 + cn) in column order:
+/// f(column index, index in the image, or None where the tap falls in the zero padding).
+#[inline(always)]
+fn for_each_tap(p: &Plan, c0: usize, cn: usize, mut f: impl FnMut(usize, Option<usize>)) {
+    let mut r = 0;
     for ci in c0..c0 + cn {
-        let plane = &x[ci * p.h * p.w..(ci + 1) * p.h * p.w];
         for u in 0..p.kh {
             for v in 0..p.kw {
                 for i in 0..p.oh {
                     let y = (i * p.sh + u * p.dh) as isize - p.ph as isize;
                     for j in 0..p.ow {
                         let z = (j * p.sw + v * p.dw) as isize - p.pw as isize;
-                        cols[w] = if y >= 0 && (y as usize) < p.h && z >= 0 && (z as usize) < p.w { plane[y as usize * p.w + z as usize] } else { T::default() };
-                        w += 1;
+                        let inside = y >= 0 && (y as usize) < p.h && z >= 0 && (z as usize) < p.w;
+                        f(r, inside.then(|| (ci * p.h + y as usize) * p.w + z as usize));
+                        r += 1;
                     }
                 }
             }
@@ -47,27 +49,14 @@ pub fn im2col<T: Float>(x: &[T], p: &Plan, c0: usize, cn: usize, cols: &mut [T])
     }
 }
 
+/// Patches of channels [c0, c0 + cn) of one image into cols [cn*kh*kw, oh*ow], zero padded.
+pub fn im2col<T: Float>(x: &[T], p: &Plan, c0: usize, cn: usize, cols: &mut [T]) {
+    for_each_tap(p, c0, cn, |r, src| cols[r] = src.map_or(T::default(), |s| x[s]));
+}
+
 /// Adds cols [c*kh*kw, oh*ow] of one image back onto its planes (the adjoint of im2col).
 pub fn col2im<T: Float>(cols: &[T], p: &Plan, out: &mut [T]) {
-    let mut r = 0;
-    for ci in 0..p.c {
-        let plane = &mut out[ci * p.h * p.w..(ci + 1) * p.h * p.w];
-        for u in 0..p.kh {
-            for v in 0..p.kw {
-                for i in 0..p.oh {
-                    let y = (i * p.sh + u * p.dh) as isize - p.ph as isize;
-                    for j in 0..p.ow {
-                        let z = (j * p.sw + v * p.dw) as isize - p.pw as isize;
-                        if y >= 0 && (y as usize) < p.h && z >= 0 && (z as usize) < p.w {
-                            let at = y as usize * p.w + z as usize;
-                            plane[at] = plane[at] + cols[r];
-                        }
-                        r += 1;
-                    }
-                }
-            }
-        }
-    }
+    for_each_tap(p, 0, p.c, |r, src| if let Some(s) = src { out[s] = out[s] + cols[r] });
 }
 
 /// out[N, O, OH, OW] = conv(x[N, C, H, W], w[O, C/groups, kh, kw]) + bias; all contiguous.
