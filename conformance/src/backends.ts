@@ -2,7 +2,7 @@
  * Every backend the matrix reports on. An available one is registered and tested; the others are
  * listed as "not run" with the reason, never as passing.
  */
-import { type Backend, jsBackend, registerBackend } from 'tessera';
+import { type Backend, jsBackend } from 'tessera';
 import { createNativeBackend } from '@tessera/kernels-native';
 
 export interface Candidate {
@@ -23,10 +23,3 @@ export const CANDIDATES: readonly Candidate[] = [
   { name: 'metal', device: 'webgpu', load: () => 'no hardware: needs an Apple GPU' },
   { name: 'rocm', device: 'webgpu', load: () => 'no hardware: needs an AMD GPU' },
 ];
-
-/** Makes `c` the backend serving its device for the tests that follow. */
-export function activate(c: Candidate): Backend | string {
-  const b = c.load();
-  if (typeof b !== 'string') registerBackend(b);
-  return b;
-}

@@ -1,4 +1,4 @@
-export { CANDIDATES, activate, type Candidate } from './backends.js';
+export { CANDIDATES, type Candidate } from './backends.js';
 export { forEachBackend } from './suite.js';
 export { Matrix, type Entry, type Status } from './matrix.js';
 export { check } from './run.js';

@@ -6,6 +6,7 @@ import { NATIVE_MIN_ELEMENTS, createNativeBackend } from '../src/index.js';
 
 const native = createNativeBackend();
 
+// Skipped (reported as skipped) only where the addon is not built: setup builds it wherever cargo exists, as in CI.
 describe.skipIf(typeof native === 'string')('native backend', () => {
   const onBackend = <T>(b: tsr.Backend, fn: () => T): T => { tsr.registerBackend(b); try { return fn(); } finally { tsr.registerBackend(tsr.jsBackend); } };
   const both = (fn: () => tsr.Tensor) => [onBackend(tsr.jsBackend, fn), onBackend(native as tsr.Backend, fn)] as const;

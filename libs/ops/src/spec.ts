@@ -2,7 +2,7 @@
  * Op spec records. A spec is data plus typed IR builders; backends render the IR, the conformance
  * suite draws inputs from `sample` and compares with `ref` under `tol`.
  */
-import { DTypeError, fmtShape } from './errors.js';
+import { DTypeError } from './errors.js';
 import { type DType, DEFAULT_FLOAT, DTYPE_SETS, type DTypeSet, isFloating } from './dtype.js';
 import { type Expr } from './ir.js';
 import type { GradRule } from './grad.js';
@@ -139,5 +139,3 @@ export type OpSpec = ElementwiseSpec | ReduceSpec | RoutineSpec;
 
 export const tolFor = (spec: OpSpec, dtype: DType): Tolerance => spec.tol[dtype] ?? DEFAULT_TOL[dtype];
 
-/** Formats operand shapes for error messages: "[2, 3] and [4]". */
-export const fmtShapes = (shapes: readonly (readonly number[])[]): string => shapes.map(fmtShape).join(' and ');
