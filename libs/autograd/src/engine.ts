@@ -109,7 +109,7 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
     for (const t of topoOrder(roots)) {
       let g = grads.get(t);
       if (!g) continue;
-      for (const hook of t.hooks) g = hook(g) ?? g;
+      for (const hook of t.hooks ?? []) g = hook(g) ?? g;
       if (wanted.has(t)) captured.set(t, g);
       const node = t.gradFn as Node | undefined;
       if (!node) {

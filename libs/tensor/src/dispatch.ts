@@ -9,7 +9,7 @@ import {
 } from '@tessera/ops';
 import type { Backend, ElementwiseKernel, ReduceKernel, View } from './backend.js';
 import { broadcastStrides, coalesce } from './layout.js';
-import { checkInplace, record } from './grad-hook.js';
+import { checkInplace, gradWanted, record } from './grad-hook.js';
 import { allocHost, setter } from './typed.js';
 import { HALF_TO_FLOAT, toHalf } from './float16.js';
 import { Tensor } from './tensor.js';
@@ -150,7 +150,7 @@ export function elementwise(spec: ElementwiseSpec, operands: readonly TensorOrSc
     params: paramValues,
   });
   if (out) out.storage.version++;
-  else if (spec.grad) recordElementwise(spec, operands, paramValues.slice(paramValues.length - Object.keys(spec.params ?? {}).length), result);
+  else if (spec.grad && gradWanted(tensors)) recordElementwise(spec, operands, paramValues.slice(paramValues.length - Object.keys(spec.params ?? {}).length), result);
   return result;
 }
 

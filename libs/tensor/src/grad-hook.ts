@@ -30,6 +30,10 @@ export const activeRecorder = (): Recorder | undefined => recorder;
 const needsGrad = (inputs: readonly (Tensor | number | boolean | undefined)[]): boolean =>
   inputs.some((t) => typeof t === 'object' && t.requiresGrad);
 
+/** Whether an op over `inputs` would be recorded: callers skip building its vjp otherwise. */
+export const gradWanted = (inputs: readonly (Tensor | number | boolean | undefined)[]): boolean =>
+  recorder !== undefined && needsGrad(inputs) && recorder.isEnabled();
+
 export function record(name: string, inputs: readonly (Tensor | undefined)[], out: Tensor, vjp: Vjp): Tensor {
   if (recorder && needsGrad(inputs) && recorder.isEnabled()) recorder.record(name, inputs, out, vjp);
   return out;

@@ -34,8 +34,8 @@ export class Tensor implements View {
   grad: Tensor | undefined;
   /** The op that produced this tensor in the autograd graph; undefined for leaves. */
   gradFn: GradNode | undefined;
-  /** Functions applied to this tensor's gradient during backward (registerHook). */
-  readonly hooks: ((grad: Tensor) => Tensor | void)[] = [];
+  /** Functions applied to this tensor's gradient during backward (registerHook); created on first use. */
+  hooks: ((grad: Tensor) => Tensor | void)[] | undefined;
   retainsGrad = false;
 
   constructor(
@@ -103,8 +103,8 @@ export class Tensor implements View {
   retainGrad(): this { this.retainsGrad = true; return this; }
   /** Runs fn on this tensor's gradient during backward; a returned tensor replaces the gradient. */
   registerHook(fn: (grad: Tensor) => Tensor | void): () => void {
-    this.hooks.push(fn);
-    return () => { const i = this.hooks.indexOf(fn); if (i >= 0) this.hooks.splice(i, 1); };
+    (this.hooks ??= []).push(fn);
+    return () => { const i = this.hooks!.indexOf(fn); if (i >= 0) this.hooks!.splice(i, 1); };
   }
 
   // ------------------------------------------------------------------ reads
