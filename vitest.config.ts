@@ -6,6 +6,7 @@ export default defineConfig({
       { test: { name: 'ops', include: ['libs/ops/test/**/*.test.ts'] } },
       { test: { name: 'tensor', include: ['libs/tensor/test/**/*.test.ts'] } },
       { test: { name: 'kernels-native', include: ['libs/kernels-native/test/**/*.test.ts'] } },
+      { test: { name: 'kernels-wgsl', include: ['libs/kernels-wgsl/test/**/*.test.ts'] } },
       { test: { name: 'autograd', include: ['libs/autograd/test/**/*.test.ts'] } },
       { test: { name: 'nn', include: ['libs/nn/test/**/*.test.ts'] } },
       { test: { name: 'conformance', include: ['conformance/test/**/*.test.ts'], globalSetup: ['conformance/vitest.setup.ts'] } },

@@ -4,7 +4,7 @@
 // lockfile; Debian packages with apt-get as root, otherwise the exact command is printed and what it
 // enables is named as skipped. Data sets are extracted from the Debian packages that ship them.
 import { execSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,35 @@ function debianPackages() {
   execSync(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${names}`, { stdio: 'inherit' });
 }
 
+/**
+ * A Vulkan driver Dawn accepts, for device 'webgpu' without a GPU: Mesa >= 25's lavapipe from
+ * bookworm-backports (Debian 12's own Mesa 22 is rejected by Dawn). Installed as root only.
+ */
+function vulkanDriver() {
+  const icd = '/usr/share/vulkan/icd.d/lvp_icd.json';
+  const version = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'mesa-vulkan-drivers'], { encoding: 'utf8' }).stdout ?? '';
+  if (existsSync(icd) && Number(version.split('.')[0]) >= 25) return;
+  const why = "the 'webgpu' backend's tests on machines without a GPU (lavapipe, Mesa >= 25)";
+  if (!isRoot) {
+    console.log(`[setup] not root: skipping Mesa's lavapipe (${why}); as root: add bookworm-backports and apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1`);
+    return;
+  }
+  const os = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '';
+  if (!/VERSION_CODENAME=bookworm/.test(os)) {
+    console.log(`[setup] not Debian 12: install a Vulkan driver Dawn accepts yourself (Mesa >= 25 lavapipe) for ${why}`);
+    return;
+  }
+  const list = '/etc/apt/sources.list.d/bookworm-backports.sources';
+  if (!existsSync(list)) {
+    const mirror = /URIs:\s*(\S+debian)\s/.exec(existsSync('/etc/apt/sources.list.d/debian.sources') ? readFileSync('/etc/apt/sources.list.d/debian.sources', 'utf8') : '')?.[1] ?? 'http://deb.debian.org/debian';
+    writeFileSync(list, `Types: deb\nURIs: ${mirror}\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`);
+    aptUpdated = false;
+  }
+  console.log('[setup] apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1 (lavapipe for the webgpu backend)');
+  aptUpdate();
+  execSync('DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1', { stdio: 'inherit' });
+}
+
 function dataSets() {
   for (const d of DATA) {
     const target = join(root, d.file);
@@ -115,6 +144,7 @@ function nativeAddon() {
 
 npmPackages();
 debianPackages();
+vulkanDriver();
 dataSets();
 pythonPackages();
 nativeAddon();

@@ -1,6 +1,7 @@
 /**
  * Every backend the matrix reports on. An available one is registered and tested; the others are
- * listed as "not run" with the reason, never as passing.
+ * listed as "not run" with the reason, never as passing. TESSERA_REQUIRE_BACKENDS (CI sets it) names
+ * backends that must load: for those a failure to load fails the run instead of becoming "not run".
  */
 import { type Backend, jsBackend } from 'tessera';
 import { createNativeBackend } from '@tessera/kernels-native';
@@ -10,16 +11,34 @@ export interface Candidate {
   /** The device string tensors use on it. */
   readonly device: string;
   /** The backend, or why it cannot run here. */
-  readonly load: () => Backend | string;
+  readonly load: () => Backend | string | Promise<Backend | string>;
+}
+
+async function webgpu(): Promise<Backend | string> {
+  try {
+    const { initWebGPU } = await import('@tessera/kernels-wgsl');
+    return await initWebGPU();
+  } catch (e) {
+    return `no WebGPU adapter: ${(e as Error).message}`;
+  }
 }
 
 export const CANDIDATES: readonly Candidate[] = [
   { name: 'js', device: 'cpu', load: () => jsBackend },
   // Every size goes to the addon here, so the suite's small tensors exercise the Rust kernels.
   { name: 'native', device: 'cpu', load: () => createNativeBackend({ minElements: 0 }) },
-  { name: 'webgpu', device: 'webgpu', load: () => 'not implemented: libs/kernels-wgsl does not exist yet' },
+  { name: 'webgpu', device: 'webgpu', load: webgpu },
   { name: 'gpujs', device: 'gpujs', load: () => 'not implemented: libs/kernels-gpujs does not exist yet' },
   { name: 'cuda', device: 'cuda', load: () => 'no hardware: no NVIDIA GPU on the CI machine (and no CUDA backend yet)' },
   { name: 'metal', device: 'webgpu', load: () => 'no hardware: needs an Apple GPU' },
   { name: 'rocm', device: 'webgpu', load: () => 'no hardware: needs an AMD GPU' },
 ];
+
+const required = new Set((process.env['TESSERA_REQUIRE_BACKENDS'] ?? '').split(',').filter(Boolean));
+
+/** Loads a candidate; a required one that cannot load throws. */
+export async function loadCandidate(c: Candidate): Promise<Backend | string> {
+  const b = await c.load();
+  if (typeof b === 'string' && required.has(c.name)) throw new Error(`backend '${c.name}' is required (TESSERA_REQUIRE_BACKENDS) but cannot run: ${b}`);
+  return b;
+}

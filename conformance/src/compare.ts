@@ -6,8 +6,8 @@ import { HALF_TO_FLOAT, type Tensor, toHalf } from 'tessera';
  * Row-major logical values of any view. Host-memory buffers are read with index arithmetic only
  * (independent of the copy kernel under test); device buffers through a contiguous read.
  */
-export function logical(t: Tensor): number[] {
-  if (!ArrayBuffer.isView(t.storage.buffer)) return Array.from(t.contiguous().dataSync() as ArrayLike<number>, Number);
+export async function logical(t: Tensor): Promise<number[]> {
+  if (!ArrayBuffer.isView(t.storage.buffer)) return Array.from(await t.contiguous().data() as ArrayLike<number>, Number);
   const buf = t.storage.buffer as unknown as ArrayLike<number | bigint>;
   const out: number[] = [];
   forEachIndex(t.shape, (idx) => {
@@ -18,8 +18,8 @@ export function logical(t: Tensor): number[] {
 }
 
 /** The value a dtype can hold closest to v (what a correct kernel stores). */
-export function roundTo(dtype: DType, v: number): number {
-  switch (dtype) {
+export function roundTo(dtype: DType, v: number, int64Bits: 32 | 64 = 64): number {
+  switch (dtype === 'int64' && int64Bits === 32 ? 'int32' : dtype) {
     case 'float32': return Math.fround(v);
     case 'float16': return HALF_TO_FLOAT[toHalf(v)]!;
     case 'bool': return v !== 0 ? 1 : 0;

@@ -24,27 +24,31 @@ const dtypeOf = (c: Case): string => c.inputs?.[0]?.dtype ?? c.a?.dtype ?? 'any'
 
 it(`has at least 1,000 cases from torch ${golden.torch}`, () => expect(golden.cases.length).toBeGreaterThanOrEqual(1000));
 
-forEachBackend(matrix, new Set(golden.cases.map((k) => k.op)), 'golden', (c, device) => {
+await forEachBackend(matrix, new Set(golden.cases.map((k) => k.op)), 'golden', (c, device) => {
   const byKind = (k: Case['kind']) => golden.cases.map((g, i) => [g, i] as const).filter(([g]) => g.kind === k);
 
   describe(`${c.name}: PyTorch golden vectors`, () => {
     for (const kind of ['forward', 'reduce', 'routine'] as const) {
-      it.each(byKind(kind).map(([g, i]) => [`${g.op} #${i} ${dtypeOf(g)}`, g]))(`${kind} %s`, (_, g) => check(matrix, g.op, c.name, `${dtypeOf(g)} golden`, () => {
+      it.each(byKind(kind).map(([g, i]) => [`${g.op} #${i} ${dtypeOf(g)}`, g]))(`${kind} %s`, (_, g) => check(matrix, g.op, c.name, `${dtypeOf(g)} golden`, async () => {
         const out = forward(g, g.inputs!.map((p) => decode(p, device)));
         expect(out.dtype).toBe(g.out!.dtype);
         expect(out.shape).toEqual(g.out!.shape);
-        expectClose(g.op, logical(out), values(g.out!), tol(out.dtype), out.dtype, { golden: g.op, case: _ });
+        const want = values(g.out!);
+        if (out.dtype === 'int64' && c.int64Bits === 32 && want.some((v) => Math.abs(v) >= 2 ** 31)) {
+          throw new tsr.DTypeError(g.op, 'golden int64 values beyond 32 bits; this backend holds int64 in 32 bits');
+        }
+        expectClose(g.op, await logical(out), want, tol(out.dtype), out.dtype, { golden: g.op, case: _ });
       }));
     }
 
-    it.each(byKind('grad').map(([g, i]) => [`${g.op} #${i}`, g]))('gradient %s', (_, g) => check(matrix, g.op, c.name, 'float64 grad golden', () => {
+    it.each(byKind('grad').map(([g, i]) => [`${g.op} #${i}`, g]))('gradient %s', (_, g) => check(matrix, g.op, c.name, 'float64 grad golden', async () => {
       const ins = g.inputs!.map((p) => decode(p, device));
       const leaves = ins.filter((t) => t.dtype === 'float64').map((t) => t.requiresGrad_());
       const out = gradFn(g)(...ins);
       const grads = tsr.grad(out, leaves, { gradOutputs: decode(g.gradOutput!, device), allowUnused: true });
-      g.grads!.filter((p) => p !== null).forEach((p, k) => {
-        expectClose(`${g.op} grad ${k}`, logical(grads[k] ?? leaves[k]!.mul(0)), values(p!), tol('float64'), 'float64', { golden: g.op, input: k });
-      });
+      for (const [k, p] of g.grads!.filter((q) => q !== null).entries()) {
+        expectClose(`${g.op} grad ${k}`, await logical(grads[k] ?? leaves[k]!.mul(0)), values(p!), tol('float64'), 'float64', { golden: g.op, input: k });
+      }
     }));
 
     it.each(byKind('promotion').map(([g, i]) => [`${g.op} #${i}`, g]))('result dtype %s', (_, g) => check(matrix, 'promotion', c.name, g.a!.dtype, () => {
@@ -53,9 +57,16 @@ forEachBackend(matrix, new Set(golden.cases.map((k) => k.op)), 'golden', (c, dev
       expect(tsr.elementwise(tsr.ops.ELEMENTWISE[g.op]!, [a, b]).dtype, JSON.stringify(g)).toBe(g.dtype);
     }));
 
-    it.each(byKind('error').map(([g, i]) => [`${g.op} #${i}`, g]))('rejects %s', (_, g) => check(matrix, g.op, c.name, 'error golden', () => {
+    it.each(byKind('error').map(([g, i]) => [`${g.op} #${i}`, g]))('rejects %s', (_, g) => check(matrix, g.op, c.name, 'error golden', async () => {
       const ctor = (tsr as unknown as Record<string, new () => Error>)[g.error!]!;
-      expect(errorCall(g, device)).toThrow(ctor);
+      // A device that runs kernels asynchronously reports what only a kernel can see (an index out
+      // of range) at the next read, as CUDA does; the call or that read must raise the error.
+      let thrown: unknown;
+      try {
+        const r = errorCall(g, device)();
+        if (r instanceof tsr.Tensor) await r.data();
+      } catch (e) { thrown = e; }
+      expect(thrown).toBeInstanceOf(ctor);
     }));
   });
 });

@@ -15,105 +15,105 @@ afterAll(() => matrix.writePart('routines'));
 const SEED = Number(process.env['TESSERA_SEED'] ?? 20261123);
 const RUNS = Number(process.env['TESSERA_RUNS'] ?? 25);
 
-const nd = (t: tsr.Tensor): Nd => ({ shape: t.shape, data: Float64Array.from(logical(t)) });
-const same = (name: string, got: tsr.Tensor, want: Nd, ctx: unknown) => {
+const nd = async (t: tsr.Tensor): Promise<Nd> => ({ shape: t.shape, data: Float64Array.from(await logical(t)) });
+const same = async (name: string, got: tsr.Tensor, want: Nd, ctx: unknown) => {
   expect(got.shape).toEqual(want.shape);
-  expectClose(name, logical(got), Array.from(want.data), tolFor(ROUTINES[name]!, got.dtype), got.dtype, ctx);
+  expectClose(name, await logical(got), Array.from(want.data), tolFor(ROUTINES[name]!, got.dtype), got.dtype, ctx);
 };
 
-forEachBackend(matrix, Object.keys(ROUTINES), '*', (c, device) => {
+await forEachBackend(matrix, Object.keys(ROUTINES), '*', (c, device) => {
   /** A routine test, filed under the ops it covers in the matrix. */
-  const test = (title: string, ops: string[], body: () => void, dtype = 'float32') =>
+  const test = (title: string, ops: string[], body: () => Promise<void>, dtype = 'float32') =>
     it(`${c.name}: ${title}`, () => check(matrix, ops, c.name, dtype, body));
 describe('matmul', () => {
-  test('matches the reference for 1-D, 2-D and broadcast-batched operands, contiguous or transposed', ['matmul'], () => {
+  test('matches the reference for 1-D, 2-D and broadcast-batched operands, contiguous or transposed', ['matmul'], async () => {
     const dims = fc.tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }));
     const batch = fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 });
-    fc.assert(fc.property(dims, batch, fc.constantFrom(0, 1, 2, 3, 4), fc.boolean(), fc.integer(), ([m, k, n], bat, form, trans, seed) => {
+    await fc.assert(fc.asyncProperty(dims, batch, fc.constantFrom(0, 1, 2, 3, 4), fc.boolean(), fc.integer(), async ([m, k, n], bat, form, trans, seed) => {
       tsr.manualSeed(seed);
       const aShape = form === 1 ? [k] : [...(form === 3 ? bat : []), m, k];
       const bShape = form === 2 ? [k] : [...(form === 4 ? bat.map(() => 1) : form === 3 ? bat.slice(1) : []), k, n];
       const a = trans && aShape.length >= 2 ? tsr.randn([...aShape.slice(0, -2), k, m], { device }).transpose(-1, -2) : tsr.randn(aShape);
       const b = tsr.randn(bShape);
-      same('matmul', a.matmul(b), matmulRef(nd(a), nd(b)), { aShape, bShape, trans, seed });
+      await same('matmul', a.matmul(b), matmulRef(await nd(a), await nd(b)), { aShape, bShape, trans, seed });
     }), { seed: SEED, numRuns: RUNS });
   });
 
-  test('is exact in float64 and keeps integer dtypes', ['matmul'], () => {
+  test('is exact in float64 and keeps integer dtypes', ['matmul'], async () => {
     const a = tsr.arange(6, { dtype: 'float64', device }).view(2, 3);
-    expect(a.matmul(a.t()).tolistSync()).toEqual([[5, 14], [14, 50]]);
+    expect(await a.matmul(a.t()).tolist()).toEqual([[5, 14], [14, 50]]);
     expect(tsr.arange(4, { device }).view(2, 2).matmul(tsr.arange(4, { device }).view(2, 2)).dtype).toBe('int64');
   }, 'float64');
 
-  test('handles sizes larger than one cache block', ['matmul'], () => {
+  test('handles sizes larger than one cache block', ['matmul'], async () => {
     tsr.manualSeed(3);
     const a = tsr.randn([70, 300], { device }), b = tsr.randn([300, 1030], { device });
-    same('matmul', a.matmul(b), matmulRef(nd(a), nd(b)), 'block');
+    await same('matmul', a.matmul(b), matmulRef(await nd(a), await nd(b)), 'block');
   });
 });
 
 describe('softmax family and layerNorm', () => {
-  test('softmax and logSoftmax along any dim of strided inputs, stable for large values', ['softmax', 'logSoftmax'], () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }), fc.integer(), (shape, seed) => {
+  test('softmax and logSoftmax along any dim of strided inputs, stable for large values', ['softmax', 'logSoftmax'], async () => {
+    await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }), fc.integer(), async (shape, seed) => {
       tsr.manualSeed(seed);
       const x = tsr.randn(shape).mul(30).transpose(0, -1);
       const dim = (seed >>> 0) % x.ndim;
-      same('softmax', x.softmax(dim), softmaxRef(nd(x), dim), { shape, dim, seed });
-      same('logSoftmax', x.logSoftmax(dim), logSoftmaxRef(nd(x), dim), { shape, dim, seed });
+      await same('softmax', x.softmax(dim), softmaxRef(await nd(x), dim), { shape, dim, seed });
+      await same('logSoftmax', x.logSoftmax(dim), logSoftmaxRef(await nd(x), dim), { shape, dim, seed });
     }), { seed: SEED, numRuns: RUNS });
-    expect(tsr.tensor([1000, 1000]).softmax(0).tolistSync()).toEqual([0.5, 0.5]);
+    expect(await tsr.tensor([1000, 1000]).softmax(0).tolist()).toEqual([0.5, 0.5]);
   });
 
-  test('layerNorm with and without affine parameters', ['layerNorm'], () => {
+  test('layerNorm with and without affine parameters', ['layerNorm'], async () => {
     tsr.manualSeed(7);
     const x = tsr.randn([3, 4, 5], { device }), w = tsr.randn([4, 5], { device }), b = tsr.randn([4, 5], { device });
-    same('layerNorm', tsr.layerNorm(x, [4, 5], w, b), layerNormRef(nd(x), [4, 5], nd(w), nd(b), 1e-5), 'affine');
-    same('layerNorm', tsr.layerNorm(x.transpose(0, 1), [5]), layerNormRef(nd(x.transpose(0, 1)), [5], undefined, undefined, 1e-5), 'plain');
+    await same('layerNorm', tsr.layerNorm(x, [4, 5], w, b), layerNormRef(await nd(x), [4, 5], await nd(w), await nd(b), 1e-5), 'affine');
+    await same('layerNorm', tsr.layerNorm(x.transpose(0, 1), [5]), layerNormRef(await nd(x.transpose(0, 1)), [5], undefined, undefined, 1e-5), 'plain');
   });
 });
 
 describe('indexing routines', () => {
-  test('gather, scatterAdd, indexSelect and embedding', ['gather', 'scatterAdd', 'indexSelect', 'embedding'], () => {
+  test('gather, scatterAdd, indexSelect and embedding', ['gather', 'scatterAdd', 'indexSelect', 'embedding'], async () => {
     tsr.manualSeed(11);
     const x = tsr.randn([4, 5], { device });
     const idx = tsr.randint(0, 4, [3, 5], { device });
-    same('gather', x.gather(0, idx), gatherRef(nd(x), 0, nd(idx)), 'gather0');
+    await same('gather', x.gather(0, idx), gatherRef(await nd(x), 0, await nd(idx)), 'gather0');
     const idx1 = tsr.randint(-5, 5, [4, 2], { device });
-    same('gather', x.gather(1, idx1), gatherRef(nd(x), 1, nd(idx1)), 'gather1 negative indices');
+    await same('gather', x.gather(1, idx1), gatherRef(await nd(x), 1, await nd(idx1)), 'gather1 negative indices');
     const src = tsr.randn([3, 5], { device });
-    same('scatterAdd', x.scatterAdd(0, idx, src), scatterAddRef(nd(x), 0, nd(idx), nd(src)), 'scatter');
+    await same('scatterAdd', x.scatterAdd(0, idx, src), scatterAddRef(await nd(x), 0, await nd(idx), await nd(src)), 'scatter');
     const sel = tsr.tensor([3, 0, 3], { dtype: 'int64', device });
-    same('indexSelect', x.indexSelect(1, sel), indexSelectRef(nd(x), 1, nd(sel)), 'indexSelect');
+    await same('indexSelect', x.indexSelect(1, sel), indexSelectRef(await nd(x), 1, await nd(sel)), 'indexSelect');
     const ids = tsr.randint(0, 4, [2, 3], { device });
-    same('embedding', tsr.embedding(ids, x), embeddingRef(nd(x), nd(ids)), 'embedding');
+    await same('embedding', tsr.embedding(ids, x), embeddingRef(await nd(x), await nd(ids)), 'embedding');
   });
 });
 
 describe('convolution and pooling', () => {
-  test('conv2d with stride, padding, dilation, groups and bias', ['conv2d'], () => {
+  test('conv2d with stride, padding, dilation, groups and bias', ['conv2d'], async () => {
     const cfg = fc.record({
       n: fc.integer({ min: 1, max: 2 }), g: fc.integer({ min: 1, max: 2 }), cpg: fc.integer({ min: 1, max: 2 }), opg: fc.integer({ min: 1, max: 2 }),
       h: fc.integer({ min: 3, max: 7 }), w: fc.integer({ min: 3, max: 7 }), k: fc.integer({ min: 1, max: 3 }),
       stride: fc.integer({ min: 1, max: 2 }), padding: fc.integer({ min: 0, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), bias: fc.boolean(), seed: fc.integer(),
     }).filter((c) => c.h + 2 * c.padding >= c.dilation * (c.k - 1) + 1 && c.w + 2 * c.padding >= c.dilation * (c.k - 1) + 1);
-    fc.assert(fc.property(cfg, (c) => {
+    await fc.assert(fc.asyncProperty(cfg, async (c) => {
       tsr.manualSeed(c.seed);
       const x = tsr.randn([c.n, c.g * c.cpg, c.h, c.w], { device }), wt = tsr.randn([c.g * c.opg, c.cpg, c.k, c.k], { device });
       const b = c.bias ? tsr.randn([c.g * c.opg], { device }) : undefined;
       const opt = { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.g };
-      same('conv2d', x.conv2d(wt, b, opt), conv2dRef(nd(x), nd(wt), b && nd(b), opt), c);
+      await same('conv2d', x.conv2d(wt, b, opt), conv2dRef(await nd(x), await nd(wt), b && await nd(b), opt), c);
     }), { seed: SEED, numRuns: RUNS });
   });
 
-  test('maxPool2d and avgPool2d with padding, ceilMode and countIncludePad', ['maxPool2d', 'avgPool2d'], () => {
+  test('maxPool2d and avgPool2d with padding, ceilMode and countIncludePad', ['maxPool2d', 'avgPool2d'], async () => {
     const cfg = fc.record({ h: fc.integer({ min: 2, max: 7 }), w: fc.integer({ min: 2, max: 7 }), k: fc.integer({ min: 1, max: 3 }), s: fc.integer({ min: 1, max: 3 }),
       ceilMode: fc.boolean(), include: fc.boolean(), seed: fc.integer() }).filter((c) => c.k <= c.h && c.k <= c.w);
-    fc.assert(fc.property(cfg, (c) => {
+    await fc.assert(fc.asyncProperty(cfg, async (c) => {
       tsr.manualSeed(c.seed);
       const x = tsr.randn([2, 3, c.h, c.w], { device });
       const opt = { kernelSize: c.k, stride: c.s, padding: Math.floor(c.k / 2), ceilMode: c.ceilMode, countIncludePad: c.include };
-      same('maxPool2d', x.maxPool2d(opt), maxPool2dRef(nd(x), opt), c);
-      same('avgPool2d', x.avgPool2d(opt), avgPool2dRef(nd(x), opt), c);
+      await same('maxPool2d', x.maxPool2d(opt), maxPool2dRef(await nd(x), opt), c);
+      await same('avgPool2d', x.avgPool2d(opt), avgPool2dRef(await nd(x), opt), c);
     }), { seed: SEED, numRuns: RUNS });
   });
 });

@@ -99,6 +99,13 @@ export interface Backend {
    * tensor makes V8's GC crawl in loops that never dispose), and dispose() only drops a reference.
    */
   readonly gcManaged: boolean;
+  /** Bits int64 values keep on this device (64 unless declared: WebGPU holds int64 in 32 bits). */
+  readonly int64Bits?: 32 | 64;
+  /**
+   * Whether float32 subnormals survive. WGSL lets implementations flush them to zero (and treat
+   * them inexactly), so the conformance suite does not draw subnormal inputs for 'flush' backends.
+   */
+  readonly subnormals?: 'preserve' | 'flush';
   alloc(dtype: DType, size: number): unknown;
   /** Copies host data into a new device buffer (CPU backends may adopt the array). */
   fromHost(data: TypedArray, dtype: DType): unknown;

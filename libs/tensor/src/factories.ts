@@ -17,7 +17,16 @@ function checkDtype(op: string, dtype: DType | undefined): void {
   if (dtype !== undefined && !isDType(dtype)) throw new ArgumentError(op, `unknown dtype '${String(dtype)}'`);
 }
 
-function fromHostData(op: string, data: TypedArray, dtype: DType, shape: readonly number[], device: DeviceKind = 'cpu'): Tensor {
+let defaultDevice: DeviceKind = 'cpu';
+
+/** The device factories use when none is given (torch.set_default_device). */
+export function setDefaultDevice(device: DeviceKind): void {
+  getBackend(device, 'setDefaultDevice');
+  defaultDevice = device;
+}
+export const getDefaultDevice = (): DeviceKind => defaultDevice;
+
+function fromHostData(op: string, data: TypedArray, dtype: DType, shape: readonly number[], device: DeviceKind = defaultDevice): Tensor {
   checkDtype(op, dtype);
   const backend = getBackend(device, op);
   return Tensor.fromHost(backend, data, dtype, shape);
@@ -95,7 +104,7 @@ function shapeArgs(op: string, args: ShapeArgs): { shape: number[]; opt: Factory
 export function full(shape: readonly number[], value: number | boolean, opt: FactoryOptions = {}): Tensor {
   checkDtype('full', opt.dtype);
   const dtype = opt.dtype ?? (typeof value === 'boolean' ? 'bool' : DEFAULT_FLOAT);
-  const t = Tensor.empty(getBackend(opt.device ?? 'cpu', 'full'), shape, dtype);
+  const t = Tensor.empty(getBackend(opt.device ?? defaultDevice, 'full'), shape, dtype);
   return t.numel ? t.fill_(value) : t;
 }
 
@@ -103,7 +112,7 @@ export const zeros = (...args: ShapeArgs): Tensor => { const { shape, opt } = sh
 export const ones = (...args: ShapeArgs): Tensor => { const { shape, opt } = shapeArgs('ones', args); return full(shape, 1, opt); };
 export const empty = (...args: ShapeArgs): Tensor => {
   const { shape, opt } = shapeArgs('empty', args);
-  return Tensor.empty(getBackend(opt.device ?? 'cpu', 'empty'), shape, opt.dtype ?? DEFAULT_FLOAT);
+  return Tensor.empty(getBackend(opt.device ?? defaultDevice, 'empty'), shape, opt.dtype ?? DEFAULT_FLOAT);
 };
 const like = (x: Tensor, opt: FactoryOptions) => ({ dtype: opt.dtype ?? x.dtype, device: opt.device ?? x.device });
 export const zerosLike = (x: Tensor, opt: FactoryOptions = {}): Tensor => full(x.shape, 0, like(x, opt));

@@ -23,6 +23,7 @@ export * from './ops/join.js';
 export * from './ops/mask.js';
 export { to, clone, copy_ } from './ops/convert.js';
 export { jsBackend };
+export type { TypedArray } from './typed.js';
 export { HALF_TO_FLOAT, toHalf } from './float16.js';
 export { forEachOffset } from './cpu/iterate.js';
 export { elementwiseSource, reduceSource } from './cpu/kernels.js';

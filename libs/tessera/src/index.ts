@@ -7,3 +7,5 @@ export * from '@tessera/autograd';
 export * as nn from '@tessera/nn';
 /** The op specs and IR, for backend authors and tooling. */
 export * as ops from '@tessera/ops';
+/** Device 'webgpu' on Dawn: `await initWebGPU()` opens it (the WGSL emitter is registered on import). */
+export { initWebGPU, type WebGPUOptions } from '@tessera/kernels-wgsl';

@@ -1,0 +1,241 @@
+/**
+ * Elementwise and reduction kernels generated from the IR: WGSL source per (kernel, rank, aliasing),
+ * compiled once into a pipeline by the runtime, launched with shapes and strides as parameters.
+ */
+import type { DType } from '@tessera/ops';
+import type { ElementwiseKernel, ElementwiseLaunch, ReduceKernel, ReduceLaunch, View } from '@tessera/tensor';
+import { emitExpr, load, literal, paramLoad, storeValue, valueType, castCode } from './emit.js';
+import type { Runtime } from './runtime.js';
+import { type Buf, MetaWriter, WG, mi, shader, unravel } from './shader.js';
+import { type WBuffer, gpuOf } from './buffer.js';
+
+// ------------------------------------------------------------------ elementwise
+
+/**
+ * One thread per element. Meta: n, shape[R], then per operand (out first) its offset and strides[R],
+ * then the scalar parameters. An input that shares the output's buffer (in-place ops) is read through
+ * the output binding, since WebGPU forbids binding one buffer both read-only and writable.
+ */
+export function elementwiseSource(k: ElementwiseKernel, rank: number, aliased: readonly boolean[]): string {
+  const bufs: Buf[] = [{ name: 'O', dtype: k.out, write: true }];
+  const arr = k.inputs.map((d, i) => {
+    if (aliased[i]) return 'O';
+    bufs.push({ name: `A${i}`, dtype: d, write: false });
+    return `A${i}`;
+  });
+  const opBase = (j: number) => 1 + rank + j * (rank + 1);
+  const pBase = opBase(k.inputs.length + 1);
+  const names = ['o', ...k.inputs.map((_, i) => `a${i}`)];
+  const expr = emitExpr(k.expr, { input: (i) => `x${i}`, param: (p) => paramLoad(paramType(k, p), `M[${pBase + k.params.indexOf(p)}]`) });
+  const body = [
+    'if (tid >= M[0]) { return; }',
+    ...names.map((v, j) => `var ${v}: i32 = ${mi(opBase(j))};`),
+    unravel('tid', rank, 1, names.map((v, j) => ({ v, strideAt: opBase(j) + 1 }))),
+    ...k.inputs.map((d, i) => `let x${i}: ${valueType(d)} = ${load(d, `${arr[i]}[${names[i + 1]}]`)};`),
+    expr.code,
+    `O[o] = ${storeValue(k.out, expr.result)};`,
+  ].join('\n  ');
+  return shader(bufs, body);
+}
+
+/** The dtype a param has in the kernel's IR (params are typed nodes; find one by name). */
+function paramType(k: { expr?: unknown; params: readonly string[] }, name: string): DType {
+  const seen = new Set<unknown>();
+  const walk = (e: any): DType | undefined => {
+    if (!e || seen.has(e)) return undefined;
+    seen.add(e);
+    if (e.kind === 'param' && e.name === name) return e.dtype as DType;
+    for (const a of e.args ?? []) { const d = walk(a); if (d) return d; }
+    return undefined;
+  };
+  for (const root of Object.values(k)) { const d = walk(root); if (d) return d; }
+  throw new Error(`kernel param ${name} does not occur in its IR`);
+}
+
+/** Writes a launch's scalar parameters (as their IR dtype's 32-bit form). */
+function writeParams(m: MetaWriter, k: { params: readonly string[] }, values: readonly number[]): void {
+  k.params.forEach((p, i) => {
+    const v = values[i]!;
+    if (valueType(paramType(k, p)) === 'f32') m.f(v);
+    else m.i(v);
+  });
+}
+
+export function runElementwise(rt: Runtime, k: ElementwiseKernel, l: ElementwiseLaunch): void {
+  const rank = l.shape.length;
+  const out = gpuOf(l.out);
+  const aliased = l.inputs.map((v) => gpuOf(v) === out);
+  const mask = aliased.reduce((m, a, i) => (a ? m | (1 << i) : m), 0);
+  const pipeline = rt.pipeline(`ew|${k.id}|${rank}|${mask}`, () => elementwiseSource(k, rank, aliased), `w${'r'.repeat(aliased.filter((a) => !a).length)}r`, k.id);
+  const n = l.shape.reduce((a, b) => a * b, 1);
+  const meta = rt.metaSlot(1 + rank + (k.inputs.length + 1) * (rank + 1) + k.params.length);
+  const m = new MetaWriter(meta.words).u(n).all(l.shape, false);
+  for (const v of [l.out, ...l.inputs]) m.i(v.offset).all(v.strides);
+  writeParams(m, k, l.params);
+  const bindings = [out, ...l.inputs.filter((_, i) => !aliased[i]).map(gpuOf)];
+  rt.dispatch(pipeline, bindings, meta, Math.ceil(n / WG), k.id);
+}
+
+// ------------------------------------------------------------------ reductions
+
+/**
+ * Reductions. Meta: outerCount, innerCount, splits, outer shape[OR], inner shape[IR], input offset and
+ * strides[OR+IR], output offset and strides[OR+IR], params.
+ *
+ * - 'group': a workgroup per output element (per split of it): threads stride over the reduced
+ *   elements, then a tree in workgroup memory combines them. With splits > 1 each workgroup reduces
+ *   one slice of the row into a partial, and a second 'partials' launch combines the partials, so a
+ *   full reduction of a large tensor spreads over many workgroups.
+ * - 'thread': a thread per output element, for short rows.
+ * - 'scan': a thread per row writing every running value.
+ * Index reductions carry (value, position) pairs; ties go to the lower position (the first occurrence).
+ */
+type ReduceMode = 'group' | 'thread' | 'scan';
+type Stage = 'full' | 'partial' | 'partials';
+
+export function reduceSource(k: ReduceKernel, or: number, ir: number, mode: ReduceMode, stage: Stage): string {
+  const acc = k.map.dtype;
+  const A = valueType(acc);
+  const pBase = 3 + or + ir + 2 * (1 + or + ir);
+  const xAt = 3 + or + ir, oAt = xAt + 1 + or + ir;
+  const param = (p: string) => paramLoad(paramType(k, p), `M[${pBase + k.params.indexOf(p)}]`);
+  const mapE = emitExpr(k.map, { input: () => 'xv', param }, 'm');
+  const comb = (a: string, b: string, tag: string) => emitExpr(k.combine, { input: (i) => (i === 0 ? a : b), param }, tag);
+  const better = (cand: string, best: string, tag: string) => emitExpr(k.better!, { input: (i) => (i === 0 ? cand : best), param }, tag);
+  const arg = !!k.better;
+  const fromPartials = stage === 'partials';
+  const bufs: Buf[] = [
+    { name: 'O', ...(stage === 'partial' ? { type: partialType(acc) } : { dtype: k.out }), write: true },
+    ...(arg && stage === 'partial' ? [{ name: 'OI', type: 'u32', write: true }] : []),
+    { name: 'X', ...(fromPartials ? { type: partialType(acc) } : { dtype: k.input }), write: false },
+    ...(arg && fromPartials ? [{ name: 'XI', type: 'u32', write: false }] : []),
+  ];
+  // One element j of this row: its value (mapped, in the accumulator type) into `mv`.
+  const element = fromPartials
+    ? `let mv: ${A} = ${loadPartial(acc, 'X[xrow + i32(j)]')};`
+    : [`var xo = xrow;`, unravel('j', ir, 3 + or, [{ v: 'xo', strideAt: xAt + 1 + or }], 'e'), `let xv: ${valueType(k.input)} = ${load(k.input, 'X[xo]')};`, mapE.code, `let mv: ${A} = ${mapE.result};`].join('\n    ');
+  const position = fromPartials ? 'XI[xrow + i32(j)]' : 'j';
+  const stepArg = arg ? better('mv', 'acc', 'b') : undefined;
+  const step = arg
+    ? `if (pos == 0xffffffffu) { acc = mv; pos = ${position}; } else { ${stepArg!.code} if (${stepArg!.result}) { acc = mv; pos = ${position}; } }`
+    : (() => { const c = comb('acc', 'mv', 'c'); return `${c.code}\n    acc = ${c.result};`; })();
+  const fin = emitExpr(k.finalize, { input: (i) => (i === 0 ? 'acc' : `${castCode('f32(M[1])', 'float32', acc)}`), param }, 'f');
+  const rowSetup = [
+    `var xrow: i32 = ${fromPartials ? 'i32(row * M[2])' : mi(xAt)};`,
+    `var orow: i32 = ${stage === 'partial' ? 'i32(row * M[2] + split)' : mi(oAt)};`,
+    unravel('row', fromPartials ? 0 : or, 3, fromPartials ? [] : [{ v: 'xrow', strideAt: xAt + 1 }], 'xq'),
+    stage === 'partial' ? '' : unravel('row', or, 3, [{ v: 'orow', strideAt: oAt + 1 }], 'oq'),
+  ].join('\n  ');
+  const storeFinal = arg ? `O[orow] = select(i32(pos), 0i, pos == 0xffffffffu);` : `${fin.code}\n    O[orow] = ${storeValue(k.out, fin.result)};`;
+  const storeOut = stage === 'partial'
+    ? (arg ? `O[orow] = ${storePartial(acc, 'acc')}; OI[orow] = pos;` : `O[orow] = ${storePartial(acc, 'acc')};`)
+    : storeFinal;
+  const count = fromPartials ? 'M[2]' : 'M[1]';
+
+  if (mode === 'scan') {
+    const c = comb('acc', 'mv', 'c');
+    const body = [
+      'let row = tid;', 'if (row >= M[0]) { return; }', rowSetup,
+      `var acc: ${A} = ${literal(k.init, acc)};`,
+      `for (var j = 0u; j < M[1]; j++) {`,
+      `    ${element}`,
+      `    ${c.code}`, `    acc = ${c.result};`,
+      `    var oo = orow;`, `    ${unravel('j', ir, 3 + or, [{ v: 'oo', strideAt: oAt + 1 + or }], 's')}`,
+      `    O[oo] = ${storeValue(k.out, castCode('acc', acc, k.out))};`,
+      '}',
+    ].join('\n  ');
+    return shader(bufs, body);
+  }
+  if (mode === 'thread') {
+    const body = [
+      'let row = tid;', 'if (row >= M[0]) { return; }', rowSetup,
+      `var acc: ${A} = ${literal(k.init, acc)};`, 'var pos = 0xffffffffu;',
+      `for (var j = 0u; j < ${count}; j++) {`, `    ${element}`, `    ${step}`, '}',
+      `{ ${storeOut} }`,
+    ].join('\n  ');
+    return shader(bufs, body);
+  }
+  // 'group': rows over workgroups (with `splits` workgroups per row), a tree in workgroup memory.
+  const treeStep = arg
+    ? (() => {
+      const take = better('acc2', 'acc', 'tb'), keep = better('acc', 'acc2', 'tr');
+      return `let acc2 = SV[lid.x + s]; let pos2 = SI[lid.x + s];
+      if (pos2 != 0xffffffffu) {
+        if (pos == 0xffffffffu) { acc = acc2; pos = pos2; }
+        else {
+          ${take.code}
+          ${keep.code}
+          if (${take.result} || (!${keep.result} && pos2 < pos)) { acc = acc2; pos = pos2; }
+        }
+      }
+      SV[lid.x] = acc; SI[lid.x] = pos;`;
+    })()
+    : (() => { const c = comb('acc', 'acc2', 'tc'); return `let acc2 = SV[lid.x + s]; ${c.code} acc = ${c.result}; SV[lid.x] = acc;`; })();
+  const shared = `var<workgroup> SV: array<${A}, ${WG}>;\n${arg ? `var<workgroup> SI: array<u32, ${WG}>;` : ''}`;
+  const body = [
+    'let row = group / M[2];', 'let split = group % M[2];',
+    // Whole workgroups leave together, so the barriers below stay in uniform control flow.
+    'if (row >= M[0]) { return; }',
+    rowSetup,
+    `let len = ${count};`,
+    `let chunk = ${fromPartials ? 'len' : '(len + M[2] - 1u) / M[2]'};`,
+    `let start = ${fromPartials ? '0u' : 'split * chunk'};`,
+    'let end = min(len, start + chunk);',
+    `var acc: ${A} = ${literal(k.init, acc)};`, 'var pos = 0xffffffffu;',
+    'for (var j = start + lid.x; j < end; j += ' + `${WG}u) {`, `    ${element}`, `    ${step}`, '}',
+    `SV[lid.x] = acc;${arg ? ' SI[lid.x] = pos;' : ''}`,
+    `for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {`,
+    '    workgroupBarrier();',
+    `    if (lid.x < s) { ${treeStep} }`,
+    '}',
+    `if (lid.x == 0u) { ${storeOut} }`,
+  ].join('\n  ');
+  return shader(bufs, body, { shared });
+}
+
+/** Partial accumulators are stored in a 32-bit type of the accumulator's kind. */
+const partialType = (acc: DType): string => (valueType(acc) === 'bool' ? 'u32' : valueType(acc));
+const loadPartial = (acc: DType, access: string): string => (valueType(acc) === 'bool' ? `(${access} != 0u)` : access);
+const storePartial = (acc: DType, v: string): string => (valueType(acc) === 'bool' ? `select(0u, 1u, ${v})` : v);
+
+export function runReduce(rt: Runtime, k: ReduceKernel, l: ReduceLaunch, temp: (bytes: number) => WBuffer, done: (b: WBuffer) => void): void {
+  const or = l.outer.length, ir = l.inner.length;
+  const rows = l.outer.reduce((a, b) => a * b, 1);
+  const len = l.inner.reduce((a, b) => a * b, 1);
+  const writeMeta = (splits: number, extra: number) => {
+    const meta = rt.metaSlot(3 + or + ir + 2 * (1 + or + ir) + k.params.length + extra);
+    const m = new MetaWriter(meta.words).u(rows).u(len).u(splits).all(l.outer, false).all(l.inner, false);
+    m.i(l.input.offset).all(l.input.strides).i(l.out.offset).all(l.out.strides);
+    writeParams(m, k, l.params);
+    return meta;
+  };
+  const x = gpuOf(l.input), out = gpuOf(l.out);
+  if (k.scan) {
+    const p = rt.pipeline(`rd|${k.id}|${or}|${ir}|scan`, () => reduceSource(k, or, ir, 'scan', 'full'), 'wrr', k.id);
+    rt.dispatch(p, [out, x], writeMeta(1, 0), Math.ceil(rows / WG), k.id);
+    return;
+  }
+  if (len <= 64 && rows >= 1024) {
+    const p = rt.pipeline(`rd|${k.id}|${or}|${ir}|thread`, () => reduceSource(k, or, ir, 'thread', 'full'), 'wrr', k.id);
+    rt.dispatch(p, [out, x], writeMeta(1, 0), Math.ceil(rows / WG), k.id);
+    return;
+  }
+  // Enough workgroups to fill a GPU: split long rows when there are few of them.
+  const splits = rows >= 256 ? 1 : Math.max(1, Math.min(WG, Math.floor(len / (WG * 16)), Math.ceil(1024 / rows)));
+  if (splits === 1) {
+    const p = rt.pipeline(`rd|${k.id}|${or}|${ir}|group`, () => reduceSource(k, or, ir, 'group', 'full'), 'wrr', k.id);
+    rt.dispatch(p, [out, x], writeMeta(1, 0), rows, k.id);
+    return;
+  }
+  const arg = !!k.better;
+  const partial = temp(rows * splits * 4);
+  const partialIdx = arg ? temp(rows * splits * 4) : undefined;
+  const p1 = rt.pipeline(`rd|${k.id}|${or}|${ir}|partial`, () => reduceSource(k, or, ir, 'group', 'partial'), arg ? 'wwrr' : 'wrr', k.id);
+  rt.dispatch(p1, [partial.gpu, ...(partialIdx ? [partialIdx.gpu] : []), x], writeMeta(splits, 0), rows * splits, k.id);
+  const p2 = rt.pipeline(`rd|${k.id}|${or}|${ir}|partials`, () => reduceSource(k, or, ir, 'group', 'partials'), arg ? 'wrrr' : 'wrr', k.id);
+  rt.dispatch(p2, [out, partial.gpu, ...(partialIdx ? [partialIdx.gpu] : [])], writeMeta(splits, 0), rows, k.id);
+  done(partial);
+  if (partialIdx) done(partialIdx);
+}
+
+export type { View };

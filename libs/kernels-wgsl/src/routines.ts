@@ -1,0 +1,369 @@
+/**
+ * Routine kernels in WGSL: tiled matmul, row-wise softmax and layerNorm (a workgroup per row, trees in
+ * workgroup memory), indexing (gather, scatterAdd without atomics: one thread owns each output column),
+ * and the convolution family (direct conv2d, unfold, fold, pooling), one thread per output element.
+ *
+ * Indexing kernels cannot throw: an out-of-range index sets a flag in the runtime's status buffer,
+ * and the next read raises IndexError (as CUDA reports device-side asserts at the next sync).
+ */
+import { type DType, DTypeError, type Conv2dPlan, type Pool2dPlan, isFloating } from '@tessera/ops';
+import type { MatmulLaunch, RoutineKernels, View } from '@tessera/tensor';
+import { WGSL_OPS, castCode, load, storeValue, valueType } from './emit.js';
+import type { Runtime } from './runtime.js';
+import { type Buf, MetaWriter, WG, mi, shader, unravel } from './shader.js';
+import { gpuOf } from './buffer.js';
+
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const dropDim = (strides: readonly number[], dim: number) => strides.map((s, i) => (i === dim ? 0 : s));
+const unitAt = (rank: number, dim: number) => Array.from({ length: rank }, (_, i) => (i === dim ? 1 : 0));
+/** Float routines compute in f32 (float16 included). */
+function floatOnly(op: string, ...views: (View | undefined)[]): void {
+  for (const v of views) if (v && !isFloating(v.dtype)) throw new DTypeError(op, `webgpu ${op} takes floating tensors, got ${v.dtype}`);
+}
+const STATUS: Buf = { name: 'ST', type: 'atomic<u32>', write: true };
+const flagBadIndex = 'atomicOr(&ST[0], 1u);';
+
+/** Reduction tree over SV[0..WG) with `op` (WGSL expression of a, b); leaves the result in SV[0]. */
+const tree = (op: string) => `
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    workgroupBarrier();
+    if (lid.x < s) { let a = SV[lid.x]; let b = SV[lid.x + s]; SV[lid.x] = ${op}; }
+  }
+  workgroupBarrier();`;
+const SHARED = `var<workgroup> SV: array<f32, ${WG}>;`;
+
+export function createRoutines(rt: Runtime): RoutineKernels {
+  /** Launches a routine: `key` names everything its source depends on, so the source is built once. */
+  const run = (key: string, source: () => string, sig: string, bindings: GPUBuffer[], words: (m: MetaWriter) => void, size: number, groups: number, op: string) => {
+    const meta = rt.metaSlot(size);
+    words(new MetaWriter(meta.words));
+    rt.dispatch(rt.pipeline(key, source, sig, op), bindings, meta, groups, op);
+  };
+
+  function matmul(l: MatmulLaunch): void {
+    const { a, b, out, m, k, n } = l;
+    const B = out.shape.length - 2;
+    const acc: DType = isFloating(out.dtype) ? 'float32' : out.dtype === 'bool' ? 'int32' : out.dtype;
+    const A = valueType(acc);
+    const la = (v: string) => castCode(load(a.dtype, v), a.dtype, acc), lb = (v: string) => castCode(load(b.dtype, v), b.dtype, acc);
+    const zero = A === 'f32' ? '0.0' : A === 'u32' ? '0u' : '0i';
+    // Meta: m, k, n, batches, batch shape[B], then a, b, out: offset and strides[B + 2].
+    const at = (j: number) => 4 + B + j * (B + 3);
+    const cells = [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3].map((j) => `c${i}${j}`));
+    const mac = (c: string, x: string, y: string) => (A === 'f32' ? `fma(${x}, ${y}, ${c})` : acc === 'uint8' ? `(${c} + ${x} * ${y}) & 255u` : `${c} + ${x} * ${y}`);
+    const body = `
+  let tilesN = (M[2] + 63u) / 64u; let tiles = tilesN * ((M[0] + 63u) / 64u);
+  let batch = group / tiles; let tile = group % tiles;
+  if (batch >= M[3]) { return; }
+  let r0 = (tile / tilesN) * 64u; let c0 = (tile % tilesN) * 64u;
+  var ao: i32 = ${mi(at(0))}; var bo: i32 = ${mi(at(1))}; var oo: i32 = ${mi(at(2))};
+  ${unravel('batch', B, 4, [{ v: 'ao', strideAt: at(0) + 1 }, { v: 'bo', strideAt: at(1) + 1 }, { v: 'oo', strideAt: at(2) + 1 }])}
+  let ars = ${mi(at(0) + 1 + B)}; let acs = ${mi(at(0) + 2 + B)};
+  let brs = ${mi(at(1) + 1 + B)}; let bcs = ${mi(at(1) + 2 + B)};
+  let ors = ${mi(at(2) + 1 + B)}; let ocs = ${mi(at(2) + 2 + B)};
+  let tx = lid.x % 16u; let ty = lid.x / 16u;
+  ${cells.map((c) => `var ${c}: ${A} = ${zero};`).join(' ')}
+  for (var k0 = 0u; k0 < M[1]; k0 += 16u) {
+    for (var q = 0u; q < 4u; q++) {
+      let e = lid.x + q * 256u;
+      let ar = r0 + e / 16u; let ak = k0 + e % 16u;
+      var av = ${zero};
+      if (ar < M[0] && ak < M[1]) { av = ${la('A[ao + i32(ar) * ars + i32(ak) * acs]')}; }
+      AS[(e % 16u) * 64u + e / 16u] = av;
+      let bk = k0 + e / 64u; let bc = c0 + e % 64u;
+      var bv = ${zero};
+      if (bk < M[1] && bc < M[2]) { bv = ${lb('Bm[bo + i32(bk) * brs + i32(bc) * bcs]')}; }
+      BS[e] = bv;
+    }
+    workgroupBarrier();
+    // Each k-tile sums into fresh partials added to the totals after it: the rounding error grows
+    // with 16 + k / 16 terms instead of k (blocked summation).
+    ${cells.map((c) => `var p${c}: ${A} = ${zero};`).join(' ')}
+    for (var kk = 0u; kk < 16u; kk++) {
+      ${[0, 1, 2, 3].map((i) => `let a${i} = AS[kk * 64u + ty + ${16 * i}u];`).join(' ')}
+      ${[0, 1, 2, 3].map((j) => `let b${j} = BS[kk * 64u + tx + ${16 * j}u];`).join(' ')}
+      ${cells.map((c) => `p${c} = ${mac(`p${c}`, `a${c[1]}`, `b${c[2]}`)};`).join('\n      ')}
+    }
+    ${cells.map((c) => `${c} = ${acc === 'uint8' ? `(${c} + p${c}) & 255u` : `${c} + p${c}`};`).join(' ')}
+    workgroupBarrier();
+  }
+  ${[0, 1, 2, 3].map((i) => `{ let r = r0 + ty + ${16 * i}u; if (r < M[0]) {
+    ${[0, 1, 2, 3].map((j) => `{ let cc = c0 + tx + ${16 * j}u; if (cc < M[2]) { O[oo + i32(r) * ors + i32(cc) * ocs] = ${storeValue(out.dtype, castCode(`c${i}${j}`, acc, out.dtype))}; } }`).join('\n    ')}
+  } }`).join('\n  ')}`;
+    const shared = `var<workgroup> AS: array<${A}, 1024>;\nvar<workgroup> BS: array<${A}, 1024>;`;
+    const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'A', dtype: a.dtype, write: false }, { name: 'Bm', dtype: b.dtype, write: false }], body, { shared });
+    const batch = out.shape.slice(0, B);
+    const batches = numel(batch);
+    run(src, () => src, 'wrrr', [gpuOf(out), gpuOf(a), gpuOf(b)], (w) => {
+      w.u(m).u(k).u(n).u(batches).all(batch, false);
+      for (const v of [a, b, out]) w.i(v.offset).all(v.strides);
+    }, 4 + B + 3 * (B + 3), batches * Math.ceil(m / 64) * Math.ceil(n / 64), 'matmul');
+  }
+
+  function softmax(out: View, x: View, dim: number, log: boolean): void {
+    floatOnly('softmax', x, out);
+    const R = x.shape.length;
+    const outer = x.shape.filter((_, i) => i !== dim);
+    const R1 = outer.length;
+    const xAt = 2 + R1, oAt = xAt + R1 + 2;
+    const body = `
+  let row = group;
+  if (row >= M[0]) { return; }
+  var xo: i32 = ${mi(xAt)}; var oo: i32 = ${mi(oAt)};
+  ${unravel('row', R1, 2, [{ v: 'xo', strideAt: xAt + 1 }, { v: 'oo', strideAt: oAt + 1 }])}
+  let xs = ${mi(xAt + 1 + R1)}; let os = ${mi(oAt + 1 + R1)};
+  var mx = -t_inf();
+  for (var j = lid.x; j < M[1]; j += ${WG}u) { mx = t_max(mx, ${load(x.dtype, 'X[xo + i32(j) * xs]')}); }
+  SV[lid.x] = mx;
+  ${tree('t_max(a, b)')}
+  var top = SV[0];
+  workgroupBarrier();
+  if (top == -t_inf()) { top = 0.0; }
+  var s = 0.0;
+  for (var j = lid.x; j < M[1]; j += ${WG}u) { s += exp(${load(x.dtype, 'X[xo + i32(j) * xs]')} - top); }
+  SV[lid.x] = s;
+  ${tree('a + b')}
+  let total = SV[0];
+  let lsum = log(total);
+  for (var j = lid.x; j < M[1]; j += ${WG}u) {
+    // (x - max) first: subtracting max + log(sum) in one rounding loses the digits log-probabilities near 0 need.
+    let v = ${load(x.dtype, 'X[xo + i32(j) * xs]')} - top;
+    O[oo + i32(j) * os] = ${storeValue(out.dtype, log ? 'v - lsum' : 'exp(v) / total')};
+  }`;
+    const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }], body, { shared: SHARED });
+    const rows = numel(outer);
+    run(src, () => src, 'wrr', [gpuOf(out), gpuOf(x)], (w) => {
+      w.u(rows).u(R ? x.shape[dim]! : 1).all(outer, false);
+      w.i(x.offset).all(dropDim(x.strides, dim).filter((_, i) => i !== dim)).i(R ? x.strides[dim]! : 0);
+      w.i(out.offset).all(dropDim(out.strides, dim).filter((_, i) => i !== dim)).i(R ? out.strides[dim]! : 0);
+    }, 2 + R1 + 2 * (R1 + 2), rows, 'softmax');
+  }
+
+  function layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void {
+    floatOnly('layerNorm', x, out, weight, bias);
+    const rows = inner === 0 ? 0 : numel(x.shape) / inner;
+    if (rows === 0) return;
+    const bufs: Buf[] = [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }];
+    if (weight) bufs.push({ name: 'W', dtype: weight.dtype, write: false });
+    if (bias) bufs.push({ name: 'Bi', dtype: bias.dtype, write: false });
+    // Meta: rows, inner, eps, x offset, out offset, weight offset, bias offset.
+    const body = `
+  let row = group;
+  if (row >= M[0]) { return; }
+  let n = M[1];
+  let xo = ${mi(3)} + i32(row * n); let oo = ${mi(4)} + i32(row * n);
+  var s = 0.0;
+  for (var j = lid.x; j < n; j += ${WG}u) { s += ${load(x.dtype, 'X[xo + i32(j)]')}; }
+  SV[lid.x] = s;
+  ${tree('a + b')}
+  let mean = SV[0] / f32(n);
+  workgroupBarrier();
+  var v = 0.0;
+  for (var j = lid.x; j < n; j += ${WG}u) { let d = ${load(x.dtype, 'X[xo + i32(j)]')} - mean; v += d * d; }
+  SV[lid.x] = v;
+  ${tree('a + b')}
+  let rstd = inverseSqrt(SV[0] / f32(n) + bitcast<f32>(M[2]));
+  for (var j = lid.x; j < n; j += ${WG}u) {
+    var y = (${load(x.dtype, 'X[xo + i32(j)]')} - mean) * rstd;
+    ${weight ? `y = y * ${load(weight.dtype, `W[${mi(5)} + i32(j)]`)};` : ''}
+    ${bias ? `y = y + ${load(bias.dtype, `Bi[${mi(6)} + i32(j)]`)};` : ''}
+    O[oo + i32(j)] = ${storeValue(out.dtype, 'y')};
+  }`;
+    const src = shader(bufs, body, { shared: SHARED });
+    const bindings = [gpuOf(out), gpuOf(x), ...(weight ? [gpuOf(weight)] : []), ...(bias ? [gpuOf(bias)] : [])];
+    run(src, () => src, `w${'r'.repeat(bindings.length)}`, bindings, (w) => {
+      w.u(rows).u(inner).f(eps).i(x.offset).i(out.offset).i(weight?.offset ?? 0).i(bias?.offset ?? 0);
+    }, 7, rows, 'layerNorm');
+  }
+
+  /** Elementwise-like indexing launch over `shape`: operands' offsets and strides, then extra words. */
+  function indexing(op: string, shape: readonly number[], ops: readonly { v: string; view: View; strides: readonly number[] }[], bufs: Buf[], bindings: GPUBuffer[], code: string, extra: readonly number[]): void {
+    const R = shape.length;
+    const at = (j: number) => 1 + R + j * (R + 1);
+    const eAt = at(ops.length);
+    const body = [
+      'if (tid >= M[0]) { return; }',
+      ...ops.map((o, j) => `var ${o.v}: i32 = ${mi(at(j))};`),
+      unravel('tid', R, 1, ops.map((o, j) => ({ v: o.v, strideAt: at(j) + 1 }))),
+      code.replace(/E\[(\d+)\]/g, (_, i: string) => mi(eAt + Number(i))),
+    ].join('\n  ');
+    const src = shader([...bufs, STATUS], body);
+    const n = numel(shape);
+    run(src, () => src, `${bufs.map((b) => (b.write ? 'w' : 'r')).join('')}wr`, [...bindings, rt.status], (w) => {
+      w.u(n).all(shape, false);
+      for (const o of ops) w.i(o.view.offset).all(o.strides);
+      w.all(extra);
+    }, 1 + R + ops.length * (R + 1) + extra.length, Math.ceil(n / WG), op);
+  }
+
+  const idx = (index: View, access: string) => `i32(${load(index.dtype, access)})`;
+
+  function gather(out: View, x: View, index: View, dim: number): void {
+    const code = `
+  var j = ${idx(index, 'I[io]')};
+  if (j < 0) { j += E[0]; }
+  if (j < 0 || j >= E[0]) { ${flagBadIndex} return; }
+  O[oo] = ${storeValue(out.dtype, castCode(load(x.dtype, 'X[xo + j * E[1]]'), x.dtype, out.dtype))};`;
+    indexing('gather', index.shape, [
+      { v: 'io', view: index, strides: index.strides }, { v: 'xo', view: x, strides: dropDim(x.strides, dim) }, { v: 'oo', view: out, strides: out.strides },
+    ], [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }, { name: 'I', dtype: index.dtype, write: false }],
+    [gpuOf(out), gpuOf(x), gpuOf(index)], code, [x.shape[dim]!, x.strides[dim]!]);
+  }
+
+  function indexSelect(out: View, x: View, index: View, dim: number): void {
+    const R = out.shape.length;
+    const code = `
+  var j = ${idx(index, 'I[E[3] + ci * E[1]]')};
+  if (j < 0) { j += E[0]; }
+  if (j < 0 || j >= E[0]) { ${flagBadIndex} return; }
+  O[oo] = ${storeValue(out.dtype, castCode(load(x.dtype, 'X[xo + j * E[2]]'), x.dtype, out.dtype))};`;
+    indexing('indexSelect', out.shape, [
+      { v: 'oo', view: out, strides: out.strides }, { v: 'xo', view: x, strides: dropDim(x.strides, dim) },
+      { v: 'ci', view: { ...index, offset: 0 }, strides: unitAt(R, dim) },
+    ], [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }, { name: 'I', dtype: index.dtype, write: false }],
+    [gpuOf(out), gpuOf(x), gpuOf(index)], code, [x.shape[dim] ?? 1, index.strides[0] ?? 0, x.strides[dim] ?? 0, index.offset]);
+  }
+
+  function scatterAdd(out: View, index: View, src: View, dim: number): void {
+    // One thread per output column (every coordinate but `dim`): it applies that column's updates in order.
+    const cols = index.shape.map((d, i) => (i === dim ? 1 : d));
+    const d = out.dtype, V = valueType(d);
+    const code = `
+  for (var k = 0i; k < E[0]; k++) {
+    var j = ${idx(index, 'I[io + k * E[1]]')};
+    if (j < 0) { j += E[3]; }
+    if (j < 0 || j >= E[3]) { ${flagBadIndex} continue; }
+    let t = oo + j * E[4];
+    let cur: ${V} = ${load(d, 'O[t]')};
+    let add: ${V} = ${castCode(load(src.dtype, 'S[so + k * E[2]]'), src.dtype, d)};
+    O[t] = ${storeValue(d, WGSL_OPS.add(['cur', 'add'], d, d))};
+  }`;
+    indexing('scatterAdd', cols, [
+      { v: 'io', view: index, strides: index.strides }, { v: 'so', view: src, strides: src.strides }, { v: 'oo', view: out, strides: dropDim(out.strides, dim) },
+    ], [{ name: 'O', dtype: d, write: true }, { name: 'I', dtype: index.dtype, write: false }, { name: 'S', dtype: src.dtype, write: false }],
+    [gpuOf(out), gpuOf(index), gpuOf(src)], code, [index.shape[dim]!, index.strides[dim]!, src.strides[dim]!, out.shape[dim]!, out.strides[dim]!]);
+  }
+
+  /** Plan words shared by the convolution family. */
+  const planWords = (p: Conv2dPlan) => [p.n, p.c, p.h, p.w, p.o, p.kh, p.kw, p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.groups, p.oh, p.ow];
+  const PLAN = `let N = i32(M[1]); let C = i32(M[2]); let H = i32(M[3]); let W = i32(M[4]); let OC = i32(M[5]); let KH = i32(M[6]); let KW = i32(M[7]);
+  let SH = i32(M[8]); let SW = i32(M[9]); let PH = i32(M[10]); let PW = i32(M[11]); let DH = i32(M[12]); let DW = i32(M[13]); let G = i32(M[14]); let OH = i32(M[15]); let OW = i32(M[16]);`;
+
+  function conv2d(out: View, x: View, weight: View, bias: View | undefined, p: Conv2dPlan): void {
+    floatOnly('conv2d', x, weight, out, bias);
+    const n = p.n * p.o * p.oh * p.ow;
+    const body = `
+  if (tid >= M[0]) { return; }
+  ${PLAN}
+  let t = i32(tid);
+  let ow = t % OW; let oh = (t / OW) % OH; let oc = (t / (OW * OH)) % OC; let b = t / (OW * OH * OC);
+  let cg = C / G; let g = oc / (OC / G);
+  var acc = ${bias ? load(bias.dtype, `Bi[${mi(20)} + oc]`) : '0.0'};
+  for (var ci = 0i; ci < cg; ci++) {
+    let xc = ${mi(17)} + ((b * C + g * cg + ci) * H) * W;
+    let wc = ${mi(18)} + ((oc * cg + ci) * KH) * KW;
+    for (var u = 0i; u < KH; u++) {
+      let y = oh * SH - PH + u * DH;
+      if (y < 0 || y >= H) { continue; }
+      for (var v = 0i; v < KW; v++) {
+        let z = ow * SW - PW + v * DW;
+        if (z < 0 || z >= W) { continue; }
+        acc += ${load(x.dtype, 'X[xc + y * W + z]')} * ${load(weight.dtype, 'Wt[wc + u * KW + v]')};
+      }
+    }
+  }
+  O[${mi(19)} + t] = ${storeValue(out.dtype, 'acc')};`;
+    const bufs: Buf[] = [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }, { name: 'Wt', dtype: weight.dtype, write: false }];
+    if (bias) bufs.push({ name: 'Bi', dtype: bias.dtype, write: false });
+    const bindings = [gpuOf(out), gpuOf(x), gpuOf(weight), ...(bias ? [gpuOf(bias)] : [])];
+    const src = shader(bufs, body);
+    run(src, () => src, `w${'r'.repeat(bindings.length)}`, bindings, (w) => {
+      w.u(n).all(planWords(p)).i(x.offset).i(weight.offset).i(out.offset).i(bias?.offset ?? 0);
+    }, 21, Math.ceil(n / WG), 'conv2d');
+  }
+
+  function unfold(out: View, x: View, p: Conv2dPlan): void {
+    const n = p.n * p.c * p.kh * p.kw * p.oh * p.ow;
+    const body = `
+  if (tid >= M[0]) { return; }
+  ${PLAN}
+  let t = i32(tid);
+  let L = OH * OW;
+  let l = t % L; let r = (t / L) % (C * KH * KW); let b = t / (L * C * KH * KW);
+  let v = r % KW; let u = (r / KW) % KH; let c = r / (KW * KH);
+  let y = (l / OW) * SH - PH + u * DH; let z = (l % OW) * SW - PW + v * DW;
+  var val = ${castCode('0.0', 'float32', x.dtype)};
+  if (y >= 0 && y < H && z >= 0 && z < W) { val = ${load(x.dtype, `X[${mi(17)} + ((b * C + c) * H + y) * W + z]`)}; }
+  O[${mi(18)} + t] = ${storeValue(out.dtype, castCode('val', x.dtype, out.dtype))};`;
+    const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }], body);
+    run(src, () => src, 'wrr', [gpuOf(out), gpuOf(x)], (w) => {
+      w.u(n).all(planWords(p)).i(x.offset).i(out.offset);
+    }, 19, Math.ceil(n / WG), 'unfold');
+  }
+
+  function fold(out: View, cols: View, p: Conv2dPlan): void {
+    floatOnly('fold', cols, out);
+    const n = p.n * p.c * p.h * p.w;
+    // Each output pixel gathers the patch entries that cover it (no atomics).
+    const body = `
+  if (tid >= M[0]) { return; }
+  ${PLAN}
+  let t = i32(tid);
+  let z = t % W; let y = (t / W) % H; let c = (t / (W * H)) % C; let b = t / (W * H * C);
+  let L = OH * OW;
+  var acc = 0.0;
+  for (var u = 0i; u < KH; u++) {
+    let yy = y + PH - u * DH;
+    if (yy < 0 || yy % SH != 0 || yy / SH >= OH) { continue; }
+    for (var v = 0i; v < KW; v++) {
+      let zz = z + PW - v * DW;
+      if (zz < 0 || zz % SW != 0 || zz / SW >= OW) { continue; }
+      acc += ${load(cols.dtype, `X[${mi(17)} + (b * C * KH * KW + (c * KH + u) * KW + v) * L + (yy / SH) * OW + zz / SW]`)};
+    }
+  }
+  O[${mi(18)} + t] = ${storeValue(out.dtype, 'acc')};`;
+    const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: cols.dtype, write: false }], body);
+    run(src, () => src, 'wrr', [gpuOf(out), gpuOf(cols)], (w) => {
+      w.u(n).all(planWords(p)).i(cols.offset).i(out.offset);
+    }, 19, Math.ceil(n / WG), 'fold');
+  }
+
+  function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void {
+    floatOnly(`${mode}Pool2d`, x, out);
+    const n = p.planes * p.oh * p.ow;
+    const body = `
+  if (tid >= M[0]) { return; }
+  let H = i32(M[1]); let W = i32(M[2]); let KH = i32(M[3]); let KW = i32(M[4]); let SH = i32(M[5]); let SW = i32(M[6]);
+  let PH = i32(M[7]); let PW = i32(M[8]); let DH = i32(M[9]); let DW = i32(M[10]); let OH = i32(M[11]); let OW = i32(M[12]);
+  let t = i32(tid);
+  let j = t % OW; let i = (t / OW) % OH; let plane = t / (OW * OH);
+  let base = ${mi(13)} + plane * H * W;
+  let y0 = i * SH - PH; let z0 = j * SW - PW;
+  var acc = ${mode === 'max' ? '-t_inf()' : '0.0'}; var cnt = 0i; var at = -1i;
+  for (var u = 0i; u < KH; u++) {
+    let y = y0 + u * DH;
+    if (y < 0 || y >= H) { continue; }
+    for (var v = 0i; v < KW; v++) {
+      let z = z0 + v * DW;
+      if (z < 0 || z >= W) { continue; }
+      let val = ${load(x.dtype, 'X[base + y * W + z]')};
+      ${mode === 'avg' ? 'acc += val;' : 'if (at < 0 || val > acc || (t_isnan(val) && !t_isnan(acc))) { acc = val; at = y * W + z; }'}
+      cnt++;
+    }
+  }
+  ${mode === 'avg' ? `let yEnd = min(y0 + KH, H + PH); let zEnd = min(z0 + KW, W + PW);
+  acc = acc / f32(${countIncludePad ? '(yEnd - y0) * (zEnd - z0)' : 'cnt'});` : ''}
+  ${indices ? `IX[${mi(15)} + t] = at;` : ''}
+  O[${mi(14)} + t] = ${storeValue(out.dtype, 'acc')};`;
+    const bufs: Buf[] = [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }];
+    if (indices) bufs.push({ name: 'IX', dtype: indices.dtype, write: true });
+    const bindings = [gpuOf(out), gpuOf(x), ...(indices ? [gpuOf(indices)] : [])];
+    const src = shader(bufs, body);
+    run(src, () => src, indices ? 'wrwr' : 'wrr', bindings, (w) => {
+      w.u(n).all([p.h, p.w, p.k[0], p.k[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.oh, p.ow]);
+      w.i(x.offset).i(out.offset).i(indices?.offset ?? 0);
+    }, 16, Math.ceil(n / WG), `${mode}Pool2d`);
+  }
+
+  return { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };
+}
