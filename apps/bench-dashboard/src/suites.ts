@@ -14,7 +14,7 @@ import { type TorchWant, runTorchOps, runTorchTrainStep } from './pytorch.js';
 
 const { nn } = tsr;
 
-export type TesseraImpl = 'tessera-js' | 'tessera-native';
+export type TesseraImpl = 'tessera-js' | 'tessera-native' | 'tessera-webgpu';
 /** `pytorch` (no BLAS suffix) is PyTorch on a case that does not call BLAS (elementwise). */
 export type Impl = TesseraImpl | 'tfjs-cpu' | 'plain-js' | 'pytorch' | 'pytorch-refblas' | 'pytorch-openblas';
 export type Suite = 'dispatch' | 'matmul' | 'elementwise' | 'train-step';
