@@ -198,30 +198,32 @@ export function createRoutines(rt: Runtime): RoutineKernels {
 
   const idx = (index: View, access: string) => `i32(${load(index.dtype, access)})`;
 
-  function gather(out: View, x: View, index: View, dim: number): void {
+  /**
+   * out[...] = x[... j ...] for the index j read at `access` (negative ones wrap by E[0]; out of
+   * range ones set the status flag): the body of gather and indexSelect, which differ in where j is.
+   */
+  function copyIndexed(op: string, shape: readonly number[], out: View, x: View, index: View, ops: Parameters<typeof indexing>[2], access: string, xStride: string, extra: readonly number[]): void {
     const code = `
-  var j = ${idx(index, 'I[io]')};
+  var j = ${idx(index, access)};
   if (j < 0) { j += E[0]; }
   if (j < 0 || j >= E[0]) { ${flagBadIndex} return; }
-  O[oo] = ${storeValue(out.dtype, castCode(load(x.dtype, 'X[xo + j * E[1]]'), x.dtype, out.dtype))};`;
-    indexing('gather', index.shape, [
+  O[oo] = ${storeValue(out.dtype, castCode(load(x.dtype, `X[xo + j * ${xStride}]`), x.dtype, out.dtype))};`;
+    const bufs: Buf[] = [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }, { name: 'I', dtype: index.dtype, write: false }];
+    indexing(op, shape, ops, bufs, [gpuOf(out), gpuOf(x), gpuOf(index)], code, extra);
+  }
+
+  function gather(out: View, x: View, index: View, dim: number): void {
+    copyIndexed('gather', index.shape, out, x, index, [
       { v: 'io', view: index, strides: index.strides }, { v: 'xo', view: x, strides: dropDim(x.strides, dim) }, { v: 'oo', view: out, strides: out.strides },
-    ], [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }, { name: 'I', dtype: index.dtype, write: false }],
-    [gpuOf(out), gpuOf(x), gpuOf(index)], code, [x.shape[dim]!, x.strides[dim]!]);
+    ], 'I[io]', 'E[1]', [x.shape[dim]!, x.strides[dim]!]);
   }
 
   function indexSelect(out: View, x: View, index: View, dim: number): void {
-    const R = out.shape.length;
-    const code = `
-  var j = ${idx(index, 'I[E[3] + ci * E[1]]')};
-  if (j < 0) { j += E[0]; }
-  if (j < 0 || j >= E[0]) { ${flagBadIndex} return; }
-  O[oo] = ${storeValue(out.dtype, castCode(load(x.dtype, 'X[xo + j * E[2]]'), x.dtype, out.dtype))};`;
-    indexing('indexSelect', out.shape, [
+    // `ci` walks out's coordinate along dim (stride 1 there, 0 elsewhere): the position in index.
+    copyIndexed('indexSelect', out.shape, out, x, index, [
       { v: 'oo', view: out, strides: out.strides }, { v: 'xo', view: x, strides: dropDim(x.strides, dim) },
-      { v: 'ci', view: { ...index, offset: 0 }, strides: unitAt(R, dim) },
-    ], [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }, { name: 'I', dtype: index.dtype, write: false }],
-    [gpuOf(out), gpuOf(x), gpuOf(index)], code, [x.shape[dim] ?? 1, index.strides[0] ?? 0, x.strides[dim] ?? 0, index.offset]);
+      { v: 'ci', view: { ...index, offset: 0 }, strides: unitAt(out.shape.length, dim) },
+    ], 'I[E[3] + ci * E[1]]', 'E[2]', [x.shape[dim] ?? 1, index.strides[0] ?? 0, x.strides[dim] ?? 0, index.offset]);
   }
 
   function scatterAdd(out: View, index: View, src: View, dim: number): void {
