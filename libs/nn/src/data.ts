@@ -22,7 +22,7 @@ export class TensorDataset implements Dataset<Tensor[]> {
   get length(): number { return this.tensors[0]!.shape[0]!; }
   get(i: number): Tensor[] { return this.tensors.map((t) => t.select(0, i)); }
   getBatch(indices: readonly number[]): Tensor[] {
-    const idx = tensor(Int32Array.from(indices));
+    const idx = tensor(Int32Array.from(indices), { device: this.tensors[0]?.device });
     return this.tensors.map((t) => t.indexSelect(0, idx));
   }
 }

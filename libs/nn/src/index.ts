@@ -7,4 +7,4 @@ export { crossEntropy, nllLoss, mseLoss, l1Loss, bceWithLogits, dropout, scaledD
 export { Optimizer, SGD, Adam, AdamW, clipGradNorm_, clipGradValue_, type ParamGroup, type SGDOptions, type AdamOptions } from './optim.js';
 export { LRScheduler, StepLR, CosineAnnealingLR, LinearLR, WarmupCosineLR, type HasParamGroups } from './scheduler.js';
 export { type Dataset, TensorDataset, DataLoader, defaultCollate, type DataLoaderOptions } from './data.js';
-export { CheckpointError, serialize, deserialize, saveFile, loadFile } from './safetensors.js';
+export { CheckpointError, serialize, deserialize, saveFile, saveFileAsync, loadFile } from './safetensors.js';

@@ -1,6 +1,6 @@
 /** Optimizers with PyTorch's update rules (so training curves match torch.optim step for step). */
 import { ArgumentError } from '@tessera/ops';
-import { type Tensor, zerosLike } from '@tessera/tensor';
+import { type Tensor, stack, zeros, zerosLike } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
 
 export interface ParamGroup { params: Tensor[]; lr: number; [hyper: string]: unknown }
@@ -114,14 +114,18 @@ export class Adam extends AdamBase { constructor(params: Tensor[], opt: AdamOpti
 export class AdamW extends AdamBase { constructor(params: Tensor[], opt: AdamOptions = {}) { super(params, opt, true, 0.01); } }
 
 /** Scales gradients so their global p-norm is at most maxNorm; returns the norm before clipping. */
-export function clipGradNorm_(params: Tensor[], maxNorm: number, normType = 2): number {
+/**
+ * Scales gradients so their total norm is at most maxNorm; returns the total norm before clipping as
+ * a 0-d tensor, as torch does. Everything stays on the gradients' device: no value is read back, so
+ * an asynchronous device (WebGPU) is never made to wait.
+ */
+export function clipGradNorm_(params: Tensor[], maxNorm: number, normType = 2): Tensor {
   return noGrad(() => {
     const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== undefined);
-    if (!grads.length) return 0;
-    const norms = grads.map((g) => g.norm(normType).itemSync() as number);
-    const total = normType === Infinity ? Math.max(...norms) : norms.reduce((a, n) => a + n ** normType, 0) ** (1 / normType);
-    const coef = maxNorm / (total + 1e-6);
-    if (coef < 1) for (const g of grads) g.mul_(coef);
+    if (!grads.length) return zeros([]);
+    const total = stack(grads.map((g) => g.norm(normType))).norm(normType);
+    const coef = total.add(1e-6).reciprocal().mul(maxNorm).clamp(undefined, 1);
+    for (const g of grads) g.mul_(coef);
     return total;
   });
 }

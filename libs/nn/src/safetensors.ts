@@ -14,10 +14,23 @@ const BYTES: Readonly<Record<DType, number>> = { float64: 8, float32: 4, float16
 const DTYPE_OF = Object.fromEntries(Object.entries(CODES).map(([d, c]) => [c, d as DType]));
 
 /** Raw bytes of a tensor's contiguous host data (float16 as its bits). */
-function bytesOf(t: Tensor): Uint8Array {
+function bytesOf(name: string, t: Tensor): Uint8Array {
   const c = t.contiguous();
-  const raw = c.storage.backend.readSync!(c.storage.buffer, c.dtype, c.offset, c.numel);
+  const read = c.storage.backend.readSync;
+  if (!read) throw new CheckpointError('safetensors', `tensor '${name}' is on '${t.device}', which reads asynchronously: use await saveFileAsync(...)`);
+  const raw = read(c.storage.buffer, c.dtype, c.offset, c.numel);
   return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+}
+
+/** Host (CPU) copies of tensors on devices without synchronous reads (raw bits, float16 included). */
+async function onHost(tensors: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> {
+  const cpu = getBackend('cpu');
+  const entries = await Promise.all(Object.entries(tensors).map(async ([name, t]): Promise<[string, Tensor]> => {
+    if (t.storage.backend.readSync) return [name, t];
+    const c = t.contiguous();
+    return [name, Tensor.fromHost(cpu, await c.storage.backend.read(c.storage.buffer, c.dtype, c.offset, c.numel), c.dtype, c.shape)];
+  }));
+  return Object.fromEntries(entries);
 }
 
 export function serialize(tensors: Readonly<Record<string, Tensor>>, metadata?: Readonly<Record<string, string>>): Uint8Array {
@@ -27,7 +40,7 @@ export function serialize(tensors: Readonly<Record<string, Tensor>>, metadata?: 
   let offset = 0;
   for (const name of names) {
     const t = tensors[name]!;
-    const data = t.numel ? bytesOf(t) : new Uint8Array(0);
+    const data = t.numel ? bytesOf(name, t) : new Uint8Array(0);
     header[name] = { dtype: CODES[t.dtype], shape: t.shape, data_offsets: [offset, offset + data.byteLength] };
     chunks.push(data);
     offset += data.byteLength;
@@ -94,6 +107,11 @@ export function saveFile(path: string, tensors: Readonly<Record<string, Tensor>>
   }
   closeSync(fd);
   renameSync(tmp, path);
+}
+
+/** saveFile for tensors on any device: reads device tensors back first (WebGPU reads are asynchronous). */
+export async function saveFileAsync(path: string, tensors: Readonly<Record<string, Tensor>>, metadata?: Readonly<Record<string, string>>): Promise<void> {
+  saveFile(path, await onHost(tensors), metadata);
 }
 
 export function loadFile(path: string): Record<string, Tensor> {

@@ -11,9 +11,14 @@ const copySpec = ELEMENTWISE['copy']!;
 /** Contiguous copy with the same dtype. */
 export const clone = (x: Tensor): Tensor => elementwise(copySpec, [x]);
 
-/** Writes src (broadcast to dst's shape, cast to dst's dtype) into dst, which may be any view. */
+/**
+ * Writes src (broadcast to dst's shape, cast to dst's dtype) into dst, which may be any view. A src on
+ * another device is moved to dst's first, as torch's copy_ does (a move off an asynchronous device
+ * needs await t.data()).
+ */
 export function copy_(dst: Tensor, src: TensorOrScalar): Tensor {
-  return elementwise(copySpec, [src], undefined, dst, true);
+  const from = src instanceof Tensor && src.device !== dst.device ? moveTo(src, dst.device) : src;
+  return elementwise(copySpec, [from], undefined, dst, true);
 }
 
 function castTo(x: Tensor, dtype: DType): Tensor {
