@@ -14,6 +14,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Debian packages: { name, for: what needs it }. */
 const DEBIAN = [
   { name: 'python3-torch', for: 'the PyTorch equivalence tests (libs/nn/test/torch-equivalence.test.ts)' },
+  { name: 'chromium', for: "the bench dashboard's browser test (Playwright drives Debian's chromium)" },
 ];
 
 /** Data sets copied out of Debian packages (downloaded, not installed): { file, pkg, member }. */
@@ -46,7 +47,8 @@ function npmPackages() {
   const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs);
   if (!stale) return;
   console.log('[setup] installing npm packages');
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  // onnxruntime-node (a benchmark peer) ships its CPU binaries in the package; skip its optional downloads.
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit', env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 

@@ -4,9 +4,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
 import Benchmark from 'benchmark';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import { ORT_THREADS, ortCase } from './onnx.js';
 import * as tsr from 'tessera';
 import { createNativeBackend } from '@tessera/kernels-native';
 import { makeModel as makeDigitsCnn } from '../../../examples/src/train-digits.js';
@@ -16,7 +20,7 @@ const { nn } = tsr;
 
 export type TesseraImpl = 'tessera-js' | 'tessera-native' | 'tessera-webgpu';
 /** `pytorch` (no BLAS suffix) is PyTorch on a case that does not call BLAS (elementwise). */
-export type Impl = TesseraImpl | 'tfjs-cpu' | 'plain-js' | 'pytorch' | 'pytorch-refblas' | 'pytorch-openblas';
+export type Impl = TesseraImpl | 'tfjs-cpu' | 'tfjs-wasm' | 'onnxruntime' | 'plain-js' | 'pytorch' | 'pytorch-refblas' | 'pytorch-openblas';
 export type Suite = 'dispatch' | 'matmul' | 'elementwise' | 'train-step';
 
 /** One timed function. `dispose` frees the inputs it closes over once the case has run. */
@@ -34,6 +38,8 @@ export interface BenchCase {
   /** A smaller benchmark.js budget for a case whose single call takes seconds (pure-JS matmul at 1024). */
   readonly budget?: { readonly maxTime: number; readonly minSamples: number };
   readonly fn: () => void;
+  /** For a peer whose calls complete asynchronously (onnxruntime): timed as a deferred benchmark. */
+  readonly fnAsync?: () => Promise<unknown>;
   readonly dispose: () => void;
 }
 
@@ -80,7 +86,7 @@ export const QUICK = { maxTime: 0.2, matmulSizes: [128], elementwise: ['add'], e
  * Pure-JS matmul (tessera-js, tfjs-cpu) takes 0.5 to 2.5 s per call from n = 1024, and benchmark.js
  * only starts counting maxTime after minSamples samples: these get 3 samples and 1 s instead.
  */
-const SLOW_MATMUL = { fromSize: 1024, impls: ['tessera-js', 'tfjs-cpu'] as readonly Impl[], budget: { maxTime: 1, minSamples: 3 } } as const;
+const SLOW_MATMUL = { fromSize: 1024, impls: ['tessera-js', 'tfjs-cpu', 'tfjs-wasm'] as readonly Impl[], budget: { maxTime: 1, minSamples: 3 } } as const;
 
 /** Results land here so no engine can prove a benchmarked call dead and drop it. */
 let sink: unknown;
@@ -90,16 +96,29 @@ let tfReady = false;
 
 /** Selects tfjs's pure-JS 'cpu' backend; call (and await) before building tfjs cases. */
 export async function initTfjs(): Promise<void> {
-  if (tfReady) return;
-  // Production mode skips tfjs's debug-time checks and the "install tfjs-node" console banner.
-  tf.enableProdMode();
-  if (!(await tf.setBackend('cpu'))) throw new Error("tfjs: could not initialise the 'cpu' backend");
-  await tf.ready();
-  tfReady = true;
+  if (!tfReady) {
+    // Production mode skips tfjs's debug-time checks and the "install tfjs-node" console banner.
+    tf.enableProdMode();
+    // The wasm backend loads its .wasm files from its package's dist directory.
+    setWasmPaths(`${path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`);
+    tfReady = true;
+  }
+  await useTfjs('cpu');
 }
 
+/**
+ * Makes tfjs's 'cpu' (pure JS) or 'wasm' (WebAssembly with SIMD, single-threaded in Node) backend the
+ * active one; tfjs cases are built and timed under the backend they are named after.
+ */
+export async function useTfjs(backend: 'cpu' | 'wasm'): Promise<void> {
+  if (!(await tf.setBackend(backend))) throw new Error(`tfjs: could not initialise the '${backend}' backend`);
+  await tf.ready();
+}
+
+const tfjsImpl = (): Impl => (tf.getBackend() === 'wasm' ? 'tfjs-wasm' : 'tfjs-cpu');
+
 function requireTfjs(): void {
-  if (!tfReady || tf.getBackend() !== 'cpu') throw new Error("tfjs 'cpu' backend not active: await initTfjs() first");
+  if (!tfReady || !['cpu', 'wasm'].includes(tf.getBackend())) throw new Error("tfjs backend not active: await initTfjs() first");
 }
 
 /** A Tessera CPU backend measured as its own impl. */
@@ -178,7 +197,7 @@ function peerCases(
   return [
     ...tessera,
     {
-      ...base, impl: 'tfjs-cpu',
+      ...base, impl: tfjsImpl(),
       fn: () => { const r = ops.tfjs(a!, b); sink = ops.readBack ? r.dataSync() : r; r.dispose(); },
       dispose: () => { for (const t of ts) t.dispose(); },
     },
@@ -282,7 +301,7 @@ export function elementwiseCases(op: ElementwiseOp, n: number, backends: readonl
   const plain = spec.plain;
   // Libraries may round exp differently (f32 or f64 evaluation): a few ulp, far below a wrong op.
   const want = plain(x!, y);
-  expectClose(name, 'tfjs-cpu', tfjsResult(operands, spec), want, 1e-5);
+  expectClose(name, tfjsImpl(), tfjsResult(operands, spec), want, 1e-5);
   for (const { impl, backend } of backends) expectClose(name, impl, tesseraResult(backend, operands, spec), want, 1e-5);
   const base = { suite: 'elementwise', case: name, size: n, bytes: 4 * n * (spec.arity + 1) } as const;
   return [
@@ -290,6 +309,50 @@ export function elementwiseCases(op: ElementwiseOp, n: number, backends: readonl
     ...peerCases(base, operands, backends, spec),
   ];
 }
+
+/** Ops the extra peers run: tfjs function and ONNX operator per suite case kind. */
+const PEER_OPS: Record<'matmul' | ElementwiseOp, { ops: PeerOps; onnx: string; arity: 1 | 2; shape: (n: number) => number[]; out: (n: number) => number[] }> = {
+  matmul: { ops: { tessera: (p, q) => tsr.matmul(p, q!), tfjs: (p, q) => tf.matMul(p, q!), readBack: true }, onnx: 'MatMul', arity: 2, shape: (n) => [n, n], out: (n) => [n, n] },
+  add: { ops: ELEMENTWISE.add, onnx: 'Add', arity: 2, shape: (n) => [n], out: (n) => [n] },
+  mul: { ops: ELEMENTWISE.mul, onnx: 'Mul', arity: 2, shape: (n) => [n], out: (n) => [n] },
+  exp: { ops: ELEMENTWISE.exp, onnx: 'Exp', arity: 1, shape: (n) => [n], out: (n) => [n] },
+};
+
+/**
+ * The peers that cannot share the main pass: tfjs-wasm (tfjs has one active backend, so it gets a
+ * pass of its own) and onnxruntime-node (its calls complete asynchronously). Both are checked against
+ * Tessera's pure-JS result on the same operands before timing; `notes` receives ORT's thread count.
+ */
+export async function runExtraPeers(kind: 'matmul' | ElementwiseOp, n: number, opt: RunOptions, onResult?: (r: CaseResult) => void): Promise<CaseResult[]> {
+  const p = PEER_OPS[kind];
+  const operands = Array.from({ length: p.arity }, () => randOperand(p.shape(n)));
+  const want = tesseraResult(tsr.jsBackend, operands, p.ops);
+  const base = kind === 'matmul'
+    ? { suite: 'matmul', case: `matmul-f32-${n}`, size: n, flops: 2 * n ** 3 } as const
+    : { suite: 'elementwise', case: `${kind}-f32-${n}`, size: n, bytes: 4 * n * (p.arity + 1) } as const;
+  const tol = kind === 'matmul' ? 1e-3 : 1e-5;
+  const out: CaseResult[] = [];
+  const done = (r: CaseResult) => { onResult?.(r); out.push(r); };
+  await useTfjs('wasm');
+  try {
+    expectClose(base.case, 'tfjs-wasm', tfjsResult(operands, p.ops), want, tol);
+    const [c] = peerCases(base, operands, [], p.ops).map((x) => (kind === 'matmul' && n >= SLOW_MATMUL.fromSize ? { ...x, budget: SLOW_MATMUL.budget } : x));
+    for (const r of runCases([c!], opt)) done(r);
+  } finally {
+    await useTfjs('cpu');
+  }
+  const session = await ortCase(p.onnx, operands, p.out(n));
+  try {
+    expectClose(base.case, 'onnxruntime', await session.run(), want, tol);
+    done(await runCaseAsync({ ...base, impl: 'onnxruntime', fn: () => {}, fnAsync: async () => { sink = await session.run(); }, dispose: () => {} }, opt));
+  } finally {
+    await session.release();
+  }
+  return out;
+}
+
+/** Says how the extra peers ran (for the notes printed with the table). */
+export const EXTRA_PEERS_NOTE = `tfjs-wasm: @tensorflow/tfjs-backend-wasm (SIMD, single-threaded in Node); onnxruntime: onnxruntime-node CPU EP, ${ORT_THREADS} intra-op threads`;
 
 interface TrainSetup { model: tsr.nn.Module; opt: { zeroGrad(): void; step(): void }; x: tsr.Tensor; y: tsr.Tensor }
 
@@ -356,15 +419,32 @@ export function trainStepCase(kind: TrainStepModel, tb: TesseraBackend): TrainSt
  * way for every impl.
  */
 export function runCase(c: BenchCase, opt: RunOptions): CaseResult {
-  const maxTime = Math.min(opt.maxTime, c.budget?.maxTime ?? Infinity);
-  const minSamples = c.budget ? Math.min(c.budget.minSamples, opt.minSamples ?? Infinity) : opt.minSamples;
-  const bench = new Benchmark(`${c.case} ${c.impl}`, c.fn, {
-    maxTime,
-    ...(minSamples === undefined ? {} : { minSamples }),
-    async: false,
-  });
+  const bench = new Benchmark(`${c.case} ${c.impl}`, c.fn, { ...budgetOf(c, opt), async: false });
   if (c.backend) withBackend(c.backend, () => bench.run());
   else bench.run();
+  return resultOf(c, bench);
+}
+
+/** Times a case whose calls complete asynchronously (`fnAsync`), as a deferred benchmark.js test. */
+export function runCaseAsync(c: BenchCase, opt: RunOptions): Promise<CaseResult> {
+  return new Promise((resolve, reject) => {
+    const bench = new Benchmark(`${c.case} ${c.impl}`, {
+      ...budgetOf(c, opt),
+      defer: true,
+      fn: (d: { resolve(): void }) => { c.fnAsync!().then(() => d.resolve(), reject); },
+      onComplete: () => { try { resolve(resultOf(c, bench)); } catch (e) { reject(e); } },
+    });
+    bench.run({ async: true });
+  });
+}
+
+function budgetOf(c: BenchCase, opt: RunOptions): { maxTime: number; minSamples?: number } {
+  const maxTime = Math.min(opt.maxTime, c.budget?.maxTime ?? Infinity);
+  const minSamples = c.budget ? Math.min(c.budget.minSamples, opt.minSamples ?? Infinity) : opt.minSamples;
+  return { maxTime, ...(minSamples === undefined ? {} : { minSamples }) };
+}
+
+function resultOf(c: BenchCase, bench: Benchmark): CaseResult {
   // benchmark.js reports a throwing test through `error` rather than rethrowing it.
   if (bench.error) throw bench.error;
   const mean = bench.stats.mean;
@@ -424,8 +504,15 @@ export async function runAll(opt: BenchOptions): Promise<CaseResult[]> {
     return runCases(cases, run, opt.onResult);
   };
   const results = group(dispatchCases(16, backends));
-  for (const n of cfg.matmulSizes) results.push(...group(matmulCases(n, backends), matmul));
-  for (const op of cfg.elementwise) results.push(...group(elementwiseCases(op, cfg.elementwiseSize, backends), elementwise));
+  for (const n of cfg.matmulSizes) {
+    results.push(...group(matmulCases(n, backends), matmul));
+    results.push(...await runExtraPeers('matmul', n, run, opt.onResult));
+  }
+  for (const op of cfg.elementwise) {
+    results.push(...group(elementwiseCases(op, cfg.elementwiseSize, backends), elementwise));
+    results.push(...await runExtraPeers(op, cfg.elementwiseSize, run, opt.onResult));
+  }
+  opt.onNote?.(EXTRA_PEERS_NOTE);
   const train = cfg.trainStep.flatMap((kind) => backends.map((b) => trainStepCase(kind, b)));
   results.push(...runCases(train, run, opt.onResult));
   const torch = [
@@ -461,7 +548,7 @@ export function toRecords(results: readonly CaseResult[], meta: { machine: Machi
 
 const TESSERA: readonly TesseraImpl[] = ['tessera-js', 'tessera-native'];
 /** What each Tessera backend is compared with, in print order; native is also compared with tessera-js. */
-const PEERS: readonly Impl[] = ['tessera-js', 'plain-js', 'tfjs-cpu', 'pytorch', 'pytorch-refblas', 'pytorch-openblas'];
+const PEERS: readonly Impl[] = ['tessera-js', 'plain-js', 'tfjs-cpu', 'tfjs-wasm', 'onnxruntime', 'pytorch', 'pytorch-refblas', 'pytorch-openblas'];
 
 export interface Ratio { readonly case: string; readonly tessera: TesseraImpl; readonly peer: Impl; readonly value: number }
 

@@ -6,7 +6,7 @@ import * as tsr from 'tessera';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type CaseResult, type TesseraBackend, dispatchCases, elementwiseCases, formatTable, gitCommit, initTfjs, machineInfo, matmulCases, ratios,
-  runCases, tesseraBackends, toRecords, trainStepCase, withBackend,
+  runCases, runExtraPeers, tesseraBackends, toRecords, trainStepCase, withBackend,
 } from '../src/suites.js';
 
 const tiny = { maxTime: 0.02, minSamples: 2 };
@@ -91,6 +91,14 @@ describe('bench-dashboard suites', () => {
     const table = formatTable(results);
     for (const r of results) expect(table).toContain(r.impl);
   });
+
+  it('runs the tfjs-wasm and onnxruntime peers on the same case names, checked before timing', async () => {
+    const rs = [...await runExtraPeers('matmul', 16, tiny), ...await runExtraPeers('exp', 8192, tiny)];
+    expect(rs.map((r) => `${r.case}/${r.impl}`)).toEqual(['matmul-f32-16/tfjs-wasm', 'matmul-f32-16/onnxruntime', 'exp-f32-8192/tfjs-wasm', 'exp-f32-8192/onnxruntime']);
+    for (const r of rs) expectPositiveFinite(r.meanUs);
+    expectPositiveFinite(rs[0]!.gflops);
+    expectPositiveFinite(rs[3]!.gbps);
+  }, 60_000);
 
   it('gives one time ratio per Tessera backend and peer for a train-step case', () => {
     const row = (impl: CaseResult['impl'], meanUs: number): CaseResult => ({ suite: 'train-step', case: 'mlp', impl, size: 64, meanUs, rme: 1, samples: 5 });
