@@ -29,6 +29,9 @@ const packPlan = (p: Conv2dPlan): Float64Array =>
 const floating = (...vs: (View | undefined)[]): boolean => vs.every((v) => !v || v.dtype === 'float32' || v.dtype === 'float64');
 
 /** Below this many elements the JS kernel wins: a native call costs ~0.2 us of marshalling. */
+/** Bytes of disposed large buffers kept for reuse. */
+const POOL_LIMIT_BYTES = 256 << 20;
+
 export const NATIVE_MIN_ELEMENTS = 4096;
 
 const nativeDir = new URL('../native/', import.meta.url);
@@ -110,14 +113,29 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
 
   /**
    * Large buffers skip zero-filling (every kernel writes its whole output; factories fill explicitly):
-   * for a 16 MiB result that fill was ~40% of an elementwise add.
+   * for a 16 MiB result that fill was ~40% of an elementwise add. Disposed ones are kept for reuse
+   * (a caching allocator, as PyTorch's): fresh memory costs a page fault per 4 KiB on first write.
+   * Only buffers allocated here are pooled, never arrays a caller handed to fromHost.
    */
+  const ours = new WeakSet<ArrayBuffer>();
+  const pool = new Map<number, ArrayBuffer[]>();
+  let pooledBytes = 0;
   function alloc(dtype: DType, size: number): unknown {
     const bytesNeeded = size * DTYPES[dtype].bytes;
     if (bytesNeeded < UNFILLED_MIN_BYTES) return jsBackend.alloc(dtype, size);
-    const raw = Buffer.allocUnsafeSlow(bytesNeeded).buffer;
+    let raw = pool.get(bytesNeeded)?.pop();
+    if (raw) pooledBytes -= bytesNeeded;
+    else ours.add((raw = Buffer.allocUnsafeSlow(bytesNeeded).buffer as ArrayBuffer));
     return new STORAGE_ARRAY[dtype](raw, 0, size);
   }
+  function free(buffer: unknown): void {
+    const raw = (buffer as ArrayBufferView).buffer as ArrayBuffer;
+    if (!ours.has(raw) || pooledBytes + raw.byteLength > POOL_LIMIT_BYTES) return;
+    let list = pool.get(raw.byteLength);
+    if (!list) pool.set(raw.byteLength, (list = []));
+    list.push(raw);
+    pooledBytes += raw.byteLength;
+  }
 
-  return { ...jsBackend, name: 'native', alloc, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true) } };
+  return { ...jsBackend, name: 'native', alloc, free, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true) } };
 }
