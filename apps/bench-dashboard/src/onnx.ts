@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 /** Protobuf wire format: varints and length-delimited fields, enough for ModelProto. */
 class Proto {
   private readonly bytes: number[] = [];
-  private varint(v: number): void {
+  private varint(v: number | bigint): void {
     let x = BigInt(v);
     do {
       let b = Number(x & 0x7fn);
@@ -18,7 +18,8 @@ class Proto {
       this.bytes.push(b);
     } while (x > 0n);
   }
-  int(field: number, v: number): this { this.varint((field << 3) | 0); this.varint(v); return this; }
+  /** A varint field; negative int64 values are sent as their two's complement (10 bytes). */
+  int(field: number, v: number): this { this.varint((field << 3) | 0); this.varint(BigInt.asUintN(64, BigInt(v))); return this; }
   bytesField(field: number, data: Uint8Array): this { this.varint((field << 3) | 2); this.varint(data.length); this.bytes.push(...data); return this; }
   str(field: number, s: string): this { return this.bytesField(field, new TextEncoder().encode(s)); }
   msg(field: number, m: Proto): this { return this.bytesField(field, m.done()); }
@@ -35,12 +36,23 @@ function valueInfo(name: string, shape: readonly number[]): Proto {
   return new Proto().str(1, name).msg(2, new Proto().msg(1, tensor)); // ValueInfoProto { name, type { tensor_type } }
 }
 
-/** A model with one node `op` over inputs x0..x{k-1} of the given shapes, producing y. */
-export function oneNodeModel(op: string, inputs: readonly (readonly number[])[], output: readonly number[]): Uint8Array {
+/** AttributeProto for an INT (type 2) or INTS (type 7) attribute. */
+function attribute(name: string, v: number | readonly number[]): Proto {
+  const a = new Proto().str(1, name);
+  if (typeof v === 'number') return a.int(3, v).int(20, 2);
+  for (const x of v) a.int(8, x);
+  return a.int(20, 7);
+}
+
+export type OnnxAttrs = Readonly<Record<string, number | readonly number[]>>;
+
+/** A model with one node `op` (with integer attributes) over inputs x0..x{k-1} of the given shapes, producing y. */
+export function oneNodeModel(op: string, inputs: readonly (readonly number[])[], output: readonly number[], attrs: OnnxAttrs = {}): Uint8Array {
   const names = inputs.map((_, i) => `x${i}`);
   const node = new Proto();
   for (const n of names) node.str(1, n);
-  node.str(2, 'y').str(4, op); // NodeProto { input, output, op_type }
+  node.str(2, 'y').str(4, op); // NodeProto { input, output, op_type, attribute }
+  for (const [k, v] of Object.entries(attrs)) node.msg(5, attribute(k, v));
   const graph = new Proto().msg(1, node).str(2, `${op.toLowerCase()}-bench`);
   inputs.forEach((s, i) => graph.msg(11, valueInfo(names[i]!, s)));
   graph.msg(12, valueInfo('y', output));
@@ -57,8 +69,8 @@ export interface OrtCase {
 }
 
 /** An ORT session for a one-node model, with its inputs bound once; `run` returns the output. */
-export async function ortCase(op: string, operands: readonly { shape: number[]; data: Float32Array }[], output: readonly number[]): Promise<OrtCase> {
-  const session = await ort.InferenceSession.create(oneNodeModel(op, operands.map((o) => o.shape), output), {
+export async function ortCase(op: string, operands: readonly { shape: number[]; data: Float32Array }[], output: readonly number[], attrs?: OnnxAttrs): Promise<OrtCase> {
+  const session = await ort.InferenceSession.create(oneNodeModel(op, operands.map((o) => o.shape), output, attrs), {
     executionProviders: ['cpu'], intraOpNumThreads: ORT_THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all',
   });
   const feeds = Object.fromEntries(operands.map((o, i) => [`x${i}`, new ort.Tensor('float32', o.data, o.shape)]));

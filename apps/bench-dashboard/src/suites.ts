@@ -21,7 +21,7 @@ const { nn } = tsr;
 export type TesseraImpl = 'tessera-js' | 'tessera-native' | 'tessera-webgpu';
 /** `pytorch` (no BLAS suffix) is PyTorch on a case that does not call BLAS (elementwise). */
 export type Impl = TesseraImpl | 'tfjs-cpu' | 'tfjs-wasm' | 'onnxruntime' | 'plain-js' | 'pytorch' | 'pytorch-refblas' | 'pytorch-openblas';
-export type Suite = 'dispatch' | 'matmul' | 'elementwise' | 'train-step';
+export type Suite = 'dispatch' | 'matmul' | 'elementwise' | 'ops' | 'train-step';
 
 /** One timed function. `dispose` frees the inputs it closes over once the case has run. */
 export interface BenchCase {
@@ -78,9 +78,10 @@ export interface RunOptions {
  * ops run on `elementwiseSize` float32 elements: 16 MiB per operand, far past every cache.
  */
 export const FULL = {
-  maxTime: 5, matmulSizes: [128, 512, 1024], elementwise: ['add', 'mul', 'exp'], elementwiseSize: 4_194_304, trainStep: ['mlp', 'cnn'],
+  maxTime: 5, matmulSizes: [64, 128, 512, 1024], elementwise: ['add', 'mul', 'exp'], elementwiseSize: 4_194_304,
+  ops: ['softmax', 'sum', 'conv2d'], trainStep: ['mlp', 'cnn'],
 } as const;
-export const QUICK = { maxTime: 0.2, matmulSizes: [128], elementwise: ['add'], elementwiseSize: 4_194_304, trainStep: ['mlp'] } as const;
+export const QUICK = { maxTime: 0.2, matmulSizes: [128], elementwise: ['add'], elementwiseSize: 4_194_304, ops: ['softmax'], trainStep: ['mlp'] } as const;
 
 /**
  * Pure-JS matmul (tessera-js, tfjs-cpu) takes 0.5 to 2.5 s per call from n = 1024, and benchmark.js
@@ -310,12 +311,56 @@ export function elementwiseCases(op: ElementwiseOp, n: number, backends: readonl
   ];
 }
 
+/**
+ * The `ops` suite: a row softmax, a full sum and a 3x3 convolution, at one size each. `n` is the
+ * case's size (rows, elements, batch); torch_ops.py builds the same shapes from the same case names.
+ */
+const OPS = {
+  softmax: {
+    n: 256, shapes: (n: number) => [[n, 1024]], out: (n: number) => [n, 1024], work: (n: number) => ({ bytes: 2 * 4 * n * 1024 }),
+    ops: { tessera: (x) => x.softmax(-1), tfjs: (x) => tf.softmax(x, -1) } as PeerOps,
+    onnx: { op: 'Softmax', attrs: { axis: -1 } },
+  },
+  sum: {
+    n: 4_194_304, shapes: (n: number) => [[n]], out: () => [1], work: (n: number) => ({ bytes: 4 * n }),
+    ops: { tessera: (x) => x.sum().reshape([1]), tfjs: (x) => tf.reshape(tf.sum(x), [1]) } as PeerOps,
+    onnx: { op: 'ReduceSum', attrs: { keepdims: 1 } },
+  },
+  conv2d: {
+    n: 32, shapes: (n: number) => [[n, 3, 32, 32], [16, 3, 3, 3]], out: (n: number) => [n, 16, 32, 32], work: (n: number) => ({ flops: 2 * n * 16 * 32 * 32 * 3 * 9 }),
+    // tfjs convolves NHWC with HWIO filters: transposed in and out so all impls compute the same NCHW result.
+    ops: {
+      tessera: (x, w) => x.conv2d(w!, undefined, { padding: 1 }),
+      tfjs: (x, w) => tf.transpose(tf.conv2d(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D, tf.transpose(w!, [2, 3, 1, 0]) as tf.Tensor4D, 1, 'same'), [0, 3, 1, 2]),
+    } as PeerOps,
+    onnx: { op: 'Conv', attrs: { pads: [1, 1, 1, 1] } },
+  },
+} as const;
+export type OpKind = keyof typeof OPS;
+/** PyTorch's conv2d goes through BLAS (im2col + gemm): timed once per BLAS, like matmul. */
+export const OPS_PER_BLAS: readonly OpKind[] = ['conv2d'];
+
+/** An `ops` case on every Tessera backend and tfjs-cpu, checked against Tessera's pure-JS result. */
+export function opCases(kind: OpKind, backends: readonly TesseraBackend[]): BenchCase[] {
+  requireTfjs();
+  const o = OPS[kind];
+  const operands = o.shapes(o.n).map((s) => randOperand(s));
+  const want = tesseraResult(tsr.jsBackend, operands, o.ops);
+  const tol = kind === 'conv2d' ? 1e-4 : kind === 'sum' ? 1e-4 : 1e-5;
+  const name = `${kind}-f32-${o.n}`;
+  expectClose(name, tfjsImpl(), tfjsResult(operands, o.ops), want, tol);
+  for (const { impl, backend } of backends) expectClose(name, impl, tesseraResult(backend, operands, o.ops), want, tol);
+  return peerCases({ suite: 'ops', case: name, size: o.n, ...o.work(o.n) }, operands, backends, o.ops);
+}
+
 /** Ops the extra peers run: tfjs function and ONNX operator per suite case kind. */
-const PEER_OPS: Record<'matmul' | ElementwiseOp, { ops: PeerOps; onnx: string; arity: 1 | 2; shape: (n: number) => number[]; out: (n: number) => number[] }> = {
-  matmul: { ops: { tessera: (p, q) => tsr.matmul(p, q!), tfjs: (p, q) => tf.matMul(p, q!), readBack: true }, onnx: 'MatMul', arity: 2, shape: (n) => [n, n], out: (n) => [n, n] },
-  add: { ops: ELEMENTWISE.add, onnx: 'Add', arity: 2, shape: (n) => [n], out: (n) => [n] },
-  mul: { ops: ELEMENTWISE.mul, onnx: 'Mul', arity: 2, shape: (n) => [n], out: (n) => [n] },
-  exp: { ops: ELEMENTWISE.exp, onnx: 'Exp', arity: 1, shape: (n) => [n], out: (n) => [n] },
+type PeerKind = 'matmul' | ElementwiseOp | OpKind;
+const PEER_OPS: Record<PeerKind, { ops: PeerOps; onnx: { op: string; attrs?: Readonly<Record<string, number | readonly number[]>> }; shapes: (n: number) => readonly (readonly number[])[]; out: (n: number) => readonly number[] }> = {
+  matmul: { ops: { tessera: (p, q) => tsr.matmul(p, q!), tfjs: (p, q) => tf.matMul(p, q!), readBack: true }, onnx: { op: 'MatMul' }, shapes: (n) => [[n, n], [n, n]], out: (n) => [n, n] },
+  add: { ops: ELEMENTWISE.add, onnx: { op: 'Add' }, shapes: (n) => [[n], [n]], out: (n) => [n] },
+  mul: { ops: ELEMENTWISE.mul, onnx: { op: 'Mul' }, shapes: (n) => [[n], [n]], out: (n) => [n] },
+  exp: { ops: ELEMENTWISE.exp, onnx: { op: 'Exp' }, shapes: (n) => [[n]], out: (n) => [n] },
+  ...Object.fromEntries(Object.entries(OPS).map(([k, o]) => [k, { ops: o.ops, onnx: o.onnx, shapes: o.shapes, out: o.out }])) as Record<OpKind, never>,
 };
 
 /**
@@ -323,14 +368,15 @@ const PEER_OPS: Record<'matmul' | ElementwiseOp, { ops: PeerOps; onnx: string; a
  * pass of its own) and onnxruntime-node (its calls complete asynchronously). Both are checked against
  * Tessera's pure-JS result on the same operands before timing; `notes` receives ORT's thread count.
  */
-export async function runExtraPeers(kind: 'matmul' | ElementwiseOp, n: number, opt: RunOptions, onResult?: (r: CaseResult) => void): Promise<CaseResult[]> {
+export async function runExtraPeers(kind: PeerKind, n: number, opt: RunOptions, onResult?: (r: CaseResult) => void): Promise<CaseResult[]> {
   const p = PEER_OPS[kind];
-  const operands = Array.from({ length: p.arity }, () => randOperand(p.shape(n)));
+  const operands = p.shapes(n).map((s) => randOperand([...s]));
   const want = tesseraResult(tsr.jsBackend, operands, p.ops);
-  const base = kind === 'matmul'
-    ? { suite: 'matmul', case: `matmul-f32-${n}`, size: n, flops: 2 * n ** 3 } as const
-    : { suite: 'elementwise', case: `${kind}-f32-${n}`, size: n, bytes: 4 * n * (p.arity + 1) } as const;
-  const tol = kind === 'matmul' ? 1e-3 : 1e-5;
+  const base: Omit<BenchCase, 'impl' | 'fn' | 'dispose'> = kind === 'matmul'
+    ? { suite: 'matmul', case: `matmul-f32-${n}`, size: n, flops: 2 * n ** 3 }
+    : kind in OPS ? { suite: 'ops', case: `${kind}-f32-${n}`, size: n, ...OPS[kind as OpKind].work(n) }
+      : { suite: 'elementwise', case: `${kind}-f32-${n}`, size: n, bytes: 4 * n * (operands.length + 1) };
+  const tol = kind === 'matmul' ? 1e-3 : kind === 'sum' || kind === 'conv2d' ? 1e-4 : 1e-5;
   const out: CaseResult[] = [];
   const done = (r: CaseResult) => { onResult?.(r); out.push(r); };
   await useTfjs('wasm');
@@ -341,7 +387,7 @@ export async function runExtraPeers(kind: 'matmul' | ElementwiseOp, n: number, o
   } finally {
     await useTfjs('cpu');
   }
-  const session = await ortCase(p.onnx, operands, p.out(n));
+  const session = await ortCase(p.onnx.op, operands, p.out(n), p.onnx.attrs);
   try {
     expectClose(base.case, 'onnxruntime', await session.run(), want, tol);
     done(await runCaseAsync({ ...base, impl: 'onnxruntime', fn: () => {}, fnAsync: async () => { sink = await session.run(); }, dispose: () => {} }, opt));
@@ -511,6 +557,10 @@ export async function runAll(opt: BenchOptions): Promise<CaseResult[]> {
   for (const op of cfg.elementwise) {
     results.push(...group(elementwiseCases(op, cfg.elementwiseSize, backends), elementwise));
     results.push(...await runExtraPeers(op, cfg.elementwiseSize, run, opt.onResult));
+  }
+  for (const kind of cfg.ops) {
+    results.push(...group(opCases(kind, backends), OPS_PER_BLAS.includes(kind) ? matmul : elementwise));
+    results.push(...await runExtraPeers(kind, OPS[kind].n, run, opt.onResult));
   }
   opt.onNote?.(EXTRA_PEERS_NOTE);
   const train = cfg.trainStep.flatMap((kind) => backends.map((b) => trainStepCase(kind, b)));
