@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ConformanceMatrix, type DashboardData, type Machine, type Measurement, type Run, STATUSES, SUITES } from '../web/data.js';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const APP_DIR = fileURLToPath(new URL('../', import.meta.url));
 
 export interface Sources {
@@ -28,14 +28,14 @@ export function sourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Sources {
   };
 }
 
-export function collect(sources: Sources, now: Date = new Date()): DashboardData {
+export function collect(sources: Sources): DashboardData {
   if (!existsSync(sources.resultsDir)) throw new Error(`bench-dashboard: results directory ${sources.resultsDir} does not exist (set BENCH_RESULTS_DIR to another one)`);
   const files = readdirSync(sources.resultsDir).filter((f) => f.endsWith('.json') && !f.endsWith('.tmp.json'));
   const runs = files
     .map((f) => readRun(sources.resultsDir, f))
     .sort((a, b) => Date.parse(a.date) - Date.parse(b.date) || a.file.localeCompare(b.file));
   return {
-    collected: now.toISOString(),
+    collected: new Date().toISOString(),
     resultsDir: fromRoot(sources.resultsDir),
     matrixPath: fromRoot(sources.matrixPath),
     runs,
@@ -43,7 +43,11 @@ export function collect(sources: Sources, now: Date = new Date()): DashboardData
   };
 }
 
-const fromRoot = (p: string): string => path.relative(REPO_ROOT, p) || '.';
+/** Paths inside the repository are shown from its root; others in full. */
+function fromRoot(p: string): string {
+  const rel = path.relative(REPO_ROOT, p);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? p : rel || '.';
+}
 
 type Json = Record<string, unknown>;
 
@@ -72,8 +76,8 @@ function finite(o: Json, key: string, where: string): number {
 }
 
 function positive(o: Json, key: string, where: string): number {
-  const v = finite(o, key, where);
-  return v > 0 ? v : invalid(`${where}.${key}`, 'a number > 0', v);
+  const v = o[key];
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : invalid(`${where}.${key}`, 'a finite number > 0', v);
 }
 
 function oneOf<T extends string>(o: Json, key: string, allowed: readonly T[], where: string): T {

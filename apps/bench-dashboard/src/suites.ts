@@ -21,7 +21,8 @@ const { nn } = tsr;
 export type TesseraImpl = 'tessera-js' | 'tessera-native' | 'tessera-webgpu';
 /** `pytorch` (no BLAS suffix) is PyTorch on a case that does not call BLAS (elementwise). */
 export type Impl = TesseraImpl | 'tfjs-cpu' | 'tfjs-wasm' | 'onnxruntime' | 'plain-js' | 'pytorch' | 'pytorch-refblas' | 'pytorch-openblas';
-export type Suite = 'dispatch' | 'matmul' | 'elementwise' | 'ops' | 'train-step';
+export type { Suite } from '../web/data.js';
+import type { Suite } from '../web/data.js';
 
 /** One timed function. `dispose` frees the inputs it closes over once the case has run. */
 export interface BenchCase {
