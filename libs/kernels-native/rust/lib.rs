@@ -4,6 +4,7 @@
 
 mod conv;
 mod engine;
+mod pool;
 mod generated;
 
 use engine::{Launch, Operand};
@@ -176,5 +177,48 @@ pub fn unfold(dtype: String, src: Uint8Array, mut dst: Uint8Array, plan: Float64
         }};
     }
     match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("unfold: unsupported dtype {dtype}"))) }
+    Ok(())
+}
+
+/// max/avg pooling on contiguous float32/float64 planes; `indices` (int64) receives each maximum's
+/// flat position in its plane. `offsets`: x, out, indices.
+#[napi(js_name = "pool2d")]
+pub fn pool2d(dtype: String, x: Uint8Array, mut out: Uint8Array, indices: Option<Uint8Array>, plan: Float64Array, offsets: Float64Array, max: bool, count_include_pad: bool) -> Result<()> {
+    let p = pool::Plan::from(&plan).ok_or_else(|| Error::from_reason("pool2d: plan must have 13 non-negative integers and strides > 0".to_string()))?;
+    if offsets.len() != 3 { return Err(Error::from_reason("pool2d: offsets must have 3 entries".to_string())); }
+    let o = |i: usize| offsets[i] as usize;
+    let (image, pooled) = (p.planes * p.h * p.w, p.planes * p.oh * p.ow);
+    let out_bytes = unsafe { out.as_mut() };
+    let mut indices = indices;
+    let idx = match indices.as_mut() { Some(b) => Some(slice_of_mut::<i64>("pool2d indices", unsafe { b.as_mut() }, o(2), pooled)?), None => None };
+    macro_rules! go {
+        ($t:ty) => {{
+            let xs = slice_of::<$t>("pool2d x", &x, o(0), image)?;
+            let os = slice_of_mut::<$t>("pool2d out", out_bytes, o(1), pooled)?;
+            pool::pool2d::<$t>(xs, os, idx, &p, max, count_include_pad);
+        }};
+    }
+    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("pool2d: unsupported dtype {dtype}"))) }
+    Ok(())
+}
+
+/// out[r, index[r, j]] += src[r, j] on contiguous rows (`rows` of `n` out elements and `k` index and
+/// src elements); `offsets`: out, index, src. An out-of-range index is an error and nothing is written.
+#[napi(js_name = "scatterAddRows")]
+#[allow(clippy::too_many_arguments)]
+pub fn scatter_add_rows(dtype: String, mut out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: u32, n: u32, k: u32, offsets: Float64Array) -> Result<()> {
+    if offsets.len() != 3 { return Err(Error::from_reason("scatterAdd: offsets must have 3 entries".to_string())); }
+    let o = |i: usize| offsets[i] as usize;
+    let (rows, n, k) = (rows as usize, n as usize, k as usize);
+    let out_bytes = unsafe { out.as_mut() };
+    let is = slice_of::<i64>("scatterAdd index", &index, o(1), rows * k)?;
+    macro_rules! go {
+        ($t:ty) => {{
+            let os = slice_of_mut::<$t>("scatterAdd out", out_bytes, o(0), rows * n)?;
+            let ss = slice_of::<$t>("scatterAdd src", &src, o(2), rows * k)?;
+            pool::scatter_add_rows::<$t>(os, is, ss, n, k).map_err(|e| Error::from_reason(format!("scatterAdd: {e}")))?;
+        }};
+    }
+    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("scatterAdd: unsupported dtype {dtype}"))) }
     Ok(())
 }

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
-import { type Conv2dPlan, type DType, DTYPES } from '@tessera/ops';
+import { type Conv2dPlan, type DType, DTYPES, IndexError, type Pool2dPlan } from '@tessera/ops';
 
 interface Addon {
   elementwise(kernel: number, shape: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array,
@@ -17,6 +17,8 @@ interface Addon {
   reduce(kernel: number, outer: Uint32Array, inner: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array, x: Uint8Array, out: Uint8Array, params: Float64Array): void;
   conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
   unfold(dtype: string, src: Uint8Array, dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: boolean): void;
+  pool2d(dtype: string, x: Uint8Array, out: Uint8Array, indices: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array, max: boolean, countIncludePad: boolean): void;
+  scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
 }
 
 const UNFILLED_MIN_BYTES = 1 << 16;
@@ -28,10 +30,10 @@ const packPlan = (p: Conv2dPlan): Float64Array =>
   Float64Array.of(p.n, p.c, p.h, p.w, p.o, p.kh, p.kw, p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.groups, p.oh, p.ow);
 const floating = (...vs: (View | undefined)[]): boolean => vs.every((v) => !v || v.dtype === 'float32' || v.dtype === 'float64');
 
-/** Below this many elements the JS kernel wins: a native call costs ~0.2 us of marshalling. */
 /** Bytes of disposed large buffers kept for reuse. */
 const POOL_LIMIT_BYTES = 256 << 20;
 
+/** Below this many elements the JS kernel wins: a native call costs ~0.2 us of marshalling. */
 export const NATIVE_MIN_ELEMENTS = 4096;
 
 const nativeDir = new URL('../native/', import.meta.url);
@@ -61,6 +63,15 @@ function load(): { addon: Addon; catalog: Catalog } | string {
 const bytes = (v: View): Uint8Array => {
   const a = v.buffer as Float32Array;
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+};
+/** Row-major with no gaps (size-1 dims may have any stride). */
+const contiguous = (v: View): boolean => {
+  let expected = 1;
+  for (let i = v.shape.length - 1; i >= 0; i--) {
+    if (v.shape[i] !== 1 && v.strides[i] !== expected) return false;
+    expected *= v.shape[i]!;
+  }
+  return true;
 };
 const elemSize = (v: View): number => (v.buffer as Float32Array).BYTES_PER_ELEMENT;
 
@@ -111,6 +122,30 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     addon.unfold(out.dtype, bytes(src), bytes(out), packPlan(p), Float64Array.of(src.offset, out.offset), adjoint);
   };
 
+  function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void {
+    if (!floating(out, x) || !contiguous(out) || (indices && !contiguous(indices))) return jsBackend.routines.pool2d!(out, x, p, mode, countIncludePad, indices);
+    const plan = Float64Array.of(p.planes, p.h, p.w, p.k[0], p.k[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.oh, p.ow);
+    addon.pool2d(out.dtype, bytes(x), bytes(out), indices && bytes(indices), plan, Float64Array.of(x.offset, out.offset, indices?.offset ?? 0), mode === 'max', countIncludePad);
+  }
+
+  /**
+   * scatterAdd along the last dim of contiguous operands whose leading dims agree (max pooling's
+   * backward, one-hot style updates): rows in the addon. Anything else runs on the JS kernel.
+   */
+  function scatterAdd(out: View, index: View, src: View, dim: number): void {
+    const r = out.shape.length;
+    const rowsAgree = index.shape.length === r && src.shape.length === r && index.shape.every((d, i) => i === r - 1 || (d === out.shape[i] && d === src.shape[i])) && index.shape[r - 1] === src.shape[r - 1];
+    if (dim !== r - 1 || !rowsAgree || !floating(out, src) || index.dtype !== 'int64' || out.buffer === src.buffer || ![out, index, src].every(contiguous)) {
+      return jsBackend.routines.scatterAdd!(out, index, src, dim);
+    }
+    const n = out.shape[r - 1]!, k = index.shape[r - 1]!, rows = out.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    try {
+      addon.scatterAddRows(out.dtype, bytes(out), bytes(index), bytes(src), rows, n, k, Float64Array.of(out.offset, index.offset, src.offset));
+    } catch (e) {
+      throw new IndexError('scatterAdd', (e as Error).message.replace(/^scatterAdd: /, ''));
+    }
+  }
+
   /**
    * Large buffers skip zero-filling (every kernel writes its whole output; factories fill explicitly):
    * for a 16 MiB result that fill was ~40% of an elementwise add. Disposed ones are kept for reuse
@@ -137,5 +172,5 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     pooledBytes += raw.byteLength;
   }
 
-  return { ...jsBackend, name: 'native', alloc, free, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true) } };
+  return { ...jsBackend, name: 'native', alloc, free, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, scatterAdd } };
 }

@@ -16,6 +16,25 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     return x.reduce((m, v, i) => Math.max(m, v === y[i] ? 0 : Math.abs(v - y[i]!) / Math.max(Math.abs(v), 1e-30)), 0);
   };
 
+  // Max pooling's backward is a scatterAdd of the gradient along the last dim by these indices.
+  it('pools (max, avg) and scatter-adds rows like the JS kernels, and rejects a bad index', () => {
+    for (const opt of [{ kernelSize: 2 }, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true }, { kernelSize: 3, padding: 1, countIncludePad: false }]) {
+      const [js, nat] = both(() => {
+        tsr.manualSeed(2);
+        const x = tsr.randn([3, 4, 9, 7]);
+        return tsr.cat([x.maxPool2d(opt).flatten(), x.avgPool2d(opt).flatten()]);
+      });
+      expect(maxRelDiff(js, nat), JSON.stringify(opt)).toBeLessThanOrEqual(2.5e-7);
+    }
+    const [js, nat] = both(() => {
+      tsr.manualSeed(3);
+      const out = tsr.zeros([5, 6]), src = tsr.randn([5, 4]);
+      return out.scatterAdd(1, tsr.randint(-6, 6, [5, 4]), src);
+    });
+    expect(maxRelDiff(js, nat)).toBeLessThanOrEqual(2.5e-7);
+    expect(() => onBackend(native as tsr.Backend, () => tsr.zeros([2, 3]).scatterAdd(1, tsr.tensor([[0, 3], [1, 1]], { dtype: 'int64' }), tsr.ones([2, 2])))).toThrow(tsr.IndexError);
+  });
+
   it('reuses the memory of disposed large results, never an array the caller handed over', () => {
     const b = native as tsr.Backend;
     const first = b.alloc('float32', 1 << 20) as Float32Array;

@@ -1,0 +1,100 @@
+//! Pooling (max with first-maximum indices, average) and the scatter-add that max pooling's backward
+//! uses, on contiguous float32/float64 planes. Planes are spread across threads when there is enough
+//! work to pay for it.
+
+use rayon::prelude::*;
+
+/// Pooling geometry, in the order the JS side packs it.
+#[derive(Clone, Copy)]
+pub struct Plan {
+    pub planes: usize, pub h: usize, pub w: usize, pub kh: usize, pub kw: usize,
+    pub sh: usize, pub sw: usize, pub ph: usize, pub pw: usize, pub dh: usize, pub dw: usize,
+    pub oh: usize, pub ow: usize,
+}
+
+impl Plan {
+    pub fn from(p: &[f64]) -> Option<Plan> {
+        if p.len() != 13 || p.iter().any(|&v| !(v >= 0.0) || v.fract() != 0.0) { return None; }
+        let u = |i: usize| p[i] as usize;
+        let plan = Plan { planes: u(0), h: u(1), w: u(2), kh: u(3), kw: u(4), sh: u(5), sw: u(6), ph: u(7), pw: u(8), dh: u(9), dw: u(10), oh: u(11), ow: u(12) };
+        (plan.sh > 0 && plan.sw > 0).then_some(plan)
+    }
+}
+
+pub trait Real: Copy + Send + Sync + 'static {
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+impl Real for f32 { fn to_f64(self) -> f64 { self as f64 } fn from_f64(v: f64) -> Self { v as f32 } }
+impl Real for f64 { fn to_f64(self) -> f64 { self } fn from_f64(v: f64) -> Self { v } }
+
+/// Below this many window taps a call stays on the calling thread.
+const PARALLEL_TAPS: usize = 1 << 16;
+
+/// One plane: each output's window maximum (the first one, NaN counting as largest) and its flat
+/// position in the plane, or the window average (f64 accumulation, as the JS kernels).
+fn plane<T: Real>(x: &[T], out: &mut [T], mut idx: Option<&mut [i64]>, p: &Plan, max: bool, count_include_pad: bool) {
+    for i in 0..p.oh {
+        for j in 0..p.ow {
+            let y0 = (i * p.sh) as isize - p.ph as isize;
+            let z0 = (j * p.sw) as isize - p.pw as isize;
+            let (mut acc, mut n, mut at) = (if max { f64::NEG_INFINITY } else { 0.0 }, 0usize, -1i64);
+            for u in 0..p.kh {
+                let y = y0 + (u * p.dh) as isize;
+                if y < 0 || y as usize >= p.h { continue; }
+                for v in 0..p.kw {
+                    let z = z0 + (v * p.dw) as isize;
+                    if z < 0 || z as usize >= p.w { continue; }
+                    let pos = y as usize * p.w + z as usize;
+                    let val = x[pos].to_f64();
+                    if !max { acc += val; } else if at < 0 || val > acc || (val.is_nan() && !acc.is_nan()) { acc = val; at = pos as i64; }
+                    n += 1;
+                }
+            }
+            if !max {
+                let y1 = (y0 + p.kh as isize).min((p.h + p.ph) as isize);
+                let z1 = (z0 + p.kw as isize).min((p.w + p.pw) as isize);
+                acc /= if count_include_pad { ((y1 - y0) * (z1 - z0)) as f64 } else { n as f64 };
+            }
+            let o = i * p.ow + j;
+            out[o] = T::from_f64(acc);
+            if let Some(ix) = idx.as_deref_mut() { ix[o] = at; }
+        }
+    }
+}
+
+pub fn pool2d<T: Real>(x: &[T], out: &mut [T], idx: Option<&mut [i64]>, p: &Plan, max: bool, count_include_pad: bool) {
+    let (hw, l) = (p.h * p.w, p.oh * p.ow);
+    if hw == 0 || l == 0 { return; }
+    let parallel = p.planes * l * p.kh * p.kw >= PARALLEL_TAPS;
+    match idx {
+        Some(ix) if parallel => x.par_chunks(hw).zip(out.par_chunks_mut(l)).zip(ix.par_chunks_mut(l))
+            .for_each(|((xs, os), is)| plane(xs, os, Some(is), p, max, count_include_pad)),
+        Some(ix) => x.chunks(hw).zip(out.chunks_mut(l)).zip(ix.chunks_mut(l))
+            .for_each(|((xs, os), is)| plane(xs, os, Some(is), p, max, count_include_pad)),
+        None if parallel => x.par_chunks(hw).zip(out.par_chunks_mut(l)).for_each(|(xs, os)| plane(xs, os, None, p, max, count_include_pad)),
+        None => x.chunks(hw).zip(out.chunks_mut(l)).for_each(|(xs, os)| plane(xs, os, None, p, max, count_include_pad)),
+    }
+}
+
+/// out[r, index[r, j]] += src[r, j] for rows of `n` (out) and `k` (index, src) elements. Negative
+/// indices count from the end; an index outside the row is an error naming it, and nothing is
+/// written (all indices are checked first).
+pub fn scatter_add_rows<T: Real>(out: &mut [T], index: &[i64], src: &[T], n: usize, k: usize) -> Result<(), String> {
+    if let Some(&bad) = index.iter().find(|&&i| i < -(n as i64) || i >= n as i64) {
+        return Err(format!("index {bad} is out of bounds for dim 1 with size {n}"));
+    }
+    if n == 0 || k == 0 { return Ok(()); }
+    let row = |(os, (is, ss)): (&mut [T], (&[i64], &[T]))| {
+        for (&i, &s) in is.iter().zip(ss) {
+            let t = if i < 0 { (i + n as i64) as usize } else { i as usize };
+            os[t] = T::from_f64(os[t].to_f64() + s.to_f64());
+        }
+    };
+    if out.len() / n * k >= PARALLEL_TAPS {
+        out.par_chunks_mut(n).zip(index.par_chunks(k).zip(src.par_chunks(k))).for_each(row);
+    } else {
+        out.chunks_mut(n).zip(index.chunks(k).zip(src.chunks(k))).for_each(row);
+    }
+    Ok(())
+}
