@@ -59,12 +59,22 @@ pub fn col2im<T: Float>(cols: &[T], p: &Plan, out: &mut [T]) {
     for_each_tap(p, 0, p.c, |r, src| if let Some(s) = src { out[s] = out[s] + cols[r] });
 }
 
+/// Below this much work (multiply-adds or copied elements) a call stays on the calling thread: waking
+/// the pool costs more than a small batch of small images (the digits CNN's step was mostly that).
+const PARALLEL_WORK: usize = 1 << 18;
+
+/// Runs `f(image index, image's chunk of out)` over chunks of `per`, across threads when `work` pays for it.
+fn per_image<T: Send>(out: &mut [T], per: usize, work: usize, f: impl Fn((usize, &mut [T])) + Sync + Send) {
+    if per == 0 { return; }
+    if work >= PARALLEL_WORK { out.par_chunks_mut(per).enumerate().for_each(f) } else { out.chunks_mut(per).enumerate().for_each(f) }
+}
+
 /// out[N, O, OH, OW] = conv(x[N, C, H, W], w[O, C/groups, kh, kw]) + bias; all contiguous.
 pub fn conv2d<T: Float>(x: &[T], wt: &[T], bias: Option<&[T]>, out: &mut [T], p: &Plan) {
     let (cg, og) = (p.c / p.groups, p.o / p.groups);
     let kk = cg * p.kh * p.kw;
     let hw = p.oh * p.ow;
-    out.par_chunks_mut(p.o * hw).enumerate().for_each(|(b, img_out)| {
+    per_image(out, p.o * hw, p.n * p.o * hw * kk, |(b, img_out)| {
         let img = &x[b * p.image()..(b + 1) * p.image()];
         let mut cols = vec![T::default(); kk * hw];
         for g in 0..p.groups {
@@ -90,13 +100,13 @@ pub fn conv2d<T: Float>(x: &[T], wt: &[T], bias: Option<&[T]>, out: &mut [T], p:
 /// out[N, C*kh*kw, L] = patches of x[N, C, H, W].
 pub fn unfold<T: Float>(x: &[T], out: &mut [T], p: &Plan) {
     let per = p.cols(p.c);
-    out.par_chunks_mut(per).enumerate().for_each(|(b, o)| im2col(&x[b * p.image()..(b + 1) * p.image()], p, 0, p.c, o));
+    per_image(out, per, p.n * per, |(b, o)| im2col(&x[b * p.image()..(b + 1) * p.image()], p, 0, p.c, o));
 }
 
 /// out[N, C, H, W] = sum of cols[N, C*kh*kw, L] at their positions.
 pub fn fold<T: Float>(cols: &[T], out: &mut [T], p: &Plan) {
     let per = p.cols(p.c);
-    out.par_chunks_mut(p.image()).enumerate().for_each(|(b, o)| {
+    per_image(out, p.image(), p.n * per, |(b, o)| {
         o.fill(T::default());
         col2im(&cols[b * per..(b + 1) * per], p, o);
     });
