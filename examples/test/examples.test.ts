@@ -14,6 +14,7 @@ describe('examples', () => {
   }, 120_000);
 
   // Same seed, same host-generated dropout masks and batches: the devices differ only in rounding.
+  // Skipped only where no WebGPU adapter exists; CI sets TESSERA_REQUIRE_BACKENDS, which fails above instead.
   it.skipIf(webgpu !== undefined)('the digits CNN trains on webgpu as on the CPU (2 epochs)', async () => {
     const cpu = await train(2, false, 'cpu'), gpu = await train(2, false, 'webgpu');
     expect(gpu.model.parameters()[0]!.device).toBe('webgpu');
