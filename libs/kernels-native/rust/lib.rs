@@ -5,6 +5,7 @@
 mod conv;
 mod engine;
 mod pool;
+mod rows;
 mod generated;
 
 use engine::{Launch, Operand};
@@ -220,5 +221,42 @@ pub fn scatter_add_rows(dtype: String, mut out: Uint8Array, index: Uint8Array, s
         }};
     }
     match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("scatterAdd: unsupported dtype {dtype}"))) }
+    Ok(())
+}
+
+/// softmax / logSoftmax over contiguous rows of `n` (`rows` of them); `offsets`: x, out.
+#[napi(js_name = "softmaxRows")]
+pub fn softmax_rows(dtype: String, x: Uint8Array, mut out: Uint8Array, rows: u32, n: u32, offsets: Float64Array, log: bool) -> Result<()> {
+    if offsets.len() != 2 { return Err(Error::from_reason("softmax: offsets must have 2 entries".to_string())); }
+    let len = rows as usize * n as usize;
+    let out_bytes = unsafe { out.as_mut() };
+    macro_rules! go {
+        ($t:ty) => {{
+            let xs = slice_of::<$t>("softmax x", &x, offsets[0] as usize, len)?;
+            let os = slice_of_mut::<$t>("softmax out", out_bytes, offsets[1] as usize, len)?;
+            rows::softmax::<$t>(os, xs, n as usize, log);
+        }};
+    }
+    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("softmax: unsupported dtype {dtype}"))) }
+    Ok(())
+}
+
+/// layerNorm over contiguous rows of `n`; weight and bias (n elements each) optional; `offsets`: x, out, weight, bias.
+#[napi(js_name = "layerNormRows")]
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_rows(dtype: String, x: Uint8Array, mut out: Uint8Array, weight: Option<Uint8Array>, bias: Option<Uint8Array>, rows: u32, n: u32, offsets: Float64Array, eps: f64) -> Result<()> {
+    if offsets.len() != 4 { return Err(Error::from_reason("layerNorm: offsets must have 4 entries".to_string())); }
+    let (len, n) = (rows as usize * n as usize, n as usize);
+    let out_bytes = unsafe { out.as_mut() };
+    macro_rules! go {
+        ($t:ty) => {{
+            let xs = slice_of::<$t>("layerNorm x", &x, offsets[0] as usize, len)?;
+            let ws = match &weight { Some(w) => Some(slice_of::<$t>("layerNorm weight", w, offsets[2] as usize, n)?), None => None };
+            let bs = match &bias { Some(b) => Some(slice_of::<$t>("layerNorm bias", b, offsets[3] as usize, n)?), None => None };
+            let os = slice_of_mut::<$t>("layerNorm out", out_bytes, offsets[1] as usize, len)?;
+            rows::layer_norm::<$t>(os, xs, ws, bs, n, eps);
+        }};
+    }
+    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("layerNorm: unsupported dtype {dtype}"))) }
     Ok(())
 }

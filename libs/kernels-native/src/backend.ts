@@ -18,6 +18,8 @@ interface Addon {
   conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
   unfold(dtype: string, src: Uint8Array, dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: boolean): void;
   pool2d(dtype: string, x: Uint8Array, out: Uint8Array, indices: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array, max: boolean, countIncludePad: boolean): void;
+  softmaxRows(dtype: string, x: Uint8Array, out: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean): void;
+  layerNormRows(dtype: string, x: Uint8Array, out: Uint8Array, weight: Uint8Array | undefined, bias: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number): void;
   scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
 }
 
@@ -122,6 +124,26 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     addon.unfold(out.dtype, bytes(src), bytes(out), packPlan(p), Float64Array.of(src.offset, out.offset), adjoint);
   };
 
+  /** Along the last dim of contiguous operands (the common case): rows in the addon; otherwise the JS kernel. */
+  function softmax(out: View, x: View, dim: number, log: boolean): void {
+    const r = x.shape.length;
+    if (r === 0 || dim !== r - 1 || !floating(out, x) || out.dtype !== x.dtype || out.buffer === x.buffer || !contiguous(out) || !contiguous(x)) {
+      return jsBackend.routines.softmax!(out, x, dim, log);
+    }
+    const n = x.shape[r - 1]!;
+    addon.softmaxRows(x.dtype, bytes(x), bytes(out), n === 0 ? 0 : x.shape.reduce((a, b) => a * b, 1) / n, n, Float64Array.of(x.offset, out.offset), log);
+  }
+
+  function layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void {
+    const same = [out, weight, bias].every((v) => !v || v.dtype === x.dtype);
+    if (!floating(out, x, weight, bias) || !same || out.buffer === x.buffer || !contiguous(out) || !contiguous(x) || inner === 0) {
+      return jsBackend.routines.layerNorm!(out, x, weight, bias, inner, eps);
+    }
+    const rows = x.shape.reduce((a, b) => a * b, 1) / inner;
+    addon.layerNormRows(x.dtype, bytes(x), bytes(out), weight && bytes(weight), bias && bytes(bias), rows, inner,
+      Float64Array.of(x.offset, out.offset, weight?.offset ?? 0, bias?.offset ?? 0), eps);
+  }
+
   function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void {
     if (!floating(out, x) || !contiguous(out) || (indices && !contiguous(indices))) return jsBackend.routines.pool2d!(out, x, p, mode, countIncludePad, indices);
     const plan = Float64Array.of(p.planes, p.h, p.w, p.k[0], p.k[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.oh, p.ow);
@@ -172,5 +194,5 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     pooledBytes += raw.byteLength;
   }
 
-  return { ...jsBackend, name: 'native', alloc, free, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, scatterAdd } };
+  return { ...jsBackend, name: 'native', alloc, free, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, scatterAdd, softmax, layerNorm } };
 }

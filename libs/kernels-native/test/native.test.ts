@@ -16,6 +16,22 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     return x.reduce((m, v, i) => Math.max(m, v === y[i] ? 0 : Math.abs(v - y[i]!) / Math.max(Math.abs(v), 1e-30)), 0);
   };
 
+  it('softmax, logSoftmax and layerNorm over rows match the JS kernels (NaN and -inf rows included)', () => {
+    const [js, nat] = both(() => {
+      tsr.manualSeed(4);
+      const x = tsr.randn([300, 257]).mul(20);
+      x.narrow(0, 0, 1).fill_(-Infinity);
+      x.narrow(0, 1, 1).narrow(1, 5, 1).fill_(NaN);
+      const w = tsr.randn([257]), b = tsr.randn([257]);
+      return tsr.cat([x.softmax(-1).flatten(), x.logSoftmax(-1).flatten(), tsr.layerNorm(x.narrow(0, 2, 298), [257], w, b).flatten(), tsr.layerNorm(x.narrow(0, 2, 298), [257]).flatten()]);
+    });
+    const a = js.dataSync() as Float32Array, c = nat.dataSync() as Float32Array;
+    expect(Array.from(c, Number.isNaN)).toEqual(Array.from(a, Number.isNaN));
+    // NaN rows agree (above); the rest within float32 rounding. maxRelDiff treats NaN === NaN as different, so compare them out.
+    const finite = (t: tsr.Tensor) => tsr.where(t.isnan(), 0, t);
+    expect(maxRelDiff(finite(js), finite(nat))).toBeLessThanOrEqual(2.5e-7);
+  });
+
   // Max pooling's backward is a scatterAdd of the gradient along the last dim by these indices.
   it('pools (max, avg) and scatter-adds rows like the JS kernels, and rejects a bad index', () => {
     for (const opt of [{ kernelSize: 2 }, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true }, { kernelSize: 3, padding: 1, countIncludePad: false }]) {
