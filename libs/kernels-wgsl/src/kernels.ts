@@ -2,8 +2,8 @@
  * Elementwise and reduction kernels generated from the IR: WGSL source per (kernel, rank, aliasing),
  * compiled once into a pipeline by the runtime, launched with shapes and strides as parameters.
  */
-import type { DType } from '@tessera/ops';
-import type { ElementwiseKernel, ElementwiseLaunch, ReduceKernel, ReduceLaunch, View } from '@tessera/tensor';
+import { type DType, topoSort } from '@tessera/ops';
+import type { ElementwiseKernel, ElementwiseLaunch, ReduceKernel, ReduceLaunch } from '@tessera/tensor';
 import { emitExpr, load, literal, paramLoad, storeValue, valueType, castCode } from './emit.js';
 import type { Runtime } from './runtime.js';
 import { type Buf, MetaWriter, WG, mi, shader, unravel } from './shader.js';
@@ -38,22 +38,25 @@ export function elementwiseSource(k: ElementwiseKernel, rank: number, aliased: r
   return shader(bufs, body);
 }
 
-/** The dtype a param has in the kernel's IR (params are typed nodes; find one by name). */
-function paramType(k: { expr?: unknown; params: readonly string[] }, name: string): DType {
-  const seen = new Set<unknown>();
-  const walk = (e: any): DType | undefined => {
-    if (!e || seen.has(e)) return undefined;
-    seen.add(e);
-    if (e.kind === 'param' && e.name === name) return e.dtype as DType;
-    for (const a of e.args ?? []) { const d = walk(a); if (d) return d; }
-    return undefined;
-  };
-  for (const root of Object.values(k)) { const d = walk(root); if (d) return d; }
-  throw new Error(`kernel param ${name} does not occur in its IR`);
+type AnyKernel = ElementwiseKernel | ReduceKernel;
+const paramDtypes = new WeakMap<AnyKernel, Map<string, DType>>();
+
+/** The dtype each param has in the kernel's IR (params are typed nodes), found once per kernel. */
+function paramType(k: AnyKernel, name: string): DType {
+  let types = paramDtypes.get(k);
+  if (!types) {
+    types = new Map();
+    const roots = 'expr' in k ? [k.expr] : [k.map, k.combine, k.finalize, ...(k.better ? [k.better] : [])];
+    for (const root of roots) for (const e of topoSort(root)) if (e.kind === 'param') types.set(e.name, e.dtype);
+    paramDtypes.set(k, types);
+  }
+  const d = types.get(name);
+  if (!d) throw new Error(`kernel ${k.id}: param ${name} does not occur in its IR`);
+  return d;
 }
 
 /** Writes a launch's scalar parameters (as their IR dtype's 32-bit form). */
-function writeParams(m: MetaWriter, k: { params: readonly string[] }, values: readonly number[]): void {
+function writeParams(m: MetaWriter, k: AnyKernel, values: readonly number[]): void {
   k.params.forEach((p, i) => {
     const v = values[i]!;
     if (valueType(paramType(k, p)) === 'f32') m.f(v);
@@ -238,4 +241,3 @@ export function runReduce(rt: Runtime, k: ReduceKernel, l: ReduceLaunch, temp: (
   if (partialIdx) done(partialIdx);
 }
 
-export type { View };

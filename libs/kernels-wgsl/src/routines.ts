@@ -251,13 +251,16 @@ export function createRoutines(rt: Runtime): RoutineKernels {
   const PLAN = `let N = i32(M[1]); let C = i32(M[2]); let H = i32(M[3]); let W = i32(M[4]); let OC = i32(M[5]); let KH = i32(M[6]); let KW = i32(M[7]);
   let SH = i32(M[8]); let SW = i32(M[9]); let PH = i32(M[10]); let PW = i32(M[11]); let DH = i32(M[12]); let DW = i32(M[13]); let G = i32(M[14]); let OH = i32(M[15]); let OW = i32(M[16]);`;
 
+  /** A convolution-family body: one thread per output element `t`, with the plan's sizes in scope. */
+  const onePerOutput = (body: string) => `
+  if (tid >= M[0]) { return; }
+  ${PLAN}
+  let t = i32(tid);${body}`;
+
   function conv2d(out: View, x: View, weight: View, bias: View | undefined, p: Conv2dPlan): void {
     floatOnly('conv2d', x, weight, out, bias);
     const n = p.n * p.o * p.oh * p.ow;
-    const body = `
-  if (tid >= M[0]) { return; }
-  ${PLAN}
-  let t = i32(tid);
+    const body = onePerOutput(`
   let ow = t % OW; let oh = (t / OW) % OH; let oc = (t / (OW * OH)) % OC; let b = t / (OW * OH * OC);
   let cg = C / G; let g = oc / (OC / G);
   var acc = ${bias ? load(bias.dtype, `Bi[${mi(20)} + oc]`) : '0.0'};
@@ -274,7 +277,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
       }
     }
   }
-  O[${mi(19)} + t] = ${storeValue(out.dtype, 'acc')};`;
+  O[${mi(19)} + t] = ${storeValue(out.dtype, 'acc')};`);
     const bufs: Buf[] = [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }, { name: 'Wt', dtype: weight.dtype, write: false }];
     if (bias) bufs.push({ name: 'Bi', dtype: bias.dtype, write: false });
     const bindings = [gpuOf(out), gpuOf(x), gpuOf(weight), ...(bias ? [gpuOf(bias)] : [])];
@@ -286,17 +289,14 @@ export function createRoutines(rt: Runtime): RoutineKernels {
 
   function unfold(out: View, x: View, p: Conv2dPlan): void {
     const n = p.n * p.c * p.kh * p.kw * p.oh * p.ow;
-    const body = `
-  if (tid >= M[0]) { return; }
-  ${PLAN}
-  let t = i32(tid);
+    const body = onePerOutput(`
   let L = OH * OW;
   let l = t % L; let r = (t / L) % (C * KH * KW); let b = t / (L * C * KH * KW);
   let v = r % KW; let u = (r / KW) % KH; let c = r / (KW * KH);
   let y = (l / OW) * SH - PH + u * DH; let z = (l % OW) * SW - PW + v * DW;
   var val = ${castCode('0.0', 'float32', x.dtype)};
   if (y >= 0 && y < H && z >= 0 && z < W) { val = ${load(x.dtype, `X[${mi(17)} + ((b * C + c) * H + y) * W + z]`)}; }
-  O[${mi(18)} + t] = ${storeValue(out.dtype, castCode('val', x.dtype, out.dtype))};`;
+  O[${mi(18)} + t] = ${storeValue(out.dtype, castCode('val', x.dtype, out.dtype))};`);
     const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }], body);
     run(src, () => src, 'wrr', [gpuOf(out), gpuOf(x)], (w) => {
       w.u(n).all(planWords(p)).i(x.offset).i(out.offset);
@@ -307,10 +307,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     floatOnly('fold', cols, out);
     const n = p.n * p.c * p.h * p.w;
     // Each output pixel gathers the patch entries that cover it (no atomics).
-    const body = `
-  if (tid >= M[0]) { return; }
-  ${PLAN}
-  let t = i32(tid);
+    const body = onePerOutput(`
   let z = t % W; let y = (t / W) % H; let c = (t / (W * H)) % C; let b = t / (W * H * C);
   let L = OH * OW;
   var acc = 0.0;
@@ -323,7 +320,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
       acc += ${load(cols.dtype, `X[${mi(17)} + (b * C * KH * KW + (c * KH + u) * KW + v) * L + (yy / SH) * OW + zz / SW]`)};
     }
   }
-  O[${mi(18)} + t] = ${storeValue(out.dtype, 'acc')};`;
+  O[${mi(18)} + t] = ${storeValue(out.dtype, 'acc')};`);
     const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: cols.dtype, write: false }], body);
     run(src, () => src, 'wrr', [gpuOf(out), gpuOf(cols)], (w) => {
       w.u(n).all(planWords(p)).i(cols.offset).i(out.offset);
