@@ -9,6 +9,7 @@ export default defineConfig({
       { test: { name: 'kernels-wgsl', include: ['libs/kernels-wgsl/test/**/*.test.ts'] } },
       { test: { name: 'autograd', include: ['libs/autograd/test/**/*.test.ts'] } },
       { test: { name: 'nn', include: ['libs/nn/test/**/*.test.ts'] } },
+      { test: { name: 'distributed', include: ['libs/distributed/test/**/*.test.ts'] } },
       { test: { name: 'conformance', include: ['conformance/test/**/*.test.ts'], globalSetup: ['conformance/vitest.setup.ts'] } },
       { test: { name: 'examples', include: ['examples/test/**/*.test.ts'] } },
       { test: { name: 'bench-dashboard', include: ['apps/bench-dashboard/test/**/*.test.ts'] } },

@@ -15,6 +15,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DEBIAN = [
   { name: 'python3-torch', for: 'the PyTorch equivalence tests (libs/nn/test/torch-equivalence.test.ts)' },
   { name: 'chromium', for: "the bench dashboard's browser test (Playwright drives Debian's chromium)" },
+  { name: 'openmpi-bin', for: "the 'mpi' process-group backend (mpirun) and its tests" },
+  { name: 'libopenmpi-dev', for: "the 'mpi' process-group backend (mpi.h and libmpi, linked into the distributed addon)" },
 ];
 
 /** Data sets copied out of Debian packages (downloaded, not installed): { file, pkg, member }. */
@@ -127,21 +129,24 @@ function pythonPackages() {
   if (!made || !has()) console.log(`[setup] could not set up .venv; skipped: ${PYPI.map((p) => p.for).join('; ')}. Run: python3 -m venv .venv && .venv/bin/pip install ${PYPI.map((p) => p.name).join(' ')}`);
 }
 
-/** The Rust addon: rebuilt when missing or older than its sources (cargo itself is incremental). */
-function nativeAddon() {
-  const pkg = join(root, 'libs', 'kernels-native');
+/**
+ * A Rust addon: rebuilt when missing or older than its sources (cargo itself is incremental).
+ * `inputs` are the folders whose .rs/.ts/.toml/.c files it is built from.
+ */
+function rustAddon(name, what, inputs, fallback, stale = () => false) {
+  const pkg = join(root, 'libs', name);
   const outDir = join(pkg, 'native');
   const built = existsSync(outDir) ? readdirSync(outDir).filter((f) => f.endsWith('.node')).map((f) => statSync(join(outDir, f)).mtimeMs)[0] : undefined;
-  const newest = (dir) => readdirSync(dir, { recursive: true }).map((f) => join(dir, String(f))).filter((f) => /\.(rs|ts|toml)$/.test(f)).reduce((m, f) => Math.max(m, statSync(f).mtimeMs), 0);
-  const sources = Math.max(newest(join(pkg, 'rust')), newest(join(pkg, 'src')), statSync(join(pkg, 'Cargo.toml')).mtimeMs, newest(join(root, 'libs', 'ops', 'src')));
-  if (built !== undefined && built >= sources) return;
+  const newest = (dir) => readdirSync(dir, { recursive: true }).map((f) => join(dir, String(f))).filter((f) => /\.(rs|ts|toml|c)$/.test(f)).reduce((m, f) => Math.max(m, statSync(f).mtimeMs), 0);
+  const sources = Math.max(statSync(join(pkg, 'Cargo.toml')).mtimeMs, statSync(join(pkg, 'build.rs')).mtimeMs, ...inputs.map((d) => newest(join(root, d))));
+  if (built !== undefined && built >= sources && !stale(join(outDir, readdirSync(outDir).find((f) => f.endsWith('.node'))))) return;
   if (spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    console.log('[setup] cargo not found: skipping the native CPU addon (the pure-JS backend serves). Install Rust (rustup) to build it.');
+    console.log(`[setup] cargo not found: skipping ${what} (${fallback}). Install Rust (rustup) to build it.`);
     return;
   }
-  console.log('[setup] building the native CPU addon (Rust, napi-rs)');
-  const r = spawnSync('npm', ['run', 'build', '-w', '@tessera/kernels-native'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) console.log('[setup] the native addon failed to build; the pure-JS backend serves');
+  console.log(`[setup] building ${what} (Rust, napi-rs)`);
+  const r = spawnSync('npm', ['run', 'build', '-w', `@tessera/${name}`], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) console.log(`[setup] ${what} failed to build; ${fallback}`);
 }
 
 npmPackages();
@@ -149,4 +154,8 @@ debianPackages();
 vulkanDriver();
 dataSets();
 pythonPackages();
-nativeAddon();
+rustAddon('kernels-native', 'the native CPU addon', ['libs/kernels-native/rust', 'libs/kernels-native/src', 'libs/ops/src'], 'the pure-JS backend serves');
+// Built after Open MPI is installed (debianPackages), so its 'mpi' transport is compiled in.
+const builtWithoutMpi = (addon) => spawnSync('mpicc', ['--showme:version'], { stdio: 'ignore' }).status === 0
+  && spawnSync(process.execPath, ['-e', `process.exit(require(${JSON.stringify(addon)}).hasMpi() ? 0 : 1)`], { stdio: 'ignore' }).status !== 0;
+rustAddon('distributed', 'the distributed addon', ['libs/distributed/rust'], 'process groups are unavailable', builtWithoutMpi);

@@ -113,7 +113,10 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
       if (wanted.has(t)) captured.set(t, g);
       const node = t.gradFn as Node | undefined;
       if (!node) {
-        if (opt.accumulate) t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
+        if (opt.accumulate) {
+          t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
+          for (const hook of t.postAccumulateGradHooks ?? []) hook(t);
+        }
         continue;
       }
       if (opt.accumulate && t.retainsGrad) t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
@@ -126,7 +129,27 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
     }
     return captured;
   };
-  return opt.createGraph ? enableGrad(body) : noGrad(body);
+  const outermost = callbacks === undefined;
+  if (outermost) callbacks = [];
+  try {
+    const captured = opt.createGraph ? enableGrad(body) : noGrad(body);
+    if (outermost) noGrad(() => { for (let fn; (fn = callbacks!.shift()); ) fn(); });
+    return captured;
+  } finally {
+    if (outermost) callbacks = undefined;
+  }
+}
+
+/** Functions to call when the running backward pass ends; undefined outside backward. */
+let callbacks: (() => void)[] | undefined;
+
+/**
+ * Calls fn once the backward pass now running has finished (every leaf's .grad accumulated), as
+ * torch's queue_callback: what DDP uses to wait for its gradient all-reduces.
+ */
+export function queueCallback(fn: () => void): void {
+  if (!callbacks) throw new TesseraError('queueCallback', 'can only be called during a backward pass (from a hook)');
+  callbacks.push(fn);
 }
 
 export interface GradOptions {

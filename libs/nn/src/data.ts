@@ -27,8 +27,16 @@ export class TensorDataset implements Dataset<Tensor[]> {
   }
 }
 
+/** The dataset indices of one epoch, in order (e.g. distributed.DistributedSampler: this rank's share). */
+export interface Sampler {
+  readonly length: number;
+  indices(): number[];
+}
+
 export interface DataLoaderOptions<T> {
   batchSize?: number;
+  /** Where the indices come from (replaces shuffle). */
+  sampler?: Sampler;
   shuffle?: boolean;
   dropLast?: boolean;
   /** Seed for the shuffling order (a fresh permutation each epoch, reproducible). */
@@ -46,12 +54,14 @@ export class DataLoader<T = Tensor[]> implements Iterable<T> {
     this.batchSize = opt.batchSize ?? 1;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new ArgumentError('DataLoader', `batchSize must be a positive integer, got ${this.batchSize}`);
     this.generator = new Generator(opt.seed ?? 0);
+    if (opt.sampler && opt.shuffle) throw new ArgumentError('DataLoader', 'sampler and shuffle are exclusive: the sampler decides the order');
   }
   get length(): number {
-    const n = this.dataset.length / this.batchSize;
+    const n = (this.opt.sampler?.length ?? this.dataset.length) / this.batchSize;
     return this.opt.dropLast ? Math.floor(n) : Math.ceil(n);
   }
   private order(): number[] {
+    if (this.opt.sampler) return this.opt.sampler.indices();
     const idx = Array.from({ length: this.dataset.length }, (_, i) => i);
     if (this.opt.shuffle) {
       for (let i = idx.length - 1; i > 0; i--) {

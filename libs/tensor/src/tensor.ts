@@ -36,6 +36,8 @@ export class Tensor implements View {
   gradFn: GradNode | undefined;
   /** Functions applied to this tensor's gradient during backward (registerHook); created on first use. */
   hooks: ((grad: Tensor) => Tensor | void)[] | undefined;
+  /** Functions called on a leaf after backward has accumulated into its .grad; created on first use. */
+  postAccumulateGradHooks: ((leaf: Tensor) => void)[] | undefined;
   retainsGrad = false;
 
   constructor(
@@ -105,6 +107,12 @@ export class Tensor implements View {
   registerHook(fn: (grad: Tensor) => Tensor | void): () => void {
     (this.hooks ??= []).push(fn);
     return () => { const i = this.hooks!.indexOf(fn); if (i >= 0) this.hooks!.splice(i, 1); };
+  }
+  /** Runs fn(this) once backward has accumulated this leaf's .grad (how DDP learns a gradient is ready). */
+  registerPostAccumulateGradHook(fn: (leaf: Tensor) => void): () => void {
+    if (!this.isLeaf) throw new TesseraError('registerPostAccumulateGradHook', 'only leaf tensors accumulate gradients');
+    (this.postAccumulateGradHooks ??= []).push(fn);
+    return () => { const i = this.postAccumulateGradHooks!.indexOf(fn); if (i >= 0) this.postAccumulateGradHooks!.splice(i, 1); };
   }
 
   // ------------------------------------------------------------------ reads

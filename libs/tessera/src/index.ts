@@ -9,3 +9,5 @@ export * as nn from '@tessera/nn';
 export * as ops from '@tessera/ops';
 /** Device 'webgpu' on Dawn: `await initWebGPU()` opens it (the WGSL emitter is registered on import). */
 export { initWebGPU, type WebGPUOptions } from '@tessera/kernels-wgsl';
+/** Data-parallel training across processes (shared memory or Open MPI): DDP, DistributedSampler, collectives. */
+export * as distributed from '@tessera/distributed';

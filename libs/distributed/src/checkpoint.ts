@@ -1,0 +1,15 @@
+/**
+ * Checkpoints under data parallelism: every replica holds the same weights, so rank 0 alone writes
+ * the file and the others wait for it (a barrier), as torch users do by hand.
+ */
+import { type Module, saveFileAsync } from '@tessera/nn';
+import { DistributedDataParallel } from './ddp.js';
+import { defaultGroup } from './group.js';
+import type { ProcessGroup } from './process-group.js';
+
+export async function saveCheckpoint(path: string, model: Module, opt: { group?: ProcessGroup; metadata?: Record<string, string> } = {}): Promise<void> {
+  const group = opt.group ?? defaultGroup('saveCheckpoint');
+  const inner = model instanceof DistributedDataParallel ? model.module : model;
+  if (group.rank === 0) await saveFileAsync(path, inner.stateDict(), opt.metadata);
+  await group.barrier();
+}
