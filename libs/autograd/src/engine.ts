@@ -7,7 +7,11 @@ import { ArgumentError, ShapeError, TesseraError, fmtShape } from '@tessera/ops'
 import { type GradNode, type Recorder, type Tensor, type Vjp, installRecorder, onesLike } from '@tessera/tensor';
 import { enableGrad, isGradEnabled, noGrad } from './mode.js';
 
+let created = 0;
+
 export class Node implements GradNode {
+  /** Creation order: a node's inputs were made before it, so descending seq is a topological order. */
+  readonly seq = created++;
   private vjp: Vjp | undefined;
   /** Storage versions of the inputs and output when recorded: a later in-place write makes them stale. */
   private readonly versions: number[];
@@ -82,21 +86,23 @@ function seed(root: Tensor, gradient: Tensor | undefined): Tensor {
   return gradient;
 }
 
-/** Tensors reachable from the roots through grad nodes, each after everything that consumes it. */
+/**
+ * Tensors reachable from the roots through grad nodes, each after everything that consumes it: ops
+ * newest first, as PyTorch's engine runs them (so a layer's weight gradient is ready right after that
+ * layer's backward, not after a depth-first walk has reached the input), then the leaves.
+ */
 function topoOrder(roots: readonly Tensor[]): Tensor[] {
-  const seen = new Set<Tensor>();
-  const order: Tensor[] = [];
-  const stack: [Tensor, boolean][] = roots.map((r) => [r, false]);
+  const seen = new Set<Tensor>(roots);
+  const stack = [...roots];
+  const ops: Tensor[] = [], leaves: Tensor[] = [];
   while (stack.length) {
-    const [t, done] = stack.pop()!;
-    if (done) { order.push(t); continue; }
-    if (seen.has(t)) continue;
-    seen.add(t);
-    stack.push([t, true]);
+    const t = stack.pop()!;
     const node = t.gradFn as Node | undefined;
-    if (node) for (const i of node.inputs) if (i?.requiresGrad && !seen.has(i)) stack.push([i, false]);
+    (node ? ops : leaves).push(t);
+    if (node) for (const i of node.inputs) if (i?.requiresGrad && !seen.has(i)) { seen.add(i); stack.push(i); }
   }
-  return order.reverse();
+  ops.sort((a, b) => (b.gradFn as Node).seq - (a.gradFn as Node).seq);
+  return [...ops, ...leaves];
 }
 
 export function run(roots: readonly Tensor[], gradients: readonly (Tensor | undefined)[], opt: RunOptions): Map<Tensor, Tensor> {
@@ -106,9 +112,16 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
     roots.forEach((r, i) => add(r, seed(r, gradients[i])));
     const captured = new Map<Tensor, Tensor>();
     const wanted = new Set(opt.capture ?? []);
-    for (const t of topoOrder(roots)) {
+    const order = topoOrder(roots);
+    // Consumers of each tensor not yet processed: a leaf is finished as soon as its count reaches zero,
+    // not at its place in the order (often the very end), so DDP's gradient hooks fire mid-backward.
+    const consumers = new Map<Tensor, number>();
+    for (const t of order) for (const i of (t.gradFn as Node | undefined)?.inputs ?? []) if (i?.requiresGrad) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+    const done = new Set<Tensor>();
+    const visit = (t: Tensor) => {
+      done.add(t);
       let g = grads.get(t);
-      if (!g) continue;
+      if (!g) return;
       for (const hook of t.hooks ?? []) g = hook(g) ?? g;
       if (wanted.has(t)) captured.set(t, g);
       const node = t.gradFn as Node | undefined;
@@ -117,7 +130,7 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
           t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
           for (const hook of t.postAccumulateGradHooks ?? []) hook(t);
         }
-        continue;
+        return;
       }
       if (opt.accumulate && t.retainsGrad) t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
       const inGrads = node.apply(g);
@@ -126,7 +139,14 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
         if (inp?.requiresGrad && gi) add(inp, sumToShape(gi, inp.shape, inp.dtype));
       });
       if (!opt.retainGraph) node.free();
-    }
+      for (const inp of node.inputs) {
+        if (!inp?.requiresGrad) continue;
+        const left = consumers.get(inp)! - 1;
+        consumers.set(inp, left);
+        if (left === 0 && !inp.gradFn && !done.has(inp)) visit(inp);
+      }
+    };
+    for (const t of order) if (!done.has(t)) visit(t);
     return captured;
   };
   const outermost = callbacks === undefined;

@@ -74,3 +74,16 @@ describe('process group errors (in this process)', () => {
     await expect(ProcessGroup.create({ backend: 'shm', rank: 1, worldSize: 2, name: `tessera-absent-${process.pid}`, timeoutMs: 300 })).rejects.toThrow(/rank 0 did not create \/dev\/shm\/tessera-absent-\d+ within 0 s/);
   });
 });
+
+describe('allreduce benchmark (smoke: 1 MiB, a few iterations)', () => {
+  for (const transport of ['shm', 'mpi'] as const) {
+    const skip = transport === 'mpi' && mpiMissing !== undefined && !mpiRequired;
+    it.skipIf(skip)(`reports bus bandwidth over ${transport}${skip ? ` (skipped: ${mpiMissing})` : ''}`, async () => {
+      const r = await launch(transport, 'libs/distributed/bench/allreduce.ts', ['--sizes-mb', '1', '--min-ms', '20']);
+      expect(r.code, r.stderr).toBe(0);
+      const [row] = records(r.stdout);
+      expect(row).toMatchObject({ transport, ranks: 2, bytes: 2 ** 20 });
+      expect(row!['busbwGBs']).toBeGreaterThan(0);
+    }, 60_000);
+  }
+});
