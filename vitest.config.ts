@@ -7,6 +7,7 @@ export default defineConfig({
       { test: { name: 'tensor', include: ['libs/tensor/test/**/*.test.ts'] } },
       { test: { name: 'kernels-native', include: ['libs/kernels-native/test/**/*.test.ts'] } },
       { test: { name: 'kernels-wgsl', include: ['libs/kernels-wgsl/test/**/*.test.ts'] } },
+      { test: { name: 'kernels-gpujs', include: ['libs/kernels-gpujs/test/**/*.test.ts'] } },
       { test: { name: 'autograd', include: ['libs/autograd/test/**/*.test.ts'] } },
       { test: { name: 'nn', include: ['libs/nn/test/**/*.test.ts'] } },
       { test: { name: 'distributed', include: ['libs/distributed/test/**/*.test.ts'] } },

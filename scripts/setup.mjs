@@ -130,6 +130,38 @@ function pythonPackages() {
 }
 
 /**
+ * gpu.js's headless WebGL mode (device 'gpujs'): the npm package `gl` has no prebuilt binary offline and
+ * is optional for gpu.js, so `npm install` skips it quietly when it cannot build. Its build needs
+ * Debian's X/GL headers (installed before the npm packages), then it is built from source here
+ * (~3 min, once); Xvfb gives it a display when DISPLAY is unset.
+ */
+const GL_DEBS = ['libxi-dev', 'libglu1-mesa-dev', 'libglew-dev', 'pkg-config', 'libx11-dev', 'libxext-dev', 'xvfb', 'xauth', 'g++', 'make', 'python3'];
+const GL_WHY = "device 'gpujs' in its headless WebGL mode (libs/kernels-gpujs)";
+
+function gpujsBuildDeps() {
+  const missing = GL_DEBS.filter((p) => spawnSync('dpkg', ['-s', p], { stdio: 'ignore' }).status !== 0);
+  if (missing.length === 0) return;
+  if (!isRoot) {
+    console.log(`[setup] not root: skipping ${GL_WHY}; as root run: apt-get install -y ${missing.join(' ')} && npm rebuild gl`);
+    return;
+  }
+  console.log(`[setup] apt-get install ${missing.join(' ')} (for ${GL_WHY})`);
+  aptUpdate();
+  execSync(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.join(' ')}`, { stdio: 'inherit' });
+}
+
+function gpujsWebGL() {
+  const loads = () => spawnSync(process.execPath, ['-e', "require('gl')"], { cwd: root, stdio: 'ignore' }).status === 0;
+  if (loads()) return;
+  if (GL_DEBS.some((p) => spawnSync('dpkg', ['-s', p], { stdio: 'ignore' }).status !== 0)) return; // said why above
+  const pinned = JSON.parse(readFileSync(join(root, 'node_modules', 'gpu.js', 'package.json'), 'utf8')).optionalDependencies?.gl ?? '8.1.6';
+  console.log(`[setup] building the npm package gl@${pinned} from source (headless WebGL for gpu.js, ~3 min)`);
+  const args = existsSync(join(root, 'node_modules', 'gl')) ? ['rebuild', 'gl', '--foreground-scripts'] : ['install', '--no-save', '--no-audit', '--no-fund', '--foreground-scripts', `gl@${pinned}`];
+  const r = spawnSync('npm', args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0 || !loads()) console.log(`[setup] building gl failed: ${GL_WHY} will be reported unavailable (see the log above)`);
+}
+
+/**
  * A Rust addon: rebuilt when missing or older than its sources (cargo itself is incremental).
  * `inputs` are the folders whose .rs/.ts/.toml/.c files it is built from.
  */
@@ -149,9 +181,11 @@ function rustAddon(name, what, inputs, fallback, stale = () => false) {
   if (r.status !== 0) console.log(`[setup] ${what} failed to build; ${fallback}`);
 }
 
+gpujsBuildDeps();
 npmPackages();
 debianPackages();
 vulkanDriver();
+gpujsWebGL();
 dataSets();
 pythonPackages();
 rustAddon('kernels-native', 'the native CPU addon', ['libs/kernels-native/rust', 'libs/kernels-native/src', 'libs/ops/src'], 'the pure-JS backend serves');

@@ -23,12 +23,28 @@ async function webgpu(): Promise<Backend | string> {
   }
 }
 
+/** gpu.js runs in one mode (TESSERA_GPUJS_MODE, default headless WebGL), named in its matrix column. */
+const GPUJS_MODE = process.env['TESSERA_GPUJS_MODE'] ?? 'headlessgl';
+
+async function gpujs(): Promise<Backend | string> {
+  let reason: string;
+  try {
+    const { initGpuJs } = await import('@tessera/kernels-gpujs');
+    return await initGpuJs({ mode: GPUJS_MODE as 'headlessgl' });
+  } catch (e) {
+    reason = `gpu.js (${GPUJS_MODE}) cannot run: ${(e as Error).message}`;
+  }
+  // TESSERA_REQUIRE_BACKENDS names it 'gpujs' whatever the mode.
+  if (required.has('gpujs')) throw new Error(`backend 'gpujs' is required (TESSERA_REQUIRE_BACKENDS) but cannot run: ${reason}`);
+  return reason;
+}
+
 export const CANDIDATES: readonly Candidate[] = [
   { name: 'js', device: 'cpu', load: () => jsBackend },
   // Every size goes to the addon here, so the suite's small tensors exercise the Rust kernels.
   { name: 'native', device: 'cpu', load: () => createNativeBackend({ minElements: 0 }) },
   { name: 'webgpu', device: 'webgpu', load: webgpu },
-  { name: 'gpujs', device: 'gpujs', load: () => 'not implemented: libs/kernels-gpujs does not exist yet' },
+  { name: `gpujs (${GPUJS_MODE})`, device: 'gpujs', load: gpujs },
   { name: 'cuda', device: 'cuda', load: () => 'no hardware: no NVIDIA GPU on the CI machine (and no CUDA backend yet)' },
   { name: 'metal', device: 'webgpu', load: () => 'no hardware: needs an Apple GPU' },
   { name: 'rocm', device: 'webgpu', load: () => 'no hardware: needs an AMD GPU' },

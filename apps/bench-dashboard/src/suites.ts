@@ -18,7 +18,7 @@ import { type TorchWant, runTorchOps, runTorchTrainStep } from './pytorch.js';
 
 const { nn } = tsr;
 
-export type TesseraImpl = 'tessera-js' | 'tessera-native' | 'tessera-webgpu';
+export type TesseraImpl = 'tessera-js' | 'tessera-native' | 'tessera-webgpu' | 'tessera-gpujs';
 /** `pytorch` (no BLAS suffix) is PyTorch on a case that does not call BLAS (elementwise). */
 export type Impl = TesseraImpl | 'tfjs-cpu' | 'tfjs-wasm' | 'onnxruntime' | 'plain-js' | 'pytorch' | 'pytorch-refblas' | 'pytorch-openblas';
 export type { Suite } from '../web/data.js';

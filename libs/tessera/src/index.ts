@@ -9,5 +9,7 @@ export * as nn from '@tessera/nn';
 export * as ops from '@tessera/ops';
 /** Device 'webgpu' on Dawn: `await initWebGPU()` opens it (the WGSL emitter is registered on import). */
 export { initWebGPU, type WebGPUOptions } from '@tessera/kernels-wgsl';
+/** Device 'gpujs' on gpu.js (headless WebGL, its WebGPU mode, WebAssembly or CPU): `await initGpuJs({ mode })`. */
+export { initGpuJs, type GpuJsOptions } from '@tessera/kernels-gpujs';
 /** Data-parallel training across processes (shared memory or Open MPI): DDP, DistributedSampler, collectives. */
 export * as distributed from '@tessera/distributed';

@@ -1,0 +1,308 @@
+/**
+ * The gpu.js runtime: one GPU instance in one explicitly chosen mode, a cache of compiled kernels, and
+ * device buffers as gpu.js holds them (GL textures, WebGPU storage buffers, or Float32Arrays on the
+ * webasm and cpu modes). Every launch writes a fresh result (gpu.js kernels cannot write into part of
+ * an existing buffer); `commit` makes it the storage of the output view, merging when the view covers
+ * only part of its buffer.
+ *
+ * The mode is never changed behind the caller's back: an unavailable mode is an error naming why, and a
+ * kernel that gpu.js quietly moves to its CPU fallback is refused (NotImplementedError with gpu.js's reason).
+ */
+import { createRequire } from 'node:module';
+import { DeviceError, NotImplementedError } from '@tessera/ops';
+import type { View } from '@tessera/tensor';
+import { ensureDisplay } from './display.js';
+import { EXACT_INT, HELPERS } from './emit.js';
+
+/** gpu.js backends Tessera runs on: headless WebGL (npm `gl`), WebGPU (Dawn via npm `webgpu`), WebAssembly, plain JS. */
+export const MODES = ['headlessgl', 'webgpu', 'webasm', 'cpu'] as const;
+export type Mode = (typeof MODES)[number];
+
+export interface GpuJsOptions {
+  /** Defaults to env TESSERA_GPUJS_MODE, then 'headlessgl'. */
+  mode?: Mode;
+}
+
+/** What gpu.js returns from a pipeline kernel: a GL texture, a WebGPU buffer handle, or an array. */
+interface Handle { toArray?(): Float32Array | Promise<Float32Array>; delete?(): void }
+type Data = Handle | Float32Array | null;
+
+/** A device buffer: replaced wholesale by each write (in-place ops included), so tensors share this box. */
+export interface GBuffer {
+  data: Data | Promise<Data>;
+  readonly length: number;
+}
+
+/** gpu.js's callable kernel (its "run shortcut"). */
+interface KernelRun {
+  (...args: unknown[]): unknown;
+  setOutput(o: number[]): void;
+  kernel: { constructor: { name: string }; fallbackReason?: string | null };
+}
+interface GpuJs { createKernel(src: string, settings: object): KernelRun; addFunction(src: string): void; destroy(): void }
+
+/** Kernel class gpu.js uses for each mode (the CPU one in a non-cpu mode means it fell back). */
+const KERNEL_CLASS: Readonly<Record<Mode, string>> = { headlessgl: 'HeadlessGLKernel', webgpu: 'WebGPUKernel', webasm: 'WebAssemblyKernel', cpu: 'CPUKernel' };
+const EMPTY = new Float32Array(1);
+/** Loops in generated kernels run at most this often (a GLSL loop needs a constant bound). */
+const LOOP_MAX = EXACT_INT;
+
+export class Runtime {
+  /** Kernel calls return promises (WebGPU readback is asynchronous), so launches chain on them. */
+  readonly async: boolean;
+  /**
+   * Primitives this mode cannot compute to the specs' tolerance, with why: the GPU modes' sin/cos
+   * reduce large arguments inexactly (sin(1e30) comes back as -1), and an exact reduction needs the
+   * integer bit operations gpu.js's subset lacks. webasm and cpu compute them in float64 JS.
+   */
+  readonly inexact: Readonly<Partial<Record<string, string>>>;
+  /** Whether float32 subnormals survive (GPU modes flush them). */
+  readonly subnormals: 'preserve' | 'flush';
+  private readonly kernels = new Map<string, KernelRun>();
+  private readonly maps = new Map<string, Data>();
+
+  constructor(readonly mode: Mode, private readonly gpu: GpuJs, readonly description: string) {
+    this.async = mode === 'webgpu';
+    const gpuMode = mode === 'headlessgl' || mode === 'webgpu';
+    this.subnormals = gpuMode ? 'flush' : 'preserve';
+    const trig = `gpu.js's ${mode} mode has no accurate argument reduction for sin/cos (|x| past ~1e4 loses every digit; sin(1e30) gives -1), and gpu.js's subset has no integer bit operations to build one`;
+    this.inexact = gpuMode ? { sin: trig, cos: trig } : {};
+    for (const h of Object.values(HELPERS)) gpu.addFunction(h);
+  }
+
+  /**
+   * Runs the kernel `key` (compiled once from `source()`) over `n` outputs. Buffer arguments may still
+   * be pending (async mode): the launch then waits for them, and so does whatever reads its result.
+   */
+  launch(op: string, key: string, source: () => string, n: number, args: readonly (GBuffer | number)[]): Data | Promise<Data> {
+    if (n === 0) return null;
+    if (n > EXACT_INT) throw new DeviceError(op, `${n} elements exceed what gpujs indexes exactly (2^24: gpu.js computes indices in float32)`);
+    let k = this.kernels.get(key);
+    if (!k) {
+      k = this.gpu.createKernel(source(), {
+        output: [n], pipeline: true, immutable: true, precision: 'single', tactic: 'precision',
+        dynamicOutput: true, dynamicArguments: true, loopMaxIterations: LOOP_MAX,
+      });
+      this.kernels.set(key, k);
+    }
+    const run = k;
+    const call = (vals: readonly unknown[]): Data | Promise<Data> => {
+      run.setOutput([n]);
+      let out: unknown;
+      try {
+        out = run(NaN, Infinity, ...vals);
+      } catch (e) {
+        throw new DeviceError(op, `gpu.js (${this.mode}) could not compile or run the ${op} kernel: ${(e as Error).message.split('\n')[0]}`);
+      }
+      if (run.kernel.constructor.name !== KERNEL_CLASS[this.mode]) {
+        throw new NotImplementedError(op, `gpu.js moved this ${op} kernel from ${this.mode} to its ${run.kernel.constructor.name} fallback (${run.kernel.fallbackReason ?? 'no reason given'}); gpujs does not change modes silently, so the op is unsupported in ${this.mode} mode`);
+      }
+      return out as Data | Promise<Data>;
+    };
+    // An empty buffer (a zero-size input of a non-empty output, as a sum over no elements) is never read.
+    const vals = args.map((a) => (typeof a === 'number' ? a : a.data ?? EMPTY));
+    if (!this.async && !vals.some((v) => v instanceof Promise)) return call(vals);
+    const out = Promise.all(vals).then(call);
+    this.tail = Promise.allSettled([this.tail, out]);
+    return out;
+  }
+
+  /** Settles after every launch issued so far (async mode): frees wait for it, so no pending launch loses an input. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** A buffer holding `data` (copied: the caller's array stays its own). */
+  upload(data: Float32Array): GBuffer {
+    const copy = Float32Array.from(data);
+    if (this.mode === 'cpu' || this.mode === 'webasm' || copy.length === 0) return { data: copy.length ? copy : null, length: copy.length };
+    // GPU modes: an identity kernel moves the array into device memory once, so later launches never re-upload it.
+    const src = { data: copy, length: copy.length };
+    return { data: this.launch('tensor', 'upload', () => 'function (nanv, infv, a) { return a[this.thread.x]; }', copy.length, [src]), length: copy.length };
+  }
+
+  /** `size` elements from `offset`, after every launch that writes the buffer. */
+  async read(buf: GBuffer, offset: number, size: number): Promise<Float32Array> {
+    const d = await buf.data;
+    if (d === null || size === 0) return new Float32Array(size);
+    const all = d instanceof Float32Array ? d : await d.toArray!();
+    return Float32Array.from(all.subarray(offset, offset + size));
+  }
+
+  /**
+   * All of a buffer's values: synchronously where gpu.js reads back synchronously (GL textures,
+   * arrays), else a promise. Indexing routines validate their indices with it.
+   */
+  peek(buf: GBuffer): Float32Array | Promise<Float32Array> {
+    const get = (d: Data): Float32Array | Promise<Float32Array> => (d === null ? new Float32Array(0) : d instanceof Float32Array ? d : d.toArray!());
+    return buf.data instanceof Promise ? buf.data.then(get) : get(buf.data);
+  }
+
+  /** Releases a buffer's device memory once whatever produces it has finished. */
+  free(buf: GBuffer): void {
+    this.dispose(buf.data);
+    buf.data = null;
+  }
+
+  private dispose(data: Data | Promise<Data>): void {
+    const release = (d: Data) => { if (d && !(d instanceof Float32Array)) d.delete?.(); };
+    if (data instanceof Promise || this.async) {
+      const d = data;
+      this.tail.then(() => d).then(release, () => {});
+    } else release(data);
+  }
+
+  /**
+   * Makes `result` (the launch's values in row-major order of out.shape) the contents of view `out`:
+   * adopted as the buffer when the view is the whole buffer in row-major order, else merged into it
+   * (dense views compute their positions in the kernel, others read a position map built once here).
+   */
+  commit(op: string, out: View, result: Data | Promise<Data>): void {
+    const buf = out.buffer as GBuffer;
+    const n = out.shape.reduce((a, b) => a * b, 1);
+    if (n === 0) { this.dispose(result); return; }
+    const old = buf.data;
+    const res: GBuffer = { data: result, length: n };
+    if (out.offset === 0 && n === buf.length && isRowMajor(out.shape, out.strides)) {
+      buf.data = result;
+      this.dispose(old);
+      return;
+    }
+    const dense = denseOrder(out.shape, out.strides);
+    if (dense) {
+      const R = dense.length;
+      const terms = dense.map((_, j) => `li = li + (Math.floor(q / m${2 + 3 * j}) % m${3 + 3 * j}) * m${4 + 3 * j};`);
+      const src = `function (nanv, infv, old, res, ${['m0', 'm1', ...dense.flatMap((_, j) => [`m${2 + 3 * j}`, `m${3 + 3 * j}`, `m${4 + 3 * j}`])].join(', ')}) {
+  const q = this.thread.x - m0;
+  if (q < 0.0 || q >= m1) { return old[this.thread.x]; }
+  let li = 0.0;
+  ${terms.join('\n  ')}
+  return res[li];
+}`;
+      const words = [out.offset, n, ...dense.flatMap((d) => [d.stride, d.size, d.logical])];
+      buf.data = this.launch(op, `merge|dense|${R}`, () => src, buf.length, [{ data: old, length: buf.length }, res, ...words]);
+    } else {
+      const key = `${buf.length}|${out.offset}|${out.shape.join(',')}|${out.strides.join(',')}`;
+      let map = this.maps.get(key);
+      if (map === undefined) {
+        const m = new Float32Array(buf.length).fill(-1);
+        let li = 0;
+        forEachOffset(out.shape, out.strides, out.offset, (p) => { m[p] = li++; });
+        map = this.upload(m).data as Data;
+        this.maps.set(key, map);
+      }
+      const src = 'function (nanv, infv, old, res, map) { const j = map[this.thread.x]; if (j < 0.0) { return old[this.thread.x]; } return res[j]; }';
+      buf.data = this.launch(op, 'merge|map', () => src, buf.length, [{ data: old, length: buf.length }, res, { data: map, length: buf.length }]);
+    }
+    this.dispose(result);
+    this.dispose(old);
+  }
+}
+
+function isRowMajor(shape: readonly number[], strides: readonly number[]): boolean {
+  let want = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d] !== 1 && strides[d] !== want) return false;
+    want *= shape[d]!;
+  }
+  return true;
+}
+
+/**
+ * For a view whose elements fill [offset, offset + n) (a permutation of a row-major layout), each dim
+ * in decreasing stride order with its stride, size and row-major (logical) stride; else undefined.
+ */
+function denseOrder(shape: readonly number[], strides: readonly number[]): { stride: number; size: number; logical: number }[] | undefined {
+  const logical: number[] = [];
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) { logical[d] = acc; acc *= shape[d]!; }
+  const dims = shape.map((size, d) => ({ stride: strides[d]!, size, logical: logical[d]! })).filter((d) => d.size !== 1).sort((a, b) => b.stride - a.stride);
+  let want = 1;
+  for (let j = dims.length - 1; j >= 0; j--) {
+    if (dims[j]!.stride !== want) return undefined;
+    want *= dims[j]!.size;
+  }
+  return dims;
+}
+
+function forEachOffset(shape: readonly number[], strides: readonly number[], offset: number, fn: (p: number) => void): void {
+  const rec = (d: number, p: number): void => {
+    if (d === shape.length) { fn(p); return; }
+    for (let i = 0; i < shape[d]!; i++) rec(d + 1, p + i * strides[d]!);
+  };
+  rec(0, offset);
+}
+
+const runtimes = new Map<Mode, Promise<Runtime>>();
+
+/** Opens (once per mode) a gpu.js instance in that mode, or says why it cannot run here. */
+export function openRuntime(opt: GpuJsOptions = {}): Promise<Runtime> {
+  const mode = opt.mode ?? (process.env['TESSERA_GPUJS_MODE'] as Mode | undefined) ?? 'headlessgl';
+  if (!MODES.includes(mode)) return Promise.reject(new DeviceError('gpujs', `unknown gpu.js mode '${mode}' (have: ${MODES.join(', ')})`));
+  let r = runtimes.get(mode);
+  if (!r) {
+    r = open(mode);
+    runtimes.set(mode, r);
+    r.catch(() => runtimes.delete(mode));
+  }
+  return r;
+}
+
+const require = createRequire(import.meta.url);
+/** Dawn's GPU object must outlive every device opened from it (a collected instance crashes Dawn). */
+let dawn: unknown;
+
+async function open(mode: Mode): Promise<Runtime> {
+  let description: string = mode;
+  if (mode === 'headlessgl') {
+    const why = await glProblem();
+    if (why) throw new DeviceError('gpujs', `gpu.js's headlessgl mode cannot run: ${why}`);
+  }
+  if (mode === 'webgpu') {
+    process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
+    // gpu.js reads navigator.gpu; its own pinned webgpu@0.2.9 does not load here, so Dawn comes from npm webgpu 0.6.
+    const { create, globals } = await import('webgpu');
+    Object.assign(globalThis, globals);
+    dawn ??= create([]);
+    const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
+    if (nav) { if (!nav.gpu) Object.defineProperty(nav, 'gpu', { value: dawn, configurable: true }); } else Object.defineProperty(globalThis, 'navigator', { value: { gpu: dawn }, configurable: true });
+    const adapter = await (dawn as GPU).requestAdapter();
+    if (!adapter) throw new DeviceError('gpujs', "gpu.js's webgpu mode cannot run: no WebGPU adapter (on Linux without a GPU, Mesa >= 25's lavapipe; npm test's setup installs it as root)");
+    description = `webgpu (${adapter.info.description || adapter.info.vendor || 'adapter'})`;
+  }
+  const { GPU } = require('gpu.js') as { GPU: new (s: object) => GpuJs & { Kernel: { name: string } } };
+  let gpu: GpuJs & { Kernel: { name: string } };
+  try {
+    gpu = new GPU({ mode });
+  } catch (e) {
+    throw new DeviceError('gpujs', `gpu.js refused mode '${mode}': ${(e as Error).message}`);
+  }
+  if (gpu.Kernel.name !== KERNEL_CLASS[mode]) throw new DeviceError('gpujs', `gpu.js chose ${gpu.Kernel.name} for mode '${mode}'`);
+  if (mode === 'headlessgl') description = `headlessgl (${glRenderer()})`;
+  return new Runtime(mode, gpu, description);
+}
+
+let keepAlive: unknown;
+
+/** Why headless WebGL cannot run, or undefined when it can (gpu.js itself would quietly pick another mode). */
+async function glProblem(): Promise<string | undefined> {
+  let createGL: (w: number, h: number) => unknown;
+  try {
+    createGL = require('gl') as typeof createGL;
+  } catch (e) {
+    return `the npm package 'gl' is not built (${(e as Error).message.split('\n')[0]}); install libxi-dev libglu1-mesa-dev libglew-dev pkg-config and run \`npm rebuild gl\` (npm test's setup does, as root)`;
+  }
+  const { reason } = await ensureDisplay();
+  if (reason) return reason;
+  // Kept open for the process lifetime: a private Xvfb exits when its last client goes (see display.ts).
+  keepAlive = createGL(1, 1);
+  if (!keepAlive) return `'gl' could not create a context on X display ${process.env['DISPLAY']}`;
+  return undefined;
+}
+
+function glRenderer(): string {
+  type GL = { VERSION: number; RENDERER: number; getParameter(p: number): string; getExtension(n: string): unknown };
+  const gl = (require('gl') as (w: number, h: number) => GL | null)(1, 1);
+  if (!gl) return 'no context';
+  const r = `${gl.getParameter(gl.VERSION)}, ${gl.getParameter(gl.RENDERER)}`;
+  (gl.getExtension('STACKGL_destroy_context') as { destroy(): void } | null)?.destroy();
+  return r;
+}
