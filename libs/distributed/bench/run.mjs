@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // allReduce bus bandwidth, 2 ranks, 1..256 MiB: Tessera over shared memory, Tessera over Open MPI, and
 // Open MPI's own C loop (the peer), measured in the same run; writes
-// apps/bench-dashboard/results/<date>-distributed.json and prints the ratios.
+// libs/distributed/bench/results/<date>-allreduce.json and prints the ratios.
 //   node libs/distributed/bench/run.mjs [--sizes-mb 1,4,16,64,256] [--min-ms 400]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -35,9 +35,9 @@ records.push(...run('mpirun', [...mpirun, exe, sizes, minMs]));
 const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
 const date = new Date().toISOString();
 const machine = `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}`;
-const out = join(root, 'apps/bench-dashboard/results');
+const out = join(here, 'results');
 mkdirSync(out, { recursive: true });
-const file = join(out, `${date.replace(/:/g, '-')}-distributed.json`);
+const file = join(out, `${date.replace(/:/g, '-')}-allreduce.json`);
 writeFileSync(file, JSON.stringify({ suite: 'allreduce', machine, commit, date, records }, null, 2) + '\n');
 
 console.log(`allReduce, 2 ranks, float32 sum in place; bus bandwidth GB/s (ratio to Open MPI's C loop) on ${machine}`);
