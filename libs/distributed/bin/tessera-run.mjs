@@ -38,9 +38,12 @@ function fail(msg) {
   process.exit(2);
 }
 
-/** The node command line for the script (tsx for TypeScript). */
+/** The node command line for the script: TypeScript through tsx, found from here so any cwd works. */
 function nodeArgs(script, args) {
-  return [...(/\.[mc]?ts$/.test(script) ? ['--import', 'tsx'] : []), script, ...args];
+  if (!/\.[mc]?ts$/.test(script)) return [script, ...args];
+  let tsx = 'tsx';
+  try { tsx = import.meta.resolve('tsx'); } catch { /* leave it to node's own resolution from the cwd */ }
+  return ['--import', tsx, script, ...args];
 }
 
 function runShm(o) {

@@ -120,7 +120,7 @@ export class ProcessGroup {
     if (op === 'avg' && !isFloating(t.dtype)) throw new DTypeError('allReduce', `op 'avg' needs a floating tensor, got ${t.dtype}`);
     // bool: sum is logical or and product logical and, as in torch.distributed.
     const wireOp = t.dtype === 'bool' ? (op === 'sum' ? 'max' : op === 'product' ? 'min' : op) : op === 'avg' ? 'sum' : op;
-    const io = this.stage(name, t, true);
+    const io = this.stage(name, t, { reduces: true, writes: true });
     const desc = this.describe('allReduce', t, REDUCTION[wireOp as keyof typeof REDUCTION]);
     const h = this.handle.allReduce(io.bytes, io.count, io.wire, REDUCTION[wireOp as keyof typeof REDUCTION], desc);
     return this.track(h, name, () => {
@@ -132,7 +132,7 @@ export class ProcessGroup {
   /** Copies rank `src`'s `t` into every rank's `t`. */
   broadcast(t: Tensor, src = 0): Work {
     this.checkRank('broadcast', src);
-    const io = this.stage('broadcast', t, false);
+    const io = this.stage('broadcast', t, { reduces: false, writes: true });
     const h = this.handle.broadcast(io.bytes, src, this.describe('broadcast', t, src));
     return this.track(h, 'broadcast', io.done);
   }
@@ -147,9 +147,9 @@ export class ProcessGroup {
       if (list.length !== this.worldSize) throw new ArgumentError('allGather', `needs ${this.worldSize} output tensors (one per rank), got ${list.length}`);
       for (const o of list) this.checkLike('allGather', o, input.shape, input.dtype);
     } else this.checkLike('allGather', outputs as Tensor, [this.worldSize * input.numel], input.dtype, true);
-    const src = this.stage('allGather', input, false);
+    const src = this.stage('allGather', input, { reduces: false, writes: false });
     const flat = list ? zeros([this.worldSize * input.numel], { dtype: input.dtype }) : (outputs as Tensor);
-    const dst = this.stage('allGather', flat, false);
+    const dst = this.stage('allGather', flat, { reduces: false, writes: true });
     const h = this.handle.allGather(src.bytes, dst.bytes, this.describe('allGather', input, 0));
     return this.track(h, 'allGather', () => {
       dst.done();
@@ -165,8 +165,8 @@ export class ProcessGroup {
     if (!(op in REDUCTION) && op !== 'avg') throw new ArgumentError('reduceScatter', `op must be one of sum, avg, max, min, product; got ${JSON.stringify(op)}`);
     this.checkLike('reduceScatter', input, [this.worldSize * output.numel], output.dtype, true);
     const wireOp = op === 'avg' ? 'sum' : op;
-    const src = this.stage('reduceScatter', input, true);
-    const dst = this.stage('reduceScatter', output, true);
+    const src = this.stage('reduceScatter', input, { reduces: true, writes: false });
+    const dst = this.stage('reduceScatter', output, { reduces: true, writes: true });
     const h = this.handle.reduceScatter(src.bytes, dst.bytes, output.numel, dst.wire, REDUCTION[wireOp], this.describe('reduceScatter', input, REDUCTION[wireOp]));
     return this.track(h, `reduceScatter(${op})`, () => {
       if (op === 'avg') dst.tensor.div_(this.worldSize);
@@ -247,7 +247,7 @@ export class ProcessGroup {
    * The bytes the transport reads and writes for `t`: its own memory when it is a contiguous CPU
    * tensor, else a contiguous staging copy (float16 is reduced in float32) written back on completion.
    */
-  private stage(what: string, t: Tensor, reduces: boolean): { bytes: Uint8Array; count: number; wire: number; tensor: Tensor; done: () => void } {
+  private stage(what: string, t: Tensor, { reduces, writes }: { reduces: boolean; writes: boolean }): { bytes: Uint8Array; count: number; wire: number; tensor: Tensor; done: () => void } {
     this.checkUsable(what);
     if (t.device !== 'cpu') throw new DeviceError(what, `collectives take CPU tensors, got one on '${t.device}': move it with .to('cpu') ('nccl' for CUDA tensors is not built yet)`);
     const widen = reduces && t.dtype === 'float16';
@@ -256,7 +256,8 @@ export class ProcessGroup {
     const wire = WIRE[work.dtype] ?? (reduces ? undefined : WIRE.uint8);
     if (wire === undefined) throw new DTypeError(what, `cannot reduce ${t.dtype} tensors`);
     work.storage.retain();
-    t.storage.version++;
+    // Written in place: autograd must see that values it saved from this tensor are gone.
+    if (writes) t.storage.version++;
     const arr = work.storage.buffer as TypedArray;
     const size = arr.BYTES_PER_ELEMENT;
     const bytes = new Uint8Array(arr.buffer, arr.byteOffset + work.offset * size, work.numel * size);
@@ -264,7 +265,7 @@ export class ProcessGroup {
     return {
       bytes, count, wire, tensor: work,
       done: () => {
-        if (!direct) t.copy_(work);
+        if (!direct && writes) t.copy_(work);
         work.storage.release();
       },
     };

@@ -4,7 +4,7 @@
  * requires it (TESSERA_REQUIRE_BACKENDS names 'mpi'), and setup installs it.
  */
 import { describe, expect, it } from 'vitest';
-import { ones } from 'tessera';
+import { ones, zeros } from 'tessera';
 import { ArgumentError } from '@tessera/ops';
 import { DistributedError, ProcessGroup, initProcessGroup, destroyProcessGroup } from '@tessera/distributed';
 import { launch, mpiMissing, mpiRequired, records } from './launch.js';
@@ -67,6 +67,20 @@ describe('process group errors (in this process)', () => {
     expect(() => g.allReduce(ones([2]).int(), { op: 'avg' })).toThrow(/op 'avg' needs a floating tensor, got int32/);
     expect(() => g.broadcast(ones([2]), 3)).toThrow(/rank 3 is outside the group of 1/);
     expect(() => g.reduceScatter(ones([3]), ones([2]))).toThrow(/output has shape/);
+    g.destroy();
+  });
+
+  it('collectives that write a tensor invalidate what autograd saved from it; reading it does not', async () => {
+    const g = await ProcessGroup.create({ backend: 'shm', rank: 0, worldSize: 1, name: `tessera-test3-${process.pid}` });
+    const x = ones([3]).requiresGrad_();
+    const y = x.mul(2);
+    const read = y.square();
+    await g.allGather(zeros([3]), y.detach());
+    read.sum().backward();
+    expect(await x.grad!.tolist()).toEqual([8, 8, 8]);
+    const written = y.square();
+    await g.allReduce(y.detach());
+    expect(() => written.sum().backward()).toThrow(/modified by an in-place operation/);
     g.destroy();
   });
 
