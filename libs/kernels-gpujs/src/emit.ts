@@ -11,7 +11,7 @@
  * kernel arguments `nanv` and `infv`. Where GLSL leaves results loose (max/min with NaN, tanh of large
  * arguments, pow of negative bases, atan2 at zeros and infinities) the table calls HELPERS.
  */
-import { type DType, DTypeError, type Expr, PRIMS, type Prim, isFloating, topoSort } from '@tessera/ops';
+import { type DType, DTypeError, type Expr, type Prim, isFloating, renderSsa } from '@tessera/ops';
 
 /** Integers a float32 holds exactly: |v| <= 2^24. */
 export const EXACT_INT = 16777216;
@@ -48,7 +48,7 @@ export const GPUJS_OPS: Readonly<Record<Prim, Render>> = {
   log1p: helper('t_log1p'), expm1: helper('t_expm1'), tanh: helper('t_tanh'),
   rsqrt: ([a]) => `(1.0 / Math.sqrt(${a}))`,
   recip: ([a]) => `(1.0 / ${a})`,
-  // erf has no Math function in gpu.js: the IR's own decomposition is used (see lower()).
+  // erf has no Math function in gpu.js: the IR's own decomposition is used (LOWERED).
   erf: () => { throw new Error('erf is decomposed before rendering'); },
   floor: rounding('Math.floor($)'), ceil: rounding('Math.ceil($)'), trunc: rounding('Math.trunc($)'),
   rint: rounding('t_rint($)'),
@@ -239,39 +239,17 @@ export interface Names {
   param(name: string): string;
 }
 
-/** Replaces primitives gpu.js lacks (erf) by their IR decomposition, memoised so shared nodes stay shared. */
-function lower(root: Expr, memo = new Map<Expr, Expr>()): Expr {
-  const hit = memo.get(root);
-  if (hit) return hit;
-  let out = root;
-  if (root.kind === 'op') {
-    const args = root.args.map((a) => lower(a, memo));
-    if (root.op === 'erf') out = lower(PRIMS.erf.decompose!(args[0]!), memo);
-    else out = args.every((a, i) => a === root.args[i]) ? root : { ...root, args };
-  }
-  memo.set(root, out);
-  return out;
-}
+/** Primitives the target has no function for, rendered through their IR decompositions. */
+const LOWERED: ReadonlySet<Prim> = new Set<Prim>(['erf']);
 
 /**
  * Renders an expression as SSA statements (one `const` per distinct node, so shared subtrees run once)
  * and returns them with the name holding the result.
  */
 export function emitExpr(root: Expr, names: Names, prefix = 't'): { code: string; result: string } {
-  const ids = new Map<Expr, string>();
-  const lines: string[] = [];
-  const lowered = lower(root);
-  for (const e of topoSort(lowered)) {
-    let ref: string;
-    if (e.kind === 'const') ref = literal(e.value, e.dtype);
-    else if (e.kind === 'input') ref = names.input(e.index);
-    else if (e.kind === 'param') ref = names.param(e.name);
-    else {
-      checkDtype(e.op, e.dtype);
-      ref = `${prefix}${ids.size}`;
-      lines.push(`const ${ref} = ${GPUJS_OPS[e.op](e.args.map((a) => ids.get(a)!), e.dtype, e.args[0]!.dtype)};`);
-    }
-    ids.set(e, ref);
-  }
-  return { code: lines.join('\n  '), result: ids.get(lowered)! };
+  const { lines, result } = renderSsa(root, {
+    literal, input: names.input, param: names.param,
+    bind: (ref, e, args) => { checkDtype(e.op, e.dtype); return `const ${ref} = ${GPUJS_OPS[e.op](args, e.dtype, e.args[0]!.dtype)};`; },
+  }, prefix, LOWERED);
+  return { code: lines.join('\n  '), result };
 }

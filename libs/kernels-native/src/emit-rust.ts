@@ -4,7 +4,7 @@
  * Each kernel becomes a closure over element values that the engine's map1/map2/map3 loops apply.
  */
 import type { ElementwiseKernel, ReduceKernel } from '@tessera/tensor';
-import { type DType, type Expr, type Prim, isFloating, topoSort } from '@tessera/ops';
+import { type DType, type Expr, type Prim, isFloating, renderSsa } from '@tessera/ops';
 
 /** Rust value type of a dtype inside expressions (bool as bool). */
 const VALUE: Record<DType, string> = { float32: 'f32', float64: 'f64', float16: 'f32', int32: 'i32', int64: 'i64', uint8: 'u8', bool: 'bool' };
@@ -73,20 +73,11 @@ export function literal(v: number, d: DType): string {
 
 /** Renders an expression as SSA lets over named inputs; params become `p_<name>` bindings (in `params`). */
 export function rustExpr(root: Expr, input: (i: number) => string, prefix: string, params: Map<string, DType>): { lines: string[]; result: string } {
-  const ids = new Map<Expr, string>();
-  const lines: string[] = [];
-  for (const e of topoSort(root)) {
-    let ref: string;
-    if (e.kind === 'const') ref = literal(e.value, e.dtype);
-    else if (e.kind === 'input') ref = input(e.index);
-    else if (e.kind === 'param') { params.set(e.name, e.dtype); ref = `p_${e.name}`; }
-    else {
-      ref = `${prefix}${ids.size}`;
-      lines.push(`let ${ref}: ${VALUE[e.dtype]} = ${RUST_OPS[e.op](e.args.map((x) => ids.get(x)!), e.dtype, e.args[0]!.dtype)};`);
-    }
-    ids.set(e, ref);
-  }
-  return { lines, result: ids.get(root)! };
+  return renderSsa(root, {
+    literal, input,
+    param: (name, dtype) => { params.set(name, dtype); return `p_${name}`; },
+    bind: (ref, e, args) => `let ${ref}: ${VALUE[e.dtype]} = ${RUST_OPS[e.op](args, e.dtype, e.args[0]!.dtype)};`,
+  }, prefix);
 }
 
 /** `let p_x = ...;` for each param, read from the launch's f64 params in `order`. */

@@ -9,7 +9,7 @@
  * does; int64 is held in 32 bits (WGSL has no 64-bit integers); uint8 and bool are stored one per u32
  * word so that neighbouring threads never share a word.
  */
-import { type DType, DTypeError, type Expr, PRIMS, type Prim, isFloating, topoSort } from '@tessera/ops';
+import { type DType, DTypeError, type Expr, type Prim, isFloating, renderSsa } from '@tessera/ops';
 import { HALF_TO_FLOAT, toHalf } from '@tessera/tensor';
 
 /** WGSL type a dtype's values have inside expressions. */
@@ -334,42 +334,19 @@ export interface Names {
   param(name: string): string;
 }
 
-/** Replaces primitives WGSL lacks (erf) by their IR decomposition, memoised so shared nodes stay shared. */
-function lower(root: Expr, memo = new Map<Expr, Expr>()): Expr {
-  const hit = memo.get(root);
-  if (hit) return hit;
-  let out = root;
-  if (root.kind === 'op') {
-    const args = root.args.map((a) => lower(a, memo));
-    if (root.op === 'erf') out = lower(PRIM_DECOMPOSE.erf!(args[0]!), memo);
-    else out = args.every((a, i) => a === root.args[i]) ? root : { ...root, args };
-  }
-  memo.set(root, out);
-  return out;
-}
-
-const PRIM_DECOMPOSE = { erf: PRIMS.erf.decompose };
+/** Primitives the target has no function for, rendered through their IR decompositions. */
+const LOWERED: ReadonlySet<Prim> = new Set<Prim>(['erf']);
 
 /**
  * Renders an expression as SSA `let`s (one per distinct node, so shared subtrees run once) and
  * returns them with the name holding the result.
  */
 export function emitExpr(root: Expr, names: Names, prefix = 't'): { code: string; result: string } {
-  const ids = new Map<Expr, string>();
-  const lines: string[] = [];
-  const lowered = lower(root);
-  for (const e of topoSort(lowered)) {
-    let ref: string;
-    if (e.kind === 'const') ref = literal(e.value, e.dtype);
-    else if (e.kind === 'input') ref = names.input(e.index);
-    else if (e.kind === 'param') ref = names.param(e.name);
-    else {
-      ref = `${prefix}${ids.size}`;
-      lines.push(`let ${ref}: ${valueType(e.dtype)} = ${WGSL_OPS[e.op](e.args.map((a) => ids.get(a)!), e.dtype, e.args[0]!.dtype)};`);
-    }
-    ids.set(e, ref);
-  }
-  return { code: lines.join('\n  '), result: ids.get(lowered)! };
+  const { lines, result } = renderSsa(root, {
+    literal, input: names.input, param: names.param,
+    bind: (ref, e, args) => `let ${ref}: ${valueType(e.dtype)} = ${WGSL_OPS[e.op](args, e.dtype, e.args[0]!.dtype)};`,
+  }, prefix, LOWERED);
+  return { code: lines.join('\n  '), result };
 }
 
 /** A launch parameter (stored as a 32-bit word in the meta buffer) converted to its expression type. */

@@ -162,3 +162,55 @@ export function topoSort(root: Expr): Expr[] {
   visit(root);
   return order;
 }
+
+/**
+ * Replaces the primitives a target lacks by their IR decompositions (e.g. erf for WGSL and gpu.js),
+ * memoised by node identity so shared subtrees stay shared.
+ */
+export function lowerPrims(root: Expr, missing: ReadonlySet<Prim>, memo = new Map<Expr, Expr>()): Expr {
+  const hit = memo.get(root);
+  if (hit) return hit;
+  let out = root;
+  if (root.kind === 'op') {
+    const args = root.args.map((a) => lowerPrims(a, missing, memo));
+    const decompose = missing.has(root.op) ? (PRIMS[root.op] as { decompose?: (...a: Expr[]) => Expr }).decompose : undefined;
+    if (decompose) out = lowerPrims(decompose(...args), missing, memo);
+    else out = args.every((a, i) => a === root.args[i]) ? root : { ...root, args };
+  }
+  memo.set(root, out);
+  return out;
+}
+
+export type OpExpr = Extract<Expr, { kind: 'op' }>;
+
+/** What a target emitter supplies to renderSsa: how it spells leaves, and the statement binding an op. */
+export interface SsaTarget {
+  literal(value: number, dtype: DType): string;
+  input(index: number): string;
+  param(name: string, dtype: DType): string;
+  /** The statement binding `name` to op node `e`, given the names of its arguments. */
+  bind(name: string, e: OpExpr, args: readonly string[]): string;
+}
+
+/**
+ * Renders an expression as SSA statements, one per distinct op node (so shared subtrees are computed
+ * once), after lowering the primitives the target lacks: the statements and the name of the result.
+ * Every emitter (JS, Rust, WGSL, gpu.js) is this walk plus its table.
+ */
+export function renderSsa(root: Expr, target: SsaTarget, prefix = 't', missing?: ReadonlySet<Prim>): { lines: string[]; result: string } {
+  const lowered = missing?.size ? lowerPrims(root, missing) : root;
+  const ids = new Map<Expr, string>();
+  const lines: string[] = [];
+  for (const e of topoSort(lowered)) {
+    let ref: string;
+    if (e.kind === 'const') ref = target.literal(e.value, e.dtype);
+    else if (e.kind === 'input') ref = target.input(e.index);
+    else if (e.kind === 'param') ref = target.param(e.name, e.dtype);
+    else {
+      ref = `${prefix}${ids.size}`;
+      lines.push(target.bind(ref, e, e.args.map((a) => ids.get(a)!)));
+    }
+    ids.set(e, ref);
+  }
+  return { lines, result: ids.get(lowered)! };
+}

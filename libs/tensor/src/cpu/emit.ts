@@ -3,7 +3,7 @@
  * store and wrap rules. All values are JS doubles: integer results are wrapped to their width after
  * each op, bools are 0/1.
  */
-import { type DType, type Expr, type Prim, isFloating, topoSort } from '@tessera/ops';
+import { type DType, type Expr, type Prim, isFloating, renderSsa } from '@tessera/ops';
 
 type Render = (a: readonly string[], dtype: DType, argType: DType) => string;
 
@@ -89,19 +89,9 @@ export interface Names {
  * computed once) and returns them with the name holding the result.
  */
 export function emitExpr(root: Expr, names: Names, prefix = 't'): { code: string; result: string } {
-  const ids = new Map<Expr, string>();
-  const lines: string[] = [];
-  for (const e of topoSort(root)) {
-    let ref: string;
-    if (e.kind === 'const') ref = literal(e.value);
-    else if (e.kind === 'input') ref = names.input(e.index);
-    else if (e.kind === 'param') ref = names.param(e.name);
-    else {
-      ref = `${prefix}${ids.size}`;
-      const args = e.args.map((a) => ids.get(a)!);
-      lines.push(`const ${ref} = ${JS_OPS[e.op](args, e.dtype, e.args[0]!.dtype)};`);
-    }
-    ids.set(e, ref);
-  }
-  return { code: lines.join('\n'), result: ids.get(root)! };
+  const { lines, result } = renderSsa(root, {
+    literal: (v) => literal(v), input: names.input, param: names.param,
+    bind: (ref, e, args) => `const ${ref} = ${JS_OPS[e.op](args, e.dtype, e.args[0]!.dtype)};`,
+  }, prefix);
+  return { code: lines.join('\n'), result };
 }
