@@ -110,7 +110,8 @@ export const HELPERS: Readonly<Record<string, string>> = {
   t_max: 'function t_max(a, b) { if (a != a || b != b) { return a + b; } return Math.max(a, b); }',
   t_min: 'function t_min(a, b) { if (a != a || b != b) { return a + b; } return Math.min(a, b); }',
   // tanh saturates to +-1 in float32 beyond |x| = 9.1; clamping keeps the builtin's exp() finite.
-  t_tanh: 'function t_tanh(x) { if (x != x) { return x; } return Math.tanh(Math.min(Math.max(x, -15.0), 15.0)); }',
+  // Exactly ±1 past 9.1 (where float32 tanh rounds to ±1), also in the modes that compute in float64 JS.
+  t_tanh: 'function t_tanh(x) { if (x != x) { return x; } if (x > 9.1) { return 1.0; } if (x < -9.1) { return -1.0; } return Math.tanh(x); }',
   // Accurate near 0 (Goldberg): log(u) * x / (u - 1) with u = 1 + x.
   t_log1p: `function t_log1p(x) {
   const u = 1.0 + x;
@@ -158,11 +159,13 @@ export const HELPERS: Readonly<Record<string, string>> = {
     if ((m < 1.0 && b > 0.0) || (m > 1.0 && b < 0.0)) { return 0.0; }
     return Math.abs(b);
   }
+  // An infinite base: ±inf for b > 0, ±0 for b < 0, negative only for odd integer b (C's pow).
   if (m - m != 0.0) {
     if (b > 0.0) { r = m; }
-  } else {
-    r = Math.pow(m, b);
+    if (a < 0.0 && odd == 1.0) { return -r; }
+    return r;
   }
+  r = Math.pow(m, b);
   if (a < 0.0) {
     if (ib == 0.0) { return nanv; }
     if (odd == 1.0) { return -r; }

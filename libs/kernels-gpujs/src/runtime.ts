@@ -102,10 +102,16 @@ export class Runtime {
     // An empty buffer (a zero-size input of a non-empty output, as a sum over no elements) is never read.
     const vals = args.map((a) => (typeof a === 'number' ? a : a.data ?? EMPTY));
     if (!this.async && !vals.some((v) => v instanceof Promise)) return call(vals);
-    const out = Promise.all(vals).then(call);
+    // gpu.js's WebGPU kernels read their (dynamic) output size only once they run, after an await: a
+    // later launch's setOutput would resize an earlier one still in flight, so launches go one at a time.
+    const out = Promise.all([this.previous, ...vals]).then(([, ...v]) => call(v));
+    this.previous = out.then(() => undefined, () => undefined);
     this.tail = Promise.allSettled([this.tail, out]);
     return out;
   }
+
+  /** Settles when the last launch issued has finished (async mode serialises launches on it). */
+  private previous: Promise<unknown> = Promise.resolve();
 
   /** Settles after every launch issued so far (async mode): frees wait for it, so no pending launch loses an input. */
   private tail: Promise<unknown> = Promise.resolve();
