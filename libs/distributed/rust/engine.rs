@@ -49,14 +49,26 @@ pub trait Transport {
     fn world(&self) -> usize;
     /// Names the collective in progress, for error messages (e.g. "allReduce #12").
     fn set_context(&mut self, _what: &str) {}
-    /// Every rank's descriptor of the collective about to run, in rank order.
-    fn exchange(&mut self, desc: &Desc) -> Result<Vec<Desc>, String>;
+    /// Every rank's descriptor of the collective about to run, in rank order; or None when the
+    /// transport checks them itself at the collective's first synchronisation (see `disagreement`),
+    /// before any caller memory is written, saving a round trip.
+    fn exchange(&mut self, desc: &Desc) -> Result<Option<Vec<Desc>>, String>;
     fn all_reduce(&mut self, buf: Ptr, count: usize, dtype: DType, red: Red) -> Result<(), String>;
     fn broadcast(&mut self, buf: Ptr, bytes: usize, root: usize) -> Result<(), String>;
     fn all_gather(&mut self, send: Ptr, recv: Ptr, bytes: usize) -> Result<(), String>;
     fn reduce_scatter(&mut self, send: Ptr, recv: Ptr, count: usize, dtype: DType, red: Red) -> Result<(), String>;
     fn barrier(&mut self) -> Result<(), String>;
+    /// After a collective: completes a deferred descriptor check the collective had no occasion for.
+    fn settle(&mut self) -> Result<(), String> { Ok(()) }
     fn finish(&mut self) -> Result<(), String>;
+}
+
+/// The error for ranks whose descriptors differ ("MISMATCH <call> <words;words;...>", parsed by the
+/// TypeScript side, which knows the dtype and op names), or None when they agree.
+pub fn disagreement(what: &str, mine: &Desc, all: &[Desc]) -> Option<String> {
+    if all.iter().all(|d| d == mine) { return None; }
+    let words: Vec<String> = all.iter().map(|d| d.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(",")).collect();
+    Some(format!("MISMATCH {what} {}", words.join(";")))
 }
 
 /// Completion of one request.
@@ -143,14 +155,15 @@ fn serve(connect: Connect, rx: Receiver<Request>, ready: Arc<Slot>, info: Arc<In
 #[derive(Clone)]
 struct Failure { message: String, transport_ok: bool }
 
-fn broken(message: String) -> Failure { Failure { message, transport_ok: false } }
+/// After a mismatch the transport still works (every rank saw it); after anything else it may not.
+fn failure(message: String) -> Failure {
+    let transport_ok = message.starts_with("MISMATCH ");
+    Failure { message, transport_ok }
+}
 
 fn run(t: &mut dyn Transport, req: &Request, what: &str) -> Result<(), Failure> {
-    let all = t.exchange(&req.desc).map_err(broken)?;
-    if all.iter().any(|d| d != &req.desc) {
-        // Parsed by the TypeScript side, which knows the dtype and op names.
-        let words: Vec<String> = all.iter().map(|d| d.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(",")).collect();
-        return Err(Failure { message: format!("MISMATCH {what} {}", words.join(";")), transport_ok: true });
+    if let Some(all) = t.exchange(&req.desc).map_err(failure)? {
+        if let Some(m) = disagreement(what, &req.desc, &all) { return Err(failure(m)); }
     }
     match req.op {
         Op::AllReduce { buf, count, dtype, red } => t.all_reduce(buf, count, dtype, red),
@@ -160,5 +173,6 @@ fn run(t: &mut dyn Transport, req: &Request, what: &str) -> Result<(), Failure> 
         Op::Barrier => t.barrier(),
         Op::Shutdown => unreachable!(),
     }
-    .map_err(broken)
+    .and_then(|()| t.settle())
+    .map_err(failure)
 }

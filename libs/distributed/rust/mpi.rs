@@ -46,10 +46,10 @@ impl Transport for Mpi {
     fn world(&self) -> usize { self.world }
     fn set_context(&mut self, what: &str) { self.context = what.to_string(); }
 
-    fn exchange(&mut self, desc: &Desc) -> Result<Vec<Desc>, String> {
+    fn exchange(&mut self, desc: &Desc) -> Result<Option<Vec<Desc>>, String> {
         let mut all = vec![0i64; DESC_WORDS * self.world];
         check(unsafe { tmpi_gather_descriptors(desc.as_ptr(), all.as_mut_ptr(), DESC_WORDS as c_int) }, &self.context)?;
-        Ok(all.chunks(DESC_WORDS).map(|c| c.try_into().unwrap()).collect())
+        Ok(Some(all.chunks(DESC_WORDS).map(|c| c.try_into().unwrap()).collect()))
     }
 
     fn all_reduce(&mut self, buf: Ptr, count: usize, dtype: DType, red: Red) -> Result<(), String> {

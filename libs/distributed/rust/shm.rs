@@ -5,7 +5,7 @@
 //! parity's slots, a slot is only rewritten after every rank has passed the next barrier, that is,
 //! after everyone has finished reading it. Waiting spins briefly, then sleeps on a futex in the shared
 //! page; while waiting it checks that the awaited ranks are still alive and gives up after a timeout.
-use crate::engine::{Desc, Ptr, Transport, DESC_WORDS};
+use crate::engine::{disagreement, Desc, Ptr, Transport, DESC_WORDS};
 use crate::reduce::{combine, DType, Red};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
@@ -34,6 +34,9 @@ pub struct Shm {
     seq: u32,
     round: usize,
     exchanges: usize,
+    /// This rank's descriptor of the collective in progress and its slot parity, until the
+    /// collective's first barrier has compared it with every rank's.
+    staged: Option<(usize, Desc)>,
     timeout: Duration,
     context: String,
 }
@@ -73,7 +76,7 @@ impl Shm {
         let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0) };
         unsafe { libc::close(fd) };
         if base == libc::MAP_FAILED { return Err(os_error("mapping the shared memory segment")); }
-        let mut shm = Shm { base: base as *mut u8, len, rank, world, chunk, seq: 0, round: 0, exchanges: 0, timeout, context: "startup".into() };
+        let mut shm = Shm { base: base as *mut u8, len, rank, world, chunk, seq: 0, round: 0, exchanges: 0, staged: None, timeout, context: "startup".into() };
         let magic = shm.word(0);
         if rank == 0 {
             unsafe { (shm.base.add(8) as *mut u64).write(world as u64) };
@@ -112,6 +115,11 @@ impl Shm {
         mine.store(self.seq, Ordering::Release);
         futex_wake(mine);
         for r in 0..self.world { if r != self.rank { self.await_rank(r)?; } }
+        if let Some((parity, mine)) = self.staged.take() {
+            let words = |r: usize| self.desc_slot(r, parity) as *const AtomicI64;
+            let all: Vec<Desc> = (0..self.world).map(|r| std::array::from_fn(|i| unsafe { (*words(r).add(i)).load(Ordering::Relaxed) })).collect();
+            if let Some(m) = disagreement(&self.context, &mine, &all) { return Err(m); }
+        }
         Ok(())
     }
 
@@ -167,15 +175,20 @@ impl Transport for Shm {
     fn world(&self) -> usize { self.world }
     fn set_context(&mut self, what: &str) { self.context = what.to_string(); }
 
-    fn exchange(&mut self, desc: &Desc) -> Result<Vec<Desc>, String> {
-        // Two descriptor slots by parity, for the same reason as the data slots.
+    /// Deferred to the collective's first barrier, which every rank reaches before writing any caller
+    /// memory. Two descriptor slots by parity, for the same reason as the data slots.
+    fn exchange(&mut self, desc: &Desc) -> Result<Option<Vec<Desc>>, String> {
         let parity = self.exchanges & 1;
         self.exchanges += 1;
         let mine = self.desc_slot(self.rank, parity) as *const AtomicI64;
         for (i, &w) in desc.iter().enumerate() { unsafe { (*mine.add(i)).store(w, Ordering::Relaxed) }; }
-        self.barrier_()?;
-        let words = |r: usize| self.desc_slot(r, parity) as *const AtomicI64;
-        Ok((0..self.world).map(|r| std::array::from_fn(|i| unsafe { (*words(r).add(i)).load(Ordering::Relaxed) })).collect())
+        self.staged = Some((parity, *desc));
+        Ok(None)
+    }
+
+    /// A collective that moved nothing (zero elements) still meets its peers, to compare descriptors.
+    fn settle(&mut self) -> Result<(), String> {
+        if self.staged.is_some() { self.barrier_() } else { Ok(()) }
     }
 
     fn all_reduce(&mut self, buf: Ptr, count: usize, dtype: DType, red: Red) -> Result<(), String> {
