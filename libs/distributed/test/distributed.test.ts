@@ -36,6 +36,8 @@ for (const transport of ['shm', 'mpi'] as const) {
       expect(records(r.stdout).some((x) => x['finished'])).toBe(false);
       // shm notices the dead process itself; under MPI, mpirun stops the job and rank 0 says so.
       expect(r.stderr).toMatch(transport === 'shm' ? /rank 1 \(pid \d+\) exited while rank 0 waited for it in allReduce #5/ : /rank 0 of 2 terminated by mpirun/);
+      // The failure bar is "within the timeout": a bound on waiting forever, not a speed
+      // figure (the failure is seen in well under a second; the bound is the 20 s timeout itself).
       expect(r.seconds).toBeLessThan((TIMEOUT_MS * 5) / 1000);
     }, 120_000);
 

@@ -6,6 +6,7 @@ import { hasMpi } from '@tessera/distributed';
 export const LAUNCHER = fileURLToPath(new URL('../bin/tessera-run.mjs', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
+/** `seconds` is wall time, for the failure tests' "within the timeout" bound only (not a speed figure). */
 export interface Launched { code: number | null; stdout: string; stderr: string; seconds: number }
 
 export function launch(transport: 'shm' | 'mpi', script: string, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<Launched> {
