@@ -94,6 +94,7 @@ impl ProcessGroupHandle {
 
     #[napi]
     pub fn broadcast(&self, buf: Uint8Array, root: u32, desc: Vec<f64>) -> Result<WorkHandle> {
+        if root as i64 >= self.world_size() { return Err(Error::from_reason(format!("broadcast: root {root} is outside the group of {}", self.world_size()))); }
         self.submit(Op::Broadcast { buf: ptr(&buf), bytes: buf.len(), root: root as usize }, &desc)
     }
 

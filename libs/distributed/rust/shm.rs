@@ -45,23 +45,42 @@ unsafe impl Send for Shm {}
 
 fn os_error(what: &str) -> String { format!("{what}: {}", std::io::Error::last_os_error()) }
 
-/// Slot bytes per rank: 4 MiB, less for large groups so the segment stays within 64 MiB.
-fn chunk_for(world: usize) -> usize { ((32usize << 20) / world).clamp(256 << 10, 4 << 20) & !4095 }
+/// The segment's size limit: Docker and Kubernetes give /dev/shm 64 MiB by default.
+const SEGMENT_MAX: usize = 64 << 20;
+
+/// Slot bytes per rank: 4 MiB, less for large groups so the whole segment fits in SEGMENT_MAX.
+fn chunk_for(world: usize) -> Result<usize, String> {
+    let room = SEGMENT_MAX.saturating_sub(HEADER + world * RANK_BLOCK) / (2 * world);
+    let chunk = room.min(4 << 20) & !4095;
+    if chunk == 0 { return Err(format!("{world} processes are too many for one shared-memory segment of {} MiB: use the 'mpi' backend", SEGMENT_MAX >> 20)); }
+    Ok(chunk)
+}
 
 impl Shm {
     pub fn connect(name: &str, rank: usize, world: usize, timeout: Duration) -> Result<Shm, String> {
         if world == 0 || rank >= world { return Err(format!("rank {rank} is outside a world of size {world}")); }
-        let chunk = chunk_for(world);
+        let chunk = chunk_for(world)?;
         let len = HEADER + world * RANK_BLOCK + 2 * world * chunk;
         let cname = CString::new(format!("/{name}")).map_err(|_| "the segment name contains a NUL byte".to_string())?;
+        if rank != 0 { return Self::join(name, &cname, -1, rank, world, chunk, len, timeout); }
+        let fd = unsafe { libc::shm_open(cname.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600) };
+        if fd < 0 { return Err(os_error(&format!("creating shared memory /dev/shm/{name} (left over from a crashed run? remove it)"))); }
+        let joined = Self::join(name, &cname, fd, rank, world, chunk, len, timeout);
+        // Every rank has it mapped once the rendezvous is over (and on failure nobody will): the name
+        // goes now, so no segment outlives the run, however it ends.
+        unsafe { libc::shm_unlink(cname.as_ptr()) };
+        joined
+    }
+
+    /// Maps the segment (rank 0: `fd`, created; others: opened when rank 0 has made it) and meets the peers.
+    #[allow(clippy::too_many_arguments)]
+    fn join(name: &str, cname: &CString, fd: libc::c_int, rank: usize, world: usize, chunk: usize, len: usize, timeout: Duration) -> Result<Shm, String> {
         let deadline = Instant::now() + timeout;
         let fd = if rank == 0 {
-            let fd = unsafe { libc::shm_open(cname.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600) };
-            if fd < 0 { return Err(os_error(&format!("creating shared memory /dev/shm/{name} (left over from a crashed run? remove it)"))); }
             // Reserve the pages now: on a full tmpfs a lazily touched page is a SIGBUS, not an error.
             let rc = unsafe { libc::posix_fallocate(fd, 0, len as libc::off_t) };
             if rc != 0 {
-                unsafe { libc::close(fd); libc::shm_unlink(cname.as_ptr()); }
+                unsafe { libc::close(fd) };
                 return Err(format!("reserving {len} bytes of shared memory in /dev/shm: {}", std::io::Error::from_raw_os_error(rc)));
             }
             fd
@@ -80,6 +99,7 @@ impl Shm {
         let magic = shm.word(0);
         if rank == 0 {
             unsafe { (shm.base.add(8) as *mut u64).write(world as u64) };
+            shm.rank_word(0, PID).store(std::process::id(), Ordering::Relaxed);
             magic.store(MAGIC, Ordering::Release);
         } else {
             // The segment exists before rank 0 has sized it; wait for the magic it writes last.
@@ -91,11 +111,12 @@ impl Shm {
             }
             let theirs = unsafe { (shm.base.add(8) as *const u64).read() } as usize;
             if theirs != world { return Err(format!("rank 0 started a group of {theirs} processes but rank {rank} expects {world}")); }
+            let owner = shm.rank_word(0, PID).load(Ordering::Relaxed);
+            if !alive(owner) { return Err(format!("/dev/shm/{name} is left over from a run whose rank 0 (pid {owner}) has exited: remove it, or use another name")); }
         }
         shm.rank_word(rank, PID).store(std::process::id(), Ordering::Release);
         shm.context = "the startup rendezvous".into();
         shm.barrier()?;
-        if rank == 0 { unsafe { libc::shm_unlink(cname.as_ptr()) }; }
         Ok(shm)
     }
 
@@ -114,7 +135,9 @@ impl Shm {
         let mine = self.rank_word(self.rank, SEQ);
         mine.store(self.seq, Ordering::Release);
         futex_wake(mine);
-        for r in 0..self.world { if r != self.rank { self.await_rank(r)?; } }
+        // One deadline for the whole barrier, however many peers it waits for.
+        let deadline = Instant::now() + self.timeout;
+        for r in 0..self.world { if r != self.rank { self.await_rank(r, deadline)?; } }
         if let Some((parity, mine)) = self.staged.take() {
             let words = |r: usize| self.desc_slot(r, parity) as *const AtomicI64;
             let all: Vec<Desc> = (0..self.world).map(|r| std::array::from_fn(|i| unsafe { (*words(r).add(i)).load(Ordering::Relaxed) })).collect();
@@ -123,14 +146,13 @@ impl Shm {
         Ok(())
     }
 
-    fn await_rank(&self, r: usize) -> Result<(), String> {
+    fn await_rank(&self, r: usize, deadline: Instant) -> Result<(), String> {
         let w = self.rank_word(r, SEQ);
         let reached = |v: u32| v.wrapping_sub(self.seq) as i32 >= 0;
         for _ in 0..SPINS {
             if reached(w.load(Ordering::Acquire)) { return Ok(()); }
             std::hint::spin_loop();
         }
-        let start = Instant::now();
         loop {
             let v = w.load(Ordering::Acquire);
             if reached(v) { return Ok(()); }
@@ -138,7 +160,7 @@ impl Shm {
             if pid != 0 && !alive(pid) {
                 return Err(format!("rank {r} (pid {pid}) exited while rank {} waited for it in {}", self.rank, self.context));
             }
-            if start.elapsed() >= self.timeout {
+            if Instant::now() >= deadline {
                 return Err(format!("rank {r} did not reach {} within {:.0} s (rank {} waited): it is hung, or ranks issued different collectives", self.context, self.timeout.as_secs_f64(), self.rank));
             }
             futex_wait(w, v, POLL);

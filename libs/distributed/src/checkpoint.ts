@@ -10,6 +10,10 @@ import type { ProcessGroup } from './process-group.js';
 export async function saveCheckpoint(path: string, model: Module, opt: { group?: ProcessGroup; metadata?: Record<string, string> } = {}): Promise<void> {
   const group = opt.group ?? defaultGroup('saveCheckpoint');
   const inner = model instanceof DistributedDataParallel ? model.module : model;
-  if (group.rank === 0) await saveFileAsync(path, inner.stateDict(), opt.metadata);
-  await group.barrier();
+  try {
+    if (group.rank === 0) await saveFileAsync(path, inner.stateDict(), opt.metadata);
+  } finally {
+    // Also when rank 0's write fails: the others then go on at once instead of waiting out the timeout.
+    await group.barrier();
+  }
 }

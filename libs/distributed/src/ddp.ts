@@ -54,6 +54,8 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   }
 
   forward(...inputs: Tensor[]): Tensor {
+    // A backward that threw never reached finish(): start this step from a clean slate.
+    if (this.armed) this.reset();
     if (this.broadcastBuffers) for (const b of this.moduleBuffers()) this.group.broadcast(b, 0).waitSync();
     return this.module.forward(...inputs);
   }
@@ -103,6 +105,18 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     if (--b.pending === 0) this.launchReady();
   }
 
+  /** Forgets a backward that did not finish (its collectives are waited for, errors included). */
+  private reset(): void {
+    for (const b of this.buckets) {
+      try { b.work?.waitSync(); } catch { /* the step failed already; its error was thrown there */ }
+      b.work = undefined;
+      b.pending = b.params.length;
+    }
+    this.arrived.clear();
+    this.launched = 0;
+    this.armed = false;
+  }
+
   private slice(b: Bucket, k: number): Tensor {
     const p = b.params[k]!;
     return b.flat.narrow(0, b.offsets[k]!, p.numel).view(p.shape);
@@ -120,7 +134,12 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     this.armed = false;
     for (const b of this.buckets) {
       if (b.pending > 0) {
-        b.params.forEach((p, k) => { if (!this.arrived.has(p)) this.slice(b, k).zero_(); });
+        // No gradient this time: what noSync() steps accumulated locally, else zeros.
+        b.params.forEach((p, k) => {
+          if (this.arrived.has(p)) return;
+          if (p.grad) this.slice(b, k).copy_(p.grad);
+          else this.slice(b, k).zero_();
+        });
         b.pending = 0;
       }
     }

@@ -5,7 +5,7 @@
  * Tensors live on CPU (either CPU backend); contiguous ones are handed to the transport without a copy.
  */
 import { ALL_DTYPES, ArgumentError, DTypeError, DeviceError, type DType, ShapeError, fmtShape, isFloating } from '@tessera/ops';
-import { type Tensor, type TypedArray, zeros } from '@tessera/tensor';
+import { type Tensor, type TypedArray, untracked, zeros } from '@tessera/tensor';
 import { DistributedError } from './errors.js';
 import { type GroupHandle, type WorkHandle, loadAddon } from './native.js';
 
@@ -31,6 +31,12 @@ const REDUCTION: Record<Exclude<ReduceOp, 'avg'>, number> = { sum: 0, max: 1, mi
 const KINDS = ['allReduce', 'broadcast', 'allGather', 'reduceScatter', 'barrier'] as const;
 type Kind = (typeof KINDS)[number];
 const MAX_DIMS = 11;
+/** Effectively unbounded (a day): the shared-memory transport times out on its own. */
+const SHM_WAIT_MS = 86_400_000;
+
+/** bool tensors travel as uint8: sum is logical or and product logical and, as in torch.distributed. */
+const wireOp = (dtype: DType, op: ReduceOp): Exclude<ReduceOp, 'avg'> =>
+  op === 'avg' ? 'sum' : dtype !== 'bool' ? op : op === 'sum' ? 'max' : op === 'product' ? 'min' : op;
 
 /** A collective in flight. Awaitable; `waitSync()` blocks the thread instead. */
 export class Work implements PromiseLike<void> {
@@ -39,7 +45,14 @@ export class Work implements PromiseLike<void> {
 
   constructor(private readonly handle: WorkHandle, private readonly what: string, private readonly group: ProcessGroup, private readonly finish: () => void = () => {}) {}
 
-  isCompleted(): boolean { return this.handle.isCompleted(); }
+  /** Whether the collective is done, its result written back (a staged copy, an average) included. */
+  isCompleted(): boolean {
+    if (this.finished) return true;
+    if (!this.handle.isCompleted()) return false;
+    try { this.handle.waitSync(0); } catch (e) { this.fail(e); }
+    this.complete();
+    return true;
+  }
 
   async wait(): Promise<void> {
     if (!this.finished) {
@@ -63,8 +76,15 @@ export class Work implements PromiseLike<void> {
 
   private complete(): void {
     if (this.finished) return;
-    this.finished = true;
-    if (!this.failure) this.finish();
+    try {
+      // The write-back is bookkeeping of a collective, not a differentiable op.
+      if (!this.failure) untracked(this.finish);
+    } catch (e) {
+      this.failure ??= e as Error;
+    } finally {
+      this.finished = true;
+      this.group.settled(this);
+    }
   }
 
   private fail(e: unknown): void {
@@ -75,6 +95,11 @@ export class Work implements PromiseLike<void> {
 export class ProcessGroup {
   private destroyed = false;
   private broken: string | undefined;
+  /**
+   * Works not yet waited on. They hold the tensors (and staging copies) the communication thread
+   * writes into, so the garbage collector cannot free those while it does.
+   */
+  private readonly inflight = new Set<Work>();
   /** A wait timed out: the communication thread may still be inside that collective. */
   private stuck = false;
 
@@ -104,7 +129,8 @@ export class ProcessGroup {
       throw new ArgumentError('initProcessGroup', `backend must be 'shm', 'mpi' or 'nccl' (got ${JSON.stringify(backend)}); tessera-run sets TESSERA_DIST_BACKEND`);
     }
     try {
-      await handle.ready().wait(timeoutMs + 1000);
+      // shm: the transport's own deadlines end the startup (waiting for rank 0's segment, then its peers).
+      await handle.ready().wait(backend === 'shm' ? SHM_WAIT_MS : timeoutMs + 1000);
     } catch (e) {
       const msg = (e as Error).message;
       throw new DistributedError('initProcessGroup', msg === 'TIMEOUT' ? `the ${backend} group did not start within ${timeoutMs / 1000} s` : msg);
@@ -118,11 +144,9 @@ export class ProcessGroup {
     const name = `allReduce(${op})`;
     if (!(op in REDUCTION) && op !== 'avg') throw new ArgumentError('allReduce', `op must be one of sum, avg, max, min, product; got ${JSON.stringify(op)}`);
     if (op === 'avg' && !isFloating(t.dtype)) throw new DTypeError('allReduce', `op 'avg' needs a floating tensor, got ${t.dtype}`);
-    // bool: sum is logical or and product logical and, as in torch.distributed.
-    const wireOp = t.dtype === 'bool' ? (op === 'sum' ? 'max' : op === 'product' ? 'min' : op) : op === 'avg' ? 'sum' : op;
+    const code = REDUCTION[wireOp(t.dtype, op)];
     const io = this.stage(name, t, { reduces: true, writes: true });
-    const desc = this.describe('allReduce', t, REDUCTION[wireOp as keyof typeof REDUCTION]);
-    const h = this.handle.allReduce(io.bytes, io.count, io.wire, REDUCTION[wireOp as keyof typeof REDUCTION], desc);
+    const h = this.handle.allReduce(io.bytes, io.count, io.wire, code, this.describe('allReduce', t, code));
     return this.track(h, name, () => {
       if (op === 'avg') io.tensor.div_(this.worldSize);
       io.done();
@@ -164,10 +188,10 @@ export class ProcessGroup {
     if (op === 'avg' && !isFloating(input.dtype)) throw new DTypeError('reduceScatter', `op 'avg' needs a floating tensor, got ${input.dtype}`);
     if (!(op in REDUCTION) && op !== 'avg') throw new ArgumentError('reduceScatter', `op must be one of sum, avg, max, min, product; got ${JSON.stringify(op)}`);
     this.checkLike('reduceScatter', input, [this.worldSize * output.numel], output.dtype, true);
-    const wireOp = op === 'avg' ? 'sum' : op;
+    const code = REDUCTION[wireOp(input.dtype, op)];
     const src = this.stage('reduceScatter', input, { reduces: true, writes: false });
     const dst = this.stage('reduceScatter', output, { reduces: true, writes: true });
-    const h = this.handle.reduceScatter(src.bytes, dst.bytes, output.numel, dst.wire, REDUCTION[wireOp], this.describe('reduceScatter', input, REDUCTION[wireOp]));
+    const h = this.handle.reduceScatter(src.bytes, dst.bytes, output.numel, dst.wire, code, this.describe('reduceScatter', input, code));
     return this.track(h, `reduceScatter(${op})`, () => {
       if (op === 'avg') dst.tensor.div_(this.worldSize);
       dst.done();
@@ -200,10 +224,11 @@ export class ProcessGroup {
   get isBroken(): boolean { return this.broken !== undefined; }
 
   /**
-   * How long a Work waits. The shared-memory transport times out by itself, naming the rank it waited
-   * for, so its waits allow a margin; MPI blocks inside the call, so the wait is the only clock.
+   * How long a Work waits. The shared-memory transport ends every wait by itself (each barrier has
+   * the timeout, and names the rank it waited for), so a Work waits for it however many rounds a
+   * collective takes; MPI blocks inside the call, so there the wait is the only clock.
    */
-  get waitMs(): number { return this.backend === 'shm' ? this.timeoutMs + 2000 : this.timeoutMs; }
+  get waitMs(): number { return this.backend === 'shm' ? SHM_WAIT_MS : this.timeoutMs; }
 
   /** Turns the addon's failure text into a DistributedError naming the collective and the ranks. */
   explain(what: string, message: string): DistributedError {
@@ -221,8 +246,13 @@ export class ProcessGroup {
   }
 
   private track(h: WorkHandle, what: string, finish?: () => void): Work {
-    return new Work(h, what, this, finish);
+    const w = new Work(h, what, this, finish);
+    this.inflight.add(w);
+    return w;
   }
+
+  /** Called by a Work once it has completed. */
+  settled(w: Work): void { this.inflight.delete(w); }
 
   private checkUsable(what: string): void {
     if (this.destroyed) throw new DistributedError(what, 'the process group has been destroyed');

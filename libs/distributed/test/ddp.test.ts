@@ -55,6 +55,57 @@ describe('DistributedDataParallel', () => {
     expect(await used.weight.grad!.tolist()).toEqual(await local.tolist());
   });
 
+  it('keeps gradients accumulated under noSync for parameters the synced step does not use', async () => {
+    tsr.manualSeed(2);
+    const a = new nn.Linear(3, 2), b = new nn.Linear(3, 2);
+    class Either extends nn.Module {
+      a = a; b = b; useB = false;
+      forward(x: tsr.Tensor): tsr.Tensor { return (this.useB ? this.b : this.a).forward(x); }
+    }
+    const model = new Either();
+    const ddp = new DistributedDataParallel(model);
+    const x = tsr.randn([4, 3]);
+    model.useB = true;
+    ddp.noSync(() => ddp.forward(x).sum().backward());
+    const local = await b.weight.grad!.tolist();
+    model.useB = false;
+    ddp.forward(x).sum().backward();
+    expect(await b.weight.grad!.tolist()).toEqual(local);
+  });
+
+  it('recovers when a backward throws: the next step is averaged again', () => {
+    tsr.manualSeed(3);
+    // The hook throws after the second layer's gradients have reached DDP, half-way through backward.
+    class Two extends nn.Module {
+      l1 = new nn.Linear(4, 8); l2 = new nn.Linear(8, 2); fail = false;
+      forward(x: tsr.Tensor): tsr.Tensor {
+        const z = this.l1.forward(x);
+        if (this.fail) z.registerHook(() => { throw new Error('boom'); });
+        return this.l2.forward(z.relu());
+      }
+    }
+    const model = new Two();
+    const ddp = new DistributedDataParallel(model, { bucketCapMB: 1e-5 });
+    const x = tsr.randn([5, 4]);
+    let launches = 0;
+    const launch = group.allReduce.bind(group);
+    group.allReduce = (t, opt) => { launches++; return launch(t, opt); };
+    const step = () => { ddp.zeroGrad(); ddp.forward(x).sum().backward(); };
+    try {
+      step();
+      const perStep = launches;
+      model.fail = true;
+      expect(step).toThrow('boom');
+      model.fail = false;
+      launches = 0;
+      step();
+      expect(perStep).toBeGreaterThan(1);
+      expect(launches).toBe(perStep);
+    } finally {
+      group.allReduce = launch;
+    }
+  });
+
   it('rejects a bad bucket size', () => {
     expect(() => new DistributedDataParallel(new nn.Linear(2, 2), { bucketCapMB: 0 })).toThrow(/bucketCapMB must be positive/);
   });

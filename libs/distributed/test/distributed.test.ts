@@ -3,6 +3,7 @@
  * started by tessera-run as a user would. The 'mpi' cases skip only where Open MPI is missing; CI
  * requires it (TESSERA_REQUIRE_BACKENDS names 'mpi'), and setup installs it.
  */
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ones, zeros } from 'tessera';
 import { ArgumentError } from '@tessera/ops';
@@ -86,8 +87,21 @@ describe('process group errors (in this process)', () => {
     g.destroy();
   });
 
-  it('a peer that never comes fails startup after the timeout', async () => {
+  it('a peer that never comes fails startup after the timeout, leaving no segment behind', async () => {
     await expect(ProcessGroup.create({ backend: 'shm', rank: 1, worldSize: 2, name: `tessera-absent-${process.pid}`, timeoutMs: 300 })).rejects.toThrow(/rank 0 did not create \/dev\/shm\/tessera-absent-\d+ within 0 s/);
+    const name = `tessera-alone-${process.pid}`;
+    await expect(ProcessGroup.create({ backend: 'shm', rank: 0, worldSize: 2, name, timeoutMs: 300 })).rejects.toThrow(/rank 1 did not reach the startup rendezvous within 0 s/);
+    expect(existsSync(`/dev/shm/${name}`)).toBe(false);
+  });
+
+  it("averages a tensor that requires grad in place (the write-back is not an autograd op)", async () => {
+    const g = await ProcessGroup.create({ backend: 'shm', rank: 0, worldSize: 1, name: `tessera-test4-${process.pid}` });
+    const p = ones([2]).mul(4).detach().requiresGrad_();
+    const w = g.allReduce(p, { op: 'avg' });
+    await w;
+    expect(w.isCompleted()).toBe(true);
+    expect(await p.tolist()).toEqual([4, 4]);
+    g.destroy();
   });
 });
 

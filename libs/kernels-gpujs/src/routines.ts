@@ -146,10 +146,13 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
       `return b0[xo + j * m${3 * R + 3}];`,
     ].filter(Boolean).join('\n  ');
     const src = kernelFunction(2, 3 * R + 4, body);
-    const launch = () => rt.launch(op, `${op}|${R}`, () => src, numel(walk), [buf(x), buf(index), ...walk, ...words, size, x.strides[dim] ?? 0]);
+    // The operands as they are now: where the launch waits for the index check (webgpu), later ops
+    // may already have replaced or freed the buffers' contents.
+    const operands = [{ ...buf(x) }, { ...buf(index) }];
+    const launch = () => rt.launch(op, `${op}|${R}`, () => src, numel(walk), [...operands, ...walk, ...words, size, x.strides[dim] ?? 0]);
     const check = (vals: Float32Array) => { forEachIndexed(index, (p) => checkIndex(op, vals[p]!, size, dim)); };
     const vals = rt.peek(buf(index));
-    if (vals instanceof Promise) rt.commit(op, out, vals.then((v) => { check(v); return launch(); }));
+    if (vals instanceof Promise) rt.commit(op, out, rt.pending(vals.then((v) => { check(v); return launch(); })));
     else { check(vals); rt.commit(op, out, launch()); }
   }
 

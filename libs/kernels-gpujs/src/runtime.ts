@@ -113,6 +113,12 @@ export class Runtime {
   /** Settles when the last launch issued has finished (async mode serialises launches on it). */
   private previous: Promise<unknown> = Promise.resolve();
 
+  /** Counts `work` (a launch issued later) among the launches frees wait for. */
+  pending<T>(work: Promise<T>): Promise<T> {
+    this.tail = Promise.allSettled([this.tail, work]);
+    return work;
+  }
+
   /** Settles after every launch issued so far (async mode): frees wait for it, so no pending launch loses an input. */
   private tail: Promise<unknown> = Promise.resolve();
 
