@@ -29,10 +29,12 @@ const DATA = [
   },
 ];
 
-/** Python packages from PyPI, in the project's own virtual environment (.venv): { name, for }. */
+/** Python packages from PyPI, in the project's own virtual environment (.venv): { name, module (to import), for }. */
 const PYPI = [
-  { name: 'safetensors', for: "checking checkpoints with Hugging Face's own safetensors reader" },
-  { name: 'numpy', for: 'safetensors.numpy' },
+  { name: 'safetensors', module: 'safetensors', for: "checking checkpoints with Hugging Face's own safetensors reader" },
+  { name: 'numpy', module: 'numpy', for: 'safetensors.numpy' },
+  // NVRTC compiles without a GPU: the tests compile every generated CUDA kernel with it (libs/kernels-native/src/cuda).
+  { name: 'nvidia-cuda-nvrtc', module: 'nvidia.cu13', for: "compiling device 'cuda''s generated kernels in the tests (NVRTC; no GPU needed)" },
 ];
 
 const isRoot = process.getuid?.() === 0;
@@ -121,7 +123,7 @@ function dataSets() {
 function pythonPackages() {
   const venv = join(root, '.venv');
   const py = join(venv, 'bin', 'python');
-  const has = () => existsSync(py) && spawnSync(py, ['-c', PYPI.map((p) => `import ${p.name}`).join('; ')], { stdio: 'ignore' }).status === 0;
+  const has = () => existsSync(py) && spawnSync(py, ['-c', PYPI.map((p) => `import ${p.module}`).join('; ')], { stdio: 'ignore' }).status === 0;
   if (has()) return;
   console.log(`[setup] creating .venv with ${PYPI.map((p) => p.name).join(', ')}`);
   const made = spawnSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' }).status === 0

@@ -4,7 +4,7 @@
  * backends that must load: for those a failure to load fails the run instead of becoming "not run".
  */
 import { type Backend, jsBackend } from 'tessera';
-import { createNativeBackend } from '@tessera/kernels-native';
+import { createNativeBackend, cudaStatus, initCuda } from '@tessera/kernels-native';
 
 export interface Candidate {
   readonly name: string;
@@ -20,6 +20,17 @@ async function webgpu(): Promise<Backend | string> {
     return await initWebGPU();
   } catch (e) {
     return `no WebGPU adapter: ${(e as Error).message}`;
+  }
+}
+
+/** Device 'cuda' where an NVIDIA GPU, its driver and NVRTC are present; otherwise why not. */
+async function cuda(): Promise<Backend | string> {
+  const s = cudaStatus();
+  if (!s.available) return `no hardware: ${s.reason}`;
+  try {
+    return await initCuda();
+  } catch (e) {
+    return `cuda cannot run: ${(e as Error).message}`;
   }
 }
 
@@ -45,7 +56,7 @@ export const CANDIDATES: readonly Candidate[] = [
   { name: 'native', device: 'cpu', load: () => createNativeBackend({ minElements: 0 }) },
   { name: 'webgpu', device: 'webgpu', load: webgpu },
   { name: `gpujs (${GPUJS_MODE})`, device: 'gpujs', load: gpujs },
-  { name: 'cuda', device: 'cuda', load: () => 'no hardware: no NVIDIA GPU on the CI machine (and no CUDA backend yet)' },
+  { name: 'cuda', device: 'cuda', load: cuda },
   { name: 'metal', device: 'webgpu', load: () => 'no hardware: needs an Apple GPU' },
   { name: 'rocm', device: 'webgpu', load: () => 'no hardware: needs an AMD GPU' },
 ];

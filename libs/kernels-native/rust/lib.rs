@@ -3,6 +3,8 @@
 //! JS error, never a crash.
 
 mod conv;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod engine;
 mod pool;
 mod rows;

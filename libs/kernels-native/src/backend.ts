@@ -43,23 +43,31 @@ const nativeDir = new URL('../native/', import.meta.url);
 /** The addon and its catalog, or why they cannot be used. */
 interface Catalog { elementwise: Record<string, number>; reduce: Record<string, number> }
 
+/** The addon module itself (its CPU kernels, and device 'cuda''s entry points), or why it cannot load. */
+export function loadAddonModule(): Record<string, unknown> | string {
+  const file = existsSync(nativeDir) ? readdirSync(nativeDir).find((f) => f.endsWith('.node')) : undefined;
+  if (!file) return 'the addon is not built (run npm run build -w @tessera/kernels-native; needs cargo)';
+  try {
+    return createRequire(import.meta.url)(new URL(file, nativeDir).pathname) as Record<string, unknown>;
+  } catch (e) {
+    return `the addon failed to load: ${(e as Error).message}`;
+  }
+}
+
 function load(): { addon: Addon; catalog: Catalog } | string {
   if (process.env['TESSERA_NATIVE'] === '0') return 'disabled by TESSERA_NATIVE=0';
   const file = existsSync(nativeDir) ? readdirSync(nativeDir).find((f) => f.endsWith('.node')) : undefined;
   const catalogFile = new URL('./catalog.json', import.meta.url);
   if (!file || !existsSync(catalogFile)) return 'the addon is not built (run npm run build -w @tessera/kernels-native; needs cargo)';
-  const addonPath = new URL(file, nativeDir);
-  if (statSync(catalogFile).mtimeMs > statSync(addonPath).mtimeMs) return 'the addon is older than its kernel catalog: rebuild it';
-  try {
-    const addon = createRequire(import.meta.url)(addonPath.pathname) as Addon;
-    const catalog = JSON.parse(readFileSync(catalogFile, 'utf8')) as Catalog;
-    const counts = [new Set(Object.values(catalog.elementwise ?? {})).size, Object.keys(catalog.reduce ?? {}).length];
-    const have = addon.kernelCount();
-    if (have[0] !== counts[0] || have[1] !== counts[1]) return `the addon has ${have.join('/')} kernels but its catalog ${counts.join('/')}: rebuild it`;
-    return { addon, catalog };
-  } catch (e) {
-    return `the addon failed to load: ${(e as Error).message}`;
-  }
+  if (statSync(catalogFile).mtimeMs > statSync(new URL(file, nativeDir)).mtimeMs) return 'the addon is older than its kernel catalog: rebuild it';
+  const module = loadAddonModule();
+  if (typeof module === 'string') return module;
+  const addon = module as unknown as Addon;
+  const catalog = JSON.parse(readFileSync(catalogFile, 'utf8')) as Catalog;
+  const counts = [new Set(Object.values(catalog.elementwise ?? {})).size, Object.keys(catalog.reduce ?? {}).length];
+  const have = addon.kernelCount();
+  if (have[0] !== counts[0] || have[1] !== counts[1]) return `the addon has ${have.join('/')} kernels but its catalog ${counts.join('/')}: rebuild it`;
+  return { addon, catalog };
 }
 
 const bytes = (v: View): Uint8Array => {

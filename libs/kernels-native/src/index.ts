@@ -2,8 +2,10 @@
  * Importing this package makes the native addon the implementation of device 'cpu' when it is built;
  * otherwise the pure-JS backend keeps serving and the reason is printed once.
  */
-import { registerBackend } from '@tessera/tensor';
-import { createNativeBackend } from './backend.js';
+import { type Backend, registerBackend } from '@tessera/tensor';
+import { createNativeBackend, loadAddonModule } from './backend.js';
+import { type CudaStatus, cudaAddon, cudaStatusOf, openCuda } from './cuda/index.js';
+import type { CudaAddon, CudaRuntime } from './cuda/runtime.js';
 
 export { createNativeBackend, NATIVE_MIN_ELEMENTS } from './backend.js';
 
@@ -14,4 +16,28 @@ if (typeof native === 'string') {
   if (process.env['TESSERA_NATIVE'] !== '0') console.warn(`tessera: native CPU backend unavailable (${native}); using the pure-JS backend`);
 } else {
   registerBackend(native);
+}
+
+export { type CudaStatus, elementwiseSource as cudaElementwiseSource, reduceSource as cudaReduceSource } from './cuda/index.js';
+
+/** The repository root, where setup's .venv may hold pip's NVIDIA libraries. */
+const projectRoot = new URL('../../../', import.meta.url).pathname;
+const cuda = (): CudaAddon | string => cudaAddon(() => loadAddonModule() as unknown as CudaAddon | string, projectRoot);
+
+/** Whether device 'cuda' can run here, and if not why; never throws. */
+export const cudaStatus = (): CudaStatus => cudaStatusOf(cuda());
+
+/**
+ * Opens the CUDA device (default 0, or TESSERA_CUDA_DEVICE) and registers it as device 'cuda'.
+ * Rejects with a DeviceError naming what is missing where there is no NVIDIA GPU, driver or NVRTC.
+ */
+export async function initCuda(opt: { device?: number } = {}): Promise<Backend & { readonly runtime: CudaRuntime }> {
+  return openCuda(cuda(), opt.device);
+}
+
+/** Compiles CUDA C with NVRTC for `arch` (no GPU needed): how the tests check every generated kernel. */
+export function nvrtcCompile(source: string, arch = 'sm_90'): Uint8Array {
+  const a = cuda();
+  if (typeof a === 'string') throw new Error(a);
+  return a.nvrtcCompile(source, arch);
 }
