@@ -50,7 +50,7 @@ async function gpujs(): Promise<Backend | string> {
   return reason;
 }
 
-export const CANDIDATES: readonly Candidate[] = [
+const ALL: readonly Candidate[] = [
   { name: 'js', device: 'cpu', load: () => jsBackend },
   // Every size goes to the addon here, so the suite's small tensors exercise the Rust kernels.
   { name: 'native', device: 'cpu', load: () => createNativeBackend({ minElements: 0 }) },
@@ -60,6 +60,10 @@ export const CANDIDATES: readonly Candidate[] = [
   { name: 'metal', device: 'webgpu', load: () => 'no hardware: needs an Apple GPU' },
   { name: 'rocm', device: 'webgpu', load: () => 'no hardware: needs an AMD GPU' },
 ];
+
+/** TESSERA_CONFORMANCE_BACKENDS (comma-separated names) limits a run to those backends (tools/cuda-pack runs only 'cuda'). */
+const only = new Set((process.env['TESSERA_CONFORMANCE_BACKENDS'] ?? '').split(',').filter(Boolean));
+export const CANDIDATES: readonly Candidate[] = only.size ? ALL.filter((c) => only.has(c.name)) : ALL;
 
 const required = new Set((process.env['TESSERA_REQUIRE_BACKENDS'] ?? '').split(',').filter(Boolean));
 

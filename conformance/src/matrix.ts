@@ -2,8 +2,8 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Where `npm test` writes the matrix (and the parts each test file contributes). */
-export const REPORT_DIR = new URL('../report/', import.meta.url).pathname;
+/** Where `npm test` writes the matrix (and the parts each test file contributes); TESSERA_REPORT_DIR elsewhere. */
+export const REPORT_DIR = process.env['TESSERA_REPORT_DIR'] ?? new URL('../report/', import.meta.url).pathname;
 const PARTS_DIR = join(REPORT_DIR, 'parts');
 
 export type Status = 'pass' | 'fail' | 'unsupported' | 'not run';

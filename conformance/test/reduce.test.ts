@@ -105,6 +105,15 @@ describe(`${c.name}: reduction specs against their float64 references`, () => {
     expect(await x.sum().item()).toBe(10);
   });
 
+  it('several long rows split across workgroups each get their own result', async () => {
+    // Few rows of many elements take the two-stage (partials) path on GPU backends.
+    const n = 300_000;
+    const x = tsr.zeros([3, n]);
+    for (const [r, at] of [[0, 17], [1, 299_999], [2, 150_000]] as const) x.narrow(0, r, 1).narrow(1, at, 1).fill_(r + 1);
+    expect(await x.sum(1).tolist()).toEqual([1, 2, 3]);
+    expect(await x.argmax(1).tolist()).toEqual([17, 299_999, 150_000]);
+  });
+
   // In the matrix: a backend that cannot hold 2^31 - 1 in int32 (gpu.js keeps integers in float32) refuses it as unsupported.
   it('integer and bool sums widen to int64, as PyTorch (int64 keeps 32 bits on backends that declare so)', () => check(matrix, 'sum', c.name, 'int32 widening', async () => {
     expect(tsr.tensor([true, true, false]).sum().dtype).toBe('int64');

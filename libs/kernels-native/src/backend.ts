@@ -38,7 +38,8 @@ const POOL_LIMIT_BYTES = 256 << 20;
 /** Below this many elements the JS kernel wins: a native call costs ~0.2 us of marshalling. */
 export const NATIVE_MIN_ELEMENTS = 4096;
 
-const nativeDir = new URL('../native/', import.meta.url);
+/** Where the built addon is: native/ beside src/, or TESSERA_NATIVE_DIR (a bundled copy, as tools/cuda-pack makes). */
+const nativeDir = process.env['TESSERA_NATIVE_DIR'] ? new URL(`file://${process.env['TESSERA_NATIVE_DIR']}/`) : new URL('../native/', import.meta.url);
 
 /** The addon and its catalog, or why they cannot be used. */
 interface Catalog { elementwise: Record<string, number>; reduce: Record<string, number> }

@@ -176,7 +176,8 @@ export function reduceSource(k: ReduceKernel, or: number, ir: number, mode: Redu
     : (() => { const c = comb('acc', 'acc2', 'tc'); return `let acc2 = SV[lid.x + s]; ${c.code} acc = ${c.result}; SV[lid.x] = acc;`; })();
   const shared = `var<workgroup> SV: array<${A}, ${WG}>;\n${arg ? `var<workgroup> SI: array<u32, ${WG}>;` : ''}`;
   const body = [
-    'let row = group / M[2];', 'let split = group % M[2];',
+    // The partials stage has one workgroup per row; the others one per (row, split).
+    fromPartials ? 'let row = group; let split = 0u;' : 'let row = group / M[2]; let split = group % M[2];',
     // Whole workgroups leave together, so the barriers below stay in uniform control flow.
     'if (row >= M[0]) { return; }',
     rowSetup,

@@ -211,8 +211,9 @@ export function reduceSource(k: ReduceKernel, or: number, ir: number, mode: Redu
     : (() => { const c = comb('acc', 'acc2', 'tc'); return `const ${A} acc2 = SV[threadIdx.x + s]; ${c.code} acc = ${c.result}; SV[threadIdx.x] = acc;`; })();
   const shared = `__shared__ ${A} SV[${BLOCK}];${arg ? ` __shared__ unsigned SI[${BLOCK}];` : ''}`;
   const body = [
-    `${gridLoop('group', I, `${rows} * (unsigned long long)p.m[2]`, true)} {`,
-    `const ${I} row = group / (unsigned long long)p.m[2]; const ${I} split = group % (unsigned long long)p.m[2];`,
+    // The partials stage has one block per row; the others one per (row, split).
+    fromPartials ? `${gridLoop('row', I, rows, true)} {` : `${gridLoop('group', I, `${rows} * (unsigned long long)p.m[2]`, true)} {`,
+    fromPartials ? '' : `const ${I} row = group / (unsigned long long)p.m[2]; const ${I} split = group % (unsigned long long)p.m[2];`,
     rowSetup,
     `const ${I} len = ${count};`,
     `const ${I} chunk = ${fromPartials ? 'len' : '(len + (unsigned long long)p.m[2] - 1) / (unsigned long long)p.m[2]'};`,
