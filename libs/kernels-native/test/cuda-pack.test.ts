@@ -1,0 +1,36 @@
+/**
+ * The folder `npm run cuda:pack` makes for a bare GPU machine works: it packs under 64 MiB, and its
+ * bundled conformance suite runs (here on the native backend, as there is no GPU; on a GPU machine
+ * the same bundle runs 'cuda').
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cudaStatus, nativeUnavailable } from '../src/index.js';
+
+const root = new URL('../../../', import.meta.url).pathname;
+
+describe.skipIf(nativeUnavailable !== undefined)('cuda pack', () => {
+  it('packs Node, the addon and the bundle, and the bundled conformance suite passes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cuda-pack-'));
+    try {
+      const packed = execFileSync(process.execPath, [join(root, 'tools/cuda-pack/pack.mjs'), dir], { encoding: 'utf8' });
+      expect(packed).toMatch(/packed .*: \d+\.\d MiB/);
+      const out = execFileSync(join(dir, 'run.sh'), ['conformance'], { encoding: 'utf8', env: { ...process.env, TESSERA_CONFORMANCE_BACKENDS: 'native' } });
+      const m = /conformance on native: (\d+) passed, (\d+) failed/.exec(out);
+      expect(m, out).not.toBeNull();
+      expect(Number(m![2])).toBe(0);
+      expect(Number(m![1])).toBeGreaterThan(300);
+      // Without a GPU the 'cuda' run stops at once, saying why (exit code 2).
+      if (!cudaStatus().available) {
+        let code = 0;
+        try { execFileSync(join(dir, 'run.sh'), ['conformance'], { stdio: 'pipe' }); } catch (e) { code = (e as { status: number }).status; }
+        expect(code).toBe(2);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
