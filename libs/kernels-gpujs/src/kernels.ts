@@ -3,8 +3,8 @@
  * (kernel, rank): shapes, strides, offsets and scalar parameters are arguments (`m0`, `m1`, ...),
  * buffers are `b0`, `b1`, ..., and every kernel computes one output element per thread.
  */
-import { type DType, type Expr, NotImplementedError, topoSort } from '@tessera/ops';
-import type { ElementwiseKernel, ElementwiseLaunch, ReduceKernel, ReduceLaunch, View } from '@tessera/tensor';
+import { type Expr, NotImplementedError, topoSort } from '@tessera/ops';
+import { type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type View, paramDtype } from '@tessera/tensor';
 import { castCode, checkDtype, emitExpr, helpersFor, literal } from './emit.js';
 import type { GBuffer, Runtime } from './runtime.js';
 
@@ -42,18 +42,9 @@ function checkPrims(rt: Runtime, id: string, roots: readonly Expr[]): void {
   }
 }
 
-/** The dtype each param has in the kernel's IR (params are typed nodes). */
-function paramTypes(k: ElementwiseKernel | ReduceKernel): Map<string, DType> {
-  const types = new Map<string, DType>();
-  const roots = 'expr' in k ? [k.expr] : [k.map, k.combine, k.finalize, ...(k.better ? [k.better] : [])];
-  for (const root of roots) for (const e of topoSort(root)) if (e.kind === 'param') types.set(e.name, e.dtype);
-  return types;
-}
-
 /** Scalar parameters as the kernel sees them: rounded to their IR dtype (float32, or an integer). */
 function paramWords(k: ElementwiseKernel | ReduceKernel, values: readonly number[]): number[] {
-  const types = paramTypes(k);
-  return k.params.map((p, i) => { const v = values[i]!; return types.get(p) === 'float32' || !Number.isFinite(v) ? Math.fround(v) : Math.trunc(v); });
+  return k.params.map((p, i) => { const v = values[i]!; return paramDtype(k, p) === 'float32' || !Number.isFinite(v) ? Math.fround(v) : Math.trunc(v); });
 }
 
 // ------------------------------------------------------------------ elementwise

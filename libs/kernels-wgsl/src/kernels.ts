@@ -2,8 +2,8 @@
  * Elementwise and reduction kernels generated from the IR: WGSL source per (kernel, rank, aliasing),
  * compiled once into a pipeline by the runtime, launched with shapes and strides as parameters.
  */
-import { type DType, topoSort } from '@tessera/ops';
-import type { ElementwiseKernel, ElementwiseLaunch, ReduceKernel, ReduceLaunch } from '@tessera/tensor';
+import type { DType } from '@tessera/ops';
+import { type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, paramDtype } from '@tessera/tensor';
 import { emitExpr, load, literal, paramLoad, storeValue, valueType, castCode } from './emit.js';
 import type { Runtime } from './runtime.js';
 import { type Buf, MetaWriter, WG, mi, shader, unravel } from './shader.js';
@@ -26,7 +26,7 @@ export function elementwiseSource(k: ElementwiseKernel, rank: number, aliased: r
   const opBase = (j: number) => 1 + rank + j * (rank + 1);
   const pBase = opBase(k.inputs.length + 1);
   const names = ['o', ...k.inputs.map((_, i) => `a${i}`)];
-  const expr = emitExpr(k.expr, { input: (i) => `x${i}`, param: (p) => paramLoad(paramType(k, p), `M[${pBase + k.params.indexOf(p)}]`) });
+  const expr = emitExpr(k.expr, { input: (i) => `x${i}`, param: (p) => paramLoad(paramDtype(k, p), `M[${pBase + k.params.indexOf(p)}]`) });
   const body = [
     'if (tid >= M[0]) { return; }',
     ...names.map((v, j) => `var ${v}: i32 = ${mi(opBase(j))};`),
@@ -39,27 +39,12 @@ export function elementwiseSource(k: ElementwiseKernel, rank: number, aliased: r
 }
 
 type AnyKernel = ElementwiseKernel | ReduceKernel;
-const paramDtypes = new WeakMap<AnyKernel, Map<string, DType>>();
-
-/** The dtype each param has in the kernel's IR (params are typed nodes), found once per kernel. */
-function paramType(k: AnyKernel, name: string): DType {
-  let types = paramDtypes.get(k);
-  if (!types) {
-    types = new Map();
-    const roots = 'expr' in k ? [k.expr] : [k.map, k.combine, k.finalize, ...(k.better ? [k.better] : [])];
-    for (const root of roots) for (const e of topoSort(root)) if (e.kind === 'param') types.set(e.name, e.dtype);
-    paramDtypes.set(k, types);
-  }
-  const d = types.get(name);
-  if (!d) throw new Error(`kernel ${k.id}: param ${name} does not occur in its IR`);
-  return d;
-}
 
 /** Writes a launch's scalar parameters (as their IR dtype's 32-bit form). */
 function writeParams(m: MetaWriter, k: AnyKernel, values: readonly number[]): void {
   k.params.forEach((p, i) => {
     const v = values[i]!;
-    if (valueType(paramType(k, p)) === 'f32') m.f(v);
+    if (valueType(paramDtype(k, p)) === 'f32') m.f(v);
     else m.i(v);
   });
 }
@@ -101,7 +86,7 @@ export function reduceSource(k: ReduceKernel, or: number, ir: number, mode: Redu
   const A = valueType(acc);
   const pBase = 3 + or + ir + 2 * (1 + or + ir);
   const xAt = 3 + or + ir, oAt = xAt + 1 + or + ir;
-  const param = (p: string) => paramLoad(paramType(k, p), `M[${pBase + k.params.indexOf(p)}]`);
+  const param = (p: string) => paramLoad(paramDtype(k, p), `M[${pBase + k.params.indexOf(p)}]`);
   const mapE = emitExpr(k.map, { input: () => 'xv', param }, 'm');
   const comb = (a: string, b: string, tag: string) => emitExpr(k.combine, { input: (i) => (i === 0 ? a : b), param }, tag);
   const better = (cand: string, best: string, tag: string) => emitExpr(k.better!, { input: (i) => (i === 0 ? cand : best), param }, tag);

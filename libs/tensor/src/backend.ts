@@ -3,7 +3,7 @@
  * and a handful of kernel launches) so a vendor can bring up a device by implementing it; the
  * dispatcher has already resolved shapes, dtypes, broadcasting and dim coalescing.
  */
-import { type DType, DeviceError, type Expr, NotImplementedError, type Pool2dPlan, type Conv2dPlan } from '@tessera/ops';
+import { type DType, DeviceError, type Expr, NotImplementedError, type Pool2dPlan, type Conv2dPlan, topoSort } from '@tessera/ops';
 import type { TypedArray } from './typed.js';
 
 export type DeviceKind = 'cpu' | 'webgpu' | 'cuda' | 'gpujs';
@@ -48,6 +48,25 @@ export interface ReduceKernel {
   readonly better?: Expr;
   /** Scans write every partial result instead of the final one. */
   readonly scan?: boolean;
+}
+
+const paramDtypes = new WeakMap<ElementwiseKernel | ReduceKernel, Map<string, DType>>();
+
+/**
+ * The dtype a kernel's scalar parameter has in its IR (params are typed nodes), found once per
+ * kernel: what emitters convert a launch's parameter values to.
+ */
+export function paramDtype(k: ElementwiseKernel | ReduceKernel, name: string): DType {
+  let types = paramDtypes.get(k);
+  if (!types) {
+    types = new Map();
+    const roots = 'expr' in k ? [k.expr] : [k.map, k.combine, k.finalize, ...(k.better ? [k.better] : [])];
+    for (const root of roots) for (const e of topoSort(root)) if (e.kind === 'param') types.set(e.name, e.dtype);
+    paramDtypes.set(k, types);
+  }
+  const d = types.get(name);
+  if (!d) throw new Error(`kernel ${k.id}: param ${name} does not occur in its IR`);
+  return d;
 }
 
 /** Elementwise launch: shapes are already broadcast and coalesced; `out` may be a strided view. */

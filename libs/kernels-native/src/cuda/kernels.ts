@@ -3,8 +3,8 @@
  * width), compiled once by NVRTC, launched with shapes, strides and offsets as integer words and
  * the op's scalar parameters as float words of the kernel's parameter block.
  */
-import { type DType, DeviceError, topoSort } from '@tessera/ops';
-import type { ElementwiseKernel, ElementwiseLaunch, ReduceKernel, ReduceLaunch, View } from '@tessera/tensor';
+import { type DType, DeviceError } from '@tessera/ops';
+import { type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type View, paramDtype } from '@tessera/tensor';
 import { STORAGE, VALUE, castCode, emitExpr, helpersFor, literal, load, paramLoad, storeValue } from './emit.js';
 import { BLOCK, type CudaRuntime } from './runtime.js';
 import { type CBuffer, idOf } from './buffer.js';
@@ -59,22 +59,7 @@ export function unravel(lin: string, idx: string, rank: number, shapeAt: number,
 }
 
 type AnyKernel = ElementwiseKernel | ReduceKernel;
-const paramDtypes = new WeakMap<AnyKernel, Map<string, DType>>();
-
-/** The dtype each param has in the kernel's IR (params are typed nodes), found once per kernel. */
-function paramType(k: AnyKernel, name: string): DType {
-  let types = paramDtypes.get(k);
-  if (!types) {
-    types = new Map();
-    const roots = 'expr' in k ? [k.expr] : [k.map, k.combine, k.finalize, ...(k.better ? [k.better] : [])];
-    for (const root of roots) for (const e of topoSort(root)) if (e.kind === 'param') types.set(e.name, e.dtype);
-    paramDtypes.set(k, types);
-  }
-  const d = types.get(name);
-  if (!d) throw new Error(`kernel ${k.id}: param ${name} does not occur in its IR`);
-  return d;
-}
-const paramOf = (k: AnyKernel) => (name: string) => paramLoad(paramType(k, name), `p.f[${k.params.indexOf(name)}]`);
+const paramOf = (k: AnyKernel) => (name: string) => paramLoad(paramDtype(k, name), `p.f[${k.params.indexOf(name)}]`);
 
 // ------------------------------------------------------------------ elementwise
 
