@@ -237,7 +237,7 @@ export function runReduce(rt: CudaRuntime, k: ReduceKernel, l: ReduceLaunch, tem
   }
   // Enough blocks to fill a GPU: split long rows when there are few of them.
   const splits = rows >= 1024 ? 1 : Math.max(1, Math.min(BLOCK, Math.floor(len / (BLOCK * 16)), Math.ceil(2048 / rows)));
-  const perRow = (n: number) => ({ blocks: Math.min(n, 1 << 20) });
+  const perRow = (n: number) => ({ blocks: n });
   if (splits === 1) {
     rt.launch(key('group'), () => reduceSource(k, or, ir, 'group', 'full'), perRow(rows), [out, x], ints(1), l.params, k.id);
     return;

@@ -154,7 +154,7 @@ export function createRoutines(rt: CudaRuntime, temp: (bytes: number) => CBuffer
       x.offset, ...x.strides.filter((_, i) => i !== dim), R ? x.strides[dim]! : 0,
       out.offset, ...out.strides.filter((_, i) => i !== dim), R ? out.strides[dim]! : 0];
     rt.launch(`softmax|${x.dtype}|${out.dtype}|${R1}|${log}`, () => kernelSource(bufs, ints.length, 0, body, `__shared__ ${accOf(x.dtype)} SV[${BLOCK}];`),
-      { blocks: Math.min(rows, 1 << 20) }, [idOf(out), idOf(x)], ints, [], log ? 'logSoftmax' : 'softmax');
+      { blocks: rows }, [idOf(out), idOf(x)], ints, [], log ? 'logSoftmax' : 'softmax');
   }
 
   function layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void {
@@ -192,7 +192,7 @@ export function createRoutines(rt: CudaRuntime, temp: (bytes: number) => CBuffer
   }`;
     const ids = [idOf(out), idOf(x), ...(weight ? [idOf(weight)] : []), ...(bias ? [idOf(bias)] : [])];
     rt.launch(`layerNorm|${bufs.map((b) => b.dtype).join(',')}|${bufs.map((b) => b.name).join('')}`, () => kernelSource(bufs, 6, 1, body, `__shared__ ${accOf(x.dtype)} SV[${BLOCK}];`),
-      { blocks: Math.min(rows, 1 << 20) }, ids, [rows, inner, x.offset, out.offset, weight?.offset ?? 0, bias?.offset ?? 0], [eps], 'layerNorm');
+      { blocks: rows }, ids, [rows, inner, x.offset, out.offset, weight?.offset ?? 0, bias?.offset ?? 0], [eps], 'layerNorm');
   }
 
   /**

@@ -132,13 +132,12 @@ export class CudaRuntime {
    * threads in blocks of BLOCK, or over `blocks` whole blocks when given as { blocks }.
    */
   launch(key: string, source: () => string, size: number | { blocks: number }, buffers: readonly number[], ints: readonly number[], floats: readonly number[], op: string): void {
-    const blocks = typeof size === 'number' ? Math.min(Math.ceil(size / BLOCK), 1 << 20) : size.blocks;
+    // At most 2^20 blocks: every kernel's grid-stride loop covers the rest.
+    const blocks = Math.min(typeof size === 'number' ? Math.ceil(size / BLOCK) : size.blocks, 1 << 20);
     if (blocks === 0) return;
-    // Up to 2^31 - 1 blocks in x; beyond that the kernels' grid-stride loops cover the rest.
-    const x = Math.min(blocks, 2 ** 31 - 1);
     const src = this.compiled.has(key) ? undefined : source();
     try {
-      this.addon.cudaLaunch(key, src, [x, 1, 1], BLOCK, Uint32Array.from(buffers), Float64Array.from(ints), Float64Array.from(floats));
+      this.addon.cudaLaunch(key, src, [blocks, 1, 1], BLOCK, Uint32Array.from(buffers), Float64Array.from(ints), Float64Array.from(floats));
     } catch (e) {
       throw deviceError(op, e);
     }
