@@ -59,14 +59,11 @@ pub fn col2im<T: Float>(cols: &[T], p: &Plan, out: &mut [T]) {
     for_each_tap(p, 0, p.c, |r, src| if let Some(s) = src { out[s] = out[s] + cols[r] });
 }
 
-/// Below this much work (multiply-adds or copied elements) a call stays on the calling thread: waking
-/// the pool costs more than a small batch of small images (the digits CNN's step was mostly that).
-const PARALLEL_WORK: usize = 1 << 18;
-
-/// Runs `f(image index, image's chunk of out)` over chunks of `per`, across threads when `work` pays for it.
-fn per_image<T: Send>(out: &mut [T], per: usize, work: usize, f: impl Fn((usize, &mut [T])) + Sync + Send) {
+/// Runs `f(image index, image's chunk of out)` over chunks of `per`, across threads when `macs`
+/// (multiply-adds, or copied elements) pay for waking the pool (see engine::PARALLEL_WORK).
+fn per_image<T: Send>(out: &mut [T], per: usize, macs: usize, f: impl Fn((usize, &mut [T])) + Sync + Send) {
     if per == 0 { return; }
-    if work >= PARALLEL_WORK { out.par_chunks_mut(per).enumerate().for_each(f) } else { out.chunks_mut(per).enumerate().for_each(f) }
+    if macs >= crate::engine::PARALLEL_MACS { out.par_chunks_mut(per).enumerate().for_each(f) } else { out.chunks_mut(per).enumerate().for_each(f) }
 }
 
 /// out[N, O, OH, OW] = conv(x[N, C, H, W], w[O, C/groups, kh, kw]) + bias; all contiguous.

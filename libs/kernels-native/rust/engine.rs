@@ -4,8 +4,15 @@
 
 use rayon::prelude::*;
 
-/// Tensors at or above this many elements are split across the rayon pool.
-const PAR_MIN: usize = 1 << 16;
+/// Work (elements touched, or multiply-adds) from which a call is split across the rayon pool; below
+/// it the call runs on the calling thread. Node's main thread is not a pool worker, so a parallel call
+/// hands its job over and sleeps until a worker wakes and finishes: tens of microseconds on a 2-core
+/// machine whose other core V8's GC threads often hold, more than a small kernel's whole run (the digits
+/// CNN's step spent most of its kernel time waiting so). At 2^20 the work is ~100 us or more on one core.
+pub const PARALLEL_WORK: usize = 1 << 20;
+/// The same for multiply-adds (GEMM, convolution), which run several times faster per unit than a
+/// memory-bound element visit.
+pub const PARALLEL_MACS: usize = 1 << 22;
 const CHUNK: usize = 1 << 14;
 
 /// One strided operand: base pointer (already at the view's offset) and element strides.
@@ -66,7 +73,7 @@ macro_rules! map_fn {
                         put(&l.out, i, f($(at::<$A>(&l.ins[$k], i)),*));
                     }
                 };
-                if n >= PAR_MIN {
+                if n >= PARALLEL_WORK {
                     (0..n.div_ceil(CHUNK)).into_par_iter().for_each(|c| body(c * CHUNK, ((c + 1) * CHUNK).min(n)));
                 } else {
                     body(0, n);
@@ -87,7 +94,7 @@ macro_rules! map_fn {
                     put(&l.out, offs[0] + j * so, f($(at::<$A>(&l.ins[$k], offs[$k + 1] + j * $x)),*));
                 }
             };
-            if n >= PAR_MIN && rows > 1 { (0..rows).into_par_iter().for_each(row) } else { (0..rows).for_each(row) }
+            if n >= PARALLEL_WORK && rows > 1 { (0..rows).into_par_iter().for_each(row) } else { (0..rows).for_each(row) }
         }
     };
 }
@@ -164,12 +171,16 @@ fn for_outer(l: &ReduceLaunch, work: usize, body: impl Fn(isize, isize) + Sync) 
     let m: usize = l.outer.iter().product();
     let ko = l.outer.len();
     let at = |i: usize| (offsets_of(l.outer, &l.x.strides[..ko], i), offsets_of(l.outer, &l.out.strides[..ko], i));
-    if work >= PAR_MIN && m > 1 { (0..m).into_par_iter().for_each(|i| { let (a, b) = at(i); body(a, b) }) } else { (0..m).for_each(|i| { let (a, b) = at(i); body(a, b) }) }
+    if work >= PARALLEL_WORK && m > 1 { (0..m).into_par_iter().for_each(|i| { let (a, b) = at(i); body(a, b) }) } else { (0..m).for_each(|i| { let (a, b) = at(i); body(a, b) }) }
 }
 
 pub unsafe fn reduce<A: Copy, Acc: Count, O>(l: &ReduceLaunch, init: Acc, map: impl Fn(A) -> Acc + Sync, combine: impl Fn(Acc, Acc) -> Acc + Sync, finalize: impl Fn(Acc, Acc) -> O + Sync) {
     let n: usize = l.inner.iter().product();
     let work = n * l.outer.iter().product::<usize>();
+    let ko = l.outer.len();
+    if ko > 0 && l.x.strides[ko - 1] == 1 && l.outer[ko - 1] >= 4 {
+        return reduce_columns(l, init, map, combine, finalize);
+    }
     for_outer(l, work, |xo, oo| {
         let (mut acc, mut block, mut k) = (init, init, 0);
         for_inner(l, xo, oo, |xi, _, _| {
@@ -179,6 +190,39 @@ pub unsafe fn reduce<A: Copy, Acc: Count, O>(l: &ReduceLaunch, init: Acc, map: i
         });
         put(&l.out, oo, finalize(combine(acc, block), Acc::count(n)));
     });
+}
+
+/// Output columns reduced together: at most this many accumulators (two arrays of them stay in L1).
+const TILE: usize = 256;
+
+/// `reduce` where the input's innermost dim is a kept one (a sum over the batch dim, a bias gradient):
+/// a tile of adjacent outputs is reduced together, so the input streams in memory order and the loop
+/// over the tile vectorises. Each output still sees its elements in the same order with the same
+/// blocking as the row path, so the results are identical; only the traversal changes.
+unsafe fn reduce_columns<A: Copy, Acc: Count, O>(l: &ReduceLaunch, init: Acc, map: impl Fn(A) -> Acc + Sync, combine: impl Fn(Acc, Acc) -> Acc + Sync, finalize: impl Fn(Acc, Acc) -> O + Sync) {
+    let n: usize = l.inner.iter().product();
+    let ko = l.outer.len();
+    let (cols, lead) = (l.outer[ko - 1], &l.outer[..ko - 1]);
+    let out_step = l.out.strides[ko - 1];
+    let tiles = cols.div_ceil(TILE);
+    let tasks = lead.iter().product::<usize>() * tiles;
+    let task = |t: usize| {
+        let (j0, w) = ((t % tiles) * TILE, TILE.min(cols - (t % tiles) * TILE));
+        let xo = offsets_of(lead, &l.x.strides[..ko - 1], t / tiles) + j0 as isize;
+        let oo = offsets_of(lead, &l.out.strides[..ko - 1], t / tiles) + j0 as isize * out_step;
+        let (mut acc, mut block, mut k) = ([init; TILE], [init; TILE], 0);
+        for_inner(l, xo, oo, |xi, _, _| {
+            let src = (l.x.ptr as *const A).offset(xi);
+            for (j, b) in block[..w].iter_mut().enumerate() { *b = combine(*b, map(*src.add(j))); }
+            k += 1;
+            if k == BLOCK {
+                for (a, b) in acc[..w].iter_mut().zip(block[..w].iter_mut()) { *a = combine(*a, *b); *b = init; }
+                k = 0;
+            }
+        });
+        for j in 0..w { put(&l.out, oo + j as isize * out_step, finalize(combine(acc[j], block[j]), Acc::count(n))); }
+    };
+    if n * cols * (tasks / tiles) >= PARALLEL_WORK && tasks > 1 { (0..tasks).into_par_iter().for_each(task) } else { (0..tasks).for_each(task) }
 }
 
 /// Index of the best element (first on ties) along the inner dims, as int64.

@@ -33,6 +33,16 @@ fn check(name: &str, bytes: usize, elem: usize, offset: isize, shape: &[usize], 
     Ok(())
 }
 
+/// Checks generated kernel `kernel` exists and is given the scalar params it reads (a short list
+/// would be an out-of-bounds read in the kernel, which aborts the process).
+fn scalar_params(what: &str, table: &[u8], kernel: u32, given: usize) -> Result<()> {
+    match table.get(kernel as usize) {
+        None => Err(Error::from_reason(format!("{what}: no kernel {kernel}"))),
+        Some(&need) if need as usize != given => Err(Error::from_reason(format!("{what}: kernel {kernel} takes {need} scalar params, got {given}"))),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Runs generated kernel `kernel` (see the catalog). `strides` holds the out strides then each
 /// input's, `offsets` the element offsets of out then inputs; `elem` the element sizes likewise.
 #[napi]
@@ -41,6 +51,7 @@ pub fn elementwise(
     kernel: u32, shape: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array,
     mut out: Uint8Array, a: Option<Uint8Array>, b: Option<Uint8Array>, c: Option<Uint8Array>, params: Float64Array,
 ) -> Result<()> {
+    scalar_params("elementwise", &generated::PARAMS, kernel, params.len())?;
     let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
     let rank = shape.len();
     let strides: Vec<isize> = strides.iter().map(|&s| s as isize).collect();
@@ -76,6 +87,7 @@ pub fn kernel_count() -> Vec<u32> {
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn reduce(kernel: u32, outer: Uint32Array, inner: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array, x: Uint8Array, mut out: Uint8Array, params: Float64Array) -> Result<()> {
+    scalar_params("reduce", &generated::REDUCE_PARAMS, kernel, params.len())?;
     let outer: Vec<usize> = outer.iter().map(|&d| d as usize).collect();
     let inner: Vec<usize> = inner.iter().map(|&d| d as usize).collect();
     let r = outer.len() + inner.len();
@@ -111,7 +123,7 @@ pub fn matmul(
         check("matmul b", b.len(), elem, bo, &[k, n], &[b_rs as isize, b_cs as isize])?;
         check("matmul out", out_bytes.len(), elem, oo, &[m, n], &[n as isize, 1])?;
         // Split small products across batches would be better; gemm parallelises within one product.
-        let par = if m * n * k >= 1 << 18 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        let par = if m * n * k >= engine::PARALLEL_MACS { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
         unsafe {
             macro_rules! go {
                 ($t:ty) => {

@@ -28,8 +28,8 @@ pub trait Real: Copy + Send + Sync + 'static {
 impl Real for f32 { fn to_f64(self) -> f64 { self as f64 } fn from_f64(v: f64) -> Self { v as f32 } }
 impl Real for f64 { fn to_f64(self) -> f64 { self } fn from_f64(v: f64) -> Self { v } }
 
-/// Below this many window taps a call stays on the calling thread.
-const PARALLEL_TAPS: usize = 1 << 16;
+/// From this many window taps (element visits) a call is split across threads (see engine::PARALLEL_WORK).
+const PARALLEL_TAPS: usize = crate::engine::PARALLEL_WORK;
 
 /// One plane: each output's window maximum (the first one, NaN counting as largest) and its flat
 /// position in the plane, or the window average (f64 accumulation, as the JS kernels).

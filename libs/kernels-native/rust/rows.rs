@@ -6,7 +6,9 @@ use rayon::prelude::*;
 
 use crate::pool::Real;
 
-const PARALLEL_ELEMENTS: usize = 1 << 16;
+/// From this many elements rows are spread across threads: each element costs an exp or two, some
+/// sixteen element visits' worth (see engine::PARALLEL_WORK).
+const PARALLEL_ELEMENTS: usize = crate::engine::PARALLEL_WORK / 16;
 
 fn rows_of<T: Real>(out: &mut [T], x: &[T], n: usize, f: impl Fn(&mut [T], &[T]) + Sync + Send) {
     if n == 0 { return; }

@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import * as tsr from '@tessera/tensor';
 import { ELEMENTWISE } from '@tessera/ops';
+import { readFileSync } from 'node:fs';
+import { loadAddonModule } from '../src/backend.js';
 import { NATIVE_MIN_ELEMENTS, createNativeBackend } from '../src/index.js';
 
 const native = createNativeBackend();
@@ -92,5 +94,29 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
       const bad = new tsr.Tensor(x.storage, [NATIVE_MIN_ELEMENTS * 4], [1], 0);
       return bad.add(bad);
     })).toThrow(/outside its buffer/);
+  });
+
+  it('rejects a kernel launch short of the scalar params it reads, or a reduction over a column tile', () => {
+    type Launch = (...args: unknown[]) => void;
+    const addon = loadAddonModule() as { elementwise: Launch; reduce: Launch };
+    const ids = JSON.parse(readFileSync(new URL('../src/catalog.json', import.meta.url), 'utf8')) as { elementwise: Record<string, number>; reduce: Record<string, number> };
+    const buf = new Uint8Array(64);
+    // add(a, b) reads its alpha param: without it the kernel would index past the params (an abort).
+    const add = (params: Float64Array) => addon.elementwise(ids.elementwise['add:|float32|float32'], Uint32Array.of(4), Uint32Array.of(4, 4, 4), new Float64Array(3), Float64Array.of(1, 1, 1), buf, buf, buf, undefined, params);
+    expect(() => add(new Float64Array(0))).toThrow(/takes 1 scalar params, got 0/);
+    expect(() => add(Float64Array.of(1))).not.toThrow();
+    const sum = ids.reduce['sum:float32>float32']!;
+    expect(() => addon.reduce(sum, Uint32Array.of(4), Uint32Array.of(2), Uint32Array.of(4, 4), new Float64Array(2), Float64Array.of(1, 4, 1, 0), buf, buf, Float64Array.of(3))).toThrow(/takes 0 scalar params, got 1/);
+  });
+
+  it('sums over a leading dim (the columns path) exactly as the row path does', () => {
+    // [B, M] summed over B walks M-wide rows of the input; each output must see the same additions in
+    // the same order as a transposed copy summed along its rows (identical float32 results).
+    const x = onBackend(native as tsr.Backend, () => { tsr.manualSeed(5); return tsr.randn([700, 300]).mul(1e3); });
+    const [byColumns, byRows] = onBackend(native as tsr.Backend, () => [x.sum(0), x.t().contiguous().sum(1)]);
+    expect(Array.from(byColumns!.dataSync() as Float32Array)).toEqual(Array.from(byRows!.dataSync() as Float32Array));
+    // Against float64: 700 float32 additions of values ~1e3 err by at most ~700 * 2^-24 * 3e3.
+    const exact = onBackend(native as tsr.Backend, () => x.to('float64').sum(0).to('float32'));
+    expect(byColumns!.sub(exact).abs().amax().itemSync() as number).toBeLessThan(0.2);
   });
 });
