@@ -19,15 +19,16 @@ fn span(offset: isize, shape: &[usize], strides: &[isize]) -> (isize, isize) {
     let (mut lo, mut hi) = (offset, offset);
     for (&d, &s) in shape.iter().zip(strides) {
         if d == 0 { return (offset, offset - 1); }
-        let ext = (d as isize - 1) * s;
-        if ext < 0 { lo += ext } else { hi += ext }
+        // Saturating: huge strides from JS must fail the bounds check, not wrap into passing it.
+        let ext = (d as isize - 1).saturating_mul(s);
+        if ext < 0 { lo = lo.saturating_add(ext) } else { hi = hi.saturating_add(ext) }
     }
     (lo, hi)
 }
 
 fn check(name: &str, bytes: usize, elem: usize, offset: isize, shape: &[usize], strides: &[isize]) -> Result<()> {
     let (lo, hi) = span(offset, shape, strides);
-    if hi >= lo && (lo < 0 || (hi as usize + 1) * elem > bytes) {
+    if hi >= lo && (lo < 0 || (hi as usize).saturating_add(1).saturating_mul(elem) > bytes) {
         return Err(Error::from_reason(format!("{name}: view [{lo}, {hi}] is outside its buffer of {} elements", bytes / elem)));
     }
     Ok(())
@@ -142,26 +143,30 @@ pub fn matmul(
     Ok(())
 }
 
+/// Whether `len` elements of T at element offset `off` lie within `bytes` bytes (checked arithmetic:
+/// sizes from JS never wrap around into a passing check).
+fn fits<T>(name: &str, bytes: usize, off: usize, len: usize) -> Result<()> {
+    let size = std::mem::size_of::<T>();
+    match off.checked_add(len).and_then(|end| end.checked_mul(size)) {
+        Some(end) if end <= bytes => Ok(()),
+        _ => Err(Error::from_reason(format!("{name}: {len} elements at offset {off} exceed its buffer of {} elements", bytes / size))),
+    }
+}
+
 /// Typed slice of `len` elements at element offset `off` of a byte buffer, bounds-checked.
 fn slice_of<'a, T>(name: &str, bytes: &'a [u8], off: usize, len: usize) -> Result<&'a [T]> {
-    let size = std::mem::size_of::<T>();
-    if (off + len) * size > bytes.len() {
-        return Err(Error::from_reason(format!("{name}: {len} elements at offset {off} exceed its buffer of {} elements", bytes.len() / size)));
-    }
+    fits::<T>(name, bytes.len(), off, len)?;
     Ok(unsafe { std::slice::from_raw_parts((bytes.as_ptr() as *const T).add(off), len) })
 }
 fn slice_of_mut<'a, T>(name: &str, bytes: &'a mut [u8], off: usize, len: usize) -> Result<&'a mut [T]> {
-    let size = std::mem::size_of::<T>();
-    if (off + len) * size > bytes.len() {
-        return Err(Error::from_reason(format!("{name}: {len} elements at offset {off} exceed its buffer of {} elements", bytes.len() / size)));
-    }
+    fits::<T>(name, bytes.len(), off, len)?;
     Ok(unsafe { std::slice::from_raw_parts_mut((bytes.as_mut_ptr() as *mut T).add(off), len) })
 }
 
 /// conv2d on contiguous float32/float64 operands; `plan` and `offsets` (x, w, bias, out) as packed by the JS side.
 #[napi(js_name = "conv2d")]
 pub fn conv2d(dtype: String, x: Uint8Array, w: Uint8Array, bias: Option<Uint8Array>, mut out: Uint8Array, plan: Float64Array, offsets: Float64Array) -> Result<()> {
-    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("conv2d: plan must have 16 entries".to_string()))?;
+    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("conv2d: invalid plan (16 non-negative integers; strides, dilations and groups >= 1; groups dividing the channels)".to_string()))?;
     let o = |i: usize| offsets[i] as usize;
     let out_bytes = unsafe { out.as_mut() };
     macro_rules! go {
@@ -177,10 +182,34 @@ pub fn conv2d(dtype: String, x: Uint8Array, w: Uint8Array, bias: Option<Uint8Arr
     Ok(())
 }
 
+/// conv2d's input and/or weight gradient from grad (contiguous float32/float64 operands, as conv2d);
+/// `offsets`: grad, x, w, gx, gw.
+#[napi(js_name = "conv2dBackward")]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward(dtype: String, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Option<Uint8Array>, gw: Option<Uint8Array>, plan: Float64Array, offsets: Float64Array) -> Result<()> {
+    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("conv2dBackward: invalid plan (16 non-negative integers; strides, dilations and groups >= 1; groups dividing the channels)".to_string()))?;
+    if offsets.len() != 5 { return Err(Error::from_reason("conv2dBackward: offsets must have 5 entries".to_string())); }
+    let o = |i: usize| offsets[i] as usize;
+    let (mut gx, mut gw) = (gx, gw);
+    let weights = p.o * (p.c / p.groups) * p.kh * p.kw;
+    macro_rules! go {
+        ($t:ty) => {{
+            let gs = slice_of::<$t>("conv2dBackward grad", &grad, o(0), p.n * p.o * p.oh * p.ow)?;
+            let xs = slice_of::<$t>("conv2dBackward x", &x, o(1), p.n * p.image())?;
+            let ws = slice_of::<$t>("conv2dBackward weight", &w, o(2), weights)?;
+            let gxs = match gx.as_mut() { Some(b) => Some(slice_of_mut::<$t>("conv2dBackward gx", unsafe { b.as_mut() }, o(3), p.n * p.image())?), None => None };
+            let gws = match gw.as_mut() { Some(b) => Some(slice_of_mut::<$t>("conv2dBackward gw", unsafe { b.as_mut() }, o(4), weights)?), None => None };
+            conv::conv2d_backward::<$t>(gs, xs, ws, gxs, gws, &p);
+        }};
+    }
+    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("conv2dBackward: unsupported dtype {dtype}"))) }
+    Ok(())
+}
+
 /// unfold (im2col) or, with `adjoint`, fold (col2im), on contiguous float32/float64 operands.
 #[napi]
 pub fn unfold(dtype: String, src: Uint8Array, mut dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: bool) -> Result<()> {
-    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("unfold: plan must have 16 entries".to_string()))?;
+    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("unfold: invalid plan (16 non-negative integers; strides, dilations and groups >= 1; groups dividing the channels)".to_string()))?;
     let (image, cols) = (p.n * p.image(), p.n * p.cols(p.c));
     let (src_len, dst_len) = if adjoint { (cols, image) } else { (image, cols) };
     let dst_bytes = unsafe { dst.as_mut() };

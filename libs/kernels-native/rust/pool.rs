@@ -31,39 +31,72 @@ impl Real for f64 { fn to_f64(self) -> f64 { self } fn from_f64(v: f64) -> Self 
 /// From this many window taps (element visits) a call is split across threads (see engine::PARALLEL_WORK).
 const PARALLEL_TAPS: usize = crate::engine::PARALLEL_WORK;
 
+/// Taps u in [0, k) whose position start + u * d lies in [0, n): the part of a window inside the plane.
+#[inline(always)]
+fn inside(start: isize, k: usize, d: usize, n: usize) -> std::ops::Range<usize> {
+    let ceil_div = |a: isize, b: usize| if a <= 0 { 0 } else { (a as usize).div_ceil(b) };
+    let lo = ceil_div(-start, d).min(k);
+    lo..ceil_div(n as isize - start, d).clamp(lo, k)
+}
+
 /// One plane: each output's window maximum (the first one, NaN counting as largest) and its flat
-/// position in the plane, or the window average (f64 accumulation, as the JS kernels).
-fn plane<T: Real>(x: &[T], out: &mut [T], mut idx: Option<&mut [i64]>, p: &Plan, max: bool, count_include_pad: bool) {
+/// position in the plane (-inf and -1 for a window wholly in the padding). Window bounds are clipped
+/// once per output, so the taps run without tests.
+fn max_plane<T: Real + PartialOrd>(x: &[T], out: &mut [T], mut idx: Option<&mut [i64]>, p: &Plan) {
     for i in 0..p.oh {
+        let y0 = (i * p.sh) as isize - p.ph as isize;
+        let rows = inside(y0, p.kh, p.dh, p.h);
         for j in 0..p.ow {
-            let y0 = (i * p.sh) as isize - p.ph as isize;
             let z0 = (j * p.sw) as isize - p.pw as isize;
-            let (mut acc, mut n, mut at) = (if max { f64::NEG_INFINITY } else { 0.0 }, 0usize, -1i64);
-            for u in 0..p.kh {
-                let y = y0 + (u * p.dh) as isize;
-                if y < 0 || y as usize >= p.h { continue; }
-                for v in 0..p.kw {
-                    let z = z0 + (v * p.dw) as isize;
-                    if z < 0 || z as usize >= p.w { continue; }
-                    let pos = y as usize * p.w + z as usize;
-                    let val = x[pos].to_f64();
-                    if !max { acc += val; } else if at < 0 || val > acc || (val.is_nan() && !acc.is_nan()) { acc = val; at = pos as i64; }
-                    n += 1;
+            let cols = inside(z0, p.kw, p.dw, p.w);
+            let (mut best, mut at) = (T::from_f64(f64::NEG_INFINITY), -1i64);
+            for u in rows.clone() {
+                let row = (y0 + (u * p.dh) as isize) as usize * p.w;
+                for v in cols.clone() {
+                    let pos = row + (z0 + (v * p.dw) as isize) as usize;
+                    let val = x[pos];
+                    #[allow(clippy::eq_op)]
+                    if at < 0 || val > best || (val != val && best == best) { best = val; at = pos as i64; }
                 }
             }
-            if !max {
-                let y1 = (y0 + p.kh as isize).min((p.h + p.ph) as isize);
-                let z1 = (z0 + p.kw as isize).min((p.w + p.pw) as isize);
-                acc /= if count_include_pad { ((y1 - y0) * (z1 - z0)) as f64 } else { n as f64 };
-            }
             let o = i * p.ow + j;
-            out[o] = T::from_f64(acc);
+            out[o] = best;
             if let Some(ix) = idx.as_deref_mut() { ix[o] = at; }
         }
     }
 }
 
-pub fn pool2d<T: Real>(x: &[T], out: &mut [T], idx: Option<&mut [i64]>, p: &Plan, max: bool, count_include_pad: bool) {
+/// One plane: each output's window average (f64 accumulation, as the JS kernels), divided by the
+/// window's size clipped to the padded plane, or by its count of real elements.
+fn avg_plane<T: Real>(x: &[T], out: &mut [T], p: &Plan, count_include_pad: bool) {
+    for i in 0..p.oh {
+        let y0 = (i * p.sh) as isize - p.ph as isize;
+        let rows = inside(y0, p.kh, p.dh, p.h);
+        for j in 0..p.ow {
+            let z0 = (j * p.sw) as isize - p.pw as isize;
+            let cols = inside(z0, p.kw, p.dw, p.w);
+            let mut acc = 0.0;
+            for u in rows.clone() {
+                let row = (y0 + (u * p.dh) as isize) as usize * p.w;
+                for v in cols.clone() { acc += x[row + (z0 + (v * p.dw) as isize) as usize].to_f64(); }
+            }
+            let divisor = if count_include_pad {
+                let y1 = (y0 + p.kh as isize).min((p.h + p.ph) as isize);
+                let z1 = (z0 + p.kw as isize).min((p.w + p.pw) as isize);
+                ((y1 - y0) * (z1 - z0)) as f64
+            } else {
+                (rows.len() * cols.len()) as f64
+            };
+            out[i * p.ow + j] = T::from_f64(acc / divisor);
+        }
+    }
+}
+
+fn plane<T: Real + PartialOrd>(x: &[T], out: &mut [T], idx: Option<&mut [i64]>, p: &Plan, max: bool, count_include_pad: bool) {
+    if max { max_plane(x, out, idx, p) } else { avg_plane(x, out, p, count_include_pad) }
+}
+
+pub fn pool2d<T: Real + PartialOrd>(x: &[T], out: &mut [T], idx: Option<&mut [i64]>, p: &Plan, max: bool, count_include_pad: bool) {
     let (hw, l) = (p.h * p.w, p.oh * p.ow);
     if hw == 0 || l == 0 { return; }
     let parallel = p.planes * l * p.kh * p.kw >= PARALLEL_TAPS;

@@ -16,6 +16,7 @@ interface Addon {
   kernelCount(): number[];
   reduce(kernel: number, outer: Uint32Array, inner: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array, x: Uint8Array, out: Uint8Array, params: Float64Array): void;
   conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
+  conv2dBackward(dtype: string, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Uint8Array | undefined, gw: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array): void;
   unfold(dtype: string, src: Uint8Array, dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: boolean): void;
   pool2d(dtype: string, x: Uint8Array, out: Uint8Array, indices: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array, max: boolean, countIncludePad: boolean): void;
   softmaxRows(dtype: string, x: Uint8Array, out: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean): void;
@@ -128,6 +129,13 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     if (!floating(out, x, w, bias)) return jsBackend.routines.conv2d!(out, x, w, bias, p);
     addon.conv2d(out.dtype, bytes(x), bytes(w), bias && bytes(bias), bytes(out), packPlan(p), Float64Array.of(x.offset, w.offset, bias?.offset ?? 0, out.offset));
   }
+  /** float32/float64 operands of one dtype; anything else is left to the composed gradient. */
+  function conv2dBackward(gx: View | undefined, gw: View | undefined, grad: View, x: View, w: View, p: Conv2dPlan): boolean {
+    if (!floating(grad, x, w, gx, gw) || [gx, gw, x, w].some((v) => v && v.dtype !== grad.dtype)) return false;
+    addon.conv2dBackward(grad.dtype, bytes(grad), bytes(x), bytes(w), gx && bytes(gx), gw && bytes(gw), packPlan(p),
+      Float64Array.of(grad.offset, x.offset, w.offset, gx?.offset ?? 0, gw?.offset ?? 0));
+    return true;
+  }
   const unfoldLike = (adjoint: boolean) => (out: View, src: View, p: Conv2dPlan): void => {
     if (!floating(out, src)) return (adjoint ? jsBackend.routines.fold! : jsBackend.routines.unfold!)(out, src, p);
     addon.unfold(out.dtype, bytes(src), bytes(out), packPlan(p), Float64Array.of(src.offset, out.offset), adjoint);
@@ -203,5 +211,5 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     pooledBytes += raw.byteLength;
   }
 
-  return { ...jsBackend, name: 'native', alloc, free, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, scatterAdd, softmax, layerNorm } };
+  return { ...jsBackend, name: 'native', alloc, free, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, scatterAdd, softmax, layerNorm } };
 }

@@ -101,6 +101,13 @@ export interface RoutineKernels {
   indexSelect(out: View, x: View, index: View, dim: number): void;
   /** x, weight contiguous; bias contiguous or undefined. */
   conv2d(out: View, x: View, weight: View, bias: View | undefined, plan: Conv2dPlan): void;
+  /**
+   * conv2d's gradients from grad [N, O, OH, OW] (all operands contiguous): gx [N, C, H, W] and/or
+   * gw [O, C/groups, kh, kw], each overwritten, as PyTorch's convolution_backward. Optional: without
+   * it, where it returns false (operands it does not take), and whenever the gradient is itself
+   * being differentiated, the gradient is composed from unfold, fold and matmul.
+   */
+  conv2dBackward?(gx: View | undefined, gw: View | undefined, grad: View, x: View, weight: View, plan: Conv2dPlan): boolean;
   /** x contiguous [N, C, H, W] -> out [N, C*kh*kw, L] (im2col); plan.o and plan.groups are unused. */
   unfold(out: View, x: View, plan: Conv2dPlan): void;
   /** cols contiguous [N, C*kh*kw, L] -> out [N, C, H, W], summing overlaps (col2im). */

@@ -1,6 +1,6 @@
 /** Routines: validate with the ops' shape rules, allocate, and call the backend's kernel. */
 import {
-  type Conv2dOptions, DTypeError, type DType, DTYPE_SETS, NotImplementedError, type Pair, type Pool2dOptions, type Pool2dPlan, ROUTINES,
+  type Conv2dOptions, type Conv2dPlan, DTypeError, type DType, DTYPE_SETS, NotImplementedError, type Pair, type Pool2dOptions, type Pool2dPlan, ROUTINES,
   type RoutineSpec, ShapeError, conv2dShape, embeddingShape, fmtShape, gatherShape, indexSelectShape, layerNormShape, matmulShape, normDim,
   numel, pair, pool2dShape, sameShape, scatterShape,
 } from '@tessera/ops';
@@ -8,7 +8,7 @@ import { routine } from '../backend.js';
 import { commonBackend } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { clone } from './convert.js';
-import { record, untracked } from '../grad-hook.js';
+import { gradWanted, record, untracked } from '../grad-hook.js';
 import { expand, reshape, unsqueeze } from './views.js';
 
 function accept(spec: RoutineSpec, ...ts: (Tensor | undefined)[]): DType {
@@ -134,6 +134,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opt: Conv2dOpti
   const out = Tensor.empty(backend, p.out, x.dtype);
   if (out.numel > 0) untracked(() => routine(backend, 'conv2d')(out, x.contiguous(), weight.contiguous(), bias?.contiguous(), p));
   return record('conv2d', [x, weight, bias], out, (g) => {
+    const gb = bias?.requiresGrad ? (x.ndim === 4 ? g : g.unsqueeze(0)).sum([0, 2, 3]) : undefined;
+    const fused = fusedConv2dGrad(g, x, weight, p);
+    if (fused) return [fused[0], fused[1], gb];
     // As im2col: out = W [G, O/G, K] x unfold(x) [N, G, K, L]; so gW = g x cols^T and gX = fold(W^T x g).
     const batched = x.ndim === 4;
     const X = batched ? x : x.unsqueeze(0), G4 = batched ? g : g.unsqueeze(0);
@@ -146,9 +149,24 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opt: Conv2dOpti
       if (!batched) gx = gx.squeeze(0);
     }
     const gw = weight.requiresGrad ? g2.matmul(unfold(X, geo).reshape(p.n, p.groups, k, l).transpose(2, 3)).sum(0).reshape(weight.shape) : undefined;
-    const gb = bias?.requiresGrad ? G4.sum([0, 2, 3]) : undefined;
     return [gx, gw, gb];
   });
+}
+
+/**
+ * conv2d's input and weight gradients from the backend's fused routine, when it has one that takes
+ * these operands and the gradient is not itself being recorded (higher-order gradients go through
+ * the differentiable composition).
+ */
+function fusedConv2dGrad(g: Tensor, x: Tensor, weight: Tensor, p: Conv2dPlan): [Tensor | undefined, Tensor | undefined] | undefined {
+  const backend = g.storage.backend;
+  const kernel = backend.routines.conv2dBackward;
+  if (!kernel || gradWanted([g, x, weight])) return undefined;
+  const gx = x.requiresGrad ? Tensor.empty(backend, x.shape, x.dtype) : undefined;
+  const gw = weight.requiresGrad ? Tensor.empty(backend, weight.shape, weight.dtype) : undefined;
+  if (!gx && !gw) return [undefined, undefined];
+  const handled = untracked(() => kernel.call(backend.routines, gx, gw, g.contiguous(), x.contiguous(), weight.contiguous(), p));
+  return handled ? [gx, gw] : undefined;
 }
 
 export interface UnfoldOptions { kernelSize: number | Pair; stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair }
