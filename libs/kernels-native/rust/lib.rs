@@ -34,47 +34,72 @@ fn check(name: &str, bytes: usize, elem: usize, offset: isize, shape: &[usize], 
     Ok(())
 }
 
-/// Checks generated kernel `kernel` exists and is given the scalar params it reads (a short list
-/// would be an out-of-bounds read in the kernel, which aborts the process).
-fn scalar_params(what: &str, table: &[u8], kernel: u32, given: usize) -> Result<()> {
-    match table.get(kernel as usize) {
-        None => Err(Error::from_reason(format!("{what}: no kernel {kernel}"))),
-        Some(&need) if need as usize != given => Err(Error::from_reason(format!("{what}: kernel {kernel} takes {need} scalar params, got {given}"))),
-        Some(_) => Ok(()),
+/// Reads the integers of a packed launch block in turn (dims, strides, offsets), each checked to be
+/// an integer within +-2^53 so a bad value is an error rather than a wrapped size.
+struct Block<'a> { v: &'a [f64], at: usize, what: &'static str }
+impl<'a> Block<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [f64]> {
+        let s = self.v.get(self.at..self.at.saturating_add(n)).ok_or_else(|| Error::from_reason(format!("{}: launch block too short", self.what)))?;
+        if s.iter().any(|x| x.fract() != 0.0 || x.abs() > 9007199254740992.0) {
+            return Err(Error::from_reason(format!("{}: launch block holds a non-integer dim, stride or offset", self.what)));
+        }
+        self.at += n;
+        Ok(s)
+    }
+    fn dims(&mut self, n: usize) -> Result<Vec<usize>> {
+        let d = self.take(n)?;
+        if d.iter().any(|&x| x < 0.0) { return Err(Error::from_reason(format!("{}: negative dim", self.what))); }
+        Ok(d.iter().map(|&x| x as usize).collect())
+    }
+    fn ints(&mut self, n: usize) -> Result<Vec<isize>> { Ok(self.take(n)?.iter().map(|&x| x as isize).collect()) }
+    fn count(&mut self) -> Result<usize> { Ok(self.dims(1)?[0]) }
+    /// The rest: the kernel's scalar params, which must be exactly as many as it reads (a short list
+    /// would be an out-of-bounds read in the kernel, which aborts the process).
+    fn params(&self, table: &[u8], kernel: u32) -> Result<&'a [f64]> {
+        let rest = &self.v[self.at.min(self.v.len())..];
+        match table.get(kernel as usize) {
+            None => Err(Error::from_reason(format!("{}: no kernel {kernel}", self.what))),
+            Some(&need) if need as usize != rest.len() => Err(Error::from_reason(format!("{}: kernel {kernel} takes {need} scalar params, got {}", self.what, rest.len()))),
+            Some(_) => Ok(rest),
+        }
     }
 }
 
-/// Runs generated kernel `kernel` (see the catalog). `strides` holds the out strides then each
-/// input's, `offsets` the element offsets of out then inputs; `elem` the element sizes likewise.
+/// The bytes of a typed array operand, for writing.
+fn bytes_mut<'a>(t: &'a mut TypedArray) -> &'a mut [u8] { unsafe { t.arraybuffer.as_mut() } }
+
+/// Runs generated kernel `kernel` (see the catalog) on operands of any typed-array kind; their
+/// element sizes come from the kernel, never from the caller. `launch` packs
+/// [rank, offsets of out and each input, shape, strides of out then each input, scalar params].
 #[napi]
-#[allow(clippy::too_many_arguments)]
-pub fn elementwise(
-    kernel: u32, shape: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array,
-    mut out: Uint8Array, a: Option<Uint8Array>, b: Option<Uint8Array>, c: Option<Uint8Array>, params: Float64Array,
-) -> Result<()> {
-    scalar_params("elementwise", &generated::PARAMS, kernel, params.len())?;
-    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-    let rank = shape.len();
-    let strides: Vec<isize> = strides.iter().map(|&s| s as isize).collect();
+pub fn elementwise(kernel: u32, launch: Float64Array, mut out: TypedArray, a: Option<TypedArray>, b: Option<TypedArray>, c: Option<TypedArray>) -> Result<()> {
     let ins = [a, b, c];
     let arity = ins.iter().filter(|x| x.is_some()).count();
-    if strides.len() != rank * (arity + 1) || offsets.len() != arity + 1 || elem.len() != arity + 1 {
-        return Err(Error::from_reason("elementwise: launch arrays do not match the shape and operand count".to_string()));
+    let sizes = generated::SIZES.get(kernel as usize).ok_or_else(|| Error::from_reason(format!("elementwise: no kernel {kernel}")))?;
+    if ins.iter().enumerate().any(|(k, x)| x.is_some() != (sizes[k + 1] != 0)) {
+        return Err(Error::from_reason(format!("elementwise: kernel {kernel} takes {} inputs in order", sizes[1..].iter().filter(|&&s| s != 0).count())));
     }
-    let out_bytes = unsafe { out.as_mut() };
-    check("elementwise out", out_bytes.len(), elem[0] as usize, offsets[0] as isize, &shape, &strides[0..rank])?;
+    let mut block = Block { v: &launch, at: 0, what: "elementwise" };
+    let rank = block.count()?;
+    let offsets = block.ints(arity + 1)?;
+    let shape = block.dims(rank)?;
+    let strides = block.ints(rank * (arity + 1))?;
+    let params = block.params(&generated::PARAMS, kernel)?;
+    let size = |k: usize| sizes[k] as usize;
+    let out_bytes = bytes_mut(&mut out);
+    check("elementwise out", out_bytes.len(), size(0), offsets[0], &shape, &strides[0..rank])?;
     let mut operands = [Operand { ptr: std::ptr::null_mut(), strides: &[] }; 3];
     for (k, buf) in ins.iter().enumerate() {
         if let Some(buf) = buf {
             let st = &strides[(k + 1) * rank..(k + 2) * rank];
-            check("elementwise input", buf.len(), elem[k + 1] as usize, offsets[k + 1] as isize, &shape, st)?;
-            let base = buf.as_ptr() as *mut u8;
-            operands[k] = Operand { ptr: unsafe { base.add(offsets[k + 1] as usize * elem[k + 1] as usize) }, strides: st };
+            let data: &[u8] = &buf.arraybuffer;
+            check("elementwise input", data.len(), size(k + 1), offsets[k + 1], &shape, st)?;
+            operands[k] = Operand { ptr: (data.as_ptr() as *mut u8).wrapping_offset(offsets[k + 1] * size(k + 1) as isize), strides: st };
         }
     }
-    let out_ptr = unsafe { out_bytes.as_mut_ptr().add(offsets[0] as usize * elem[0] as usize) };
+    let out_ptr = out_bytes.as_mut_ptr().wrapping_offset(offsets[0] * size(0) as isize);
     let launch = Launch { shape: &shape, out: Operand { ptr: out_ptr, strides: &strides[0..rank] }, ins: operands };
-    if unsafe { generated::run(kernel, &launch, &params) } { Ok(()) } else { Err(Error::from_reason(format!("elementwise: no kernel {kernel}"))) }
+    if unsafe { generated::run(kernel, &launch, params) } { Ok(()) } else { Err(Error::from_reason(format!("elementwise: no kernel {kernel}"))) }
 }
 
 /// Numbers of generated elementwise and reduction kernels, to check the addon matches its catalog.
@@ -83,27 +108,30 @@ pub fn kernel_count() -> Vec<u32> {
     vec![generated::COUNT, generated::REDUCE_COUNT]
 }
 
-/// Runs generated reduction `kernel`. `strides` holds the input's outer then inner strides, then the
-/// output's (zeros at inner dims unless the kernel is a scan); `elem` and `offsets` are (input, out).
+/// Runs generated reduction `kernel`. `launch` packs [outer rank, inner rank, offsets of input and
+/// out, outer dims, inner dims, the input's outer then inner strides, the output's likewise (zeros at
+/// inner dims unless the kernel is a scan), scalar params].
 #[napi]
-#[allow(clippy::too_many_arguments)]
-pub fn reduce(kernel: u32, outer: Uint32Array, inner: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array, x: Uint8Array, mut out: Uint8Array, params: Float64Array) -> Result<()> {
-    scalar_params("reduce", &generated::REDUCE_PARAMS, kernel, params.len())?;
-    let outer: Vec<usize> = outer.iter().map(|&d| d as usize).collect();
-    let inner: Vec<usize> = inner.iter().map(|&d| d as usize).collect();
-    let r = outer.len() + inner.len();
-    let strides: Vec<isize> = strides.iter().map(|&s| s as isize).collect();
-    if strides.len() != 2 * r || elem.len() != 2 || offsets.len() != 2 {
-        return Err(Error::from_reason("reduce: launch arrays do not match the dims".to_string()));
-    }
+pub fn reduce(kernel: u32, launch: Float64Array, x: TypedArray, mut out: TypedArray) -> Result<()> {
+    let sizes = generated::REDUCE_SIZES.get(kernel as usize).ok_or_else(|| Error::from_reason(format!("reduce: no kernel {kernel}")))?;
+    let (xs, os) = (sizes[0] as usize, sizes[1] as usize);
+    let mut block = Block { v: &launch, at: 0, what: "reduce" };
+    let (ko, ki) = (block.count()?, block.count()?);
+    let offsets = block.ints(2)?;
+    let outer = block.dims(ko)?;
+    let inner = block.dims(ki)?;
+    let r = ko + ki;
+    let strides = block.ints(2 * r)?;
+    let params = block.params(&generated::REDUCE_PARAMS, kernel)?;
     let dims: Vec<usize> = outer.iter().chain(inner.iter()).copied().collect();
-    check("reduce input", x.len(), elem[0] as usize, offsets[0] as isize, &dims, &strides[..r])?;
-    let out_bytes = unsafe { out.as_mut() };
-    check("reduce out", out_bytes.len(), elem[1] as usize, offsets[1] as isize, &dims, &strides[r..])?;
-    let xp = unsafe { (x.as_ptr() as *mut u8).add(offsets[0] as usize * elem[0] as usize) };
-    let op = unsafe { out_bytes.as_mut_ptr().add(offsets[1] as usize * elem[1] as usize) };
+    let data: &[u8] = &x.arraybuffer;
+    check("reduce input", data.len(), xs, offsets[0], &dims, &strides[..r])?;
+    let out_bytes = bytes_mut(&mut out);
+    check("reduce out", out_bytes.len(), os, offsets[1], &dims, &strides[r..])?;
+    let xp = (data.as_ptr() as *mut u8).wrapping_offset(offsets[0] * xs as isize);
+    let op = out_bytes.as_mut_ptr().wrapping_offset(offsets[1] * os as isize);
     let l = engine::ReduceLaunch { outer: &outer, inner: &inner, x: Operand { ptr: xp, strides: &strides[..r] }, out: Operand { ptr: op, strides: &strides[r..] } };
-    if unsafe { generated::run_reduce(kernel, &l, &params) } { Ok(()) } else { Err(Error::from_reason(format!("reduce: no kernel {kernel}"))) }
+    if unsafe { generated::run_reduce(kernel, &l, params) } { Ok(()) } else { Err(Error::from_reason(format!("reduce: no kernel {kernel}"))) }
 }
 
 /// Batched C = A B: `offsets` holds (a, b, out) element offsets per batch; out rows are contiguous (stride n).

@@ -8,13 +8,15 @@ import { createRequire } from 'node:module';
 import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
 import { type Conv2dPlan, type DType, DTYPES, IndexError, type Pool2dPlan } from '@tessera/ops';
 
+/** Storage as the addon takes it: any typed array (element sizes come from the kernel). */
+type Storage = ArrayBufferView;
+
 interface Addon {
-  elementwise(kernel: number, shape: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array,
-    out: Uint8Array, a?: Uint8Array, b?: Uint8Array, c?: Uint8Array, params?: Float64Array): void;
+  elementwise(kernel: number, launch: Float64Array, out: Storage, a?: Storage, b?: Storage, c?: Storage): void;
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
   kernelCount(): number[];
-  reduce(kernel: number, outer: Uint32Array, inner: Uint32Array, elem: Uint32Array, offsets: Float64Array, strides: Float64Array, x: Uint8Array, out: Uint8Array, params: Float64Array): void;
+  reduce(kernel: number, launch: Float64Array, x: Storage, out: Storage): void;
   conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
   conv2dBackward(dtype: string, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Uint8Array | undefined, gw: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array): void;
   unfold(dtype: string, src: Uint8Array, dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: boolean): void;
@@ -36,8 +38,8 @@ const floating = (...vs: (View | undefined)[]): boolean => vs.every((v) => !v ||
 /** Bytes of disposed large buffers kept for reuse. */
 const POOL_LIMIT_BYTES = 256 << 20;
 
-/** Below this many elements the JS kernel wins: a native call costs ~0.2 us of marshalling. */
-export const NATIVE_MIN_ELEMENTS = 4096;
+/** Below this many elements the JS kernel wins: where float32 add, mul, relu and sum cross over on the CI machine (a native call costs ~1 us). */
+export const NATIVE_MIN_ELEMENTS = 1024;
 
 /** Where the built addon is: native/ beside src/, or TESSERA_NATIVE_DIR (a bundled copy, as tools/cuda-pack makes). */
 const nativeDir = process.env['TESSERA_NATIVE_DIR'] ? new URL(`file://${process.env['TESSERA_NATIVE_DIR']}/`) : new URL('../native/', import.meta.url);
@@ -85,7 +87,6 @@ const contiguous = (v: View): boolean => {
   }
   return true;
 };
-const elemSize = (v: View): number => (v.buffer as Float32Array).BYTES_PER_ELEMENT;
 
 /** `minElements`: the size from which elementwise ops go native (0 sends everything there, for testing). */
 export function createNativeBackend(opt: { minElements?: number } = {}): Backend | string {
@@ -94,25 +95,34 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
   if (typeof loaded === 'string') return loaded;
   const { addon, catalog } = loaded;
 
+  // Launch blocks are packed into one reused array (calls are synchronous): a kernel call allocates nothing.
+  let block = new Float64Array(256);
+  /** The block holding `values`, sized exactly (the addon reads its length). */
+  const pack = (values: number[]): Float64Array => {
+    if (values.length > block.length) block = new Float64Array(values.length * 2);
+    block.set(values);
+    return block.subarray(0, values.length);
+  };
+
   function elementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void {
     const id = catalog.elementwise[k.id];
     const n = l.shape.reduce((a, b) => a * b, 1);
     if (id === undefined || n < minElements) return jsBackend.elementwise(k, l);
-    const views = [l.out, ...l.inputs];
-    addon.elementwise(
-      id, Uint32Array.from(l.shape), Uint32Array.from(views, elemSize), Float64Array.from(views, (v) => v.offset),
-      Float64Array.from(views.flatMap((v) => v.strides)), bytes(l.out),
-      l.inputs[0] && bytes(l.inputs[0]), l.inputs[1] && bytes(l.inputs[1]), l.inputs[2] && bytes(l.inputs[2]), Float64Array.from(l.params),
-    );
+    const { out, inputs } = l;
+    const values = [l.shape.length, out.offset];
+    for (const v of inputs) values.push(v.offset);
+    values.push(...l.shape, ...out.strides);
+    for (const v of inputs) values.push(...v.strides);
+    values.push(...l.params);
+    addon.elementwise(id, pack(values), out.buffer as Storage, inputs[0]?.buffer as Storage | undefined, inputs[1]?.buffer as Storage | undefined, inputs[2]?.buffer as Storage | undefined);
   }
 
   function reduce(k: ReduceKernel, l: ReduceLaunch): void {
     const id = catalog.reduce[k.id];
     const n = l.outer.reduce((a, b) => a * b, 1) * l.inner.reduce((a, b) => a * b, 1);
     if (id === undefined || n < minElements) return jsBackend.reduce(k, l);
-    const views = [l.input, l.out];
-    addon.reduce(id, Uint32Array.from(l.outer), Uint32Array.from(l.inner), Uint32Array.from(views, elemSize), Float64Array.from(views, (v) => v.offset),
-      Float64Array.from([...l.input.strides, ...l.out.strides]), bytes(l.input), bytes(l.out), Float64Array.from(l.params));
+    const values = [l.outer.length, l.inner.length, l.input.offset, l.out.offset, ...l.outer, ...l.inner, ...l.input.strides, ...l.out.strides, ...l.params];
+    addon.reduce(id, pack(values), l.input.buffer as Storage, l.out.buffer as Storage);
   }
 
   function matmul(l: MatmulLaunch): void {

@@ -3,6 +3,7 @@
  * the op specs. Run by `npm run build` in this package before cargo; both outputs are git-ignored.
  */
 import { writeFileSync } from 'node:fs';
+import { DTYPES } from '@tessera/ops';
 import { catalog, reduceCatalog } from './catalog.js';
 import { rustKernel, rustReduce } from './emit-rust.js';
 
@@ -29,6 +30,8 @@ export function generate(): { rust: string; ids: Catalog } {
     `pub const COUNT: u32 = ${entries.length};`,
     '/// Scalar params each kernel reads (the entry point checks the launch supplies them).',
     `pub const PARAMS: [u8; ${entries.length}] = [${entries.map((e) => e.kernel.params.length).join(', ')}];`,
+    '/// Bytes per element of each kernel\'s out and inputs (0 past its arity): bounds are checked with these.',
+    `pub const SIZES: [[u8; 4]; ${entries.length}] = [${entries.map((e) => `[${[e.kernel.out, ...e.kernel.inputs].map((d) => DTYPES[d].bytes).concat([0, 0, 0]).slice(0, 4).join(', ')}]`).join(', ')}];`,
     '',
     '/// Runs kernel `kernel`; false if there is no such kernel.',
     'pub unsafe fn run(kernel: u32, l: &Launch, p: &[f64]) -> bool {',
@@ -41,6 +44,7 @@ export function generate(): { rust: string; ids: Catalog } {
     '',
     `pub const REDUCE_COUNT: u32 = ${reductions.length};`,
     `pub const REDUCE_PARAMS: [u8; ${reductions.length}] = [${reductions.map((k) => k.params.length).join(', ')}];`,
+    `pub const REDUCE_SIZES: [[u8; 2]; ${reductions.length}] = [${reductions.map((k) => `[${DTYPES[k.input].bytes}, ${DTYPES[k.out].bytes}]`).join(', ')}];`,
     '',
     '/// Runs reduction `kernel`; false if there is no such kernel.',
     'pub unsafe fn run_reduce(kernel: u32, l: &ReduceLaunch, p: &[f64]) -> bool {',

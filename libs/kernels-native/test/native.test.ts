@@ -96,27 +96,40 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     })).toThrow(/outside its buffer/);
   });
 
-  it('rejects a kernel launch short of the scalar params it reads, or a reduction over a column tile', () => {
+  it('rejects a kernel launch with the wrong scalar params or inputs, or a malformed launch block (errors, not aborts)', () => {
     type Launch = (...args: unknown[]) => void;
     const addon = loadAddonModule() as { elementwise: Launch; reduce: Launch };
     const ids = JSON.parse(readFileSync(new URL('../src/catalog.json', import.meta.url), 'utf8')) as { elementwise: Record<string, number>; reduce: Record<string, number> };
-    const buf = new Uint8Array(64);
-    // add(a, b) reads its alpha param: without it the kernel would index past the params (an abort).
-    const add = (params: Float64Array) => addon.elementwise(ids.elementwise['add:|float32|float32'], Uint32Array.of(4), Uint32Array.of(4, 4, 4), new Float64Array(3), Float64Array.of(1, 1, 1), buf, buf, buf, undefined, params);
-    expect(() => add(new Float64Array(0))).toThrow(/takes 1 scalar params, got 0/);
-    expect(() => add(Float64Array.of(1))).not.toThrow();
+    const buf = new Float32Array(16);
+    // add(a, b) reads its alpha param: without it the kernel would index past the params.
+    const add = (launch: number[], ...ins: (Float32Array | undefined)[]) => addon.elementwise(ids.elementwise['add:|float32|float32'], Float64Array.from(launch), buf, ...ins);
+    const ok = [1, 0, 0, 0, 4, 1, 1, 1];
+    expect(() => add(ok, buf, buf)).toThrow(/takes 1 scalar params, got 0/);
+    expect(() => add([...ok, 1], buf, buf)).not.toThrow();
+    // A missing input would be a null pointer in the kernel.
+    expect(() => add([1, 0, 0, 4, 1, 1, 1], buf)).toThrow(/takes 2 inputs/);
+    expect(() => add([1, 0, 0, 0, 4, 1, 1.5, 1, 1], buf, buf)).toThrow(/non-integer/);
+    expect(() => add([1, 0, 0, 0, 4], buf, buf)).toThrow(/too short/);
+    // An int32 kernel's bounds come from its own element size, whatever array it is handed.
+    expect(() => add([1, 0, 0, 0, 17, 1, 1, 1, 1], buf, buf)).toThrow(/outside its buffer/);
     const sum = ids.reduce['sum:float32>float32']!;
-    expect(() => addon.reduce(sum, Uint32Array.of(4), Uint32Array.of(2), Uint32Array.of(4, 4), new Float64Array(2), Float64Array.of(1, 4, 1, 0), buf, buf, Float64Array.of(3))).toThrow(/takes 0 scalar params, got 1/);
+    expect(() => addon.reduce(sum, Float64Array.of(1, 1, 0, 0, 4, 2, 1, 4, 1, 0, 3), buf, buf)).toThrow(/takes 0 scalar params, got 1/);
   });
 
-  it('sums over a leading dim (the columns path) exactly as the row path does', () => {
-    // [B, M] summed over B walks M-wide rows of the input; each output must see the same additions in
-    // the same order as a transposed copy summed along its rows (identical float32 results).
+  it('sums over a leading dim (tiles of columns) and along rows (vector lanes) within float32 rounding of float64', () => {
+    // The two traversals order a sum's additions differently from each other and from the JS kernel;
+    // each must stay within what 700 float32 additions of values ~1e3 can err: ~700 * 2^-24 * 3e3.
     const x = onBackend(native as tsr.Backend, () => { tsr.manualSeed(5); return tsr.randn([700, 300]).mul(1e3); });
-    const [byColumns, byRows] = onBackend(native as tsr.Backend, () => [x.sum(0), x.t().contiguous().sum(1)]);
-    expect(Array.from(byColumns!.dataSync() as Float32Array)).toEqual(Array.from(byRows!.dataSync() as Float32Array));
-    // Against float64: 700 float32 additions of values ~1e3 err by at most ~700 * 2^-24 * 3e3.
-    const exact = onBackend(native as tsr.Backend, () => x.to('float64').sum(0).to('float32'));
-    expect(byColumns!.sub(exact).abs().amax().itemSync() as number).toBeLessThan(0.2);
+    onBackend(native as tsr.Backend, () => {
+      const exact = x.to('float64').sum(0).to('float32');
+      for (const got of [x.sum(0), x.t().contiguous().sum(1), x.t().contiguous().sum(-1, { keepdim: true }).flatten()]) {
+        expect(got.sub(exact).abs().amax().itemSync() as number).toBeLessThan(0.2);
+      }
+      // Exact reductions (max) agree bit for bit whatever the traversal, NaN included.
+      x.narrow(0, 3, 1).narrow(1, 7, 1).fill_(NaN);
+      const [byColumns, byRows] = [x.amax(0), x.t().contiguous().amax(1)];
+      expect(Array.from(byColumns.dataSync() as Float32Array)).toEqual(Array.from(byRows.dataSync() as Float32Array));
+      expect(Number.isNaN((byColumns.dataSync() as Float32Array)[7])).toBe(true);
+    });
   });
 });
