@@ -99,6 +99,7 @@ macro_rules! map_fn {
     };
 }
 
+map_fn!(map0, 0, []);
 map_fn!(map1, 1, [A x0 0]);
 map_fn!(map2, 2, [A x0 0, B x1 1]);
 map_fn!(map3, 3, [A x0 0, B x1 1, C x2 2]);

@@ -39,20 +39,21 @@ fn inside(start: isize, k: usize, d: usize, n: usize) -> std::ops::Range<usize> 
     lo..ceil_div(n as isize - start, d).clamp(lo, k)
 }
 
+/// The windows along one axis: for each output position, its first input position (may be
+/// negative: padding) and the taps that fall inside the plane. Computed once per call, not per output.
+fn windows(n_out: usize, stride: usize, pad: usize, k: usize, d: usize, n_in: usize) -> Vec<(isize, std::ops::Range<usize>)> {
+    (0..n_out).map(|i| { let s = (i * stride) as isize - pad as isize; (s, inside(s, k, d, n_in)) }).collect()
+}
+
 /// One plane: each output's window maximum (the first one, NaN counting as largest) and its flat
-/// position in the plane (-inf and -1 for a window wholly in the padding). Window bounds are clipped
-/// once per output, so the taps run without tests.
-fn max_plane<T: Real + PartialOrd>(x: &[T], out: &mut [T], mut idx: Option<&mut [i64]>, p: &Plan) {
-    for i in 0..p.oh {
-        let y0 = (i * p.sh) as isize - p.ph as isize;
-        let rows = inside(y0, p.kh, p.dh, p.h);
-        for j in 0..p.ow {
-            let z0 = (j * p.sw) as isize - p.pw as isize;
-            let cols = inside(z0, p.kw, p.dw, p.w);
+/// position in the plane (-inf and -1 for a window wholly in the padding).
+fn max_plane<T: Real + PartialOrd>(x: &[T], out: &mut [T], mut idx: Option<&mut [i64]>, p: &Plan, rows: &[(isize, std::ops::Range<usize>)], cols: &[(isize, std::ops::Range<usize>)]) {
+    for (i, (y0, us)) in rows.iter().enumerate() {
+        for (j, (z0, vs)) in cols.iter().enumerate() {
             let (mut best, mut at) = (T::from_f64(f64::NEG_INFINITY), -1i64);
-            for u in rows.clone() {
+            for u in us.clone() {
                 let row = (y0 + (u * p.dh) as isize) as usize * p.w;
-                for v in cols.clone() {
+                for v in vs.clone() {
                     let pos = row + (z0 + (v * p.dw) as isize) as usize;
                     let val = x[pos];
                     #[allow(clippy::eq_op)]
@@ -68,45 +69,39 @@ fn max_plane<T: Real + PartialOrd>(x: &[T], out: &mut [T], mut idx: Option<&mut 
 
 /// One plane: each output's window average (f64 accumulation, as the JS kernels), divided by the
 /// window's size clipped to the padded plane, or by its count of real elements.
-fn avg_plane<T: Real>(x: &[T], out: &mut [T], p: &Plan, count_include_pad: bool) {
-    for i in 0..p.oh {
-        let y0 = (i * p.sh) as isize - p.ph as isize;
-        let rows = inside(y0, p.kh, p.dh, p.h);
-        for j in 0..p.ow {
-            let z0 = (j * p.sw) as isize - p.pw as isize;
-            let cols = inside(z0, p.kw, p.dw, p.w);
+fn avg_plane<T: Real>(x: &[T], out: &mut [T], p: &Plan, count_include_pad: bool, rows: &[(isize, std::ops::Range<usize>)], cols: &[(isize, std::ops::Range<usize>)]) {
+    for (i, (y0, us)) in rows.iter().enumerate() {
+        for (j, (z0, vs)) in cols.iter().enumerate() {
             let mut acc = 0.0;
-            for u in rows.clone() {
+            for u in us.clone() {
                 let row = (y0 + (u * p.dh) as isize) as usize * p.w;
-                for v in cols.clone() { acc += x[row + (z0 + (v * p.dw) as isize) as usize].to_f64(); }
+                for v in vs.clone() { acc += x[row + (z0 + (v * p.dw) as isize) as usize].to_f64(); }
             }
             let divisor = if count_include_pad {
                 let y1 = (y0 + p.kh as isize).min((p.h + p.ph) as isize);
                 let z1 = (z0 + p.kw as isize).min((p.w + p.pw) as isize);
                 ((y1 - y0) * (z1 - z0)) as f64
             } else {
-                (rows.len() * cols.len()) as f64
+                (us.len() * vs.len()) as f64
             };
             out[i * p.ow + j] = T::from_f64(acc / divisor);
         }
     }
 }
 
-fn plane<T: Real + PartialOrd>(x: &[T], out: &mut [T], idx: Option<&mut [i64]>, p: &Plan, max: bool, count_include_pad: bool) {
-    if max { max_plane(x, out, idx, p) } else { avg_plane(x, out, p, count_include_pad) }
-}
-
 pub fn pool2d<T: Real + PartialOrd>(x: &[T], out: &mut [T], idx: Option<&mut [i64]>, p: &Plan, max: bool, count_include_pad: bool) {
     let (hw, l) = (p.h * p.w, p.oh * p.ow);
     if hw == 0 || l == 0 { return; }
+    let rows = windows(p.oh, p.sh, p.ph, p.kh, p.dh, p.h);
+    let cols = windows(p.ow, p.sw, p.pw, p.kw, p.dw, p.w);
+    let (rows, cols) = (&rows[..], &cols[..]);
+    let plane = |xs: &[T], os: &mut [T], is: Option<&mut [i64]>| if max { max_plane(xs, os, is, p, rows, cols) } else { avg_plane(xs, os, p, count_include_pad, rows, cols) };
     let parallel = p.planes * l * p.kh * p.kw >= PARALLEL_TAPS;
     match idx {
-        Some(ix) if parallel => x.par_chunks(hw).zip(out.par_chunks_mut(l)).zip(ix.par_chunks_mut(l))
-            .for_each(|((xs, os), is)| plane(xs, os, Some(is), p, max, count_include_pad)),
-        Some(ix) => x.chunks(hw).zip(out.chunks_mut(l)).zip(ix.chunks_mut(l))
-            .for_each(|((xs, os), is)| plane(xs, os, Some(is), p, max, count_include_pad)),
-        None if parallel => x.par_chunks(hw).zip(out.par_chunks_mut(l)).for_each(|(xs, os)| plane(xs, os, None, p, max, count_include_pad)),
-        None => x.chunks(hw).zip(out.chunks_mut(l)).for_each(|(xs, os)| plane(xs, os, None, p, max, count_include_pad)),
+        Some(ix) if parallel => x.par_chunks(hw).zip(out.par_chunks_mut(l)).zip(ix.par_chunks_mut(l)).for_each(|((xs, os), is)| plane(xs, os, Some(is))),
+        Some(ix) => x.chunks(hw).zip(out.chunks_mut(l)).zip(ix.chunks_mut(l)).for_each(|((xs, os), is)| plane(xs, os, Some(is))),
+        None if parallel => x.par_chunks(hw).zip(out.par_chunks_mut(l)).for_each(|(xs, os)| plane(xs, os, None)),
+        None => x.chunks(hw).zip(out.chunks_mut(l)).for_each(|(xs, os)| plane(xs, os, None)),
     }
 }
 

@@ -11,7 +11,8 @@ const DTYPES: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'
 
 /** Operand patterns: 'T' a tensor of the dtype, 'S' a JS scalar of its kind, 'B' a bool tensor (masks: x * (x > 0)). */
 function patterns(spec: ElementwiseSpec, dtype: DType): string[] {
-  if (spec.arity === 1) return ['T'];
+  // copy from a scalar is fill_ (zeros, ones, masks' bases).
+  if (spec.arity === 1) return spec.name === 'copy' ? ['T', 'S'] : ['T'];
   if (spec.arity === 2) return ['TT', 'TS', 'ST', ...(dtype.startsWith('float') ? ['TB', 'BT'] : [])];
   return ['TTT', 'TST', 'TTS'];
 }
@@ -30,7 +31,9 @@ export function catalog(): CatalogEntry[] {
         const build = (scalar: (i: number) => number | boolean) => [...pat].map((c, i) => (c === 'S' ? scalar(i) : tsr.Tensor.empty(cpu, [2], operandDtype(i))));
         let plans: tsr.ElementwisePlan[];
         try {
-          plans = [0, 1].map((v) => tsr.planFor(spec, build((i) => scalarsFor(i)[v] ?? scalarsFor(i)[0]!), undefined));
+          // With no tensor operand (fill) the destination names the dtype.
+          const dst = pat.includes('T') || pat.includes('B') ? undefined : dtype;
+          plans = [0, 1].map((v) => tsr.planFor(spec, build((i) => scalarsFor(i)[v] ?? scalarsFor(i)[0]!), dst));
         } catch {
           continue; // the spec rejects this dtype/pattern combination (e.g. float scalar in an int op)
         }
