@@ -106,16 +106,45 @@ describe('convolution and pooling', () => {
     }), { seed: SEED, numRuns: RUNS });
   });
 
-  test('maxPool2d and avgPool2d with padding, ceilMode and countIncludePad', ['maxPool2d', 'avgPool2d'], async () => {
+  test('maxPool2d and avgPool2d with padding, ceilMode and countIncludePad; max pooling\'s gradient with ties and NaN', ['maxPool2d', 'avgPool2d'], async () => {
     const cfg = fc.record({ h: fc.integer({ min: 2, max: 7 }), w: fc.integer({ min: 2, max: 7 }), k: fc.integer({ min: 1, max: 3 }), s: fc.integer({ min: 1, max: 3 }),
-      ceilMode: fc.boolean(), include: fc.boolean(), seed: fc.integer() }).filter((c) => c.k <= c.h && c.k <= c.w);
+      padded: fc.boolean(), ceilMode: fc.boolean(), include: fc.boolean(), nan: fc.boolean(), seed: fc.integer() }).filter((c) => c.k <= c.h && c.k <= c.w);
     await fc.assert(fc.asyncProperty(cfg, async (c) => {
       tsr.manualSeed(c.seed);
-      const x = tsr.randn([2, 3, c.h, c.w], { device });
-      const opt = { kernelSize: c.k, stride: c.s, padding: Math.floor(c.k / 2), ceilMode: c.ceilMode, countIncludePad: c.include };
+      // Rounded values tie often (the gradient goes to each window's first maximum); a NaN wins its windows.
+      const x = tsr.randn([2, 3, c.h, c.w], { device }).mul(2).round();
+      if (c.nan) x.narrow(3, c.w - 1, 1).narrow(2, 0, 1).fill_(NaN);
+      const opt = { kernelSize: c.k, stride: c.s, padding: c.padded ? Math.floor(c.k / 2) : 0, ceilMode: c.ceilMode, countIncludePad: c.include };
       await same('maxPool2d', x.maxPool2d(opt), maxPool2dRef(await nd(x), opt), c);
       await same('avgPool2d', x.avgPool2d(opt), avgPool2dRef(await nd(x), opt), c);
+      const leaf = x.detach().requiresGrad_(), out = leaf.maxPool2d(opt);
+      const g = tsr.randn(out.shape, { device });
+      const [gx] = tsr.grad(out, [leaf], { gradOutputs: [g] });
+      await same('maxPool2d', gx!, maxPoolGradRef(await nd(x), opt, await nd(g)), { ...c, grad: true });
     }), { seed: SEED, numRuns: RUNS });
   });
 });
 });
+
+/** Max pooling's gradient by definition: each window's gradient to its first maximum (a NaN counting as largest). */
+function maxPoolGradRef(x: Nd, opt: tsr.Pool2dOptions, g: Nd): Nd {
+  const p = tsr.ops.pool2dShape('maxPool2d', x.shape, opt);
+  const out = { shape: x.shape, data: new Float64Array(x.data.length) };
+  for (let c = 0; c < p.planes; c++) {
+    for (let i = 0; i < p.oh; i++) {
+      for (let j = 0; j < p.ow; j++) {
+        let at = -1;
+        for (let u = 0; u < p.k[0]; u++) {
+          for (let v = 0; v < p.k[1]; v++) {
+            const y = i * p.stride[0] - p.padding[0] + u * p.dilation[0], z = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
+            if (y < 0 || y >= p.h || z < 0 || z >= p.w) continue;
+            const pos = (c * p.h + y) * p.w + z, val = x.data[pos]!, best = at < 0 ? NaN : x.data[at]!;
+            if (at < 0 || val > best || (Number.isNaN(val) && !Number.isNaN(best))) at = pos;
+          }
+        }
+        if (at >= 0) out.data[at] = out.data[at]! + g.data[(c * p.oh + i) * p.ow + j]!;
+      }
+    }
+  }
+  return out;
+}

@@ -89,13 +89,37 @@ fn avg_plane<T: Real>(x: &[T], out: &mut [T], p: &Plan, count_include_pad: bool,
     }
 }
 
+/// The ubiquitous 2x2, stride 2, unpadded max pooling (every window whole): four loads and three
+/// select steps per output in straight-line code, with the general kernel's first-maximum and NaN rules.
+fn max_plane_2x2<T: Real + PartialOrd>(x: &[T], out: &mut [T], mut idx: Option<&mut [i64]>, p: &Plan) {
+    #[allow(clippy::eq_op)]
+    let better = |val: T, best: T| val > best || (val != val && best == best);
+    for i in 0..p.oh {
+        let (r0, r1) = (2 * i * p.w, (2 * i + 1) * p.w);
+        let (top, bottom) = (&x[r0..r0 + 2 * p.ow], &x[r1..r1 + 2 * p.ow]);
+        for j in 0..p.ow {
+            let (mut best, mut at) = (top[2 * j], r0 + 2 * j);
+            for (val, pos) in [(top[2 * j + 1], r0 + 2 * j + 1), (bottom[2 * j], r1 + 2 * j), (bottom[2 * j + 1], r1 + 2 * j + 1)] {
+                if better(val, best) { best = val; at = pos; }
+            }
+            out[i * p.ow + j] = best;
+            if let Some(ix) = idx.as_deref_mut() { ix[i * p.ow + j] = at as i64; }
+        }
+    }
+}
+
 pub fn pool2d<T: Real + PartialOrd>(x: &[T], out: &mut [T], idx: Option<&mut [i64]>, p: &Plan, max: bool, count_include_pad: bool) {
     let (hw, l) = (p.h * p.w, p.oh * p.ow);
     if hw == 0 || l == 0 { return; }
     let rows = windows(p.oh, p.sh, p.ph, p.kh, p.dh, p.h);
     let cols = windows(p.ow, p.sw, p.pw, p.kw, p.dw, p.w);
     let (rows, cols) = (&rows[..], &cols[..]);
-    let plane = |xs: &[T], os: &mut [T], is: Option<&mut [i64]>| if max { max_plane(xs, os, is, p, rows, cols) } else { avg_plane(xs, os, p, count_include_pad, rows, cols) };
+    let whole_2x2 = (p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw) == (2, 2, 2, 2, 0, 0, 1, 1) && 2 * p.oh <= p.h && 2 * p.ow <= p.w;
+    let plane = |xs: &[T], os: &mut [T], is: Option<&mut [i64]>| match (max, whole_2x2) {
+        (true, true) => max_plane_2x2(xs, os, is, p),
+        (true, false) => max_plane(xs, os, is, p, rows, cols),
+        (false, _) => avg_plane(xs, os, p, count_include_pad, rows, cols),
+    };
     let parallel = p.planes * l * p.kh * p.kw >= PARALLEL_TAPS;
     match idx {
         Some(ix) if parallel => x.par_chunks(hw).zip(out.par_chunks_mut(l)).zip(ix.par_chunks_mut(l)).for_each(|((xs, os), is)| plane(xs, os, Some(is))),
