@@ -125,17 +125,20 @@ fn im2col_rows<T: Float>(img: &[T], p: &Plan, c0: usize, cn: usize, cols: &mut [
                 dst[ihi * ow..].fill(T::default());
                 if hi > lo {
                     let z = lo * p.sw + v * p.dw - p.pw;
+                    // The last input element any row reads lies inside the plane (ilo..ihi and lo..hi
+                    // were clipped to it): checked once here, then rows copy through raw pointers,
+                    // since a 4-wide row's bounds checks and memcpy calls cost more than its copy.
+                    if ihi > ilo {
+                        let last = ((ihi - 1) * p.sh + u * p.dh - p.ph) * p.w + z + (hi - 1 - lo) * p.sw;
+                        assert!(last < plane.len());
+                    }
                     for i in ilo..ihi {
                         let y = i * p.sh + u * p.dh - p.ph;
                         let d = &mut dst[i * ow..(i + 1) * ow];
-                        d[..lo].fill(T::default());
-                        d[hi..].fill(T::default());
-                        let src = &plane[y * p.w + z..];
-                        if p.sw == 1 {
-                            for (o, &s) in d[lo..hi].iter_mut().zip(src) { *o = s; }
-                        } else {
-                            for (o, &s) in d[lo..hi].iter_mut().zip(src.iter().step_by(p.sw)) { *o = s; }
-                        }
+                        for o in &mut d[..lo] { *o = T::default(); }
+                        for o in &mut d[hi..] { *o = T::default(); }
+                        let src = unsafe { plane.as_ptr().add(y * p.w + z) };
+                        for (k, o) in d[lo..hi].iter_mut().enumerate() { *o = unsafe { *src.add(k * p.sw) }; }
                     }
                 } else {
                     dst.fill(T::default());

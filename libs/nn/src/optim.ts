@@ -1,6 +1,6 @@
 /** Optimizers with PyTorch's update rules (so training curves match torch.optim step for step). */
-import { ArgumentError } from '@tessera/ops';
-import { type Tensor, stack, zeros, zerosLike } from '@tessera/tensor';
+import { ArgumentError, ELEMENTWISE } from '@tessera/ops';
+import { type Tensor, elementwise, stack, zeros, zerosLike } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
 
 export interface ParamGroup { params: Tensor[]; lr: number; [hyper: string]: unknown }
@@ -92,19 +92,22 @@ class AdamBase extends Optimizer<Required<AdamOptions>> {
   constructor(params: Tensor[], opt: AdamOptions, private readonly decoupled: boolean, defaultDecay: number) {
     super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: defaultDecay, amsgrad: false, ...opt });
   }
+  /**
+   * torch.optim.Adam(W)'s update in four passes over the parameter: the moments as lerps (as torch
+   * computes them), then one fused pass for decay, bias corrections and the step (adamUpdate).
+   */
   protected update(p: Tensor, grad: Tensor, st: State, g: Required<AdamOptions>): void {
     const [b1, b2] = g.betas;
-    if (this.decoupled) { if (g.weightDecay) p.mul_(1 - g.lr * g.weightDecay); }
-    else if (g.weightDecay) grad = grad.add(p.mul(g.weightDecay));
+    if (!this.decoupled && g.weightDecay) grad = grad.add(p.mul(g.weightDecay));
     const step = ((st['step'] as number | undefined) ?? 0) + 1;
-    const m = ((st['expAvg'] as Tensor | undefined) ?? zerosLike(p)).mul_(b1).add_(grad, { alpha: 1 - b1 });
-    const v = ((st['expAvgSq'] as Tensor | undefined) ?? zerosLike(p)).mul_(b2).add_(grad.square(), { alpha: 1 - b2 });
+    const m = ((st['expAvg'] as Tensor | undefined) ?? zerosLike(p)).lerp_(grad, 1 - b1);
+    const v = ((st['expAvgSq'] as Tensor | undefined) ?? zerosLike(p)).lerp_(grad.square(), 1 - b2);
     Object.assign(st, { step, expAvg: m, expAvgSq: v });
     let second = v;
     if (g.amsgrad) { second = st['maxExpAvgSq'] ? (st['maxExpAvgSq'] as Tensor).maximum(v) : v.clone(); st['maxExpAvgSq'] = second; }
-    const bc1 = 1 - b1 ** step, bc2 = 1 - b2 ** step;
-    const denom = second.sqrt().div(Math.sqrt(bc2)).add(g.eps);
-    p.sub_(m.div(denom).mul(g.lr / bc1));
+    const decay = this.decoupled && g.weightDecay ? 1 - g.lr * g.weightDecay : 1;
+    const params = { decay, stepSize: g.lr / (1 - b1 ** step), bc2: Math.sqrt(1 - b2 ** step), eps: g.eps };
+    elementwise(ELEMENTWISE['adamUpdate']!, [p, m, second], params, p);
   }
 }
 
@@ -113,7 +116,6 @@ export class Adam extends AdamBase { constructor(params: Tensor[], opt: AdamOpti
 /** AdamW (decoupled weight decay, default 0.01). */
 export class AdamW extends AdamBase { constructor(params: Tensor[], opt: AdamOptions = {}) { super(params, opt, true, 0.01); } }
 
-/** Scales gradients so their global p-norm is at most maxNorm; returns the norm before clipping. */
 /**
  * Scales gradients so their total norm is at most maxNorm; returns the total norm before clipping as
  * a 0-d tensor, as torch does. Everything stays on the gradients' device: no value is read back, so

@@ -183,6 +183,8 @@ export class Tensor implements View {
   div(other: TS): T { return ew.div(this, other); }
   pow(exponent: TS): T { return ew.pow(this, exponent); }
   maximum(other: TS): T { return ew.maximum(this, other); }
+  /** this + weight * (end - this), as torch.lerp with a scalar weight. */
+  lerp(end: TS, weight: number): T { return ew.lerp(this, end, weight); }
   minimum(other: TS): T { return ew.minimum(this, other); }
   atan2(other: TS): T { return ew.atan2(this, other); }
   remainder(other: TS): T { return ew.remainder(this, other); }
@@ -201,6 +203,7 @@ export class Tensor implements View {
   add_(other: TS, opt?: { alpha?: number }): T { return ew.add(this, other, opt, this); }
   sub_(other: TS, opt?: { alpha?: number }): T { return ew.sub(this, other, opt, this); }
   mul_(other: TS): T { return ew.mul(this, other, this); }
+  lerp_(end: TS, weight: number): T { return ew.lerp(this, end, weight, this); }
   div_(other: TS): T { return ew.div(this, other, this); }
   clamp_(min?: TS, max?: TS): T { return ew.clamp(this, min, max, this); }
 

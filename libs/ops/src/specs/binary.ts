@@ -82,3 +82,28 @@ export const where: ElementwiseSpec = {
   ref: ([c, a, b]) => (c !== 0 ? a! : b!),
   grad: [undefined, ({ g, a }) => g.where(a, 0), ({ g, a }) => g.where(a.logicalNot(), 0)],
 };
+
+/** torch.lerp with a scalar weight: a + weight * (b - a). Adam's moment updates are lerps. */
+export const lerp = binary('lerp', {
+  accepts: 'floating', result: 'float',
+  params: { weight: { default: 0.5, sample: [-1, 2] } },
+  expr: (a, b, p) => addE(a, mulE(p['weight']!, subE(b, a))),
+  ref: (a, b, p) => a + p['weight']! * (b - a),
+  grad: [({ g, p }) => g.mul(1 - p['weight']!), ({ g, p }) => g.mul(p['weight']!)],
+});
+
+/**
+ * One Adam/AdamW parameter update from the already-updated moments, fused into a single pass (as
+ * torch's fused Adam): p * decay - stepSize * m / (sqrt(v) / bc2 + eps), where decay = 1 - lr * wd
+ * (AdamW's decoupled decay, 1 for Adam), stepSize = lr / (1 - beta1^t) and bc2 = sqrt(1 - beta2^t).
+ * An optimizer step, not a differentiable op: it has no gradient.
+ */
+export const adamUpdate: ElementwiseSpec = {
+  kind: 'elementwise', name: 'adamUpdate', arity: 3, accepts: 'floating', result: 'float',
+  params: { decay: { default: 1, sample: [0.9, 1] }, stepSize: { default: 1e-3, sample: [0, 1] }, bc2: { default: 1, sample: [0.01, 1] }, eps: { default: 1e-8, sample: [1e-8, 1e-3] } },
+  // v is a running mean of squares: never negative.
+  sample: { domain: [[-10, 10], [-10, 10], [0, 10]] },
+  tol: {},
+  expr: ([p, m, v], q) => subE(mulE(p!, q['decay']!), divE(mulE(m!, q['stepSize']!), addE(divE(ir.sqrt(v!), q['bc2']!), q['eps']!))),
+  ref: ([p, m, v], q) => p! * q['decay']! - (q['stepSize']! * m!) / (Math.sqrt(v!) / q['bc2']! + q['eps']!),
+};

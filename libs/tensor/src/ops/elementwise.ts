@@ -31,6 +31,8 @@ const geluExact = unary('gelu'), geluTanh = unary('geluTanh');
 export const gelu = (x: Tensor, opt?: { approximate?: 'none' | 'tanh' }): Tensor => (opt?.approximate === 'tanh' ? geluTanh(x) : geluExact(x));
 
 export const add = withAlpha('add'), sub = withAlpha('sub');
+/** torch.lerp(a, b, weight) with a scalar weight: a + weight * (b - a). */
+export const lerp = (a: TensorOrScalar, b: TensorOrScalar, weight: number, out?: Tensor): Tensor => elementwise(spec('lerp'), [a, b], { weight }, out);
 export const mul = binary('mul'), div = binary('div'), pow = binary('pow'), maximum = binary('maximum');
 export const minimum = binary('minimum'), atan2 = binary('atan2'), remainder = binary('remainder'), fmod = binary('fmod');
 export const lt = binary('lt'), le = binary('le'), gt = binary('gt'), ge = binary('ge'), eq = binary('eq'), ne = binary('ne');
