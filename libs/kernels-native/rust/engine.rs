@@ -14,6 +14,8 @@ pub const PARALLEL_WORK: usize = 1 << 20;
 /// memory-bound element visit.
 pub const PARALLEL_MACS: usize = 1 << 22;
 const CHUNK: usize = 1 << 14;
+/// Elements per staged block of the contiguous elementwise loop (see map1).
+const STAGE: usize = 64;
 
 /// One strided operand: base pointer (already at the view's offset) and element strides.
 #[derive(Clone, Copy)]
@@ -64,13 +66,26 @@ fn row_offsets(shape: &[usize], ops: &[&Operand], row: usize, offs: &mut [isize]
 macro_rules! map_fn {
     ($name:ident, $arity:literal, [$($A:ident $x:ident $k:literal),*]) => {
         /// Applies `f` elementwise: out = f(inputs...), any strides.
-        pub unsafe fn $name<$($A: Copy,)* O>(l: &Launch, f: impl Fn($($A),*) -> O + Sync) {
+        pub unsafe fn $name<$($A: Copy + Default,)* O: Copy + Default>(l: &Launch, f: impl Fn($($A),*) -> O + Sync) {
             let n = l.numel();
             if n == 0 { return; }
             if l.contiguous($arity) {
+                // Staged through local arrays: the operands may alias (in-place updates), which
+                // keeps the compiler from vectorising a direct loop; the staged compute loop cannot
+                // alias, so it vectorises (a fused optimizer update ran ~8x faster so).
                 let body = |lo: usize, hi: usize| {
-                    for i in lo as isize..hi as isize {
-                        put(&l.out, i, f($(at::<$A>(&l.ins[$k], i)),*));
+                    let mut i = lo;
+                    while i + STAGE <= hi {
+                        $(let mut $x = [$A::default(); STAGE];
+                        for (k, v) in $x.iter_mut().enumerate() { *v = at::<$A>(&l.ins[$k], (i + k) as isize); })*
+                        let mut outs = [O::default(); STAGE];
+                        #[allow(unused_variables)]
+                        for (k, o) in outs.iter_mut().enumerate() { *o = f($($x[k]),*); }
+                        for (k, &o) in outs.iter().enumerate() { put(&l.out, (i + k) as isize, o); }
+                        i += STAGE;
+                    }
+                    for j in i as isize..hi as isize {
+                        put(&l.out, j, f($(at::<$A>(&l.ins[$k], j)),*));
                     }
                 };
                 if n >= PARALLEL_WORK {
