@@ -106,6 +106,29 @@ describe('convolution and pooling', () => {
     }), { seed: SEED, numRuns: RUNS });
   });
 
+  test('conv2d\'s gradients (input, weight, bias), over geometries drawn as above and a batch of many small images', ['conv2d'], async () => {
+    const cfg = fc.record({
+      n: fc.integer({ min: 1, max: 3 }), g: fc.integer({ min: 1, max: 2 }), cpg: fc.integer({ min: 1, max: 3 }), opg: fc.integer({ min: 1, max: 2 }),
+      h: fc.integer({ min: 3, max: 7 }), w: fc.integer({ min: 3, max: 7 }), kh: fc.integer({ min: 1, max: 3 }), kw: fc.integer({ min: 1, max: 3 }),
+      stride: fc.integer({ min: 1, max: 2 }), padding: fc.integer({ min: 0, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), seed: fc.integer(),
+    }).filter((c) => c.h + 2 * c.padding >= c.dilation * (c.kh - 1) + 1 && c.w + 2 * c.padding >= c.dilation * (c.kw - 1) + 1);
+    // 70 images of 5x5: more than one GEMM's worth of folded images on the native backend.
+    const many = { n: 70, g: 1, cpg: 3, opg: 4, h: 5, w: 5, kh: 3, kw: 3, stride: 1, padding: 1, dilation: 1, seed: 7 };
+    await fc.assert(fc.asyncProperty(cfg, async (c) => {
+      tsr.manualSeed(c.seed);
+      const x = tsr.randn([c.n, c.g * c.cpg, c.h, c.w], { device }).requiresGrad_();
+      const wt = tsr.randn([c.g * c.opg, c.cpg, c.kh, c.kw], { device }).requiresGrad_(), b = tsr.randn([c.g * c.opg], { device }).requiresGrad_();
+      const opt = { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.g };
+      const out = x.conv2d(wt, b, opt);
+      const g = tsr.randn(out.shape, { device });
+      const [gx, gw, gb] = tsr.grad(out, [x, wt, b], { gradOutputs: [g] });
+      const want = conv2dGradRef(await nd(x), await nd(wt), await nd(g), opt);
+      await same('conv2d', gx!, want.x, { ...c, grad: 'input' });
+      await same('conv2d', gw!, want.w, { ...c, grad: 'weight' });
+      await same('conv2d', gb!, want.b, { ...c, grad: 'bias' });
+    }), { seed: SEED, numRuns: RUNS, examples: [[many]] });
+  });
+
   test('maxPool2d and avgPool2d with padding, ceilMode and countIncludePad; max pooling\'s gradient with ties and NaN', ['maxPool2d', 'avgPool2d'], async () => {
     const cfg = fc.record({ h: fc.integer({ min: 2, max: 7 }), w: fc.integer({ min: 2, max: 7 }), k: fc.integer({ min: 1, max: 3 }), s: fc.integer({ min: 1, max: 3 }),
       padded: fc.boolean(), ceilMode: fc.boolean(), include: fc.boolean(), nan: fc.boolean(), seed: fc.integer() }).filter((c) => c.k <= c.h && c.k <= c.w);
@@ -125,6 +148,36 @@ describe('convolution and pooling', () => {
   });
 });
 });
+
+/** conv2d's gradients by definition: each product x * w of the forward sum sends g to both factors' partners. */
+function conv2dGradRef(x: Nd, w: Nd, g: Nd, opt: tsr.Conv2dOptions): { x: Nd; w: Nd; b: Nd } {
+  const p = tsr.ops.conv2dShape(x.shape, w.shape, undefined, opt);
+  const gx = new Float64Array(x.data.length), gw = new Float64Array(w.data.length), gb = new Float64Array(p.o);
+  const cg = p.c / p.groups, og = p.o / p.groups;
+  for (let n = 0; n < p.n; n++) {
+    for (let o = 0; o < p.o; o++) {
+      const c0 = Math.floor(o / og) * cg;
+      for (let i = 0; i < p.oh; i++) {
+        for (let j = 0; j < p.ow; j++) {
+          const gv = g.data[((n * p.o + o) * p.oh + i) * p.ow + j]!;
+          gb[o] += gv;
+          for (let ci = 0; ci < cg; ci++) {
+            for (let u = 0; u < p.kh; u++) {
+              for (let v = 0; v < p.kw; v++) {
+                const y = i * p.stride[0] - p.padding[0] + u * p.dilation[0], z = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
+                if (y < 0 || y >= p.h || z < 0 || z >= p.w) continue;
+                const xi = ((n * p.c + c0 + ci) * p.h + y) * p.w + z, wi = ((o * cg + ci) * p.kh + u) * p.kw + v;
+                gx[xi] += gv * w.data[wi]!;
+                gw[wi] += gv * x.data[xi]!;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { x: { shape: x.shape, data: gx }, w: { shape: w.shape, data: gw }, b: { shape: [p.o], data: gb } };
+}
 
 /** Max pooling's gradient by definition: each window's gradient to its first maximum (a NaN counting as largest). */
 function maxPoolGradRef(x: Nd, opt: tsr.Pool2dOptions, g: Nd): Nd {

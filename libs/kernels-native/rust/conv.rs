@@ -14,8 +14,8 @@ pub struct Plan {
 
 impl Plan {
     /// The plan, if it is one: non-negative integers, strides, dilations and groups of at least 1,
-    /// groups dividing both channel counts, and every buffer size it implies within 2^48 elements
-    /// (so no size computation can wrap around and pass a bounds check).
+    /// groups dividing both channel counts, windows inside the padded input, and every buffer size
+    /// it implies within 2^48 elements (so no size computation can wrap around and pass a bounds check).
     pub fn from(p: &[f64]) -> Option<Plan> {
         if p.len() != 16 || p.iter().any(|&v| !(0.0..=4294967295.0).contains(&v) || v.fract() != 0.0) { return None; }
         let u = |i: usize| p[i] as usize;
@@ -23,8 +23,13 @@ impl Plan {
         let size = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_some_and(|s| s < 1 << 48);
         let sane = plan.sh > 0 && plan.sw > 0 && plan.dh > 0 && plan.dw > 0 && plan.groups > 0 && plan.c % plan.groups == 0 && plan.o % plan.groups == 0
             && size(&[plan.n, plan.c, plan.h, plan.w]) && size(&[plan.n, plan.o, plan.oh, plan.ow]) && size(&[plan.o, plan.c, plan.kh, plan.kw])
-            && size(&[plan.n, plan.c, plan.kh, plan.kw, plan.oh, plan.ow]) && size(&[plan.oh, plan.sh]) && size(&[plan.ow, plan.sw]) && size(&[plan.kh, plan.dh]) && size(&[plan.kw, plan.dw]);
-        sane.then_some(plan)
+            && size(&[plan.n, plan.c, plan.kh, plan.kw, plan.oh, plan.ow]) && size(&[plan.oh, plan.sh]) && size(&[plan.ow, plan.sw]) && size(&[plan.kh, plan.dh]) && size(&[plan.kw, plan.dw])
+            && size(&[plan.h + 2 * plan.ph, plan.w + 2 * plan.pw]);
+        // Every window lies inside the padded input (as the output size formula makes it): the
+        // im2col family reads padded planes without clipping.
+        let fits = |o: usize, s: usize, k: usize, d: usize, n: usize| o == 0 || k == 0 || (o - 1) * s + (k - 1) * d < n;
+        let fits = fits(plan.oh, plan.sh, plan.kh, plan.dh, plan.h + 2 * plan.ph) && fits(plan.ow, plan.sw, plan.kw, plan.dw, plan.w + 2 * plan.pw);
+        (sane && fits).then_some(plan)
     }
     pub fn image(&self) -> usize { self.c * self.h * self.w }
     pub fn cols(&self, channels: usize) -> usize { channels * self.kh * self.kw * self.oh * self.ow }
@@ -63,100 +68,153 @@ float_impl!(f64, SCRATCH_F64);
 #[derive(Clone, Copy)]
 struct Cols { base: usize, ts: usize, qs: usize }
 
-/// Output positions [lo, hi) along one axis whose input position o * stride + tap * dilation - pad
-/// lies inside [0, n), for kernel tap `tap`.
-#[inline(always)]
-fn valid(n_out: usize, stride: usize, pad: usize, dilation: usize, n: usize, tap: usize) -> (usize, usize) {
-    let shift = (tap * dilation) as isize - pad as isize; // input position of output position 0
-    let ceil_div = |a: isize, b: isize| if a <= 0 { 0 } else { (a + b - 1) / b };
-    let lo = (ceil_div(-shift, stride as isize) as usize).min(n_out);
-    (lo, (ceil_div(n as isize - shift, stride as isize) as usize).clamp(lo, n_out))
+/// Calls `$f::<W>($args)` with the runtime width `$n` as a const generic `W` for widths up to 16
+/// (a row copy then compiles to one or two vector moves instead of a memcpy call, which for the
+/// 4- and 8-wide rows of small feature maps cost more than the copy), and `W = 0` (the width read
+/// at run time) past that.
+macro_rules! with_width {
+    ($n:expr, $f:ident::<$t:ty>($($arg:expr),*)) => {
+        match $n {
+            1 => $f::<$t, 1>($($arg),*), 2 => $f::<$t, 2>($($arg),*), 3 => $f::<$t, 3>($($arg),*), 4 => $f::<$t, 4>($($arg),*),
+            5 => $f::<$t, 5>($($arg),*), 6 => $f::<$t, 6>($($arg),*), 7 => $f::<$t, 7>($($arg),*), 8 => $f::<$t, 8>($($arg),*),
+            9 => $f::<$t, 9>($($arg),*), 10 => $f::<$t, 10>($($arg),*), 11 => $f::<$t, 11>($($arg),*), 12 => $f::<$t, 12>($($arg),*),
+            13 => $f::<$t, 13>($($arg),*), 14 => $f::<$t, 14>($($arg),*), 15 => $f::<$t, 15>($($arg),*), 16 => $f::<$t, 16>($($arg),*),
+            _ => $f::<$t, 0>($($arg),*),
+        }
+    };
 }
 
-/// Walks the column matrix of channels [c0, c0 + cn) one (tap, output row) at a time:
-/// f(destination of the row's first position, input row start or None in the padding, valid output
-/// columns [lo, hi), input column of `lo`). Row-wise, so interior rows are plain (strided) copies.
+/// `n` elements from `src` (`stride` apart) to `dst` (contiguous); `W` is `n` when non-zero.
 #[inline(always)]
-fn for_each_row(p: &Plan, c0: usize, cn: usize, at: Cols, mut f: impl FnMut(usize, Option<usize>, usize, usize, usize)) {
-    let mut t = 0;
-    for ci in c0..c0 + cn {
+unsafe fn copy_row<T: Copy, const W: usize>(dst: *mut T, src: *const T, n: usize, stride: usize) {
+    if stride != 1 { for k in 0..n { *dst.add(k) = *src.add(k * stride) } }
+    else if W > 0 { std::ptr::copy_nonoverlapping(src, dst, W) }
+    else { std::ptr::copy_nonoverlapping(src, dst, n) }
+}
+
+/// Adds `n` contiguous elements of `src` onto `dst` (`stride` apart); `W` is `n` when non-zero.
+#[inline(always)]
+unsafe fn add_row<T: Float, const W: usize>(dst: *mut T, src: *const T, n: usize, stride: usize) {
+    let n = if W > 0 { W } else { n };
+    for k in 0..n { *dst.add(k * stride) = *dst.add(k * stride) + *src.add(k) }
+}
+
+/// The planes im2col reads: channels [c0, c0 + cn) copied into scratch with a zero border of the
+/// padding's width, so every tap's rows lie wholly inside them and are plain copies (no per-row
+/// clipping). All channels are copied before any is read: a vector load of a row just written by
+/// narrower stores would stall on store forwarding. Without padding the image is read in place.
+struct Planes<'a, T> { planes: &'a [T], hp: usize, wp: usize }
+
+impl<'a, T: Float> Planes<'a, T> {
+    /// Scratch elements the padded planes of `channels` channels need.
+    fn scratch(p: &Plan, channels: usize) -> usize { if p.ph + p.pw > 0 { channels * (p.h + 2 * p.ph) * (p.w + 2 * p.pw) } else { 0 } }
+
+    fn new(img: &'a [T], p: &Plan, c0: usize, cn: usize, pad: &'a mut [T]) -> Self {
+        let plane = p.h * p.w;
+        if p.ph + p.pw == 0 { return Planes { planes: &img[c0 * plane..(c0 + cn) * plane], hp: p.h, wp: p.w }; }
+        let (hp, wp) = (p.h + 2 * p.ph, p.w + 2 * p.pw);
+        let pad = &mut pad[..cn * hp * wp];
+        pad.fill(T::default());
+        for (c, src) in img[c0 * plane..(c0 + cn) * plane].chunks_exact(plane.max(1)).enumerate() {
+            for y in 0..p.h {
+                // A loop, not copy_from_slice: rows this short cost more as memcpy calls.
+                let row = &mut pad[(c * hp + y + p.ph) * wp + p.pw..][..p.w];
+                for (d, &s) in row.iter_mut().zip(&src[y * p.w..(y + 1) * p.w]) { *d = s; }
+            }
+        }
+        Planes { planes: pad, hp, wp }
+    }
+
+    /// Channel `c` (counted from c0) as a plane of hp x wp elements.
+    fn channel(&self, c: usize) -> &[T] { &self.planes[c * self.hp * self.wp..(c + 1) * self.hp * self.wp] }
+}
+
+/// Patches of channels [c0, c0 + cn) of one image into `cols` at `at`, zero padded: each tap's
+/// positions contiguous (`at.qs == 1`, what conv2d's forward GEMM reads) or each position's taps
+/// contiguous (`at.ts == 1`, the weight gradient's operand).
+fn im2col<T: Float>(img: &[T], p: &Plan, c0: usize, cn: usize, cols: &mut [T], at: Cols, pad: &mut [T]) {
+    let n = if at.qs == 1 { p.ow } else { p.kw };
+    with_width!(n, im2col_w::<T>(img, p, c0, cn, cols, at, pad))
+}
+
+fn im2col_w<T: Float, const W: usize>(img: &[T], p: &Plan, c0: usize, cn: usize, cols: &mut [T], at: Cols, pad: &mut [T]) {
+    let (taps, hw) = (cn * p.kh * p.kw, p.oh * p.ow);
+    if taps == 0 || hw == 0 { return; }
+    let planes = Planes::new(img, p, c0, cn, pad);
+    // Every destination lies inside `cols`, and every source inside its plane (Plan::from checked
+    // that the windows fit the padded input): checked once here, then rows move through raw pointers.
+    assert!(at.base + (taps - 1) * at.ts + (hw - 1) * at.qs < cols.len());
+    let (dst, wp, kk) = (cols.as_mut_ptr(), planes.wp, p.kh * p.kw);
+    for c in 0..cn {
+        let plane = planes.channel(c);
+        assert!(((p.oh - 1) * p.sh + (p.kh - 1) * p.dh) * wp + (p.ow - 1) * p.sw + (p.kw - 1) * p.dw < plane.len());
         for u in 0..p.kh {
             for v in 0..p.kw {
-                let (lo, hi) = valid(p.ow, p.sw, p.pw, p.dw, p.w, v);
-                let z_lo = (lo * p.sw + v * p.dw).saturating_sub(p.pw);
-                for i in 0..p.oh {
-                    let y = (i * p.sh + u * p.dh) as isize - p.ph as isize;
-                    let row = (y >= 0 && (y as usize) < p.h).then(|| (ci * p.h + y as usize) * p.w);
-                    f(at.base + t * at.ts + i * p.ow * at.qs, row, lo, hi, z_lo);
+                let t = c * kk + u * p.kw + v;
+                // Tap (u, v) of every output row: rows sh * wp apart in the plane.
+                let mut s = unsafe { plane.as_ptr().add(u * p.dh * wp + v * p.dw) };
+                let mut d = unsafe { dst.add(at.base + t * at.ts) };
+                if at.qs == 1 {
+                    for _ in 0..p.oh {
+                        unsafe {
+                            copy_row::<T, W>(d, s, p.ow, p.sw);
+                            d = d.add(p.ow);
+                            s = s.add(p.sh * wp);
+                        }
+                    }
+                } else if v == 0 {
+                    // Each position's taps contiguous: kernel row u's kw taps of position (i, j) at once.
+                    for _ in 0..p.oh {
+                        for j in 0..p.ow {
+                            unsafe { copy_row::<T, W>(d.add(j * at.qs), s.add(j * p.sw), p.kw, p.dw) };
+                        }
+                        unsafe {
+                            d = d.add(p.ow * at.qs);
+                            s = s.add(p.sh * wp);
+                        }
+                    }
                 }
-                t += 1;
             }
         }
     }
 }
 
-/// Patches of channels [c0, c0 + cn) of one image into `cols` at `at`, zero padded.
-fn im2col<T: Float>(img: &[T], p: &Plan, c0: usize, cn: usize, cols: &mut [T], at: Cols) {
-    if at.qs == 1 { return im2col_rows(img, p, c0, cn, cols, at); }
-    let (qs, sw) = (at.qs, p.sw);
-    for_each_row(p, c0, cn, at, |d, row, lo, hi, z| match row {
-        None => (0..p.ow).for_each(|j| cols[d + j * qs] = T::default()),
-        Some(r) => {
-            (0..lo).chain(hi..p.ow).for_each(|j| cols[d + j * qs] = T::default());
-            (lo..hi).for_each(|j| cols[d + j * qs] = img[r + z + (j - lo) * sw]);
-        }
-    });
+/// Writes channels [c0, c0 + cn) of one image from columns in the usual layout (`at.qs == 1`),
+/// summing overlapping patches (the adjoint of im2col). Padded planes accumulate in scratch, whose
+/// interior is then the image's plane.
+fn col2im<T: Float>(cols: &[T], p: &Plan, c0: usize, cn: usize, img: &mut [T], at: Cols, pad: &mut [T]) {
+    debug_assert!(at.qs == 1);
+    with_width!(p.ow, col2im_w::<T>(cols, p, c0, cn, img, at, pad))
 }
 
-/// im2col into the usual layout (each tap's positions contiguous): per tap, the rows and columns
-/// that fall in the padding are found once, and each output row is a zero-filled margin around a
-/// (strided) copy of an input row. Small feature maps make the per-row work the whole cost.
-fn im2col_rows<T: Float>(img: &[T], p: &Plan, c0: usize, cn: usize, cols: &mut [T], at: Cols) {
-    let (oh, ow) = (p.oh, p.ow);
-    let mut t = 0;
-    for ci in c0..c0 + cn {
-        let plane = &img[ci * p.h * p.w..(ci + 1) * p.h * p.w];
-        for u in 0..p.kh {
-            let (ilo, ihi) = valid(oh, p.sh, p.ph, p.dh, p.h, u);
-            for v in 0..p.kw {
-                let (lo, hi) = valid(ow, p.sw, p.pw, p.dw, p.w, v);
-                let dst = &mut cols[at.base + t * at.ts..][..oh * ow];
-                dst[..ilo * ow].fill(T::default());
-                dst[ihi * ow..].fill(T::default());
-                if hi > lo {
-                    let z = lo * p.sw + v * p.dw - p.pw;
-                    // The last input element any row reads lies inside the plane (ilo..ihi and lo..hi
-                    // were clipped to it): checked once here, then rows copy through raw pointers,
-                    // since a 4-wide row's bounds checks and memcpy calls cost more than its copy.
-                    if ihi > ilo {
-                        let last = ((ihi - 1) * p.sh + u * p.dh - p.ph) * p.w + z + (hi - 1 - lo) * p.sw;
-                        assert!(last < plane.len());
+fn col2im_w<T: Float, const W: usize>(cols: &[T], p: &Plan, c0: usize, cn: usize, img: &mut [T], at: Cols, pad: &mut [T]) {
+    let padded = p.ph + p.pw > 0;
+    let (hp, wp, hw) = (p.h + 2 * p.ph, p.w + 2 * p.pw, p.oh * p.ow);
+    let taps = cn * p.kh * p.kw;
+    if taps > 0 && hw > 0 { assert!(at.base + (taps - 1) * at.ts + hw - 1 < cols.len()); }
+    for (c, ci) in (c0..c0 + cn).enumerate() {
+        let plane = &mut img[ci * p.h * p.w..(ci + 1) * p.h * p.w];
+        let acc: &mut [T] = if padded { &mut pad[..hp * wp] } else { plane };
+        acc.fill(T::default());
+        if hw > 0 {
+            assert!(((p.oh - 1) * p.sh + (p.kh - 1) * p.dh) * wp + (p.ow - 1) * p.sw + (p.kw - 1) * p.dw < acc.len());
+            let (dst, src) = (acc.as_mut_ptr(), cols.as_ptr());
+            for u in 0..p.kh {
+                for v in 0..p.kw {
+                    let t = (c * p.kh + u) * p.kw + v;
+                    for i in 0..p.oh {
+                        unsafe { add_row::<T, W>(dst.add((i * p.sh + u * p.dh) * wp + v * p.dw), src.add(at.base + t * at.ts + i * p.ow), p.ow, p.sw) };
                     }
-                    for i in ilo..ihi {
-                        let y = i * p.sh + u * p.dh - p.ph;
-                        let d = &mut dst[i * ow..(i + 1) * ow];
-                        for o in &mut d[..lo] { *o = T::default(); }
-                        for o in &mut d[hi..] { *o = T::default(); }
-                        let src = unsafe { plane.as_ptr().add(y * p.w + z) };
-                        for (k, o) in d[lo..hi].iter_mut().enumerate() { *o = unsafe { *src.add(k * p.sw) }; }
-                    }
-                } else {
-                    dst.fill(T::default());
                 }
-                t += 1;
+            }
+        }
+        if padded {
+            let plane = &mut img[ci * p.h * p.w..(ci + 1) * p.h * p.w];
+            for y in 0..p.h {
+                for (d, &s) in plane[y * p.w..(y + 1) * p.w].iter_mut().zip(&pad[(y + p.ph) * wp + p.pw..][..p.w]) { *d = s; }
             }
         }
     }
-}
-
-/// Adds columns of channels [c0, c0 + cn) back onto one image's planes (the adjoint of im2col).
-fn col2im<T: Float>(cols: &[T], p: &Plan, c0: usize, cn: usize, img: &mut [T], at: Cols) {
-    let (qs, sw) = (at.qs, p.sw);
-    for_each_row(p, c0, cn, at, |d, row, lo, hi, z| {
-        if let Some(r) = row {
-            (lo..hi).for_each(|j| { let s = r + z + (j - lo) * sw; img[s] = img[s] + cols[d + j * qs]; });
-        }
-    });
 }
 
 /// dst[m, n] = lhs[m, k] x rhs[k, n] (plus dst when `accumulate`); strides are (row, column) pairs.
@@ -202,11 +260,12 @@ pub fn conv2d<T: Float>(x: &[T], wt: &[T], bias: Option<&[T]>, out: &mut [T], p:
         let (b0, nb) = (chunk * nb, out.len() / (p.o * hw));
         let width = nb * hw;
         let folded = nb > 1;
-        T::with_scratch(taps * width + if folded { og * width } else { 0 }, |s| {
-            let (cols, tmp) = s.split_at_mut(taps * width);
+        T::with_scratch(taps * width + if folded { og * width } else { 0 } + Planes::<T>::scratch(p, cg), |s| {
+            let (cols, rest) = s.split_at_mut(taps * width);
+            let (tmp, pad) = rest.split_at_mut(if folded { og * width } else { 0 });
             for g in 0..p.groups {
                 for j in 0..nb {
-                    im2col(&x[(b0 + j) * p.image()..], p, g * cg, cg, cols, Cols { base: j * hw, ts: width, qs: 1 });
+                    im2col(&x[(b0 + j) * p.image()..], p, g * cg, cg, cols, Cols { base: j * hw, ts: width, qs: 1 }, pad);
                 }
                 let w = wt[g * og * taps..].as_ptr();
                 if folded {
@@ -252,14 +311,14 @@ pub fn conv2d_backward<T: Float>(grad: &[T], x: &[T], wt: &[T], gx: Option<&mut 
         per_chunk(gx, nb * p.image(), p.n * p.o * hw * taps, |(chunk, gx)| {
             let (b0, nb) = (chunk * nb, gx.len() / p.image());
             let width = nb * hw;
-            gx.fill(T::default());
-            T::with_scratch((taps + og) * width, |s| {
-                let (cols, gs) = s.split_at_mut(taps * width);
+            T::with_scratch((taps + og) * width + Planes::<T>::scratch(p, 1), |s| {
+                let (cols, rest) = s.split_at_mut(taps * width);
+                let (gs, pad) = rest.split_at_mut(og * width);
                 for g in 0..p.groups {
                     gather_grad(grad, p, &sh, g, b0, nb, gs);
                     unsafe { gemm_into(taps, width, og, cols.as_mut_ptr(), (width, 1), false, wt[g * og * taps..].as_ptr(), (1, taps), gs.as_ptr(), (width, 1)) };
                     for j in 0..nb {
-                        col2im(cols, p, g * cg, cg, &mut gx[j * p.image()..(j + 1) * p.image()], Cols { base: j * hw, ts: width, qs: 1 });
+                        col2im(cols, p, g * cg, cg, &mut gx[j * p.image()..(j + 1) * p.image()], Cols { base: j * hw, ts: width, qs: 1 }, pad);
                     }
                 }
             });
@@ -273,12 +332,13 @@ pub fn conv2d_backward<T: Float>(grad: &[T], x: &[T], wt: &[T], gx: Option<&mut 
         for (chunk, b0) in (0..p.n).step_by(nb).enumerate() {
             let nb = nb.min(p.n - b0);
             let width = nb * hw;
-            T::with_scratch((taps + og) * width, |s| {
-                let (cols, gs) = s.split_at_mut(taps * width);
+            T::with_scratch((taps + og) * width + Planes::<T>::scratch(p, cg), |s| {
+                let (cols, rest) = s.split_at_mut(taps * width);
+                let (gs, pad) = rest.split_at_mut(og * width);
                 for g in 0..p.groups {
                     gather_grad(grad, p, &sh, g, b0, nb, gs);
                     for j in 0..nb {
-                        im2col(&x[(b0 + j) * p.image()..], p, g * cg, cg, cols, Cols { base: j * hw * taps, ts: 1, qs: taps });
+                        im2col(&x[(b0 + j) * p.image()..], p, g * cg, cg, cols, Cols { base: j * hw * taps, ts: 1, qs: taps }, pad);
                     }
                     unsafe { gemm_into(og, taps, width, gw[g * og * taps..].as_mut_ptr(), (taps, 1), chunk > 0, gs.as_ptr(), (width, 1), cols.as_ptr(), (taps, 1)) };
                 }
@@ -290,14 +350,15 @@ pub fn conv2d_backward<T: Float>(grad: &[T], x: &[T], wt: &[T], gx: Option<&mut 
 /// out[N, C*kh*kw, L] = patches of x[N, C, H, W].
 pub fn unfold<T: Float>(x: &[T], out: &mut [T], p: &Plan) {
     let (per, hw) = (p.cols(p.c), p.oh * p.ow);
-    per_chunk(out, per, p.n * per, |(b, o)| im2col(&x[b * p.image()..(b + 1) * p.image()], p, 0, p.c, o, Cols { base: 0, ts: hw, qs: 1 }));
+    per_chunk(out, per, p.n * per, |(b, o)| {
+        T::with_scratch(Planes::<T>::scratch(p, p.c), |pad| im2col(&x[b * p.image()..(b + 1) * p.image()], p, 0, p.c, o, Cols { base: 0, ts: hw, qs: 1 }, pad));
+    });
 }
 
 /// out[N, C, H, W] = sum of cols[N, C*kh*kw, L] at their positions.
 pub fn fold<T: Float>(cols: &[T], out: &mut [T], p: &Plan) {
     let (per, hw) = (p.cols(p.c), p.oh * p.ow);
     per_chunk(out, p.image(), p.n * per, |(b, o)| {
-        o.fill(T::default());
-        col2im(&cols[b * per..(b + 1) * per], p, 0, p.c, o, Cols { base: 0, ts: hw, qs: 1 });
+        T::with_scratch(Planes::<T>::scratch(p, 1), |pad| col2im(&cols[b * per..(b + 1) * per], p, 0, p.c, o, Cols { base: 0, ts: hw, qs: 1 }, pad));
     });
 }

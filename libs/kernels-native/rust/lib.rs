@@ -191,10 +191,15 @@ fn slice_of_mut<'a, T>(name: &str, bytes: &'a mut [u8], off: usize, len: usize) 
     Ok(unsafe { std::slice::from_raw_parts_mut((bytes.as_mut_ptr() as *mut T).add(off), len) })
 }
 
+/// The convolution plan packed in `plan`, or a JS error naming `op`.
+fn conv_plan(op: &str, plan: &[f64]) -> Result<conv::Plan> {
+    conv::Plan::from(plan).ok_or_else(|| Error::from_reason(format!("{op}: invalid plan (16 non-negative integers; strides, dilations and groups >= 1; groups dividing the channels; windows inside the padded input)")))
+}
+
 /// conv2d on contiguous float32/float64 operands; `plan` and `offsets` (x, w, bias, out) as packed by the JS side.
 #[napi(js_name = "conv2d")]
 pub fn conv2d(dtype: String, x: Uint8Array, w: Uint8Array, bias: Option<Uint8Array>, mut out: Uint8Array, plan: Float64Array, offsets: Float64Array) -> Result<()> {
-    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("conv2d: invalid plan (16 non-negative integers; strides, dilations and groups >= 1; groups dividing the channels)".to_string()))?;
+    let p = conv_plan("conv2d", &plan)?;
     let o = |i: usize| offsets[i] as usize;
     let out_bytes = unsafe { out.as_mut() };
     macro_rules! go {
@@ -215,7 +220,7 @@ pub fn conv2d(dtype: String, x: Uint8Array, w: Uint8Array, bias: Option<Uint8Arr
 #[napi(js_name = "conv2dBackward")]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(dtype: String, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Option<Uint8Array>, gw: Option<Uint8Array>, plan: Float64Array, offsets: Float64Array) -> Result<()> {
-    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("conv2dBackward: invalid plan (16 non-negative integers; strides, dilations and groups >= 1; groups dividing the channels)".to_string()))?;
+    let p = conv_plan("conv2dBackward", &plan)?;
     if offsets.len() != 5 { return Err(Error::from_reason("conv2dBackward: offsets must have 5 entries".to_string())); }
     let o = |i: usize| offsets[i] as usize;
     let (mut gx, mut gw) = (gx, gw);
@@ -237,7 +242,7 @@ pub fn conv2d_backward(dtype: String, grad: Uint8Array, x: Uint8Array, w: Uint8A
 /// unfold (im2col) or, with `adjoint`, fold (col2im), on contiguous float32/float64 operands.
 #[napi]
 pub fn unfold(dtype: String, src: Uint8Array, mut dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: bool) -> Result<()> {
-    let p = conv::Plan::from(&plan).ok_or_else(|| Error::from_reason("unfold: invalid plan (16 non-negative integers; strides, dilations and groups >= 1; groups dividing the channels)".to_string()))?;
+    let p = conv_plan("unfold", &plan)?;
     let (image, cols) = (p.n * p.image(), p.n * p.cols(p.c));
     let (src_len, dst_len) = if adjoint { (cols, image) } else { (image, cols) };
     let dst_bytes = unsafe { dst.as_mut() };
