@@ -165,7 +165,10 @@ export function rand(...args: ShapeArgs | [readonly number[], RandomOptions]): T
   const g = (opt as RandomOptions).generator ?? defaultGenerator;
   const dtype = opt.dtype ?? DEFAULT_FLOAT;
   floatOnly('rand', dtype);
-  return generate('rand', shape, dtype, opt.device, () => g.uniform());
+  if (dtype === 'float16') return generate('rand', shape, dtype, opt.device, () => g.uniform());
+  const host = allocHost(dtype, numel(shape));
+  g.fillUniform(host);
+  return fromHostData('rand', host, dtype, shape, opt.device);
 }
 
 /** Standard normal. */

@@ -80,6 +80,17 @@ describe('factories', () => {
     expect(Math.abs((n.std().itemSync() as number) - 1)).toBeLessThan(0.05);
   });
 
+  it('rand draws the stream of repeated uniform() calls (its bulk fill changes no value), for float32 and float64', () => {
+    const g = new tsr.Generator(7), bulk = new tsr.Generator(7);
+    const one = Array.from({ length: 1001 }, () => g.uniform());
+    const filled = new Float64Array(1000);
+    bulk.fillUniform(filled);
+    expect(Array.from(filled)).toEqual(one.slice(0, 1000));
+    expect(bulk.uniform()).toBe(one[1000]);
+    expect(Array.from(tsr.rand([1000], { generator: new tsr.Generator(7), dtype: 'float64' }).dataSync())).toEqual(one.slice(0, 1000));
+    expect(Array.from(tsr.rand([1000], { generator: new tsr.Generator(7) }).dataSync())).toEqual(one.slice(0, 1000).map(Math.fround));
+  });
+
   it('reads values asynchronously and synchronously', async () => {
     const x = tsr.tensor([[1, 2], [3, 4]]);
     expect(await x.tolist()).toEqual([[1, 2], [3, 4]]);
