@@ -160,15 +160,15 @@ function conv2dGradRef(x: Nd, w: Nd, g: Nd, opt: tsr.Conv2dOptions): { x: Nd; w:
       for (let i = 0; i < p.oh; i++) {
         for (let j = 0; j < p.ow; j++) {
           const gv = g.data[((n * p.o + o) * p.oh + i) * p.ow + j]!;
-          gb[o] += gv;
+          gb[o] = gb[o]! + gv;
           for (let ci = 0; ci < cg; ci++) {
             for (let u = 0; u < p.kh; u++) {
               for (let v = 0; v < p.kw; v++) {
                 const y = i * p.stride[0] - p.padding[0] + u * p.dilation[0], z = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
                 if (y < 0 || y >= p.h || z < 0 || z >= p.w) continue;
                 const xi = ((n * p.c + c0 + ci) * p.h + y) * p.w + z, wi = ((o * cg + ci) * p.kh + u) * p.kw + v;
-                gx[xi] += gv * w.data[wi]!;
-                gw[wi] += gv * x.data[xi]!;
+                gx[xi] = gx[xi]! + gv * w.data[wi]!;
+                gw[wi] = gw[wi]! + gv * x.data[xi]!;
               }
             }
           }

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
-import { type Conv2dPlan, type DType, DTYPES, IndexError, type Pool2dPlan } from '@tessera/ops';
+import { type Conv2dPlan, IndexError, type Pool2dPlan } from '@tessera/ops';
 
 /** Storage as the addon takes it: any typed array (element sizes come from the kernel). */
 type Storage = ArrayBufferView;
@@ -26,17 +26,10 @@ interface Addon {
   scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
 }
 
-const UNFILLED_MIN_BYTES = 1 << 16;
-const STORAGE_ARRAY = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, bool: Uint8Array,
-} as const;
 
 const packPlan = (p: Conv2dPlan): Float64Array =>
   Float64Array.of(p.n, p.c, p.h, p.w, p.o, p.kh, p.kw, p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.groups, p.oh, p.ow);
 const floating = (...vs: (View | undefined)[]): boolean => vs.every((v) => !v || v.dtype === 'float32' || v.dtype === 'float64');
-
-/** Bytes of disposed large buffers kept for reuse. */
-const POOL_LIMIT_BYTES = 256 << 20;
 
 /** Below this many elements the JS kernel wins: where float32 add, mul, relu and sum cross over on the CI machine (a native call costs ~1 us). */
 export const NATIVE_MIN_ELEMENTS = 1024;
@@ -195,31 +188,5 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     }
   }
 
-  /**
-   * Large buffers skip zero-filling (every kernel writes its whole output; factories fill explicitly):
-   * for a 16 MiB result that fill was ~40% of an elementwise add. Disposed ones are kept for reuse
-   * (a caching allocator, as PyTorch's): fresh memory costs a page fault per 4 KiB on first write.
-   * Only buffers allocated here are pooled, never arrays a caller handed to fromHost.
-   */
-  const ours = new WeakSet<ArrayBuffer>();
-  const pool = new Map<number, ArrayBuffer[]>();
-  let pooledBytes = 0;
-  function alloc(dtype: DType, size: number): unknown {
-    const bytesNeeded = size * DTYPES[dtype].bytes;
-    if (bytesNeeded < UNFILLED_MIN_BYTES) return jsBackend.alloc(dtype, size);
-    let raw = pool.get(bytesNeeded)?.pop();
-    if (raw) pooledBytes -= bytesNeeded;
-    else ours.add((raw = Buffer.allocUnsafeSlow(bytesNeeded).buffer as ArrayBuffer));
-    return new STORAGE_ARRAY[dtype](raw, 0, size);
-  }
-  function free(buffer: unknown): void {
-    const raw = (buffer as ArrayBufferView).buffer as ArrayBuffer;
-    if (!ours.has(raw) || pooledBytes + raw.byteLength > POOL_LIMIT_BYTES) return;
-    let list = pool.get(raw.byteLength);
-    if (!list) pool.set(raw.byteLength, (list = []));
-    list.push(raw);
-    pooledBytes += raw.byteLength;
-  }
-
-  return { ...jsBackend, name: 'native', alloc, free, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, scatterAdd, softmax, layerNorm } };
+  return { ...jsBackend, name: 'native', elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, scatterAdd, softmax, layerNorm } };
 }

@@ -122,7 +122,8 @@ export interface Backend {
   readonly name: string;
   /**
    * Buffers are plain garbage-collected host memory: tensors need no finalizer (registering one per
-   * tensor makes V8's GC crawl in loops that never dispose), and dispose() only drops a reference.
+   * tensor makes V8's GC crawl in loops that never dispose); a released buffer goes back to the
+   * backend's cache, and one never released is simply collected.
    */
   readonly gcManaged: boolean;
   /** Bits int64 values keep on this device (64 unless declared: WebGPU holds int64 in 32 bits). */

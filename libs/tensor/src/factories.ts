@@ -166,7 +166,7 @@ export function rand(...args: ShapeArgs | [readonly number[], RandomOptions]): T
   const dtype = opt.dtype ?? DEFAULT_FLOAT;
   floatOnly('rand', dtype);
   if (dtype === 'float16') return generate('rand', shape, dtype, opt.device, () => g.uniform());
-  const host = allocHost(dtype, numel(shape));
+  const host = allocHost(dtype, numel(shape)) as Float32Array | Float64Array;
   g.fillUniform(host);
   return fromHostData('rand', host, dtype, shape, opt.device);
 }

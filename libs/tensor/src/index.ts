@@ -10,7 +10,7 @@ export {
 export { Tensor, type NestedList } from './tensor.js';
 export { type Backend, type DeviceKind, type View, type RoutineKernels, type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type MatmulLaunch, registerBackend, getBackend, availableDevices, paramDtype } from './backend.js';
 export { elementwise, reduce, scan, planFor, reduceKernel, type ElementwisePlan, type Scalar, type TensorOrScalar } from './dispatch.js';
-export { tidy, keep } from './scope.js';
+export { tidy, keep, collecting, handBack } from './scope.js';
 export { type GradNode, type Recorder, type Vjp, installRecorder, record, untracked } from './grad-hook.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export * from './factories.js';
@@ -26,6 +26,7 @@ export { jsBackend };
 export type { TypedArray } from './typed.js';
 export { HALF_TO_FLOAT, toHalf } from './float16.js';
 export { forEachOffset } from './cpu/iterate.js';
+export { emptyCache, pooledArrayBytes } from './cpu/pool.js';
 export { elementwiseSource, reduceSource } from './cpu/kernels.js';
 export { type Emitter, type CodegenRequest, codegen, registerEmitter, emitterNames } from './codegen.js';
 

@@ -11,6 +11,24 @@ export function track(t: Disposable): void {
   scopes[scopes.length - 1]?.add(t);
 }
 
+/**
+ * Runs fn with the tensors it creates collected into `into` instead of the enclosing scope: how the
+ * autograd engine finds its own temporaries. Ones it does not dispose go back with handBack().
+ */
+export function collecting<T>(into: Set<Disposable>, fn: () => T): T {
+  scopes.push(into);
+  try {
+    return fn();
+  } finally {
+    scopes.pop();
+  }
+}
+
+/** Hands a collected tensor to the enclosing scope, as tidy() does with what it returns. */
+export function handBack(t: Disposable): void {
+  scopes[scopes.length - 1]?.add(t);
+}
+
 export function keep<T extends Disposable>(t: T): T {
   kept.add(t);
   for (const s of scopes) s.delete(t);

@@ -10,7 +10,7 @@ import { Storage, collected } from './storage.js';
 import { track } from './scope.js';
 import type { TypedArray } from './typed.js';
 import { formatTensor } from './format.js';
-import { type GradNode, activeRecorder } from './grad-hook.js';
+import { type GradNode, activeRecorder, untracked } from './grad-hook.js';
 import * as ew from './ops/elementwise.js';
 import * as rd from './ops/reduce.js';
 import * as vw from './ops/views.js';
@@ -118,15 +118,21 @@ export class Tensor implements View {
   // ------------------------------------------------------------------ reads
   /** Contiguous copy of the values (float16 as Float32Array, int64 as BigInt64Array). */
   async data(): Promise<TypedArray> {
-    const c = this.contiguous();
-    const raw = await c.storage.backend.read(c.storage.buffer, c.dtype, c.offset, c.numel);
+    const c = untracked(() => this.contiguous()); // a read is not part of the graph
+    let raw: TypedArray;
+    try {
+      raw = await c.storage.backend.read(c.storage.buffer, c.dtype, c.offset, c.numel);
+    } finally {
+      c.dispose(); // the alias or copy read from: its storage reference must not outlive the read
+    }
     return this.dtype === 'float16' ? Float32Array.from(raw as Uint16Array, (h) => HALF_TO_FLOAT[h]!) : raw;
   }
   dataSync(): TypedArray {
-    const c = this.contiguous();
-    const b = c.storage.backend;
+    const b = this.storage.backend;
     if (!b.readSync) throw new TesseraError('dataSync', `synchronous reads are only available on CPU; this tensor is on '${this.device}': use await t.data()`);
+    const c = untracked(() => this.contiguous()); // a read is not part of the graph
     const raw = b.readSync(c.storage.buffer, c.dtype, c.offset, c.numel);
+    c.dispose();
     return this.dtype === 'float16' ? Float32Array.from(raw as Uint16Array, (h) => HALF_TO_FLOAT[h]!) : raw;
   }
   async tolist(): Promise<NestedList> { return nest(await this.data(), this.shape, this.dtype); }

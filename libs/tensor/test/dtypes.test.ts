@@ -87,8 +87,8 @@ describe('factories', () => {
     bulk.fillUniform(filled);
     expect(Array.from(filled)).toEqual(one.slice(0, 1000));
     expect(bulk.uniform()).toBe(one[1000]);
-    expect(Array.from(tsr.rand([1000], { generator: new tsr.Generator(7), dtype: 'float64' }).dataSync())).toEqual(one.slice(0, 1000));
-    expect(Array.from(tsr.rand([1000], { generator: new tsr.Generator(7) }).dataSync())).toEqual(one.slice(0, 1000).map(Math.fround));
+    expect(Array.from(tsr.rand([1000], { generator: new tsr.Generator(7), dtype: 'float64' }).dataSync() as Float64Array)).toEqual(one.slice(0, 1000));
+    expect(Array.from(tsr.rand([1000], { generator: new tsr.Generator(7) }).dataSync() as Float32Array)).toEqual(one.slice(0, 1000).map(Math.fround));
   });
 
   it('reads values asynchronously and synchronously', async () => {

@@ -1,7 +1,8 @@
 /** The pure-JS CPU backend: host typed arrays as buffers, kernels compiled from the IR. */
 import type { DType } from '@tessera/ops';
 import type { Backend } from '../backend.js';
-import { type TypedArray, allocHost } from '../typed.js';
+import type { TypedArray } from '../typed.js';
+import { adoptArray, allocArray, releaseArray } from './pool.js';
 import { runElementwise, runReduce } from './kernels.js';
 import { cpuRoutines } from './routines.js';
 
@@ -9,11 +10,11 @@ export const jsBackend: Backend = {
   device: 'cpu',
   name: 'js',
   gcManaged: true,
-  alloc: (dtype: DType, size: number) => allocHost(dtype, size),
-  fromHost: (data: TypedArray) => data,
+  alloc: (dtype: DType, size: number) => allocArray(dtype, size),
+  fromHost: (data: TypedArray) => adoptArray(data),
   read: async (buffer, _dtype, offset, size) => (buffer as TypedArray).slice(offset, offset + size),
   readSync: (buffer, _dtype, offset, size) => (buffer as TypedArray).slice(offset, offset + size),
-  free: () => {},
+  free: (buffer) => releaseArray(buffer as TypedArray),
   elementwise: runElementwise,
   reduce: runReduce,
   routines: cpuRoutines,
