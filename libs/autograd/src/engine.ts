@@ -4,20 +4,27 @@
  * ops, so with createGraph the backward pass is itself recorded and can be differentiated again).
  */
 import { ArgumentError, ShapeError, TesseraError, fmtShape } from '@tessera/ops';
-import { type GradNode, type Recorder, type Tensor, type Vjp, installRecorder, onesLike } from '@tessera/tensor';
+import { type GradNode, type Recorder, type Tensor, type Vjp, collecting, handBack, installRecorder, onesLike } from '@tessera/tensor';
 import { enableGrad, isGradEnabled, noGrad } from './mode.js';
 
 let created = 0;
 
+/** Backward functions that run user code (custom Functions): what they make is not the engine's. */
+const userVjps = new WeakSet<Vjp>();
+export const markUserCode = (vjp: Vjp): Vjp => { userVjps.add(vjp); return vjp; };
+
 export class Node implements GradNode {
   /** Creation order: a node's inputs were made before it, so descending seq is a topological order. */
   readonly seq = created++;
+  /** Whether the vjp is user code, whose tensors the engine must not dispose. */
+  readonly userCode: boolean;
   private vjp: Vjp | undefined;
   /** Storage versions of the inputs and output when recorded: a later in-place write makes them stale. */
   private readonly versions: number[];
 
   constructor(readonly name: string, readonly inputs: readonly (Tensor | undefined)[], readonly out: Tensor, vjp: Vjp) {
     this.vjp = vjp;
+    this.userCode = userVjps.has(vjp);
     this.versions = [...inputs.map((t) => t?.storage.version ?? 0), out.storage.version];
     // The graph holds its saved values: disposing a tensor (or leaving a tidy scope) must not free them.
     for (const t of [...inputs, out]) t?.storage.retain();
@@ -105,11 +112,53 @@ function topoOrder(roots: readonly Tensor[]): Tensor[] {
   return [...ops, ...leaves];
 }
 
+/**
+ * The gradients and intermediates a backward pass makes for itself, disposed as soon as no pending
+ * gradient is one of them, so their buffers go back to the backend's cache within the step (JS
+ * cannot see a tensor die; PyTorch's engine frees these by refcount). What user code sees (hooks,
+ * grad()'s results, what a custom Function's backward makes) is never one. A recorded backward
+ * (createGraph) keeps everything: its results are graph nodes.
+ */
+class Temporaries {
+  private readonly owned = new Set<Tensor>();
+  /** How many pending gradients are each tensor. */
+  private readonly pending = new Map<Tensor, number>();
+  constructor(private readonly enabled: boolean) {}
+
+  /** Runs fn owning the tensors it makes; those that are not pending when it returns are disposed. */
+  make(fn: () => void): void {
+    if (!this.enabled) return fn();
+    const made = new Set<Tensor>();
+    collecting(made, fn);
+    for (const t of made) this.owned.add(t);
+    for (const t of made) this.release(t);
+  }
+  hold(t: Tensor): void { this.pending.set(t, (this.pending.get(t) ?? 0) + 1); }
+  drop(t: Tensor): void {
+    const left = this.pending.get(t)! - 1;
+    if (left > 0) this.pending.set(t, left);
+    else { this.pending.delete(t); this.release(t); }
+  }
+  /** User code is about to see t: it is no longer the engine's to dispose. */
+  expose(t: Tensor): void { if (this.owned.delete(t)) handBack(t); }
+  private release(t: Tensor): void {
+    if (this.pending.has(t) || !this.owned.delete(t)) return;
+    t.dispose();
+  }
+}
+
 export function run(roots: readonly Tensor[], gradients: readonly (Tensor | undefined)[], opt: RunOptions): Map<Tensor, Tensor> {
   const grads = new Map<Tensor, Tensor>();
-  const add = (t: Tensor, g: Tensor) => { const prev = grads.get(t); grads.set(t, prev ? prev.add(g) : g); };
+  const temps = new Temporaries(!opt.createGraph);
+  const add = (t: Tensor, g: Tensor) => {
+    const prev = grads.get(t);
+    const sum = prev ? prev.add(g) : g;
+    grads.set(t, sum);
+    temps.hold(sum);
+    if (prev) temps.drop(prev);
+  };
   const body = () => {
-    roots.forEach((r, i) => add(r, seed(r, gradients[i])));
+    temps.make(() => roots.forEach((r, i) => add(r, seed(r, gradients[i]))));
     const captured = new Map<Tensor, Tensor>();
     const wanted = new Set(opt.capture ?? []);
     const order = topoOrder(roots);
@@ -120,24 +169,32 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
     const done = new Set<Tensor>();
     const visit = (t: Tensor) => {
       done.add(t);
-      let g = grads.get(t);
-      if (!g) return;
-      for (const hook of t.hooks ?? []) g = hook(g) ?? g;
-      if (wanted.has(t)) captured.set(t, g);
+      const pending = grads.get(t);
+      if (!pending) return;
+      grads.delete(t);
+      let g = pending;
+      if (t.hooks?.length) { temps.expose(g); for (const hook of t.hooks) g = hook(g) ?? g; }
+      if (wanted.has(t)) { temps.expose(g); captured.set(t, g); }
       const node = t.gradFn as Node | undefined;
       if (!node) {
         if (opt.accumulate) {
-          t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
+          const d = g.detach();
+          if (t.grad) { t.grad = t.grad.add(d); d.dispose(); } else t.grad = d;
           for (const hook of t.postAccumulateGradHooks ?? []) hook(t);
         }
+        temps.drop(pending);
         return;
       }
       if (opt.accumulate && t.retainsGrad) t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
-      const inGrads = node.apply(g);
-      node.inputs.forEach((inp, k) => {
-        const gi = inGrads[k];
-        if (inp?.requiresGrad && gi) add(inp, sumToShape(gi, inp.shape, inp.dtype));
+      const userGrads = node.userCode ? node.apply(g) : undefined;
+      temps.make(() => {
+        const inGrads = userGrads ?? node.apply(g);
+        node.inputs.forEach((inp, k) => {
+          const gi = inGrads[k];
+          if (inp?.requiresGrad && gi) add(inp, sumToShape(gi, inp.shape, inp.dtype));
+        });
       });
+      temps.drop(pending);
       if (!opt.retainGraph) node.free();
       for (const inp of node.inputs) {
         if (!inp?.requiresGrad) continue;

@@ -1,6 +1,7 @@
 /** Custom differentiable functions with a hand-written backward (torch.autograd.Function). */
 import { type Tensor, record } from '@tessera/tensor';
 import { noGrad } from './mode.js';
+import { markUserCode } from './engine.js';
 
 export interface FunctionContext {
   saveForBackward(...tensors: Tensor[]): void;
@@ -22,6 +23,6 @@ export function defineFunction<Args extends Tensor[]>(def: FunctionDef<Args>): (
     let saved: Tensor[] = [];
     const ctx: FunctionContext = { saveForBackward: (...t) => { saved = t; }, get savedTensors() { return saved; }, data: {} };
     const out = noGrad(() => def.forward(ctx, ...inputs));
-    return record(def.name, inputs, out, (g) => def.backward(ctx, g));
+    return record(def.name, inputs, out, markUserCode((g) => def.backward(ctx, g)));
   };
 }

@@ -27,6 +27,28 @@ describe('backward and grad', () => {
     expect(a.grad!.tolistSync()).toEqual([3, 30]);
   });
 
+  it('frees its own temporaries during backward, and nothing user code was shown', () => {
+    tsr.emptyCache();
+    const x = tsr.tensor([0.5, 1, 2, 3], { dtype: 'float64' }).requiresGrad_();
+    const h = x.exp().mul(x).relu();
+    let hooked: tsr.Tensor | undefined;
+    h.registerHook((g) => { hooked = g; });
+    // A custom Function whose backward keeps what it makes: the engine must leave it alone.
+    let kept: tsr.Tensor | undefined;
+    const twice = tsr.defineFunction({ name: 'twice', forward: (_c, a: tsr.Tensor) => a.mul(2), backward: (_c, g) => { kept = g.add(1); return [g.mul(2)]; } });
+    twice(h).sum().backward();
+    // Intermediate gradients (exp's, mul's, relu's and their masks) went back to the allocator...
+    expect(tsr.pooledArrayBytes()).toBeGreaterThan(0);
+    // ...while the leaf's gradient, the hook's and the custom backward's tensors are intact.
+    const want = [0.5, 1, 2, 3].map((v) => 2 * (Math.exp(v) + v * Math.exp(v)));
+    (x.grad!.dataSync() as Float64Array).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 12));
+    expect(hooked!.tolistSync()).toEqual([2, 2, 2, 2]);
+    expect(kept!.tolistSync()).toEqual([2, 2, 2, 2]); // the sum's gradient, plus one
+    const [gx] = tsr.grad(x.square().sin().sum(), x);
+    expect(gx!.isDisposed).toBe(false);
+    (gx!.dataSync() as Float64Array).forEach((v, i) => { const u = [0.5, 1, 2, 3][i]!; expect(v).toBeCloseTo(Math.cos(u * u) * 2 * u, 12); });
+  });
+
   it('grad() returns higher derivatives and does not touch .grad', () => {
     const x = leaf([0.5, 1.5]);
     const [d1] = tsr.grad(x.sin().sum(), x, { createGraph: true });

@@ -75,14 +75,19 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
     super(params, o);
   }
   protected update(p: Tensor, grad: Tensor, st: State, g: Required<SGDOptions>): void {
-    let d = g.weightDecay ? grad.add(p.mul(g.weightDecay)) : grad;
+    // As torch's SGD: d = grad + wd * p; buf = momentum * buf + (1 - dampening) * d; p -= lr * (nesterov ? d + momentum * buf : buf).
+    const temps: Tensor[] = [];
+    const temp = (t: Tensor) => { temps.push(t); return t; };
+    let d = g.weightDecay ? temp(grad.add(p, { alpha: g.weightDecay })) : grad;
     if (g.momentum) {
       const buf = st['momentumBuffer'] as Tensor | undefined;
       const nb = buf ? buf.mul_(g.momentum).add_(d, { alpha: 1 - g.dampening }) : d.clone();
       st['momentumBuffer'] = nb;
-      d = g.nesterov ? d.add(nb.mul(g.momentum)) : nb;
+      d = g.nesterov ? temp(d.add(nb, { alpha: g.momentum })) : nb;
     }
-    p.sub_(d.mul(g.lr));
+    p.add_(d, { alpha: -g.lr });
+    // The step's temporaries go straight back to the allocator (a training loop makes them every step).
+    for (const t of temps) t.dispose();
   }
 }
 
@@ -98,10 +103,14 @@ class AdamBase extends Optimizer<Required<AdamOptions>> {
    */
   protected update(p: Tensor, grad: Tensor, st: State, g: Required<AdamOptions>): void {
     const [b1, b2] = g.betas;
-    if (!this.decoupled && g.weightDecay) grad = grad.add(p.mul(g.weightDecay));
+    if (!this.decoupled && g.weightDecay) grad = grad.add(p, { alpha: g.weightDecay });
     const step = ((st['step'] as number | undefined) ?? 0) + 1;
     const m = ((st['expAvg'] as Tensor | undefined) ?? zerosLike(p)).lerp_(grad, 1 - b1);
-    const v = ((st['expAvgSq'] as Tensor | undefined) ?? zerosLike(p)).lerp_(grad.square(), 1 - b2);
+    const sq = grad.square();
+    const v = ((st['expAvgSq'] as Tensor | undefined) ?? zerosLike(p)).lerp_(sq, 1 - b2);
+    // The step's temporaries go straight back to the allocator (a training loop makes them every step).
+    sq.dispose();
+    if (grad !== p.grad) grad.dispose();
     Object.assign(st, { step, expAvg: m, expAvgSq: v });
     let second = v;
     if (g.amsgrad) { second = st['maxExpAvgSq'] ? (st['maxExpAvgSq'] as Tensor).maximum(v) : v.clone(); st['maxExpAvgSq'] = second; }
