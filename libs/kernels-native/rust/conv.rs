@@ -96,7 +96,8 @@ unsafe fn copy_row<T: Copy, const W: usize>(dst: *mut T, src: *const T, n: usize
 #[inline(always)]
 unsafe fn add_row<T: Float, const W: usize>(dst: *mut T, src: *const T, n: usize, stride: usize) {
     let n = if W > 0 { W } else { n };
-    for k in 0..n { *dst.add(k * stride) = *dst.add(k * stride) + *src.add(k) }
+    if stride != 1 { for k in 0..n { *dst.add(k * stride) = *dst.add(k * stride) + *src.add(k) } }
+    else { for k in 0..n { *dst.add(k) = *dst.add(k) + *src.add(k) } }
 }
 
 /// The planes im2col reads: channels [c0, c0 + cn) copied into scratch with a zero border of the
@@ -199,8 +200,10 @@ fn col2im_w<T: Float, const W: usize>(cols: &[T], p: &Plan, c0: usize, cn: usize
         if hw > 0 {
             assert!(((p.oh - 1) * p.sh + (p.kh - 1) * p.dh) * wp + (p.ow - 1) * p.sw + (p.kw - 1) * p.dw < acc.len());
             let (dst, src) = (acc.as_mut_ptr(), cols.as_ptr());
-            for u in 0..p.kh {
-                for v in 0..p.kw {
+            // Kernel columns outermost: neighbouring taps of one row overlap by all but one element,
+            // and a vector load of a row that was just stored shifted by one stalls on store forwarding.
+            for v in 0..p.kw {
+                for u in 0..p.kh {
                     let t = (c * p.kh + u) * p.kw + v;
                     for i in 0..p.oh {
                         unsafe { add_row::<T, W>(dst.add((i * p.sh + u * p.dh) * wp + v * p.dw), src.add(at.base + t * at.ts + i * p.ow), p.ow, p.sw) };
