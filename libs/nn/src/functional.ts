@@ -1,6 +1,6 @@
 /** Losses and stateless layers (torch.nn.functional), composed from differentiable tensor ops. */
-import { ArgumentError, DTypeError, ShapeError, fmtShape } from '@tessera/ops';
-import { type Tensor, rand } from '@tessera/tensor';
+import { ArgumentError, DTypeError, ELEMENTWISE, ShapeError, fmtShape } from '@tessera/ops';
+import { type Tensor, elementwise, rand } from '@tessera/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -72,7 +72,7 @@ export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
   if (p < 0 || p > 1) throw new ArgumentError('dropout', `p must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
   if (p === 1) return x.mul(0);
-  return x.mul(rand(x.shape.slice(), { dtype: x.dtype, device: x.device }).ge(p)).div(1 - p);
+  return elementwise(ELEMENTWISE['dropout']!, [x, rand(x.shape.slice(), { dtype: x.dtype, device: x.device })], { p });
 }
 
 export interface AttentionOptions {

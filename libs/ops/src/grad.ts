@@ -43,6 +43,8 @@ export interface GradContext {
   readonly b: GradTensor;
   readonly c: GradTensor;
   readonly p: Readonly<Record<string, number>>;
+  /** Another elementwise spec (by name) on these operands: for a rule that is itself one fused op. */
+  op(name: string, operands: readonly GradOperand[], params?: Readonly<Record<string, number>>): GradTensor;
 }
 
 /** One entry per operand: its vector-Jacobian product, or undefined where the operand has no gradient. */

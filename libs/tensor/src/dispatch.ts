@@ -5,7 +5,7 @@
  */
 import {
   ArgumentError, DTypeError, DeviceError, type DType, type ElementwiseSpec, type Operand, type ReduceSpec, ShapeError,
-  broadcastShapes, elementwiseTypes, fmtShape, sameShape, ir, isFloating, isIntegral, normDim, normDims, reduceTypes,
+  broadcastShapes, elementwiseSpec, elementwiseTypes, fmtShape, sameShape, ir, isFloating, isIntegral, normDim, normDims, reduceTypes,
 } from '@tessera/ops';
 import type { Backend, ElementwiseKernel, ReduceKernel, View } from './backend.js';
 import { broadcastStrides, coalesce } from './layout.js';
@@ -166,7 +166,8 @@ function recordElementwise(spec: ElementwiseSpec, operands: readonly TensorOrSca
   record(spec.name, inputs, result, (g) => {
     const operand = (i: number): Tensor => { const o = operands[i]!; return o instanceof Tensor ? o : scalarTensor(result, o); };
     const p = Object.fromEntries(Object.keys(spec.params ?? {}).map((n, i) => [n, specParams[i]!]));
-    const ctx = { g, out: result, p, get a() { return operand(0); }, get b() { return operand(1); }, get c() { return operand(2); } };
+    const op = (name: string, xs: readonly TensorOrScalar[], ps?: Readonly<Record<string, number>>) => elementwise(elementwiseSpec(name), xs, ps);
+    const ctx = { g, out: result, p, op, get a() { return operand(0); }, get b() { return operand(1); }, get c() { return operand(2); } };
     return spec.grad!.map((rule, i) => (rule && inputs[i]?.requiresGrad ? (rule(ctx) as Tensor) : undefined));
   });
 }

@@ -83,6 +83,33 @@ export const where: ElementwiseSpec = {
   grad: [undefined, ({ g, a }) => g.where(a, 0), ({ g, a }) => g.where(a.logicalNot(), 0)],
 };
 
+/**
+ * PyTorch's threshold_backward(grad, x, threshold): x <= threshold ? 0 : grad, relu's gradient in
+ * one pass (a zero where x is NaN-free and at most the threshold, even for a NaN or infinite grad).
+ */
+export const thresholdBackward = binary('thresholdBackward', {
+  accepts: 'floating',
+  params: { threshold: { default: 0, sample: [-1, 1] } },
+  expr: (g, x, p) => whereE(ir.le(x, p['threshold']!), 0, g),
+  ref: (g, x, p) => (x <= p['threshold']! ? 0 : g),
+  // Linear in grad with x's mask: the gradient of grad is the same op; x's is zero almost everywhere.
+  grad: [({ g, b, p, op }) => op('thresholdBackward', [g, b], p), undefined],
+});
+
+/**
+ * Dropout from uniform draws u in [0, 1): x * (u >= p ? 1 / (1 - p) : 0), as torch's x * mask with
+ * the mask pre-scaled (a NaN or infinite x stays NaN where dropped, as there). One pass forward
+ * and one backward (the same op on the gradient), instead of a mask, a product and a division.
+ */
+export const dropout = binary('dropout', {
+  accepts: 'floating',
+  params: { p: { default: 0.5, sample: [0, 0.9] } },
+  sample: { domain: [[-10, 10], [0, 1]] },
+  expr: (x, u, p) => mulE(x, whereE(ir.ge(u, p['p']!), divE(1, subE(1, p['p']!)), 0)),
+  ref: (x, u, p) => x * (u >= p['p']! ? 1 / (1 - p['p']!) : 0),
+  grad: [({ g, b, p, op }) => op('dropout', [g, b], p), undefined],
+});
+
 /** torch.lerp with a scalar weight: a + weight * (b - a). Adam's moment updates are lerps. */
 export const lerp = binary('lerp', {
   accepts: 'floating', result: 'float',

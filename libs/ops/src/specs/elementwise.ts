@@ -33,7 +33,8 @@ export function unary(name: string, o: Common & {
 export function binary(name: string, o: Common & {
   expr: (a: Expr, b: Expr, p: P) => Expr;
   ref: (a: number, b: number, p: PN) => number;
-  grad?: readonly [Rule, Rule];
+  /** Per operand; undefined where the operand gets no gradient (a mask, a threshold). */
+  grad?: readonly [Rule, Rule | undefined];
 }): ElementwiseSpec {
   return {
     kind: 'elementwise', name, arity: 2, accepts: o.accepts ?? 'all', result: o.result ?? 'promote',

@@ -28,8 +28,8 @@ export const sigmoid = unary('sigmoid', {
   sample: { domain: [-100, 100] },
   grad: ({ g, out }) => g.mul(out).mul(out.neg().add(1)),
 });
-/** `x < 0 ? 0 : x`, as torch.relu: NaN and -0 pass through. */
-export const relu = unary('relu', { accepts: 'numeric', result: 'promote', expr: (x) => where(ir.lt(x, 0), 0, x), ref: (x) => (x < 0 ? 0 : x), grad: ({ g, a }) => g.mul(a.gt(0)) });
+/** `x < 0 ? 0 : x`, as torch.relu: NaN and -0 pass through. Its gradient is threshold_backward, as torch's. */
+export const relu = unary('relu', { accepts: 'numeric', result: 'promote', expr: (x) => where(ir.lt(x, 0), 0, x), ref: (x) => (x < 0 ? 0 : x), grad: ({ g, a, op }) => op('thresholdBackward', [g, a], { threshold: 0 }) });
 export const gelu = unary('gelu', {
   expr: (x) => mul(mul(x, 0.5), add(1, ir.erf(mul(x, SQRT1_2)))),
   ref: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
