@@ -16,6 +16,7 @@ interface Addon {
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
   kernelCount(): number[];
+  tuneHostAllocator(): boolean;
   reduce(kernel: number, launch: Float64Array, x: Storage, out: Storage): void;
   conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
   conv2dBackward(dtype: string, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Uint8Array | undefined, gw: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array): void;
@@ -87,6 +88,7 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
   const loaded = load();
   if (typeof loaded === 'string') return loaded;
   const { addon, catalog } = loaded;
+  addon.tuneHostAllocator();
 
   // Launch blocks are packed into one reused array (calls are synchronous): a kernel call allocates nothing.
   let block = new Float64Array(256);

@@ -204,10 +204,7 @@ function pool(name: 'maxPool2d' | 'avgPool2d', x: Tensor, opt: Pool2dOptions): T
   const indices = isMax && x.requiresGrad ? Tensor.empty(backend, p.out, 'int64') : undefined;
   if (out.numel > 0) untracked(() => routine(backend, 'pool2d')(out, x.contiguous(), p, isMax ? 'max' : 'avg', opt.countIncludePad ?? true, indices));
   const l = p.oh * p.ow;
-  if (isMax) {
-    // Each window's gradient goes to its (first) maximum, as in PyTorch.
-    return record(name, [x], out, (g) => [scatterAdd(zerosOf(x, g).reshape(p.planes, p.h * p.w), 1, indices!.reshape(p.planes, l), g.reshape(p.planes, l)).reshape(x.shape)]);
-  }
+  if (isMax) return record(name, [x], out, (g) => [maxPoolGrad(x, g, indices!, p)]);
   return record(name, [x], out, (g) => {
     // Average pooling is linear: spread each window's gradient over it with fold, divided by the window's divisor.
     const geo = { kernelSize: p.k, stride: p.stride, padding: p.padding };
@@ -215,6 +212,20 @@ function pool(name: 'maxPool2d' | 'avgPool2d', x: Tensor, opt: Pool2dOptions): T
     const cols = g.reshape(p.planes, 1, l).div(divisor).expand(p.planes, p.k[0] * p.k[1], l);
     return [fold(cols, { ...geo, outputSize: [p.h, p.w] }).reshape(x.shape)];
   });
+}
+
+/**
+ * Max pooling's gradient: each window's gradient to its (first) maximum, as in PyTorch, a scatter-add
+ * into zeros. Written in place when the gradient is not itself recorded; otherwise the
+ * differentiable scatterAdd (which copies its input).
+ */
+function maxPoolGrad(x: Tensor, g: Tensor, indices: Tensor, p: Pool2dPlan): Tensor {
+  const l = p.oh * p.ow;
+  const zeros = zerosOf(x, g).reshape(p.planes, p.h * p.w);
+  if (gradWanted([g])) return scatterAdd(zeros, 1, indices.reshape(p.planes, l), g.reshape(p.planes, l)).reshape(x.shape);
+  untracked(() => routine(g.storage.backend, 'scatterAdd')(zeros, indices.reshape(p.planes, l), g.contiguous().reshape(p.planes, l), 1));
+  zeros.storage.version++;
+  return zeros.reshape(x.shape);
 }
 
 /** The divisor of each pooling window: its size clipped to the padded input, or its count of real elements. */
