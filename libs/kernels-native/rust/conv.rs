@@ -305,48 +305,55 @@ fn gather_grad<T: Float>(grad: &[T], p: &Plan, sh: &Shape, g: usize, b0: usize, 
 
 /// conv2d's gradients from grad[N, O, OH, OW] (all contiguous): gx[N, C, H, W] = the transposed
 /// convolution of grad with w, and gw[O, C/groups, kh, kw] = grad correlated with x's patches,
-/// summed over the batch. Either may be skipped; each is overwritten.
+/// summed over the batch. Either may be skipped; each is overwritten. (Running the two on two
+/// threads at once made the digits CNN's step slower: rayon's workers spin after a job, on a core
+/// the main thread and V8's collector need.)
 pub fn conv2d_backward<T: Float>(grad: &[T], x: &[T], wt: &[T], gx: Option<&mut [T]>, gw: Option<&mut [T]>, p: &Plan) {
     let sh = Shape::of(p);
-    let Shape { cg, og, taps, hw, nb } = sh;
-    if let Some(gx) = gx {
-        // Per group: cols[taps, nb * hw] = W_g^T x grad_g, then col2im onto each image.
-        per_chunk(gx, nb * p.image(), p.n * p.o * hw * taps, |(chunk, gx)| {
-            let (b0, nb) = (chunk * nb, gx.len() / p.image());
-            let width = nb * hw;
-            T::with_scratch((taps + og) * width + Planes::<T>::scratch(p, 1), |s| {
-                let (cols, rest) = s.split_at_mut(taps * width);
-                let (gs, pad) = rest.split_at_mut(og * width);
-                for g in 0..p.groups {
-                    gather_grad(grad, p, &sh, g, b0, nb, gs);
-                    unsafe { gemm_into(taps, width, og, cols.as_mut_ptr(), (width, 1), false, wt[g * og * taps..].as_ptr(), (1, taps), gs.as_ptr(), (width, 1)) };
-                    for j in 0..nb {
-                        col2im(cols, p, g * cg, cg, &mut gx[j * p.image()..(j + 1) * p.image()], Cols { base: j * hw, ts: width, qs: 1 }, pad);
-                    }
+    if let Some(gx) = gx { input_grad(grad, wt, gx, p, &sh); }
+    if let Some(gw) = gw { weight_grad(grad, x, gw, p, &sh); }
+}
+
+/// Per group: cols[taps, nb * hw] = W_g^T x grad_g, then col2im onto each image.
+fn input_grad<T: Float>(grad: &[T], wt: &[T], gx: &mut [T], p: &Plan, sh: &Shape) {
+    let &Shape { cg, og, taps, hw, nb } = sh;
+    per_chunk(gx, nb * p.image(), p.n * p.o * hw * taps, |(chunk, gx)| {
+        let (b0, nb) = (chunk * nb, gx.len() / p.image());
+        let width = nb * hw;
+        T::with_scratch((taps + og) * width + Planes::<T>::scratch(p, 1), |s| {
+            let (cols, rest) = s.split_at_mut(taps * width);
+            let (gs, pad) = rest.split_at_mut(og * width);
+            for g in 0..p.groups {
+                gather_grad(grad, p, sh, g, b0, nb, gs);
+                unsafe { gemm_into(taps, width, og, cols.as_mut_ptr(), (width, 1), false, wt[g * og * taps..].as_ptr(), (1, taps), gs.as_ptr(), (width, 1)) };
+                for j in 0..nb {
+                    col2im(cols, p, g * cg, cg, &mut gx[j * p.image()..(j + 1) * p.image()], Cols { base: j * hw, ts: width, qs: 1 }, pad);
                 }
-            });
+            }
         });
-    }
-    if let Some(gw) = gw {
-        // Per group, summed over chunks of images: gw_g[og, taps] += grad_g[og, nb * hw] x colsT[nb * hw, taps].
-        // The patches are laid out one row per position: the GEMM is slow with a column-major right
-        // operand (measured 3x on these shapes), and cheaper to feed than to transpose afterwards.
-        if p.n == 0 || hw == 0 { gw.fill(T::default()); return; }
-        for (chunk, b0) in (0..p.n).step_by(nb).enumerate() {
-            let nb = nb.min(p.n - b0);
-            let width = nb * hw;
-            T::with_scratch((taps + og) * width + Planes::<T>::scratch(p, cg), |s| {
-                let (cols, rest) = s.split_at_mut(taps * width);
-                let (gs, pad) = rest.split_at_mut(og * width);
-                for g in 0..p.groups {
-                    gather_grad(grad, p, &sh, g, b0, nb, gs);
-                    for j in 0..nb {
-                        im2col(&x[(b0 + j) * p.image()..], p, g * cg, cg, cols, Cols { base: j * hw * taps, ts: 1, qs: taps }, pad);
-                    }
-                    unsafe { gemm_into(og, taps, width, gw[g * og * taps..].as_mut_ptr(), (taps, 1), chunk > 0, gs.as_ptr(), (width, 1), cols.as_ptr(), (taps, 1)) };
+    });
+}
+
+/// Per group, summed over chunks of images: gw_g[og, taps] += grad_g[og, nb * hw] x colsT[nb * hw, taps].
+/// The patches are laid out one row per position: the GEMM is slow with a column-major right
+/// operand (measured 3x on these shapes), and cheaper to feed than to transpose afterwards.
+fn weight_grad<T: Float>(grad: &[T], x: &[T], gw: &mut [T], p: &Plan, sh: &Shape) {
+    let &Shape { cg, og, taps, hw, nb } = sh;
+    if p.n == 0 || hw == 0 { gw.fill(T::default()); return; }
+    for (chunk, b0) in (0..p.n).step_by(nb).enumerate() {
+        let nb = nb.min(p.n - b0);
+        let width = nb * hw;
+        T::with_scratch((taps + og) * width + Planes::<T>::scratch(p, cg), |s| {
+            let (cols, rest) = s.split_at_mut(taps * width);
+            let (gs, pad) = rest.split_at_mut(og * width);
+            for g in 0..p.groups {
+                gather_grad(grad, p, sh, g, b0, nb, gs);
+                for j in 0..nb {
+                    im2col(&x[(b0 + j) * p.image()..], p, g * cg, cg, cols, Cols { base: j * hw * taps, ts: 1, qs: taps }, pad);
                 }
-            });
-        }
+                unsafe { gemm_into(og, taps, width, gw[g * og * taps..].as_mut_ptr(), (taps, 1), chunk > 0, gs.as_ptr(), (width, 1), cols.as_ptr(), (taps, 1)) };
+            }
+        });
     }
 }
 
