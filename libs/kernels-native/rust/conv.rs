@@ -37,6 +37,8 @@ impl Plan {
 
 pub trait Float: Copy + Send + Sync + Default + std::ops::Add<Output = Self> + 'static {
     fn one() -> Self;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
     /// Runs `f` on this thread's scratch buffer of `n` elements, kept between calls: fresh memory
     /// costs a page fault per 4 KiB, which for small convolutions is more than the arithmetic. Its
     /// contents are stale: callers write every element they read.
@@ -48,6 +50,8 @@ macro_rules! float_impl {
         thread_local! { static $scratch: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) }; }
         impl Float for $t {
             fn one() -> Self { 1.0 }
+            fn to_f64(self) -> f64 { self as f64 }
+            fn from_f64(v: f64) -> Self { v as $t }
             fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
                 $scratch.with(|cell| match cell.try_borrow_mut() {
                     Ok(mut buf) => {
@@ -308,10 +312,28 @@ fn gather_grad<T: Float>(grad: &[T], p: &Plan, sh: &Shape, g: usize, b0: usize, 
 /// summed over the batch. Either may be skipped; each is overwritten. (Running the two on two
 /// threads at once made the digits CNN's step slower: rayon's workers spin after a job, on a core
 /// the main thread and V8's collector need.)
-pub fn conv2d_backward<T: Float>(grad: &[T], x: &[T], wt: &[T], gx: Option<&mut [T]>, gw: Option<&mut [T]>, p: &Plan) {
+pub fn conv2d_backward<T: Float>(grad: &[T], x: &[T], wt: &[T], gx: Option<&mut [T]>, gw: Option<&mut [T]>, gb: Option<&mut [T]>, p: &Plan) {
     let sh = Shape::of(p);
     if let Some(gx) = gx { input_grad(grad, wt, gx, p, &sh); }
     if let Some(gw) = gw { weight_grad(grad, x, gw, p, &sh); }
+    if let Some(gb) = gb { bias_grad(grad, gb, p); }
+}
+
+/// gb[o] = the sum of grad[n, o, :, :] over images and positions, accumulated in f64 (each image's
+/// row summed in T across lanes first, so the loop vectorises).
+fn bias_grad<T: Float>(grad: &[T], gb: &mut [T], p: &Plan) {
+    let hw = p.oh * p.ow;
+    for (o, out) in gb.iter_mut().enumerate() {
+        let mut acc = 0.0f64;
+        for n in 0..p.n {
+            let row = &grad[(n * p.o + o) * hw..][..hw];
+            let mut lanes = [T::default(); 8];
+            let mut chunks = row.chunks_exact(8);
+            for c in &mut chunks { for (l, &v) in lanes.iter_mut().zip(c) { *l = *l + v; } }
+            acc += lanes.iter().chain(chunks.remainder()).map(|&v| v.to_f64()).sum::<f64>();
+        }
+        *out = T::from_f64(acc);
+    }
 }
 
 /// Per group: cols[taps, nb * hw] = W_g^T x grad_g, then col2im onto each image.

@@ -34,10 +34,35 @@ fn check(name: &str, bytes: usize, elem: usize, offset: isize, shape: &[usize], 
     Ok(())
 }
 
+/// Up to 32 launch values (a rank-8 elementwise launch's strides) on the stack, a heap vector past
+/// that: unpacking a launch allocates nothing, which at ~0.5 us per small op mattered.
+enum Packed<T: Copy + Default> { Inline([T; 32], usize), Heap(Vec<T>) }
+impl<T: Copy + Default> FromIterator<T> for Packed<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(it: I) -> Self {
+        let it = it.into_iter();
+        let mut buf = [T::default(); 32];
+        let mut n = 0;
+        let mut rest = Vec::new();
+        for x in it {
+            if n < 32 { buf[n] = x; n += 1 } else { if rest.is_empty() { rest.extend_from_slice(&buf) } rest.push(x) }
+        }
+        if rest.is_empty() { Packed::Inline(buf, n) } else { Packed::Heap(rest) }
+    }
+}
+impl<T: Copy + Default> std::ops::Deref for Packed<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] { match self { Packed::Inline(b, n) => &b[..*n], Packed::Heap(v) => v } }
+}
+
 /// Reads the integers of a packed launch block in turn (dims, strides, offsets), each checked to be
 /// an integer within +-2^53 so a bad value is an error rather than a wrapped size.
 struct Block<'a> { v: &'a [f64], at: usize, what: &'static str }
 impl<'a> Block<'a> {
+    /// The first `used` values of `v`.
+    fn of(v: &'a [f64], used: u32, what: &'static str) -> Result<Self> {
+        let v = v.get(..used as usize).ok_or_else(|| Error::from_reason(format!("{what}: launch block of {} values, {used} said used", v.len())))?;
+        Ok(Block { v, at: 0, what })
+    }
     fn take(&mut self, n: usize) -> Result<&'a [f64]> {
         let s = self.v.get(self.at..self.at.saturating_add(n)).ok_or_else(|| Error::from_reason(format!("{}: launch block too short", self.what)))?;
         if s.iter().any(|x| x.fract() != 0.0 || x.abs() > 9007199254740992.0) {
@@ -46,12 +71,12 @@ impl<'a> Block<'a> {
         self.at += n;
         Ok(s)
     }
-    fn dims(&mut self, n: usize) -> Result<Vec<usize>> {
+    fn dims(&mut self, n: usize) -> Result<Packed<usize>> {
         let d = self.take(n)?;
         if d.iter().any(|&x| x < 0.0) { return Err(Error::from_reason(format!("{}: negative dim", self.what))); }
         Ok(d.iter().map(|&x| x as usize).collect())
     }
-    fn ints(&mut self, n: usize) -> Result<Vec<isize>> { Ok(self.take(n)?.iter().map(|&x| x as isize).collect()) }
+    fn ints(&mut self, n: usize) -> Result<Packed<isize>> { Ok(self.take(n)?.iter().map(|&x| x as isize).collect()) }
     fn count(&mut self) -> Result<usize> { Ok(self.dims(1)?[0]) }
     /// The rest: the kernel's scalar params, which must be exactly as many as it reads (a short list
     /// would be an out-of-bounds read in the kernel, which aborts the process).
@@ -70,16 +95,17 @@ fn bytes_mut<'a>(t: &'a mut TypedArray) -> &'a mut [u8] { unsafe { t.arraybuffer
 
 /// Runs generated kernel `kernel` (see the catalog) on operands of any typed-array kind; their
 /// element sizes come from the kernel, never from the caller. `launch` packs
-/// [rank, offsets of out and each input, shape, strides of out then each input, scalar params].
+/// [rank, offsets of out and each input, shape, strides of out then each input, scalar params] in
+/// its first `used` values (the JS side reuses one block).
 #[napi]
-pub fn elementwise(kernel: u32, launch: Float64Array, mut out: TypedArray, a: Option<TypedArray>, b: Option<TypedArray>, c: Option<TypedArray>) -> Result<()> {
+pub fn elementwise(kernel: u32, launch: Float64ArraySlice, used: u32, mut out: TypedArray, a: Option<TypedArray>, b: Option<TypedArray>, c: Option<TypedArray>) -> Result<()> {
     let ins = [a, b, c];
     let arity = ins.iter().filter(|x| x.is_some()).count();
     let sizes = generated::SIZES.get(kernel as usize).ok_or_else(|| Error::from_reason(format!("elementwise: no kernel {kernel}")))?;
     if ins.iter().enumerate().any(|(k, x)| x.is_some() != (sizes[k + 1] != 0)) {
         return Err(Error::from_reason(format!("elementwise: kernel {kernel} takes {} inputs in order", sizes[1..].iter().filter(|&&s| s != 0).count())));
     }
-    let mut block = Block { v: &launch, at: 0, what: "elementwise" };
+    let mut block = Block::of(&launch, used, "elementwise")?;
     let rank = block.count()?;
     let offsets = block.ints(arity + 1)?;
     let shape = block.dims(rank)?;
@@ -110,12 +136,12 @@ pub fn kernel_count() -> Vec<u32> {
 
 /// Runs generated reduction `kernel`. `launch` packs [outer rank, inner rank, offsets of input and
 /// out, outer dims, inner dims, the input's outer then inner strides, the output's likewise (zeros at
-/// inner dims unless the kernel is a scan), scalar params].
+/// inner dims unless the kernel is a scan), scalar params], in its first `used` values.
 #[napi]
-pub fn reduce(kernel: u32, launch: Float64Array, x: TypedArray, mut out: TypedArray) -> Result<()> {
+pub fn reduce(kernel: u32, launch: Float64ArraySlice, used: u32, x: TypedArray, mut out: TypedArray) -> Result<()> {
     let sizes = generated::REDUCE_SIZES.get(kernel as usize).ok_or_else(|| Error::from_reason(format!("reduce: no kernel {kernel}")))?;
     let (xs, os) = (sizes[0] as usize, sizes[1] as usize);
-    let mut block = Block { v: &launch, at: 0, what: "reduce" };
+    let mut block = Block::of(&launch, used, "reduce")?;
     let (ko, ki) = (block.count()?, block.count()?);
     let offsets = block.ints(2)?;
     let outer = block.dims(ko)?;
@@ -123,7 +149,7 @@ pub fn reduce(kernel: u32, launch: Float64Array, x: TypedArray, mut out: TypedAr
     let r = ko + ki;
     let strides = block.ints(2 * r)?;
     let params = block.params(&generated::REDUCE_PARAMS, kernel)?;
-    let dims: Vec<usize> = outer.iter().chain(inner.iter()).copied().collect();
+    let dims: Packed<usize> = outer.iter().chain(inner.iter()).copied().collect();
     let data: &[u8] = &x.arraybuffer;
     check("reduce input", data.len(), xs, offsets[0], &dims, &strides[..r])?;
     let out_bytes = bytes_mut(&mut out);
@@ -138,7 +164,7 @@ pub fn reduce(kernel: u32, launch: Float64Array, x: TypedArray, mut out: TypedAr
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
-    dtype: String, a: Uint8Array, b: Uint8Array, mut out: Uint8Array, offsets: Float64Array,
+    dtype: String, a: Uint8ArraySlice, b: Uint8ArraySlice, mut out: Uint8ArraySlice, offsets: Float64ArraySlice,
     m: u32, k: u32, n: u32, a_rs: f64, a_cs: f64, b_rs: f64, b_cs: f64,
 ) -> Result<()> {
     let (m, k, n) = (m as usize, k as usize, n as usize);
@@ -198,7 +224,7 @@ fn conv_plan(op: &str, plan: &[f64]) -> Result<conv::Plan> {
 
 /// conv2d on contiguous float32/float64 operands; `plan` and `offsets` (x, w, bias, out) as packed by the JS side.
 #[napi(js_name = "conv2d")]
-pub fn conv2d(dtype: String, x: Uint8Array, w: Uint8Array, bias: Option<Uint8Array>, mut out: Uint8Array, plan: Float64Array, offsets: Float64Array) -> Result<()> {
+pub fn conv2d(dtype: String, x: Uint8ArraySlice, w: Uint8ArraySlice, bias: Option<Uint8ArraySlice>, mut out: Uint8ArraySlice, plan: Float64ArraySlice, offsets: Float64ArraySlice) -> Result<()> {
     let p = conv_plan("conv2d", &plan)?;
     let o = |i: usize| offsets[i] as usize;
     let out_bytes = unsafe { out.as_mut() };
@@ -215,15 +241,15 @@ pub fn conv2d(dtype: String, x: Uint8Array, w: Uint8Array, bias: Option<Uint8Arr
     Ok(())
 }
 
-/// conv2d's input and/or weight gradient from grad (contiguous float32/float64 operands, as conv2d);
-/// `offsets`: grad, x, w, gx, gw.
+/// conv2d's input, weight and/or bias gradients from grad (contiguous float32/float64 operands, as
+/// conv2d); `offsets`: grad, x, w, gx, gw, gb.
 #[napi(js_name = "conv2dBackward")]
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_backward(dtype: String, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Option<Uint8Array>, gw: Option<Uint8Array>, plan: Float64Array, offsets: Float64Array) -> Result<()> {
+pub fn conv2d_backward(dtype: String, grad: Uint8ArraySlice, x: Uint8ArraySlice, w: Uint8ArraySlice, gx: Option<Uint8ArraySlice>, gw: Option<Uint8ArraySlice>, gb: Option<Uint8ArraySlice>, plan: Float64ArraySlice, offsets: Float64ArraySlice) -> Result<()> {
     let p = conv_plan("conv2dBackward", &plan)?;
-    if offsets.len() != 5 { return Err(Error::from_reason("conv2dBackward: offsets must have 5 entries".to_string())); }
+    if offsets.len() != 6 { return Err(Error::from_reason("conv2dBackward: offsets must have 6 entries".to_string())); }
     let o = |i: usize| offsets[i] as usize;
-    let (mut gx, mut gw) = (gx, gw);
+    let (mut gx, mut gw, mut gb) = (gx, gw, gb);
     let weights = p.o * (p.c / p.groups) * p.kh * p.kw;
     macro_rules! go {
         ($t:ty) => {{
@@ -232,7 +258,8 @@ pub fn conv2d_backward(dtype: String, grad: Uint8Array, x: Uint8Array, w: Uint8A
             let ws = slice_of::<$t>("conv2dBackward weight", &w, o(2), weights)?;
             let gxs = match gx.as_mut() { Some(b) => Some(slice_of_mut::<$t>("conv2dBackward gx", unsafe { b.as_mut() }, o(3), p.n * p.image())?), None => None };
             let gws = match gw.as_mut() { Some(b) => Some(slice_of_mut::<$t>("conv2dBackward gw", unsafe { b.as_mut() }, o(4), weights)?), None => None };
-            conv::conv2d_backward::<$t>(gs, xs, ws, gxs, gws, &p);
+            let gbs = match gb.as_mut() { Some(b) => Some(slice_of_mut::<$t>("conv2dBackward gb", unsafe { b.as_mut() }, o(5), p.o)?), None => None };
+            conv::conv2d_backward::<$t>(gs, xs, ws, gxs, gws, gbs, &p);
         }};
     }
     match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("conv2dBackward: unsupported dtype {dtype}"))) }
@@ -241,7 +268,7 @@ pub fn conv2d_backward(dtype: String, grad: Uint8Array, x: Uint8Array, w: Uint8A
 
 /// unfold (im2col) or, with `adjoint`, fold (col2im), on contiguous float32/float64 operands.
 #[napi]
-pub fn unfold(dtype: String, src: Uint8Array, mut dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: bool) -> Result<()> {
+pub fn unfold(dtype: String, src: Uint8ArraySlice, mut dst: Uint8ArraySlice, plan: Float64ArraySlice, offsets: Float64ArraySlice, adjoint: bool) -> Result<()> {
     let p = conv_plan("unfold", &plan)?;
     let (image, cols) = (p.n * p.image(), p.n * p.cols(p.c));
     let (src_len, dst_len) = if adjoint { (cols, image) } else { (image, cols) };
@@ -260,7 +287,7 @@ pub fn unfold(dtype: String, src: Uint8Array, mut dst: Uint8Array, plan: Float64
 /// max/avg pooling on contiguous float32/float64 planes; `indices` (int64) receives each maximum's
 /// flat position in its plane. `offsets`: x, out, indices.
 #[napi(js_name = "pool2d")]
-pub fn pool2d(dtype: String, x: Uint8Array, mut out: Uint8Array, indices: Option<Uint8Array>, plan: Float64Array, offsets: Float64Array, max: bool, count_include_pad: bool) -> Result<()> {
+pub fn pool2d(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice, indices: Option<Uint8ArraySlice>, plan: Float64ArraySlice, offsets: Float64ArraySlice, max: bool, count_include_pad: bool) -> Result<()> {
     let p = pool::Plan::from(&plan).ok_or_else(|| Error::from_reason("pool2d: plan must have 13 non-negative integers and strides > 0".to_string()))?;
     if offsets.len() != 3 { return Err(Error::from_reason("pool2d: offsets must have 3 entries".to_string())); }
     let o = |i: usize| offsets[i] as usize;
@@ -279,11 +306,33 @@ pub fn pool2d(dtype: String, x: Uint8Array, mut out: Uint8Array, indices: Option
     Ok(())
 }
 
+/// Max pooling's input gradient: gx [planes, h*w] = each window's gradient at its maximum's flat
+/// position (`indices`, int64, as pool2d wrote them), zero elsewhere; contiguous operands, float32 or
+/// float64; `offsets`: gx, grad, indices. An index outside its plane is an error.
+#[napi(js_name = "maxPool2dBackward")]
+#[allow(clippy::too_many_arguments)]
+pub fn max_pool2d_backward(dtype: String, mut gx: Uint8ArraySlice, grad: Uint8ArraySlice, indices: Uint8ArraySlice, planes: u32, hw: u32, l: u32, offsets: Float64ArraySlice) -> Result<()> {
+    if offsets.len() != 3 { return Err(Error::from_reason("maxPool2dBackward: offsets must have 3 entries".to_string())); }
+    let o = |i: usize| offsets[i] as usize;
+    let (planes, hw, l) = (planes as usize, hw as usize, l as usize);
+    let gx_bytes = unsafe { gx.as_mut() };
+    let is = slice_of::<i64>("maxPool2dBackward indices", &indices, o(2), planes * l)?;
+    macro_rules! go {
+        ($t:ty) => {{
+            let gxs = slice_of_mut::<$t>("maxPool2dBackward gx", gx_bytes, o(0), planes * hw)?;
+            let gs = slice_of::<$t>("maxPool2dBackward grad", &grad, o(1), planes * l)?;
+            pool::max_pool_backward::<$t>(gxs, gs, is, hw, l).map_err(|e| Error::from_reason(format!("maxPool2dBackward: {e}")))?;
+        }};
+    }
+    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("maxPool2dBackward: unsupported dtype {dtype}"))) }
+    Ok(())
+}
+
 /// out[r, index[r, j]] += src[r, j] on contiguous rows (`rows` of `n` out elements and `k` index and
 /// src elements); `offsets`: out, index, src. An out-of-range index is an error and nothing is written.
 #[napi(js_name = "scatterAddRows")]
 #[allow(clippy::too_many_arguments)]
-pub fn scatter_add_rows(dtype: String, mut out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: u32, n: u32, k: u32, offsets: Float64Array) -> Result<()> {
+pub fn scatter_add_rows(dtype: String, mut out: Uint8ArraySlice, index: Uint8ArraySlice, src: Uint8ArraySlice, rows: u32, n: u32, k: u32, offsets: Float64ArraySlice) -> Result<()> {
     if offsets.len() != 3 { return Err(Error::from_reason("scatterAdd: offsets must have 3 entries".to_string())); }
     let o = |i: usize| offsets[i] as usize;
     let (rows, n, k) = (rows as usize, n as usize, k as usize);
@@ -302,7 +351,7 @@ pub fn scatter_add_rows(dtype: String, mut out: Uint8Array, index: Uint8Array, s
 
 /// softmax / logSoftmax over contiguous rows of `n` (`rows` of them); `offsets`: x, out.
 #[napi(js_name = "softmaxRows")]
-pub fn softmax_rows(dtype: String, x: Uint8Array, mut out: Uint8Array, rows: u32, n: u32, offsets: Float64Array, log: bool) -> Result<()> {
+pub fn softmax_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice, rows: u32, n: u32, offsets: Float64ArraySlice, log: bool) -> Result<()> {
     if offsets.len() != 2 { return Err(Error::from_reason("softmax: offsets must have 2 entries".to_string())); }
     let len = rows as usize * n as usize;
     let out_bytes = unsafe { out.as_mut() };
@@ -320,7 +369,7 @@ pub fn softmax_rows(dtype: String, x: Uint8Array, mut out: Uint8Array, rows: u32
 /// layerNorm over contiguous rows of `n`; weight and bias (n elements each) optional; `offsets`: x, out, weight, bias.
 #[napi(js_name = "layerNormRows")]
 #[allow(clippy::too_many_arguments)]
-pub fn layer_norm_rows(dtype: String, x: Uint8Array, mut out: Uint8Array, weight: Option<Uint8Array>, bias: Option<Uint8Array>, rows: u32, n: u32, offsets: Float64Array, eps: f64) -> Result<()> {
+pub fn layer_norm_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice, weight: Option<Uint8ArraySlice>, bias: Option<Uint8ArraySlice>, rows: u32, n: u32, offsets: Float64ArraySlice, eps: f64) -> Result<()> {
     if offsets.len() != 4 { return Err(Error::from_reason("layerNorm: offsets must have 4 entries".to_string())); }
     let (len, n) = (rows as usize * n as usize, n as usize);
     let out_bytes = unsafe { out.as_mut() };

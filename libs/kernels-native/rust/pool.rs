@@ -129,6 +129,29 @@ pub fn pool2d<T: Real + PartialOrd>(x: &[T], out: &mut [T], idx: Option<&mut [i6
     }
 }
 
+/// Max pooling's input gradient, one plane at a time (zeroed, then each window's gradient added at
+/// its maximum, so the plane stays in cache): gx planes of `hw`, grad and indices planes of `l`.
+/// A negative index (a window wholly in the padding, whose -inf output took no input) sends its
+/// gradient nowhere; one past the plane is an error.
+pub fn max_pool_backward<T: Real + std::ops::Add<Output = T> + Default>(gx: &mut [T], grad: &[T], idx: &[i64], hw: usize, l: usize) -> Result<(), String> {
+    if hw == 0 { return Ok(()); }
+    let plane = |(dst, (gs, is)): (&mut [T], (&[T], &[i64]))| -> Result<(), String> {
+        dst.fill(T::default());
+        for (&g, &i) in gs.iter().zip(is) {
+            if i < 0 { continue; }
+            let d = dst.get_mut(i as usize).ok_or_else(|| format!("index {i} is outside a plane of {hw} elements"))?;
+            *d = *d + g;
+        }
+        Ok(())
+    };
+    if l == 0 { gx.fill(T::default()); return Ok(()); }
+    if gx.len() / hw * l >= PARALLEL_TAPS {
+        gx.par_chunks_mut(hw).zip(grad.par_chunks(l).zip(idx.par_chunks(l))).try_for_each(plane)
+    } else {
+        gx.chunks_mut(hw).zip(grad.chunks(l).zip(idx.chunks(l))).try_for_each(plane)
+    }
+}
+
 /// out[r, index[r, j]] += src[r, j] for rows of `n` (out) and `k` (index, src) elements. Negative
 /// indices count from the end; an index outside the row is an error naming it, and nothing is
 /// written (all indices are checked first).

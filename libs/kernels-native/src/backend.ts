@@ -12,18 +12,19 @@ import { type Conv2dPlan, IndexError, type Pool2dPlan } from '@tessera/ops';
 type Storage = ArrayBufferView;
 
 interface Addon {
-  elementwise(kernel: number, launch: Float64Array, out: Storage, a?: Storage, b?: Storage, c?: Storage): void;
+  elementwise(kernel: number, launch: Float64Array, used: number, out: Storage, a?: Storage, b?: Storage, c?: Storage): void;
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
   kernelCount(): number[];
   tuneHostAllocator(): boolean;
-  reduce(kernel: number, launch: Float64Array, x: Storage, out: Storage): void;
+  reduce(kernel: number, launch: Float64Array, used: number, x: Storage, out: Storage): void;
   conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
-  conv2dBackward(dtype: string, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Uint8Array | undefined, gw: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array): void;
+  conv2dBackward(dtype: string, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Uint8Array | undefined, gw: Uint8Array | undefined, gb: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array): void;
   unfold(dtype: string, src: Uint8Array, dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: boolean): void;
   pool2d(dtype: string, x: Uint8Array, out: Uint8Array, indices: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array, max: boolean, countIncludePad: boolean): void;
   softmaxRows(dtype: string, x: Uint8Array, out: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean): void;
   layerNormRows(dtype: string, x: Uint8Array, out: Uint8Array, weight: Uint8Array | undefined, bias: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number): void;
+  maxPool2dBackward(dtype: string, gx: Uint8Array, grad: Uint8Array, indices: Uint8Array, planes: number, hw: number, l: number, offsets: Float64Array): void;
   scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
 }
 
@@ -90,34 +91,43 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
   const { addon, catalog } = loaded;
   addon.tuneHostAllocator();
 
-  // Launch blocks are packed into one reused array (calls are synchronous): a kernel call allocates nothing.
+  // Launch blocks are written into one reused array (calls are synchronous) and passed with their
+  // length: a kernel call allocates nothing. Kernel ids are found once per kernel object.
   let block = new Float64Array(256);
-  /** The block holding `values`, sized exactly (the addon reads its length). */
-  const pack = (values: number[]): Float64Array => {
-    if (values.length > block.length) block = new Float64Array(values.length * 2);
-    block.set(values);
-    return block.subarray(0, values.length);
+  let used = 0;
+  const put = (v: number): void => {
+    if (used === block.length) { const bigger = new Float64Array(block.length * 2); bigger.set(block); block = bigger; }
+    block[used++] = v;
   };
+  const putAll = (vs: readonly number[]): void => { for (let i = 0; i < vs.length; i++) put(vs[i]!); };
+  const ids = new Map<ElementwiseKernel | ReduceKernel, number | undefined>();
+  const idOf = (k: ElementwiseKernel | ReduceKernel, table: Record<string, number>): number | undefined => {
+    let id = ids.get(k);
+    if (id === undefined && !ids.has(k)) ids.set(k, (id = table[k.id]));
+    return id;
+  };
+  const size = (shape: readonly number[]): number => { let n = 1; for (let i = 0; i < shape.length; i++) n *= shape[i]!; return n; };
 
   function elementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void {
-    const id = catalog.elementwise[k.id];
-    const n = l.shape.reduce((a, b) => a * b, 1);
-    if (id === undefined || n < minElements) return jsBackend.elementwise(k, l);
+    const id = idOf(k, catalog.elementwise);
+    if (id === undefined || size(l.shape) < minElements) return jsBackend.elementwise(k, l);
     const { out, inputs } = l;
-    const values = [l.shape.length, out.offset];
-    for (const v of inputs) values.push(v.offset);
-    values.push(...l.shape, ...out.strides);
-    for (const v of inputs) values.push(...v.strides);
-    values.push(...l.params);
-    addon.elementwise(id, pack(values), out.buffer as Storage, inputs[0]?.buffer as Storage | undefined, inputs[1]?.buffer as Storage | undefined, inputs[2]?.buffer as Storage | undefined);
+    used = 0;
+    put(l.shape.length); put(out.offset);
+    for (const v of inputs) put(v.offset);
+    putAll(l.shape); putAll(out.strides);
+    for (const v of inputs) putAll(v.strides);
+    putAll(l.params);
+    addon.elementwise(id, block, used, out.buffer as Storage, inputs[0]?.buffer as Storage | undefined, inputs[1]?.buffer as Storage | undefined, inputs[2]?.buffer as Storage | undefined);
   }
 
   function reduce(k: ReduceKernel, l: ReduceLaunch): void {
-    const id = catalog.reduce[k.id];
-    const n = l.outer.reduce((a, b) => a * b, 1) * l.inner.reduce((a, b) => a * b, 1);
-    if (id === undefined || n < minElements) return jsBackend.reduce(k, l);
-    const values = [l.outer.length, l.inner.length, l.input.offset, l.out.offset, ...l.outer, ...l.inner, ...l.input.strides, ...l.out.strides, ...l.params];
-    addon.reduce(id, pack(values), l.input.buffer as Storage, l.out.buffer as Storage);
+    const id = idOf(k, catalog.reduce);
+    if (id === undefined || size(l.outer) * size(l.inner) < minElements) return jsBackend.reduce(k, l);
+    used = 0;
+    put(l.outer.length); put(l.inner.length); put(l.input.offset); put(l.out.offset);
+    putAll(l.outer); putAll(l.inner); putAll(l.input.strides); putAll(l.out.strides); putAll(l.params);
+    addon.reduce(id, block, used, l.input.buffer as Storage, l.out.buffer as Storage);
   }
 
   function matmul(l: MatmulLaunch): void {
@@ -135,10 +145,10 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     addon.conv2d(out.dtype, bytes(x), bytes(w), bias && bytes(bias), bytes(out), packPlan(p), Float64Array.of(x.offset, w.offset, bias?.offset ?? 0, out.offset));
   }
   /** float32/float64 operands of one dtype; anything else is left to the composed gradient. */
-  function conv2dBackward(gx: View | undefined, gw: View | undefined, grad: View, x: View, w: View, p: Conv2dPlan): boolean {
-    if (!floating(grad, x, w, gx, gw) || [gx, gw, x, w].some((v) => v && v.dtype !== grad.dtype)) return false;
-    addon.conv2dBackward(grad.dtype, bytes(grad), bytes(x), bytes(w), gx && bytes(gx), gw && bytes(gw), packPlan(p),
-      Float64Array.of(grad.offset, x.offset, w.offset, gx?.offset ?? 0, gw?.offset ?? 0));
+  function conv2dBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, w: View, p: Conv2dPlan): boolean {
+    if (!floating(grad, x, w, gx, gw, gb) || [gx, gw, gb, x, w].some((v) => v && v.dtype !== grad.dtype)) return false;
+    addon.conv2dBackward(grad.dtype, bytes(grad), bytes(x), bytes(w), gx && bytes(gx), gw && bytes(gw), gb && bytes(gb), packPlan(p),
+      Float64Array.of(grad.offset, x.offset, w.offset, gx?.offset ?? 0, gw?.offset ?? 0, gb?.offset ?? 0));
     return true;
   }
   const unfoldLike = (adjoint: boolean) => (out: View, src: View, p: Conv2dPlan): void => {
@@ -172,6 +182,12 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     addon.pool2d(out.dtype, bytes(x), bytes(out), indices && bytes(indices), plan, Float64Array.of(x.offset, out.offset, indices?.offset ?? 0), mode === 'max', countIncludePad);
   }
 
+  function maxPool2dBackward(gx: View, grad: View, indices: View, p: Pool2dPlan): boolean {
+    if (!floating(gx, grad) || gx.dtype !== grad.dtype || indices.dtype !== 'int64' || ![gx, grad, indices].every(contiguous)) return false;
+    addon.maxPool2dBackward(grad.dtype, bytes(gx), bytes(grad), bytes(indices), p.planes, p.h * p.w, p.oh * p.ow, Float64Array.of(gx.offset, grad.offset, indices.offset));
+    return true;
+  }
+
   /**
    * scatterAdd along the last dim of contiguous operands whose leading dims agree (max pooling's
    * backward, one-hot style updates): rows in the addon. Anything else runs on the JS kernel.
@@ -190,5 +206,5 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     }
   }
 
-  return { ...jsBackend, name: 'native', elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, scatterAdd, softmax, layerNorm } };
+  return { ...jsBackend, name: 'native', elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, layerNorm } };
 }

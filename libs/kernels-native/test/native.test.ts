@@ -1,7 +1,7 @@
 /** The native backend agrees with the pure-JS one on large inputs (where it takes over), strided too. */
 import { describe, expect, it } from 'vitest';
 import * as tsr from '@tessera/tensor';
-import { ELEMENTWISE } from '@tessera/ops';
+import { ELEMENTWISE, pool2dShape } from '@tessera/ops';
 import { readFileSync } from 'node:fs';
 import { loadAddonModule } from '../src/backend.js';
 import { NATIVE_MIN_ELEMENTS, createNativeBackend } from '../src/index.js';
@@ -51,6 +51,10 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     });
     expect(maxRelDiff(js, nat)).toBeLessThanOrEqual(2.5e-7);
     expect(() => onBackend(native as tsr.Backend, () => tsr.zeros([2, 3]).scatterAdd(1, tsr.tensor([[0, 3], [1, 1]], { dtype: 'int64' }), tsr.ones([2, 2])))).toThrow(tsr.IndexError);
+    // Max pooling's fused gradient refuses an index outside its plane (an error, not a stray write).
+    const plan = pool2dShape('maxPool2d', [1, 2, 2, 2], { kernelSize: 2 });
+    const gx = tsr.empty([1, 2, 2, 2]), bad = tsr.tensor([0, 4], { dtype: 'int64' });
+    expect(() => (native as tsr.Backend).routines.maxPool2dBackward!(gx, tsr.ones([1, 2, 1, 1]), bad, plan)).toThrow(/index 4 is outside a plane of 4 elements/);
   });
 
   it('elementwise ops match the JS backend above the native threshold, contiguous and strided', () => {
@@ -90,7 +94,7 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     const ids = JSON.parse(readFileSync(new URL('../src/catalog.json', import.meta.url), 'utf8')) as { elementwise: Record<string, number>; reduce: Record<string, number> };
     const buf = new Float32Array(16);
     // add(a, b) reads its alpha param: without it the kernel would index past the params.
-    const add = (launch: number[], ...ins: (Float32Array | undefined)[]) => addon.elementwise(ids.elementwise['add:|float32|float32'], Float64Array.from(launch), buf, ...ins);
+    const add = (launch: number[], ...ins: (Float32Array | undefined)[]) => addon.elementwise(ids.elementwise['add:|float32|float32'], Float64Array.from(launch), launch.length, buf, ...ins);
     const ok = [1, 0, 0, 0, 4, 1, 1, 1];
     expect(() => add(ok, buf, buf)).toThrow(/takes 1 scalar params, got 0/);
     expect(() => add([...ok, 1], buf, buf)).not.toThrow();
@@ -101,7 +105,9 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     // An int32 kernel's bounds come from its own element size, whatever array it is handed.
     expect(() => add([1, 0, 0, 0, 17, 1, 1, 1, 1], buf, buf)).toThrow(/outside its buffer/);
     const sum = ids.reduce['sum:float32>float32']!;
-    expect(() => addon.reduce(sum, Float64Array.of(1, 1, 0, 0, 4, 2, 1, 4, 1, 0, 3), buf, buf)).toThrow(/takes 0 scalar params, got 1/);
+    expect(() => addon.reduce(sum, Float64Array.of(1, 1, 0, 0, 4, 2, 1, 4, 1, 0, 3), 11, buf, buf)).toThrow(/takes 0 scalar params, got 1/);
+    // The block's used length may not exceed it (the JS side reuses one block and says how much is filled).
+    expect(() => addon.reduce(sum, Float64Array.of(1, 1, 0, 0, 4, 2, 1, 4, 1, 0), 11, buf, buf)).toThrow(/launch block of 10 values, 11 said used/);
   });
 
   it('sums over a leading dim (tiles of columns) and along rows (vector lanes) within float32 rounding of float64', () => {

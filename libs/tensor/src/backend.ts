@@ -102,16 +102,22 @@ export interface RoutineKernels {
   /** x, weight contiguous; bias contiguous or undefined. */
   conv2d(out: View, x: View, weight: View, bias: View | undefined, plan: Conv2dPlan): void;
   /**
-   * conv2d's gradients from grad [N, O, OH, OW] (all operands contiguous): gx [N, C, H, W] and/or
-   * gw [O, C/groups, kh, kw], each overwritten, as PyTorch's convolution_backward. Optional: without
+   * conv2d's gradients from grad [N, O, OH, OW] (all operands contiguous): any of gx [N, C, H, W],
+   * gw [O, C/groups, kh, kw] and gb [O], each overwritten, as PyTorch's convolution_backward. Optional: without
    * it, where it returns false (operands it does not take), and whenever the gradient is itself
    * being differentiated, the gradient is composed from unfold, fold and matmul.
    */
-  conv2dBackward?(gx: View | undefined, gw: View | undefined, grad: View, x: View, weight: View, plan: Conv2dPlan): boolean;
+  conv2dBackward?(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View, plan: Conv2dPlan): boolean;
   /** x contiguous [N, C, H, W] -> out [N, C*kh*kw, L] (im2col); plan.o and plan.groups are unused. */
   unfold(out: View, x: View, plan: Conv2dPlan): void;
   /** cols contiguous [N, C*kh*kw, L] -> out [N, C, H, W], summing overlaps (col2im). */
   fold(out: View, cols: View, plan: Conv2dPlan): void;
+  /**
+   * Max pooling's input gradient: gx (contiguous, like the input) = each window's gradient at its
+   * maximum (`indices` as pool2d wrote them), zero elsewhere. Optional, as conv2dBackward; false
+   * where it does not take the operands.
+   */
+  maxPool2dBackward?(gx: View, grad: View, indices: View, plan: Pool2dPlan): boolean;
   /** x contiguous; for max pooling, `indices` (int64, like out) receives each maximum's flat position in its plane. */
   pool2d(out: View, x: View, plan: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void;
 }

@@ -134,9 +134,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opt: Conv2dOpti
   const out = Tensor.empty(backend, p.out, x.dtype);
   if (out.numel > 0) untracked(() => routine(backend, 'conv2d')(out, x.contiguous(), weight.contiguous(), bias?.contiguous(), p));
   return record('conv2d', [x, weight, bias], out, (g) => {
+    const fused = fusedConv2dGrad(g, x, weight, bias, p);
+    if (fused) return fused;
     const gb = bias?.requiresGrad ? (x.ndim === 4 ? g : g.unsqueeze(0)).sum([0, 2, 3]) : undefined;
-    const fused = fusedConv2dGrad(g, x, weight, p);
-    if (fused) return [fused[0], fused[1], gb];
     // As im2col: out = W [G, O/G, K] x unfold(x) [N, G, K, L]; so gW = g x cols^T and gX = fold(W^T x g).
     const batched = x.ndim === 4;
     const X = batched ? x : x.unsqueeze(0), G4 = batched ? g : g.unsqueeze(0);
@@ -154,19 +154,19 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opt: Conv2dOpti
 }
 
 /**
- * conv2d's input and weight gradients from the backend's fused routine, when it has one that takes
- * these operands and the gradient is not itself being recorded (higher-order gradients go through
- * the differentiable composition).
+ * conv2d's gradients from the backend's fused routine (as PyTorch's convolution_backward: input,
+ * weight and bias in one call), when it has one that takes these operands and the gradient is not
+ * itself being recorded (higher-order gradients go through the differentiable composition).
  */
-function fusedConv2dGrad(g: Tensor, x: Tensor, weight: Tensor, p: Conv2dPlan): [Tensor | undefined, Tensor | undefined] | undefined {
+function fusedConv2dGrad(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor | undefined, p: Conv2dPlan): (Tensor | undefined)[] | undefined {
   const backend = g.storage.backend;
   const kernel = backend.routines.conv2dBackward;
   if (!kernel || gradWanted([g, x, weight])) return undefined;
-  const gx = x.requiresGrad ? Tensor.empty(backend, x.shape, x.dtype) : undefined;
-  const gw = weight.requiresGrad ? Tensor.empty(backend, weight.shape, weight.dtype) : undefined;
-  if (!gx && !gw) return [undefined, undefined];
-  const handled = untracked(() => kernel.call(backend.routines, gx, gw, g.contiguous(), x.contiguous(), weight.contiguous(), p));
-  return handled ? [gx, gw] : undefined;
+  const grad = (t: Tensor | undefined) => (t?.requiresGrad ? Tensor.empty(backend, t.shape, t.dtype) : undefined);
+  const out = [grad(x), grad(weight), grad(bias)] as const;
+  if (!out.some((t) => t)) return [undefined, undefined, undefined];
+  const handled = untracked(() => kernel.call(backend.routines, out[0], out[1], out[2], g.contiguous(), x.contiguous(), weight.contiguous(), p));
+  return handled ? [...out] : undefined;
 }
 
 export interface UnfoldOptions { kernelSize: number | Pair; stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair }
@@ -216,14 +216,20 @@ function pool(name: 'maxPool2d' | 'avgPool2d', x: Tensor, opt: Pool2dOptions): T
 
 /**
  * Max pooling's gradient: each window's gradient to its (first) maximum, as in PyTorch, a scatter-add
- * into zeros. Written in place when the gradient is not itself recorded; otherwise the
- * differentiable scatterAdd (which copies its input).
+ * into zeros: the backend's fused kernel, else written in place, when the gradient is not itself
+ * recorded; otherwise the differentiable scatterAdd (which copies its input).
  */
 function maxPoolGrad(x: Tensor, g: Tensor, indices: Tensor, p: Pool2dPlan): Tensor {
   const l = p.oh * p.ow;
+  const backend = g.storage.backend, kernel = backend.routines.maxPool2dBackward;
+  if (kernel && !gradWanted([g])) {
+    const gx = Tensor.empty(backend, x.shape, g.dtype);
+    if (untracked(() => kernel.call(backend.routines, gx, g.contiguous(), indices, p))) return gx;
+    gx.dispose();
+  }
   const zeros = zerosOf(x, g).reshape(p.planes, p.h * p.w);
   if (gradWanted([g])) return scatterAdd(zeros, 1, indices.reshape(p.planes, l), g.reshape(p.planes, l)).reshape(x.shape);
-  untracked(() => routine(g.storage.backend, 'scatterAdd')(zeros, indices.reshape(p.planes, l), g.contiguous().reshape(p.planes, l), 1));
+  untracked(() => routine(backend, 'scatterAdd')(zeros, indices.reshape(p.planes, l), g.contiguous().reshape(p.planes, l), 1));
   zeros.storage.version++;
   return zeros.reshape(x.shape);
 }
