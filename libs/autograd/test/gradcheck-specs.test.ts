@@ -32,6 +32,9 @@ describe('gradcheck: every elementwise spec with a gradient rule', () => {
       if (spec.condition) {
         const cond = tsr.tensor([[true, false, true], [false, true, false]]);
         expect(tsr.gradcheck((a, b) => tsr.where(cond, a, b), [leaf([2, 3], range(1), 1), leaf([3], range(2), 2)])).toBe(true);
+      } else if (spec.arity === 3) {
+        // [2, 3], [3] and [2, 1]: two broadcast patterns whose gradients are summed back.
+        expect(tsr.gradcheck(call, [leaf([2, 3], range(0), 8), leaf([3], range(1), 9), leaf([2, 1], range(2), 10)])).toBe(true);
       } else if (spec.arity === 1) {
         // A transposed (non-contiguous) view of the leaf exercises strided reads and the view's gradient.
         expect(tsr.gradcheck((a) => call(a.t()), [leaf([3, 2], range(0), 3)])).toBe(true);

@@ -110,6 +110,19 @@ export const dropout = binary('dropout', {
   grad: [({ g, b, p, op }) => op('dropout', [g, b], p), undefined],
 });
 
+/**
+ * logSoftmax's input gradient from its output gradient g, output y and s = g summed along the
+ * softmax dim (broadcast back): g - exp(y) * s, one pass instead of three (torch's
+ * _log_softmax_backward_data). Differentiable in every operand, so grad of grad still works.
+ */
+export const logSoftmaxBackward: ElementwiseSpec = {
+  kind: 'elementwise', name: 'logSoftmaxBackward', arity: 3, accepts: 'floating', result: 'float',
+  sample: { domain: [[-10, 10], [-10, 0], [-10, 10]] }, tol: {},
+  expr: ([g, y, s]) => subE(g!, mulE(ir.exp(y!), s!)),
+  ref: ([g, y, s]) => g! - Math.exp(y!) * s!,
+  grad: [({ g }) => g, ({ g, b, c }) => g.mul(b.exp()).mul(c).neg(), ({ g, b }) => g.mul(b.exp()).neg()],
+};
+
 /** torch.lerp with a scalar weight: a + weight * (b - a). Adam's moment updates are lerps. */
 export const lerp = binary('lerp', {
   accepts: 'floating', result: 'float',

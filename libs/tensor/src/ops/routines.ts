@@ -1,11 +1,11 @@
 /** Routines: validate with the ops' shape rules, allocate, and call the backend's kernel. */
 import {
   type Conv2dOptions, type Conv2dPlan, DTypeError, type DType, DTYPE_SETS, NotImplementedError, type Pair, type Pool2dOptions, type Pool2dPlan, ROUTINES,
-  type RoutineSpec, ShapeError, conv2dShape, embeddingShape, fmtShape, gatherShape, indexSelectShape, layerNormShape, matmulShape, normDim,
+  type RoutineSpec, ShapeError, conv2dShape, elementwiseSpec, embeddingShape, fmtShape, gatherShape, indexSelectShape, layerNormShape, matmulShape, normDim,
   numel, pair, pool2dShape, sameShape, scatterShape,
 } from '@tessera/ops';
 import { routine } from '../backend.js';
-import { commonBackend } from '../dispatch.js';
+import { commonBackend, elementwise } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { clone } from './convert.js';
 import { gradWanted, record, untracked } from '../grad-hook.js';
@@ -55,7 +55,7 @@ function softmaxLike(name: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Te
   if (out.numel > 0) routine(x.storage.backend, 'softmax')(out, x, d, name === 'logSoftmax');
   return record(name, [x], out, name === 'softmax'
     ? (g) => [out.mul(g.sub(g.mul(out).sum(d, { keepdim: true })))]
-    : (g) => [g.sub(out.exp().mul(g.sum(d, { keepdim: true })))]);
+    : (g) => [elementwise(elementwiseSpec('logSoftmaxBackward'), [g, out, g.sum(d, { keepdim: true })])]);
 }
 export const softmax = (x: Tensor, dim: number): Tensor => softmaxLike('softmax', x, dim);
 export const logSoftmax = (x: Tensor, dim: number): Tensor => softmaxLike('logSoftmax', x, dim);
@@ -86,7 +86,21 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = gatherShape(x.shape, dim, index.shape);
   const out = Tensor.empty(backend, index.shape, x.dtype);
   if (out.numel > 0) routine(backend, 'gather')(out, x, index, d);
-  return record('gather', [x], out, (g) => [scatterAdd(zerosOf(x, g), d, index, g)]);
+  return record('gather', [x], out, (g) => [scatterIntoZeros(x, g, d, index, g)]);
+}
+
+/**
+ * scatterAdd(zeros like x, dim, index, src): gather's and indexSelect's gradient. In place into the
+ * fresh zeros when src's gradient is not itself recorded; otherwise the differentiable scatterAdd
+ * (which copies its input).
+ */
+function scatterIntoZeros(x: Tensor, g: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
+  const zeros = zerosOf(x, g);
+  if (gradWanted([src])) return scatterAdd(zeros, dim, index, src);
+  const d = scatterShape(zeros.shape, dim, index.shape, src.shape);
+  if (index.numel > 0) untracked(() => routine(g.storage.backend, 'scatterAdd')(zeros, index, src, d));
+  zeros.storage.version++;
+  return zeros;
 }
 
 /** Zeros with x's shape and g's dtype/device (a gradient buffer). */
@@ -116,7 +130,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   if (out.numel > 0) routine(backend, 'indexSelect')(out, x, index.ndim === 0 ? reshape(index, [1]) : index, p.dim);
   return record('indexSelect', [x], out, (g) => {
     const along = x.shape.map((_, i) => (i === p.dim ? index.numel : 1));
-    return [scatterAdd(zerosOf(x, g), p.dim, reshape(index, along).expand(g.shape), g)];
+    return [scatterIntoZeros(x, g, p.dim, reshape(index, along).expand(g.shape), g)];
   });
 }
 
