@@ -25,27 +25,36 @@ export class Node implements GradNode {
   constructor(readonly name: string, readonly inputs: readonly (Tensor | undefined)[], readonly out: Tensor, vjp: Vjp) {
     this.vjp = vjp;
     this.userCode = userVjps.has(vjp);
-    this.versions = [...inputs.map((t) => t?.storage.version ?? 0), out.storage.version];
     // The graph holds its saved values: disposing a tensor (or leaving a tidy scope) must not free them.
-    for (const t of [...inputs, out]) t?.storage.retain();
+    const versions = new Array<number>(inputs.length + 1);
+    for (let i = 0; i < inputs.length; i++) {
+      const t = inputs[i];
+      versions[i] = t ? t.storage.version : 0;
+      t?.storage.retain();
+    }
+    versions[inputs.length] = out.storage.version;
+    out.storage.retain();
+    this.versions = versions;
   }
 
   apply(g: Tensor): readonly (Tensor | undefined)[] {
     if (!this.vjp) {
       throw new TesseraError('backward', `trying to backward through the graph a second time (at ${this.name}); the saved values were freed: pass { retainGraph: true } to the first backward`);
     }
-    [...this.inputs, this.out].forEach((t, i) => {
+    for (let i = 0; i <= this.inputs.length; i++) {
+      const t = i < this.inputs.length ? this.inputs[i] : this.out;
       if (t && t.storage.version !== this.versions[i]) {
         throw new TesseraError('backward', `a tensor saved by ${this.name} (shape ${fmtShape(t.shape)}) was modified by an in-place operation after it was used; gradients would be wrong`);
       }
-    });
+    }
     return this.vjp(g);
   }
 
   free(): void {
     if (!this.vjp) return;
     this.vjp = undefined;
-    for (const t of [...this.inputs, this.out]) t?.storage.release();
+    for (const t of this.inputs) t?.storage.release();
+    this.out.storage.release();
   }
 }
 

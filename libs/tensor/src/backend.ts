@@ -146,8 +146,11 @@ export interface Backend {
   read(buffer: unknown, dtype: DType, offset: number, size: number): Promise<TypedArray>;
   /** Synchronous read, for backends whose memory is host memory. */
   readSync?(buffer: unknown, dtype: DType, offset: number, size: number): TypedArray;
-  /** Releases a buffer whose last reference is gone. */
-  free(buffer: unknown): void;
+  /**
+   * Releases a buffer whose last reference is gone; `adopted` when it came from fromHost (a CPU
+   * backend's fromHost adopts the caller's array, which it must then never hand out again).
+   */
+  free(buffer: unknown, adopted: boolean): void;
   elementwise(kernel: ElementwiseKernel, launch: ElementwiseLaunch): void;
   reduce(kernel: ReduceKernel, launch: ReduceLaunch): void;
   readonly routines: Partial<RoutineKernels>;

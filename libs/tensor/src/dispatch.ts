@@ -164,12 +164,35 @@ function scalarTensor(like: Tensor, value: number | boolean): Tensor {
 function recordElementwise(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], specParams: readonly number[], result: Tensor): void {
   const inputs = operands.map((o) => (o instanceof Tensor ? o : undefined));
   record(spec.name, inputs, result, (g) => {
-    const operand = (i: number): Tensor => { const o = operands[i]!; return o instanceof Tensor ? o : scalarTensor(result, o); };
-    const p = Object.fromEntries(Object.keys(spec.params ?? {}).map((n, i) => [n, specParams[i]!]));
-    const op = (name: string, xs: readonly TensorOrScalar[], ps?: Readonly<Record<string, number>>) => elementwise(elementwiseSpec(name), xs, ps);
-    const ctx = { g, out: result, p, op, get a() { return operand(0); }, get b() { return operand(1); }, get c() { return operand(2); } };
+    const ctx = new RuleContext(spec, operands, specParams, g, result);
     return spec.grad!.map((rule, i) => (rule && inputs[i]?.requiresGrad ? (rule(ctx) as Tensor) : undefined));
   });
+}
+
+/**
+ * What an elementwise spec's gradient rule sees (GradContext). A class, not an object literal of
+ * closures: one is made per recorded op in every backward pass.
+ */
+class RuleContext {
+  private params: Record<string, number> | undefined;
+  constructor(private readonly spec: ElementwiseSpec, private readonly operands: readonly TensorOrScalar[], private readonly specParams: readonly number[], readonly g: Tensor, readonly out: Tensor) {}
+  get a(): Tensor { return this.operand(0); }
+  get b(): Tensor { return this.operand(1); }
+  get c(): Tensor { return this.operand(2); }
+  get p(): Readonly<Record<string, number>> {
+    if (!this.params) {
+      this.params = {};
+      let i = 0;
+      for (const name in this.spec.params) this.params[name] = this.specParams[i++]!;
+    }
+    return this.params;
+  }
+  op(name: string, xs: readonly TensorOrScalar[], ps?: Readonly<Record<string, number>>): Tensor { return elementwise(elementwiseSpec(name), xs, ps); }
+  /** Operand i as a tensor: JS scalars as 0-d tensors of the result's dtype. */
+  private operand(i: number): Tensor {
+    const o = this.operands[i]!;
+    return o instanceof Tensor ? o : scalarTensor(this.out, o);
+  }
 }
 
 const rdKernels = new Map<ReduceSpec, Map<string, ReduceKernel>>();

@@ -14,6 +14,8 @@ export class Storage {
     private buf: unknown,
     readonly dtype: DType,
     readonly size: number,
+    /** Made by fromHost: on CPU backends the caller's own array, which must never be reused. */
+    readonly adopted = false,
   ) {}
 
   get buffer(): unknown {
@@ -25,7 +27,7 @@ export class Storage {
   retain(): void { this.refs++; }
   release(): void {
     if (--this.refs > 0 || this.buf === undefined) return;
-    this.backend.free(this.buf);
+    this.backend.free(this.buf, this.adopted);
     this.buf = undefined;
   }
 }

@@ -59,7 +59,7 @@ export class Tensor implements View {
 
   /** Wraps host data as a contiguous tensor (the CPU backend adopts the array without copying). */
   static fromHost(backend: Backend, data: TypedArray, dtype: DType, shape: Shape): Tensor {
-    return new Tensor(new Storage(backend, backend.fromHost(data, dtype), dtype, data.length), shape.slice(), contiguousStrides(shape), 0);
+    return new Tensor(new Storage(backend, backend.fromHost(data, dtype), dtype, data.length, true), shape.slice(), contiguousStrides(shape), 0);
   }
 
   get dtype(): DType { return this.storage.dtype; }

@@ -2,7 +2,7 @@
 import type { DType } from '@tessera/ops';
 import type { Backend } from '../backend.js';
 import type { TypedArray } from '../typed.js';
-import { adoptArray, allocArray, releaseArray } from './pool.js';
+import { allocArray, releaseArray } from './pool.js';
 import { runElementwise, runReduce } from './kernels.js';
 import { cpuRoutines } from './routines.js';
 
@@ -11,10 +11,10 @@ export const jsBackend: Backend = {
   name: 'js',
   gcManaged: true,
   alloc: (dtype: DType, size: number) => allocArray(dtype, size),
-  fromHost: (data: TypedArray) => adoptArray(data),
+  fromHost: (data: TypedArray) => data,
   read: async (buffer, _dtype, offset, size) => (buffer as TypedArray).slice(offset, offset + size),
   readSync: (buffer, _dtype, offset, size) => (buffer as TypedArray).slice(offset, offset + size),
-  free: (buffer) => releaseArray(buffer as TypedArray),
+  free: (buffer, adopted) => { if (!adopted) releaseArray(buffer as TypedArray); },
   elementwise: runElementwise,
   reduce: runReduce,
   routines: cpuRoutines,

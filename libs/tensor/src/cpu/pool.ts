@@ -3,7 +3,8 @@
  * released (dispose, tidy, the autograd engine's temporaries) are kept by dtype and length and handed
  * out again. A fresh off-heap typed array costs ~1-2 us (malloc, V8's external-memory accounting, and
  * for large ones a page fault per 4 KiB on first write), a reused one tens of nanoseconds.
- * Arrays a caller handed over (fromHost adopts them) are never pooled: the caller may still hold them.
+ * Arrays a caller handed over (fromHost adopts them) are never released here (Backend.free says
+ * which): the caller may still hold them.
  */
 import { type DType, DTYPES } from '@tessera/ops';
 import { type TypedArray, allocHost } from '../typed.js';
@@ -20,7 +21,6 @@ const VIEW: Readonly<Record<DType, Ctor>> = {
 
 /** Released arrays by storage class (bool and uint8 share Uint8Array) and length. */
 const free = new Map<Ctor, Map<number, TypedArray[]>>();
-const adopted = new WeakSet<TypedArray>();
 let pooledBytes = 0;
 
 /** An array of `size` elements: a released one when there is one (zero-filled below 64 KiB, as fresh small ones are). */
@@ -36,15 +36,9 @@ export function allocArray(dtype: DType, size: number): TypedArray {
   return new VIEW[dtype](Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer, 0, size);
 }
 
-/** Marks an array handed over by a caller: it is used in place and never pooled. */
-export function adoptArray<A extends TypedArray>(a: A): A {
-  adopted.add(a);
-  return a;
-}
-
 /** Takes back an array whose last storage reference is gone. */
 export function releaseArray(a: TypedArray): void {
-  if (adopted.has(a) || pooledBytes + a.byteLength > POOL_LIMIT_BYTES) return;
+  if (pooledBytes + a.byteLength > POOL_LIMIT_BYTES) return;
   const kind = a.constructor as Ctor;
   let byLength = free.get(kind);
   if (!byLength) free.set(kind, (byLength = new Map()));
