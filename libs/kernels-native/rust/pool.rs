@@ -90,21 +90,27 @@ fn avg_plane<T: Real>(x: &[T], out: &mut [T], p: &Plan, count_include_pad: bool,
 }
 
 /// The ubiquitous 2x2, stride 2, unpadded max pooling (every window whole): four loads and three
-/// select steps per output in straight-line code, with the general kernel's first-maximum and NaN rules.
-fn max_plane_2x2<T: Real + PartialOrd>(x: &[T], out: &mut [T], mut idx: Option<&mut [i64]>, p: &Plan) {
+/// branch-free select steps per output, with the general kernel's first-maximum and NaN rules.
+fn max_plane_2x2<T: Real + PartialOrd>(x: &[T], out: &mut [T], idx: Option<&mut [i64]>, p: &Plan) {
+    let (w, oh, ow) = (p.w, p.oh, p.ow);
+    // Every read lies in the plane and every write in out (and idx): checked once, then raw pointers.
+    assert!(2 * ow <= w && 2 * oh * w <= x.len() && oh * ow <= out.len() && idx.as_ref().is_none_or(|ix| oh * ow <= ix.len()));
     #[allow(clippy::eq_op)]
-    let better = |val: T, best: T| val > best || (val != val && best == best);
-    for i in 0..p.oh {
-        let (r0, r1) = (2 * i * p.w, (2 * i + 1) * p.w);
-        let (top, bottom) = (&x[r0..r0 + 2 * p.ow], &x[r1..r1 + 2 * p.ow]);
-        for j in 0..p.ow {
-            let (mut best, mut at) = (top[2 * j], r0 + 2 * j);
-            for (val, pos) in [(top[2 * j + 1], r0 + 2 * j + 1), (bottom[2 * j], r1 + 2 * j), (bottom[2 * j + 1], r1 + 2 * j + 1)] {
-                if better(val, best) { best = val; at = pos; }
-            }
-            out[i * p.ow + j] = best;
-            if let Some(ix) = idx.as_deref_mut() { ix[i * p.ow + j] = at as i64; }
+    let better = |v: T, best: T| v > best || (v != v && best == best);
+    let window = |i: usize, j: usize| -> (T, usize) {
+        let (r0, r1) = (2 * i * w + 2 * j, (2 * i + 1) * w + 2 * j);
+        let (mut best, mut at) = unsafe { (*x.get_unchecked(r0), r0) };
+        for pos in [r0 + 1, r1, r1 + 1] {
+            let v = unsafe { *x.get_unchecked(pos) };
+            let take = better(v, best);
+            best = if take { v } else { best };
+            at = if take { pos } else { at };
         }
+        (best, at)
+    };
+    match idx {
+        Some(ix) => for i in 0..oh { for j in 0..ow { let (v, at) = window(i, j); unsafe { *out.get_unchecked_mut(i * ow + j) = v; *ix.get_unchecked_mut(i * ow + j) = at as i64; } } },
+        None => for i in 0..oh { for j in 0..ow { unsafe { *out.get_unchecked_mut(i * ow + j) = window(i, j).0; } } },
     }
 }
 
