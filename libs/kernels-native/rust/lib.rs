@@ -217,6 +217,25 @@ fn slice_of_mut<'a, T>(name: &str, bytes: &'a mut [u8], off: usize, len: usize) 
     Ok(unsafe { std::slice::from_raw_parts_mut((bytes.as_mut_ptr() as *mut T).add(off), len) })
 }
 
+/// The `n` element offsets a routine's JS side packs, or a JS error naming `op` (a short list would
+/// index past its end, and a panic aborts the process).
+fn offsets_of<'a>(op: &str, offsets: &'a [f64], n: usize) -> Result<impl Fn(usize) -> usize + 'a> {
+    if offsets.len() != n { return Err(Error::from_reason(format!("{op}: offsets must have {n} entries, got {}", offsets.len()))); }
+    Ok(move |i: usize| offsets[i] as usize)
+}
+
+/// Runs `$body` with `$t` the Rust type of a float32/float64 `dtype`; any other dtype is a JS error
+/// naming `op`.
+macro_rules! by_float {
+    ($op:expr, $dtype:expr, $t:ident => $body:block) => {
+        match $dtype.as_str() {
+            "float32" => { type $t = f32; $body }
+            "float64" => { type $t = f64; $body }
+            d => return Err(Error::from_reason(format!("{}: unsupported dtype {d}", $op))),
+        }
+    };
+}
+
 /// The convolution plan packed in `plan`, or a JS error naming `op`.
 fn conv_plan(op: &str, plan: &[f64]) -> Result<conv::Plan> {
     conv::Plan::from(plan).ok_or_else(|| Error::from_reason(format!("{op}: invalid plan (16 non-negative integers; strides, dilations and groups >= 1; groups dividing the channels; windows inside the padded input)")))
@@ -226,18 +245,15 @@ fn conv_plan(op: &str, plan: &[f64]) -> Result<conv::Plan> {
 #[napi(js_name = "conv2d")]
 pub fn conv2d(dtype: String, x: Uint8ArraySlice, w: Uint8ArraySlice, bias: Option<Uint8ArraySlice>, mut out: Uint8ArraySlice, plan: Float64ArraySlice, offsets: Float64ArraySlice) -> Result<()> {
     let p = conv_plan("conv2d", &plan)?;
-    let o = |i: usize| offsets[i] as usize;
+    let o = offsets_of("conv2d", &offsets, 4)?;
     let out_bytes = unsafe { out.as_mut() };
-    macro_rules! go {
-        ($t:ty) => {{
-            let xs = slice_of::<$t>("conv2d x", &x, o(0), p.n * p.image())?;
-            let ws = slice_of::<$t>("conv2d weight", &w, o(1), p.o * (p.c / p.groups) * p.kh * p.kw)?;
-            let bs = match &bias { Some(b) => Some(slice_of::<$t>("conv2d bias", b, o(2), p.o)?), None => None };
-            let os = slice_of_mut::<$t>("conv2d out", out_bytes, o(3), p.n * p.o * p.oh * p.ow)?;
-            conv::conv2d::<$t>(xs, ws, bs, os, &p);
-        }};
-    }
-    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("conv2d: unsupported dtype {dtype}"))) }
+    by_float!("conv2d", dtype, T => {
+        let xs = slice_of::<T>("conv2d x", &x, o(0), p.n * p.image())?;
+        let ws = slice_of::<T>("conv2d weight", &w, o(1), p.o * (p.c / p.groups) * p.kh * p.kw)?;
+        let bs = match &bias { Some(b) => Some(slice_of::<T>("conv2d bias", b, o(2), p.o)?), None => None };
+        let os = slice_of_mut::<T>("conv2d out", out_bytes, o(3), p.n * p.o * p.oh * p.ow)?;
+        conv::conv2d::<T>(xs, ws, bs, os, &p);
+    });
     Ok(())
 }
 
@@ -247,22 +263,18 @@ pub fn conv2d(dtype: String, x: Uint8ArraySlice, w: Uint8ArraySlice, bias: Optio
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(dtype: String, grad: Uint8ArraySlice, x: Uint8ArraySlice, w: Uint8ArraySlice, gx: Option<Uint8ArraySlice>, gw: Option<Uint8ArraySlice>, gb: Option<Uint8ArraySlice>, plan: Float64ArraySlice, offsets: Float64ArraySlice) -> Result<()> {
     let p = conv_plan("conv2dBackward", &plan)?;
-    if offsets.len() != 6 { return Err(Error::from_reason("conv2dBackward: offsets must have 6 entries".to_string())); }
-    let o = |i: usize| offsets[i] as usize;
+    let o = offsets_of("conv2dBackward", &offsets, 6)?;
     let (mut gx, mut gw, mut gb) = (gx, gw, gb);
     let weights = p.o * (p.c / p.groups) * p.kh * p.kw;
-    macro_rules! go {
-        ($t:ty) => {{
-            let gs = slice_of::<$t>("conv2dBackward grad", &grad, o(0), p.n * p.o * p.oh * p.ow)?;
-            let xs = slice_of::<$t>("conv2dBackward x", &x, o(1), p.n * p.image())?;
-            let ws = slice_of::<$t>("conv2dBackward weight", &w, o(2), weights)?;
-            let gxs = match gx.as_mut() { Some(b) => Some(slice_of_mut::<$t>("conv2dBackward gx", unsafe { b.as_mut() }, o(3), p.n * p.image())?), None => None };
-            let gws = match gw.as_mut() { Some(b) => Some(slice_of_mut::<$t>("conv2dBackward gw", unsafe { b.as_mut() }, o(4), weights)?), None => None };
-            let gbs = match gb.as_mut() { Some(b) => Some(slice_of_mut::<$t>("conv2dBackward gb", unsafe { b.as_mut() }, o(5), p.o)?), None => None };
-            conv::conv2d_backward::<$t>(gs, xs, ws, gxs, gws, gbs, &p);
-        }};
-    }
-    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("conv2dBackward: unsupported dtype {dtype}"))) }
+    by_float!("conv2dBackward", dtype, T => {
+        let gs = slice_of::<T>("conv2dBackward grad", &grad, o(0), p.n * p.o * p.oh * p.ow)?;
+        let xs = slice_of::<T>("conv2dBackward x", &x, o(1), p.n * p.image())?;
+        let ws = slice_of::<T>("conv2dBackward weight", &w, o(2), weights)?;
+        let gxs = match gx.as_mut() { Some(b) => Some(slice_of_mut::<T>("conv2dBackward gx", unsafe { b.as_mut() }, o(3), p.n * p.image())?), None => None };
+        let gws = match gw.as_mut() { Some(b) => Some(slice_of_mut::<T>("conv2dBackward gw", unsafe { b.as_mut() }, o(4), weights)?), None => None };
+        let gbs = match gb.as_mut() { Some(b) => Some(slice_of_mut::<T>("conv2dBackward gb", unsafe { b.as_mut() }, o(5), p.o)?), None => None };
+        conv::conv2d_backward::<T>(gs, xs, ws, gxs, gws, gbs, &p);
+    });
     Ok(())
 }
 
@@ -270,17 +282,15 @@ pub fn conv2d_backward(dtype: String, grad: Uint8ArraySlice, x: Uint8ArraySlice,
 #[napi]
 pub fn unfold(dtype: String, src: Uint8ArraySlice, mut dst: Uint8ArraySlice, plan: Float64ArraySlice, offsets: Float64ArraySlice, adjoint: bool) -> Result<()> {
     let p = conv_plan("unfold", &plan)?;
+    let o = offsets_of("unfold", &offsets, 2)?;
     let (image, cols) = (p.n * p.image(), p.n * p.cols(p.c));
     let (src_len, dst_len) = if adjoint { (cols, image) } else { (image, cols) };
     let dst_bytes = unsafe { dst.as_mut() };
-    macro_rules! go {
-        ($t:ty) => {{
-            let s = slice_of::<$t>("unfold src", &src, offsets[0] as usize, src_len)?;
-            let d = slice_of_mut::<$t>("unfold dst", dst_bytes, offsets[1] as usize, dst_len)?;
-            if adjoint { conv::fold::<$t>(s, d, &p) } else { conv::unfold::<$t>(s, d, &p) }
-        }};
-    }
-    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("unfold: unsupported dtype {dtype}"))) }
+    by_float!("unfold", dtype, T => {
+        let s = slice_of::<T>("unfold src", &src, o(0), src_len)?;
+        let d = slice_of_mut::<T>("unfold dst", dst_bytes, o(1), dst_len)?;
+        if adjoint { conv::fold::<T>(s, d, &p) } else { conv::unfold::<T>(s, d, &p) }
+    });
     Ok(())
 }
 
@@ -289,20 +299,16 @@ pub fn unfold(dtype: String, src: Uint8ArraySlice, mut dst: Uint8ArraySlice, pla
 #[napi(js_name = "pool2d")]
 pub fn pool2d(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice, indices: Option<Uint8ArraySlice>, plan: Float64ArraySlice, offsets: Float64ArraySlice, max: bool, count_include_pad: bool) -> Result<()> {
     let p = pool::Plan::from(&plan).ok_or_else(|| Error::from_reason("pool2d: plan must have 13 non-negative integers and strides > 0".to_string()))?;
-    if offsets.len() != 3 { return Err(Error::from_reason("pool2d: offsets must have 3 entries".to_string())); }
-    let o = |i: usize| offsets[i] as usize;
+    let o = offsets_of("pool2d", &offsets, 3)?;
     let (image, pooled) = (p.planes * p.h * p.w, p.planes * p.oh * p.ow);
     let out_bytes = unsafe { out.as_mut() };
     let mut indices = indices;
     let idx = match indices.as_mut() { Some(b) => Some(slice_of_mut::<i64>("pool2d indices", unsafe { b.as_mut() }, o(2), pooled)?), None => None };
-    macro_rules! go {
-        ($t:ty) => {{
-            let xs = slice_of::<$t>("pool2d x", &x, o(0), image)?;
-            let os = slice_of_mut::<$t>("pool2d out", out_bytes, o(1), pooled)?;
-            pool::pool2d::<$t>(xs, os, idx, &p, max, count_include_pad);
-        }};
-    }
-    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("pool2d: unsupported dtype {dtype}"))) }
+    by_float!("pool2d", dtype, T => {
+        let xs = slice_of::<T>("pool2d x", &x, o(0), image)?;
+        let os = slice_of_mut::<T>("pool2d out", out_bytes, o(1), pooled)?;
+        pool::pool2d::<T>(xs, os, idx, &p, max, count_include_pad);
+    });
     Ok(())
 }
 
@@ -312,19 +318,15 @@ pub fn pool2d(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice, indic
 #[napi(js_name = "maxPool2dBackward")]
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d_backward(dtype: String, mut gx: Uint8ArraySlice, grad: Uint8ArraySlice, indices: Uint8ArraySlice, planes: u32, hw: u32, l: u32, offsets: Float64ArraySlice) -> Result<()> {
-    if offsets.len() != 3 { return Err(Error::from_reason("maxPool2dBackward: offsets must have 3 entries".to_string())); }
-    let o = |i: usize| offsets[i] as usize;
+    let o = offsets_of("maxPool2dBackward", &offsets, 3)?;
     let (planes, hw, l) = (planes as usize, hw as usize, l as usize);
     let gx_bytes = unsafe { gx.as_mut() };
     let is = slice_of::<i64>("maxPool2dBackward indices", &indices, o(2), planes * l)?;
-    macro_rules! go {
-        ($t:ty) => {{
-            let gxs = slice_of_mut::<$t>("maxPool2dBackward gx", gx_bytes, o(0), planes * hw)?;
-            let gs = slice_of::<$t>("maxPool2dBackward grad", &grad, o(1), planes * l)?;
-            pool::max_pool_backward::<$t>(gxs, gs, is, hw, l).map_err(|e| Error::from_reason(format!("maxPool2dBackward: {e}")))?;
-        }};
-    }
-    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("maxPool2dBackward: unsupported dtype {dtype}"))) }
+    by_float!("maxPool2dBackward", dtype, T => {
+        let gxs = slice_of_mut::<T>("maxPool2dBackward gx", gx_bytes, o(0), planes * hw)?;
+        let gs = slice_of::<T>("maxPool2dBackward grad", &grad, o(1), planes * l)?;
+        pool::max_pool_backward::<T>(gxs, gs, is, hw, l).map_err(|e| Error::from_reason(format!("maxPool2dBackward: {e}")))?;
+    });
     Ok(())
 }
 
@@ -333,36 +335,29 @@ pub fn max_pool2d_backward(dtype: String, mut gx: Uint8ArraySlice, grad: Uint8Ar
 #[napi(js_name = "scatterAddRows")]
 #[allow(clippy::too_many_arguments)]
 pub fn scatter_add_rows(dtype: String, mut out: Uint8ArraySlice, index: Uint8ArraySlice, src: Uint8ArraySlice, rows: u32, n: u32, k: u32, offsets: Float64ArraySlice) -> Result<()> {
-    if offsets.len() != 3 { return Err(Error::from_reason("scatterAdd: offsets must have 3 entries".to_string())); }
-    let o = |i: usize| offsets[i] as usize;
+    let o = offsets_of("scatterAdd", &offsets, 3)?;
     let (rows, n, k) = (rows as usize, n as usize, k as usize);
     let out_bytes = unsafe { out.as_mut() };
     let is = slice_of::<i64>("scatterAdd index", &index, o(1), rows * k)?;
-    macro_rules! go {
-        ($t:ty) => {{
-            let os = slice_of_mut::<$t>("scatterAdd out", out_bytes, o(0), rows * n)?;
-            let ss = slice_of::<$t>("scatterAdd src", &src, o(2), rows * k)?;
-            pool::scatter_add_rows::<$t>(os, is, ss, n, k).map_err(|e| Error::from_reason(format!("scatterAdd: {e}")))?;
-        }};
-    }
-    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("scatterAdd: unsupported dtype {dtype}"))) }
+    by_float!("scatterAdd", dtype, T => {
+        let os = slice_of_mut::<T>("scatterAdd out", out_bytes, o(0), rows * n)?;
+        let ss = slice_of::<T>("scatterAdd src", &src, o(2), rows * k)?;
+        pool::scatter_add_rows::<T>(os, is, ss, n, k).map_err(|e| Error::from_reason(format!("scatterAdd: {e}")))?;
+    });
     Ok(())
 }
 
 /// softmax / logSoftmax over contiguous rows of `n` (`rows` of them); `offsets`: x, out.
 #[napi(js_name = "softmaxRows")]
 pub fn softmax_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice, rows: u32, n: u32, offsets: Float64ArraySlice, log: bool) -> Result<()> {
-    if offsets.len() != 2 { return Err(Error::from_reason("softmax: offsets must have 2 entries".to_string())); }
+    let o = offsets_of("softmax", &offsets, 2)?;
     let len = rows as usize * n as usize;
     let out_bytes = unsafe { out.as_mut() };
-    macro_rules! go {
-        ($t:ty) => {{
-            let xs = slice_of::<$t>("softmax x", &x, offsets[0] as usize, len)?;
-            let os = slice_of_mut::<$t>("softmax out", out_bytes, offsets[1] as usize, len)?;
-            rows::softmax::<$t>(os, xs, n as usize, log);
-        }};
-    }
-    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("softmax: unsupported dtype {dtype}"))) }
+    by_float!("softmax", dtype, T => {
+        let xs = slice_of::<T>("softmax x", &x, o(0), len)?;
+        let os = slice_of_mut::<T>("softmax out", out_bytes, o(1), len)?;
+        rows::softmax::<T>(os, xs, n as usize, log);
+    });
     Ok(())
 }
 
@@ -370,19 +365,16 @@ pub fn softmax_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice,
 #[napi(js_name = "layerNormRows")]
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice, weight: Option<Uint8ArraySlice>, bias: Option<Uint8ArraySlice>, rows: u32, n: u32, offsets: Float64ArraySlice, eps: f64) -> Result<()> {
-    if offsets.len() != 4 { return Err(Error::from_reason("layerNorm: offsets must have 4 entries".to_string())); }
+    let o = offsets_of("layerNorm", &offsets, 4)?;
     let (len, n) = (rows as usize * n as usize, n as usize);
     let out_bytes = unsafe { out.as_mut() };
-    macro_rules! go {
-        ($t:ty) => {{
-            let xs = slice_of::<$t>("layerNorm x", &x, offsets[0] as usize, len)?;
-            let ws = match &weight { Some(w) => Some(slice_of::<$t>("layerNorm weight", w, offsets[2] as usize, n)?), None => None };
-            let bs = match &bias { Some(b) => Some(slice_of::<$t>("layerNorm bias", b, offsets[3] as usize, n)?), None => None };
-            let os = slice_of_mut::<$t>("layerNorm out", out_bytes, offsets[1] as usize, len)?;
-            rows::layer_norm::<$t>(os, xs, ws, bs, n, eps);
-        }};
-    }
-    match dtype.as_str() { "float32" => go!(f32), "float64" => go!(f64), _ => return Err(Error::from_reason(format!("layerNorm: unsupported dtype {dtype}"))) }
+    by_float!("layerNorm", dtype, T => {
+        let xs = slice_of::<T>("layerNorm x", &x, o(0), len)?;
+        let ws = match &weight { Some(w) => Some(slice_of::<T>("layerNorm weight", w, o(2), n)?), None => None };
+        let bs = match &bias { Some(b) => Some(slice_of::<T>("layerNorm bias", b, o(3), n)?), None => None };
+        let os = slice_of_mut::<T>("layerNorm out", out_bytes, o(1), len)?;
+        rows::layer_norm::<T>(os, xs, ws, bs, n, eps);
+    });
     Ok(())
 }
 

@@ -106,6 +106,10 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     expect(() => add([1, 0, 0, 0, 17, 1, 1, 1, 1], buf, buf)).toThrow(/outside its buffer/);
     const sum = ids.reduce['sum:float32>float32']!;
     expect(() => addon.reduce(sum, Float64Array.of(1, 1, 0, 0, 4, 2, 1, 4, 1, 0, 3), 11, buf, buf)).toThrow(/takes 0 scalar params, got 1/);
+    // A routine handed too few offsets is an error (indexing past them would abort the process).
+    const conv = (loadAddonModule() as { conv2d: Launch }).conv2d;
+    const bytes = new Uint8Array(64), plan = Float64Array.of(1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 2, 2);
+    expect(() => conv('float32', bytes, bytes, undefined, bytes, plan, Float64Array.of(0, 0, 0))).toThrow(/conv2d: offsets must have 4 entries, got 3/);
     // The block's used length may not exceed it (the JS side reuses one block and says how much is filled).
     expect(() => addon.reduce(sum, Float64Array.of(1, 1, 0, 0, 4, 2, 1, 4, 1, 0), 11, buf, buf)).toThrow(/launch block of 10 values, 11 said used/);
   });
