@@ -51,9 +51,9 @@ export interface TorchRun { readonly results: CaseResult[]; readonly notes: stri
  */
 export interface TorchWant { readonly suite: Suite; readonly size: number; readonly flops?: number; readonly bytes?: number; readonly params?: number }
 
-/** Times the train-step `cases` (name -> what the row needs) for each available BLAS. */
-export function runTorchTrainStep(cases: ReadonlyMap<string, TorchWant>, quick: boolean): TorchRun {
-  return runTorch('torch_train_step.py', 'train-step', cases, new Map(), quick);
+/** Times the train-step `cases` (name -> what the row needs) for each available BLAS, for `seconds` each (default 2, --quick 0.3). */
+export function runTorchTrainStep(cases: ReadonlyMap<string, TorchWant>, quick: boolean, seconds?: number): TorchRun {
+  return runTorch('torch_train_step.py', 'train-step', cases, new Map(), seconds === undefined ? (quick ? ['--quick'] : []) : ['--seconds', String(seconds)]);
 }
 
 /**
@@ -61,10 +61,10 @@ export function runTorchTrainStep(cases: ReadonlyMap<string, TorchWant>, quick: 
  * once (`pytorch` rows, in the first BLAS's run: they never call BLAS).
  */
 export function runTorchOps(matmul: ReadonlyMap<string, TorchWant>, elementwise: ReadonlyMap<string, TorchWant>, quick: boolean): TorchRun {
-  return runTorch('torch_ops.py', 'matmul/elementwise', matmul, elementwise, quick);
+  return runTorch('torch_ops.py', 'matmul/elementwise', matmul, elementwise, quick ? ['--quick'] : []);
 }
 
-function runTorch(script: string, label: string, perBlas: ReadonlyMap<string, TorchWant>, once: ReadonlyMap<string, TorchWant>, quick: boolean): TorchRun {
+function runTorch(script: string, label: string, perBlas: ReadonlyMap<string, TorchWant>, once: ReadonlyMap<string, TorchWant>, budget: readonly string[]): TorchRun {
   const results: CaseResult[] = [], notes: string[] = [];
   if (!perBlas.size && !once.size) return { results, notes };
   if (!existsSync(SYSTEM_PYTHON)) return { results, notes: [`${label} PyTorch skipped: PyTorch not installed (${SYSTEM_PYTHON} not found)`] };
@@ -83,7 +83,7 @@ function runTorch(script: string, label: string, perBlas: ReadonlyMap<string, To
       notes.push(`${label} ${impl} skipped: ${dir}/libblas.so.3 not found (apt-get install -y ${pkg})`);
       continue;
     }
-    const out = runScript(script, [...(quick ? ['--quick'] : []), ...perBlas.keys(), ...pending.keys()], dir);
+    const out = runScript(script, [...budget, ...perBlas.keys(), ...pending.keys()], dir);
     if (out === undefined) return { results, notes: [`${label} PyTorch skipped: PyTorch not installed (${SYSTEM_PYTHON} cannot import torch)`] };
     const loaded = out.blas;
     const blasOk = loaded.length === 1 && path.dirname(loaded[0]!) === dir;

@@ -1,7 +1,7 @@
 """PyTorch side of the train-step suite: the same models, batches and optimizers as the Tessera cases
 in suites.ts, one step = zero_grad, forward, loss, backward, optimizer step.
 
-Run with Debian's /usr/bin/python3 (python3-torch). Usage: torch_train_step.py [--quick] CASE...
+Run with Debian's /usr/bin/python3 (python3-torch). Usage: torch_train_step.py [--quick | --seconds S] CASE...
 Prints one JSON object: {"torch", "threads", "blas", "cases": {CASE: {"meanUs", "rme", "samples",
 "params", "loss", "otherCpu"}}}. Exits 3 when torch cannot be imported, so the caller can report a skip.
 """
@@ -123,13 +123,18 @@ def loaded_blas():
 
 def main(argv):
     quick = "--quick" in argv
+    seconds = 0.3 if quick else 2.0
+    if "--seconds" in argv:
+        i = argv.index("--seconds")
+        seconds = float(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
     names = [a for a in argv if a != "--quick"]
     unknown = [n for n in names if n not in CASES]
     if not names or unknown:
         print(f"unknown or missing case(s) {unknown}; known: {', '.join(CASES)}", file=sys.stderr)
         return 2
     torch.set_num_threads(2)
-    cases = {n: time_case(CASES[n], 0.3 if quick else 2.0) for n in names}
+    cases = {n: time_case(CASES[n], seconds) for n in names}
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": loaded_blas(), "cases": cases}))
     return 0
 
