@@ -19,7 +19,7 @@ const quick = args.includes('--quick');
 const date = new Date().toISOString();
 const machine = machineInfo();
 const commit = gitCommit();
-console.log(`Tessera CPU benchmarks${quick ? ' (quick)' : ''}: ${machine.cpus} x${machine.cores}, node ${machine.node}, commit ${commit}`);
+console.log(`Tessera CPU benchmarks${quick ? ' (quick)' : ''}: ${machine.cpus} x${machine.cores}, node ${machine.node}${machine.simd ? `, native SIMD ${machine.simd}` : ''}, commit ${commit}`);
 
 const progress = (r: CaseResult) => console.error(`  ${r.case} ${r.impl}: ${r.meanUs.toPrecision(4)} us ±${r.rme.toFixed(1)}%`);
 const notes: string[] = [];

@@ -12,7 +12,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { ORT_THREADS, ortCase } from './onnx.js';
 import * as tsr from 'tessera';
-import { createNativeBackend } from '@tessera/kernels-native';
+import { createNativeBackend, nativeSimd } from '@tessera/kernels-native';
 import { makeModel as makeDigitsCnn } from '../../../examples/src/train-digits.js';
 import { type TorchWant, runTorchOps, runTorchTrainStep } from './pytorch.js';
 
@@ -59,7 +59,7 @@ export interface CaseResult {
   readonly gbps?: number;
 }
 
-export interface Machine { readonly cpus: string; readonly cores: number; readonly node: string }
+export interface Machine { readonly cpus: string; readonly cores: number; readonly node: string; readonly simd?: string }
 
 /** One line of the results JSON: a case's result (without the sample count) and where it was measured. */
 export interface BenchRecord extends Omit<CaseResult, 'samples'> {
@@ -610,7 +610,7 @@ export async function runAll(opt: BenchOptions): Promise<CaseResult[]> {
 
 export function machineInfo(): Machine {
   const cpus = os.cpus();
-  return { cpus: cpus[0]?.model ?? 'unknown', cores: cpus.length, node: process.version };
+  return { cpus: cpus[0]?.model ?? 'unknown', cores: cpus.length, node: process.version, ...(nativeSimd ? { simd: nativeSimd } : {}) };
 }
 
 export function gitCommit(): string {

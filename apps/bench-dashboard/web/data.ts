@@ -12,6 +12,8 @@ export interface Machine {
   readonly cpus: string;
   readonly cores: number;
   readonly node: string;
+  /** The SIMD instruction set the native backend's elementwise loops ran with ('avx2', ...). */
+  readonly simd?: string;
   readonly gpu?: string;
 }
 

@@ -32,7 +32,7 @@ function machineSection(root: HTMLElement, machine: MachineRuns, id: string): vo
     el('h2', {}, machine.label),
     el('p', { class: 'note' },
       `${runs.length} full run${runs.length === 1 ? '' : 's'} from ${formatDate(runs[0]!.date)} to ${formatDate(latest.date)}. `
-      + `Latest: commit ${shortCommit(latest.commit)}, ${formatDate(latest.date)}, Node ${latest.machine.node} (${latest.file}).`),
+      + `Latest: commit ${shortCommit(latest.commit)}, ${formatDate(latest.date)}, Node ${latest.machine.node}${latest.machine.simd ? `, native SIMD ${latest.machine.simd}` : ''} (${latest.file}).`),
     el('h3', {}, 'Speedup of Tessera over peers, latest run'),
     el('p', { class: 'note' },
       'time(peer) / time(Tessera backend), both measured in the latest run: above 1 Tessera is faster, below 1 the peer is. '

@@ -3,6 +3,56 @@
 //! values, so the loops are written once and monomorphised per op and dtype.
 
 use rayon::prelude::*;
+use std::sync::OnceLock;
+
+/// Instruction sets the contiguous elementwise loops are compiled for; the best one the CPU has is
+/// picked once at run time, so one addon serves an SSE2-only x86-64 and an AVX-512 one. Every ISA runs
+/// the same IEEE operations in the same order (no contraction into FMA), so results are bit-identical
+/// across them. On aarch64 NEON is part of the baseline and there is a single version.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Isa {
+    Baseline,
+    Avx2,
+    Avx512,
+}
+
+impl Isa {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Baseline => if cfg!(target_arch = "aarch64") { "neon" } else { "baseline" },
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512dq") && is_x86_feature_detected!("avx512vl") {
+                return Isa::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    }
+}
+
+/// The ISA in use: the best detected, or a lower one named by TESSERA_NATIVE_ISA
+/// (baseline | avx2 | avx512; a higher one than the CPU has is ignored), read once.
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let best = Isa::detect();
+        let wanted = match std::env::var("TESSERA_NATIVE_ISA").as_deref() {
+            Ok("baseline") => Isa::Baseline,
+            Ok("avx2") => Isa::Avx2,
+            _ => best,
+        };
+        wanted.min(best)
+    })
+}
 
 /// Work (elements touched, or multiply-adds) from which a call is split across the rayon pool; below
 /// it the call runs on the calling thread. Node's main thread is not a pool worker, so a parallel call
@@ -67,26 +117,45 @@ macro_rules! map_fn {
     ($name:ident, $arity:literal, [$($A:ident $x:ident $k:literal),*]) => {
         /// Applies `f` elementwise: out = f(inputs...), any strides.
         pub unsafe fn $name<$($A: Copy + Default,)* O: Copy + Default>(l: &Launch, f: impl Fn($($A),*) -> O + Sync) {
+            /// The contiguous loop over [lo, hi), staged through local arrays: the operands may
+            /// alias (in-place updates), which keeps the compiler from vectorising a direct loop;
+            /// the staged compute loop cannot alias, so it vectorises (a fused optimizer update ran
+            /// ~8x faster so). Inlined, with `f`, into one copy per ISA below.
+            #[inline(always)]
+            unsafe fn staged<$($A: Copy + Default,)* O: Copy + Default>(l: &Launch, f: &impl Fn($($A),*) -> O, lo: usize, hi: usize) {
+                let mut i = lo;
+                while i + STAGE <= hi {
+                    $(let mut $x = [$A::default(); STAGE];
+                    for (k, v) in $x.iter_mut().enumerate() { *v = at::<$A>(&l.ins[$k], (i + k) as isize); })*
+                    let mut outs = [O::default(); STAGE];
+                    #[allow(unused_variables)]
+                    for (k, o) in outs.iter_mut().enumerate() { *o = f($($x[k]),*); }
+                    for (k, &o) in outs.iter().enumerate() { put(&l.out, (i + k) as isize, o); }
+                    i += STAGE;
+                }
+                for j in i as isize..hi as isize {
+                    put(&l.out, j, f($(at::<$A>(&l.ins[$k], j)),*));
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn staged_avx2<$($A: Copy + Default,)* O: Copy + Default>(l: &Launch, f: &impl Fn($($A),*) -> O, lo: usize, hi: usize) {
+                staged(l, f, lo, hi)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+            unsafe fn staged_avx512<$($A: Copy + Default,)* O: Copy + Default>(l: &Launch, f: &impl Fn($($A),*) -> O, lo: usize, hi: usize) {
+                staged(l, f, lo, hi)
+            }
             let n = l.numel();
             if n == 0 { return; }
             if l.contiguous($arity) {
-                // Staged through local arrays: the operands may alias (in-place updates), which
-                // keeps the compiler from vectorising a direct loop; the staged compute loop cannot
-                // alias, so it vectorises (a fused optimizer update ran ~8x faster so).
-                let body = |lo: usize, hi: usize| {
-                    let mut i = lo;
-                    while i + STAGE <= hi {
-                        $(let mut $x = [$A::default(); STAGE];
-                        for (k, v) in $x.iter_mut().enumerate() { *v = at::<$A>(&l.ins[$k], (i + k) as isize); })*
-                        let mut outs = [O::default(); STAGE];
-                        #[allow(unused_variables)]
-                        for (k, o) in outs.iter_mut().enumerate() { *o = f($($x[k]),*); }
-                        for (k, &o) in outs.iter().enumerate() { put(&l.out, (i + k) as isize, o); }
-                        i += STAGE;
-                    }
-                    for j in i as isize..hi as isize {
-                        put(&l.out, j, f($(at::<$A>(&l.ins[$k], j)),*));
-                    }
+                let body = |lo: usize, hi: usize| match isa() {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => staged_avx512(l, &f, lo, hi),
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => staged_avx2(l, &f, lo, hi),
+                    _ => staged(l, &f, lo, hi),
                 };
                 if n >= PARALLEL_WORK {
                     (0..n.div_ceil(CHUNK)).into_par_iter().for_each(|c| body(c * CHUNK, ((c + 1) * CHUNK).min(n)));

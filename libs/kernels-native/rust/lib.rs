@@ -6,6 +6,7 @@ mod conv;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod engine;
+mod math;
 mod pool;
 mod rows;
 mod generated;
@@ -126,6 +127,13 @@ pub fn elementwise(kernel: u32, launch: Float64ArraySlice, used: u32, mut out: T
     let out_ptr = out_bytes.as_mut_ptr().wrapping_offset(offsets[0] * size(0) as isize);
     let launch = Launch { shape: &shape, out: Operand { ptr: out_ptr, strides: &strides[0..rank] }, ins: operands };
     if unsafe { generated::run(kernel, &launch, params) } { Ok(()) } else { Err(Error::from_reason(format!("elementwise: no kernel {kernel}"))) }
+}
+
+/// The instruction set the elementwise loops run with here: "avx512", "avx2", "baseline" (x86-64
+/// SSE2) or "neon" (see engine::Isa; TESSERA_NATIVE_ISA may lower it).
+#[napi(js_name = "simdIsa")]
+pub fn simd_isa() -> &'static str {
+    engine::isa().name()
 }
 
 /// Numbers of generated elementwise and reduction kernels, to check the addon matches its catalog.

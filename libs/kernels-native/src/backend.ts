@@ -16,6 +16,7 @@ interface Addon {
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
   kernelCount(): number[];
+  simdIsa(): string;
   tuneHostAllocator(): boolean;
   reduce(kernel: number, launch: Float64Array, used: number, x: Storage, out: Storage): void;
   conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;

@@ -21,7 +21,8 @@ const cmp = (op: string): Render => ([a, b]) => `(${a} ${op} ${b})`;
 export const RUST_OPS: Readonly<Record<Prim, Render>> = {
   neg: f('(-$0)', '$0.wrapping_neg()'),
   abs: (a, _d, t) => (t === 'uint8' ? a[0]! : isFloating(t) ? `${a[0]}.abs()` : `${a[0]}.wrapping_abs()`),
-  exp: method('exp'), log: method('ln'), log1p: method('ln_1p'), expm1: method('exp_m1'), sqrt: method('sqrt'),
+  // float32 exp in straight-line arithmetic (rust/math.rs), so its loops vectorise; float64 keeps libm's.
+  exp: ([a], d) => (d === 'float32' ? `crate::math::exp_f32(${a})` : `${a}.exp()`), log: method('ln'), log1p: method('ln_1p'), expm1: method('exp_m1'), sqrt: method('sqrt'),
   sin: method('sin'), cos: method('cos'), tanh: method('tanh'),
   rsqrt: ([a], d) => `(1.0 as ${VALUE[d]} / ${a}.sqrt())`,
   recip: ([a], d) => `(1.0 as ${VALUE[d]} / ${a})`,

@@ -10,6 +10,12 @@ import type { CudaAddon, CudaRuntime } from './cuda/runtime.js';
 export { createNativeBackend, NATIVE_MIN_ELEMENTS } from './backend.js';
 
 const native = createNativeBackend();
+/**
+ * The SIMD instruction set the native elementwise loops run with, picked at load from what the CPU has
+ * ('avx512', 'avx2', 'baseline' x86-64 SSE2, or 'neon'; TESSERA_NATIVE_ISA may name a lower one), or
+ * undefined without the addon. Every choice computes the same bits.
+ */
+export const nativeSimd: string | undefined = typeof native === 'string' ? undefined : (loadAddonModule() as unknown as { simdIsa(): string }).simdIsa();
 /** Why the native backend is not in use, or undefined when it is. */
 export const nativeUnavailable: string | undefined = typeof native === 'string' ? native : undefined;
 if (typeof native === 'string') {

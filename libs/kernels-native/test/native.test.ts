@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import * as tsr from '@tessera/tensor';
 import { ELEMENTWISE, pool2dShape } from '@tessera/ops';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadAddonModule } from '../src/backend.js';
 import { NATIVE_MIN_ELEMENTS, createNativeBackend } from '../src/index.js';
 
@@ -71,6 +73,19 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     }
     const [e1, e2] = both(() => { tsr.manualSeed(2); return tsr.randn([n]).mul(3).exp().sigmoid().gelu().add(1.5); });
     expect(maxRelDiff(e1, e2)).toBeLessThan(2e-6);
+  });
+
+  it('every instruction set the CPU has computes the same bits, for every elementwise spec (special values included)', () => {
+    const levels = ['baseline', 'avx2', 'avx512'];
+    const probe = (isa?: string) => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'isa-probe.ts')], {
+      encoding: 'utf8', cwd: join(import.meta.dirname, '../../..'), env: { ...process.env, TESSERA_NATIVE_ISA: isa ?? '' },
+    })) as { isa: string; digests: Record<string, string> };
+    const best = probe();
+    const lower = levels.slice(0, Math.max(0, levels.indexOf(best.isa))).map(probe);
+    // On x86-64 at least the baseline runs beside the best; on aarch64 (NEON) there is one version.
+    if (best.isa !== 'neon') expect(lower.map((r) => r.isa)).toEqual(levels.slice(0, levels.indexOf(best.isa)));
+    expect(Object.keys(best.digests).length).toBeGreaterThan(100);
+    for (const r of lower) expect(r.digests, `${r.isa} vs ${best.isa}`).toEqual(best.digests);
   });
 
   it('matmul (batched, transposed) matches within float32 accumulation differences', () => {
