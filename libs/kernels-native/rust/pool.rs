@@ -24,9 +24,25 @@ impl Plan {
 pub trait Real: Copy + Send + Sync + 'static {
     fn to_f64(self) -> f64;
     fn from_f64(v: f64) -> Self;
+    /// e^x for x <= 0, in f64, accurate enough for a result of this type (softmax's exps).
+    fn exp_nonpositive(x: f64) -> f64;
+    /// The smallest normal value, as f64: below it results lose precision (subnormals).
+    const MIN_NORMAL: f64;
 }
-impl Real for f32 { fn to_f64(self) -> f64 { self as f64 } fn from_f64(v: f64) -> Self { v as f32 } }
-impl Real for f64 { fn to_f64(self) -> f64 { self } fn from_f64(v: f64) -> Self { v } }
+impl Real for f32 {
+    fn to_f64(self) -> f64 { self as f64 }
+    fn from_f64(v: f64) -> Self { v as f32 }
+    #[inline(always)]
+    fn exp_nonpositive(x: f64) -> f64 { crate::math::exp_nonpositive_f64(x) }
+    const MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
+}
+impl Real for f64 {
+    fn to_f64(self) -> f64 { self }
+    fn from_f64(v: f64) -> Self { v }
+    #[inline(always)]
+    fn exp_nonpositive(x: f64) -> f64 { x.exp() }
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+}
 
 /// From this many window taps (element visits) a call is split across threads (see engine::PARALLEL_WORK).
 const PARALLEL_TAPS: usize = crate::engine::PARALLEL_WORK;

@@ -30,12 +30,15 @@ function softmax(out: View, x: View, dim: number, log: boolean): void {
   const line = new Float64Array(n);
   const outer = x.shape.length ? withDim(x.shape, dim, 1) : [];
   forEachOffset(outer, [dropDim(x.strides, dim), dropDim(out.strides, dim)], [x.offset, out.offset], ([xo, oo]) => {
-    let m = -Infinity;
-    for (let i = 0; i < n; i++) { const v = (line[i] = xg(xo! + i * xs)); m = v > m || v !== v ? v : m; }
-    if (m === -Infinity) m = 0; // all -inf: exp(-inf - 0) = 0, the result is NaN as in PyTorch.
-    let s = 0;
-    for (let i = 0; i < n; i++) s += Math.exp(line[i]! - m);
-    const lse = m + Math.log(s);
+    let m = -Infinity, at = -1;
+    for (let i = 0; i < n; i++) { const v = (line[i] = xg(xo! + i * xs)); if (v > m || v !== v) { m = v; at = i; } }
+    // NaN anywhere, or a row of -inf, gives a NaN row, as PyTorch.
+    if (m === -Infinity || m !== m) { for (let i = 0; i < n; i++) write(oo! + i * os, NaN); return; }
+    // The sum of exp(x - m) is 1 (the first maximum's) plus the rest: log1p of the rest keeps
+    // logSoftmax's results near 0 (a dominant entry) accurate whatever the summation order.
+    let rest = 0;
+    for (let i = 0; i < n; i++) if (i !== at) rest += Math.exp(line[i]! - m);
+    const lse = m + Math.log1p(rest);
     for (let i = 0; i < n; i++) write(oo! + i * os, log ? line[i]! - lse : Math.exp(line[i]! - lse));
   });
 }
