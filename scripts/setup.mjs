@@ -3,6 +3,7 @@
 // uses only Node built-ins. npm packages are installed when node_modules is absent or older than the
 // lockfile; Debian packages with apt-get as root, otherwise the exact command is printed and what it
 // enables is named as skipped. Data sets are extracted from the Debian packages that ship them.
+// `--bench` (run before the benchmarks) adds what only they need.
 import { execSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +13,22 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Debian packages: { name, for: what needs it }. */
-const DEBIAN = [
+const BASE_DEBIAN = [
   { name: 'python3-torch', for: 'the PyTorch equivalence tests (libs/nn/test/torch-equivalence.test.ts)' },
   { name: 'chromium', for: "the bench dashboard's browser test (Playwright drives Debian's chromium)" },
   { name: 'openmpi-bin', for: "the 'mpi' process-group backend (mpirun) and its tests" },
   { name: 'libopenmpi-dev', for: "the 'mpi' process-group backend (mpi.h and libmpi, linked into the distributed addon)" },
 ];
+/**
+ * With --bench (the benchmarks' own setup, apps/bench-dashboard): what only the benchmarks need. Not
+ * installed for npm start/test: it becomes the system's default libblas.so.3, which the tests' PyTorch
+ * would then pick up.
+ */
+const BENCH_DEBIAN = [
+  { name: 'libopenblas0-pthread', for: "the benchmarks' pytorch-openblas peer (PyTorch on OpenBLAS)" },
+];
+const bench = process.argv.includes('--bench');
+const DEBIAN = bench ? [...BASE_DEBIAN, ...BENCH_DEBIAN] : BASE_DEBIAN;
 
 /** Data sets copied out of Debian packages (downloaded, not installed): { file, pkg, member }. */
 const DATA = [

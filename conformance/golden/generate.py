@@ -8,7 +8,18 @@ kernel for) are left out, not invented. Deterministic: a fixed seed, so a rerun 
 """
 import json
 import math
+import os
 import sys
+
+# Matmul and convolution results depend on the BLAS torch loads, and installing OpenBLAS (the
+# benchmarks do) makes it the system's default libblas.so.3 and liblapack.so.3: pin Debian's reference
+# BLAS and LAPACK, re-executing with them first on the library path (the loader reads LD_LIBRARY_PATH
+# only at start), so the file does not depend on what else is installed.
+REFERENCE = ["/usr/lib/x86_64-linux-gnu/blas", "/usr/lib/x86_64-linux-gnu/lapack"]
+current = [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p]
+if all(os.path.isdir(d) for d in REFERENCE) and current[:2] != REFERENCE:
+    path = ":".join(REFERENCE + current)
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "LD_LIBRARY_PATH": path})
 
 import torch
 import torch.nn.functional as F

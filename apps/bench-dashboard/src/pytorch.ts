@@ -16,13 +16,14 @@ const SRC = path.dirname(fileURLToPath(import.meta.url));
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 
 /**
- * Each BLAS is selected by putting its libblas.so.3 first on LD_LIBRARY_PATH. Installing
+ * Each BLAS is selected by putting its libblas.so.3 and liblapack.so.3 first on LD_LIBRARY_PATH
+ * (`dirs`; torch links both, and OpenBLAS's LAPACK pulls in libopenblas). Installing
  * libopenblas0-pthread makes OpenBLAS the system default too, so the reference BLAS is named
  * explicitly rather than assumed to be what loads without it.
  */
-const BLAS: readonly { impl: Extract<Impl, `pytorch-${string}`>; dir: string; pkg: string }[] = [
-  { impl: 'pytorch-refblas', dir: `${LIBDIR}/blas`, pkg: 'libblas3' },
-  { impl: 'pytorch-openblas', dir: `${LIBDIR}/openblas-pthread`, pkg: 'libopenblas0-pthread' },
+const BLAS: readonly { impl: Extract<Impl, `pytorch-${string}`>; dir: string; dirs: readonly string[]; pkg: string }[] = [
+  { impl: 'pytorch-refblas', dir: `${LIBDIR}/blas`, dirs: [`${LIBDIR}/blas`, `${LIBDIR}/lapack`], pkg: 'libblas3' },
+  { impl: 'pytorch-openblas', dir: `${LIBDIR}/openblas-pthread`, dirs: [`${LIBDIR}/openblas-pthread`], pkg: 'libopenblas0-pthread' },
 ];
 
 /**
@@ -78,15 +79,16 @@ function runTorch(script: string, label: string, perBlas: ReadonlyMap<string, To
       if (r.otherCpu > CONTENDED) notes.push(`warning: ${name} ${impl}: other processes used ${r.otherCpu.toFixed(2)} cores meanwhile; torch's threads contend with them, so this time is inflated`);
     }
   };
-  for (const { impl, dir, pkg } of BLAS) {
+  for (const { impl, dir, dirs, pkg } of BLAS) {
     if (!existsSync(path.join(dir, 'libblas.so.3'))) {
       notes.push(`${label} ${impl} skipped: ${dir}/libblas.so.3 not found (apt-get install -y ${pkg})`);
       continue;
     }
-    const out = runScript(script, [...budget, ...perBlas.keys(), ...pending.keys()], dir);
+    const out = runScript(script, [...budget, ...perBlas.keys(), ...pending.keys()], dirs);
     if (out === undefined) return { results, notes: [`${label} PyTorch skipped: PyTorch not installed (${SYSTEM_PYTHON} cannot import torch)`] };
     const loaded = out.blas;
-    const blasOk = loaded.length === 1 && path.dirname(loaded[0]!) === dir;
+    // Every BLAS/LAPACK library mapped comes from the asked-for folders, and its libblas is among them.
+    const blasOk = loaded.some((l) => path.dirname(l) === dir && path.basename(l).startsWith('libblas.so')) && loaded.every((l) => dirs.includes(path.dirname(l)));
     const info = `torch ${out.torch}, ${out.threads} threads, ${loaded.join(', ') || 'no libblas'}${impl === 'pytorch-openblas' ? `, OPENBLAS_NUM_THREADS=${OPENBLAS_THREADS}` : ''}`;
     if (pending.size) {
       // These cases never call BLAS, so they stand whichever one got loaded.
@@ -107,10 +109,10 @@ function runTorch(script: string, label: string, perBlas: ReadonlyMap<string, To
 }
 
 /** The script's parsed output, or undefined when torch is not importable. */
-function runScript(script: string, args: string[], blasDir: string): TorchOutput | undefined {
+function runScript(script: string, args: string[], blasDirs: readonly string[]): TorchOutput | undefined {
   const env = {
     ...process.env,
-    LD_LIBRARY_PATH: [blasDir, process.env['LD_LIBRARY_PATH']].filter(Boolean).join(':'),
+    LD_LIBRARY_PATH: [...blasDirs, process.env['LD_LIBRARY_PATH']].filter(Boolean).join(':'),
     OPENBLAS_NUM_THREADS: OPENBLAS_THREADS,
   };
   try {

@@ -115,9 +115,9 @@ def time_case(build, seconds):
 
 
 def loaded_blas():
-    """The libblas.so.3 this process actually mapped, so the caller can check the BLAS it asked for."""
+    """The BLAS and LAPACK libraries this process actually mapped, so the caller can check the BLAS it asked for."""
     with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "/libblas.so" in line}
+        paths = {line.split()[-1] for line in maps if any(k in line for k in ("/libblas.so", "/liblapack.so", "/libopenblas"))}
     return sorted(paths)
 
 
