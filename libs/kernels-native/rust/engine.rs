@@ -293,27 +293,63 @@ unsafe fn reduce_lanes<A: Copy, Acc: Count, O>(l: &ReduceLaunch, work: usize, in
     let (ko, ki) = (l.outer.len(), l.inner.len());
     let (lead, last) = (&l.inner[..ki - 1], l.inner[ki - 1]);
     let lead_strides = &l.x.strides[ko..ko + ki - 1];
+    if l.outer.iter().product::<usize>() == 1 && n == last && work >= PARALLEL_WORK {
+        // One long contiguous run (a full reduction, which for_outer cannot split): fixed-size pieces
+        // are reduced on the pool and their results combined in order, so the value does not depend
+        // on the number of threads.
+        let pieces: Vec<Acc> = (0..n.div_ceil(PIECE)).into_par_iter().map(|p| {
+            let mut lanes = Lanes::new(init);
+            lanes.fold((l.x.ptr as *const A).add(p * PIECE), PIECE.min(n - p * PIECE), init, &map, &combine);
+            lanes.total(init, &combine)
+        }).collect();
+        put(&l.out, 0, finalize(pieces.into_iter().fold(init, &combine), Acc::count(n)));
+        return;
+    }
     for_outer(l, work, |xo, oo| {
-        let (mut acc, mut block, mut k) = ([init; LANES], [init; LANES], 0);
+        let mut lanes = Lanes::new(init);
         for row in 0..n / last {
-            let src = (l.x.ptr as *const A).offset(xo + offsets_of(lead, lead_strides, row));
-            let full = last - last % LANES;
-            for j in (0..full).step_by(LANES) {
-                for (t, b) in block.iter_mut().enumerate() { *b = combine(*b, map(*src.add(j + t))); }
-                k += 1;
-                if k >= BLOCK {
-                    for (a, b) in acc.iter_mut().zip(block.iter_mut()) { *a = combine(*a, *b); *b = init; }
-                    k = 0;
-                }
-            }
-            if full < last {
-                for (t, b) in block[..last - full].iter_mut().enumerate() { *b = combine(*b, map(*src.add(full + t))); }
-                k += 1;
+            lanes.fold((l.x.ptr as *const A).offset(xo + offsets_of(lead, lead_strides, row)), last, init, &map, &combine);
+        }
+        put(&l.out, oo, finalize(lanes.total(init, &combine), Acc::count(n)));
+    });
+}
+
+/// Elements per piece of a split full reduction (see reduce_lanes).
+const PIECE: usize = 1 << 16;
+
+/// LANES interleaved accumulators (element i of each LANES-wide chunk goes to lane i), each blocked:
+/// a lane's running `block` is folded into its `acc` every BLOCK chunks.
+struct Lanes<Acc> {
+    acc: [Acc; LANES],
+    block: [Acc; LANES],
+    k: usize,
+}
+
+impl<Acc: Copy> Lanes<Acc> {
+    fn new(init: Acc) -> Self { Lanes { acc: [init; LANES], block: [init; LANES], k: 0 } }
+
+    /// Folds `len` contiguous elements from `src` in.
+    #[inline(always)]
+    unsafe fn fold<A: Copy>(&mut self, src: *const A, len: usize, init: Acc, map: &impl Fn(A) -> Acc, combine: &impl Fn(Acc, Acc) -> Acc) {
+        let full = len - len % LANES;
+        for j in (0..full).step_by(LANES) {
+            for (t, b) in self.block.iter_mut().enumerate() { *b = combine(*b, map(*src.add(j + t))); }
+            self.k += 1;
+            if self.k >= BLOCK {
+                for (a, b) in self.acc.iter_mut().zip(self.block.iter_mut()) { *a = combine(*a, *b); *b = init; }
+                self.k = 0;
             }
         }
-        let total = acc.iter().zip(block.iter()).fold(init, |t, (&a, &b)| combine(t, combine(a, b)));
-        put(&l.out, oo, finalize(total, Acc::count(n)));
-    });
+        if full < len {
+            for (t, b) in self.block[..len - full].iter_mut().enumerate() { *b = combine(*b, map(*src.add(full + t))); }
+            self.k += 1;
+        }
+    }
+
+    /// The lanes combined in order.
+    fn total(&self, init: Acc, combine: &impl Fn(Acc, Acc) -> Acc) -> Acc {
+        self.acc.iter().zip(self.block.iter()).fold(init, |t, (&a, &b)| combine(t, combine(a, b)))
+    }
 }
 
 /// Output columns reduced together: at most this many accumulators (two arrays of them stay in L1).

@@ -145,4 +145,22 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
       expect(Number.isNaN((byColumns.dataSync() as Float32Array)[7])).toBe(true);
     });
   });
+
+  it('splits a full reduction of a long tensor into pieces across threads, as accurate and exact as one pass', () => {
+    onBackend(native as tsr.Backend, () => {
+      tsr.manualSeed(6);
+      const n = (1 << 21) + 12_345; // 32 pieces and a ragged last one
+      const x = tsr.randn([n]).add(0.5);
+      const exact = (x.to('float64').sum().itemSync() as number);
+      // Blocked lanes err like ~n / (16 * 256) additions of the running total.
+      expect(Math.abs((x.sum().itemSync() as number) - exact)).toBeLessThan(Math.abs(exact) * 1e-6);
+      expect(x.mean().itemSync() as number).toBeCloseTo(exact / n, 6);
+      // max is exact whatever the split; a NaN in the last piece reaches the result.
+      const m = x.amax().itemSync() as number;
+      expect(m).toBe((x.dataSync() as Float32Array).reduce((a, v) => (v > a ? v : a), -Infinity));
+      x.narrow(0, n - 3, 1).fill_(NaN);
+      expect(Number.isNaN(x.amax().itemSync() as number)).toBe(true);
+      expect(Number.isNaN(x.sum().itemSync() as number)).toBe(true);
+    });
+  });
 });
