@@ -52,8 +52,8 @@ pub fn softmax<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
             o.fill(T::from_f64(f64::NAN));
             return;
         }
-        let at = r.iter().position(|v| v.to_f64() == m).unwrap_or(0);
         if log {
+            let at = r.iter().position(|v| v.to_f64() == m).unwrap_or(0);
             let e = |v: T| T::exp_nonpositive(v.to_f64() - m);
             let shift = m + (lane_sum(&r[..at], e) + lane_sum(&r[at + 1..], e)).ln_1p();
             for (y, &v) in o.iter_mut().zip(r) { *y = T::from_f64(v.to_f64() - shift); }

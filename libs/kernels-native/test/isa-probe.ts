@@ -6,8 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as tsr from '@tessera/tensor';
 import { ELEMENTWISE } from '@tessera/ops';
-import { loadAddonModule } from '../src/backend.js';
-import { createNativeBackend } from '../src/index.js';
+import { createNativeBackend, nativeSimd } from '../src/index.js';
 
 const native = createNativeBackend({ minElements: 0 });
 if (typeof native === 'string') throw new Error(native);
@@ -43,5 +42,4 @@ for (const spec of Object.values(ELEMENTWISE)) {
     digests[`${spec.name}:${dtype}`] = result;
   }
 }
-const isa = (loadAddonModule() as { simdIsa(): string }).simdIsa();
-process.stdout.write(JSON.stringify({ isa, digests }));
+process.stdout.write(JSON.stringify({ isa: nativeSimd, digests }));
