@@ -67,7 +67,7 @@ function reduce(x: tsr.Tensor, c: Case): tsr.Tensor {
 export function forward(c: Case, inputs: Ts): tsr.Tensor {
   if (c.kind === 'reduce') return reduce(inputs[0]!, c);
   if (c.kind === 'routine') return ROUTINE[c.op]!(inputs, c);
-  return tsr.elementwise(tsr.ops.ELEMENTWISE[c.op]!, inputs, c.params);
+  return tsr.elementwise(tsr.ops.ELEMENTWISE[c.op]!, inputs, { params: c.params });
 }
 
 /** The function whose gradient a grad case checks. */
@@ -76,7 +76,7 @@ export function gradFn(c: Case): (...x: Ts) => tsr.Tensor {
   if (c.kind === 'grad' && c.dims) return (x) => reduce(x!, { ...c, kind: 'reduce' });
   if (ROUTINE[c.op]) return (...x) => ROUTINE[c.op]!(x, c);
   if (['sum', 'mean', 'prod', 'amax', 'logsumexp', 'var', 'std', 'norm', 'cumsum'].includes(c.op)) return (x) => reduce(x!, { ...c, kind: 'reduce' });
-  return (...x) => tsr.elementwise(tsr.ops.ELEMENTWISE[c.op]!, x, c.params);
+  return (...x) => tsr.elementwise(tsr.ops.ELEMENTWISE[c.op]!, x, { params: c.params });
 }
 
 /** The arguments of an invalid call, as generate.py describes them. */

@@ -188,6 +188,7 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
       if (!node) {
         if (opt.accumulate) {
           const d = g.detach();
+          // The leaf owns .grad (the setter keeps it beyond tidy scopes and disposes the one it replaces).
           if (t.grad) { t.grad = t.grad.add(d); d.dispose(); } else t.grad = d;
           for (const hook of t.postAccumulateGradHooks ?? []) hook(t);
         }

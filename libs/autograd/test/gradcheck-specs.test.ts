@@ -28,7 +28,7 @@ describe('gradcheck: every elementwise spec with a gradient rule', () => {
   for (const spec of Object.values(ELEMENTWISE).filter((s) => s.grad)) {
     it(spec.name, () => {
       const range = (i: number) => RANGE[spec.name]?.[i] ?? [-2, 2];
-      const call = (...xs: tsr.Tensor[]) => tsr.elementwise(spec, xs, spec.params ? { alpha: 0.7 } : undefined);
+      const call = (...xs: tsr.Tensor[]) => tsr.elementwise(spec, xs, { params: spec.params ? { alpha: 0.7 } : undefined });
       if (spec.condition) {
         const cond = tsr.tensor([[true, false, true], [false, true, false]]);
         expect(tsr.gradcheck((a, b) => tsr.where(cond, a, b), [leaf([2, 3], range(1), 1), leaf([3], range(2), 2)])).toBe(true);

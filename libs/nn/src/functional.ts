@@ -72,7 +72,7 @@ export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
   if (p < 0 || p > 1) throw new ArgumentError('dropout', `p must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
   if (p === 1) return x.mul(0);
-  return elementwise(ELEMENTWISE['dropout']!, [x, rand(x.shape.slice(), { dtype: x.dtype, device: x.device })], { p });
+  return elementwise(ELEMENTWISE['dropout']!, [x, rand(x.shape.slice(), { dtype: x.dtype, device: x.device })], { params: { p } });
 }
 
 export interface AttentionOptions {

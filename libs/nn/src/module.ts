@@ -1,40 +1,116 @@
 /**
- * Module: parameters, buffers and submodules are discovered from the instance's own properties (as
- * PyTorch's __setattr__ registration), so `this.fc = new Linear(4, 2)` is all a layer needs.
+ * Module: parameters, buffers and submodules are registered by name when they are assigned, as
+ * PyTorch's __setattr__ does, so `this.fc = new Linear(4, 2)` is all a layer needs. A module is a
+ * Proxy over itself whose set/define traps keep the registry: a name registered as a buffer stays a
+ * buffer whatever plain tensor is assigned to it later, and a parameter's name refuses a tensor that
+ * is not a parameter (torch's TypeError) instead of silently dropping out of parameters().
  */
-import { ArgumentError, type DType, ShapeError, fmtShape } from '@tessera/ops';
-import { type DeviceKind, Tensor } from '@tessera/tensor';
+import { ArgumentError, type DType, ShapeError, describe, fmtShape, isDType, isFloating } from '@tessera/ops';
+import { type DeviceKind, Tensor, keep } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
 
 const PARAMETERS = new WeakSet<Tensor>();
 const BUFFERS = new WeakSet<Tensor>();
 
-/** Marks a tensor as a trainable parameter (a leaf that requires grad). */
+/** Marks a tensor as a trainable parameter (a leaf that requires grad), owned beyond any tidy() scope. */
 export function parameter(t: Tensor): Tensor {
+  if (!(t instanceof Tensor)) throw new ArgumentError('parameter', `expected a tensor, got ${describe(t)}`);
   const p = t.isLeaf ? t : t.detach();
   p.requiresGrad_();
   PARAMETERS.add(p);
-  return p;
+  return keep(p);
 }
 /** Marks a tensor as state saved in the state dict but not trained (e.g. BatchNorm running stats). */
 export function buffer(t: Tensor): Tensor {
+  if (!(t instanceof Tensor)) throw new ArgumentError('buffer', `expected a tensor, got ${describe(t)}`);
   BUFFERS.add(t);
-  return t;
+  return keep(t);
 }
 export const isParameter = (t: unknown): t is Tensor => t instanceof Tensor && PARAMETERS.has(t);
 const isBuffer = (t: unknown): t is Tensor => t instanceof Tensor && BUFFERS.has(t);
 
 export class StateDictError extends ArgumentError {}
 
+/** What each name of a module is registered as. */
+interface Registry { readonly params: Set<string>; readonly buffers: Set<string> }
+const REGISTRY = Symbol('tessera.module.registry');
+/** The module object behind its Proxy: walks over its properties go there (a Proxy's Object.entries is slow). */
+const RAW = Symbol('tessera.module.raw');
+
+/** Classifies an assignment of `value` to `key`, as torch.nn.Module.__setattr__. */
+function register(target: Module, key: string, value: unknown): void {
+  const reg = (target as unknown as Record<symbol, Registry>)[REGISTRY]!;
+  const empty = value === undefined || value === null;
+  if (isParameter(value)) {
+    reg.buffers.delete(key);
+    reg.params.add(key);
+  } else if (reg.params.has(key)) {
+    if (!empty) {
+      throw new ArgumentError(`${target.constructor.name}.${key}`, `cannot assign ${describe(value)} as parameter '${key}' (a parameter or undefined expected; wrap a tensor with nn.parameter())`);
+    }
+  } else if (reg.buffers.has(key)) {
+    if (value instanceof Tensor) buffer(value);
+    else if (!empty) throw new ArgumentError(`${target.constructor.name}.${key}`, `cannot assign ${describe(value)} as buffer '${key}' (a tensor or undefined expected)`);
+  } else if (isBuffer(value)) {
+    reg.buffers.add(key);
+  }
+}
+
+const TRAPS: ProxyHandler<Module> = {
+  set(target, key, value) {
+    if (typeof key === 'string') register(target, key, value);
+    return Reflect.set(target, key, value);
+  },
+  defineProperty(target, key, desc) {
+    if (typeof key === 'string' && 'value' in desc) register(target, key, desc.value);
+    return Reflect.defineProperty(target, key, desc);
+  },
+  deleteProperty(target, key) {
+    if (typeof key === 'string') {
+      const reg = (target as unknown as Record<symbol, Registry>)[REGISTRY]!;
+      reg.params.delete(key);
+      reg.buffers.delete(key);
+    }
+    return Reflect.deleteProperty(target, key);
+  },
+};
+
+export type ToTarget = DeviceKind | DType | { device?: DeviceKind; dtype?: DType };
+
 export abstract class Module {
   training = true;
 
+  constructor() {
+    Object.defineProperty(this, REGISTRY, { value: { params: new Set(), buffers: new Set() } satisfies Registry });
+    Object.defineProperty(this, RAW, { value: this });
+    // Subclass constructors run on what this returns: every assignment they make goes through the traps.
+    return new Proxy(this, TRAPS);
+  }
+
   abstract forward(...inputs: Tensor[]): Tensor;
+
+  private get registry(): Registry { return (this as unknown as Record<symbol, Registry>)[REGISTRY]!; }
+
+  /** Registers (or replaces) a buffer under `name`, as torch's register_buffer. */
+  registerBuffer(name: string, t: Tensor | undefined): void {
+    if (t !== undefined) buffer(t);
+    this.registry.params.delete(name);
+    this.registry.buffers.add(name);
+    (this as unknown as Record<string, unknown>)[name] = t;
+  }
+  /** Registers (or replaces) a parameter under `name`, as torch's register_parameter. */
+  registerParameter(name: string, t: Tensor | undefined): void {
+    (this as unknown as Record<string, unknown>)[name] = t === undefined ? undefined : isParameter(t) ? t : parameter(t);
+    this.registry.buffers.delete(name);
+    this.registry.params.add(name);
+  }
 
   /** Own properties in declaration order: [name, value] for modules, parameters, buffers and module arrays. */
   private *entries(): Generator<[string, unknown]> {
-    for (const [k, v] of Object.entries(this)) {
-      if (v instanceof Module || isParameter(v) || isBuffer(v)) yield [k, v];
+    const { params, buffers } = this.registry;
+    for (const [k, v] of Object.entries((this as unknown as Record<symbol, object>)[RAW]!)) {
+      if (v instanceof Module) yield [k, v];
+      else if (v instanceof Tensor && (params.has(k) || buffers.has(k))) yield [k, v];
       else if (Array.isArray(v) && v.length && v.every((m) => m instanceof Module)) for (const [i, m] of v.entries()) yield [`${k}.${i}`, m];
     }
   }
@@ -42,26 +118,37 @@ export abstract class Module {
   *namedChildren(): Generator<[string, Module]> {
     for (const [k, v] of this.entries()) if (v instanceof Module) yield [k, v];
   }
-  *namedModules(prefix = ''): Generator<[string, Module]> {
+  /** Every module of the tree once (a module shared by two parents is listed under its first name), as torch. */
+  *namedModules(prefix = '', seen = new Set<Module>()): Generator<[string, Module]> {
+    if (seen.has(this)) return;
+    seen.add(this);
     yield [prefix, this];
-    for (const [k, m] of this.namedChildren()) yield* m.namedModules(prefix ? `${prefix}.${k}` : k);
+    for (const [k, m] of this.namedChildren()) yield* m.namedModules(prefix ? `${prefix}.${k}` : k, seen);
   }
+  /**
+   * Parameters by dotted name, each tensor once: a tied weight (GPT's embedding and output layer)
+   * is listed under its first name only, as torch's remove_duplicate, so optimizers step it once.
+   */
   *namedParameters(prefix = ''): Generator<[string, Tensor]> {
-    for (const [k, v] of this.entries()) {
-      const name = prefix ? `${prefix}.${k}` : k;
-      if (v instanceof Module) yield* v.namedParameters(name);
-      else if (isParameter(v)) yield [name, v];
-    }
+    yield* this.namedTensors(prefix, 'params');
   }
   *namedBuffers(prefix = ''): Generator<[string, Tensor]> {
-    for (const [k, v] of this.entries()) {
-      const name = prefix ? `${prefix}.${k}` : k;
-      if (v instanceof Module) yield* v.namedBuffers(name);
-      else if (isBuffer(v)) yield [name, v];
+    yield* this.namedTensors(prefix, 'buffers');
+  }
+  private *namedTensors(prefix: string, kind: keyof Registry): Generator<[string, Tensor]> {
+    const seen = new Set<Tensor>();
+    for (const [name, m] of this.namedModules(prefix)) {
+      for (const [k, v] of m.entries()) {
+        if (!(v instanceof Tensor) || !m.registry[kind].has(k) || seen.has(v)) continue;
+        seen.add(v);
+        yield [name ? `${name}.${k}` : k, v];
+      }
     }
   }
   parameters(): Tensor[] { return [...this.namedParameters()].map(([, p]) => p); }
+  buffers(): Tensor[] { return [...this.namedBuffers()].map(([, b]) => b); }
   children(): Module[] { return [...this.namedChildren()].map(([, m]) => m); }
+  modules(): Module[] { return [...this.namedModules()].map(([, m]) => m); }
 
   train(mode = true): this {
     for (const [, m] of this.namedModules()) m.training = mode;
@@ -73,14 +160,22 @@ export abstract class Module {
     for (const p of this.parameters()) p.grad = undefined;
   }
 
-  /** Parameters and buffers by dotted name (values share storage with the module). */
+  /**
+   * Parameters and buffers by dotted name (values share storage with the module). A tied tensor
+   * appears under each of its names, as torch's state_dict (each name is a key a load must fill).
+   */
   stateDict(): Record<string, Tensor> {
-    return Object.fromEntries([...this.namedParameters(), ...this.namedBuffers()].map(([k, t]) => [k, t.detach()]));
+    const out: Record<string, Tensor> = {};
+    for (const [name, m] of this.namedModules()) {
+      for (const [k, v] of m.entries()) if (v instanceof Tensor) out[name ? `${name}.${k}` : k] = v.detach();
+    }
+    return out;
   }
 
   /** Copies values in; with strict (default) every key must match both ways, and shapes must agree. */
   loadStateDict(state: Readonly<Record<string, Tensor>>, opt: { strict?: boolean } = {}): void {
-    const own = new Map([...this.namedParameters(), ...this.namedBuffers()]);
+    if (state === null || typeof state !== 'object') throw new StateDictError('loadStateDict', `expected a record of tensors, got ${describe(state)}`);
+    const own = new Map(Object.entries(this.stateDict()));
     const missing = [...own.keys()].filter((k) => !(k in state));
     const unexpected = Object.keys(state).filter((k) => !own.has(k));
     if ((opt.strict ?? true) && (missing.length || unexpected.length)) {
@@ -88,21 +183,43 @@ export abstract class Module {
     }
     for (const [k, t] of own) {
       const src = state[k];
-      if (src && (src.ndim !== t.ndim || src.shape.some((d, i) => d !== t.shape[i]))) {
+      if (src === undefined) continue;
+      if (!(src instanceof Tensor)) throw new StateDictError('loadStateDict', `${k}: expected a tensor, got ${describe(src)}`);
+      if (src.ndim !== t.ndim || src.shape.some((d, i) => d !== t.shape[i])) {
         throw new ShapeError('loadStateDict', `${k}: checkpoint has shape ${fmtShape(src.shape)}, the module ${fmtShape(t.shape)}`);
       }
     }
     noGrad(() => { for (const [k, t] of own) if (state[k]) t.copy_(state[k]!); });
   }
 
-  /** Moves/casts every parameter and buffer (new tensors, re-registered under the same names). */
-  to(target: DeviceKind | DType): this {
-    for (const [, m] of this.namedModules()) {
-      for (const [k, v] of Object.entries(m)) {
-        if (isParameter(v)) (m as unknown as Record<string, Tensor>)[k] = parameter(noGrad(() => v.to(target)).detach());
-        else if (isBuffer(v)) (m as unknown as Record<string, Tensor>)[k] = buffer(v.to(target));
-      }
+  /**
+   * Moves/casts every parameter and buffer in place: each keeps its identity (an optimizer made
+   * before still holds it; tied weights stay tied), as torch's module.to, and a no-op target leaves
+   * everything untouched. Only floating parameters and buffers are cast to a dtype.
+   */
+  to(target: ToTarget): this {
+    const { device, dtype } = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : (target ?? {});
+    if (dtype !== undefined && (!isDType(dtype) || !isFloating(dtype))) {
+      throw new ArgumentError('Module.to', `only floating dtypes can be applied to a module, got ${describe(dtype)}`);
     }
+    const done = new Set<Tensor>();
+    noGrad(() => {
+      for (const t of [...this.parameters(), ...this.buffers()]) {
+        if (done.has(t)) continue;
+        done.add(t);
+        const castTo = dtype !== undefined && isFloating(t.dtype) ? dtype : undefined;
+        moveInPlace(t, device, castTo);
+        if (t.grad) moveInPlace(t.grad, device, castTo);
+      }
+    });
     return this;
   }
+}
+
+/** Points t at a converted copy of its data (torch's `param.data = param.data.to(...)`); nothing when nothing changes. */
+function moveInPlace(t: Tensor, device: DeviceKind | undefined, dtype: DType | undefined): void {
+  if ((device === undefined || device === t.device) && (dtype === undefined || dtype === t.dtype)) return;
+  const moved = t.to({ ...(device ? { device } : {}), ...(dtype ? { dtype } : {}) });
+  t.setData_(moved);
+  moved.dispose();
 }

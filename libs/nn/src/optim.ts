@@ -1,22 +1,41 @@
 /** Optimizers with PyTorch's update rules (so training curves match torch.optim step for step). */
-import { ArgumentError, ELEMENTWISE } from '@tessera/ops';
-import { type Tensor, elementwise, stack, zeros, zerosLike } from '@tessera/tensor';
+import { ArgumentError, ELEMENTWISE, checkNumber, describe, fmtShape } from '@tessera/ops';
+import { Tensor, elementwise, keep, stack, zeros, zerosLike } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
 
 export interface ParamGroup { params: Tensor[]; lr: number; [hyper: string]: unknown }
-type State = Record<string, Tensor | number>;
+/** One optimizer's per-parameter state (moments, step count, momentum buffer). */
+export type OptimizerState = Record<string, Tensor | number>;
+type State = OptimizerState;
+/** What an optimizer is built from: parameters, or groups of them with their own hyperparameters (torch's param groups). */
+export type ParamsInput<H> = Iterable<Tensor> | (Partial<H> & { params: Iterable<Tensor>; lr?: number })[];
 
 export abstract class Optimizer<H extends object> {
   readonly paramGroups: (ParamGroup & H)[];
   readonly state = new Map<Tensor, State>();
 
-  constructor(params: Tensor[] | (Partial<H> & { params: Tensor[]; lr?: number })[], readonly defaults: H & { lr: number }) {
-    const groups = params.length && !(params[0] as { params?: unknown }).params ? [{ params: params as Tensor[] }] : (params as { params: Tensor[] }[]);
-    this.paramGroups = groups.map((g) => ({ ...defaults, ...g }) as ParamGroup & H);
-    for (const g of this.paramGroups) {
-      if (!(g.lr >= 0)) throw new ArgumentError(this.constructor.name, `invalid learning rate ${g.lr}`);
-      for (const p of g.params) if (!p.requiresGrad) throw new ArgumentError(this.constructor.name, 'can only optimize tensors that require grad');
-    }
+  constructor(params: ParamsInput<H>, readonly defaults: H & { lr: number }) {
+    const name = this.constructor.name;
+    if (params === null || typeof params !== 'object' || !(Symbol.iterator in params)) throw new ArgumentError(name, `params must be a list of tensors or of parameter groups, got ${describe(params)}`);
+    const list = [...(params as Iterable<unknown>)];
+    const grouped = list.length > 0 && !(list[0] instanceof Tensor);
+    const groups = (grouped ? list : [{ params: list }]) as { params: Iterable<Tensor> }[];
+    const owner = new Map<Tensor, number>();
+    this.paramGroups = groups.map((g, gi) => {
+      if (g === null || typeof g !== 'object' || !g.params || !(Symbol.iterator in g.params)) throw new ArgumentError(name, `parameter group ${gi} must be { params: Tensor[], ...hyperparameters }, got ${describe(g)}`);
+      // A tensor listed twice (tied weights through a hand-made list) is stepped once, as torch steps what parameters() lists once.
+      const unique: Tensor[] = [];
+      for (const p of g.params) {
+        if (!(p instanceof Tensor)) throw new ArgumentError(name, `can only optimize tensors, got ${describe(p)} in group ${gi}`);
+        if (!p.requiresGrad) throw new ArgumentError(name, 'can only optimize tensors that require grad');
+        const other = owner.get(p);
+        if (other !== undefined && other !== gi) throw new ArgumentError(name, `a parameter of shape ${fmtShape(p.shape)} appears in parameter groups ${other} and ${gi}`);
+        if (other === undefined) { owner.set(p, gi); unique.push(p); }
+      }
+      const group = { ...defaults, ...g, params: unique } as ParamGroup & H;
+      if (!(typeof group.lr === 'number' && group.lr >= 0)) throw new ArgumentError(name, `invalid learning rate ${describe(group.lr)}`);
+      return group;
+    });
   }
 
   /** Clears gradients (sets them to undefined, PyTorch's set_to_none default). */
@@ -32,6 +51,8 @@ export abstract class Optimizer<H extends object> {
           let st = this.state.get(p);
           if (!st) this.state.set(p, (st = {}));
           this.update(p, p.grad, st, group);
+          // The optimizer owns its state: a tidy() around the step must not dispose it.
+          for (const k in st) { const v = st[k]; if (typeof v === 'object' && !v.kept) keep(v); }
         }
       }
     });
@@ -69,7 +90,7 @@ export abstract class Optimizer<H extends object> {
 export interface SGDOptions { lr: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean }
 
 export class SGD extends Optimizer<Required<SGDOptions>> {
-  constructor(params: Tensor[], opt: SGDOptions) {
+  constructor(params: ParamsInput<Required<SGDOptions>>, opt: SGDOptions) {
     const o = { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...opt };
     if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) throw new ArgumentError('SGD', 'nesterov needs momentum > 0 and dampening = 0');
     super(params, o);
@@ -94,7 +115,7 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
 export interface AdamOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number; amsgrad?: boolean }
 
 class AdamBase extends Optimizer<Required<AdamOptions>> {
-  constructor(params: Tensor[], opt: AdamOptions, private readonly decoupled: boolean, defaultDecay: number) {
+  constructor(params: ParamsInput<Required<AdamOptions>>, opt: AdamOptions, private readonly decoupled: boolean, defaultDecay: number) {
     super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: defaultDecay, amsgrad: false, ...opt });
   }
   /**
@@ -116,23 +137,26 @@ class AdamBase extends Optimizer<Required<AdamOptions>> {
     if (g.amsgrad) { second = st['maxExpAvgSq'] ? (st['maxExpAvgSq'] as Tensor).maximum(v) : v.clone(); st['maxExpAvgSq'] = second; }
     const decay = this.decoupled && g.weightDecay ? 1 - g.lr * g.weightDecay : 1;
     const params = { decay, stepSize: g.lr / (1 - b1 ** step), bc2: Math.sqrt(1 - b2 ** step), eps: g.eps };
-    elementwise(ELEMENTWISE['adamUpdate']!, [p, m, second], params, p);
+    elementwise(ELEMENTWISE['adamUpdate']!, [p, m, second], { params, out: p });
   }
 }
 
 /** Adam (L2 weight decay added to the gradient). */
-export class Adam extends AdamBase { constructor(params: Tensor[], opt: AdamOptions = {}) { super(params, opt, false, 0); } }
+export class Adam extends AdamBase { constructor(params: ParamsInput<Required<AdamOptions>>, opt: AdamOptions = {}) { super(params, opt, false, 0); } }
 /** AdamW (decoupled weight decay, default 0.01). */
-export class AdamW extends AdamBase { constructor(params: Tensor[], opt: AdamOptions = {}) { super(params, opt, true, 0.01); } }
+export class AdamW extends AdamBase { constructor(params: ParamsInput<Required<AdamOptions>>, opt: AdamOptions = {}) { super(params, opt, true, 0.01); } }
 
 /**
  * Scales gradients so their total norm is at most maxNorm; returns the total norm before clipping as
  * a 0-d tensor, as torch does. Everything stays on the gradients' device: no value is read back, so
  * an asynchronous device (WebGPU) is never made to wait.
  */
-export function clipGradNorm_(params: Tensor[], maxNorm: number, normType = 2): Tensor {
+export function clipGradNorm_(params: Iterable<Tensor>, maxNorm: number, normType = 2): Tensor {
+  checkNumber('clipGradNorm_', 'maxNorm', maxNorm);
+  checkNumber('clipGradNorm_', 'normType', normType);
   return noGrad(() => {
-    const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== undefined);
+    // Each tensor once: a tied weight listed twice must not count twice in the norm nor be scaled twice.
+    const grads = [...new Set(params)].map((p) => p.grad).filter((g): g is Tensor => g !== undefined);
     if (!grads.length) return zeros([]);
     const total = stack(grads.map((g) => g.norm(normType))).norm(normType);
     const coef = total.add(1e-6).reciprocal().mul(maxNorm).clamp(undefined, 1);
@@ -141,6 +165,7 @@ export function clipGradNorm_(params: Tensor[], maxNorm: number, normType = 2): 
   });
 }
 
-export function clipGradValue_(params: Tensor[], clip: number): void {
-  noGrad(() => { for (const p of params) p.grad?.clamp_(-clip, clip); });
+export function clipGradValue_(params: Iterable<Tensor>, clip: number): void {
+  checkNumber('clipGradValue_', 'clip', clip);
+  noGrad(() => { for (const p of new Set(params)) p.grad?.clamp_(-clip, clip); });
 }

@@ -20,5 +20,7 @@ export class IndexError extends TesseraError {}
 export class ArgumentError extends TesseraError {}
 /** The op exists but the backend has no kernel for it and no composite fallback applies. */
 export class NotImplementedError extends TesseraError {}
+/** A device could not allocate the memory a tensor needs (torch.OutOfMemoryError). */
+export class OutOfMemoryError extends TesseraError {}
 
 export const fmtShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;

@@ -7,6 +7,7 @@ export { PRIMS, topoSort, lowerPrims, renderSsa, type SsaTarget, type OpExpr } f
 export * from './spec.js';
 export * from './grad.js';
 export * from './shape.js';
+export * from './validate.js';
 export * from './registry.js';
 export * as scalar from './ref/scalar.js';
 export * from './ref/nd.js';

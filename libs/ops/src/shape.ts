@@ -1,5 +1,6 @@
 /** Shape arithmetic shared by every layer: broadcasting, dim normalisation, strides. */
-import { IndexError, ShapeError, fmtShape } from './errors.js';
+import { ArgumentError, IndexError, ShapeError, fmtShape } from './errors.js';
+import { describe } from './validate.js';
 
 export type Shape = readonly number[];
 
@@ -39,15 +40,17 @@ export function broadcastShapes(op: string, shapes: readonly Shape[]): number[] 
 /** Wraps a possibly negative dim into [0, ndim); a 0-d tensor accepts dims 0 and -1, as in PyTorch. */
 export function normDim(op: string, dim: number, ndim: number): number {
   const n = Math.max(ndim, 1);
-  if (!Number.isInteger(dim) || dim < -n || dim >= n) {
+  if (!Number.isInteger(dim)) throw new ArgumentError(op, `dim must be an integer, got ${describe(dim)}`);
+  if (dim < -n || dim >= n) {
     throw new IndexError(op, `dim ${dim} is out of range for a tensor of rank ${ndim} (expected ${-n} to ${n - 1})`);
   }
   return dim < 0 ? dim + n : dim;
 }
 
-/** Normalises a dim list, rejecting repeats; `undefined` means every dim. */
-export function normDims(op: string, dims: number | readonly number[] | undefined, ndim: number): number[] {
-  if (dims === undefined) return Array.from({ length: ndim }, (_, i) => i);
+/** Normalises a dim list, rejecting repeats; `undefined` (or null, Python's None) means every dim. */
+export function normDims(op: string, dims: number | readonly number[] | undefined | null, ndim: number): number[] {
+  if (dims === undefined || dims === null) return Array.from({ length: ndim }, (_, i) => i);
+  if (typeof dims !== 'number' && !Array.isArray(dims)) throw new ArgumentError(op, `dim must be an integer or a list of them, got ${describe(dims)}`);
   const list = (typeof dims === 'number' ? [dims] : dims).map((d) => normDim(op, d, ndim));
   if (new Set(list).size !== list.length) throw new IndexError(op, `dim ${fmtShape(dims as number[])} contains a repeated dim`);
   return ndim === 0 ? [] : list.sort((a, b) => a - b);
@@ -55,13 +58,16 @@ export function normDims(op: string, dims: number | readonly number[] | undefine
 
 /** Validates a target shape, resolving one -1 against `total` elements. */
 export function inferShape(op: string, from: Shape, shape: readonly number[], total: number): number[] {
+  if (!Array.isArray(shape)) throw new ArgumentError(op, `shape must be a list of integers, got ${describe(shape)}`);
   let infer = -1;
   let known = 1;
   shape.forEach((d, i) => {
     if (d === -1) {
       if (infer >= 0) throw new ShapeError(op, `only one dim can be -1, got ${fmtShape(shape)}`);
       infer = i;
-    } else if (!Number.isInteger(d) || d < 0) {
+    } else if (!Number.isInteger(d)) {
+      throw new ArgumentError(op, `shape must hold integers, got ${describe(d)} in ${fmtShape(shape)}`);
+    } else if (d < 0) {
       throw new ShapeError(op, `invalid size ${d} in shape ${fmtShape(shape)}`);
     } else known *= d;
   });

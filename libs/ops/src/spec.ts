@@ -56,6 +56,12 @@ export interface ElementwiseSpec {
   readonly ref: (args: readonly number[], params: Readonly<Record<string, number>>) => number;
   /** Per-operand gradient formulas; absent for ops with bool/integer results or zero derivative a.e. */
   readonly grad?: GradRule;
+  /**
+   * Operand values an integral computation has no result for, refused as PyTorch refuses them:
+   * 'zero' anywhere in the operand (integer division by zero), or 'negativeScalar' (a negative
+   * integer power given as a scalar; a tensor exponent follows C and gives 0, as torch's).
+   */
+  readonly integralDomain?: { readonly operand: number; readonly refuse: 'zero' | 'negativeScalar' };
   readonly sample: Sample;
   readonly tol: Tolerances;
 }

@@ -5,14 +5,15 @@
  */
 import {
   ArgumentError, DTypeError, DeviceError, type DType, type ElementwiseSpec, type Operand, type ReduceSpec, ShapeError,
-  broadcastShapes, elementwiseSpec, elementwiseTypes, fmtShape, sameShape, ir, isFloating, isIntegral, normDim, normDims, reduceTypes,
+  REDUCTIONS, broadcastShapes, checkBool, checkNumber, checkOptions, elementwiseSpec, elementwiseTypes, fmtShape, sameShape, ir, isFloating, isIntegral, normDim, normDims, reduceTypes, scalarOperand,
 } from '@tessera/ops';
 import type { Backend, ElementwiseKernel, ReduceKernel, View } from './backend.js';
-import { broadcastStrides, coalesce } from './layout.js';
-import { checkInplace, gradWanted, record } from './grad-hook.js';
+import { broadcastStrides, coalesce, hasInternalOverlap, partiallyOverlaps } from './layout.js';
+import { checkInplace, gradWanted, record, untracked } from './grad-hook.js';
 import { allocHost, setter } from './typed.js';
 import { HALF_TO_FLOAT, toHalf } from './float16.js';
 import { Tensor } from './tensor.js';
+import { checkFlag } from './checks.js';
 
 export type Scalar = number | boolean;
 export type TensorOrScalar = Tensor | Scalar;
@@ -112,13 +113,57 @@ function layout(shape: readonly number[], result: Tensor, tensors: readonly Tens
   return coalesce(shape, [result.strides, ...tensors.map((t) => broadcastStrides(t.shape, t.strides, shape))]);
 }
 
+export interface ElementwiseOptions {
+  /** Values of the spec's named parameters (add's alpha, lerp's weight); the spec's defaults otherwise. */
+  readonly params?: Readonly<Record<string, number>>;
+  /** Write the result into this tensor (in place / out=) instead of a new one. */
+  readonly out?: Tensor;
+  /** Let the result drop to a lower dtype category in `out` (copy_ and masked fills keep the destination's dtype). */
+  readonly anyCast?: boolean;
+}
+
+const COPY = elementwiseSpec('copy');
+
+/** Operands with every JS scalar checked (bigints become numbers); the same array when all are fine. */
+function checkedOperands(op: string, operands: readonly unknown[]): readonly TensorOrScalar[] {
+  for (const o of operands) {
+    if (!(o instanceof Tensor) && typeof o !== 'number' && typeof o !== 'boolean') {
+      return operands.map((v) => (v instanceof Tensor ? v : scalarOperand(op, v)));
+    }
+  }
+  return operands as readonly TensorOrScalar[];
+}
+
+/**
+ * Checks a write into `out` of values computed from `tensors`. A written tensor whose elements share
+ * memory (an expanded view) would be written twice from different values: refused, as PyTorch does,
+ * unless nothing is read (a fill writes one value everywhere). An input that partially overlaps the
+ * output is returned as a copy, so every element reads the input as it was before the write (NumPy's
+ * rule; PyTorch raises there, but Tessera's flip is a view, so x.add_(x.flip(0)) must still work).
+ */
+function readableInputs(op: string, out: Tensor, shape: readonly number[], tensors: readonly Tensor[]): { inputs: readonly Tensor[]; copies: Tensor[] } {
+  if (tensors.length && hasInternalOverlap(out.shape, out.strides)) {
+    throw new ArgumentError(op, `more than one element of the written-to tensor (shape ${fmtShape(out.shape)}, strides ${fmtShape(out.strides)}) refers to a single memory location; clone() it before writing in place`);
+  }
+  const copies: Tensor[] = [];
+  if (!tensors.some((t) => t.storage === out.storage)) return { inputs: tensors, copies };
+  const inputs = tensors.map((t) => {
+    if (t.storage !== out.storage || !partiallyOverlaps(shape, out, { strides: broadcastStrides(t.shape, t.strides, shape), offset: t.offset })) return t;
+    const c = untracked(() => elementwise(COPY, [t]));
+    copies.push(c);
+    return c;
+  });
+  return { inputs, copies };
+}
+
 /**
  * Runs an elementwise spec over tensors and JS scalars (scalars are runtime kernel parameters, so
- * `x.mul(2)` and `x.mul(3)` share one compiled kernel). `out` makes it in-place / out=; then the
- * result may not drop to a lower dtype category unless `anyCast` (copy_, masked fills keep the
- * destination's dtype whatever the source).
+ * `x.mul(2)` and `x.mul(3)` share one compiled kernel). With `out` it is in place / out=: the result
+ * may then not drop to a lower dtype category unless `anyCast`.
  */
-export function elementwise(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], params?: Readonly<Record<string, number>>, out?: Tensor, anyCast = false): Tensor {
+export function elementwise(spec: ElementwiseSpec, operandsIn: readonly TensorOrScalar[], opt: ElementwiseOptions = {}): Tensor {
+  const { out, params } = opt;
+  const operands = checkedOperands(spec.name, operandsIn);
   const tensors = operands.filter((o): o is Tensor => o instanceof Tensor);
   const backend = commonBackend(spec.name, out ? [out, ...tensors] : tensors);
   const plan = planFor(spec, operands, out?.dtype);
@@ -127,7 +172,7 @@ export function elementwise(spec: ElementwiseSpec, operands: readonly TensorOrSc
     if (!sameShape(out.shape, shape)) {
       throw new ShapeError(spec.name, `output of shape ${fmtShape(out.shape)} cannot hold the broadcast result of shape ${fmtShape(shape)}`);
     }
-    if (!anyCast) checkCast(spec.name, plan.result, out.dtype);
+    if (!opt.anyCast) checkCast(spec.name, plan.result, out.dtype);
     checkInplace(spec.name, out, operands);
   }
   const round = ROUND[plan.compute];
@@ -135,23 +180,45 @@ export function elementwise(spec: ElementwiseSpec, operands: readonly TensorOrSc
   for (const o of operands) if (!(o instanceof Tensor)) paramValues.push(round ? round(+o) : +o);
   if (spec.params) {
     for (const name in spec.params) {
-      const v = params?.[name] ?? spec.params[name]!.default;
+      const given = params?.[name];
+      const v = given === undefined ? spec.params[name]!.default : checkNumber(spec.name, name, given);
       if (isIntegral(plan.compute) && !Number.isInteger(v)) throw new ArgumentError(spec.name, `${name}=${v} must be an integer for ${plan.compute} operands`);
       paramValues.push(round ? round(v) : v);
     }
   }
+  checkDomain(spec, plan, operands);
   const result = out ?? Tensor.empty(backend, shape, plan.kernel.out);
   if (result.numel === 0) return result;
-  const lay = layout(shape, result, tensors);
+  const { inputs, copies } = out ? readableInputs(spec.name, out, shape, tensors) : { inputs: tensors, copies: undefined };
+  const lay = layout(shape, result, inputs);
   backend.elementwise(plan.kernel, {
     shape: lay.shape,
     out: view(result, lay.strides[0]!),
-    inputs: tensors.map((t, i) => view(t, lay.strides[i + 1]!)),
+    inputs: inputs.map((t, i) => view(t, lay.strides[i + 1]!)),
     params: paramValues,
   });
+  if (copies) for (const c of copies) c.dispose();
   if (out) out.storage.version++;
   else if (spec.grad && gradWanted(tensors)) recordElementwise(spec, operands, paramValues.slice(paramValues.length - Object.keys(spec.params ?? {}).length), result);
   return result;
+}
+
+/**
+ * Refuses integral operand values an op has no result for, as PyTorch does (spec.integralDomain):
+ * integer division by zero, in a scalar or anywhere in a tensor (read now on CPU; on asynchronous
+ * devices checked on the device and raised at the next read), and negative integer scalar powers.
+ */
+function checkDomain(spec: ElementwiseSpec, plan: ElementwisePlan, operands: readonly TensorOrScalar[]): void {
+  const domain = spec.integralDomain;
+  if (!domain || !isIntegral(plan.compute)) return;
+  const o = operands[domain.operand]!;
+  const error = () => new ArgumentError(spec.name, domain.refuse === 'zero' ? `integer division by zero (ZeroDivisionError), operands of dtype ${plan.compute}` : `integers to negative integer powers are not allowed (exponent ${o})`);
+  if (!(o instanceof Tensor)) {
+    if (domain.refuse === 'zero' ? +o === 0 : +o < 0) throw error();
+  } else if (domain.refuse === 'zero' && o.numel > 0) {
+    const anyZero = untracked(() => reduce(REDUCTIONS['amax']!, elementwise(elementwiseSpec('eq'), [o, 0]), undefined));
+    checkFlag(anyZero, error);
+  }
 }
 
 /** A 0-d tensor holding a JS scalar operand, so gradient rules can treat every operand as a tensor. */
@@ -187,7 +254,7 @@ class RuleContext {
     }
     return this.params;
   }
-  op(name: string, xs: readonly TensorOrScalar[], ps?: Readonly<Record<string, number>>): Tensor { return elementwise(elementwiseSpec(name), xs, ps); }
+  op(name: string, xs: readonly TensorOrScalar[], ps?: Readonly<Record<string, number>>): Tensor { return elementwise(elementwiseSpec(name), xs, { params: ps }); }
   /** Operand i as a tensor: JS scalars as 0-d tensors of the result's dtype. */
   private operand(i: number): Tensor {
     const o = this.operands[i]!;
@@ -222,10 +289,12 @@ export function reduceKernel(spec: ReduceSpec, input: DType, compute: DType, out
 export interface ReduceOptions { keepdim?: boolean; params?: Readonly<Record<string, number>> }
 
 /** Reduces `dims` (all when undefined) of `x` with a primitive reduction spec. */
-export function reduce(spec: ReduceSpec, x: Tensor, dims: number | readonly number[] | undefined, opt: ReduceOptions = {}): Tensor {
+export function reduce(spec: ReduceSpec, x: Tensor, dims: number | readonly number[] | undefined | null, options: ReduceOptions = {}): Tensor {
   if (!spec.combine && !spec.better) throw new ArgumentError(spec.name, 'is a composite reduction; call its tensor function');
+  const opt = checkOptions<ReduceOptions>(spec.name, options);
+  if (opt.keepdim !== undefined) checkBool(spec.name, 'keepdim', opt.keepdim);
   const { compute, out } = reduceTypes(spec, x.dtype);
-  const all = dims === undefined;
+  const all = dims === undefined || dims === null;
   if (spec.singleDim && !all && typeof dims !== 'number') throw new ArgumentError(spec.name, `takes one dim (or none for the flattened tensor), got ${JSON.stringify(dims)}`);
   const red = normDims(spec.name, dims, x.ndim);
   const isRed = x.shape.map((_, i) => red.includes(i));

@@ -3,19 +3,35 @@
  * not PyTorch's int64; pass { dtype: 'int64' } or an Int32Array/BigInt64Array for integers.
  * arange follows PyTorch: all-integer arguments give int64.
  */
-import { ArgumentError, type DType, DEFAULT_FLOAT, ShapeError, fmtShape, isDType, numel } from '@tessera/ops';
+import { ArgumentError, type DType, DEFAULT_FLOAT, ShapeError, checkInt, checkNumber, checkOptions, checkShape, describe, fmtShape, isDType, numel, scalarOperand } from '@tessera/ops';
 import { type DeviceKind, getBackend } from './backend.js';
 import { type Generator, defaultGenerator } from './random.js';
 import { Tensor } from './tensor.js';
-import { type TypedArray, allocHost, dtypeOfArray, setter } from './typed.js';
+import { type TypedArray, allocChecked, allocHost, dtypeOfArray, setter } from './typed.js';
 
-export interface FactoryOptions { dtype?: DType; device?: DeviceKind }
+export interface FactoryOptions {
+  dtype?: DType;
+  device?: DeviceKind;
+  /** Make the new tensor a leaf that requires grad (floating dtypes only). */
+  requiresGrad?: boolean;
+}
 export type NestedData = number | boolean | bigint | readonly NestedData[];
 type ShapeArgs = [readonly number[], FactoryOptions?] | number[] | [...number[], FactoryOptions];
 
 function checkDtype(op: string, dtype: DType | undefined): void {
-  if (dtype !== undefined && !isDType(dtype)) throw new ArgumentError(op, `unknown dtype '${String(dtype)}'`);
+  if (dtype !== undefined && !isDType(dtype)) throw new ArgumentError(op, `unknown dtype ${describe(dtype)}; expected one of float32, float64, float16, int32, int64, uint8, bool`);
 }
+
+/** The options object of a factory, checked (a misplaced positional value fails here). */
+function factoryOptions<O extends FactoryOptions>(op: string, opt: unknown): O {
+  const o = checkOptions<O>(op, opt) as O;
+  checkDtype(op, o.dtype);
+  if (o.requiresGrad !== undefined && typeof o.requiresGrad !== 'boolean') throw new ArgumentError(op, `requiresGrad must be a boolean, got ${describe(o.requiresGrad)}`);
+  return o;
+}
+
+/** Applies the requiresGrad option to a factory's result. */
+const finish = (t: Tensor, opt: FactoryOptions): Tensor => (opt.requiresGrad ? t.requiresGrad_() : t);
 
 let defaultDevice: DeviceKind = 'cpu';
 
@@ -30,6 +46,11 @@ function fromHostData(op: string, data: TypedArray, dtype: DType, shape: readonl
   checkDtype(op, dtype);
   const backend = getBackend(device, op);
   return Tensor.fromHost(backend, data, dtype, shape);
+}
+
+/** A host array for `n` elements, or an OutOfMemoryError naming the op and the shape. */
+function hostArray(op: string, dtype: DType, shape: readonly number[]): TypedArray {
+  return allocChecked(op, dtype, shape, () => allocHost(dtype, numel(shape)));
 }
 
 /** Host array of `dtype` holding `values` (converted with the dtype's store rule). */
@@ -74,54 +95,61 @@ function flatten(data: NestedData, shape: readonly number[]): (number | boolean 
 }
 
 /** tensor(data): from nested arrays, a scalar, or a typed array (1-D, or reshaped by `shape`). */
-export function tensor(data: NestedData | TypedArray, opt: FactoryOptions & { shape?: readonly number[] } = {}): Tensor {
-  checkDtype('tensor', opt.dtype);
+export function tensor(data: NestedData | TypedArray, options: FactoryOptions & { shape?: readonly number[] } = {}): Tensor {
+  const opt = factoryOptions<FactoryOptions & { shape?: readonly number[] }>('tensor', options);
+  const given = opt.shape === undefined ? undefined : checkShape('tensor', opt.shape);
   if (ArrayBuffer.isView(data)) {
     const own = dtypeOfArray(data);
     if (!own && !opt.dtype) throw new ArgumentError('tensor', `cannot infer a dtype from ${data.constructor.name}; pass { dtype }`);
-    const shape = opt.shape ?? [data.length];
-    if (numel(shape) !== data.length) throw new ShapeError('tensor', `shape ${fmtShape(shape)} does not hold ${data.length} elements`);
+    const shape = given ?? [(data as TypedArray).length];
+    if (numel(shape) !== (data as TypedArray).length) throw new ShapeError('tensor', `shape ${fmtShape(shape)} does not hold ${(data as TypedArray).length} elements`);
     const dtype = opt.dtype ?? own!;
     const host = own === dtype ? (data as TypedArray).slice() : hostOf(dtype, Array.from(data as ArrayLike<number>));
-    return fromHostData('tensor', host, dtype, shape, opt.device);
+    return finish(fromHostData('tensor', host, dtype, shape, opt.device), opt);
   }
   const shape = inferShape(data);
   const flat = flatten(data, shape);
+  if (given && numel(given) !== flat.length) throw new ShapeError('tensor', `shape ${fmtShape(given)} does not hold the ${flat.length} elements of data of shape ${fmtShape(shape)}`);
   const dtype = opt.dtype ?? (flat.length > 0 && flat.every((v) => typeof v === 'boolean') ? 'bool' : flat.some((v) => typeof v === 'bigint') ? 'int64' : DEFAULT_FLOAT);
-  return fromHostData('tensor', hostOf(dtype, flat), dtype, opt.shape ?? shape, opt.device);
+  return finish(fromHostData('tensor', hostOf(dtype, flat), dtype, given ?? shape, opt.device), opt);
 }
 
+/** `f(2, 3)`, `f([2, 3])`, `f(2, 3, opt)` or `f([2, 3], opt)`: the sizes and the options, both checked. */
 function shapeArgs(op: string, args: ShapeArgs): { shape: number[]; opt: FactoryOptions } {
   const a = args as unknown[];
-  const shape = (Array.isArray(a[0]) ? a[0] : a.filter((v) => typeof v === 'number')) as number[];
   const last = a[a.length - 1];
-  const opt = (last && typeof last === 'object' && !Array.isArray(last) ? last : {}) as FactoryOptions;
-  if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError(op, `invalid shape ${fmtShape(shape)}: sizes must be non-negative integers`);
-  checkDtype(op, opt.dtype);
-  return { shape: shape.slice(), opt };
+  const hasOpt = a.length > 0 && (last === undefined || (typeof last === 'object' && last !== null && !Array.isArray(last) && !ArrayBuffer.isView(last)));
+  const sizes = hasOpt ? a.slice(0, -1) : a;
+  const list = sizes.length === 1 && (Array.isArray(sizes[0]) || ArrayBuffer.isView(sizes[0])) ? sizes[0] : sizes;
+  return { shape: checkShape(op, list), opt: factoryOptions(op, hasOpt ? last : undefined) };
 }
 
-export function full(shape: readonly number[], value: number | boolean, opt: FactoryOptions = {}): Tensor {
-  checkDtype('full', opt.dtype);
-  const dtype = opt.dtype ?? (typeof value === 'boolean' ? 'bool' : DEFAULT_FLOAT);
-  const t = Tensor.empty(getBackend(opt.device ?? defaultDevice, 'full'), shape, dtype);
-  return t.numel ? t.fill_(value) : t;
+export function full(shape: readonly number[], value: number | boolean, options: FactoryOptions = {}): Tensor {
+  const opt = factoryOptions('full', options);
+  const sizes = checkShape('full', shape);
+  const v = scalarOperand('full', value);
+  const dtype = opt.dtype ?? (typeof v === 'boolean' ? 'bool' : DEFAULT_FLOAT);
+  const t = Tensor.empty(getBackend(opt.device ?? defaultDevice, 'full'), sizes, dtype, 'full');
+  return finish(t.numel ? t.fill_(v) : t, opt);
 }
 
 export const zeros = (...args: ShapeArgs): Tensor => { const { shape, opt } = shapeArgs('zeros', args); return full(shape, 0, opt); };
 export const ones = (...args: ShapeArgs): Tensor => { const { shape, opt } = shapeArgs('ones', args); return full(shape, 1, opt); };
 export const empty = (...args: ShapeArgs): Tensor => {
   const { shape, opt } = shapeArgs('empty', args);
-  return Tensor.empty(getBackend(opt.device ?? defaultDevice, 'empty'), shape, opt.dtype ?? DEFAULT_FLOAT);
+  return finish(Tensor.empty(getBackend(opt.device ?? defaultDevice, 'empty'), shape, opt.dtype ?? DEFAULT_FLOAT, 'empty'), opt);
 };
-const like = (x: Tensor, opt: FactoryOptions) => ({ dtype: opt.dtype ?? x.dtype, device: opt.device ?? x.device });
+const like = (x: Tensor, opt: FactoryOptions) => {
+  if (!(x instanceof Tensor)) throw new ArgumentError('zerosLike', `expected a tensor, got ${describe(x)}`);
+  return { ...opt, dtype: opt.dtype ?? x.dtype, device: opt.device ?? x.device };
+};
 export const zerosLike = (x: Tensor, opt: FactoryOptions = {}): Tensor => full(x.shape, 0, like(x, opt));
 export const onesLike = (x: Tensor, opt: FactoryOptions = {}): Tensor => full(x.shape, 1, like(x, opt));
 export const fullLike = (x: Tensor, value: number | boolean, opt: FactoryOptions = {}): Tensor => full(x.shape, value, like(x, opt));
 
 /** Values from a host function of the flat index, built on the host then uploaded. */
 function generate(op: string, shape: readonly number[], dtype: DType, device: DeviceKind | undefined, f: (i: number) => number): Tensor {
-  const host = allocHost(dtype, numel(shape));
+  const host = hostArray(op, dtype, shape);
   const set = setter(dtype, host);
   for (let i = 0; i < host.length; i++) set(i, f(i));
   return fromHostData(op, host, dtype, shape, device);
@@ -131,26 +159,31 @@ function generate(op: string, shape: readonly number[], dtype: DType, device: De
 export function arange(start: number, end: number, step?: number, opt?: FactoryOptions): Tensor;
 export function arange(end: number, opt?: FactoryOptions): Tensor;
 export function arange(a: number, b?: number | FactoryOptions, c: number = 1, d: FactoryOptions = {}): Tensor {
-  const [start, end, step, opt] = typeof b === 'number' ? [a, b, c, d] : [0, a, 1, b ?? {}];
+  const numeric = typeof b === 'number' || typeof b === 'bigint';
+  const [start, end, step] = (numeric ? [a, b, c] : [0, a, 1]).map((v, i) => checkNumber('arange', ['start', 'end', 'step'][i]!, v)) as [number, number, number];
+  const opt = factoryOptions('arange', numeric ? d : b);
   if (step === 0 || !Number.isFinite(start) || !Number.isFinite(end) || !Number.isFinite(step)) {
     throw new ArgumentError('arange', `start=${start}, end=${end}, step=${step} must be finite with a nonzero step`);
   }
   if ((end - start) / step < 0) throw new ArgumentError('arange', `step ${step} moves away from end: start=${start}, end=${end}`);
-  const n = Math.ceil((end - start) / step);
+  const n = checkShape('arange', [Math.ceil((end - start) / step)], 'length')[0]!;
   const dtype = opt.dtype ?? ([start, end, step].every(Number.isInteger) ? 'int64' : DEFAULT_FLOAT);
-  return generate('arange', [n], dtype, opt.device, (i) => start + i * step);
+  return finish(generate('arange', [n], dtype, opt.device, (i) => start + i * step), opt);
 }
 
-export function linspace(start: number, end: number, steps: number, opt: FactoryOptions = {}): Tensor {
-  if (!Number.isInteger(steps) || steps < 0) throw new ArgumentError('linspace', `steps must be a non-negative integer, got ${steps}`);
-  const h = steps > 1 ? (end - start) / (steps - 1) : 0;
+export function linspace(start: number, end: number, steps: number, options: FactoryOptions = {}): Tensor {
+  const opt = factoryOptions('linspace', options);
+  const [a, b] = [checkNumber('linspace', 'start', start), checkNumber('linspace', 'end', end)];
+  const n = checkInt('linspace', 'steps', steps, 0);
+  const h = n > 1 ? (b - a) / (n - 1) : 0;
   // Fill symmetrically from both ends (as PyTorch) so the last value is exactly `end`.
-  return generate('linspace', [steps], opt.dtype ?? DEFAULT_FLOAT, opt.device, (i) => (i < steps / 2 ? start + i * h : end - (steps - 1 - i) * h));
+  return finish(generate('linspace', [n], opt.dtype ?? DEFAULT_FLOAT, opt.device, (i) => (i < n / 2 ? a + i * h : b - (n - 1 - i) * h)), opt);
 }
 
-export function eye(n: number, m: number = n, opt: FactoryOptions = {}): Tensor {
-  if (![n, m].every((v) => Number.isInteger(v) && v >= 0)) throw new ArgumentError('eye', `sizes must be non-negative integers, got ${n} x ${m}`);
-  return generate('eye', [n, m], opt.dtype ?? DEFAULT_FLOAT, opt.device, (i) => (Math.floor(i / m) === i % m ? 1 : 0));
+export function eye(n: number, m: number = n, options: FactoryOptions = {}): Tensor {
+  const opt = factoryOptions('eye', options);
+  const shape = checkShape('eye', [n, m], 'size');
+  return finish(generate('eye', shape, opt.dtype ?? DEFAULT_FLOAT, opt.device, (i) => (Math.floor(i / shape[1]!) === i % shape[1]! ? 1 : 0)), opt);
 }
 
 export interface RandomOptions extends FactoryOptions { generator?: Generator }
@@ -165,10 +198,10 @@ export function rand(...args: ShapeArgs | [readonly number[], RandomOptions]): T
   const g = (opt as RandomOptions).generator ?? defaultGenerator;
   const dtype = opt.dtype ?? DEFAULT_FLOAT;
   floatOnly('rand', dtype);
-  if (dtype === 'float16') return generate('rand', shape, dtype, opt.device, () => g.uniform());
-  const host = allocHost(dtype, numel(shape)) as Float32Array | Float64Array;
+  if (dtype === 'float16') return finish(generate('rand', shape, dtype, opt.device, () => g.uniform()), opt);
+  const host = hostArray('rand', dtype, shape) as Float32Array | Float64Array;
   g.fillUniform(host);
-  return fromHostData('rand', host, dtype, shape, opt.device);
+  return finish(fromHostData('rand', host, dtype, shape, opt.device), opt);
 }
 
 /** Standard normal. */
@@ -177,12 +210,15 @@ export function randn(...args: ShapeArgs | [readonly number[], RandomOptions]): 
   const g = (opt as RandomOptions).generator ?? defaultGenerator;
   const dtype = opt.dtype ?? DEFAULT_FLOAT;
   floatOnly('randn', dtype);
-  return generate('randn', shape, dtype, opt.device, () => g.normal());
+  return finish(generate('randn', shape, dtype, opt.device, () => g.normal()), opt);
 }
 
 /** Integers uniform in [low, high), int64 by default. */
-export function randint(low: number, high: number, shape: readonly number[], opt: RandomOptions = {}): Tensor {
-  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) throw new ArgumentError('randint', `expected integers low < high, got low=${low}, high=${high}`);
+export function randint(low: number, high: number, shape: readonly number[], options: RandomOptions = {}): Tensor {
+  const opt = factoryOptions<RandomOptions>('randint', options);
+  const lo = checkInt('randint', 'low', low), hi = checkInt('randint', 'high', high);
+  if (hi <= lo) throw new ArgumentError('randint', `expected low < high, got low=${lo}, high=${hi}`);
+  const sizes = checkShape('randint', shape, 'size');
   const g = opt.generator ?? defaultGenerator;
-  return generate('randint', shape.slice(), opt.dtype ?? 'int64', opt.device, () => low + Math.floor(g.uniform() * (high - low)));
+  return generate('randint', sizes, opt.dtype ?? 'int64', opt.device, () => lo + Math.floor(g.uniform() * (hi - lo)));
 }

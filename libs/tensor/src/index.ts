@@ -4,13 +4,14 @@ import { elementwiseSource, reduceSource } from './cpu/kernels.js';
 import { registerEmitter } from './codegen.js';
 
 export {
-  TesseraError, ShapeError, DTypeError, DeviceError, IndexError, ArgumentError, NotImplementedError,
+  TesseraError, ShapeError, DTypeError, DeviceError, IndexError, ArgumentError, NotImplementedError, OutOfMemoryError,
   type DType, DTYPES, promoteTypes, resultType, type Conv2dOptions, type Pool2dOptions,
 } from '@tessera/ops';
 export { Tensor, type NestedList } from './tensor.js';
 export { type Backend, type DeviceKind, type View, type RoutineKernels, type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type MatmulLaunch, registerBackend, getBackend, availableDevices, paramDtype } from './backend.js';
 export { elementwise, reduce, scan, planFor, reduceKernel, type ElementwisePlan, type Scalar, type TensorOrScalar } from './dispatch.js';
 export { tidy, keep, collecting, handBack } from './scope.js';
+export { type MemoryStats, memoryStats, memoryAllocated, trackCollection } from './memory.js';
 export { type GradNode, type Recorder, type Vjp, installRecorder, record, untracked } from './grad-hook.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export * from './factories.js';

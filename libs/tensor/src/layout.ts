@@ -74,3 +74,32 @@ export function viewStrides(shape: Shape, strides: readonly number[], target: Sh
   }
   return out;
 }
+
+/** Whether two elements of a view share one memory location: a dim of size > 1 with stride 0 (expand). */
+export function hasInternalOverlap(shape: Shape, strides: readonly number[]): boolean {
+  for (let d = 0; d < shape.length; d++) if (strides[d] === 0 && shape[d]! > 1) return true;
+  return false;
+}
+
+/** The lowest and highest element offsets a non-empty view touches. */
+export function extent(shape: Shape, strides: readonly number[], offset: number): [number, number] {
+  let lo = offset, hi = offset;
+  for (let d = 0; d < shape.length; d++) {
+    const span = (shape[d]! - 1) * strides[d]!;
+    if (span < 0) lo += span;
+    else hi += span;
+  }
+  return [lo, hi];
+}
+
+/**
+ * Whether reading `b` (laid over `shape`) while writing `a` could see a location `a` wrote before
+ * (PyTorch's partial overlap): they touch a common range of one storage and are not the very same
+ * elements in the same order. Conservative: interleaved views that share a range count as overlapping.
+ */
+export function partiallyOverlaps(shape: Shape, a: { strides: readonly number[]; offset: number }, b: { strides: readonly number[]; offset: number }): boolean {
+  if (shape.some((d) => d === 0)) return false;
+  if (a.offset === b.offset && a.strides.every((s, d) => s === b.strides[d] || shape[d] === 1)) return false;
+  const [alo, ahi] = extent(shape, a.strides, a.offset), [blo, bhi] = extent(shape, b.strides, b.offset);
+  return alo <= bhi && blo <= ahi;
+}

@@ -4,6 +4,7 @@
  */
 import { type DType, TesseraError } from '@tessera/ops';
 import type { Backend } from './backend.js';
+import { countStorage, countTensor } from './memory.js';
 
 export class Storage {
   private refs = 0;
@@ -16,7 +17,9 @@ export class Storage {
     readonly size: number,
     /** Made by fromHost: on CPU backends the caller's own array, which must never be reused. */
     readonly adopted = false,
-  ) {}
+  ) {
+    countStorage(backend, dtype, size, 1);
+  }
 
   get buffer(): unknown {
     if (this.buf === undefined) throw new TesseraError('storage', 'tensor used after dispose()');
@@ -29,8 +32,12 @@ export class Storage {
     if (--this.refs > 0 || this.buf === undefined) return;
     this.backend.free(this.buf, this.adopted);
     this.buf = undefined;
+    countStorage(this.backend, this.dtype, this.size, -1);
   }
 }
 
 /** Releases a storage reference held by a tensor that was collected without dispose(). */
-export const collected = new FinalizationRegistry<Storage>((s) => s.release());
+export const collected = new FinalizationRegistry<Storage>((s) => {
+  countTensor(s.backend, -1);
+  s.release();
+});

@@ -7,9 +7,11 @@ import type { Backend, DeviceKind, View } from './backend.js';
 import { HALF_TO_FLOAT } from './float16.js';
 import { isContiguous } from './layout.js';
 import { Storage, collected } from './storage.js';
-import { track } from './scope.js';
-import type { TypedArray } from './typed.js';
+import { countTensor, registersCollection } from './memory.js';
+import { keep, track } from './scope.js';
+import { type TypedArray, allocChecked } from './typed.js';
 import { formatTensor } from './format.js';
+import { settleChecks } from './checks.js';
 import { type GradNode, activeRecorder, untracked } from './grad-hook.js';
 import * as ew from './ops/elementwise.js';
 import * as rd from './ops/reduce.js';
@@ -27,11 +29,14 @@ export type NestedList = number | boolean | NestedList[];
 
 export class Tensor implements View {
   private disposed = false;
+  /** Exempt from tidy() scopes (keep()): state its owner holds beyond them. */
+  kept = false;
+  /** Registered with the collection finalizer (memory.ts says when). */
+  private registered = false;
   private contiguous_: boolean | undefined;
   /** Whether gradients flow to this tensor (set on leaves with requiresGrad_()). */
   requiresGrad = false;
-  /** Accumulated gradient of a leaf (or of a tensor that called retainGrad()). */
-  grad: Tensor | undefined;
+  private grad_: Tensor | undefined = undefined;
   /** The op that produced this tensor in the autograd graph; undefined for leaves. */
   gradFn: GradNode | undefined;
   /** Functions applied to this tensor's gradient during backward (registerHook); created on first use. */
@@ -47,14 +52,19 @@ export class Tensor implements View {
     readonly offset: number,
   ) {
     storage.retain();
-    if (!storage.backend.gcManaged) collected.register(this, storage, this);
+    countTensor(storage.backend, 1);
+    if (registersCollection(storage.backend)) {
+      collected.register(this, storage, this);
+      this.registered = true;
+    }
     track(this);
   }
 
   /** A fresh contiguous tensor of `shape` on `backend` (contents unspecified). */
-  static empty(backend: Backend, shape: Shape, dtype: DType): Tensor {
+  static empty(backend: Backend, shape: Shape, dtype: DType, op = 'empty'): Tensor {
     const n = numelOf(shape);
-    return new Tensor(new Storage(backend, backend.alloc(dtype, n), dtype, n), shape.slice(), contiguousStrides(shape), 0);
+    const buffer = allocChecked(op, dtype, shape, () => backend.alloc(dtype, n));
+    return new Tensor(new Storage(backend, buffer, dtype, n), shape.slice(), contiguousStrides(shape), 0);
   }
 
   /** Wraps host data as a contiguous tensor (the CPU backend adopts the array without copying). */
@@ -77,12 +87,58 @@ export class Tensor implements View {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (!this.storage.backend.gcManaged) collected.unregister(this);
+    if (this.registered) collected.unregister(this);
+    countTensor(this.storage.backend, -1);
     this.storage.release();
   }
   [Symbol.dispose](): void { this.dispose(); }
 
+  /**
+   * Points this tensor at `src`'s data (torch's `t.data = src`): its identity, requiresGrad, .grad
+   * and hooks stay, so whoever holds it (an optimizer, a tied module) sees the new values. How
+   * Module.to moves parameters without replacing them.
+   */
+  setData_(src: Tensor): this {
+    if (!(src instanceof Tensor)) throw new TesseraError('setData_', 'expects a tensor');
+    if (this.disposed) throw new TesseraError('setData_', 'tensor used after dispose()');
+    const self = this as unknown as { storage: Storage; shape: readonly number[]; strides: readonly number[]; offset: number };
+    const old = this.storage;
+    src.storage.retain();
+    if (this.registered) collected.unregister(this);
+    countTensor(old.backend, -1);
+    self.storage = src.storage;
+    self.shape = src.shape.slice();
+    self.strides = src.strides.slice();
+    self.offset = src.offset;
+    this.contiguous_ = undefined;
+    countTensor(src.storage.backend, 1);
+    this.registered = registersCollection(src.storage.backend);
+    if (this.registered) collected.register(this, src.storage, this);
+    old.release();
+    return this;
+  }
+
   // ------------------------------------------------------------------ autograd
+  /**
+   * Accumulated gradient of a leaf (or of a tensor that called retainGrad()). The tensor owns the
+   * handle it holds here: it outlives tidy() scopes, and it is disposed when it is replaced or
+   * cleared (zeroGrad), as PyTorch frees a dropped gradient; to keep one past that, take your own
+   * handle with detach() or clone().
+   */
+  get grad(): Tensor | undefined { return this.grad_; }
+  set grad(g: Tensor | undefined) {
+    if (g === this.grad_) return;
+    if (g !== undefined && g !== null) {
+      if (!(g instanceof Tensor)) throw new TesseraError('grad', `expected a tensor or undefined, got ${typeof g}`);
+      if (g.device !== this.device || g.dtype !== this.dtype || g.shape.length !== this.shape.length || g.shape.some((d, i) => d !== this.shape[i])) {
+        throw new TesseraError('grad', `assigned grad (${g.dtype} [${g.shape.join(', ')}] on ${g.device}) must match the tensor (${this.dtype} [${this.shape.join(', ')}] on ${this.device})`);
+      }
+      keep(g);
+    }
+    const old = this.grad_;
+    this.grad_ = g ?? undefined;
+    old?.dispose();
+  }
   get isLeaf(): boolean { return this.gradFn === undefined; }
   /** Marks a leaf as requiring grad (floating dtypes only). */
   requiresGrad_(flag = true): this {
@@ -94,10 +150,15 @@ export class Tensor implements View {
     return this;
   }
   /** Computes gradients of this tensor w.r.t. graph leaves, accumulating into their .grad. */
-  backward(gradient?: Tensor, opt: { retainGraph?: boolean } = {}): void {
+  backward(gradient?: Tensor | { gradient?: Tensor; retainGraph?: boolean }, opt: { retainGraph?: boolean } = {}): void {
     const r = activeRecorder();
     if (!r) throw new TesseraError('backward', "autograd is not loaded: import 'tessera' (or '@tessera/autograd')");
-    r.backward(this, gradient, opt.retainGraph ?? false);
+    // Also PyTorch's keyword style: backward({ retainGraph: true }) or backward({ gradient, retainGraph }).
+    const o = gradient !== undefined && !(gradient instanceof Tensor) ? gradient : { gradient, ...opt };
+    if (o === null || typeof o !== 'object') throw new TesseraError('backward', `expected a gradient tensor or an options object, got ${String(o)}`);
+    if (o.gradient !== undefined && !(o.gradient instanceof Tensor)) throw new TesseraError('backward', `gradient must be a tensor, got ${typeof o.gradient}`);
+    if (o.retainGraph !== undefined && typeof o.retainGraph !== 'boolean') throw new TesseraError('backward', `retainGraph must be a boolean, got ${typeof o.retainGraph}`);
+    r.backward(this, o.gradient, o.retainGraph ?? false);
   }
   /** A view of the same data cut from the graph. */
   detach(): T { return vw.detach(this); }
@@ -118,6 +179,7 @@ export class Tensor implements View {
   // ------------------------------------------------------------------ reads
   /** Contiguous copy of the values (float16 as Float32Array, int64 as BigInt64Array). */
   async data(): Promise<TypedArray> {
+    await settleChecks(this.storage.backend); // errors found on the device since its last read
     const c = untracked(() => this.contiguous()); // a read is not part of the graph
     let raw: TypedArray;
     try {
@@ -152,8 +214,8 @@ export class Tensor implements View {
   clone(): T { return cv.clone(this); }
   contiguous(): T { return this.isContiguous() ? vw.alias(this) : cv.clone(this); }
   copy_(src: TS): T { return cv.copy_(this, src); }
-  fill_(value: number | boolean): T { return cv.copy_(this, value); }
-  zero_(): T { return cv.copy_(this, 0); }
+  fill_(value: number | boolean): T { return cv.copy_(this, value, 'fill_'); }
+  zero_(): T { return cv.copy_(this, 0, 'zero_'); }
 
   // ------------------------------------------------------------------ elementwise
   neg(): T { return ew.neg(this); }

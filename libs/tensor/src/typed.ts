@@ -1,5 +1,5 @@
 /** Host arrays per dtype: how each dtype is stored in CPU memory. */
-import type { DType } from '@tessera/ops';
+import { type DType, DTYPES, OutOfMemoryError, TesseraError, fmtShape } from '@tessera/ops';
 import { HALF_TO_FLOAT, toHalf } from './float16.js';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
@@ -16,6 +16,21 @@ export const STORAGE: { readonly [D in DType]: { new (n: number): HostArrayTypes
 } as never;
 
 export const allocHost = <D extends DType>(dtype: D, n: number): HostArrayTypes[D] => new STORAGE[dtype](n);
+
+/**
+ * Runs an allocation for a tensor of `shape`; a failure (a RangeError from the typed-array or
+ * buffer constructor, a device's own allocation error) becomes an OutOfMemoryError naming the op,
+ * the shape and the bytes, as torch's allocator reports.
+ */
+export function allocChecked<T>(op: string, dtype: DType, shape: readonly number[], alloc: () => T): T {
+  try {
+    return alloc();
+  } catch (e) {
+    if (e instanceof TesseraError) throw e;
+    const bytes = shape.reduce((a, b) => a * b, 1) * DTYPES[dtype].bytes;
+    throw new OutOfMemoryError(op, `cannot allocate ${bytes} bytes for a ${dtype} tensor of shape ${fmtShape(shape)} (${(e as Error).message})`);
+  }
+}
 
 /** Element reader/writer in JS numbers (int64 beyond 2^53 loses precision; read BigInt64Array for exact). */
 export function getter(dtype: DType, a: TypedArray): (i: number) => number {

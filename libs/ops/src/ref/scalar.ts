@@ -35,3 +35,6 @@ export function remainder(a: number, b: number): number {
 }
 
 export const sigmoid = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+
+/** C99's pow: Math.pow except pow(1, y) = 1 and pow(-1, +-inf) = 1 (JS gives NaN), as torch.pow. */
+export const cPow = (a: number, b: number): number => (a === 1 || (a === -1 && (b === Infinity || b === -Infinity)) ? 1 : Math.pow(a, b));

@@ -1,6 +1,6 @@
 /** Elementwise binary and ternary ops (broadcasting is the dispatcher's job, not the spec's). */
 import * as ir from '../ir.js';
-import { remainder as remainderRef } from '../ref/scalar.js';
+import { cPow, remainder as remainderRef } from '../ref/scalar.js';
 import type { GradContext, GradTensor } from '../grad.js';
 import type { ElementwiseSpec } from '../spec.js';
 import { binary } from './elementwise.js';
@@ -31,7 +31,8 @@ export const mul = binary('mul', { expr: mulE, ref: (a, b) => a * b, grad: [({ g
 /** True division: integer operands give a float result (torch.div without rounding_mode). */
 export const div = binary('div', { result: 'float', expr: divE, ref: (a, b) => a / b, grad: [({ g, b }) => g.div(b), ({ g, a, b }) => g.mul(a).div(b.square()).neg()] });
 export const pow = binary('pow', {
-  accepts: 'numeric', expr: ir.pow, ref: Math.pow,
+  accepts: 'numeric', expr: ir.pow, ref: cPow,
+  integralDomain: { operand: 1, refuse: 'negativeScalar' },
   sample: { domain: [[0, 10], [-4, 4]] },
   // d/db is 0 where a == 0 and b >= 0 (PyTorch's convention), not 0 * log(0) = NaN.
   grad: [
@@ -49,6 +50,7 @@ export const atan2 = binary('atan2', {
 /** Python-style remainder: the result takes the sign of the divisor. */
 export const remainder = binary('remainder', {
   accepts: 'numeric',
+  integralDomain: { operand: 1, refuse: 'zero' },
   expr: (a, b) => {
     const m = ir.fmod(a, b);
     const fix = ir.and(ir.ne(m, 0), ir.ne(ir.lt(m, 0), ir.lt(b, 0)));
@@ -59,7 +61,7 @@ export const remainder = binary('remainder', {
   grad: [({ g }) => g, ({ g, a, b }) => g.mul(a.div(b).floor()).neg()],
 });
 /** C fmod: the result takes the sign of the dividend. */
-export const fmod = binary('fmod', { accepts: 'numeric', expr: ir.fmod, ref: (a, b) => a % b, sample: { domain: [[-100, 100], [-10, 10]] }, grad: [({ g }) => g, ({ g, a, b }) => g.mul(a.div(b).trunc()).neg()] });
+export const fmod = binary('fmod', { accepts: 'numeric', integralDomain: { operand: 1, refuse: 'zero' }, expr: ir.fmod, ref: (a, b) => a % b, sample: { domain: [[-100, 100], [-10, 10]] }, grad: [({ g }) => g, ({ g, a, b }) => g.mul(a.div(b).trunc()).neg()] });
 
 const compare = (name: string, expr: (a: ir.Expr, b: ir.Expr) => ir.Expr, ref: (a: number, b: number) => boolean) =>
   binary(name, { result: 'compare', expr, ref: (a, b) => (ref(a, b) ? 1 : 0) });

@@ -10,6 +10,7 @@ interface Common {
   readonly sample?: Sample;
   readonly tol?: Tolerances;
   readonly params?: Readonly<Record<string, ParamSpec>>;
+  readonly integralDomain?: ElementwiseSpec['integralDomain'];
 }
 
 type P = Readonly<Record<string, Expr>>;
@@ -39,6 +40,7 @@ export function binary(name: string, o: Common & {
   return {
     kind: 'elementwise', name, arity: 2, accepts: o.accepts ?? 'all', result: o.result ?? 'promote',
     params: o.params, sample: o.sample ?? {}, tol: o.tol ?? {}, ...(o.grad ? { grad: o.grad } : {}),
+    ...(o.integralDomain ? { integralDomain: o.integralDomain } : {}),
     expr: ([a, b], p) => o.expr(a!, b!, p),
     ref: ([a, b], p) => o.ref(a!, b!, p),
   };

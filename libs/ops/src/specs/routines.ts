@@ -207,10 +207,14 @@ export const maxPool2d = routine('maxPool2d', { accepts: 'numeric' });
 export const avgPool2d = routine('avgPool2d');
 
 export type Pair = readonly [number, number];
+/** Sizes are C ints in PyTorch's kernels: a larger one is refused there too ("integer out of range"). */
+const INT_MAX = 2 ** 31 - 1;
 export const pair = (op: string, name: string, v: number | Pair, min: number): Pair => {
-  const p: Pair = typeof v === 'number' ? [v, v] : v;
-  if (p.length !== 2 || p.some((x) => !Number.isInteger(x) || x < min)) throw new ArgumentError(op, `${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
-  return p;
+  const p = (typeof v === 'number' ? [v, v] : v) as unknown;
+  if (!Array.isArray(p) || p.length !== 2 || p.some((x) => !Number.isInteger(x) || x < min || x > INT_MAX)) {
+    throw new ArgumentError(op, `${name} must be an integer in [${min}, 2^31 - 1] or a pair of them, got ${v === undefined ? 'undefined' : JSON.stringify(v)}`);
+  }
+  return p as unknown as Pair;
 };
 
 export interface Conv2dOptions { stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair; groups?: number }

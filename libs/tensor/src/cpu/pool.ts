@@ -6,11 +6,13 @@
  * Arrays a caller handed over (fromHost adopts them) are never released here (Backend.free says
  * which): the caller may still hold them.
  */
+import { constants } from 'node:buffer';
 import { type DType, DTYPES } from '@tessera/ops';
 import { type TypedArray, allocHost } from '../typed.js';
 
 /** From this size, fresh arrays are not zero-filled (every kernel writes its whole output; factories fill explicitly). */
 const UNFILLED_MIN_BYTES = 1 << 16;
+const BUFFER_MAX_BYTES = constants.MAX_LENGTH;
 /** Bytes of released arrays kept for reuse; past it, released arrays are left to the garbage collector. */
 const POOL_LIMIT_BYTES = 256 << 20;
 
@@ -32,7 +34,8 @@ export function allocArray(dtype: DType, size: number): TypedArray {
     if (bytes < UNFILLED_MIN_BYTES) reused.fill((dtype === 'int64' ? 0n : 0) as never);
     return reused;
   }
-  if (bytes < UNFILLED_MIN_BYTES) return allocHost(dtype, size);
+  // Node's Buffer stops at 4 GiB; larger arrays come from the (zero-filling) typed-array constructor.
+  if (bytes < UNFILLED_MIN_BYTES || bytes > BUFFER_MAX_BYTES) return allocHost(dtype, size);
   return new VIEW[dtype](Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer, 0, size);
 }
 

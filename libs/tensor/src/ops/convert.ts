@@ -1,5 +1,5 @@
 /** dtype casts, device moves and copies: all through the one `copy` elementwise kernel. */
-import { ArgumentError, type DType, ELEMENTWISE, isDType } from '@tessera/ops';
+import { ArgumentError, type DType, DTYPES, ELEMENTWISE, describe, isDType, scalarOperand } from '@tessera/ops';
 import { type DeviceKind, getBackend } from '../backend.js';
 import { type TensorOrScalar, elementwise } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
@@ -16,9 +16,10 @@ export const clone = (x: Tensor): Tensor => elementwise(copySpec, [x]);
  * another device is moved to dst's first, as torch's copy_ does (a move off an asynchronous device
  * needs await t.data()).
  */
-export function copy_(dst: Tensor, src: TensorOrScalar): Tensor {
+export function copy_(dst: Tensor, src: TensorOrScalar, op = 'copy_'): Tensor {
+  if (!(src instanceof Tensor)) scalarOperand(op, src);
   const from = src instanceof Tensor && src.device !== dst.device ? moveTo(src, dst.device) : src;
-  return elementwise(copySpec, [from], undefined, dst, true);
+  return elementwise(copySpec, [from], { out: dst, anyCast: true });
 }
 
 function castTo(x: Tensor, dtype: DType): Tensor {
@@ -34,9 +35,27 @@ function moveTo(x: Tensor, device: DeviceKind): Tensor {
   return record('to', [x], out, (g) => [to(g, x.device)]);
 }
 
+const DEVICES: readonly string[] = ['cpu', 'webgpu', 'cuda', 'gpujs'];
+
+/** The device and dtype a `to` target names, checked: an unknown string is neither silently ignored nor guessed. */
+function target(t: unknown): { device?: DeviceKind; dtype?: DType } {
+  if (typeof t === 'string') {
+    if (isDType(t)) return { dtype: t };
+    if (DEVICES.includes(t)) return { device: t as DeviceKind };
+    throw new ArgumentError('to', `${describe(t)} is neither a dtype (${DTYPE_NAMES}) nor a device (${DEVICES.join(', ')})`);
+  }
+  if (t === null || typeof t !== 'object' || Array.isArray(t)) throw new ArgumentError('to', `expected a device, a dtype or { device, dtype }, got ${describe(t)}`);
+  const { device, dtype } = t as { device?: unknown; dtype?: unknown };
+  if (dtype !== undefined && !isDType(dtype)) throw new ArgumentError('to', `unknown dtype ${describe(dtype)}; expected one of ${DTYPE_NAMES}`);
+  if (device !== undefined && !(typeof device === 'string' && DEVICES.includes(device))) throw new ArgumentError('to', `unknown device ${describe(device)}; expected one of ${DEVICES.join(', ')}`);
+  return { device: device as DeviceKind | undefined, dtype: dtype as DType | undefined };
+}
+
+const DTYPE_NAMES = Object.keys(DTYPES).join(', ');
+
 /** to(dtype), to(device) or to({ device, dtype }); returns the tensor itself (an alias) when nothing changes. */
-export function to(x: Tensor, target: DeviceKind | DType | { device?: DeviceKind; dtype?: DType }): Tensor {
-  const t = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
+export function to(x: Tensor, targetArg: DeviceKind | DType | { device?: DeviceKind; dtype?: DType }): Tensor {
+  const t = target(targetArg);
   let r = t.device && t.device !== x.device ? moveTo(x, t.device) : alias(x);
   if (t.dtype && t.dtype !== r.dtype) r = castTo(r, t.dtype);
   return r;

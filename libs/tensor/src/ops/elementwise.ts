@@ -6,16 +6,16 @@ import type { Tensor } from '../tensor.js';
 const spec = (name: string): ElementwiseSpec => ELEMENTWISE[name]!;
 const unary = (name: string) => {
   const s = spec(name);
-  return (x: Tensor, out?: Tensor): Tensor => elementwise(s, [x], undefined, out);
+  return (x: Tensor, out?: Tensor): Tensor => elementwise(s, [x], { out });
 };
 const binary = (name: string) => {
   const s = spec(name);
-  return (a: TensorOrScalar, b: TensorOrScalar, out?: Tensor): Tensor => elementwise(s, [a, b], undefined, out);
+  return (a: TensorOrScalar, b: TensorOrScalar, out?: Tensor): Tensor => elementwise(s, [a, b], { out });
 };
 const withAlpha = (name: string) => {
   const s = spec(name);
   return (a: TensorOrScalar, b: TensorOrScalar, opt?: { alpha?: number }, out?: Tensor): Tensor =>
-    elementwise(s, [a, b], opt?.alpha === undefined ? undefined : { alpha: opt.alpha }, out);
+    elementwise(s, [a, b], { params: opt?.alpha === undefined ? undefined : { alpha: opt.alpha }, out });
 };
 
 export const neg = unary('neg'), abs = unary('abs'), exp = unary('exp'), log = unary('log');
@@ -32,7 +32,7 @@ export const gelu = (x: Tensor, opt?: { approximate?: 'none' | 'tanh' }): Tensor
 
 export const add = withAlpha('add'), sub = withAlpha('sub');
 /** torch.lerp(a, b, weight) with a scalar weight: a + weight * (b - a). */
-export const lerp = (a: TensorOrScalar, b: TensorOrScalar, weight: number, out?: Tensor): Tensor => elementwise(spec('lerp'), [a, b], { weight }, out);
+export const lerp = (a: TensorOrScalar, b: TensorOrScalar, weight: number, out?: Tensor): Tensor => elementwise(spec('lerp'), [a, b], { params: { weight }, out });
 export const mul = binary('mul'), div = binary('div'), pow = binary('pow'), maximum = binary('maximum');
 export const minimum = binary('minimum'), atan2 = binary('atan2'), remainder = binary('remainder'), fmod = binary('fmod');
 export const lt = binary('lt'), le = binary('le'), gt = binary('gt'), ge = binary('ge'), eq = binary('eq'), ne = binary('ne');
@@ -41,7 +41,7 @@ export const logicalAnd = binary('logicalAnd'), logicalOr = binary('logicalOr'),
 const whereSpec = spec('where');
 /** where(condition, a, b): a where condition is true, else b (broadcast together). */
 export const where = (condition: Tensor, a: TensorOrScalar, b: TensorOrScalar, out?: Tensor): Tensor =>
-  elementwise(whereSpec, [condition, a, b], undefined, out);
+  elementwise(whereSpec, [condition, a, b], { out });
 
 /** clamp(x, min, max): NaN stays NaN; either bound may be omitted. */
 export function clamp(x: Tensor, min?: TensorOrScalar, max?: TensorOrScalar, out?: Tensor): Tensor {

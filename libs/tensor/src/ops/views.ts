@@ -1,5 +1,5 @@
 /** View ops: new shape/strides/offset over the same storage, never a copy (reshape copies only when it must). */
-import { ArgumentError, IndexError, ShapeError, fmtShape, inferShape, normDim, normDims } from '@tessera/ops';
+import { ArgumentError, IndexError, ShapeError, checkInt, describe, fmtShape, inferShape, normDim, normDims } from '@tessera/ops';
 import { viewStrides } from '../layout.js';
 import { Tensor } from '../tensor.js';
 import { record, untracked } from '../grad-hook.js';
@@ -49,13 +49,14 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  if (x.ndim === 0) return reshape(x, [1]);
   const s = normDim('flatten', startDim, x.ndim), e = normDim('flatten', endDim, x.ndim);
+  if (x.ndim === 0) return reshape(x, [1]);
   if (s > e) throw new IndexError('flatten', `startDim ${startDim} must not come after endDim ${endDim}`);
   return reshape(x, [...x.shape.slice(0, s), x.shape.slice(s, e + 1).reduce((a, b) => a * b, 1), ...x.shape.slice(e + 1)]);
 }
 
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  if (!Array.isArray(dims)) throw new ArgumentError('permute', `dims must be a list of integers, got ${describe(dims)}`);
   if (dims.length !== x.ndim) throw new ShapeError('permute', `expected ${x.ndim} dims for a tensor of shape ${fmtShape(x.shape)}, got ${fmtShape(dims)}`);
   const d = dims.map((v) => normDim('permute', v, x.ndim));
   if (new Set(d).size !== d.length) throw new IndexError('permute', `dims ${fmtShape(dims)} repeat a dim`);
@@ -64,8 +65,8 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 }
 
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
-  if (x.ndim === 0) return alias(x);
   const a = normDim('transpose', dim0, x.ndim), b = normDim('transpose', dim1, x.ndim);
+  if (x.ndim === 0) return alias(x);
   const order = x.shape.map((_, i) => (i === a ? b : i === b ? a : i));
   return permute(x, order);
 }
@@ -78,6 +79,7 @@ export function t(x: Tensor): Tensor {
 export const reverseDims = (x: Tensor): Tensor => permute(x, x.shape.map((_, i) => x.ndim - 1 - i));
 
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  if (!Array.isArray(shape)) throw new ArgumentError('expand', `size must be a list of integers, got ${describe(shape)}`);
   if (shape.length < x.ndim) throw new ShapeError('expand', `target ${fmtShape(shape)} has fewer dims than input ${fmtShape(x.shape)}`);
   const lead = shape.length - x.ndim;
   const strides = shape.map((d, i) => {
@@ -98,10 +100,13 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  if (x.ndim === 0) throw new IndexError('narrow', 'cannot be applied to a 0-d tensor');
   const d = normDim('narrow', dim, x.ndim);
+  checkInt('narrow', 'start', start);
+  checkInt('narrow', 'length', length);
   const size = x.shape[d]!;
   const s = start < 0 ? start + size : start;
-  if (!Number.isInteger(s) || s < 0 || s > size || !Number.isInteger(length) || length < 0 || s + length > size) {
+  if (s < 0 || s > size || length < 0 || s + length > size) {
     throw new IndexError('narrow', `start ${start} and length ${length} exceed dim ${d} of size ${size}`);
   }
   const shape = x.shape.slice();
@@ -110,9 +115,13 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 }
 
 /** Python slice semantics x[start:end:step] along dim (indices clamp; step must be positive). */
-export function slice(x: Tensor, dim: number, start = 0, end = Infinity, step = 1): Tensor {
+export function slice(x: Tensor, dim: number, startArg: number | null = 0, endArg: number | null = Infinity, stepArg: number | null = 1): Tensor {
+  if (x.ndim === 0) throw new IndexError('slice', 'cannot be applied to a 0-d tensor');
   const d = normDim('slice', dim, x.ndim);
-  if (!Number.isInteger(step) || step < 1) throw new ArgumentError('slice', `step must be a positive integer, got ${step}`);
+  // null is Python's None (x[:e], x[s:]); the bounds are integers or +-Infinity.
+  const bound = (name: string, v: unknown, dflt: number) => (v === null || v === undefined ? dflt : v === Infinity || v === -Infinity ? v : checkInt('slice', name, v));
+  const start = bound('start', startArg, 0), end = bound('end', endArg, Infinity), step = bound('step', stepArg, 1);
+  if (step < 1) throw new ArgumentError('slice', `step must be a positive integer, got ${step}`);
   const size = x.shape[d]!;
   const clampIdx = (i: number) => Math.min(Math.max(i < 0 ? i + size : i, 0), size);
   const s = clampIdx(start), e = Math.max(clampIdx(end), s);
@@ -123,7 +132,9 @@ export function slice(x: Tensor, dim: number, start = 0, end = Infinity, step = 
 }
 
 export function select(x: Tensor, dim: number, index: number): Tensor {
+  if (x.ndim === 0) throw new IndexError('select', 'cannot be applied to a 0-d tensor');
   const d = normDim('select', dim, x.ndim);
+  checkInt('select', 'index', index);
   const size = x.shape[d]!;
   if (!Number.isInteger(index) || index < -size || index >= size) throw new IndexError('select', `index ${index} is out of range for dim ${d} of size ${size}`);
   const i = index < 0 ? index + size : index;
