@@ -16,6 +16,7 @@ const RUNS = Number(process.env['TESSERA_RUNS'] ?? 40);
 function run(name: string, x: tsr.Tensor, dims: number[] | undefined, keepdim: boolean, p: Record<string, number>): tsr.Tensor {
   switch (name) {
     case 'argmax': case 'argmin': return x[name](dims?.[0], { keepdim });
+    case 'prod': return x.prod(dims?.[0], { keepdim });
     case 'var': case 'std': return x[name](dims, { keepdim, correction: p['correction']! });
     case 'norm': return x.norm(p['p']!, dims, { keepdim });
     case 'cumsum': return x.cumsum(dims?.[0] ?? 0);
@@ -49,7 +50,8 @@ describe(`${c.name}: reduction specs against their float64 references`, () => {
           const out = run(spec.name, x, dims, keepdim, p);
           expect(out.dtype).toBe(reduceTypes(spec, x.dtype).out);
           const vals = await logical(x);
-          const red = new Set(dims ?? shape.map((_, i) => i));
+          // An empty dim list reduces every dim, as torch's.
+          const red = new Set(dims?.length ? dims : shape.map((_, i) => i));
           if (spec.name === 'cumsum') {
             const d = dims![0]!;
             const expected: number[] = [];

@@ -50,7 +50,14 @@ function matchers(actual: unknown, negate: boolean, label?: string) {
   };
 }
 export function expect(actual: unknown, label?: string) {
-  return { ...matchers(actual, false, label), not: matchers(actual, true, label) };
+  const rejects = {
+    toThrow: async (c?: new (...a: never[]) => unknown): Promise<void> => {
+      let threw: unknown;
+      try { await actual; } catch (e) { threw = e ?? new Error('undefined thrown'); }
+      if (threw === undefined || (c && !(threw instanceof c))) throw new AssertionError(`${label ? `${label}: ` : ''}expected the promise to reject${c ? ` with a ${c.name}` : ''}`);
+    },
+  };
+  return { ...matchers(actual, false, label), not: matchers(actual, true, label), rejects };
 }
 
 /** Runs every collected test; returns the counts and the failures. */

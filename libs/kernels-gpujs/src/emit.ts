@@ -51,14 +51,14 @@ export const GPUJS_OPS: Readonly<Record<Prim, Render>> = {
   // erf has no Math function in gpu.js: the IR's own decomposition is used (LOWERED).
   erf: () => { throw new Error('erf is decomposed before rendering'); },
   floor: rounding('Math.floor($)'), ceil: rounding('Math.ceil($)'), trunc: rounding('Math.trunc($)'),
-  rint: rounding('t_rint($)'),
+  rint: rounding('t_rint($, infv)'),
   not: ([a]) => `(${a} == 0.0 ? 1.0 : 0.0)`,
   isnan: ([a]) => `(${a} != ${a} ? 1.0 : 0.0)`,
   add: ([a, b], d) => wrap(d, `${a} + ${b}`),
   sub: ([a, b], d) => wrap(d, `${a} - ${b}`),
   mul: ([a, b], d) => wrap(d, `${a} * ${b}`),
   // Integer division truncates, and by zero gives 0, as on the CPU backends.
-  div: ([a, b], d) => (isFloating(d) ? `(${a} / ${b})` : wrap(d, `t_idiv(${a}, ${b})`)),
+  div: ([a, b], d) => (isFloating(d) ? `t_div(${a}, ${b})` : wrap(d, `t_idiv(${a}, ${b})`)),
   // Integer powers multiply exactly (GLSL's pow is exp2(y * log2(x)): 5^2 comes back as 24.99).
   pow: ([a, b], d, t) => wrap(d, isFloating(t) ? `t_pow(${a}, ${b}, nanv)` : `t_ipow(${a}, ${b})`),
   max: ([a, b]) => `t_max(${a}, ${b})`,
@@ -112,12 +112,13 @@ export const HELPERS: Readonly<Record<string, string>> = {
   // tanh saturates to +-1 in float32 beyond |x| = 9.1; clamping keeps the builtin's exp() finite.
   // Exactly ±1 past 9.1 (where float32 tanh rounds to ±1), also in the modes that compute in float64 JS.
   t_tanh: 'function t_tanh(x) { if (x != x) { return x; } if (x > 9.1) { return 1.0; } if (x < -9.1) { return -1.0; } return Math.tanh(x); }',
-  // Accurate near 0 (Goldberg): log(u) * x / (u - 1) with u = 1 + x.
+  // Accurate near 0 (Goldberg): log(u) * (x / (u - 1)) with u = 1 + x; the ratio first, so large x
+  // cannot overflow the product (log1p(1e38) = 87.5).
   t_log1p: `function t_log1p(x) {
   const u = 1.0 + x;
   if (u == 1.0 || x != x) { return x; }
   if (u <= 0.0 || u > 3.0e38) { return Math.log(u); }
-  return Math.log(u) * x / (u - 1.0);
+  return Math.log(u) * (x / (u - 1.0));
 }`,
   t_expm1: `function t_expm1(x) {
   if (x != x) { return x; }
@@ -125,20 +126,28 @@ export const HELPERS: Readonly<Record<string, string>> = {
   if (x > 88.0) { return Math.exp(x); }
   const u = Math.exp(x);
   if (u - 1.0 == -1.0) { return -1.0; }
-  return (u - 1.0) * x / Math.log(u);
+  return (u - 1.0) * (x / Math.log(u));
 }`,
   // Round half to even (the spec's rint); Math.round rounds halves up.
-  t_rint: `function t_rint(x) {
+  // A zero result keeps x's sign (round(-0.4) is -0): -1 / inf, since the compiler folds x * 0.0 to +0.
+  t_rint: `function t_rint(x, infv) {
   const f = Math.floor(x);
   const d = x - f;
-  if (d > 0.5) { return f + 1.0; }
-  if (d < 0.5) { return x - d; }
-  if (Math.floor(f * 0.5) * 2.0 == f) { return f; }
-  return f + 1.0;
+  let r = f + 1.0;
+  if (d < 0.5) { r = f; }
+  if (d == 0.5 && Math.floor(f * 0.5) * 2.0 == f) { r = f; }
+  if (r == 0.0 && (x < 0.0 || 1.0 / x < 0.0)) { return -1.0 / infv; }
+  return r;
 }`,
-  // C pow: integral exponents of negative bases, zeros, infinities and NaN as IEEE 754 pow.
+  // a / b keeping the sign of a zero quotient (the GPU's refined reciprocal adds +0 to -0: -0 / 1 came back +0).
+  t_div: `function t_div(a, b) {
+  if (a == 0.0 && b == b && b != 0.0) { return a * Math.sign(b); }
+  return a / b;
+}`,
   // C pow: integral exponents of negative bases, zeros, infinities and NaN as IEEE 754 pow. (Flags are
-  // 0/1 numbers: gpu.js's GLSL cannot assign a comparison to a variable it types as a float.)
+  // 0/1 numbers: gpu.js's GLSL cannot assign a comparison to a variable it types as a float.) An
+  // infinity is |v| > 3.4e38, not v - v != 0, which the GLSL compiler may fold to false; FLT_MAX
+  // counts as infinite too, which gives the same pow results.
   t_pow: `function t_pow(a, b, nanv) {
   if (b == 0.0 || a == 1.0) { return 1.0; }
   if (a != a || b != b) { return a + b; }
@@ -154,13 +163,13 @@ export const HELPERS: Readonly<Record<string, string>> = {
     if (odd == 1.0 && 1.0 / a < 0.0) { return -r; }
     return r;
   }
-  if (m == 1.0 && b - b != 0.0) { return 1.0; }
-  if (b - b != 0.0) {
+  if (m == 1.0 && Math.abs(b) > 3.4e38) { return 1.0; }
+  if (Math.abs(b) > 3.4e38) {
     if ((m < 1.0 && b > 0.0) || (m > 1.0 && b < 0.0)) { return 0.0; }
     return Math.abs(b);
   }
   // An infinite base: ±inf for b > 0, ±0 for b < 0, negative only for odd integer b (C's pow).
-  if (m - m != 0.0) {
+  if (m > 3.4e38) {
     if (b > 0.0) { r = m; }
     if (a < 0.0 && odd == 1.0) { return -r; }
     return r;

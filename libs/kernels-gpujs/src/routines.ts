@@ -142,7 +142,6 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
       `let xo = m${R};`, `let io = m${2 * R + 1};`,
       unravel('this.thread.x', R, 0, [{ v: 'xo', strideAt: R + 1 }, { v: 'io', strideAt: 2 * R + 2 }], 'q'),
       'let j = b1[io];',
-      `if (j < 0.0) { j = j + m${3 * R + 2}; }`,
       `return b0[xo + j * m${3 * R + 3}];`,
     ].filter(Boolean).join('\n  ');
     const src = kernelFunction(2, 3 * R + 4, body);

@@ -74,7 +74,7 @@ export class Runtime {
    * Runs the kernel `key` (compiled once from `source()`) over `n` outputs. Buffer arguments may still
    * be pending (async mode): the launch then waits for them, and so does whatever reads its result.
    */
-  launch(op: string, key: string, source: () => string, n: number, args: readonly (GBuffer | number)[]): Data | Promise<Data> {
+  launch(op: string, key: string, source: () => string, n: number, args: readonly (GBuffer | number)[], raw = false): Data | Promise<Data> {
     if (n === 0) return null;
     if (n > EXACT_INT) throw new DeviceError(op, `${n} elements exceed what gpujs indexes exactly (2^24: gpu.js computes indices in float32)`);
     let k = this.kernels.get(key);
@@ -100,7 +100,7 @@ export class Runtime {
       return out as Data | Promise<Data>;
     };
     // An empty buffer (a zero-size input of a non-empty output, as a sum over no elements) is never read.
-    const vals = args.map((a) => (typeof a === 'number' ? a : a.data ?? EMPTY));
+    const vals = args.map((a) => (typeof a === 'number' ? a : raw ? a.data ?? EMPTY : this.onDevice(a)));
     if (!this.async && !vals.some((v) => v instanceof Promise)) return call(vals);
     // gpu.js's WebGPU kernels read their (dynamic) output size only once they run, after an await: a
     // later launch's setOutput would resize an earlier one still in flight, so launches go one at a time.
@@ -125,10 +125,29 @@ export class Runtime {
   /** A buffer holding `data` (copied: the caller's array stays its own). */
   upload(data: Float32Array): GBuffer {
     const copy = Float32Array.from(data);
-    if (this.mode === 'cpu' || this.mode === 'webasm' || copy.length === 0) return { data: copy.length ? copy : null, length: copy.length };
-    // GPU modes: an identity kernel moves the array into device memory once, so later launches never re-upload it.
-    const src = { data: copy, length: copy.length };
-    return { data: this.launch('tensor', 'upload', () => 'function (nanv, infv, a) { return a[this.thread.x]; }', copy.length, [src]), length: copy.length };
+    if (!this.gpuMode || copy.length === 0) return { data: copy.length ? copy : null, length: copy.length };
+    return { data: this.toDevice(copy), length: copy.length };
+  }
+
+  /** GPU modes: an identity kernel moves a host array into device memory (once per buffer). */
+  private toDevice(host: Float32Array): Data | Promise<Data> {
+    return this.launch('tensor', 'upload', () => 'function (nanv, infv, a) { return a[this.thread.x]; }', host.length, [{ data: host, length: host.length }], true);
+  }
+
+  private get gpuMode(): boolean { return this.mode === 'headlessgl' || this.mode === 'webgpu'; }
+  private emptyOnDevice: Data | Promise<Data> | undefined;
+
+  /**
+   * A kernel argument's data, in GPU modes always on the device: a buffer still holding host values
+   * (fresh zeros from alloc) is uploaded first. gpu.js builds a kernel's argument slot for the kind
+   * of value it first sees; an argument that is a texture in one call and a host array in the next
+   * made it rebuild the slot at the host array's size, and a larger array later overflowed it.
+   */
+  private onDevice(buf: GBuffer): Data | Promise<Data> {
+    if (!this.gpuMode) return buf.data ?? EMPTY;
+    if (buf.data === null) return (this.emptyOnDevice ??= this.toDevice(EMPTY));
+    if (buf.data instanceof Float32Array) buf.data = this.toDevice(buf.data);
+    return buf.data;
   }
 
   /** `size` elements from `offset`, after every launch that writes the buffer. */
@@ -178,6 +197,8 @@ export class Runtime {
       this.dispose(old);
       return;
     }
+    // A partial write merges into the old contents, on the device (see onDevice).
+    const prior = this.gpuMode ? this.onDevice(buf) : old;
     const dense = denseOrder(out.shape, out.strides);
     if (dense) {
       const R = dense.length;
@@ -190,7 +211,7 @@ export class Runtime {
   return res[li];
 }`;
       const words = [out.offset, n, ...dense.flatMap((d) => [d.stride, d.size, d.logical])];
-      buf.data = this.launch(op, `merge|dense|${R}`, () => src, buf.length, [{ data: old, length: buf.length }, res, ...words]);
+      buf.data = this.launch(op, `merge|dense|${R}`, () => src, buf.length, [{ data: prior, length: buf.length }, res, ...words]);
     } else {
       const key = `${buf.length}|${out.offset}|${out.shape.join(',')}|${out.strides.join(',')}`;
       let map = this.maps.get(key);
@@ -202,10 +223,10 @@ export class Runtime {
         this.maps.set(key, map);
       }
       const src = 'function (nanv, infv, old, res, map) { const j = map[this.thread.x]; if (j < 0.0) { return old[this.thread.x]; } return res[j]; }';
-      buf.data = this.launch(op, 'merge|map', () => src, buf.length, [{ data: old, length: buf.length }, res, { data: map, length: buf.length }]);
+      buf.data = this.launch(op, 'merge|map', () => src, buf.length, [{ data: prior, length: buf.length }, res, { data: map, length: buf.length }]);
     }
     this.dispose(result);
-    this.dispose(old);
+    this.dispose(prior);
   }
 }
 

@@ -83,7 +83,9 @@ for (const mode of MODES) {
       let thrown: unknown;
       try { await x.gather(0, tsr.tensor([[7, 0, 0, 0, 0]], { dtype: 'int64', device })).data(); } catch (e) { thrown = e; }
       expect(thrown).toBeInstanceOf(tsr.IndexError);
-      expect(await x.gather(0, tsr.tensor([[-1, 0, 0, 0, 0]], { dtype: 'int64', device })).narrow(1, 0, 1).tolist()).toEqual(await x.narrow(0, 3, 1).narrow(1, 0, 1).tolist());
+      // A negative index is out of range too (PyTorch does not count from the end here).
+      // (At the call where the mode reads back synchronously, at the read on webgpu.)
+      await expect((async () => x.gather(0, tsr.tensor([[-1, 0, 0, 0, 0]], { dtype: 'int64', device })).data())()).rejects.toThrow(tsr.IndexError);
     }));
   });
 }

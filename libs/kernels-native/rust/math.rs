@@ -108,3 +108,36 @@ mod tests {
         assert!(exp_nonpositive_f64(f64::NEG_INFINITY) as f32 == 0.0);
     }
 }
+
+/// Integer powers as torch computes them: by squaring with wrapping multiplies; a negative exponent
+/// gives 0 except for bases 1 and -1 (C integer semantics).
+macro_rules! ipow_signed {
+    ($name:ident, $t:ty) => {
+        #[inline(always)]
+        pub fn $name(a: $t, b: $t) -> $t {
+            if b < 0 {
+                return if a == 1 { 1 } else if a == -1 { if b & 1 == 1 { -1 } else { 1 } } else { 0 };
+            }
+            let (mut r, mut base, mut e): ($t, $t, $t) = (1, a, b);
+            while e > 0 {
+                if e & 1 == 1 { r = r.wrapping_mul(base); }
+                base = base.wrapping_mul(base);
+                e >>= 1;
+            }
+            r
+        }
+    };
+}
+ipow_signed!(ipow_i32, i32);
+ipow_signed!(ipow_i64, i64);
+
+#[inline(always)]
+pub fn ipow_u8(a: u8, b: u8) -> u8 {
+    let (mut r, mut base, mut e) = (1u8, a, b);
+    while e > 0 {
+        if e & 1 == 1 { r = r.wrapping_mul(base); }
+        base = base.wrapping_mul(base);
+        e >>= 1;
+    }
+    r
+}

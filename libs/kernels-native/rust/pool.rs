@@ -174,17 +174,17 @@ pub fn max_pool_backward<T: Real + std::ops::Add<Output = T> + Default>(gx: &mut
     }
 }
 
-/// out[r, index[r, j]] += src[r, j] for rows of `n` (out) and `k` (index, src) elements. Negative
-/// indices count from the end; an index outside the row is an error naming it, and nothing is
+/// out[r, index[r, j]] += src[r, j] for rows of `n` (out) and `k` (index, src) elements. An index
+/// outside [0, n) (negative ones included, as PyTorch) is an error naming it, and nothing is
 /// written (all indices are checked first).
 pub fn scatter_add_rows<T: Real>(out: &mut [T], index: &[i64], src: &[T], n: usize, k: usize) -> Result<(), String> {
-    if let Some(&bad) = index.iter().find(|&&i| i < -(n as i64) || i >= n as i64) {
+    if let Some(&bad) = index.iter().find(|&&i| i < 0 || i >= n as i64) {
         return Err(format!("index {bad} is out of bounds for dim 1 with size {n}"));
     }
     if n == 0 || k == 0 { return Ok(()); }
     let row = |(os, (is, ss)): (&mut [T], (&[i64], &[T]))| {
         for (&i, &s) in is.iter().zip(ss) {
-            let t = if i < 0 { (i + n as i64) as usize } else { i as usize };
+            let t = i as usize;
             os[t] = T::from_f64(os[t].to_f64() + s.to_f64());
         }
     };

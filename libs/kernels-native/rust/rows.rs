@@ -38,7 +38,7 @@ fn lane_sum<T: Copy>(r: &[T], f: impl Fn(T) -> f64) -> f64 {
 /// softmax (or logSoftmax) of each row of `n`, in f64: exp(x - max) / sum for softmax, x - max -
 /// ln(sum) for logSoftmax, the sum taken as 1 (the first maximum's exp) plus the rest, so that
 /// ln(sum) = ln_1p(rest) stays accurate when one entry dominates (logSoftmax near 0), whatever the
-/// order of the rest's sum. NaN anywhere in a row, or a row of -inf, makes the row NaN, as PyTorch.
+/// order of the rest's sum. NaN or +inf anywhere in a row, or a row of -inf, makes the row NaN, as PyTorch.
 /// Each pass is a plain loop (sums in f64 lanes, no branches), so the exps vectorise.
 pub fn softmax<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
     rows_of(out, x, n, |o, r| {
@@ -48,7 +48,8 @@ pub fn softmax<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
             m = if v > m { v } else { m };
             nan |= v.is_nan();
         }
-        if nan || m == f64::NEG_INFINITY {
+        // +inf anywhere makes x - max NaN at the maximum: a NaN row too, as PyTorch.
+        if nan || m == f64::NEG_INFINITY || m == f64::INFINITY {
             o.fill(T::from_f64(f64::NAN));
             return;
         }

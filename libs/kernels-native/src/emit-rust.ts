@@ -35,7 +35,8 @@ export const RUST_OPS: Readonly<Record<Prim, Render>> = {
   mul: (a, d) => (d === 'bool' ? `(${a[0]} & ${a[1]})` : isFloating(d) ? `(${a[0]} * ${a[1]})` : `${a[0]}.wrapping_mul(${a[1]})`),
   // Integer division by zero gives 0 (as the JS backend's truncation of +-Inf does), never a panic.
   div: f('($0 / $1)', '(if $1 == 0 { 0 } else { $0.wrapping_div($1) })'),
-  pow: (a, d) => (isFloating(d) ? `${a[0]}.powf(${a[1]})` : `((${a[0]} as f64).powf(${a[1]} as f64) as i64 as ${VALUE[d]})`),
+  // Integer powers by squaring with wrapping multiplies (rust/math.rs), as torch's.
+  pow: (a, d) => (isFloating(d) ? `${a[0]}.powf(${a[1]})` : `crate::math::ipow_${VALUE[d]}(${a[0]}, ${a[1]})`),
   max: f('crate::engine::fmaxp($0, $1)', '$0.max($1)'),
   min: f('crate::engine::fminp($0, $1)', '$0.min($1)'),
   atan2: ([a, b]) => `${a}.atan2(${b})`,

@@ -167,20 +167,21 @@ const HELPERS: Readonly<Record<string, string>> = {
   t_min: 'fn t_min(a: f32, b: f32) -> f32 { if (t_isnan(a) || t_isnan(b)) { return a + b; } return min(a, b); }',
   // tanh(x) saturates to +-1 in f32 beyond |x| = 9.1; clamping keeps exp() inside the builtin finite.
   t_tanh: 'fn t_tanh(x: f32) -> f32 { if (t_isnan(x)) { return x; } return tanh(clamp(x, -15.0, 15.0)); }',
-  // Accurate near 0 (Goldberg's trick): log(u) * x / (u - 1) with u = 1 + x.
+  // Accurate near 0 (Goldberg's trick): log(u) * (x / (u - 1)) with u = 1 + x; the ratio first, so
+  // large x cannot overflow the product (log1p(1e38) = 87.5).
   t_log1p: `fn t_log1p(x: f32) -> f32 {
   let u = 1.0 + x;
   if (u == 1.0 || t_isnan(x)) { return x; }
   if (u < 0.0) { return t_nan(); }
   if (t_isinf(u) || u == 0.0) { return log(u); }
-  return log(u) * x / (u - 1.0);
+  return log(u) * (x / (u - 1.0));
 }`,
   t_expm1: `fn t_expm1(x: f32) -> f32 {
   if (t_isnan(x) || abs(x) < 1e-5) { return x + 0.5 * x * x; }
   if (x > 88.0) { return exp(x); }
   let u = exp(x);
   if (u - 1.0 == -1.0) { return -1.0; }
-  return (u - 1.0) * x / log(u);
+  return (u - 1.0) * (x / log(u));
 }`,
   // C pow: negative bases with integral exponents, zeros, infinities and NaN as IEEE 754 pow.
   t_pow: `fn t_pow(a: f32, b: f32) -> f32 {

@@ -199,13 +199,12 @@ export function createRoutines(rt: Runtime): RoutineKernels {
   const idx = (index: View, access: string) => `i32(${load(index.dtype, access)})`;
 
   /**
-   * out[...] = x[... j ...] for the index j read at `access` (negative ones wrap by E[0]; out of
-   * range ones set the status flag): the body of gather and indexSelect, which differ in where j is.
+   * out[...] = x[... j ...] for the index j read at `access` (one outside [0, E[0]), negative ones
+   * included, sets the status flag): the body of gather and indexSelect, which differ in where j is.
    */
   function copyIndexed(op: string, shape: readonly number[], out: View, x: View, index: View, ops: Parameters<typeof indexing>[2], access: string, xStride: string, extra: readonly number[]): void {
     const code = `
-  var j = ${idx(index, access)};
-  if (j < 0) { j += E[0]; }
+  let j = ${idx(index, access)};
   if (j < 0 || j >= E[0]) { ${flagBadIndex} return; }
   O[oo] = ${storeValue(out.dtype, castCode(load(x.dtype, `X[xo + j * ${xStride}]`), x.dtype, out.dtype))};`;
     const bufs: Buf[] = [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }, { name: 'I', dtype: index.dtype, write: false }];
@@ -232,8 +231,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const d = out.dtype, V = valueType(d);
     const code = `
   for (var k = 0i; k < E[0]; k++) {
-    var j = ${idx(index, 'I[io + k * E[1]]')};
-    if (j < 0) { j += E[3]; }
+    let j = ${idx(index, 'I[io + k * E[1]]')};
     if (j < 0 || j >= E[3]) { ${flagBadIndex} continue; }
     let t = oo + j * E[4];
     let cur: ${V} = ${load(d, 'O[t]')};
@@ -269,11 +267,12 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     let wc = ${mi(18)} + ((oc * cg + ci) * KH) * KW;
     for (var u = 0i; u < KH; u++) {
       let y = oh * SH - PH + u * DH;
-      if (y < 0 || y >= H) { continue; }
       for (var v = 0i; v < KW; v++) {
         let z = ow * SW - PW + v * DW;
-        if (z < 0 || z >= W) { continue; }
-        acc += ${load(x.dtype, 'X[xc + y * W + z]')} * ${load(weight.dtype, 'Wt[wc + u * KW + v]')};
+        // A padding tap is a zero times its weight (NaN for an infinite weight, as torch's CPU conv).
+        var xv = 0.0;
+        if (y >= 0 && y < H && z >= 0 && z < W) { xv = ${load(x.dtype, 'X[xc + y * W + z]')}; }
+        acc += xv * ${load(weight.dtype, 'Wt[wc + u * KW + v]')};
       }
     }
   }

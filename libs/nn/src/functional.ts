@@ -1,32 +1,69 @@
 /** Losses and stateless layers (torch.nn.functional), composed from differentiable tensor ops. */
-import { ArgumentError, DTypeError, ELEMENTWISE, ShapeError, fmtShape } from '@tessera/ops';
-import { type Tensor, elementwise, rand } from '@tessera/tensor';
+import { ArgumentError, DTypeError, ELEMENTWISE, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
+import { Tensor, elementwise, rand } from '@tessera/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
+
+const REDUCTIONS: readonly string[] = ['mean', 'sum', 'none'];
+
+/** A loss's options object, checked: a reduction name torch does not know is refused, not read as 'mean'. */
+function lossOptions<O extends { reduction?: Reduction; weight?: Tensor; ignoreIndex?: number }>(op: string, opt: unknown): O {
+  const o = checkOptions<O>(op, opt) as O;
+  if (o.reduction !== undefined && !REDUCTIONS.includes(o.reduction)) throw new ArgumentError(op, `${describe(o.reduction)} is not a valid reduction (mean, sum or none)`);
+  if (o.weight !== undefined && !(o.weight instanceof Tensor)) throw new ArgumentError(op, `weight must be a tensor, got ${describe(o.weight)}`);
+  if (o.ignoreIndex !== undefined) checkInt(op, 'ignoreIndex', o.ignoreIndex);
+  return o;
+}
+
+const tensors = (op: string, ...ts: unknown[]): void => {
+  for (const t of ts) if (!(t instanceof Tensor)) throw new ArgumentError(op, `expected tensors, got ${describe(t)}`);
+};
 
 function reduce(loss: Tensor, reduction: Reduction = 'mean'): Tensor {
   return reduction === 'none' ? loss : reduction === 'sum' ? loss.sum() : loss.mean();
 }
 
-export function mseLoss(input: Tensor, target: Tensor, opt: { reduction?: Reduction } = {}): Tensor {
-  return reduce(input.sub(target).square(), opt.reduction);
+/** A bool target is read as 0/1 in the input's dtype (torch's loss kernels take it; sub() refuses bools). */
+const numeric = (target: Tensor, like: Tensor): Tensor => (target.dtype === 'bool' ? target.to(like.dtype) : target);
+
+export function mseLoss(input: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {
+  tensors('mseLoss', input, target);
+  return reduce(input.sub(numeric(target, input)).square(), lossOptions('mseLoss', options).reduction);
 }
 
-export function l1Loss(input: Tensor, target: Tensor, opt: { reduction?: Reduction } = {}): Tensor {
-  return reduce(input.sub(target).abs(), opt.reduction);
+export function l1Loss(input: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {
+  tensors('l1Loss', input, target);
+  return reduce(input.sub(numeric(target, input)).abs(), lossOptions('l1Loss', options).reduction);
 }
 
 export interface NllOptions { reduction?: Reduction; ignoreIndex?: number; weight?: Tensor }
 
-/** Negative log-likelihood of class indices given log-probabilities [N, C, ...]. */
-export function nllLoss(logProbs: Tensor, target: Tensor, opt: NllOptions = {}): Tensor {
-  if (target.dtype !== 'int64' && target.dtype !== 'int32') throw new DTypeError('nllLoss', `target must hold class indices (int64/int32), got ${target.dtype}`);
+/** Runs a loss defined on batches [N, C, ...] on an unbatched input [C] with target []: as a batch of one. */
+function unbatched(input: Tensor, target: Tensor, reduction: Reduction | undefined, batched: (x: Tensor, t: Tensor) => Tensor): Tensor {
+  const out = batched(input.unsqueeze(0), target.unsqueeze(0));
+  return reduction === 'none' ? out.squeeze(0) : out;
+}
+
+function checkClassWeight(op: string, weight: Tensor | undefined, classes: number): void {
+  if (weight && (weight.ndim !== 1 || weight.shape[0] !== classes)) {
+    throw new ShapeError(op, `weight should hold one value per class (${classes}), got shape ${fmtShape(weight.shape)}`);
+  }
+}
+
+/** Negative log-likelihood of class indices (int64) given log-probabilities [N, C, ...] (or [C] with a 0-d target). */
+export function nllLoss(logProbs: Tensor, target: Tensor, options: NllOptions = {}): Tensor {
+  tensors('nllLoss', logProbs, target);
+  const opt = lossOptions<NllOptions>('nllLoss', options);
+  // int64 class indices (torch 1.13 also takes uint8 ones, but only without a weight: one rule here).
+  if (target.dtype !== 'int64') throw new DTypeError('nllLoss', `target must hold class indices as int64, got ${target.dtype}`);
+  if (logProbs.ndim === 1 && target.ndim === 0) return unbatched(logProbs, target, opt.reduction, (x, t) => nllLoss(x, t, opt));
   const expected = [logProbs.shape[0], ...logProbs.shape.slice(2)];
   if (logProbs.ndim < 2 || target.ndim !== expected.length || target.shape.some((d, i) => d !== expected[i])) {
-    throw new ShapeError('nllLoss', `input ${fmtShape(logProbs.shape)} ([N, C, ...]) needs target of shape ${fmtShape(expected as number[])}, got ${fmtShape(target.shape)}`);
+    throw new ShapeError('nllLoss', `input ${fmtShape(logProbs.shape)} ([N, C, ...] or [C]) needs target of shape ${fmtShape(expected as number[])}, got ${fmtShape(target.shape)}`);
   }
+  checkClassWeight('nllLoss', opt.weight, logProbs.shape[1]!);
   const keep = target.ne(opt.ignoreIndex ?? -100);
-  const safe = target.where(keep, 0);
+  const safe = target.where(keep, 0).to('int64');
   let picked = logProbs.gather(1, safe.unsqueeze(1)).squeeze(1).neg();
   let w = keep.to(logProbs.dtype);
   if (opt.weight) w = w.mul(opt.weight.indexSelect(0, safe.reshape(-1)).reshape(safe.shape));
@@ -38,17 +75,25 @@ export function nllLoss(logProbs: Tensor, target: Tensor, opt: NllOptions = {}):
 export interface CrossEntropyOptions extends NllOptions { labelSmoothing?: number }
 
 /**
- * Cross entropy of logits [N, C, ...] against class indices, with PyTorch's ignoreIndex and label
- * smoothing: (1 - e) * nll + e * mean over classes of -log p.
+ * Cross entropy of logits [N, C, ...] (or [C]) against class indices (int64), with PyTorch's
+ * ignoreIndex and label smoothing: (1 - e) * nll + e * mean over classes of -log p; or against
+ * class probabilities (a floating target of the input's shape), as torch.nn.functional.cross_entropy.
  */
-export function crossEntropy(logits: Tensor, target: Tensor, opt: CrossEntropyOptions = {}): Tensor {
-  const eps = opt.labelSmoothing ?? 0;
-  if (eps < 0 || eps > 1) throw new ArgumentError('crossEntropy', `labelSmoothing must be in [0, 1], got ${eps}`);
+export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  tensors('crossEntropy', logits, target);
+  const opt = lossOptions<CrossEntropyOptions>('crossEntropy', options);
+  const eps = checkNumber('crossEntropy', 'labelSmoothing', opt.labelSmoothing ?? 0);
+  // PyTorch 2 refuses a smoothing outside [0, 1] (1.13 did not check); a negative one is no smoothing at all.
+  if (!(eps >= 0 && eps <= 1)) throw new ArgumentError('crossEntropy', `labelSmoothing must be in [0, 1], got ${eps}`);
+  if (logits.ndim === 0) throw new ShapeError('crossEntropy', 'input must have a class dim ([C] or [N, C, ...]), got a 0-d tensor');
+  const classDim = logits.ndim === 1 ? 0 : 1, classes = logits.shape[classDim]!;
+  checkClassWeight('crossEntropy', opt.weight, classes);
+  if (isFloating(target.dtype)) return probabilityCrossEntropy(logits, target, classDim, eps, opt);
+  if (logits.ndim === 1 && target.ndim === 0) return unbatched(logits, target, opt.reduction, (x, t) => crossEntropy(x, t, opt));
   const logp = logits.logSoftmax(1);
   if (eps === 0) return nllLoss(logp, target, opt);
   const nll = nllLoss(logp, target, { ...opt, reduction: 'none' });
   const keep = target.ne(opt.ignoreIndex ?? -100).to(logits.dtype);
-  const classes = logits.shape[1]!;
   const cw = opt.weight ? logp.mul(opt.weight.reshape([1, classes, ...logits.shape.slice(2).map(() => 1)])) : logp;
   const smooth = cw.sum(1).neg().div(classes).mul(keep);
   const loss = nll.mul(1 - eps).add(smooth.mul(eps));
@@ -58,18 +103,44 @@ export function crossEntropy(logits: Tensor, target: Tensor, opt: CrossEntropyOp
   return loss.sum().div(denom);
 }
 
-/** Binary cross entropy on logits, in the overflow-free form max(x, 0) - x y + log(1 + exp(-|x|)). */
-export function bceWithLogits(logits: Tensor, target: Tensor, opt: { reduction?: Reduction; posWeight?: Tensor } = {}): Tensor {
-  const logSigNeg = logits.abs().neg().exp().log1p().add(logits.neg().clamp(0)); // -log sigmoid(x)
-  const loss = opt.posWeight
-    ? logSigNeg.mul(opt.posWeight.sub(1).mul(target).add(1)).add(logits.mul(target.neg().add(1)))
-    : logits.clamp(0).sub(logits.mul(target)).add(logits.abs().neg().exp().log1p());
+/** Soft targets: -sum over classes of w_c t_c log p_c, averaged over the batch (and spatial) positions for 'mean'. */
+function probabilityCrossEntropy(logits: Tensor, target: Tensor, classDim: number, eps: number, opt: CrossEntropyOptions): Tensor {
+  if (target.ndim !== logits.ndim || target.shape.some((d, i) => d !== logits.shape[i])) {
+    throw new ShapeError('crossEntropy', `class-probability targets must have the input's shape ${fmtShape(logits.shape)}, got ${fmtShape(target.shape)}`);
+  }
+  const classes = logits.shape[classDim]!;
+  const t = eps > 0 ? target.mul(1 - eps).add(eps / classes) : target;
+  let logp = logits.logSoftmax(classDim);
+  if (opt.weight) logp = logp.mul(opt.weight.reshape(logits.shape.map((d, i) => (i === classDim ? d : 1))));
+  const loss = logp.mul(t).sum(classDim).neg();
+  return reduce(loss, opt.reduction);
+}
+
+/**
+ * Binary cross entropy on logits, as torch computes it: (1 - y) x + w (log(exp(-m) + exp(-x - m)) + m)
+ * with m = max(-x, 0) and w = 1 + (posWeight - 1) y (so infinities and NaNs come out as torch's).
+ * The target must have the input's shape.
+ */
+export function bceWithLogits(logits: Tensor, target: Tensor, options: { reduction?: Reduction; posWeight?: Tensor } = {}): Tensor {
+  tensors('bceWithLogits', logits, target);
+  const opt = lossOptions<{ reduction?: Reduction; posWeight?: Tensor }>('bceWithLogits', options);
+  if (target.ndim !== logits.ndim || target.shape.some((d, i) => d !== logits.shape[i])) {
+    throw new ShapeError('bceWithLogits', `target size ${fmtShape(target.shape)} must be the same as input size ${fmtShape(logits.shape)}`);
+  }
+  if (!isFloating(target.dtype)) throw new DTypeError('bceWithLogits', `target must be floating (probabilities), got ${target.dtype}`);
+  // Summed in torch's order, so mixed float32/float64 operands round as torch's do.
+  const m = logits.neg().clamp(0);
+  const logTerm = m.neg().exp().add(logits.neg().sub(m).exp()).log(); // log(1 + exp(-x)) - m, overflow-free
+  const linear = target.neg().add(1).mul(logits);
+  const loss = opt.posWeight ? linear.add(logTerm.add(m).mul(opt.posWeight.sub(1).mul(target).add(1))) : linear.add(m).add(logTerm);
   return reduce(loss, opt.reduction);
 }
 
 /** Zeroes elements with probability p during training and rescales the rest by 1/(1-p). */
 export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
-  if (p < 0 || p > 1) throw new ArgumentError('dropout', `p must be in [0, 1], got ${p}`);
+  tensors('dropout', x);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ArgumentError('dropout', `p must be a number in [0, 1], got ${describe(p)}`);
+  if (typeof training !== 'boolean') throw new ArgumentError('dropout', `training must be a boolean, got ${describe(training)}`);
   if (!training || p === 0) return x;
   if (p === 1) return x.mul(0);
   return elementwise(ELEMENTWISE['dropout']!, [x, rand(x.shape.slice(), { dtype: x.dtype, device: x.device })], { params: { p } });

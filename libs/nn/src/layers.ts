@@ -1,5 +1,5 @@
 /** Standard layers. Parameters are initialised as in PyTorch (kaiming-uniform weights, fan-in biases). */
-import { ArgumentError, type Pool2dOptions, fmtShape } from '@tessera/ops';
+import { ArgumentError, type Pool2dOptions, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
 import { type Tensor, conv2d, embedding, empty, layerNorm, ones, zeros } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
 import { dropout } from './functional.js';
@@ -13,6 +13,8 @@ export class Linear extends Module {
   bias?: Tensor;
   constructor(readonly inFeatures: number, readonly outFeatures: number, opt: { bias?: boolean } = {}) {
     super();
+    checkInt('Linear', 'inFeatures', inFeatures, 0);
+    checkInt('Linear', 'outFeatures', outFeatures, 0);
     this.weight = parameter(kaimingUniform_(empty(outFeatures, inFeatures), { a: Math.sqrt(5) }));
     if (opt.bias ?? true) { this.bias = parameter(empty(outFeatures)); biasInit(this.bias, this.weight); }
   }
@@ -29,8 +31,10 @@ export class Conv2d extends Module {
   bias?: Tensor;
   constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], readonly opt: Conv2dModuleOptions = {}) {
     super();
-    const [kh, kw] = typeof kernelSize === 'number' ? [kernelSize, kernelSize] : kernelSize;
-    const groups = opt.groups ?? 1;
+    checkInt('Conv2d', 'inChannels', inChannels, 1);
+    checkInt('Conv2d', 'outChannels', outChannels, 1);
+    const [kh, kw] = pair('Conv2d', 'kernelSize', kernelSize, 1);
+    const groups = checkInt('Conv2d', 'groups', opt.groups ?? 1, 1);
     if (inChannels % groups || outChannels % groups) throw new ArgumentError('Conv2d', `groups=${groups} must divide inChannels=${inChannels} and outChannels=${outChannels}`);
     this.weight = parameter(kaimingUniform_(empty(outChannels, inChannels / groups, kh, kw), { a: Math.sqrt(5) }));
     if (opt.bias ?? true) { this.bias = parameter(empty(outChannels)); biasInit(this.bias, this.weight); }
@@ -50,6 +54,7 @@ export class BatchNorm extends Module {
   numBatchesTracked: Tensor;
   constructor(readonly numFeatures: number, readonly opt: { eps?: number; momentum?: number; affine?: boolean } = {}) {
     super();
+    checkInt('BatchNorm', 'numFeatures', numFeatures, 1);
     if (opt.affine ?? true) { this.weight = parameter(ones(numFeatures)); this.bias = parameter(zeros(numFeatures)); }
     this.runningMean = buffer(zeros(numFeatures));
     this.runningVar = buffer(ones(numFeatures));
@@ -62,6 +67,7 @@ export class BatchNorm extends Module {
     const eps = this.opt.eps ?? 1e-5;
     let mean: Tensor, v: Tensor;
     if (this.training) {
+      if (x.numel / this.numFeatures <= 1) throw new ArgumentError('BatchNorm', `expected more than 1 value per channel when training, got input of shape ${fmtShape(x.shape)}`);
       mean = x.mean(dims);
       v = x.var(dims, { correction: 0 });
       const n = x.numel / this.numFeatures, m = this.opt.momentum ?? 0.1;
@@ -90,7 +96,8 @@ export class LayerNorm extends Module {
   readonly normalizedShape: number[];
   constructor(normalizedShape: number | number[], readonly opt: { eps?: number; elementwiseAffine?: boolean } = {}) {
     super();
-    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
+    this.normalizedShape = checkShape('LayerNorm', typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape, 'normalizedShape');
+    if (this.normalizedShape.length === 0) throw new ArgumentError('LayerNorm', 'normalizedShape must name at least one dim');
     if (opt.elementwiseAffine ?? true) { this.weight = parameter(ones(this.normalizedShape)); this.bias = parameter(zeros(this.normalizedShape)); }
   }
   forward(x: Tensor): Tensor { return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.opt.eps ?? 1e-5); }
@@ -100,6 +107,9 @@ export class Embedding extends Module {
   weight: Tensor;
   constructor(readonly numEmbeddings: number, readonly embeddingDim: number, readonly opt: { paddingIdx?: number } = {}) {
     super();
+    checkInt('Embedding', 'numEmbeddings', numEmbeddings, 0);
+    checkInt('Embedding', 'embeddingDim', embeddingDim, 0);
+    if (opt.paddingIdx !== undefined) checkInt('Embedding', 'paddingIdx', opt.paddingIdx, -numEmbeddings, numEmbeddings - 1);
     const w = normal_(empty(numEmbeddings, embeddingDim));
     if (opt.paddingIdx !== undefined) noGrad(() => w.select(0, opt.paddingIdx!).fill_(0));
     this.weight = parameter(w);
@@ -116,7 +126,10 @@ function maskRow(g: Tensor, row: number): Tensor {
 }
 
 export class Dropout extends Module {
-  constructor(readonly p = 0.5) { super(); }
+  constructor(readonly p = 0.5) {
+    super();
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ArgumentError('Dropout', `dropout probability has to be between 0 and 1, got ${p}`);
+  }
   forward(x: Tensor): Tensor { return dropout(x, this.p, this.training); }
 }
 

@@ -156,6 +156,12 @@ describe('losses', () => {
     expect(nn.mseLoss(tsr.tensor([1, 2]), tsr.tensor([2, 4])).itemSync()).toBe(2.5);
     // Printed by torch 1.13: F.binary_cross_entropy_with_logits([100, -100, 0.5], [1, 0, 1]).
     expect(nn.bceWithLogits(tsr.tensor([100, -100, 0.5]), tsr.tensor([1, 0, 1])).itemSync() as number).toBeCloseTo(0.15802566707134247, 6);
-    expect(() => nn.crossEntropy(logits, tsr.tensor([0, 1]))).toThrow(tsr.DTypeError);
+    // A float target is class probabilities (as torch), so it must have the logits' shape; int32 indices are refused.
+    expect(() => nn.crossEntropy(logits, tsr.tensor([0, 1]))).toThrow(tsr.ShapeError);
+    expect(() => nn.crossEntropy(logits, tsr.tensor([0, 1, 2], { dtype: 'int32' }))).toThrow(tsr.DTypeError);
+    // Printed by torch 1.13: F.cross_entropy(logits, probs) and with label_smoothing=0.1.
+    const probs = tsr.tensor([[0.2, 0.3, 0.5], [1, 0, 0], [0, 0.5, 0.5]]);
+    expect(nn.crossEntropy(logits, probs).itemSync() as number).toBeCloseTo(1.497288703918457, 6);
+    expect(nn.crossEntropy(logits, probs, { labelSmoothing: 0.1 }).itemSync() as number).toBeCloseTo(1.4789553880691528, 6);
   });
 });

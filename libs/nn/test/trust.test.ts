@@ -148,6 +148,16 @@ describe('tidy() around a training step', () => {
   });
 });
 
+describe('layers refuse impossible sizes with typed errors', () => {
+  it('Linear with 1e12 outputs, LayerNorm of {}, Conv2d with kernel 0, Dropout(1.5)', () => {
+    expect(() => new nn.Linear(2, 1e12)).toThrow(tsr.OutOfMemoryError);
+    expect(() => new nn.LayerNorm({} as never)).toThrow(tsr.ArgumentError);
+    expect(() => new nn.Conv2d(1, 2, 0)).toThrow(tsr.ArgumentError);
+    expect(() => new nn.Dropout(1.5)).toThrow(tsr.ArgumentError);
+    expect(() => new nn.Linear(2.5, 3)).toThrow(tsr.ArgumentError);
+  });
+});
+
 describe('backward', () => {
   it("takes PyTorch's keyword style too: backward({ retainGraph: true })", () => {
     const w = tsr.ones(3).requiresGrad_();

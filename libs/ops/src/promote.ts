@@ -16,7 +16,8 @@ export type Operand =
  */
 export function scalarDType(value: number | boolean): DType {
   if (typeof value === 'boolean') return 'bool';
-  return Number.isInteger(value) ? DEFAULT_INT : DEFAULT_FLOAT;
+  // -0 is a float: a Python int has no negative zero.
+  return Number.isInteger(value) && !Object.is(value, -0) ? DEFAULT_INT : DEFAULT_FLOAT;
 }
 
 const CATEGORY_ORDER: Record<Category, number> = { bool: 0, integral: 1, floating: 2 };

@@ -62,6 +62,10 @@ export interface ElementwiseSpec {
    * integer power given as a scalar; a tensor exponent follows C and gives 0, as torch's).
    */
   readonly integralDomain?: { readonly operand: number; readonly refuse: 'zero' | 'negativeScalar' };
+  /** No operand may be bool, whatever the promoted dtype (torch's sub: "with a bool tensor is not supported"). */
+  readonly refuseBool?: boolean;
+  /** Tensor operands must share one dtype, no promotion (torch's lerp). */
+  readonly sameDtype?: boolean;
   readonly sample: Sample;
   readonly tol: Tolerances;
 }
@@ -75,6 +79,13 @@ export interface ElementwiseTypes {
 
 /** Resolves an elementwise op's dtypes once per call; throws DTypeError naming the op. */
 export function elementwiseTypes(spec: ElementwiseSpec, operands: readonly Operand[]): ElementwiseTypes {
+  if (spec.refuseBool && operands.some((o) => (o.kind === 'tensor' ? o.dtype === 'bool' : typeof o.value === 'boolean'))) {
+    throw new DTypeError(spec.name, 'is not supported with a bool operand; for masks use logicalNot() or logicalXor()');
+  }
+  if (spec.sameDtype) {
+    const ds = [...new Set(operands.filter((o) => o.kind === 'tensor').map((o) => (o as { dtype: DType }).dtype))];
+    if (ds.length > 1) throw new DTypeError(spec.name, `expects tensors of one dtype, got ${ds.join(' and ')}`);
+  }
   const promoted = resultType(spec.condition ? operands.slice(1) : operands);
   if (spec.condition) {
     const c = operands[0]!;

@@ -3,6 +3,7 @@
  * these turn the values no op can mean (a string dim, a null scalar, a fractional size) into typed
  * errors before anything is allocated or written, so each op validates once, here, not per kernel.
  */
+import { type DType, DTYPES, isFloating } from './dtype.js';
 import { ArgumentError, ShapeError, fmtShape } from './errors.js';
 
 /** Element counts stay below 2^53 so every index computed in doubles is exact. */
@@ -72,6 +73,19 @@ export function checkShape(op: string, shape: unknown, what = 'shape'): number[]
   }
   if (total > MAX_NUMEL) throw new ShapeError(op, `${what} ${fmtShape(sizes as number[])} has ${total} elements, more than 2^53 - 1`);
   return sizes as number[];
+}
+
+/**
+ * A fill value for a tensor of `dtype` (fill_, full), refused where PyTorch's checked conversion
+ * refuses it: NaN, infinities and values past the range of an integer dtype (an unsigned one also
+ * takes values down to -max, which wrap, as torch's does). Any value fills a bool.
+ */
+export function checkFillValue(op: string, v: number | boolean, dtype: DType): void {
+  if (typeof v === 'boolean' || dtype === 'bool' || isFloating(dtype)) return;
+  const { min, max } = DTYPES[dtype];
+  // Integers wrap into an unsigned dtype from -max up (torch's rule for Python ints); fractions must fit as they are.
+  const lo = min === 0 && Number.isInteger(v) ? -max : min;
+  if (!Number.isFinite(v) || v < lo || v > max) throw new ArgumentError(op, `value ${v} cannot be converted to ${dtype} without overflow`);
 }
 
 /** An options object (or undefined): a misplaced positional value fails here, not deep inside. */

@@ -57,7 +57,7 @@ const ewPlans = new Map<ElementwiseSpec, Map<string, ElementwisePlan>>();
 function planKey(operands: readonly TensorOrScalar[], outDtype: DType | undefined): string {
   let key = outDtype ?? '';
   for (const o of operands) {
-    key += o instanceof Tensor ? (o.shape.length === 0 ? `|0${o.dtype}` : `|${o.dtype}`) : typeof o === 'boolean' ? '|b' : Number.isInteger(o) ? '|i' : '|f';
+    key += o instanceof Tensor ? (o.shape.length === 0 ? `|0${o.dtype}` : `|${o.dtype}`) : typeof o === 'boolean' ? '|b' : Number.isInteger(o) && !Object.is(o, -0) ? '|i' : '|f';
   }
   return key;
 }
@@ -120,6 +120,8 @@ export interface ElementwiseOptions {
   readonly out?: Tensor;
   /** Let the result drop to a lower dtype category in `out` (copy_ and masked fills keep the destination's dtype). */
   readonly anyCast?: boolean;
+  /** A fill: one value written everywhere, so an output whose elements share memory (an expanded view) is fine. */
+  readonly fill?: boolean;
 }
 
 const COPY = elementwiseSpec('copy');
@@ -141,8 +143,8 @@ function checkedOperands(op: string, operands: readonly unknown[]): readonly Ten
  * output is returned as a copy, so every element reads the input as it was before the write (NumPy's
  * rule; PyTorch raises there, but Tessera's flip is a view, so x.add_(x.flip(0)) must still work).
  */
-function readableInputs(op: string, out: Tensor, shape: readonly number[], tensors: readonly Tensor[]): { inputs: readonly Tensor[]; copies: Tensor[] } {
-  if (tensors.length && hasInternalOverlap(out.shape, out.strides)) {
+function readableInputs(op: string, out: Tensor, shape: readonly number[], tensors: readonly Tensor[], fill: boolean): { inputs: readonly Tensor[]; copies: Tensor[] } {
+  if (!(fill && !tensors.length) && hasInternalOverlap(out.shape, out.strides)) {
     throw new ArgumentError(op, `more than one element of the written-to tensor (shape ${fmtShape(out.shape)}, strides ${fmtShape(out.strides)}) refers to a single memory location; clone() it before writing in place`);
   }
   const copies: Tensor[] = [];
@@ -186,10 +188,14 @@ export function elementwise(spec: ElementwiseSpec, operandsIn: readonly TensorOr
       paramValues.push(round ? round(v) : v);
     }
   }
-  checkDomain(spec, plan, operands);
+  checkDomain(spec, plan, operands, shape.every((d) => d > 0));
   const result = out ?? Tensor.empty(backend, shape, plan.kernel.out);
-  if (result.numel === 0) return result;
-  const { inputs, copies } = out ? readableInputs(spec.name, out, shape, tensors) : { inputs: tensors, copies: undefined };
+  if (result.numel === 0) {
+    // Nothing to compute, but an empty result is still part of the graph (its gradient is empty too).
+    if (!out && spec.grad && gradWanted(tensors)) recordElementwise(spec, operands, paramValues.slice(paramValues.length - Object.keys(spec.params ?? {}).length), result);
+    return result;
+  }
+  const { inputs, copies } = out ? readableInputs(spec.name, out, shape, tensors, opt.fill ?? false) : { inputs: tensors, copies: undefined };
   const lay = layout(shape, result, inputs);
   backend.elementwise(plan.kernel, {
     shape: lay.shape,
@@ -208,9 +214,10 @@ export function elementwise(spec: ElementwiseSpec, operandsIn: readonly TensorOr
  * integer division by zero, in a scalar or anywhere in a tensor (read now on CPU; on asynchronous
  * devices checked on the device and raised at the next read), and negative integer scalar powers.
  */
-function checkDomain(spec: ElementwiseSpec, plan: ElementwisePlan, operands: readonly TensorOrScalar[]): void {
+function checkDomain(spec: ElementwiseSpec, plan: ElementwisePlan, operands: readonly TensorOrScalar[], computes: boolean): void {
   const domain = spec.integralDomain;
-  if (!domain || !isIntegral(plan.compute)) return;
+  // A negative scalar exponent is refused up front; a zero divisor only when something is divided (as torch).
+  if (!domain || !isIntegral(plan.compute) || (domain.refuse === 'zero' && !computes)) return;
   const o = operands[domain.operand]!;
   const error = () => new ArgumentError(spec.name, domain.refuse === 'zero' ? `integer division by zero (ZeroDivisionError), operands of dtype ${plan.compute}` : `integers to negative integer powers are not allowed (exponent ${o})`);
   if (!(o instanceof Tensor)) {
@@ -276,7 +283,9 @@ export function reduceKernel(spec: ReduceSpec, input: DType, compute: DType, out
   const acc = ir.input(0, compute);
   k = {
     id: `${spec.name}:${key}`, input, out, params: names, scan,
-    init: spec.init ?? 0,
+    // amax's -inf as a bool init is true (any nonzero is), which made amax of all-false true: clamp
+    // it into the bool range. Integer dtypes convert +-inf saturating, which is already right.
+    init: compute === 'bool' ? Math.min(Math.max(spec.init ?? 0, 0), 1) : spec.init ?? 0,
     map: spec.map ? spec.map(x, p) : x,
     combine: spec.combine ? spec.combine(acc, ir.input(1, compute)) : acc,
     finalize: ir.cast(spec.finalize ? spec.finalize(acc, ir.input(1, compute), p) : acc, out),
@@ -294,6 +303,8 @@ export function reduce(spec: ReduceSpec, x: Tensor, dims: number | readonly numb
   const opt = checkOptions<ReduceOptions>(spec.name, options);
   if (opt.keepdim !== undefined) checkBool(spec.name, 'keepdim', opt.keepdim);
   const { compute, out } = reduceTypes(spec, x.dtype);
+  // An empty dim list reduces every dim, as torch's sum(x, []) does.
+  if (Array.isArray(dims) && dims.length === 0) dims = undefined;
   const all = dims === undefined || dims === null;
   if (spec.singleDim && !all && typeof dims !== 'number') throw new ArgumentError(spec.name, `takes one dim (or none for the flattened tensor), got ${JSON.stringify(dims)}`);
   const red = normDims(spec.name, dims, x.ndim);

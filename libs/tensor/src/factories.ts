@@ -3,7 +3,7 @@
  * not PyTorch's int64; pass { dtype: 'int64' } or an Int32Array/BigInt64Array for integers.
  * arange follows PyTorch: all-integer arguments give int64.
  */
-import { ArgumentError, type DType, DEFAULT_FLOAT, ShapeError, checkInt, checkNumber, checkOptions, checkShape, describe, fmtShape, isDType, numel, scalarOperand } from '@tessera/ops';
+import { ArgumentError, type DType, DEFAULT_FLOAT, DTYPES, ShapeError, checkFillValue, checkInt, isFloating, checkNumber, checkOptions, checkShape, describe, fmtShape, isDType, numel, scalarOperand } from '@tessera/ops';
 import { type DeviceKind, getBackend } from './backend.js';
 import { type Generator, defaultGenerator } from './random.js';
 import { Tensor } from './tensor.js';
@@ -128,7 +128,9 @@ export function full(shape: readonly number[], value: number | boolean, options:
   const opt = factoryOptions('full', options);
   const sizes = checkShape('full', shape);
   const v = scalarOperand('full', value);
-  const dtype = opt.dtype ?? (typeof v === 'boolean' ? 'bool' : DEFAULT_FLOAT);
+  // A bigint fill is an integer (torch.full infers int64 from a Python int); a JS number cannot say.
+  const dtype = opt.dtype ?? (typeof v === 'boolean' ? 'bool' : typeof value === 'bigint' ? 'int64' : DEFAULT_FLOAT);
+  checkFillValue('full', v, dtype);
   const t = Tensor.empty(getBackend(opt.device ?? defaultDevice, 'full'), sizes, dtype, 'full');
   return finish(t.numel ? t.fill_(v) : t, opt);
 }
@@ -162,13 +164,17 @@ export function arange(a: number, b?: number | FactoryOptions, c: number = 1, d:
   const numeric = typeof b === 'number' || typeof b === 'bigint';
   const [start, end, step] = (numeric ? [a, b, c] : [0, a, 1]).map((v, i) => checkNumber('arange', ['start', 'end', 'step'][i]!, v)) as [number, number, number];
   const opt = factoryOptions('arange', numeric ? d : b);
-  if (step === 0 || !Number.isFinite(start) || !Number.isFinite(end) || !Number.isFinite(step)) {
-    throw new ArgumentError('arange', `start=${start}, end=${end}, step=${step} must be finite with a nonzero step`);
-  }
-  if ((end - start) / step < 0) throw new ArgumentError('arange', `step ${step} moves away from end: start=${start}, end=${end}`);
-  const n = checkShape('arange', [Math.ceil((end - start) / step)], 'length')[0]!;
+  if (!Number.isFinite(start) || !Number.isFinite(end) || !Number.isFinite(step)) throw new ArgumentError('arange', `start=${start}, end=${end}, step=${step} must be finite`);
   const dtype = opt.dtype ?? ([start, end, step].every(Number.isInteger) ? 'int64' : DEFAULT_FLOAT);
-  return finish(generate('arange', [n], dtype, opt.device, (i) => start + i * step), opt);
+  // As torch: an integer dtype steps by the arguments truncated to integers (a step of 0.5 is 0), and
+  // int64 also counts its elements from them (arange(2.5, { dtype: int64 }) is [0, 1]).
+  const integral = !isFloating(dtype);
+  const [x0, x1, dx] = integral ? [start, end, step].map(Math.trunc) as [number, number, number] : [start, end, step];
+  if (dx === 0) throw new ArgumentError('arange', `step must be nonzero, got ${step}${integral ? ` (as ${dtype}: 0)` : ''}`);
+  const span = dtype === 'int64' ? (x1 - x0) / dx : (end - start) / step;
+  if (span < 0) throw new ArgumentError('arange', `step ${step} moves away from end: start=${start}, end=${end}`);
+  const n = checkShape('arange', [Math.ceil(span)], 'length')[0]!;
+  return finish(generate('arange', [n], dtype, opt.device, (i) => x0 + i * dx), opt);
 }
 
 export function linspace(start: number, end: number, steps: number, options: FactoryOptions = {}): Tensor {
@@ -218,7 +224,9 @@ export function randint(low: number, high: number, shape: readonly number[], opt
   const opt = factoryOptions<RandomOptions>('randint', options);
   const lo = checkInt('randint', 'low', low), hi = checkInt('randint', 'high', high);
   if (hi <= lo) throw new ArgumentError('randint', `expected low < high, got low=${lo}, high=${hi}`);
+  const dt = opt.dtype ?? 'int64';
+  if (lo < DTYPES[dt].min || hi - 1 > DTYPES[dt].max) throw new ArgumentError('randint', `[${lo}, ${hi}) is out of bounds for ${dt}`);
   const sizes = checkShape('randint', shape, 'size');
   const g = opt.generator ?? defaultGenerator;
-  return generate('randint', sizes, opt.dtype ?? 'int64', opt.device, () => lo + Math.floor(g.uniform() * (hi - lo)));
+  return generate('randint', sizes, dt, opt.device, () => lo + Math.floor(g.uniform() * (hi - lo)));
 }

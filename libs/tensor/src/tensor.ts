@@ -214,7 +214,7 @@ export class Tensor implements View {
   clone(): T { return cv.clone(this); }
   contiguous(): T { return this.isContiguous() ? vw.alias(this) : cv.clone(this); }
   copy_(src: TS): T { return cv.copy_(this, src); }
-  fill_(value: number | boolean): T { return cv.copy_(this, value, 'fill_'); }
+  fill_(value: number | boolean | Tensor): T { return cv.copy_(this, value, 'fill_'); }
   zero_(): T { return cv.copy_(this, 0, 'zero_'); }
 
   // ------------------------------------------------------------------ elementwise

@@ -70,8 +70,8 @@ export const CUDA_OPS: Readonly<Record<Prim, Render>> = {
   sub: ([a, b], d) => wrapping('-', a!, b!, d),
   mul: ([a, b], d) => (d === 'bool' ? `(${a} && ${b})` : wrapping('*', a!, b!, d)),
   div: ([a, b], d) => (isFloating(d) ? `(${a} / ${b})` : `t_idiv(${a}, ${b})`),
-  // Integer pow goes through double, as the Rust emitter's (a as f64).powf(b as f64) as i64.
-  pow: ([a, b], d) => (isFloating(d) ? math2('pow')([a!, b!], d, d) : `((${VALUE[d]})(long long)pow((double)${a}, (double)${b}))`),
+  // Integer powers by squaring with wrapping multiplies, as torch's (and the Rust and JS emitters').
+  pow: ([a, b], d) => (isFloating(d) ? math2('pow')([a!, b!], d, d) : `t_ipow(${a}, ${b})`),
   max: ([a, b], d) => (isFloating(d) ? `t_max(${a}, ${b})` : d === 'bool' ? `(${a} || ${b})` : `(${a} > ${b} ? ${a} : ${b})`),
   min: ([a, b], d) => (isFloating(d) ? `t_min(${a}, ${b})` : d === 'bool' ? `(${a} && ${b})` : `(${a} < ${b} ? ${a} : ${b})`),
   atan2: math2('atan2'),
@@ -141,6 +141,15 @@ __device__ __forceinline__ double t_min(double a, double b) { return a != a ? a 
   t_idiv: `__device__ __forceinline__ int t_idiv(int a, int b) { return b == 0 ? 0 : b == -1 ? (int)(0u - (unsigned)a) : a / b; }
 __device__ __forceinline__ long long t_idiv(long long a, long long b) { return b == 0 ? 0 : b == -1 ? (long long)(0ull - (unsigned long long)a) : a / b; }
 __device__ __forceinline__ unsigned char t_idiv(unsigned char a, unsigned char b) { return b == 0 ? 0 : a / b; }`,
+  t_ipow: `__device__ __forceinline__ long long t_ipow_(long long a, long long b, int bits) {
+  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+  unsigned long long r = 1, base = (unsigned long long)a, mask = bits == 64 ? ~0ull : (1ull << bits) - 1;
+  while (b > 0) { if (b & 1) r = (r * base) & mask; base = (base * base) & mask; b >>= 1; }
+  return (long long)r;
+}
+__device__ __forceinline__ int t_ipow(int a, int b) { return (int)t_ipow_(a, b, 32); }
+__device__ __forceinline__ long long t_ipow(long long a, long long b) { return t_ipow_(a, b, 64); }
+__device__ __forceinline__ unsigned char t_ipow(unsigned char a, unsigned char b) { return (unsigned char)t_ipow_(a, b, 8); }`,
   t_irem: `__device__ __forceinline__ int t_irem(int a, int b) { return b == 0 || b == -1 ? 0 : a % b; }
 __device__ __forceinline__ long long t_irem(long long a, long long b) { return b == 0 || b == -1 ? 0 : a % b; }
 __device__ __forceinline__ unsigned char t_irem(unsigned char a, unsigned char b) { return b == 0 ? 0 : a % b; }`,

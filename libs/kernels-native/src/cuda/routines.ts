@@ -220,13 +220,12 @@ export function createRoutines(rt: CudaRuntime, temp: (bytes: number) => CBuffer
   const idx = (index: View, access: string) => `(long long)${load(index.dtype, access)}`;
 
   /**
-   * out[...] = x[... j ...] for the index j read at `access` (negative ones wrap by E[0]; out of
-   * range ones set the status flag): the body of gather and indexSelect, which differ in where j is.
+   * out[...] = x[... j ...] for the index j read at `access` (one outside [0, E[0]), negative ones
+   * included, sets the status flag): the body of gather and indexSelect, which differ in where j is.
    */
   function copyIndexed(op: string, shape: readonly number[], out: View, x: View, index: View, ops: Parameters<typeof indexing>[2], access: string, xStride: string, extra: readonly number[]): void {
     const code = `
-    long long j = ${idx(index, access)};
-    if (j < 0) j += E[0];
+    const long long j = ${idx(index, access)};
     if (j < 0 || j >= E[0]) { ${flagBadIndex} continue; }
     O[oo] = ${storeValue(out.dtype, castCode(load(x.dtype, `X[xo + j * ${xStride}]`), x.dtype, out.dtype))};`;
     const bufs: Binding[] = [{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }, { name: 'I', dtype: index.dtype, write: false }];
@@ -253,8 +252,7 @@ export function createRoutines(rt: CudaRuntime, temp: (bytes: number) => CBuffer
     const d = out.dtype, V = VALUE[d];
     const code = `
     for (long long q = 0; q < E[0]; q++) {
-      long long j = ${idx(index, 'I[io + q * E[1]]')};
-      if (j < 0) j += E[3];
+      const long long j = ${idx(index, 'I[io + q * E[1]]')};
       if (j < 0 || j >= E[3]) { ${flagBadIndex} continue; }
       const long long t = oo + j * E[4];
       const ${V} cur = ${load(d, 'O[t]')};

@@ -36,5 +36,22 @@ export function remainder(a: number, b: number): number {
 
 export const sigmoid = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
+/**
+ * An integer power as torch computes it: by squaring, each product wrapped to the dtype (int64 is
+ * exact to 2^53 here, as all int64 arithmetic on doubles); a negative exponent gives 0 except for
+ * bases 1 and -1.
+ */
+export function ipow(a: number, b: number, dtype: 'int32' | 'int64' | 'uint8' | 'bool'): number {
+  if (b < 0) return a === 1 ? 1 : a === -1 ? (b % 2 === 0 ? 1 : -1) : 0;
+  const mul = dtype === 'int32' ? Math.imul : dtype === 'uint8' ? (x: number, y: number) => (x * y) & 255 : (x: number, y: number) => x * y;
+  let r = 1, base = a, e = b;
+  while (e > 0) {
+    if (e % 2 === 1) r = mul(r, base);
+    e = Math.floor(e / 2);
+    if (e > 0) base = mul(base, base);
+  }
+  return dtype === 'bool' ? (r !== 0 ? 1 : 0) : r;
+}
+
 /** C99's pow: Math.pow except pow(1, y) = 1 and pow(-1, +-inf) = 1 (JS gives NaN), as torch.pow. */
 export const cPow = (a: number, b: number): number => (a === 1 || (a === -1 && (b === Infinity || b === -Infinity)) ? 1 : Math.pow(a, b));

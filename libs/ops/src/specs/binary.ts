@@ -21,7 +21,7 @@ export const add = binary('add', {
   grad: [({ g }) => g, ({ g, p }) => g.mul(p['alpha']!)],
 });
 export const sub = binary('sub', {
-  accepts: 'numeric',
+  accepts: 'numeric', refuseBool: true,
   params: { alpha: { default: 1, sample: [-3, 3] } },
   expr: (a, b, p) => subE(a, mulE(b, p['alpha']!)),
   ref: (a, b, p) => a - p['alpha']! * b,
@@ -41,8 +41,8 @@ export const pow = binary('pow', {
   ],
   tol: { float32: { rtol: 2e-5, atol: 1e-6 } },
 });
-export const maximum = binary('maximum', { accepts: 'numeric', expr: ir.max, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)), grad: split((a, b) => a.gt(b)) });
-export const minimum = binary('minimum', { accepts: 'numeric', expr: ir.min, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)), grad: split((a, b) => a.lt(b)) });
+export const maximum = binary('maximum', { accepts: 'all', expr: ir.max, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)), grad: split((a, b) => a.gt(b)) });
+export const minimum = binary('minimum', { accepts: 'all', expr: ir.min, ref: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)), grad: split((a, b) => a.lt(b)) });
 export const atan2 = binary('atan2', {
   result: 'float', expr: ir.atan2, ref: Math.atan2,
   grad: [({ g, a, b }) => g.mul(b).div(a.square().add(b.square())), ({ g, a, b }) => g.mul(a).div(a.square().add(b.square())).neg()],
@@ -127,10 +127,11 @@ export const logSoftmaxBackward: ElementwiseSpec = {
 
 /** torch.lerp with a scalar weight: a + weight * (b - a). Adam's moment updates are lerps. */
 export const lerp = binary('lerp', {
-  accepts: 'floating', result: 'float',
+  accepts: 'floating', result: 'float', sameDtype: true,
   params: { weight: { default: 0.5, sample: [-1, 2] } },
-  expr: (a, b, p) => addE(a, mulE(p['weight']!, subE(b, a))),
-  ref: (a, b, p) => a + p['weight']! * (b - a),
+  // torch's two-sided form (exact at both ends, and the same infinities and NaNs as torch).
+  expr: (a, b, p) => whereE(ir.lt(p['weight']!, 0.5), addE(a, mulE(p['weight']!, subE(b, a))), subE(b, mulE(subE(b, a), subE(1, p['weight']!)))),
+  ref: (a, b, p) => (p['weight']! < 0.5 ? a + p['weight']! * (b - a) : b - (b - a) * (1 - p['weight']!)),
   grad: [({ g, p }) => g.mul(1 - p['weight']!), ({ g, p }) => g.mul(p['weight']!)],
 });
 

@@ -11,6 +11,8 @@ interface Common {
   readonly tol?: Tolerances;
   readonly params?: Readonly<Record<string, ParamSpec>>;
   readonly integralDomain?: ElementwiseSpec['integralDomain'];
+  readonly refuseBool?: boolean;
+  readonly sameDtype?: boolean;
 }
 
 type P = Readonly<Record<string, Expr>>;
@@ -41,6 +43,8 @@ export function binary(name: string, o: Common & {
     kind: 'elementwise', name, arity: 2, accepts: o.accepts ?? 'all', result: o.result ?? 'promote',
     params: o.params, sample: o.sample ?? {}, tol: o.tol ?? {}, ...(o.grad ? { grad: o.grad } : {}),
     ...(o.integralDomain ? { integralDomain: o.integralDomain } : {}),
+    ...(o.refuseBool ? { refuseBool: true } : {}),
+    ...(o.sameDtype ? { sameDtype: true } : {}),
     expr: ([a, b], p) => o.expr(a!, b!, p),
     ref: ([a, b], p) => o.ref(a!, b!, p),
   };

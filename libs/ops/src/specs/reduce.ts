@@ -17,8 +17,9 @@ const varRef = (xs: readonly number[], p: Readonly<Record<string, number>>): num
 };
 
 export const sum = reduce('sum', { accepts: 'all', result: 'widen', init: 0, combine: add, ref: sumRef });
+/** One dim (or all), as torch.prod. */
 export const prod = reduce('prod', {
-  accepts: 'all', result: 'widen', init: 1, combine: mul, ref: (xs) => xs.reduce((s, x) => s * x, 1),
+  accepts: 'all', result: 'widen', singleDim: true, init: 1, combine: mul, ref: (xs) => xs.reduce((s, x) => s * x, 1),
   sample: { domain: [-2, 2] },
 });
 export const mean = reduce('mean', {
@@ -29,12 +30,12 @@ export const amax = reduce('amax', { accepts: 'all', result: 'same', needsElemen
 export const amin = reduce('amin', { accepts: 'all', result: 'same', needsElements: true, init: Infinity, combine: minE, ref: nanAware(Math.min) });
 /** A NaN is the largest and the smallest value: its first position wins, as in PyTorch. */
 export const argmax = reduce('argmax', {
-  accepts: 'numeric', result: 'index', singleDim: true, needsElements: true, init: -Infinity,
+  accepts: 'all', result: 'index', singleDim: true, needsElements: true, init: -Infinity,
   better: (x, best) => and(not(isnan(best)), or(isnan(x), gt(x, best))),
   ref: (xs) => { const i = xs.findIndex(Number.isNaN); return i >= 0 ? i : xs.indexOf(Math.max(...xs)); },
 });
 export const argmin = reduce('argmin', {
-  accepts: 'numeric', result: 'index', singleDim: true, needsElements: true, init: Infinity,
+  accepts: 'all', result: 'index', singleDim: true, needsElements: true, init: Infinity,
   better: (x, best) => and(not(isnan(best)), or(isnan(x), lt(x, best))),
   ref: (xs) => { const i = xs.findIndex(Number.isNaN); return i >= 0 ? i : xs.indexOf(Math.min(...xs)); },
 });

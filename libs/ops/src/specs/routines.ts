@@ -121,9 +121,14 @@ export const scatterAdd = routine('scatterAdd', { accepts: 'numeric' });
 export const indexSelect = routine('indexSelect', { accepts: 'all' });
 export const embedding = routine('embedding', { accepts: 'all' });
 
+/**
+ * An index into a dim of `size` elements, as the index tensors of gather, scatterAdd, indexSelect and
+ * embedding hold them: 0 <= i < size. Negative indices are refused, as PyTorch refuses them there
+ * (only select() and slicing count from the end): a -1 must not quietly pick the last row.
+ */
 export function checkIndex(op: string, i: number, size: number, dim: number): number {
-  if (!(i >= -size && i < size)) throw new IndexError(op, `index ${i} is out of bounds for dim ${dim} with size ${size}`);
-  return i < 0 ? i + size : i;
+  if (!(i >= 0 && i < size)) throw new IndexError(op, `index ${i} is out of bounds for dim ${dim} with size ${size}`);
+  return i;
 }
 
 export function gatherShape(x: Shape, dim: number, index: Shape): number {
@@ -240,6 +245,7 @@ export function conv2dShape(x: Shape, weight: Shape, bias: Shape | undefined, op
   if (weight.length !== 4) throw new ShapeError(op, `weight must be 4-D [O, C/groups, kH, kW], got ${fmtShape(weight)}`);
   const [n, c, h, w] = x.length === 4 ? x : [1, ...x];
   const [o, cg, kh, kw] = weight as [number, number, number, number];
+  if (kh < 1 || kw < 1) throw new ShapeError(op, `kernel size should be greater than zero, got ${kh}x${kw} (weight ${fmtShape(weight)})`);
   const groups = opt.groups ?? 1;
   if (!Number.isInteger(groups) || groups < 1 || c! % groups !== 0 || o % groups !== 0) {
     throw new ArgumentError(op, `groups=${groups} must divide both input channels (${c}) and output channels (${o})`);

@@ -11,7 +11,7 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const zeroGrad = ({ g }: GradContext) => g.mul(0);
 
 /** Ops that keep integer dtypes (result 'promote'); the rest compute in floating point. */
-export const neg = unary('neg', { accepts: 'signed', result: 'promote', expr: ir.neg, ref: (x) => -x, grad: ({ g }) => g.neg() });
+export const neg = unary('neg', { accepts: 'numeric', result: 'promote', expr: ir.neg, ref: (x) => -x, grad: ({ g }) => g.neg() });
 export const abs_ = unary('abs', { accepts: 'numeric', result: 'promote', expr: ir.abs, ref: Math.abs, grad: ({ g, a }) => g.mul(a.sign()) });
 export const exp_ = unary('exp', { expr: exp, ref: Math.exp, sample: { domain: [-80, 80] }, grad: ({ g, out }) => g.mul(out) });
 export const log = unary('log', { expr: ir.log, ref: Math.log, sample: { domain: [0, 1e4] }, grad: ({ g, a }) => g.div(a) });
@@ -61,8 +61,9 @@ export const round = unary('round', { accepts: 'numeric', grad: zeroGrad, result
 export const trunc = unary('trunc', { accepts: 'numeric', grad: zeroGrad, result: 'promote', expr: ir.trunc, ref: Math.trunc, sample: { domain: [-1e3, 1e3] } });
 /** (0 < x) - (x < 0), as torch.sign: NaN and -0 give +0. */
 export const sign = unary('sign', {
-  accepts: 'numeric', result: 'promote', grad: zeroGrad,
-  expr: (x) => where(ir.gt(x, 0), 1, where(ir.lt(x, 0), -1, ir.constant(0, x.dtype))),
+  accepts: 'all', result: 'promote', grad: zeroGrad,
+  // A bool is its own sign (torch keeps bool).
+  expr: (x) => (x.dtype === 'bool' ? x : where(ir.gt(x, 0), 1, where(ir.lt(x, 0), -1, ir.constant(0, x.dtype)))),
   ref: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
 });
 export const reciprocal = unary('reciprocal', { expr: ir.recip, ref: (x) => 1 / x, grad: ({ g, out }) => g.mul(out.square()).neg() });

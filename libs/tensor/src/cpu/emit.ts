@@ -36,7 +36,8 @@ export const JS_OPS: Readonly<Record<Prim, Render>> = {
   sub: ([a, b], d) => wrap(d, `${a} - ${b}`),
   mul: ([a, b], d) => (d === 'int32' ? `Math.imul(${a}, ${b})` : wrap(d, `${a} * ${b}`)),
   div: ([a, b], d) => (isFloating(d) ? `(${a} / ${b})` : wrap(d, `Math.trunc(${a} / ${b})`)),
-  pow: ([a, b], d) => (isFloating(d) ? `H.pow(${a}, ${b})` : wrap(d, `Math.pow(${a}, ${b})`)),
+  // Integer powers by squaring with the dtype's wrapping multiply, as torch's (a double pow loses bits past 2^53).
+  pow: ([a, b], d) => (isFloating(d) ? `H.pow(${a}, ${b})` : `H.ipow(${a}, ${b}, ${JSON.stringify(d)})`),
   max: ([a, b]) => `Math.max(${a}, ${b})`,
   min: ([a, b]) => `Math.min(${a}, ${b})`,
   atan2: ([a, b]) => `Math.atan2(${a}, ${b})`,

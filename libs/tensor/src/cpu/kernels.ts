@@ -9,7 +9,7 @@ import { toBigInt } from '../typed.js';
 import { emitExpr, literal, load, store } from './emit.js';
 
 /** Runtime helpers visible to generated code as `H`. */
-const H = { erf: scalar.erf, rint: scalar.rint, pow: scalar.cPow, h2f: HALF_TO_FLOAT, f2h: toHalf, i64: toBigInt };
+const H = { erf: scalar.erf, rint: scalar.rint, pow: scalar.cPow, ipow: scalar.ipow, h2f: HALF_TO_FLOAT, f2h: toHalf, i64: toBigInt };
 
 type Compiled = (...args: unknown[]) => void;
 

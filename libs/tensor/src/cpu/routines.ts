@@ -32,8 +32,8 @@ function softmax(out: View, x: View, dim: number, log: boolean): void {
   forEachOffset(outer, [dropDim(x.strides, dim), dropDim(out.strides, dim)], [x.offset, out.offset], ([xo, oo]) => {
     let m = -Infinity, at = -1;
     for (let i = 0; i < n; i++) { const v = (line[i] = xg(xo! + i * xs)); if (v > m || v !== v) { m = v; at = i; } }
-    // NaN anywhere, or a row of -inf, gives a NaN row, as PyTorch.
-    if (m === -Infinity || m !== m) { for (let i = 0; i < n; i++) write(oo! + i * os, NaN); return; }
+    // NaN or +inf anywhere (inf - inf is NaN), or a row of -inf, gives a NaN row, as PyTorch.
+    if (m === -Infinity || m === Infinity || m !== m) { for (let i = 0; i < n; i++) write(oo! + i * os, NaN); return; }
     // The sum of exp(x - m) is 1 (the first maximum's) plus the rest: log1p of the rest keeps
     // logSoftmax's results near 0 (a dominant entry) accurate whatever the summation order.
     let rest = 0;
@@ -163,6 +163,13 @@ function fold(out: View, cols: View, p: Conv2dPlan): void {
   for (let i = 0; i < acc.length; i++) write(out.offset + i, acc[i]!);
 }
 
+/** The taps [first, end) of a window starting at `start` (step `d`, `k` taps) that land in [0, size). */
+function taps(start: number, d: number, k: number, size: number): [number, number] {
+  const first = start >= 0 ? 0 : Math.ceil(-start / d);
+  const end = start > size - 1 ? 0 : Math.min(k, Math.floor((size - 1 - start) / d) + 1);
+  return [first, Math.max(first, end)];
+}
+
 function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void {
   const xg = get(x), write = set(out);
   const writeIndex = indices && set(indices);
@@ -173,12 +180,12 @@ function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countInc
       for (let j = 0; j < p.ow; j++) {
         const y0 = i * p.stride[0] - p.padding[0], z0 = j * p.stride[1] - p.padding[1];
         let acc = mode === 'max' ? -Infinity : 0, n = 0, at = -1;
-        for (let u = 0; u < p.k[0]; u++) {
+        // Only the taps inside the plane are visited: a window may be far larger than the input.
+        const [u0, u1] = taps(y0, p.dilation[0], p.k[0], p.h), [v0, v1] = taps(z0, p.dilation[1], p.k[1], p.w);
+        for (let u = u0; u < u1; u++) {
           const y = y0 + u * p.dilation[0];
-          if (y < 0 || y >= p.h) continue;
-          for (let v = 0; v < p.k[1]; v++) {
+          for (let v = v0; v < v1; v++) {
             const z = z0 + v * p.dilation[1];
-            if (z < 0 || z >= p.w) continue;
             const val = xg(plane + y * p.w + z);
             if (mode === 'avg') acc += val;
             else if (at < 0 || val > acc || (val !== val && acc === acc)) { acc = val; at = y * p.w + z; }

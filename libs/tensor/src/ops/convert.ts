@@ -1,10 +1,10 @@
 /** dtype casts, device moves and copies: all through the one `copy` elementwise kernel. */
-import { ArgumentError, type DType, DTYPES, ELEMENTWISE, describe, isDType, scalarOperand } from '@tessera/ops';
+import { ArgumentError, type DType, DTYPES, ELEMENTWISE, checkFillValue, describe, isDType, scalarOperand } from '@tessera/ops';
 import { type DeviceKind, getBackend } from '../backend.js';
 import { type TensorOrScalar, elementwise } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { alias } from './views.js';
-import { record, untracked } from '../grad-hook.js';
+import { checkInplace, record, untracked } from '../grad-hook.js';
 
 const copySpec = ELEMENTWISE['copy']!;
 
@@ -18,9 +18,21 @@ export const clone = (x: Tensor): Tensor => elementwise(copySpec, [x]);
  */
 export function copy_(dst: Tensor, src: TensorOrScalar, op = 'copy_'): Tensor {
   if (!(src instanceof Tensor)) scalarOperand(op, src);
+  if (op === 'fill_') {
+    if (src instanceof Tensor) {
+      if (src.ndim !== 0) throw new ArgumentError(op, `takes a number or a 0-d tensor, got a tensor of shape [${src.shape.join(', ')}]`);
+    } else checkFillValue(op, scalarOperand(op, src), dst.dtype);
+  }
+  // Copying a tensor onto itself is nothing to do (torch returns at once, whatever its layout).
+  if (src instanceof Tensor && src.storage === dst.storage && src.offset === dst.offset && sameLayout(src, dst)) {
+    checkInplace(op, dst, [src]);
+    return dst;
+  }
   const from = src instanceof Tensor && src.device !== dst.device ? moveTo(src, dst.device) : src;
-  return elementwise(copySpec, [from], { out: dst, anyCast: true });
+  return elementwise(copySpec, [from], { out: dst, anyCast: true, fill: op === 'fill_' || op === 'zero_' });
 }
+
+const sameLayout = (a: Tensor, b: Tensor): boolean => a.ndim === b.ndim && a.shape.every((d, i) => d === b.shape[i] && (d === 1 || a.strides[i] === b.strides[i]));
 
 function castTo(x: Tensor, dtype: DType): Tensor {
   const out = untracked(() => copy_(Tensor.empty(x.storage.backend, x.shape, dtype), x));

@@ -1,7 +1,7 @@
 /** Function forms of the elementwise specs: `tsr.add(a, b)` is `a.add(b)`. */
-import { ELEMENTWISE, type ElementwiseSpec } from '@tessera/ops';
+import { ArgumentError, ELEMENTWISE, type ElementwiseSpec, resultType, scalarOperand } from '@tessera/ops';
 import { type TensorOrScalar, elementwise } from '../dispatch.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 
 const spec = (name: string): ElementwiseSpec => ELEMENTWISE[name]!;
 const unary = (name: string) => {
@@ -23,7 +23,10 @@ export const log1p = unary('log1p'), expm1 = unary('expm1'), sqrt = unary('sqrt'
 export const sin = unary('sin'), cos = unary('cos'), tanh = unary('tanh'), sigmoid = unary('sigmoid');
 export const relu = unary('relu'), silu = unary('silu'), erf = unary('erf'), floor = unary('floor');
 export const ceil = unary('ceil'), round = unary('round'), trunc = unary('trunc'), sign = unary('sign');
-export const reciprocal = unary('reciprocal'), square = unary('square'), isnan = unary('isnan');
+export const reciprocal = unary('reciprocal'), isnan = unary('isnan');
+const squareOf = unary('square');
+/** x * x. torch.square is pow(x, 2), whose int scalar makes a bool tensor int64 (and its square is itself). */
+export const square = (x: Tensor, out?: Tensor): Tensor => (x.dtype === 'bool' && !out ? x.to('int64') : squareOf(x, out));
 export const logicalNot = unary('logicalNot');
 
 const geluExact = unary('gelu'), geluTanh = unary('geluTanh');
@@ -45,7 +48,14 @@ export const where = (condition: Tensor, a: TensorOrScalar, b: TensorOrScalar, o
 
 /** clamp(x, min, max): NaN stays NaN; either bound may be omitted. */
 export function clamp(x: Tensor, min?: TensorOrScalar, max?: TensorOrScalar, out?: Tensor): Tensor {
-  if (min === undefined && max === undefined) return out ? out : add(x, 0);
+  if ((min === undefined || min === null) && (max === undefined || max === null)) throw new ArgumentError('clamp', "at least one of 'min' or 'max' must be given");
+  if (min === null) min = undefined;
+  if (max === null) max = undefined;
+  // The result dtype is x's, min's and max's together (as torch.clamp), before either bound is applied:
+  // clamping uint8 to [-1, 3.5] is done in float32, not with -1 first wrapped to 255.
+  const bounds = [min, max].filter((v) => v !== undefined).map((v) => (v instanceof Tensor ? { kind: 'tensor' as const, dtype: v.dtype, ndim: v.ndim } : { kind: 'scalar' as const, value: scalarOperand('clamp', v) }));
+  const rt = resultType([{ kind: 'tensor', dtype: x.dtype, ndim: x.ndim }, ...bounds]);
+  if (rt !== x.dtype && !out) x = x.to(rt);
   if (max === undefined) return maximum(x, min!, out);
   if (min === undefined) return minimum(x, max, out);
   return minimum(maximum(x, min), max, out);

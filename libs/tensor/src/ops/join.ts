@@ -1,13 +1,20 @@
 /** cat and stack: one output allocation, each input copied into its slice. */
-import { ArgumentError, ShapeError, fmtShape, normDim, resultType } from '@tessera/ops';
+import { ArgumentError, ShapeError, describe, fmtShape, normDim, resultType } from '@tessera/ops';
 import { commonBackend } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { copy_ } from './convert.js';
 import { narrow, unsqueeze } from './views.js';
 import { record, untracked } from '../grad-hook.js';
 
-export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
-  if (tensors.length === 0) throw new ArgumentError('cat', 'expected a non-empty list of tensors');
+/** Array.isArray without its narrowing (which would turn a readonly Tensor[] into any[]). */
+const isList = (v: unknown): boolean => Array.isArray(v);
+
+export function cat(tensorsIn: readonly Tensor[], dim = 0): Tensor {
+  if (!isList(tensorsIn) || tensorsIn.length === 0) throw new ArgumentError('cat', 'expected a non-empty list of tensors');
+  tensorsIn.forEach((t, i) => { if (!(t instanceof Tensor)) throw new ArgumentError('cat', `element ${i} of the list is ${describe(t)}, not a tensor`); });
+  // torch's legacy rule: a 1-D empty tensor ([0]) is skipped whatever the other shapes are.
+  const kept = tensorsIn.filter((t) => !(t.ndim === 1 && t.shape[0] === 0));
+  const tensors: readonly Tensor[] = kept.length ? kept : tensorsIn;
   const backend = commonBackend('cat', tensors);
   const first = tensors[0]!;
   if (first.ndim === 0) throw new ShapeError('cat', 'zero-dimensional tensors cannot be concatenated; use stack');
@@ -17,7 +24,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
       throw new ShapeError('cat', `tensor ${i} has shape ${fmtShape(t.shape)}, which does not match tensor 0's ${fmtShape(first.shape)} outside dim ${d}`);
     }
   });
-  const dtype = resultType(tensors.map((t) => ({ kind: 'tensor', dtype: t.dtype, ndim: 1 })));
+  const dtype = resultType(tensorsIn.map((t) => ({ kind: 'tensor', dtype: t.dtype, ndim: 1 })));
   const shape = first.shape.slice();
   shape[d] = tensors.reduce((n, t) => n + t.shape[d]!, 0);
   const out = Tensor.empty(backend, shape, dtype);
@@ -36,7 +43,8 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
 }
 
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
-  if (tensors.length === 0) throw new ArgumentError('stack', 'expected a non-empty list of tensors');
+  if (!isList(tensors) || tensors.length === 0) throw new ArgumentError('stack', 'expected a non-empty list of tensors');
+  tensors.forEach((t, i) => { if (!(t instanceof Tensor)) throw new ArgumentError('stack', `element ${i} of the list is ${describe(t)}, not a tensor`); });
   const first = tensors[0]!;
   tensors.forEach((t, i) => {
     if (t.ndim !== first.ndim || t.shape.some((s, k) => s !== first.shape[k])) {

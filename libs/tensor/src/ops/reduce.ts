@@ -1,5 +1,5 @@
 /** Reductions: primitive specs go straight to the backend; var/std/logsumexp are composites. */
-import { REDUCTIONS, type ReduceSpec, normDims, reduceTypes } from '@tessera/ops';
+import { REDUCTIONS, type ReduceSpec, checkNumber, normDims, reduceTypes } from '@tessera/ops';
 import { reduce, scan } from '../dispatch.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
@@ -10,6 +10,9 @@ type Dims = number | readonly number[] | undefined;
 interface Keep { keepdim?: boolean }
 
 const spec = (name: string): ReduceSpec => REDUCTIONS[name]!;
+
+/** torch reads an empty dim list as every dim (sum(x, []) is a full sum). */
+const dimsOf = (dim: Dims | null): Dims => (dim === null || (Array.isArray(dim) && dim.length === 0) ? undefined : dim);
 
 /** Broadcasts a reduced result back over the input's shape (re-inserting dims dropped by keepdim=false). */
 function expandBack(t: Tensor, x: Tensor, dims: readonly number[], keepdim: boolean): Tensor {
@@ -31,7 +34,8 @@ const REDUCE_GRADS: Readonly<Record<string, ReduceVjp>> = {
   prod: (g, x, o, d, k) => {
     const isZero = x.eq(0);
     const zeros = expandBack(sum(isZero, d, { keepdim: k }), x, d, k);
-    const others = expandBack(prod(x.where(isZero.logicalNot(), 1), d, { keepdim: k }), x, d, k);
+    // prod takes one dim or none (all): d is one dim here, or every dim.
+    const others = expandBack(prod(x.where(isZero.logicalNot(), 1), d.length === 1 && x.ndim > 1 ? d[0] : undefined, { keepdim: k }), x, d, k);
     const noZero = expandBack(o, x, d, k).div(x.where(isZero.logicalNot(), 1));
     return expandBack(g, x, d, k).mul(noZero.where(zeros.eq(0), others.where(zeros.eq(1).logicalAnd(isZero), 0)));
   },
@@ -45,7 +49,8 @@ function minmaxGrad(g: Tensor, x: Tensor, out: Tensor, dims: readonly number[], 
 const primitive = (name: string) => {
   const s = spec(name);
   const vjp = REDUCE_GRADS[name];
-  return (x: Tensor, dim?: Dims, opt: Keep = {}): Tensor => {
+  return (x: Tensor, dimArg?: Dims, opt: Keep = {}): Tensor => {
+    const dim = dimsOf(dimArg);
     const out = reduce(s, x, dim, opt);
     if (!vjp) return out;
     const dims = normDims(name, dim, x.ndim), keepdim = opt.keepdim ?? false;
@@ -74,7 +79,7 @@ const count = (x: Tensor, dims: readonly number[]): number => dims.reduce((n, d)
 /** Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2, which cancels badly. */
 export function var_(x: Tensor, dim?: Dims, opt: VarOptions = {}): Tensor {
   reduceTypes(spec('var'), x.dtype);
-  const dims = normDims('var', dim, x.ndim);
+  const dims = normDims('var', dimsOf(dim), x.ndim);
   return tidy(() => {
     const dev = sub(x, mean(x, dims, { keepdim: true }));
     return div(sum(mul(dev, dev), dims, opt), Math.max(0, count(x, dims) - (opt.correction ?? 1)));
@@ -83,15 +88,17 @@ export function var_(x: Tensor, dim?: Dims, opt: VarOptions = {}): Tensor {
 
 export function std(x: Tensor, dim?: Dims, opt: VarOptions = {}): Tensor {
   reduceTypes(spec('std'), x.dtype);
-  return tidy(() => sqrt(var_(x, dim, opt)));
+  return tidy(() => sqrt(var_(x, dimsOf(dim), opt)));
 }
 
 /** m + log(sum(exp(x - m))) with m = amax(x), replaced by 0 where infinite so -inf rows stay -inf. */
 export function logsumexp(x: Tensor, dim?: Dims, opt: Keep = {}): Tensor {
   reduceTypes(spec('logsumexp'), x.dtype);
-  const dims = normDims('logsumexp', dim, x.ndim);
+  const dims = normDims('logsumexp', dimsOf(dim), x.ndim);
   return tidy(() => {
     const xf = x.dtype === 'float64' || x.dtype === 'float32' || x.dtype === 'float16' ? x : x.float();
+    // Over zero elements the sum is 0 and the result -inf, as PyTorch (amax has no value there).
+    if (count(x, dims) === 0) return log(sum(exp(xf), dims, opt));
     const m = amax(xf, dims, { keepdim: true });
     const shift = where(ne(abs(m), Infinity), m, 0);
     const s = sum(exp(sub(xf, shift)), dims, opt);
@@ -101,8 +108,12 @@ export function logsumexp(x: Tensor, dim?: Dims, opt: Keep = {}): Tensor {
 
 const normSpec = spec('norm');
 /** Vector p-norm over dims; p = Infinity / -Infinity are max / min of |x|, p = 0 counts nonzeros. */
-export function norm(x: Tensor, p = 2, dim?: Dims, opt: Keep = {}): Tensor {
+export function norm(x: Tensor, p = 2, dimArg?: Dims, opt: Keep = {}): Tensor {
   reduceTypes(normSpec, x.dtype);
+  checkNumber('norm', 'p', p);
+  const dim = dimsOf(dimArg);
+  // The norm of no elements is 0 for every p (amax and amin have no value there).
+  if (count(x, normDims('norm', dim, x.ndim)) === 0) return tidy(() => sum(abs(x), dim, opt));
   if (p === Infinity) return tidy(() => amax(abs(x), dim, opt));
   if (p === -Infinity) return tidy(() => amin(abs(x), dim, opt));
   if (p === 0) return tidy(() => sum(ne(x, 0), dim, opt).to(x.dtype));

@@ -21,8 +21,10 @@ function accept(spec: RoutineSpec, ...ts: (Tensor | undefined)[]): DType {
   return dtype;
 }
 
-function indexDtype(op: string, index: Tensor): void {
-  if (index.dtype !== 'int64' && index.dtype !== 'int32') throw new DTypeError(op, `index must be int64 or int32, got ${index.dtype}`);
+/** gather and scatterAdd take int64 indices; indexSelect and embedding int64 or int32, as torch. */
+function indexDtype(op: string, index: Tensor, int32 = true): void {
+  if (!(index instanceof Tensor)) throw new DTypeError(op, 'index must be a tensor');
+  if (index.dtype !== 'int64' && !(int32 && index.dtype === 'int32')) throw new DTypeError(op, `index must be ${int32 ? 'int64 or int32' : 'int64'}, got ${index.dtype}`);
 }
 
 const R = ROUTINES;
@@ -36,7 +38,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     expand(b.ndim === 1 ? unsqueeze(b, 1) : b, [...p.batch, p.k, p.n]),
   ]);
   const out = Tensor.empty(backend, [...p.batch, p.m, p.n], dtype);
-  if (out.numel > 0) routine(backend, 'matmul')({ out, a: a2, b: b2, m: p.m, k: p.k, n: p.n });
+  // A sum over zero terms is 0: no kernel is asked to handle k = 0 (empty operands, non-empty result).
+  if (out.numel > 0 && p.k === 0) untracked(() => out.zero_());
+  else if (out.numel > 0) routine(backend, 'matmul')({ out, a: a2, b: b2, m: p.m, k: p.k, n: p.n });
   const result = out.ndim === p.out.length ? out : untracked(() => reshape(out, p.out));
   return record('matmul', [a, b], result, (g) => {
     // Restore the matrix dims torch.matmul dropped for 1-D operands; the engine sums batch broadcasts.
@@ -82,10 +86,12 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const backend = commonBackend('gather', [x, index]);
   accept(R['gather']!, x);
-  indexDtype('gather', index);
+  indexDtype('gather', index, false);
   const d = gatherShape(x.shape, dim, index.shape);
   const out = Tensor.empty(backend, index.shape, x.dtype);
-  if (out.numel > 0) routine(backend, 'gather')(out, x, index, d);
+  // A 0-d input is launched as one element of rank 1: kernels index a dim that exists.
+  const one = (t: Tensor) => (t.ndim === 0 ? untracked(() => reshape(t, [1])) : t);
+  if (out.numel > 0) routine(backend, 'gather')(one(out), one(x), one(index), d);
   return record('gather', [x], out, (g) => [scatterIntoZeros(x, g, d, index, g)]);
 }
 
@@ -109,10 +115,11 @@ const zerosOf = (x: Tensor, g: Tensor): Tensor => untracked(() => Tensor.empty(g
 export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
   const backend = commonBackend('scatterAdd', [x, index, src]);
   accept(R['scatterAdd']!, x, src);
-  indexDtype('scatterAdd', index);
+  indexDtype('scatterAdd', index, false);
   const d = scatterShape(x.shape, dim, index.shape, src.shape);
   const out = untracked(() => clone(x));
-  if (index.numel > 0) routine(backend, 'scatterAdd')(out, index, src, d);
+  const one = (t: Tensor) => (t.ndim === 0 ? untracked(() => reshape(t, [1])) : t);
+  if (index.numel > 0) routine(backend, 'scatterAdd')(one(out), one(index), one(src), d);
   return record('scatterAdd', [x, src], out, (g) => {
     if (src.requiresGrad && !sameShape(index.shape, src.shape)) {
       throw new NotImplementedError('scatterAdd', `gradient w.r.t. src needs index and src of one shape, got ${fmtShape(index.shape)} and ${fmtShape(src.shape)}`);
@@ -130,7 +137,8 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   if (out.numel > 0) routine(backend, 'indexSelect')(out, x, index.ndim === 0 ? reshape(index, [1]) : index, p.dim);
   return record('indexSelect', [x], out, (g) => {
     const along = x.shape.map((_, i) => (i === p.dim ? index.numel : 1));
-    return [scatterIntoZeros(x, g, p.dim, reshape(index, along).expand(g.shape), g)];
+    const idx = index.dtype === 'int64' ? index : index.to('int64');
+    return [scatterIntoZeros(x, g, p.dim, reshape(idx, along).expand(g.shape), g)];
   });
 }
 
@@ -146,7 +154,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opt: Conv2dOpti
   accept(R['conv2d']!, x, weight, bias);
   const p = conv2dShape(x.shape, weight.shape, bias?.shape, opt);
   const out = Tensor.empty(backend, p.out, x.dtype);
-  if (out.numel > 0) untracked(() => routine(backend, 'conv2d')(out, x.contiguous(), weight.contiguous(), bias?.contiguous(), p));
+  if (out.numel > 0 && (x.numel === 0 || weight.numel === 0)) {
+    // No input channels (or an empty kernel): every output is the sum of zero terms, plus the bias.
+    untracked(() => (bias ? out.copy_(bias.reshape([p.o, 1, 1])) : out.zero_()));
+  } else if (out.numel > 0) untracked(() => routine(backend, 'conv2d')(out, x.contiguous(), weight.contiguous(), bias?.contiguous(), p));
   return record('conv2d', [x, weight, bias], out, (g) => {
     const fused = fusedConv2dGrad(g, x, weight, bias, p);
     if (fused) return fused;
@@ -220,11 +231,15 @@ function pool(name: 'maxPool2d' | 'avgPool2d', x: Tensor, opt: Pool2dOptions): T
   const l = p.oh * p.ow;
   if (isMax) return record(name, [x], out, (g) => [maxPoolGrad(x, g, indices!, p)]);
   return record(name, [x], out, (g) => {
-    // Average pooling is linear: spread each window's gradient over it with fold, divided by the window's divisor.
+    // Average pooling is linear: spread each window's gradient over it with fold, divided by the
+    // window's divisor. With ceilMode the last window may reach past the padded input: fold onto a
+    // canvas large enough for every window, then keep the input's part.
     const geo = { kernelSize: p.k, stride: p.stride, padding: p.padding };
     const divisor = avgDivisors(p, opt.countIncludePad ?? true, g);
     const cols = g.reshape(p.planes, 1, l).div(divisor).expand(p.planes, p.k[0] * p.k[1], l);
-    return [fold(cols, { ...geo, outputSize: [p.h, p.w] }).reshape(x.shape)];
+    const canvas = [0, 1].map((d) => Math.max([p.h, p.w][d]!, (([p.oh, p.ow][d]! - 1) * p.stride[d]! + p.k[d]! - 2 * p.padding[d]!))) as [number, number];
+    const full = fold(cols, { ...geo, outputSize: canvas });
+    return [(canvas[0] === p.h && canvas[1] === p.w ? full : full.narrow(2, 0, p.h).narrow(3, 0, p.w)).reshape(x.shape)];
   });
 }
 
@@ -258,7 +273,10 @@ function avgDivisors(p: Pool2dPlan, countIncludePad: boolean, like: Tensor): Ten
       d[i * p.ow + j] = countIncludePad ? (y1 - y0) * (z1 - z0) : (Math.min(y1, p.h) - Math.max(y0, 0)) * (Math.min(z1, p.w) - Math.max(z0, 0));
     }
   }
-  return Tensor.fromHost(like.storage.backend, d, 'float64', [d.length]).to(like.dtype);
+  // Built in float32 where float64 is not wanted: a device may have no float64 (WGSL, gpu.js).
+  const host = like.dtype === 'float64' ? d : Float32Array.from(d);
+  const t = Tensor.fromHost(like.storage.backend, host, like.dtype === 'float64' ? 'float64' : 'float32', [d.length]);
+  return like.dtype === 'float16' ? t.to('float16') : t;
 }
 export const maxPool2d = (x: Tensor, opt: Pool2dOptions): Tensor => pool('maxPool2d', x, opt);
 export const avgPool2d = (x: Tensor, opt: Pool2dOptions): Tensor => pool('avgPool2d', x, opt);
