@@ -98,6 +98,8 @@ export interface Outcome {
   readonly setup?: string;
   /** torch: the result computed with aliased inputs cloned (when torch refused a partial overlap). */
   readonly unaliased?: Encoded;
+  /** torch: why the unaliased rerun failed (e.g. no kernel for the dtype). */
+  readonly unaliasedError?: string;
 }
 
 export const SPECIAL_VALUES: Readonly<Record<Special, number>> = { 'nan': NaN, 'inf': Infinity, '-inf': -Infinity, '-0': -0 };

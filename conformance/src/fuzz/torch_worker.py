@@ -182,8 +182,8 @@ def run(call):
                 us = build(call["tensors"], unalias=True)
                 invoke(call["pt"], us)
                 out["unaliased"] = enc(us[call["inplace"]]) if call.get("inplace") is not None else None
-            except Exception:
-                pass
+            except Exception as e2:
+                out["unaliasedError"] = str(e2).split("\n")[0][:200]
         return out
 
 

@@ -267,12 +267,11 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     let wc = ${mi(18)} + ((oc * cg + ci) * KH) * KW;
     for (var u = 0i; u < KH; u++) {
       let y = oh * SH - PH + u * DH;
+      if (y < 0 || y >= H) { continue; }
       for (var v = 0i; v < KW; v++) {
         let z = ow * SW - PW + v * DW;
-        // A padding tap is a zero times its weight (NaN for an infinite weight, as torch's CPU conv).
-        var xv = 0.0;
-        if (y >= 0 && y < H && z >= 0 && z < W) { xv = ${load(x.dtype, 'X[xc + y * W + z]')}; }
-        acc += xv * ${load(weight.dtype, 'Wt[wc + u * KW + v]')};
+        if (z < 0 || z >= W) { continue; }
+        acc += ${load(x.dtype, 'X[xc + y * W + z]')} * ${load(weight.dtype, 'Wt[wc + u * KW + v]')};
       }
     }
   }

@@ -23,7 +23,7 @@ function reduce(loss: Tensor, reduction: Reduction = 'mean'): Tensor {
   return reduction === 'none' ? loss : reduction === 'sum' ? loss.sum() : loss.mean();
 }
 
-/** A bool target is read as 0/1 in the input's dtype (torch's loss kernels take it; sub() refuses bools). */
+/** A bool target is read as 0/1 in the input's dtype (torch's mse_loss kernel takes it; its l1_loss, as sub(), refuses bools). */
 const numeric = (target: Tensor, like: Tensor): Tensor => (target.dtype === 'bool' ? target.to(like.dtype) : target);
 
 export function mseLoss(input: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {
@@ -33,7 +33,7 @@ export function mseLoss(input: Tensor, target: Tensor, options: { reduction?: Re
 
 export function l1Loss(input: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {
   tensors('l1Loss', input, target);
-  return reduce(input.sub(numeric(target, input)).abs(), lossOptions('l1Loss', options).reduction);
+  return reduce(input.sub(target).abs(), lossOptions('l1Loss', options).reduction);
 }
 
 export interface NllOptions { reduction?: Reduction; ignoreIndex?: number; weight?: Tensor }

@@ -184,7 +184,8 @@ export function elementwise(spec: ElementwiseSpec, operandsIn: readonly TensorOr
     for (const name in spec.params) {
       const given = params?.[name];
       const v = given === undefined ? spec.params[name]!.default : checkNumber(spec.name, name, given);
-      if (isIntegral(plan.compute) && !Number.isInteger(v)) throw new ArgumentError(spec.name, `${name}=${v} must be an integer for ${plan.compute} operands`);
+      // -0 is a float (a Python int has no negative zero), as for scalar operands.
+      if (isIntegral(plan.compute) && (!Number.isInteger(v) || Object.is(v, -0))) throw new ArgumentError(spec.name, `${name}=${v} must be an integer for ${plan.compute} operands`);
       paramValues.push(round ? round(v) : v);
     }
   }
