@@ -25,4 +25,17 @@ describe('codegen', () => {
     expect(out).toContain('Math.exp');
     expect(() => execFileSync('npx', ['tessera', 'codegen', '--op', 'matmul'], { stdio: 'pipe' })).toThrow();
   }, 60_000);
+
+  it('compiledKernels and codegen --compile show a fused chain as one kernel, per emitter', () => {
+    const x = tsr.randn([4, 6]), b = tsr.randn([6]);
+    const [program, ...more] = tsr.compiledKernels(() => x.add(b).mul(0.5).tanh().add(1).mul(x).sum(1));
+    expect(more).toEqual([]);
+    expect(program!.map((k) => [k.kind, k.name.split(':')[0]])).toEqual([['elementwise', 'fused'], ['reduce', 'sum']]);
+    expect(program![0]!.ops).toBe(7);
+    expect(Object.keys(program![0]!.source!).sort()).toEqual(tsr.emitterNames().sort());
+    const out = execFileSync('npx', ['tessera', 'codegen', '--compile', 'conformance/test/fixtures/compile-step.ts:step', '--backend', 'js'], { encoding: 'utf8' });
+    expect(out).toContain('// kernel 1: elementwise fused over [4, 6], 7 ops');
+    expect(out).toContain('Math.tanh');
+    expect(out).toContain('// kernel 2: reduce sum');
+  }, 60_000);
 });

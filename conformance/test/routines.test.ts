@@ -5,7 +5,7 @@ import * as tsr from 'tessera';
 import { Matrix, check, forEachBackend, expectClose, logical } from '../src/index.js';
 
 const {
-  ROUTINES, avgPool2dRef, conv2dRef, embeddingRef, gatherRef, indexSelectRef, layerNormRef, logSoftmaxRef, matmulRef, maxPool2dRef,
+  ROUTINES, avgPool2dRef, conv2dRef, embeddingRef, gatherRef, indexSelectRef, layerNormBackwardRef, layerNormRef, logSoftmaxRef, matmulRef, maxPool2dRef,
   scatterAddRef, softmaxRef, tolFor,
 } = tsr.ops;
 type Nd = tsr.ops.Nd;
@@ -70,6 +70,21 @@ describe('softmax family and layerNorm', () => {
     const x = tsr.randn([3, 4, 5], { device }), w = tsr.randn([4, 5], { device }), b = tsr.randn([4, 5], { device });
     await same('layerNorm', tsr.layerNorm(x, [4, 5], w, b), layerNormRef(await nd(x), [4, 5], await nd(w), await nd(b), 1e-5), 'affine');
     await same('layerNorm', tsr.layerNorm(x.transpose(0, 1), [5]), layerNormRef(await nd(x.transpose(0, 1)), [5], undefined, undefined, 1e-5), 'plain');
+  });
+
+  test('layerNorm gradients (one pass where the backend has the kernel) match the derivative', ['layerNorm'], async () => {
+    tsr.manualSeed(8);
+    for (const affine of [true, false]) {
+      const base = tsr.randn([4, 3, 5], { device }).mul(3).add(1);
+      const x = base.transpose(0, 1).detach().requiresGrad_();
+      const w = affine ? tsr.randn([4, 5], { device }).requiresGrad_() : undefined, b = affine ? tsr.randn([4, 5], { device }).requiresGrad_() : undefined;
+      const g = tsr.randn([3, 4, 5], { device });
+      tsr.layerNorm(x, [4, 5], w, b).backward(g);
+      const want = layerNormBackwardRef(await nd(x), [4, 5], w && await nd(w), await nd(g), 1e-5);
+      await same('layerNorm', x.grad!, want.gx, { affine, grad: 'x' });
+      if (w) await same('layerNorm', w.grad!, want.gw, { affine, grad: 'weight' });
+      if (b) await same('layerNorm', b.grad!, want.gb, { affine, grad: 'bias' });
+    }
   });
 });
 

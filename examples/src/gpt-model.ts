@@ -38,7 +38,7 @@ export class Gpt extends nn.Module {
   /** ids [N, T] -> logits [N, T, vocab] */
   forward(ids: tsr.Tensor): tsr.Tensor {
     const t = ids.shape[1]!;
-    let h = this.tok.forward(ids).add(this.pos.forward(tsr.arange(t)));
+    let h = this.tok.forward(ids).add(this.pos.forward(tsr.arange(t, { device: ids.device })));
     for (const b of this.blocks) h = b.forward(h);
     return this.head.forward(this.lnF.forward(h));
   }

@@ -57,6 +57,11 @@ export function runTorchTrainStep(cases: ReadonlyMap<string, TorchWant>, quick: 
   return runTorch('torch_train_step.py', 'train-step', cases, new Map(), seconds === undefined ? (quick ? ['--quick'] : []) : ['--seconds', String(seconds)]);
 }
 
+/** Times compile-bench's peer `cases` (block, gpt, cnn) for each available BLAS, for `seconds` each. */
+export function runTorchCompilePeers(cases: ReadonlyMap<string, TorchWant>, seconds: number): TorchRun {
+  return runTorch('torch_compile_peers.py', 'compile', cases, new Map(), ['--seconds', String(seconds)]);
+}
+
 /**
  * Times the matmul cases for each available BLAS (`pytorch-<blas>` rows), and the elementwise ones
  * once (`pytorch` rows, in the first BLAS's run: they never call BLAS).

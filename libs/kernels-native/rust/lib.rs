@@ -6,6 +6,7 @@ mod conv;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod engine;
+mod interp;
 mod math;
 mod pool;
 mod rows;
@@ -127,6 +128,58 @@ pub fn elementwise(kernel: u32, launch: Float64ArraySlice, used: u32, mut out: T
     let out_ptr = out_bytes.as_mut_ptr().wrapping_offset(offsets[0] * size(0) as isize);
     let launch = Launch { shape: &shape, out: Operand { ptr: out_ptr, strides: &strides[0..rank] }, ins: operands };
     if unsafe { generated::run(kernel, &launch, params) } { Ok(()) } else { Err(Error::from_reason(format!("elementwise: no kernel {kernel}"))) }
+}
+
+/// Runs a fused elementwise kernel as bytecode (see interp.rs). `launch` packs, in its first `used`
+/// values: [wide (1: registers are f64), registers, instructions, constants, rank, leaves, the
+/// instructions' [op, dst, a, b, c] values, the constants (the kernel's, then its launch's params),
+/// the shape, the output's dtype, offset and strides, then each leaf's dtype, offset and strides].
+/// Dtypes are interp::F32/F64/BOOL and must match the arrays given.
+#[napi]
+pub fn fused(launch: Float64ArraySlice, used: u32, mut out: TypedArray, leaves: Vec<TypedArray>) -> Result<()> {
+    let mut block = Block::of(&launch, used, "fused")?;
+    let head = block.dims(6)?;
+    let [wide, regs, ninst, nconst, rank, nleaves] = [head[0], head[1], head[2], head[3], head[4], head[5]];
+    if nleaves != leaves.len() { return Err(Error::from_reason(format!("fused: {nleaves} leaves said, {} given", leaves.len()))); }
+    if regs > 4096 { return Err(Error::from_reason(format!("fused: {regs} registers"))); }
+    if nleaves >= interp::MAX_VIEWS { return Err(Error::from_reason(format!("fused: {nleaves} leaves; at most {}", interp::MAX_VIEWS - 1))); }
+    let code: Vec<i32> = block.ints(ninst.saturating_mul(5))?.iter().map(|&x| x.clamp(-1, i32::MAX as isize) as i32).collect();
+    let consts = block.v.get(block.at..block.at.saturating_add(nconst)).ok_or_else(|| Error::from_reason("fused: launch block too short".to_string()))?;
+    block.at += nconst;
+    let shape = block.dims(rank)?;
+    let program = interp::Program { code: &code, consts, regs };
+    program.check(nleaves).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
+    let elem = |d: usize| -> Result<usize> {
+        match d as i32 { interp::F32 => Ok(4), interp::F64 => Ok(8), interp::BOOL => Ok(1), _ => Err(Error::from_reason(format!("fused: unknown dtype {d}"))) }
+    };
+    let kinds = |t: &TypedArray, d: usize| -> Result<()> {
+        let fits = matches!((d as i32, t.typed_array_type), (interp::F32, TypedArrayType::Float32) | (interp::F64, TypedArrayType::Float64) | (interp::BOOL, TypedArrayType::Uint8));
+        if fits { Ok(()) } else { Err(Error::from_reason(format!("fused: a {:?} array for dtype {d}", t.typed_array_type))) }
+    };
+    let mut views = Vec::with_capacity(nleaves);
+    let mut strides_of = Vec::with_capacity(nleaves + 1);
+    let mut metas = Vec::with_capacity(nleaves + 1);
+    for _ in 0..=nleaves {
+        let d = block.count()?;
+        let off = block.ints(1)?[0];
+        strides_of.push(block.ints(rank)?);
+        metas.push((d, off));
+    }
+    let (od, oo) = metas[nleaves];
+    kinds(&out, od)?;
+    let out_bytes = bytes_mut(&mut out);
+    check("fused out", out_bytes.len(), elem(od)?, oo, &shape, &strides_of[nleaves])?;
+    for (k, t) in leaves.iter().enumerate() {
+        let (d, off) = metas[k];
+        kinds(t, d)?;
+        let data: &[u8] = &t.arraybuffer;
+        check("fused leaf", data.len(), elem(d)?, off, &shape, &strides_of[k])?;
+        views.push(interp::View { ptr: (data.as_ptr() as *mut u8).wrapping_offset(off * elem(d)? as isize), dtype: d as i32, strides: &strides_of[k][..] });
+    }
+    let out_view = interp::View { ptr: out_bytes.as_mut_ptr().wrapping_offset(oo * elem(od)? as isize), dtype: od as i32, strides: &strides_of[nleaves][..] };
+    // SAFETY: the program was checked (known ops, registers and indices in range) and every view lies within its buffer over `shape`.
+    unsafe { if wide == 1 { interp::run::<f64>(&program, &shape, &views, &out_view) } else { interp::run::<f32>(&program, &shape, &views, &out_view) } }
+    Ok(())
 }
 
 /// The instruction set the elementwise loops run with here: "avx512", "avx2", "baseline" (x86-64
@@ -382,6 +435,26 @@ pub fn layer_norm_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySli
         let bs = match &bias { Some(b) => Some(slice_of::<T>("layerNorm bias", b, o(3), n)?), None => None };
         let os = slice_of_mut::<T>("layerNorm out", out_bytes, o(1), len)?;
         rows::layer_norm::<T>(os, xs, ws, bs, n, eps);
+    });
+    Ok(())
+}
+
+/// layerNorm's gradients over contiguous rows of `n` (`rows` of them): any of gx (like x), gw and gb
+/// (n elements each), overwritten; weight optional; `offsets`: gx, gw, gb, grad, x, weight.
+#[napi(js_name = "layerNormBackwardRows")]
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_backward_rows(dtype: String, gx: Option<Uint8ArraySlice>, gw: Option<Uint8ArraySlice>, gb: Option<Uint8ArraySlice>, grad: Uint8ArraySlice, x: Uint8ArraySlice, weight: Option<Uint8ArraySlice>, rows: u32, n: u32, offsets: Float64ArraySlice, eps: f64) -> Result<()> {
+    let o = offsets_of("layerNormBackward", &offsets, 6)?;
+    let (len, n) = (rows as usize * n as usize, n as usize);
+    let (mut gx, mut gw, mut gb) = (gx, gw, gb);
+    by_float!("layerNormBackward", dtype, T => {
+        let gs = slice_of::<T>("layerNormBackward grad", &grad, o(3), len)?;
+        let xs = slice_of::<T>("layerNormBackward x", &x, o(4), len)?;
+        let ws = match &weight { Some(w) => Some(slice_of::<T>("layerNormBackward weight", w, o(5), n)?), None => None };
+        let gxs = match gx.as_mut() { Some(b) => Some(slice_of_mut::<T>("layerNormBackward gx", unsafe { b.as_mut() }, o(0), len)?), None => None };
+        let gws = match gw.as_mut() { Some(b) => Some(slice_of_mut::<T>("layerNormBackward gw", unsafe { b.as_mut() }, o(1), n)?), None => None };
+        let gbs = match gb.as_mut() { Some(b) => Some(slice_of_mut::<T>("layerNormBackward gb", unsafe { b.as_mut() }, o(2), n)?), None => None };
+        rows::layer_norm_backward::<T>(gxs, gws, gbs, gs, xs, ws, n, eps);
     });
     Ok(())
 }

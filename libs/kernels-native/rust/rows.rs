@@ -10,12 +10,42 @@ use crate::pool::Real;
 /// sixteen element visits' worth (see engine::PARALLEL_WORK).
 const PARALLEL_ELEMENTS: usize = crate::engine::PARALLEL_WORK / 16;
 
+/// Declares a function whose body is compiled once per ISA (as the generated kernels' loops are),
+/// the copy for this CPU picked at each call, so a routine's row loops, written once, use the widest
+/// vectors the CPU has.
+macro_rules! per_isa {
+    ($(#[$m:meta])* fn $name:ident<$T:ident: $B:path>($($a:ident: $t:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        fn $name<$T: $B>($($a: $t),*) {
+            #[inline(always)]
+            fn imp<$T: $B>($($a: $t),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<$T: $B>($($a: $t),*) { imp($($a),*) }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+            unsafe fn avx512<$T: $B>($($a: $t),*) { imp($($a),*) }
+            // SAFETY: each copy runs only where engine::isa() detected its instruction set.
+            match crate::engine::isa() {
+                #[cfg(target_arch = "x86_64")]
+                crate::engine::Isa::Avx512 => unsafe { avx512($($a),*) },
+                #[cfg(target_arch = "x86_64")]
+                crate::engine::Isa::Avx2 => unsafe { avx2($($a),*) },
+                _ => imp($($a),*),
+            }
+        }
+    };
+}
+
+/// Applies `f` to blocks of whole rows of `n`: across threads, about PARALLEL_ELEMENTS / 4
+/// elements a block, when there is enough work; as one block otherwise.
 fn rows_of<T: Real>(out: &mut [T], x: &[T], n: usize, f: impl Fn(&mut [T], &[T]) + Sync + Send) {
     if n == 0 { return; }
     if out.len() >= PARALLEL_ELEMENTS {
-        out.par_chunks_mut(n).zip(x.par_chunks(n)).for_each(|(o, r)| f(o, r));
+        let block = n * (PARALLEL_ELEMENTS / 4 / n).max(1);
+        out.par_chunks_mut(block).zip(x.par_chunks(block)).for_each(|(o, r)| f(o, r));
     } else {
-        out.chunks_mut(n).zip(x.chunks(n)).for_each(|(o, r)| f(o, r));
+        f(out, x);
     }
 }
 
@@ -41,7 +71,12 @@ fn lane_sum<T: Copy>(r: &[T], f: impl Fn(T) -> f64) -> f64 {
 /// order of the rest's sum. NaN or +inf anywhere in a row, or a row of -inf, makes the row NaN, as PyTorch.
 /// Each pass is a plain loop (sums in f64 lanes, no branches), so the exps vectorise.
 pub fn softmax<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
-    rows_of(out, x, n, |o, r| {
+    rows_of(out, x, n, |o, r| softmax_rows(o, r, n, log));
+}
+
+per_isa! {
+fn softmax_rows<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
+    for (o, r) in out.chunks_mut(n).zip(x.chunks(n)) {
         let (mut m, mut nan) = (f64::NEG_INFINITY, false);
         for &v in r {
             let v = v.to_f64();
@@ -51,7 +86,7 @@ pub fn softmax<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
         // +inf anywhere makes x - max NaN at the maximum: a NaN row too, as PyTorch.
         if nan || m == f64::NEG_INFINITY || m == f64::INFINITY {
             o.fill(T::from_f64(f64::NAN));
-            return;
+            continue;
         }
         if log {
             let at = r.iter().position(|v| v.to_f64() == m).unwrap_or(0);
@@ -92,20 +127,99 @@ pub fn softmax<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
                 }
             }
         }
-    });
+    }
+}
 }
 
 /// (x - mean) / sqrt(var + eps) * weight + bias over each row of `n` (two-pass mean and variance).
 pub fn layer_norm<T: Real>(out: &mut [T], x: &[T], weight: Option<&[T]>, bias: Option<&[T]>, n: usize, eps: f64) {
-    rows_of(out, x, n, |o, r| {
+    rows_of(out, x, n, |o, r| layer_norm_rows(o, r, weight, bias, n, eps));
+}
+
+per_isa! {
+fn layer_norm_rows<T: Real>(out: &mut [T], x: &[T], weight: Option<&[T]>, bias: Option<&[T]>, n: usize, eps: f64) {
+    for (o, r) in out.chunks_mut(n).zip(x.chunks(n)) {
         let mean = lane_sum(r, |v| v.to_f64()) / n as f64;
         let var = lane_sum(r, |v| { let d = v.to_f64() - mean; d * d }) / n as f64;
         let rstd = 1.0 / (var + eps).sqrt();
-        for (i, (y, &v)) in o.iter_mut().zip(r).enumerate() {
-            let mut z = (v.to_f64() - mean) * rstd;
-            if let Some(w) = weight { z *= w[i].to_f64(); }
-            if let Some(b) = bias { z += b[i].to_f64(); }
-            *y = T::from_f64(z);
+        // One rounding per result; the affine cases are separate loops so each vectorises.
+        let z = |v: T| (v.to_f64() - mean) * rstd;
+        match (weight, bias) {
+            (Some(w), Some(b)) => for ((y, &v), (&w, &b)) in o.iter_mut().zip(r).zip(w.iter().zip(b)) { *y = T::from_f64(z(v) * w.to_f64() + b.to_f64()); },
+            (Some(w), None) => for ((y, &v), &w) in o.iter_mut().zip(r).zip(w) { *y = T::from_f64(z(v) * w.to_f64()); },
+            (None, Some(b)) => for ((y, &v), &b) in o.iter_mut().zip(r).zip(b) { *y = T::from_f64(z(v) + b.to_f64()); },
+            (None, None) => for (y, &v) in o.iter_mut().zip(r) { *y = T::from_f64(z(v)); },
         }
-    });
+    }
+}
+}
+
+/// A raw row pointer rows of different tasks write through (never the same row twice).
+#[derive(Clone, Copy)]
+struct RowsOut<T>(*mut T);
+unsafe impl<T> Send for RowsOut<T> {}
+unsafe impl<T> Sync for RowsOut<T> {}
+
+/// layerNorm's gradients over rows of `n` (contiguous), in one pass over each row as PyTorch's
+/// layer_norm_backward: with xhat = (x - mean) rstd and gy = grad * weight,
+/// gx = rstd (gy - mean(gy) - xhat mean(gy xhat)) per row, and gw = sum of grad * xhat, gb = sum of
+/// grad over the rows. Each is overwritten when given. The row statistics are recomputed in f64 as
+/// the forward pass computes them; the weight and bias sums are f64 partials per task, added after.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_backward<T: Real>(gx: Option<&mut [T]>, gw: Option<&mut [T]>, gb: Option<&mut [T]>, grad: &[T], x: &[T], weight: Option<&[T]>, n: usize, eps: f64) {
+    if n == 0 { return; }
+    let rows = x.len() / n;
+    let want_sums = gw.is_some() || gb.is_some();
+    let gx_ptr = gx.map(|g| RowsOut(g.as_mut_ptr()));
+    // Tasks of whole rows, about PARALLEL_ELEMENTS / 4 elements each when the work is large.
+    let per_task = if x.len() >= PARALLEL_ELEMENTS { (PARALLEL_ELEMENTS / 4 / n).max(1) } else { rows.max(1) };
+    let tasks = rows.div_ceil(per_task);
+    let task = |t: usize| -> Vec<f64> {
+        let mut sums = if want_sums { vec![0.0f64; 2 * n] } else { Vec::new() };
+        let (r0, r1) = (t * per_task, ((t + 1) * per_task).min(rows));
+        // SAFETY: rows [r0, r1) lie within gx (as long as x) and no other task writes them.
+        let gx = gx_ptr.map(|p| unsafe { std::slice::from_raw_parts_mut(p.0.add(r0 * n), (r1 - r0) * n) });
+        layer_norm_backward_rows(gx, &mut sums, &grad[r0 * n..r1 * n], &x[r0 * n..r1 * n], weight, n, eps);
+        sums
+    };
+    let add = |mut a: Vec<f64>, b: Vec<f64>| { for (x, y) in a.iter_mut().zip(&b) { *x += y; } a };
+    let sums = if tasks > 1 { (0..tasks).into_par_iter().map(task).reduce(Vec::new, |a, b| if a.is_empty() { b } else if b.is_empty() { a } else { add(a, b) }) }
+        else { task(0) };
+    if let Some(gw) = gw { for (o, &s) in gw.iter_mut().zip(&sums[..n]) { *o = T::from_f64(s); } }
+    if let Some(gb) = gb { for (o, &s) in gb.iter_mut().zip(&sums[n..]) { *o = T::from_f64(s); } }
+}
+
+per_isa! {
+// layer_norm_backward's rows of one task: gx rows when given, and the weight and bias sums
+// (`sums`: n of each, added to) when it has room for them.
+fn layer_norm_backward_rows<T: Real>(gx: Option<&mut [T]>, sums: &mut [f64], grad: &[T], x: &[T], weight: Option<&[T]>, n: usize, eps: f64) {
+    // Per-row scratch, each filled by one plain loop so the loops vectorise.
+    let (mut gy, mut xh, mut gf) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
+    let mut gx = gx;
+    for (r, (xr, gr)) in x.chunks(n).zip(grad.chunks(n)).enumerate() {
+        let mean = lane_sum(xr, |v| v.to_f64()) / n as f64;
+        let var = lane_sum(xr, |v| { let d = v.to_f64() - mean; d * d }) / n as f64;
+        let rstd = 1.0 / (var + eps).sqrt();
+        for (h, &v) in xh.iter_mut().zip(xr) { *h = (v.to_f64() - mean) * rstd; }
+        for (f, &v) in gf.iter_mut().zip(gr) { *f = v.to_f64(); }
+        match weight {
+            Some(w) => for ((y, &f), &wv) in gy.iter_mut().zip(&gf).zip(w) { *y = f * wv.to_f64(); },
+            None => gy.copy_from_slice(&gf),
+        }
+        let mg = lane_sum(&gy, |v| v) / n as f64;
+        let mut acc = [0.0f64; LANES];
+        for (yc, hc) in gy.chunks(LANES).zip(xh.chunks(LANES)) {
+            for ((a, &y), &h) in acc.iter_mut().zip(yc).zip(hc) { *a += y * h; }
+        }
+        let mgx = acc.iter().sum::<f64>() / n as f64;
+        if sums.len() == 2 * n {
+            let (sw, sb) = sums.split_at_mut(n);
+            for ((s, &f), &h) in sw.iter_mut().zip(&gf).zip(&xh) { *s += f * h; }
+            for (s, &f) in sb.iter_mut().zip(&gf) { *s += f; }
+        }
+        if let Some(out) = gx.as_deref_mut() {
+            for ((o, &y), &h) in out[r * n..(r + 1) * n].iter_mut().zip(&gy).zip(&xh) { *o = T::from_f64(rstd * (y - mg - h * mgx)); }
+        }
+    }
+}
 }

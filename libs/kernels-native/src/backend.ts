@@ -7,12 +7,14 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
 import { type Conv2dPlan, IndexError, type Pool2dPlan } from '@tessera/ops';
+import { type Bytecode, DTYPE_CODE, encode } from './interp.js';
 
 /** Storage as the addon takes it: any typed array (element sizes come from the kernel). */
 type Storage = ArrayBufferView;
 
 interface Addon {
   elementwise(kernel: number, launch: Float64Array, used: number, out: Storage, a?: Storage, b?: Storage, c?: Storage): void;
+  fused(launch: Float64Array, used: number, out: Storage, leaves: Storage[]): void;
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
   kernelCount(): number[];
@@ -25,6 +27,7 @@ interface Addon {
   pool2d(dtype: string, x: Uint8Array, out: Uint8Array, indices: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array, max: boolean, countIncludePad: boolean): void;
   softmaxRows(dtype: string, x: Uint8Array, out: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean): void;
   layerNormRows(dtype: string, x: Uint8Array, out: Uint8Array, weight: Uint8Array | undefined, bias: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number): void;
+  layerNormBackwardRows(dtype: string, gx: Uint8Array | undefined, gw: Uint8Array | undefined, gb: Uint8Array | undefined, grad: Uint8Array, x: Uint8Array, weight: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number): void;
   maxPool2dBackward(dtype: string, gx: Uint8Array, grad: Uint8Array, indices: Uint8Array, planes: number, hw: number, l: number, offsets: Float64Array): void;
   scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
 }
@@ -109,9 +112,24 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
   };
   const size = (shape: readonly number[]): number => { let n = 1; for (let i = 0; i < shape.length; i++) n *= shape[i]!; return n; };
 
+  // Kernels outside the catalog (compile's fused ones) run as bytecode, encoded once per kernel id.
+  const bytecode = new Map<string, Bytecode | undefined>();
+  function fused(k: ElementwiseKernel, l: ElementwiseLaunch): boolean {
+    let b = bytecode.get(k.id);
+    if (b === undefined && !bytecode.has(k.id)) bytecode.set(k.id, (b = encode(k)));
+    if (!b) return false;
+    used = 0;
+    put(b.wide ? 1 : 0); put(b.regs); put(b.code.length / 5); put(b.consts.length + l.params.length); put(l.shape.length); put(l.inputs.length);
+    putAll(b.code); putAll(b.consts); putAll(l.params); putAll(l.shape);
+    for (const v of [...l.inputs, l.out]) { put(DTYPE_CODE[v.dtype]!); put(v.offset); putAll(v.strides); }
+    addon.fused(block, used, l.out.buffer as Storage, l.inputs.map((v) => v.buffer as Storage));
+    return true;
+  }
+
   function elementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void {
+    if (size(l.shape) < minElements) return jsBackend.elementwise(k, l);
     const id = idOf(k, catalog.elementwise);
-    if (id === undefined || size(l.shape) < minElements) return jsBackend.elementwise(k, l);
+    if (id === undefined) { if (!fused(k, l)) jsBackend.elementwise(k, l); return; }
     const { out, inputs } = l;
     used = 0;
     put(l.shape.length); put(out.offset);
@@ -177,6 +195,16 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
       Float64Array.of(x.offset, out.offset, weight?.offset ?? 0, bias?.offset ?? 0), eps);
   }
 
+  function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number): void {
+    const views = [gx, gw, gb, grad, x, weight];
+    if (!floating(...views) || !views.every((v) => !v || (v.dtype === x.dtype && contiguous(v))) || inner === 0) {
+      return jsBackend.routines.layerNormBackward!(gx, gw, gb, grad, x, weight, inner, eps);
+    }
+    const rows = x.shape.reduce((a, b) => a * b, 1) / inner;
+    addon.layerNormBackwardRows(x.dtype, gx && bytes(gx), gw && bytes(gw), gb && bytes(gb), bytes(grad), bytes(x), weight && bytes(weight), rows, inner,
+      Float64Array.of(...views.map((v) => v?.offset ?? 0)), eps);
+  }
+
   function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void {
     if (!floating(out, x) || !contiguous(out) || (indices && !contiguous(indices))) return jsBackend.routines.pool2d!(out, x, p, mode, countIncludePad, indices);
     const plan = Float64Array.of(p.planes, p.h, p.w, p.k[0], p.k[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.oh, p.ow);
@@ -207,5 +235,5 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     }
   }
 
-  return { ...jsBackend, name: 'native', elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, layerNorm } };
+  return { ...jsBackend, name: 'native', elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, layerNorm, layerNormBackward } };
 }

@@ -21,12 +21,13 @@ const cmp = (op: string): Render => ([a, b]) => `(${a} ${op} ${b})`;
 export const RUST_OPS: Readonly<Record<Prim, Render>> = {
   neg: f('(-$0)', '$0.wrapping_neg()'),
   abs: (a, _d, t) => (t === 'uint8' ? a[0]! : isFloating(t) ? `${a[0]}.abs()` : `${a[0]}.wrapping_abs()`),
-  // float32 exp in straight-line arithmetic (rust/math.rs), so its loops vectorise; float64 keeps libm's.
+  // float32 exp, tanh and erf in straight-line arithmetic (rust/math.rs), so their loops vectorise; float64 keeps libm's.
   exp: ([a], d) => (d === 'float32' ? `crate::math::exp_f32(${a})` : `${a}.exp()`), log: method('ln'), log1p: method('ln_1p'), expm1: method('exp_m1'), sqrt: method('sqrt'),
-  sin: method('sin'), cos: method('cos'), tanh: method('tanh'),
+  sin: method('sin'), cos: method('cos'),
+  tanh: ([a], d) => (d === 'float32' ? `crate::math::tanh_f32(${a})` : `${a}.tanh()`),
   rsqrt: ([a], d) => `(1.0 as ${VALUE[d]} / ${a}.sqrt())`,
   recip: ([a], d) => `(1.0 as ${VALUE[d]} / ${a})`,
-  erf: ([a], d) => (d === 'float64' ? `libm::erf(${a})` : `libm::erff(${a})`),
+  erf: ([a], d) => (d === 'float64' ? `libm::erf(${a})` : `crate::math::erf_f32(${a})`),
   floor: f('$0.floor()', '$0'), ceil: f('$0.ceil()', '$0'), trunc: f('$0.trunc()', '$0'), rint: f('$0.round_ties_even()', '$0'),
   not: ([a]) => `(!${a})`,
   isnan: f('$0.is_nan()', 'false'),

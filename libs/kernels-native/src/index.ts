@@ -2,12 +2,26 @@
  * Importing this package makes the native addon the implementation of device 'cpu' when it is built;
  * otherwise the pure-JS backend keeps serving and the reason is printed once.
  */
-import { type Backend, registerBackend } from '@tessera/tensor';
+import { type Backend, registerBackend, registerEmitter } from '@tessera/tensor';
 import { createNativeBackend, loadAddonModule } from './backend.js';
+import { rustKernel, rustReduce } from './emit-rust.js';
+import { disassemble, encode } from './interp.js';
 import { type CudaStatus, cudaAddon, cudaStatusOf, openCuda } from './cuda/index.js';
 import type { CudaAddon, CudaRuntime } from './cuda/runtime.js';
 
 export { createNativeBackend, NATIVE_MIN_ELEMENTS } from './backend.js';
+
+// What the addon runs for a kernel: its generated Rust (the catalog's, compiled ahead of time), or,
+// for compile's fused kernels, the bytecode its interpreter runs (interp.ts).
+registerEmitter('native', {
+  elementwise: (k) => {
+    const b = k.id.startsWith('fused:') ? encode(k) : undefined;
+    if (b) return `// bytecode for the addon's interpreter (rust/interp.rs)\n${disassemble(b)}`;
+    const r = rustKernel(k);
+    return `// Rust closure over (${r.types.join(', ')}) -> ${r.out}, in the catalog's kernels\n${r.prelude}\n|${r.types.map((_, i) => `x${i}`).join(', ')}| { ${r.body} }`;
+  },
+  reduce: (k) => `// Rust engine call, in the catalog's kernels\n${rustReduce(k)}`,
+});
 
 const native = createNativeBackend();
 /**

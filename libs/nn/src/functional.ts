@@ -1,6 +1,6 @@
 /** Losses and stateless layers (torch.nn.functional), composed from differentiable tensor ops. */
 import { ArgumentError, DTypeError, ELEMENTWISE, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
-import { Tensor, elementwise, rand } from '@tessera/tensor';
+import { Tensor, elementwise, keep, rand } from '@tessera/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -170,6 +170,7 @@ const causalCache = new Map<string, Tensor>();
 function causalMask(l: number, s: number, like: Tensor): Tensor {
   const key = `${l}x${s}@${like.device}`;
   let m = causalCache.get(key);
-  if (!m) causalCache.set(key, (m = rand([l, s], { device: like.device }).ge(0).tril()));
+  // Kept: a mask first made inside tidy() or a compiled call must outlive it, as the cache does.
+  if (!m) causalCache.set(key, (m = keep(rand([l, s], { device: like.device }).ge(0).tril())));
   return m;
 }

@@ -95,6 +95,14 @@ export interface RoutineKernels {
   softmax(out: View, x: View, dim: number, log: boolean): void;
   /** x contiguous, rows of `inner` elements; weight/bias contiguous of `inner` elements. */
   layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void;
+  /**
+   * layerNorm's gradients in one pass over each row (PyTorch's layer_norm_backward), all operands
+   * contiguous, rows of `inner`: gx (like x) = rstd (gy - mean(gy) - xhat mean(gy xhat)) with
+   * gy = grad * weight, gw = sum over rows of grad * xhat, gb = sum of grad; each given one is
+   * overwritten. Optional: without it, and whenever the gradient is itself being differentiated,
+   * the gradient is composed from tensor ops.
+   */
+  layerNormBackward?(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number): void;
   gather(out: View, x: View, index: View, dim: number): void;
   /** out already holds the input; adds src at the indexed positions. */
   scatterAdd(out: View, index: View, src: View, dim: number): void;
@@ -139,6 +147,8 @@ export interface Backend {
    * them inexactly), so the conformance suite does not draw subnormal inputs for 'flush' backends.
    */
   readonly subnormals?: 'preserve' | 'flush';
+  /** The most inputs one elementwise kernel may read (WGSL's storage-buffer bindings); the scheduler fuses within it. */
+  readonly maxKernelInputs?: number;
   alloc(dtype: DType, size: number): unknown;
   /** Copies host data into a new device buffer (CPU backends may adopt the array). */
   fromHost(data: TypedArray, dtype: DType): unknown;

@@ -7,6 +7,9 @@ import type { ElementwiseKernel, ReduceKernel } from './backend.js';
 import { planFor, reduceKernel } from './dispatch.js';
 import { Tensor } from './tensor.js';
 import { getBackend } from './backend.js';
+import { compile } from './compile.js';
+import { onProgramRun } from './graph/schedule.js';
+import { opCount } from './graph/fuse.js';
 
 export interface Emitter {
   elementwise(kernel: ElementwiseKernel, rank: number): string;
@@ -34,4 +37,41 @@ export function codegen(r: CodegenRequest): string {
   }
   const known = [...Object.keys(ELEMENTWISE), ...Object.keys(REDUCTIONS).filter((n) => REDUCTIONS[n]!.combine || REDUCTIONS[n]!.better)];
   throw new ArgumentError('codegen', `'${r.op}' has no generated kernel (routines and composites are hand-written or built from other ops); generated ops: ${known.join(', ')}`);
+}
+
+/** One kernel of a compiled function: a fused elementwise kernel with its source per emitter, or a reduction or routine by name. */
+export interface CompiledKernel {
+  readonly kind: 'elementwise' | 'reduce' | 'routine';
+  readonly name: string;
+  /** The launch shape (elementwise, after merging dims). */
+  readonly shape?: readonly number[];
+  /** Ops the kernel computes in one pass (elementwise). */
+  readonly ops?: number;
+  /** Source per emitter (elementwise): what each backend compiles for it. */
+  readonly source?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The kernels `fn(...args)` runs as when compiled, program by program (more than one means graph
+ * breaks), with each fused kernel's source from every registered emitter: what
+ * `tessera codegen --compile module:export` prints. Runs fn once, compiled.
+ */
+export function compiledKernels<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): CompiledKernel[][] {
+  const programs: CompiledKernel[][] = [];
+  const stop = onProgramRun((r) => {
+    programs.push(r.schedule.map((k): CompiledKernel => {
+      if (k.kind === 'routine') return { kind: 'routine', name: k.step.name };
+      if (k.kind === 'reduce') return { kind: 'reduce', name: k.kernel.id };
+      const source = Object.fromEntries([...emitters].map(([name, e]) => {
+        try { return [name, e.elementwise(k.kernel, k.shape.length)]; } catch (err) { return [name, `// not emitted: ${(err as Error).message}`]; }
+      }));
+      return { kind: 'elementwise', name: k.kernel.id.startsWith('fused:') ? 'fused' : k.kernel.id, shape: k.shape, ops: opCount(k.kernel.expr), source };
+    }));
+  });
+  try {
+    compile(fn)(...args);
+  } finally {
+    stop();
+  }
+  return programs;
 }

@@ -14,6 +14,8 @@ import { allocHost, setter } from './typed.js';
 import { HALF_TO_FLOAT, toHalf } from './float16.js';
 import { Tensor } from './tensor.js';
 import { checkFlag } from './checks.js';
+import { type StorageView, deferring, recordStep } from './graph/program.js';
+import { countLaunch } from './graph/profile.js';
 
 export type Scalar = number | boolean;
 export type TensorOrScalar = Tensor | Scalar;
@@ -102,6 +104,8 @@ const ROUND: Readonly<Partial<Record<DType, (v: number) => number>>> = {
 };
 
 const view = (t: Tensor, strides: readonly number[]): View => ({ buffer: t.storage.buffer, dtype: t.dtype, shape: t.shape, strides, offset: t.offset });
+/** The same window as a deferred step records it: the storage, whose buffer is bound when the step runs. */
+const storageView = (t: Tensor, strides: readonly number[]): StorageView => ({ storage: t.storage, dtype: t.dtype, shape: t.shape, strides, offset: t.offset });
 
 const UNIT = [1] as const;
 
@@ -197,13 +201,23 @@ export function elementwise(spec: ElementwiseSpec, operandsIn: readonly TensorOr
     return result;
   }
   const { inputs, copies } = out ? readableInputs(spec.name, out, shape, tensors, opt.fill ?? false) : { inputs: tensors, copies: undefined };
-  const lay = layout(shape, result, inputs);
-  backend.elementwise(plan.kernel, {
-    shape: lay.shape,
-    out: view(result, lay.strides[0]!),
-    inputs: inputs.map((t, i) => view(t, lay.strides[i + 1]!)),
-    params: paramValues,
-  });
+  if (deferring()) {
+    // Recorded over the broadcast shape, dims not merged: the scheduler lines steps up dim by dim
+    // to fuse them, and merges dims per fused kernel (graph/schedule.ts).
+    recordStep({
+      kind: 'elementwise', backend, kernel: plan.kernel, shape, params: paramValues,
+      out: storageView(result, result.strides), inputs: inputs.map((t) => storageView(t, broadcastStrides(t.shape, t.strides, shape))),
+    });
+  } else {
+    const lay = layout(shape, result, inputs);
+    countLaunch(spec.name);
+    backend.elementwise(plan.kernel, {
+      shape: lay.shape,
+      out: view(result, lay.strides[0]!),
+      inputs: inputs.map((t, i) => view(t, lay.strides[i + 1]!)),
+      params: paramValues,
+    });
+  }
   if (copies) for (const c of copies) c.dispose();
   if (out) out.storage.version++;
   else if (spec.grad && gradWanted(tensors)) recordElementwise(spec, operands, paramValues.slice(paramValues.length - Object.keys(spec.params ?? {}).length), result);
@@ -349,11 +363,11 @@ function launchReduce(x: Tensor, result: Tensor, kernel: ReduceKernel, isRed: re
   const outer = coalesce(keptDims.map((i) => x.shape[i]!), [keptDims.map((i) => x.strides[i]!), keptDims.map((i) => outStrides[i]!)]);
   const inner = coalesce(redDims.map((i) => x.shape[i]!), [redDims.map((i) => x.strides[i]!), redDims.map((i) => outStrides[i]!)]);
   const paramValues = Object.entries(spec.params ?? {}).map(([n, p]) => params?.[n] ?? p.default);
-  x.storage.backend.reduce(kernel, {
-    outer: outer.shape,
-    inner: inner.shape,
-    input: view(x, [...outer.strides[0]!, ...inner.strides[0]!]),
-    out: view(result, [...outer.strides[1]!, ...inner.strides[1]!]),
-    params: paramValues,
-  });
+  const inStrides = [...outer.strides[0]!, ...inner.strides[0]!], outStrides2 = [...outer.strides[1]!, ...inner.strides[1]!];
+  if (deferring()) {
+    recordStep({ kind: 'reduce', backend: x.storage.backend, kernel, outer: outer.shape, inner: inner.shape, input: storageView(x, inStrides), out: storageView(result, outStrides2), params: paramValues });
+    return;
+  }
+  countLaunch(spec.name);
+  x.storage.backend.reduce(kernel, { outer: outer.shape, inner: inner.shape, input: view(x, inStrides), out: view(result, outStrides2), params: paramValues });
 }

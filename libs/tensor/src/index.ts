@@ -12,6 +12,8 @@ export { type Backend, type DeviceKind, type View, type RoutineKernels, type Ele
 export { elementwise, reduce, scan, planFor, reduceKernel, type ElementwisePlan, type Scalar, type TensorOrScalar } from './dispatch.js';
 export { tidy, keep, collecting, handBack } from './scope.js';
 export { type MemoryStats, memoryStats, memoryAllocated, trackCollection } from './memory.js';
+export { compile, explain, type Explanation, type ProgramReport } from './compile.js';
+export { profile, launchCount, type Profile } from './graph/profile.js';
 export { type GradNode, type Recorder, type Vjp, installRecorder, record, untracked } from './grad-hook.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export * from './factories.js';
@@ -29,7 +31,7 @@ export { HALF_TO_FLOAT, toHalf } from './float16.js';
 export { forEachOffset } from './cpu/iterate.js';
 export { emptyCache, pooledArrayBytes } from './cpu/pool.js';
 export { elementwiseSource, reduceSource } from './cpu/kernels.js';
-export { type Emitter, type CodegenRequest, codegen, registerEmitter, emitterNames } from './codegen.js';
+export { type Emitter, type CodegenRequest, type CompiledKernel, codegen, compiledKernels, registerEmitter, emitterNames } from './codegen.js';
 
 /** The pure-JS backend serves 'cpu' until a faster one (the native addon) registers over it. */
 registerBackend(jsBackend);

@@ -12,6 +12,7 @@ import { keep, track } from './scope.js';
 import { type TypedArray, allocChecked } from './typed.js';
 import { formatTensor } from './format.js';
 import { settleChecks } from './checks.js';
+import { deferredStorage, deferring } from './graph/program.js';
 import { type GradNode, activeRecorder, untracked } from './grad-hook.js';
 import * as ew from './ops/elementwise.js';
 import * as rd from './ops/reduce.js';
@@ -63,6 +64,8 @@ export class Tensor implements View {
   /** A fresh contiguous tensor of `shape` on `backend` (contents unspecified). */
   static empty(backend: Backend, shape: Shape, dtype: DType, op = 'empty'): Tensor {
     const n = numelOf(shape);
+    // While a program is recorded (compile), outputs get their memory only if they are still needed when it runs.
+    if (deferring()) return new Tensor(deferredStorage(backend, dtype, n), shape.slice(), contiguousStrides(shape), 0);
     const buffer = allocChecked(op, dtype, shape, () => backend.alloc(dtype, n));
     return new Tensor(new Storage(backend, buffer, dtype, n), shape.slice(), contiguousStrides(shape), 0);
   }

@@ -1,13 +1,37 @@
 /**
  * `npx tessera codegen --backend js --op sigmoid --dtype float32 [--rank 2] [--inner-rank 1]`
- * prints the kernel a backend's emitter generates from the op specs.
+ * prints the kernel a backend's emitter generates from the op specs;
+ * `npx tessera codegen --compile <module>:<export> [--backend B]` runs the exported function (no
+ * arguments: a training step, say) compiled once and prints the kernels it runs as, with each fused
+ * kernel's source for every backend (or backend B).
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type DType, codegen, emitterNames, ops } from './index.js';
+import { type DType, codegen, compiledKernels, emitterNames, ops } from './index.js';
 
-const USAGE = `usage: tessera codegen --backend <${emitterNames().join('|')}> --op <name> --dtype <dtype> [--rank N] [--inner-rank N]`;
+const USAGE = `usage: tessera codegen --backend <${emitterNames().join('|')}> --op <name> --dtype <dtype> [--rank N] [--inner-rank N]
+       tessera codegen --compile <module>:<export> [--backend <name>]`;
 
-function main(argv: string[]): number {
+/** Prints what `spec` (module:export, the export a function of no arguments) compiles to. */
+async function compiled(spec: string, backend: string | undefined): Promise<number> {
+  const at = spec.lastIndexOf(':');
+  if (at <= 0) { console.error(`--compile takes <module>:<export>, got '${spec}'\n${USAGE}`); return 2; }
+  const mod = (await import(pathToFileURL(path.resolve(spec.slice(0, at))).href)) as Record<string, unknown>;
+  const fn = mod[spec.slice(at + 1)];
+  if (typeof fn !== 'function') { console.error(`${spec}: not a function (exports: ${Object.keys(mod).join(', ')})`); return 2; }
+  const programs = compiledKernels(fn as () => unknown);
+  programs.forEach((kernels, p) => {
+    console.log(`// program ${p + 1} of ${programs.length}: ${kernels.length} kernels${p < programs.length - 1 ? ' (a graph break follows)' : ''}`);
+    kernels.forEach((k, i) => {
+      console.log(`// kernel ${i + 1}: ${k.kind} ${k.name}${k.shape ? ` over [${k.shape.join(', ')}], ${k.ops} ops` : ''}`);
+      for (const [name, src] of Object.entries(k.source ?? {})) if (!backend || name === backend) console.log(`// -- ${name}\n${src}`);
+    });
+  });
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command !== 'codegen') {
     console.error(USAGE);
@@ -15,15 +39,16 @@ function main(argv: string[]): number {
   }
   const { values } = parseArgs({
     args: rest,
-    options: { backend: { type: 'string', default: 'js' }, op: { type: 'string' }, dtype: { type: 'string', default: 'float32' }, rank: { type: 'string' }, 'inner-rank': { type: 'string' } },
+    options: { backend: { type: 'string' }, op: { type: 'string' }, dtype: { type: 'string', default: 'float32' }, rank: { type: 'string' }, 'inner-rank': { type: 'string' }, compile: { type: 'string' } },
   });
+  if (values.compile) return compiled(values.compile, values.backend);
   if (!values.op || !ops.isDType(values.dtype)) {
     console.error(`${USAGE}\ndtypes: ${ops.ALL_DTYPES.join(', ')}`);
     return 2;
   }
   try {
-    const src = codegen({ backend: values.backend!, op: values.op, dtype: values.dtype as DType, rank: Number(values.rank ?? 1), innerRank: Number(values['inner-rank'] ?? 1) });
-    console.log(`// ${values.op} (${values.dtype}) for backend ${values.backend}, generated from the op spec\n${src}`);
+    const src = codegen({ backend: values.backend ?? 'js', op: values.op, dtype: values.dtype as DType, rank: Number(values.rank ?? 1), innerRank: Number(values['inner-rank'] ?? 1) });
+    console.log(`// ${values.op} (${values.dtype}) for backend ${values.backend ?? 'js'}, generated from the op spec\n${src}`);
     return 0;
   } catch (e) {
     console.error(String(e));
@@ -31,4 +56,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

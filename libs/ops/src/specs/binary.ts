@@ -1,6 +1,6 @@
 /** Elementwise binary and ternary ops (broadcasting is the dispatcher's job, not the spec's). */
 import * as ir from '../ir.js';
-import { cPow, remainder as remainderRef } from '../ref/scalar.js';
+import { cPow, erf as erfRef, remainder as remainderRef, sigmoid as sigmoidRef } from '../ref/scalar.js';
 import type { GradContext, GradTensor } from '../grad.js';
 import type { ElementwiseSpec } from '../spec.js';
 import { binary } from './elementwise.js';
@@ -96,6 +96,75 @@ export const thresholdBackward = binary('thresholdBackward', {
   ref: (g, x, p) => (x <= p['threshold']! ? 0 : g),
   // Linear in grad with x's mask: the gradient of grad is the same op; x's is zero almost everywhere.
   grad: [({ g, b, p, op }) => op('thresholdBackward', [g, b], p), undefined],
+});
+
+const SQRT1_2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+const K_TANH = Math.sqrt(2 / Math.PI), C_TANH = 0.044715;
+
+/**
+ * gelu's input gradient in one pass, g * (Phi(x) + x phi(x)) (torch's gelu_backward), instead of
+ * the dozen-op composite its gradient formula records. Its own gradient (grad of grad) is composite.
+ */
+export const geluBackward = binary('geluBackward', {
+  accepts: 'floating',
+  expr: (g, x) => mulE(g, addE(mulE(0.5, addE(1, ir.erf(mulE(x, SQRT1_2)))), mulE(mulE(x, ir.exp(mulE(mulE(x, x), -0.5))), INV_SQRT_2PI))),
+  ref: (g, x) => g * (0.5 * (1 + erfRef(x * SQRT1_2)) + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI),
+  grad: [
+    ({ g, b, op }) => op('geluBackward', [g, b]),
+    // d/dx of g * gelu'(x) = g * phi(x) * (2 - x^2)
+    ({ g, a, b }) => g.mul(a).mul(b.square().mul(-0.5).exp().mul(INV_SQRT_2PI)).mul(b.square().neg().add(2)),
+  ],
+});
+
+/**
+ * The tanh-approximated gelu's input gradient in one pass (torch's gelu_backward, approximate='tanh'):
+ * with t = tanh(k (x + c x^3)), g * (0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)). x^2 is capped
+ * at 100 in the last factor: from |x| = 10 on, 1 - t^2 is exactly 0 and the term vanishes, where an
+ * overflowing x^2 (float32 past 1.8e19, float16 past 256) would make it 0 * inf = NaN, as PyTorch's does.
+ */
+export const geluTanhBackward = binary('geluTanhBackward', {
+  accepts: 'floating',
+  expr: (g, x) => {
+    const x2 = mulE(x, x);
+    const t = ir.tanh(mulE(K_TANH, addE(x, mulE(C_TANH, mulE(x, x2)))));
+    const du = mulE(K_TANH, addE(1, mulE(3 * C_TANH, ir.min(x2, 100))));
+    return mulE(g, addE(mulE(0.5, addE(1, t)), mulE(mulE(mulE(0.5, x), subE(1, mulE(t, t))), du)));
+  },
+  ref: (g, x) => {
+    const t = Math.tanh(K_TANH * (x + C_TANH * x ** 3));
+    return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * K_TANH * (1 + 3 * C_TANH * Math.min(x * x, 100)));
+  },
+  grad: [
+    ({ g, b, op }) => op('geluTanhBackward', [g, b]),
+    // d/dx of g * f'(x) = g * (1 - t^2) (u' - x t u'^2 + 3 k c x^2), u' = k (1 + 3 c x^2)
+    ({ g, a, b }) => {
+      const t = b.add(b.pow(3).mul(C_TANH)).mul(K_TANH).tanh();
+      const du = b.square().mul(3 * C_TANH).add(1).mul(K_TANH);
+      return g.mul(a).mul(t.square().neg().add(1)).mul(du.sub(b.mul(t).mul(du.square())).add(b.square().mul(3 * K_TANH * C_TANH)));
+    },
+  ],
+});
+
+/** silu's input gradient in one pass, g * s (1 + x (1 - s)) with s = sigmoid(x) (torch's silu_backward). */
+export const siluBackward = binary('siluBackward', {
+  accepts: 'floating',
+  // Below x = -11, exp(-x) overflows float16 and s is 0 where float16 math is float16 (webgpu), so an
+  // infinite g gives NaN where PyTorch's float32 opmath and the reference give inf: x stays above.
+  sample: { domain: [[-10, 10], [-10, 10]] },
+  expr: (g, x) => {
+    const s = divE(1, addE(1, ir.exp(ir.neg(x))));
+    return mulE(g, mulE(s, addE(1, mulE(x, subE(1, s)))));
+  },
+  ref: (g, x) => { const s = sigmoidRef(x); return g * s * (1 + x * (1 - s)); },
+  grad: [
+    ({ g, b, op }) => op('siluBackward', [g, b]),
+    // d/dx of g * s (1 + x (1 - s)) = g * s (1 - s) (2 + x (1 - 2 s))
+    ({ g, a, b }) => {
+      const s = b.sigmoid();
+      return g.mul(a).mul(s.mul(s.neg().add(1))).mul(b.mul(s.mul(-2).add(1)).add(2));
+    },
+  ],
 });
 
 /**

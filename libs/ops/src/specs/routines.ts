@@ -115,6 +115,32 @@ export function layerNormRef(x: Nd, normalized: Shape, weight: Nd | undefined, b
   return out;
 }
 
+/**
+ * layerNorm's gradients from the output gradient g, straight from the derivative: with
+ * xhat = (x - mean) / sqrt(var + eps) and gy = g * weight, dx = (gy - mean(gy) - xhat mean(gy xhat))
+ * / sqrt(var + eps) per row, dweight = sum over rows of g * xhat, dbias = sum of g.
+ */
+export function layerNormBackwardRef(x: Nd, normalized: Shape, weight: Nd | undefined, g: Nd, eps: number): { gx: Nd; gw: Nd; gb: Nd } {
+  const inner = numel(normalized);
+  const gx = nd(x.shape), gw = nd(normalized), gb = nd(normalized);
+  for (let r = 0; r < x.data.length / Math.max(inner, 1); r++) {
+    const at = (i: number) => r * inner + i;
+    const row = Array.from(x.data.subarray(at(0), at(inner)));
+    const mean = row.reduce((a, b) => a + b, 0) / inner;
+    const rstd = 1 / Math.sqrt(row.reduce((a, b) => a + (b - mean) ** 2, 0) / inner + eps);
+    const xhat = row.map((v) => (v - mean) * rstd);
+    const gy = xhat.map((_, i) => g.data[at(i)]! * (weight ? weight.data[i]! : 1));
+    const mg = gy.reduce((a, b) => a + b, 0) / inner;
+    const mgx = gy.reduce((a, b, i) => a + b * xhat[i]!, 0) / inner;
+    xhat.forEach((h, i) => {
+      gx.data[at(i)] = rstd * (gy[i]! - mg - h * mgx);
+      gw.data[i] = gw.data[i]! + g.data[at(i)]! * h;
+      gb.data[i] = gb.data[i]! + g.data[at(i)]!;
+    });
+  }
+  return { gx, gw, gb };
+}
+
 // ---------------------------------------------------------------- indexing
 export const gather = routine('gather', { accepts: 'all' });
 export const scatterAdd = routine('scatterAdd', { accepts: 'numeric' });

@@ -33,26 +33,18 @@ export const relu = unary('relu', { accepts: 'numeric', result: 'promote', expr:
 export const gelu = unary('gelu', {
   expr: (x) => mul(mul(x, 0.5), add(1, ir.erf(mul(x, SQRT1_2)))),
   ref: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
-  // Phi(x) + x phi(x)
-  grad: ({ g, a }) => g.mul(a.mul(SQRT1_2).erf().add(1).mul(0.5).add(a.mul(a.square().mul(-0.5).exp()).mul(1 / Math.sqrt(2 * Math.PI)))),
+  grad: ({ g, a, op }) => op('geluBackward', [g, a]),
 });
 export const geluTanh = unary('geluTanh', {
   expr: (x) => mul(mul(x, 0.5), add(1, ir.tanh(mul(SQRT_2_OVER_PI, add(x, mul(0.044715, mul(x, mul(x, x)))))))),
   ref: (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))),
-  grad: ({ g, a }) => {
-    const t = a.add(a.pow(3).mul(0.044715)).mul(SQRT_2_OVER_PI).tanh();
-    const du = a.square().mul(3 * 0.044715).add(1).mul(SQRT_2_OVER_PI);
-    return g.mul(t.add(1).mul(0.5).add(a.mul(0.5).mul(t.square().neg().add(1)).mul(du)));
-  },
+  grad: ({ g, a, op }) => op('geluTanhBackward', [g, a]),
 });
 export const silu = unary('silu', {
   expr: (x) => div(x, add(1, exp(ir.neg(x)))),
   ref: (x) => x * sigmoidRef(x),
   sample: { domain: [-100, 100] },
-  grad: ({ g, a }) => {
-    const s = a.sigmoid();
-    return g.mul(s.mul(a.mul(s.neg().add(1)).add(1)));
-  },
+  grad: ({ g, a, op }) => op('siluBackward', [g, a]),
 });
 export const erf_ = unary('erf', { expr: ir.erf, ref: erf, grad: ({ g, a }) => g.mul(a.square().neg().exp().mul(2 / Math.sqrt(Math.PI))) });
 export const floor = unary('floor', { accepts: 'numeric', grad: zeroGrad, result: 'promote', expr: ir.floor, ref: Math.floor, sample: { domain: [-1e3, 1e3] } });

@@ -43,23 +43,55 @@ function softmax(out: View, x: View, dim: number, log: boolean): void {
   });
 }
 
+/** The mean and 1 / sqrt(var + eps) of `inner` values from `base` (two passes, as the forward and backward kernels agree on). */
+function rowStats(xg: (i: number) => number, base: number, inner: number, eps: number): { mean: number; rstd: number } {
+  let mean = 0;
+  for (let i = 0; i < inner; i++) mean += xg(base + i);
+  mean /= inner;
+  let v = 0;
+  for (let i = 0; i < inner; i++) { const d = xg(base + i) - mean; v += d * d; }
+  return { mean, rstd: 1 / Math.sqrt(v / inner + eps) };
+}
+
 function layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void {
   const xg = get(x), write = set(out);
   const wg = weight && get(weight), bg = bias && get(bias);
   const rows = inner === 0 ? 0 : x.shape.reduce((a, b) => a * b, 1) / inner;
   for (let r = 0; r < rows; r++) {
     const base = x.offset + r * inner;
-    let mean = 0;
-    for (let i = 0; i < inner; i++) mean += xg(base + i);
-    mean /= inner;
-    let v = 0;
-    for (let i = 0; i < inner; i++) { const d = xg(base + i) - mean; v += d * d; }
-    const rstd = 1 / Math.sqrt(v / inner + eps);
+    const { mean, rstd } = rowStats(xg, base, inner, eps);
     for (let i = 0; i < inner; i++) {
       const y = (xg(base + i) - mean) * rstd;
       write(out.offset + r * inner + i, (wg ? y * wg(weight!.offset + i) : y) + (bg ? bg(bias!.offset + i) : 0));
     }
   }
+}
+
+function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number): void {
+  const xg = get(x), gg = get(grad), wg = weight && get(weight);
+  const rows = inner === 0 ? 0 : x.shape.reduce((a, b) => a * b, 1) / inner;
+  const sumW = new Float64Array(inner), sumB = new Float64Array(inner), gy = new Float64Array(inner);
+  const writeX = gx && set(gx);
+  for (let r = 0; r < rows; r++) {
+    const xb = x.offset + r * inner, gb0 = grad.offset + r * inner;
+    const { mean, rstd } = rowStats(xg, xb, inner, eps);
+    let sumGy = 0, sumGyXhat = 0;
+    for (let i = 0; i < inner; i++) {
+      const g = gg(gb0 + i), xhat = (xg(xb + i) - mean) * rstd;
+      const y = wg ? g * wg(weight!.offset + i) : g;
+      gy[i] = y;
+      sumGy += y;
+      sumGyXhat += y * xhat;
+      sumW[i] = sumW[i]! + g * xhat;
+      sumB[i] = sumB[i]! + g;
+    }
+    if (writeX) {
+      const mg = sumGy / inner, mgx = sumGyXhat / inner;
+      for (let i = 0; i < inner; i++) writeX(gx!.offset + r * inner + i, rstd * (gy[i]! - mg - (xg(xb + i) - mean) * rstd * mgx));
+    }
+  }
+  if (gw) { const w = set(gw); for (let i = 0; i < inner; i++) w(gw.offset + i, sumW[i]!); }
+  if (gb) { const w = set(gb); for (let i = 0; i < inner; i++) w(gb.offset + i, sumB[i]!); }
 }
 
 function gather(out: View, x: View, index: View, dim: number): void {
@@ -70,7 +102,41 @@ function gather(out: View, x: View, index: View, dim: number): void {
   });
 }
 
+/** Whether v's dims from `from` on are row-major with no gaps (its trailing block is contiguous). */
+function trailingContiguous(v: View, from: number): boolean {
+  let expected = 1;
+  for (let i = v.shape.length - 1; i >= from; i--) {
+    if (v.shape[i] !== 1 && v.strides[i] !== expected) return false;
+    expected *= v.shape[i]!;
+  }
+  return true;
+}
+const floatBuffer = (v: View): Float32Array | Float64Array | undefined =>
+  v.dtype === 'float32' || v.dtype === 'float64' ? (v.buffer as Float32Array | Float64Array) : undefined;
+
+/**
+ * scatterAdd along dim 0 with one index per row (the index broadcast along the other dims, as
+ * indexSelect's and embedding's gradients pass it) on float rows that are contiguous: whole rows
+ * added in a tight loop. False where the operands do not have that form.
+ */
+function scatterAddRows(out: View, index: View, src: View, dim: number): boolean {
+  const [o, s] = [floatBuffer(out), floatBuffer(src)];
+  if (dim !== 0 || !o || !s || out.dtype !== src.dtype || index.shape.length < 1 || index.strides.slice(1).some((st, i) => st !== 0 && index.shape[i + 1] !== 1)) return false;
+  if (!trailingContiguous(out, 1) || !trailingContiguous(src, 1) || out.shape.slice(1).some((d, i) => d !== src.shape[i + 1])) return false;
+  const rows = src.shape[0]!, inner = src.shape.slice(1).reduce((a, b) => a * b, 1), size = out.shape[0]!;
+  const ig = get(index);
+  // Every index is checked before anything is written: a bad one leaves out as it was.
+  const at = new Array<number>(rows);
+  for (let r = 0; r < rows; r++) at[r] = checkIndex('scatterAdd', ig(index.offset + r * index.strides[0]!), size, 0);
+  for (let r = 0; r < rows; r++) {
+    const ob = out.offset + at[r]! * out.strides[0]!, sb = src.offset + r * src.strides[0]!;
+    for (let j = 0; j < inner; j++) o[ob + j] = o[ob + j]! + s[sb + j]!;
+  }
+  return true;
+}
+
 function scatterAdd(out: View, index: View, src: View, dim: number): void {
+  if (src.shape.every((d) => d > 0) && scatterAddRows(out, index, src, dim)) return;
   const og = get(out), ig = get(index), sg = get(src), write = set(out);
   const size = out.shape[dim]!, os = out.strides[dim]!;
   forEachOffset(index.shape, [index.strides, src.strides, dropDim(out.strides, dim)], [index.offset, src.offset, out.offset], ([io, so, oo]) => {
@@ -80,6 +146,20 @@ function scatterAdd(out: View, index: View, src: View, dim: number): void {
 }
 
 function indexSelect(out: View, x: View, index: View, dim: number): void {
+  // Whole blocks copied where x and out are contiguous from `dim` on and share a storage type.
+  if (out.dtype === x.dtype && (x.buffer as TypedArray).constructor === (out.buffer as TypedArray).constructor && trailingContiguous(x, dim + 1) && trailingContiguous(out, dim)
+      && x.shape.slice(dim + 1).every((d, i) => d === out.shape[dim + 1 + i]) && out.shape.every((d) => d > 0)) {
+    const xb = x.buffer as Float32Array, ob = out.buffer as Float32Array, ig = get(index);
+    const size = x.shape[dim] ?? 1, inner = x.shape.slice(dim + 1).reduce((a, b) => a * b, 1), n = out.shape[dim] ?? 1;
+    const picks = Array.from({ length: n }, (_, k) => checkIndex('indexSelect', ig(index.offset + k * (index.strides[0] ?? 0)), size, dim));
+    forEachOffset(out.shape.slice(0, dim), [x.strides.slice(0, dim), out.strides.slice(0, dim)], [x.offset, out.offset], ([xo, oo]) => {
+      for (let k = 0; k < n; k++) {
+        const from = xo! + picks[k]! * (x.strides[dim] ?? 0), to = oo! + k * (out.strides[dim] ?? inner);
+        ob.set(xb.subarray(from, from + inner), to);
+      }
+    });
+    return;
+  }
   const xg = get(x), ig = get(index), write = set(out);
   const size = x.shape[dim] ?? 1, xs = x.strides[dim] ?? 0, is = index.strides[0] ?? 0;
   forEachOffset(out.shape, [dropDim(x.strides, dim), out.strides], [x.offset, out.offset], ([xo, oo], idx) => {
@@ -203,4 +283,4 @@ function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countInc
   }
 }
 
-export const cpuRoutines: RoutineKernels = { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };
+export const cpuRoutines: RoutineKernels = { matmul, softmax, layerNorm, layerNormBackward, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };

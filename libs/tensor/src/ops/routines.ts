@@ -4,7 +4,9 @@ import {
   type RoutineSpec, ShapeError, conv2dShape, elementwiseSpec, embeddingShape, fmtShape, gatherShape, indexSelectShape, layerNormShape, matmulShape, normDim,
   numel, pair, pool2dShape, sameShape, scatterShape,
 } from '@tessera/ops';
-import { routine } from '../backend.js';
+import { type Backend, type RoutineKernels, routine } from '../backend.js';
+import { deferring, recordStep } from '../graph/program.js';
+import { countLaunch } from '../graph/profile.js';
 import { commonBackend, elementwise } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { clone } from './convert.js';
@@ -29,6 +31,24 @@ function indexDtype(op: string, index: Tensor, int32 = true): void {
 
 const R = ROUTINES;
 
+type Kernels = Required<RoutineKernels>;
+
+/**
+ * Runs a routine kernel now or, while a program is recorded (compile), records it as an opaque step
+ * that writes `writes` and reads `reads`: its views are bound to buffers when the step runs. The
+ * kernel is looked up now, so a backend without it fails at the call, not later.
+ */
+function launch<K extends keyof Kernels>(backend: Backend, name: K, writes: readonly (Tensor | undefined)[], reads: readonly (Tensor | undefined)[], call: (k: Kernels[K]) => void): void {
+  const kernel = routine(backend, name) as Kernels[K];
+  if (!deferring()) {
+    countLaunch(name);
+    call(kernel);
+    return;
+  }
+  const storages = (ts: readonly (Tensor | undefined)[]) => ts.filter((t): t is Tensor => t !== undefined).map((t) => t.storage);
+  recordStep({ kind: 'routine', backend, name, writes: storages(writes), reads: storages([...reads, ...writes]), run: () => call(kernel) });
+}
+
 export function matmul(a: Tensor, b: Tensor): Tensor {
   const backend = commonBackend('matmul', [a, b]);
   const dtype = accept(R['matmul']!, a, b);
@@ -40,7 +60,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const out = Tensor.empty(backend, [...p.batch, p.m, p.n], dtype);
   // A sum over zero terms is 0: no kernel is asked to handle k = 0 (empty operands, non-empty result).
   if (out.numel > 0 && p.k === 0) untracked(() => out.zero_());
-  else if (out.numel > 0) routine(backend, 'matmul')({ out, a: a2, b: b2, m: p.m, k: p.k, n: p.n });
+  else if (out.numel > 0) launch(backend, 'matmul', [out], [a2, b2], (k) => k({ out, a: a2, b: b2, m: p.m, k: p.k, n: p.n }));
   const result = out.ndim === p.out.length ? out : untracked(() => reshape(out, p.out));
   return record('matmul', [a, b], result, (g) => {
     // Restore the matrix dims torch.matmul dropped for 1-D operands; the engine sums batch broadcasts.
@@ -56,7 +76,7 @@ function softmaxLike(name: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Te
   accept(R[name]!, x);
   const d = normDim(name, dim, x.ndim);
   const out = Tensor.empty(x.storage.backend, x.shape, x.dtype);
-  if (out.numel > 0) routine(x.storage.backend, 'softmax')(out, x, d, name === 'logSoftmax');
+  if (out.numel > 0) launch(x.storage.backend, 'softmax', [out], [x], (k) => k(out, x, d, name === 'logSoftmax'));
   return record(name, [x], out, name === 'softmax'
     ? (g) => [out.mul(g.sub(g.mul(out).sum(d, { keepdim: true })))]
     : (g) => [elementwise(elementwiseSpec('logSoftmaxBackward'), [g, out, g.sum(d, { keepdim: true })])]);
@@ -69,8 +89,24 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   accept(R['layerNorm']!, x, weight, bias);
   layerNormShape(x.shape, normalizedShape, weight?.shape, bias?.shape);
   const out = Tensor.empty(backend, x.shape, x.dtype);
-  if (out.numel > 0) untracked(() => routine(backend, 'layerNorm')(out, x.contiguous(), weight?.contiguous(), bias?.contiguous(), numel(normalizedShape), eps));
+  if (out.numel > 0) {
+    untracked(() => {
+      const [xc, wc, bc] = [x.contiguous(), weight?.contiguous(), bias?.contiguous()];
+      launch(backend, 'layerNorm', [out], [xc, wc, bc], (k) => k(out, xc, wc, bc, numel(normalizedShape), eps));
+    });
+  }
   return record('layerNorm', [x, weight, bias], out, (g) => {
+    const inner = numel(normalizedShape);
+    // One pass when the backend has the kernel and the gradient is not itself differentiated.
+    if (backend.routines.layerNormBackward && !gradWanted([g, x, weight]) && x.numel > 0 && inner > 0) {
+      const want = (t: Tensor | undefined) => (t?.requiresGrad ? Tensor.empty(backend, t.shape, g.dtype) : undefined);
+      const grads = [want(x), want(weight), want(bias)] as const;
+      untracked(() => {
+        const [gc, xc, wc] = [g.contiguous(), x.contiguous(), weight?.contiguous()];
+        launch(backend, 'layerNormBackward', [...grads], [gc, xc, wc], (k) => k(grads[0], grads[1], grads[2], gc, xc, wc, inner, eps));
+      });
+      return [...grads];
+    }
     // Recomputed with tensor ops so the backward pass is itself differentiable.
     const dims = normalizedShape.map((_, i) => x.ndim - normalizedShape.length + i);
     const keep = { keepdim: true };
@@ -91,7 +127,10 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const out = Tensor.empty(backend, index.shape, x.dtype);
   // A 0-d input is launched as one element of rank 1: kernels index a dim that exists.
   const one = (t: Tensor) => (t.ndim === 0 ? untracked(() => reshape(t, [1])) : t);
-  if (out.numel > 0) routine(backend, 'gather')(one(out), one(x), one(index), d);
+  if (out.numel > 0) {
+    const [o1, x1, i1] = [one(out), one(x), one(index)];
+    launch(backend, 'gather', [o1], [x1, i1], (k) => k(o1, x1, i1, d));
+  }
   return record('gather', [x], out, (g) => [scatterIntoZeros(x, g, d, index, g)]);
 }
 
@@ -104,7 +143,7 @@ function scatterIntoZeros(x: Tensor, g: Tensor, dim: number, index: Tensor, src:
   const zeros = zerosOf(x, g);
   if (gradWanted([src])) return scatterAdd(zeros, dim, index, src);
   const d = scatterShape(zeros.shape, dim, index.shape, src.shape);
-  if (index.numel > 0) untracked(() => routine(g.storage.backend, 'scatterAdd')(zeros, index, src, d));
+  if (index.numel > 0) untracked(() => launch(g.storage.backend, 'scatterAdd', [zeros], [index, src], (k) => k(zeros, index, src, d)));
   zeros.storage.version++;
   return zeros;
 }
@@ -119,7 +158,10 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   const d = scatterShape(x.shape, dim, index.shape, src.shape);
   const out = untracked(() => clone(x));
   const one = (t: Tensor) => (t.ndim === 0 ? untracked(() => reshape(t, [1])) : t);
-  if (index.numel > 0) routine(backend, 'scatterAdd')(one(out), one(index), one(src), d);
+  if (index.numel > 0) {
+    const [o1, i1, s1] = [one(out), one(index), one(src)];
+    launch(backend, 'scatterAdd', [o1], [i1, s1], (k) => k(o1, i1, s1, d));
+  }
   return record('scatterAdd', [x, src], out, (g) => {
     if (src.requiresGrad && !sameShape(index.shape, src.shape)) {
       throw new NotImplementedError('scatterAdd', `gradient w.r.t. src needs index and src of one shape, got ${fmtShape(index.shape)} and ${fmtShape(src.shape)}`);
@@ -134,7 +176,10 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   indexDtype('indexSelect', index);
   const p = indexSelectShape(x.shape, dim, index.shape);
   const out = Tensor.empty(backend, p.out, x.dtype);
-  if (out.numel > 0) routine(backend, 'indexSelect')(out, x, index.ndim === 0 ? reshape(index, [1]) : index, p.dim);
+  if (out.numel > 0) {
+    const idx = index.ndim === 0 ? reshape(index, [1]) : index;
+    launch(backend, 'indexSelect', [out], [x, idx], (k) => k(out, x, idx, p.dim));
+  }
   return record('indexSelect', [x], out, (g) => {
     const along = x.shape.map((_, i) => (i === p.dim ? index.numel : 1));
     const idx = index.dtype === 'int64' ? index : index.to('int64');
@@ -157,7 +202,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opt: Conv2dOpti
   if (out.numel > 0 && (x.numel === 0 || weight.numel === 0)) {
     // No input channels (or an empty kernel): every output is the sum of zero terms, plus the bias.
     untracked(() => (bias ? out.copy_(bias.reshape([p.o, 1, 1])) : out.zero_()));
-  } else if (out.numel > 0) untracked(() => routine(backend, 'conv2d')(out, x.contiguous(), weight.contiguous(), bias?.contiguous(), p));
+  } else if (out.numel > 0) {
+    untracked(() => {
+      const [xc, wc, bc] = [x.contiguous(), weight.contiguous(), bias?.contiguous()];
+      launch(backend, 'conv2d', [out], [xc, wc, bc], (k) => k(out, xc, wc, bc, p));
+    });
+  }
   return record('conv2d', [x, weight, bias], out, (g) => {
     const fused = fusedConv2dGrad(g, x, weight, bias, p);
     if (fused) return fused;
@@ -187,11 +237,41 @@ function fusedConv2dGrad(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor | un
   const backend = g.storage.backend;
   const kernel = backend.routines.conv2dBackward;
   if (!kernel || gradWanted([g, x, weight])) return undefined;
+  // A deferred program cannot ask the kernel before it runs: it records the kernel for the operands
+  // every backend's fused kernel takes (one float dtype), and composes the gradient otherwise.
+  if (deferring() && !sameFloat([g, x, weight, bias])) return undefined;
   const grad = (t: Tensor | undefined) => (t?.requiresGrad ? Tensor.empty(backend, t.shape, t.dtype) : undefined);
   const out = [grad(x), grad(weight), grad(bias)] as const;
   if (!out.some((t) => t)) return [undefined, undefined, undefined];
-  const handled = untracked(() => kernel.call(backend.routines, out[0], out[1], out[2], g.contiguous(), x.contiguous(), weight.contiguous(), p));
+  const handled = untracked(() => {
+    const [gc, xc, wc] = [g.contiguous(), x.contiguous(), weight.contiguous()];
+    return refusable(backend, 'conv2dBackward', [...out], [gc, xc, wc], () => kernel.call(backend.routines, out[0], out[1], out[2], gc, xc, wc, p));
+  });
   return handled ? [...out] : undefined;
+}
+
+/** Whether the given tensors all have one float dtype (float32 or float64). */
+const sameFloat = (ts: readonly (Tensor | undefined)[]): boolean => {
+  const d = ts.find((t) => t)?.dtype;
+  return (d === 'float32' || d === 'float64') && ts.every((t) => !t || t.dtype === d);
+};
+
+/**
+ * Runs an optional fused kernel that may refuse its operands (returns false): now, or recorded into
+ * the deferred program, where it must take them (the caller checked the operands' form beforehand,
+ * and a refusal then is an error, not a silent wrong result).
+ */
+function refusable(backend: Backend, name: string, writes: readonly (Tensor | undefined)[], reads: readonly Tensor[], call: () => boolean): boolean {
+  if (!deferring()) {
+    countLaunch(name);
+    return call();
+  }
+  const storages = (ts: readonly (Tensor | undefined)[]) => ts.filter((t): t is Tensor => t !== undefined).map((t) => t.storage);
+  recordStep({
+    kind: 'routine', backend, name, writes: storages(writes), reads: storages([...reads, ...writes]),
+    run: () => { if (!call()) throw new Error(`${name}: backend '${backend.name}' refused operands of a form it takes (an internal error)`); },
+  });
+  return true;
 }
 
 export interface UnfoldOptions { kernelSize: number | Pair; stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair }
@@ -202,7 +282,7 @@ export function unfold(x: Tensor, opt: UnfoldOptions): Tensor {
   const k = pair('unfold', 'kernelSize', opt.kernelSize, 1);
   const p = conv2dShape(x.shape, [1, x.shape[1]!, k[0], k[1]], undefined, opt);
   const out = Tensor.empty(x.storage.backend, [p.n, p.c * p.kh * p.kw, p.oh * p.ow], x.dtype);
-  if (out.numel > 0) untracked(() => routine(x.storage.backend, 'unfold')(out, x.contiguous(), p));
+  if (out.numel > 0) untracked(() => { const xc = x.contiguous(); launch(x.storage.backend, 'unfold', [out], [xc], (k) => k(out, xc, p)); });
   return record('unfold', [x], out, (g) => [fold(g, { ...opt, outputSize: [p.h, p.w] })]);
 }
 
@@ -215,7 +295,7 @@ export function fold(cols: Tensor, opt: UnfoldOptions & { outputSize: Pair }): T
   const p = conv2dShape([n, ck / kk, ...opt.outputSize], [1, ck / kk, k[0], k[1]], undefined, opt);
   if (p.oh * p.ow !== l) throw new ShapeError('fold', `${l} columns do not match the ${p.oh}x${p.ow} patches of output size ${fmtShape(opt.outputSize)}`);
   const out = Tensor.empty(cols.storage.backend, [n, ck / kk, ...opt.outputSize], cols.dtype);
-  if (out.numel > 0) untracked(() => routine(cols.storage.backend, 'fold')(out, cols.contiguous(), p));
+  if (out.numel > 0) untracked(() => { const cc = cols.contiguous(); launch(cols.storage.backend, 'fold', [out], [cc], (k) => k(out, cc, p)); });
   return record('fold', [cols], out, (g) => [unfold(g, opt)]);
 }
 
@@ -227,7 +307,12 @@ function pool(name: 'maxPool2d' | 'avgPool2d', x: Tensor, opt: Pool2dOptions): T
   const out = Tensor.empty(backend, p.out, x.dtype);
   const isMax = name === 'maxPool2d';
   const indices = isMax && x.requiresGrad ? Tensor.empty(backend, p.out, 'int64') : undefined;
-  if (out.numel > 0) untracked(() => routine(backend, 'pool2d')(out, x.contiguous(), p, isMax ? 'max' : 'avg', opt.countIncludePad ?? true, indices));
+  if (out.numel > 0) {
+    untracked(() => {
+      const xc = x.contiguous();
+      launch(backend, 'pool2d', [out, indices], [xc], (k) => k(out, xc, p, isMax ? 'max' : 'avg', opt.countIncludePad ?? true, indices));
+    });
+  }
   const l = p.oh * p.ow;
   if (isMax) return record(name, [x], out, (g) => [maxPoolGrad(x, g, indices!, p)]);
   return record(name, [x], out, (g) => {
@@ -251,14 +336,17 @@ function pool(name: 'maxPool2d' | 'avgPool2d', x: Tensor, opt: Pool2dOptions): T
 function maxPoolGrad(x: Tensor, g: Tensor, indices: Tensor, p: Pool2dPlan): Tensor {
   const l = p.oh * p.ow;
   const backend = g.storage.backend, kernel = backend.routines.maxPool2dBackward;
-  if (kernel && !gradWanted([g])) {
+  if (kernel && !gradWanted([g]) && (!deferring() || (sameFloat([g]) && indices.dtype === 'int64' && indices.isContiguous()))) {
     const gx = Tensor.empty(backend, x.shape, g.dtype);
-    if (untracked(() => kernel.call(backend.routines, gx, g.contiguous(), indices, p))) return gx;
+    if (untracked(() => { const gc = g.contiguous(); return refusable(backend, 'maxPool2dBackward', [gx], [gc, indices], () => kernel.call(backend.routines, gx, gc, indices, p)); })) return gx;
     gx.dispose();
   }
   const zeros = zerosOf(x, g).reshape(p.planes, p.h * p.w);
   if (gradWanted([g])) return scatterAdd(zeros, 1, indices.reshape(p.planes, l), g.reshape(p.planes, l)).reshape(x.shape);
-  untracked(() => routine(backend, 'scatterAdd')(zeros, indices.reshape(p.planes, l), g.contiguous().reshape(p.planes, l), 1));
+  untracked(() => {
+    const [i2, g2] = [indices.reshape(p.planes, l), g.contiguous().reshape(p.planes, l)];
+    launch(backend, 'scatterAdd', [zeros], [i2, g2], (k) => k(zeros, i2, g2, 1));
+  });
   zeros.storage.version++;
   return zeros.reshape(x.shape);
 }

@@ -1,0 +1,171 @@
+/**
+ * compile against eager, and both against PyTorch eager measured in the same run (Debian's PyTorch
+ * 1.13 has no torch.compile):
+ *   block  bias + tanh-GELU + residual + layerNorm on [16, 512, 256] float32, forward and backward
+ *   gpt    a small-GPT training step (2 layers, 4 heads, width 64, context 64, batch 16; AdamW)
+ *   cnn    a digits-CNN training step (batch 32, dropout off; AdamW)
+ * on tessera-native, plus (--webgpu) the GPT step on webgpu, where the figures are launches and wall
+ * time per step (a smoke figure on lavapipe). Each Tessera row reports launches per call (profile)
+ * and the first compiled call's time; the results go to results/compile/<timestamp>.json.
+ *
+ *   npx nx run bench-dashboard:bench-compile [-- --seconds 2 --webgpu]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tsr from 'tessera';
+import { createNativeBackend } from '@tessera/kernels-native';
+import { Gpt } from '../../../examples/src/gpt-model.js';
+import { makeModel as makeDigitsCnn } from '../../../examples/src/train-digits.js';
+import { runTorchCompilePeers } from './pytorch.js';
+import { gitCommit, machineInfo, withBackend } from './suites.js';
+
+const { nn } = tsr;
+const args = process.argv.slice(2);
+const seconds = args.includes('--seconds') ? Number(args[args.indexOf('--seconds') + 1]) : 2;
+const withWebgpu = args.includes('--webgpu');
+
+type Step = () => tsr.Tensor;
+interface Workload { readonly name: string; readonly params: number; readonly make: (device?: tsr.DeviceKind) => Step }
+
+/** The block: y = layerNorm(x + geluTanh(x + bias)), then y.backward(g) into x, bias and the norm's weights. */
+function block(): Workload {
+  const [n, t, d] = [16, 512, 256];
+  return {
+    name: 'block', params: 3 * d,
+    make: () => {
+      tsr.manualSeed(0);
+      const x = tsr.randn([n, t, d], { requiresGrad: true }), bias = tsr.zeros([d], { requiresGrad: true });
+      const ln = new nn.LayerNorm(d), g = tsr.randn([n, t, d]);
+      const leaves = [x, bias, ...ln.parameters()];
+      return () => {
+        for (const p of leaves) p.grad = undefined;
+        const y = ln.forward(x.add(x.add(bias).gelu({ approximate: 'tanh' })));
+        y.backward(g);
+        return y;
+      };
+    },
+  };
+}
+
+const GPT = { vocab: 65, context: 64, dim: 64, heads: 4, layers: 2 };
+function gpt(): Workload {
+  return {
+    name: 'gpt', params: tsr.noGrad(() => new Gpt(GPT).parameters().reduce((s, p) => s + p.numel, 0)),
+    make: (device = 'cpu') => {
+      tsr.manualSeed(0);
+      const model = new Gpt(GPT);
+      model.to(device);
+      const opt = new nn.AdamW(model.parameters(), { lr: 1e-3 });
+      const ids = tsr.randint(0, GPT.vocab, [16, GPT.context]).to(device), target = tsr.randint(0, GPT.vocab, [16 * GPT.context]).to(device);
+      return () => {
+        opt.zeroGrad();
+        const loss = nn.crossEntropy(model.forward(ids).reshape(-1, GPT.vocab), target);
+        loss.backward();
+        opt.step();
+        return loss;
+      };
+    },
+  };
+}
+
+function cnn(): Workload {
+  return {
+    name: 'cnn', params: makeDigitsCnn().parameters().reduce((s, p) => s + p.numel, 0),
+    make: () => {
+      tsr.manualSeed(0);
+      const model = makeDigitsCnn();
+      model.eval(); // dropout off: both modes then compute the same step
+      const opt = new nn.AdamW(model.parameters(), { lr: 3e-3, weightDecay: 1e-4 });
+      const x = tsr.randn([32, 1, 8, 8]), y = tsr.randint(0, 10, [32]);
+      return () => {
+        opt.zeroGrad();
+        const loss = nn.crossEntropy(model.forward(x), y);
+        loss.backward();
+        opt.step();
+        return loss;
+      };
+    },
+  };
+}
+
+interface Timing { meanUs: number; rme: number; samples: number }
+
+/** Mean time per call over about `seconds` (samples of k calls each, as torch_compile_peers.py times), after a warm-up. */
+async function time(step: Step, sync: (t: tsr.Tensor) => Promise<unknown>): Promise<Timing> {
+  for (let i = 0; i < 3; i++) await sync(step());
+  const t0 = performance.now();
+  let warm = 0;
+  while (warm < 1 || performance.now() - t0 < 100 * seconds) { await sync(step()); warm++; }
+  const per = (performance.now() - t0) / warm;
+  const k = Math.max(1, Math.round((seconds * 1000) / 30 / per));
+  const means: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  while (means.length < 5 || performance.now() < end) {
+    const t = performance.now();
+    let last: tsr.Tensor | undefined;
+    for (let i = 0; i < k; i++) last = step();
+    await sync(last!);
+    means.push(((performance.now() - t) * 1000) / k);
+  }
+  const mean = means.reduce((a, b) => a + b, 0) / means.length;
+  const sd = Math.sqrt(means.reduce((a, b) => a + (b - mean) ** 2, 0) / (means.length - 1));
+  return { meanUs: mean, rme: ((1.96 * sd) / Math.sqrt(means.length) / mean) * 100, samples: means.length };
+}
+
+interface Row { workload: string; impl: string; meanUs: number; rme: number; launches?: number; firstCallMs?: number; loss?: number | undefined }
+const rows: Row[] = [];
+const notes: string[] = [];
+
+/** Eager and compiled rows of one workload on the current backend (`tag` names it). */
+async function measure(w: Workload, tag: string, sync: (t: tsr.Tensor) => Promise<unknown>, device?: tsr.DeviceKind): Promise<void> {
+  const eager = w.make(device);
+  const compiled = tsr.compile(w.make(device));
+  const t0 = performance.now();
+  await sync(compiled());
+  const firstCallMs = performance.now() - t0;
+  await sync(eager());
+  const le = tsr.profile(eager), lc = tsr.profile(compiled);
+  await sync(le.result); await sync(lc.result);
+  for (const [impl, step, launches, first] of [[`${tag}`, eager, le.launches, undefined], [`${tag}-compiled`, compiled, lc.launches, firstCallMs]] as const) {
+    const t = await time(step, sync);
+    const out = step();
+    const loss = out.numel === 1 ? Number(await out.item()) : undefined;
+    rows.push({ workload: w.name, impl, meanUs: t.meanUs, rme: t.rme, launches, ...(first === undefined ? {} : { firstCallMs: first }), loss });
+    console.error(`  ${w.name} ${impl}: ${(t.meanUs / 1000).toFixed(2)} ms ±${t.rme.toFixed(1)}%, ${launches} launches`);
+  }
+}
+
+const machine = machineInfo();
+console.log(`Tessera compile benchmark: ${machine.cpus} x${machine.cores}, node ${machine.node}${machine.simd ? `, native SIMD ${machine.simd}` : ''}, commit ${gitCommit()}`);
+const workloads = [block(), gpt(), cnn()];
+const native = createNativeBackend();
+if (typeof native === 'string') notes.push(`tessera-native skipped: ${native}`);
+else await withBackend(native, async () => { for (const w of workloads) await measure(w, 'tessera-native', async (t) => t); });
+
+if (withWebgpu) {
+  await tsr.initWebGPU();
+  await measure(gpt(), 'tessera-webgpu', (t) => t.data(), 'webgpu');
+}
+
+const torch = runTorchCompilePeers(new Map(workloads.map((w) => [w.name, { suite: 'train-step' as const, size: 0, params: w.params }])), seconds);
+for (const r of torch.results) rows.push({ workload: r.case, impl: r.impl, meanUs: r.meanUs, rme: r.rme });
+notes.push(...torch.notes);
+
+// Ratios: PyTorch's time over Tessera's (above 1: Tessera is faster), against the best PyTorch row of each workload.
+console.log(`\n| workload | impl | ms/call | ±% | launches/call | first call ms | vs PyTorch eager |\n|---|---|---|---|---|---|---|`);
+for (const w of workloads) {
+  const peers = rows.filter((r) => r.workload === w.name && r.impl.startsWith('pytorch'));
+  const best = peers.length ? Math.min(...peers.map((r) => r.meanUs)) : undefined;
+  for (const r of rows.filter((x) => x.workload === w.name)) {
+    const ratio = best !== undefined && !r.impl.startsWith('pytorch') ? `${(best / r.meanUs).toFixed(2)}x` : '';
+    console.log(`| ${w.name} | ${r.impl} | ${(r.meanUs / 1000).toFixed(2)} | ${r.rme.toFixed(1)} | ${r.launches ?? ''} | ${r.firstCallMs?.toFixed(0) ?? ''} | ${ratio} |`);
+  }
+}
+if (notes.length) console.log(`\n${notes.join('\n')}`);
+const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results/compile');
+mkdirSync(dir, { recursive: true });
+const file = path.join(dir, `${new Date().toISOString().replace(/:/g, '-')}.json`);
+writeFileSync(file, `${JSON.stringify({ machine, commit: gitCommit(), seconds, rows, notes }, null, 2)}\n`);
+console.log(`wrote ${path.relative(process.cwd(), file)}`);
+process.exit(0);

@@ -1,0 +1,154 @@
+/**
+ * compile against eager, on every backend: random programs of 2-8 ops (elementwise, movement,
+ * reductions, softmax, matmul) over broadcast, transposed, sliced, flipped and expanded values with
+ * NaN and infinities mixed in, run eagerly and compiled; the results must agree, and compiled
+ * programs must run as fewer kernels than they have ops.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import * as tsr from 'tessera';
+import { forEachBackend, logical } from '../src/index.js';
+import { Gpt } from '../../examples/src/gpt-model.js';
+import { makeModel as makeDigitsCnn } from '../../examples/src/train-digits.js';
+
+const SEED = Number(process.env['TESSERA_SEED'] ?? 20261206);
+const RUNS = Number(process.env['TESSERA_RUNS'] ?? 30);
+const NO_MATRIX = { record: () => undefined };
+
+type T = tsr.Tensor;
+/** One op of a program: how it picks its operands from the values so far, and what it does. */
+type Op = (vals: readonly T[], pick: (n: number) => number) => T | undefined;
+
+const broadcastable = (a: readonly number[], b: readonly number[]): boolean => {
+  for (let i = 1; i <= Math.min(a.length, b.length); i++) {
+    const x = a[a.length - i]!, y = b[b.length - i]!;
+    if (x !== y && x !== 1 && y !== 1) return false;
+  }
+  return true;
+};
+
+const UNARY = ['exp', 'tanh', 'relu', 'sigmoid', 'neg', 'abs', 'sin', 'square', 'erf'] as const;
+const BINARY = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as const;
+
+const OPS: readonly Op[] = [
+  (v, pick) => v[pick(v.length)]![UNARY[pick(UNARY.length)]!](),
+  (v, pick) => {
+    const a = v[pick(v.length)]!, b = v[pick(v.length)]!;
+    return broadcastable(a.shape, b.shape) ? a[BINARY[pick(BINARY.length)]!](b) : undefined;
+  },
+  (v, pick) => v[pick(v.length)]!.mul([0.5, -2, 3][pick(3)]!).add([1, -0.25][pick(2)]!),
+  (v, pick) => { const a = v[pick(v.length)]!; return a.ndim >= 2 ? a.transpose(0, 1) : undefined; },
+  (v, pick) => { const a = v[pick(v.length)]!; return a.ndim >= 1 && a.shape[0]! > 1 ? a.slice(0, pick(2), undefined, 1 + pick(2)) : undefined; },
+  (v, pick) => { const a = v[pick(v.length)]!; return a.ndim >= 1 ? a.flip(a.ndim - 1) : undefined; },
+  (v, pick) => { const a = v[pick(v.length)]!; return a.ndim >= 1 ? a.sum(pick(a.ndim), { keepdim: true }) : undefined; },
+  (v, pick) => { const a = v[pick(v.length)]!; return a.ndim >= 1 && a.numel > 0 ? a.amax(pick(a.ndim), { keepdim: true }) : undefined; },
+  (v, pick) => { const a = v[pick(v.length)]!; return a.ndim >= 1 ? a.softmax(-1) : undefined; },
+  (v, pick) => {
+    const a = v[pick(v.length)]!, b = v[pick(v.length)]!;
+    return a.ndim === 2 && b.ndim === 2 && a.shape[1] === b.shape[0] ? a.matmul(b) : undefined;
+  },
+  (v, pick) => { const a = v[pick(v.length)]!; return a.ndim === 2 && a.shape[0] === 1 ? a.expand(3, a.shape[1]!) : undefined; },
+];
+
+/** A program: op choices and operand picks, replayed identically on every run. */
+function program(choices: readonly number[]) {
+  return (x: T, y: T): T => {
+    let c = 0;
+    const pick = (n: number) => choices[c++ % choices.length]! % n;
+    const vals: T[] = [x, y];
+    for (let k = 0; k < 8 && c < choices.length; k++) {
+      const r = OPS[pick(OPS.length)]!(vals, pick);
+      if (r) vals.push(r);
+    }
+    // Everything computed flows into the result, so no op is left out as dead code.
+    return vals.slice(2).reduce((acc, t) => acc.add(t.sum()), vals[vals.length - 1]!.mul(1));
+  };
+}
+
+const SPECIALS = [NaN, Infinity, -Infinity, 0];
+
+function close(got: ArrayLike<number>, want: ArrayLike<number>, ctx: unknown): void {
+  expect(got.length, JSON.stringify(ctx)).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const a = got[i]!, b = want[i]!;
+    if (Number.isNaN(b) || !Number.isFinite(b)) { expect(Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)), `${i}: ${a} vs ${b} ${JSON.stringify(ctx)}`).toBe(true); continue; }
+    // Fused kernels may keep intermediates in a wider register than eager's float32 stores.
+    expect(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `${i}: ${a} vs ${b} ${JSON.stringify(ctx)}`).toBe(true);
+  }
+}
+
+await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
+  describe(`${c.name}: compile`, () => {
+    it('random programs compiled give what eager gives', async () => {
+      const shapes = fc.constantFrom<[number[], number[]]>([[3, 4], [1, 4]], [[2, 3], [2, 3]], [[4, 1], [1, 5]], [[5], [5]], [[2, 1, 3], [3]]);
+      await fc.assert(fc.asyncProperty(shapes, fc.array(fc.nat(97), { minLength: 4, maxLength: 24 }), fc.integer(), fc.boolean(), async ([sa, sb], choices, seed, specials) => {
+        tsr.manualSeed(seed);
+        const make = (s: number[]) => {
+          const t = tsr.randn(s, { device });
+          return specials ? tsr.where(tsr.rand(s, { device }).lt(0.15), SPECIALS[seed & 3]!, t) : t;
+        };
+        const x = make(sa), y = make(sb);
+        const f = program(choices);
+        let eager: T;
+        try { eager = f(x, y); } catch (e) { if (e instanceof tsr.NotImplementedError) return; throw e; }
+        const compiled = tsr.compile(f)(x, y);
+        expect(compiled.shape).toEqual(eager.shape);
+        close(await logical(compiled), await logical(eager), { sa, sb, choices, seed, specials });
+      }), { seed: SEED, numRuns: RUNS });
+    }, 120_000);
+
+    it('an elementwise chain runs as one kernel, and reads inside the call are reported as breaks', async () => {
+      const x = tsr.randn([4, 6], { device }), b = tsr.randn([6], { device });
+      const chain = (t: T) => t.add(b).mul(0.5).tanh().add(1).mul(t);
+      const ex = tsr.explain(chain, x);
+      expect(ex.programs).toEqual([{ steps: 5, kernels: 1 }]);
+      close(await logical(ex.result), await logical(chain(x)), 'chain');
+      if (c.backend.readSync) {
+        const brk = tsr.explain((t: T) => { const s = t.exp().sum().itemSync() as number; return t.mul(s); }, x);
+        expect(brk.breaks.length).toBe(1);
+        expect(brk.programs.length).toBe(2);
+      }
+    });
+  });
+});
+
+/**
+ * Whole training steps (forward, backward, AdamW) compiled against eager on the default CPU backend:
+ * the same losses over 50 steps (dropout off), and the kernel count per step held under a cap, so a
+ * change that stops something fusing fails here (as tinygrad's kernel-count gates).
+ */
+describe('compile: training steps', () => {
+  type Make = () => () => T;
+  const GPT = { vocab: 65, context: 64, dim: 64, heads: 4, layers: 2 };
+  const gpt: Make = () => {
+    tsr.manualSeed(0);
+    const model = new Gpt(GPT);
+    const opt = new tsr.nn.AdamW(model.parameters(), { lr: 1e-3 });
+    const ids = tsr.randint(0, GPT.vocab, [16, GPT.context]), target = tsr.randint(0, GPT.vocab, [16 * GPT.context]);
+    return () => { opt.zeroGrad(); const loss = tsr.nn.crossEntropy(model.forward(ids).reshape(-1, GPT.vocab), target); loss.backward(); opt.step(); return loss; };
+  };
+  const cnn: Make = () => {
+    tsr.manualSeed(0);
+    const model = makeDigitsCnn();
+    model.eval(); // dropout off
+    const opt = new tsr.nn.AdamW(model.parameters(), { lr: 3e-3, weightDecay: 1e-4 });
+    const x = tsr.randn([32, 1, 8, 8]), y = tsr.randint(0, 10, [32]);
+    return () => { opt.zeroGrad(); const loss = tsr.nn.crossEntropy(model.forward(x), y); loss.backward(); opt.step(); return loss; };
+  };
+  // Launches per compiled step measured when the cap was set (eager: GPT 340, CNN 76): a cap a few
+  // above it, so only a real loss of fusion fails.
+  const CASES: readonly [string, Make, number][] = [['small GPT', gpt, 285], ['digits CNN', cnn, 65]];
+
+  for (const [name, make, cap] of CASES) {
+    it(`${name}: compiled trains to eager's losses over 50 steps, in at most ${cap} kernels a step`, () => {
+      const eager = make(), compiled = tsr.compile(make());
+      for (let step = 0; step < 50; step++) {
+        const want = eager().itemSync() as number, got = compiled().itemSync() as number;
+        expect(Math.abs(got - want) <= 1e-4 * Math.abs(want), `step ${step}: ${got} vs eager ${want}`).toBe(true);
+      }
+      const launches = tsr.profile(() => compiled()).launches;
+      expect(launches).toBeLessThanOrEqual(cap);
+      expect(launches).toBeLessThan(tsr.profile(() => eager()).launches);
+    }, 120_000);
+  }
+});

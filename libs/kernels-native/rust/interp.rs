@@ -1,0 +1,348 @@
+//! The fused-kernel interpreter. compile's fused elementwise kernels are expressions no catalog can
+//! hold ahead of time, and a machine need not have a compiler at run time, so the addon runs them as
+//! bytecode over blocks (numexpr's approach). An instruction computes one block of values into a
+//! register; each is one plain loop with its operation chosen outside it, so the loops vectorise
+//! where the operation does, and a value stays in L1 from the instruction that makes it to those
+//! that use it. Values are held in the kernel's float type (f32 when all its floats are float32,
+//! else f64), bools as 0/1, and each operation is the one the generated kernels use (emit-rust.ts),
+//! so a fused kernel gives what its ops give one by one, save for the roundings the eager ops make
+//! at each store of a wider intermediate.
+
+use rayon::prelude::*;
+
+/// Values per register.
+pub const BLOCK: usize = 256;
+/// Most leaves plus the output a launch may have.
+pub const MAX_VIEWS: usize = 64;
+
+/// Instruction opcodes (the JS side, src/interp.ts, writes the same numbers).
+pub mod op {
+    pub const LOAD: i32 = 0;
+    pub const CONST: i32 = 1;
+    pub const NEG: i32 = 3;
+    pub const ABS: i32 = 4;
+    pub const EXP: i32 = 5;
+    pub const LOG: i32 = 6;
+    pub const LOG1P: i32 = 7;
+    pub const EXPM1: i32 = 8;
+    pub const SQRT: i32 = 9;
+    pub const RSQRT: i32 = 10;
+    pub const SIN: i32 = 11;
+    pub const COS: i32 = 12;
+    pub const TANH: i32 = 13;
+    pub const ERF: i32 = 14;
+    pub const FLOOR: i32 = 15;
+    pub const CEIL: i32 = 16;
+    pub const RINT: i32 = 17;
+    pub const TRUNC: i32 = 18;
+    pub const RECIP: i32 = 19;
+    pub const NOT: i32 = 20;
+    pub const ISNAN: i32 = 21;
+    pub const ADD: i32 = 22;
+    pub const SUB: i32 = 23;
+    pub const MUL: i32 = 24;
+    pub const DIV: i32 = 25;
+    pub const POW: i32 = 26;
+    pub const MAX: i32 = 27;
+    pub const MIN: i32 = 28;
+    pub const ATAN2: i32 = 29;
+    pub const FMOD: i32 = 30;
+    pub const LT: i32 = 31;
+    pub const LE: i32 = 32;
+    pub const GT: i32 = 33;
+    pub const GE: i32 = 34;
+    pub const EQ: i32 = 35;
+    pub const NE: i32 = 36;
+    pub const AND: i32 = 37;
+    pub const OR: i32 = 38;
+    pub const WHERE: i32 = 39;
+    /// To bool: nonzero (NaN included) is 1.
+    pub const TO_BOOL: i32 = 40;
+    /// Rounds a value to float32 precision (a cast to float32 in an f64 program).
+    pub const ROUND_F32: i32 = 41;
+    /// A copy (the stored value is the last instruction's).
+    #[allow(dead_code)] // the unary default arm
+    pub const COPY: i32 = 42;
+    pub const LAST: i32 = 42;
+}
+
+/// Storage dtypes of loads and the store.
+pub const F32: i32 = 0;
+pub const F64: i32 = 1;
+pub const BOOL: i32 = 2;
+
+/// The register type: one block-wise loop per operation, the operation picked once per block.
+pub trait Num: Copy + Send + Sync + Default + PartialEq + 'static {
+    fn from_f64(v: f64) -> Self;
+    fn from_f32(v: f32) -> Self;
+    fn to_f64(self) -> f64;
+    fn to_f32(self) -> f32;
+    fn truthy(self) -> bool;
+    fn unary(o: i32, x: &[Self], d: &mut [Self]);
+    fn binary(o: i32, a: &[Self], b: &[Self], d: &mut [Self]);
+    /// d = c ? a : b, with every operand read (so the loop is a vector blend, not a branch).
+    fn select(c: &[Self], a: &[Self], b: &[Self], d: &mut [Self]);
+}
+
+macro_rules! impl_num {
+    ($t:ty, $bits:ty, $exp:expr, $tanh:expr, $erf:expr) => {
+        impl Num for $t {
+            #[inline(always)] fn from_f64(v: f64) -> Self { v as $t }
+            #[inline(always)] fn from_f32(v: f32) -> Self { v as $t }
+            #[inline(always)] fn to_f64(self) -> f64 { self as f64 }
+            #[inline(always)] fn to_f32(self) -> f32 { self as f32 }
+            #[inline(always)] fn truthy(self) -> bool { self != 0.0 }
+            #[inline(always)]
+            fn unary(o: i32, x: &[Self], d: &mut [Self]) {
+                macro_rules! each { ($f:expr) => { for (d, &x) in d.iter_mut().zip(x) { *d = $f(x); } } }
+                let b = |c: bool| if c { 1.0 } else { 0.0 };
+                match o {
+                    op::NEG => each!(|x: $t| -x),
+                    op::ABS => each!(|x: $t| x.abs()),
+                    op::EXP => each!($exp),
+                    op::LOG => each!(|x: $t| x.ln()),
+                    op::LOG1P => each!(|x: $t| x.ln_1p()),
+                    op::EXPM1 => each!(|x: $t| x.exp_m1()),
+                    op::SQRT => each!(|x: $t| x.sqrt()),
+                    op::RSQRT => each!(|x: $t| 1.0 / x.sqrt()),
+                    op::SIN => each!(|x: $t| x.sin()),
+                    op::COS => each!(|x: $t| x.cos()),
+                    op::TANH => each!($tanh),
+                    op::ERF => each!($erf),
+                    op::FLOOR => each!(|x: $t| x.floor()),
+                    op::CEIL => each!(|x: $t| x.ceil()),
+                    op::RINT => each!(|x: $t| x.round_ties_even()),
+                    op::TRUNC => each!(|x: $t| x.trunc()),
+                    op::RECIP => each!(|x: $t| 1.0 / x),
+                    op::NOT => each!(|x: $t| b(x == 0.0)),
+                    op::ISNAN => each!(|x: $t| b(x.is_nan())),
+                    op::TO_BOOL => each!(|x: $t| b(x != 0.0)),
+                    op::ROUND_F32 => each!(|x: $t| x as f32 as $t),
+                    // op::COPY
+                    _ => d.copy_from_slice(x),
+                }
+            }
+            #[inline(always)]
+            fn select(c: &[Self], a: &[Self], b: &[Self], d: &mut [Self]) {
+                // As bit masks: a plain `if` here compiles to a per-element select of addresses.
+                for (((d, &c), &x), &y) in d.iter_mut().zip(c).zip(a).zip(b) {
+                    let m = (c != 0.0) as $bits;
+                    let m = m.wrapping_neg();
+                    *d = <$t>::from_bits((x.to_bits() & m) | (y.to_bits() & !m));
+                }
+            }
+            #[inline(always)]
+            fn binary(o: i32, a: &[Self], b: &[Self], d: &mut [Self]) {
+                macro_rules! each { ($f:expr) => { for ((d, &x), &y) in d.iter_mut().zip(a).zip(b) { *d = $f(x, y); } } }
+                let t = |c: bool| if c { 1.0 } else { 0.0 };
+                match o {
+                    op::ADD => each!(|x: $t, y: $t| x + y),
+                    op::SUB => each!(|x: $t, y: $t| x - y),
+                    op::MUL => each!(|x: $t, y: $t| x * y),
+                    op::DIV => each!(|x: $t, y: $t| x / y),
+                    op::POW => each!(|x: $t, y: $t| x.powf(y)),
+                    op::MAX => each!(|x: $t, y: $t| crate::engine::fmaxp(x, y)),
+                    op::MIN => each!(|x: $t, y: $t| crate::engine::fminp(x, y)),
+                    op::ATAN2 => each!(|x: $t, y: $t| x.atan2(y)),
+                    op::FMOD => each!(|x: $t, y: $t| x % y),
+                    op::LT => each!(|x: $t, y: $t| t(x < y)),
+                    op::LE => each!(|x: $t, y: $t| t(x <= y)),
+                    op::GT => each!(|x: $t, y: $t| t(x > y)),
+                    op::GE => each!(|x: $t, y: $t| t(x >= y)),
+                    op::EQ => each!(|x: $t, y: $t| t(x == y)),
+                    op::NE => each!(|x: $t, y: $t| t(x != y)),
+                    op::AND => each!(|x: $t, y: $t| t(x != 0.0 && y != 0.0)),
+                    op::OR => each!(|x: $t, y: $t| t(x != 0.0 || y != 0.0)),
+                    _ => d.copy_from_slice(a),
+                }
+            }
+        }
+    };
+}
+impl_num!(f32, u32, crate::math::exp_f32, crate::math::tanh_f32, crate::math::erf_f32);
+impl_num!(f64, u64, f64::exp, f64::tanh, libm::erf);
+
+/// A strided leaf or the output: where its element 0 of the launch is, its dtype and strides.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub ptr: *mut u8,
+    pub dtype: i32,
+    pub strides: &'a [isize],
+}
+unsafe impl Send for View<'_> {}
+unsafe impl Sync for View<'_> {}
+
+/// Loads `d.len()` values of `v` from element `base` on, `stride` apart.
+#[inline(always)]
+unsafe fn load<T: Num>(v: &View, base: isize, stride: isize, d: &mut [T]) {
+    match v.dtype {
+        F32 => {
+            let p = (v.ptr as *const f32).offset(base);
+            if stride == 1 { for (i, r) in d.iter_mut().enumerate() { *r = T::from_f32(*p.add(i)); } }
+            else { for (i, r) in d.iter_mut().enumerate() { *r = T::from_f32(*p.offset(i as isize * stride)); } }
+        }
+        F64 => {
+            let p = (v.ptr as *const f64).offset(base);
+            if stride == 1 { for (i, r) in d.iter_mut().enumerate() { *r = T::from_f64(*p.add(i)); } }
+            else { for (i, r) in d.iter_mut().enumerate() { *r = T::from_f64(*p.offset(i as isize * stride)); } }
+        }
+        _ => {
+            let p = (v.ptr as *const u8).offset(base);
+            let bit = |b: u8| T::from_f32(if b != 0 { 1.0 } else { 0.0 });
+            if stride == 1 { for (i, r) in d.iter_mut().enumerate() { *r = bit(*p.add(i)); } }
+            else { for (i, r) in d.iter_mut().enumerate() { *r = bit(*p.offset(i as isize * stride)); } }
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn store<T: Num>(v: &View, base: isize, stride: isize, s: &[T]) {
+    match v.dtype {
+        F32 => {
+            let p = (v.ptr as *mut f32).offset(base);
+            if stride == 1 { for (i, &x) in s.iter().enumerate() { *p.add(i) = x.to_f32(); } }
+            else { for (i, &x) in s.iter().enumerate() { *p.offset(i as isize * stride) = x.to_f32(); } }
+        }
+        F64 => {
+            let p = (v.ptr as *mut f64).offset(base);
+            if stride == 1 { for (i, &x) in s.iter().enumerate() { *p.add(i) = x.to_f64(); } }
+            else { for (i, &x) in s.iter().enumerate() { *p.offset(i as isize * stride) = x.to_f64(); } }
+        }
+        _ => {
+            let p = v.ptr.offset(base);
+            if stride == 1 { for (i, &x) in s.iter().enumerate() { *p.add(i) = u8::from(x.truthy()); } }
+            else { for (i, &x) in s.iter().enumerate() { *p.offset(i as isize * stride) = u8::from(x.truthy()); } }
+        }
+    }
+}
+
+/// A checked program: instructions [op, dst, a, b, c] (a: the leaf for LOAD, the constant for
+/// CONST; registers otherwise), the last instruction's register is stored.
+pub struct Program<'a> {
+    pub code: &'a [i32],
+    pub consts: &'a [f64],
+    pub regs: usize,
+}
+
+impl Program<'_> {
+    /// Whether every opcode is known and every index in range (a bad program is an error, not a read out of bounds).
+    pub fn check(&self, leaves: usize) -> Result<(), String> {
+        if self.code.is_empty() || self.code.len() % 5 != 0 { return Err(format!("{} code values, not a positive multiple of 5", self.code.len())); }
+        let reg = |r: i32| r >= 0 && (r as usize) < self.regs;
+        for ins in self.code.chunks(5) {
+            let [o, d, a, b, c] = [ins[0], ins[1], ins[2], ins[3], ins[4]];
+            let args: &[i32] = match o {
+                op::LOAD | op::CONST => &[],
+                op::WHERE => &[a, b, c],
+                _ if (op::ADD..=op::OR).contains(&o) => &[a, b],
+                _ if (op::NEG..=op::LAST).contains(&o) => &[a],
+                _ => return Err(format!("unknown instruction {ins:?}")),
+            };
+            let ok = reg(d) && args.iter().all(|&r| reg(r) && r != d) && match o {
+                op::LOAD => a >= 0 && (a as usize) < leaves,
+                op::CONST => a >= 0 && (a as usize) < self.consts.len(),
+                _ => true,
+            };
+            if !ok { return Err(format!("bad instruction {ins:?}")); }
+        }
+        Ok(())
+    }
+}
+
+/// Where a tile's operands start and how they step: views' offsets of its first element, and their
+/// strides along the launch's last two dims (rows, cols).
+struct Tile<'a> { bases: &'a [isize], rows: &'a [isize], cols: &'a [isize], nr: usize, nc: usize }
+
+/// Runs one tile of `nr` rows by `nc` columns. A block of registers holds part of a row when rows are
+/// long, or several whole rows when they are short (a broadcast bias's rows of 64), so a block is
+/// always nearly full and short rows cost no more per element than long ones. Inlined into one copy
+/// per ISA (below), as the generated kernels' loops are.
+#[inline(always)]
+unsafe fn run_tile<T: Num>(p: &Program, leaves: &[View], out: &View, t: &Tile, regs: &mut [T]) {
+    let last = p.code.len() - 5;
+    let nl = leaves.len();
+    let per = if t.nc >= BLOCK { 1 } else { BLOCK / t.nc };
+    let mut r0 = 0;
+    while r0 < t.nr {
+        let k = per.min(t.nr - r0);
+        let mut c0 = 0;
+        while c0 < t.nc {
+            let w = if per == 1 { (t.nc - c0).min(BLOCK) } else { t.nc };
+            let len = k * w;
+            // Element offset of view v at row r0 + j, column c0.
+            let at = |v: usize, j: usize| t.bases[v] + (r0 + j) as isize * t.rows[v] + c0 as isize * t.cols[v];
+            let reg = |r: i32| r as usize * BLOCK;
+            for ins in p.code.chunks(5) {
+                let [o, d, a, b, c] = [ins[0], ins[1], ins[2], ins[3], ins[4]];
+                // Registers are disjoint BLOCK-sized slices; an instruction's destination is never one of its operands.
+                let base = regs.as_mut_ptr();
+                let dst = std::slice::from_raw_parts_mut(base.add(reg(d)), len);
+                let arg = |r: i32| std::slice::from_raw_parts(base.add(reg(r)) as *const T, len);
+                match o {
+                    op::LOAD => { let v = a as usize; for j in 0..k { load(&leaves[v], at(v, j), t.cols[v], &mut dst[j * w..(j + 1) * w]) } }
+                    op::CONST => dst.fill(T::from_f64(p.consts[a as usize])),
+                    op::WHERE => T::select(arg(a), arg(b), arg(c), dst),
+                    _ if (op::ADD..=op::OR).contains(&o) => T::binary(o, arg(a), arg(b), dst),
+                    _ => T::unary(o, arg(a), dst),
+                }
+            }
+            let result = &regs[reg(p.code[last + 1])..][..len];
+            for j in 0..k { store(out, at(nl, j), t.cols[nl], &result[j * w..(j + 1) * w]) }
+            c0 += w;
+        }
+        r0 += k;
+    }
+}
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_tile_avx2<T: Num>(p: &Program, leaves: &[View], out: &View, t: &Tile, regs: &mut [T]) { run_tile(p, leaves, out, t, regs) }
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+unsafe fn run_tile_avx512<T: Num>(p: &Program, leaves: &[View], out: &View, t: &Tile, regs: &mut [T]) { run_tile(p, leaves, out, t, regs) }
+
+/// Runs the program over `shape`, seen as [outer..., rows, cols] and cut into tiles of about CHUNK
+/// elements (whole short rows, or parts of a long one), spread across threads when the work is
+/// large. Every view must have been bounds-checked over `shape`.
+pub unsafe fn run<T: Num>(p: &Program, shape: &[usize], leaves: &[View], out: &View) {
+    const CHUNK: usize = 1 << 14;
+    let rank = shape.len();
+    let cols = if rank >= 1 { shape[rank - 1] } else { 1 };
+    let rows = if rank >= 2 { shape[rank - 2] } else { 1 };
+    let outer: usize = shape[..rank.saturating_sub(2)].iter().product();
+    if outer == 0 || rows == 0 || cols == 0 { return; }
+    let views: Vec<&View> = leaves.iter().chain(std::iter::once(out)).collect();
+    let step = |v: &View, back: usize| if rank >= back { v.strides[rank - back] } else { 0 };
+    let col_steps: Vec<isize> = views.iter().map(|v| step(v, 1)).collect();
+    let row_steps: Vec<isize> = views.iter().map(|v| step(v, 2)).collect();
+    let (tile_rows, tile_cols) = if cols >= BLOCK { (1, cols.min(CHUNK)) } else { ((CHUNK / cols).max(1).min(rows), cols) };
+    let (row_tiles, col_tiles) = (rows.div_ceil(tile_rows), cols.div_ceil(tile_cols));
+    let items = outer * row_tiles * col_tiles;
+    let body = |item: usize, regs: &mut Vec<T>| {
+        let (o, rest) = (item / (row_tiles * col_tiles), item % (row_tiles * col_tiles));
+        let (rt, ct) = (rest / col_tiles, rest % col_tiles);
+        let mut all = [0isize; MAX_VIEWS];
+        let bases = &mut all[..views.len()];
+        for (k, b) in bases.iter_mut().enumerate() { *b = (rt * tile_rows) as isize * row_steps[k] + (ct * tile_cols) as isize * col_steps[k]; }
+        let mut r = o;
+        for dim in (0..rank.saturating_sub(2)).rev() {
+            let i = (r % shape[dim]) as isize;
+            r /= shape[dim];
+            for (b, v) in bases.iter_mut().zip(&views) { *b += i * v.strides[dim]; }
+        }
+        let t = Tile { bases, rows: &row_steps, cols: &col_steps, nr: tile_rows.min(rows - rt * tile_rows), nc: tile_cols.min(cols - ct * tile_cols) };
+        match crate::engine::isa() {
+            #[cfg(target_arch = "x86_64")]
+            crate::engine::Isa::Avx512 => run_tile_avx512(p, leaves, out, &t, regs),
+            #[cfg(target_arch = "x86_64")]
+            crate::engine::Isa::Avx2 => run_tile_avx2(p, leaves, out, &t, regs),
+            _ => run_tile(p, leaves, out, &t, regs),
+        }
+    };
+    let fresh = || vec![T::default(); p.regs * BLOCK];
+    if outer * rows * cols * (p.code.len() / 5) >= crate::engine::PARALLEL_WORK && items > 1 {
+        (0..items).into_par_iter().for_each_init(fresh, |regs, item| body(item, regs));
+    } else {
+        let mut regs = fresh();
+        for item in 0..items { body(item, &mut regs); }
+    }
+}

@@ -1,0 +1,132 @@
+/**
+ * Fused kernels as the addon's bytecode (rust/interp.rs). compile makes elementwise kernels no
+ * catalog holds; rather than fall back to JS, the native backend encodes each kernel's IR once into
+ * instructions over block registers (allocated by liveness, so a long kernel needs few) and runs
+ * them in the addon. Kernels over float32, float64 and bool values encode; integer and float16
+ * values are left to the JS kernels (undefined).
+ */
+import type { ElementwiseKernel } from '@tessera/tensor';
+import { type DType, type Expr, type Prim, topoSort } from '@tessera/ops';
+
+/** Opcodes, as rust/interp.rs numbers them. */
+const OP = {
+  load: 0, const: 1, neg: 3, abs: 4, exp: 5, log: 6, log1p: 7, expm1: 8, sqrt: 9, rsqrt: 10, sin: 11, cos: 12,
+  tanh: 13, erf: 14, floor: 15, ceil: 16, rint: 17, trunc: 18, recip: 19, not: 20, isnan: 21, add: 22, sub: 23,
+  mul: 24, div: 25, pow: 26, max: 27, min: 28, atan2: 29, fmod: 30, lt: 31, le: 32, gt: 33, ge: 34, eq: 35,
+  ne: 36, and: 37, or: 38, where: 39, toBool: 40, roundF32: 41, copy: 42,
+} as const;
+
+/** Storage dtype codes. */
+export const DTYPE_CODE: Partial<Record<DType, number>> = { float32: 0, float64: 1, bool: 2 };
+
+/** An encoded kernel: its registers' type, count, instructions and constants (its params follow them at launch). */
+export interface Bytecode {
+  readonly wide: boolean;
+  readonly regs: number;
+  readonly code: readonly number[];
+  readonly consts: readonly number[];
+}
+
+/** Value-level ops on bool 0/1 registers where the float op would differ, or undefined where none applies. */
+const BOOL_OPS: Partial<Record<Prim, number | 'same'>> = {
+  add: OP.or, mul: OP.and, max: OP.max, min: OP.min, and: OP.and, or: OP.or, not: OP.not, eq: OP.eq, ne: OP.ne,
+  lt: OP.lt, le: OP.le, gt: OP.gt, ge: OP.ge, where: OP.where, abs: 'same', floor: 'same', ceil: 'same',
+  rint: 'same', trunc: 'same', isnan: OP.isnan,
+};
+
+/** The bytecode of `k`, or undefined when a value of it is not float32, float64 or bool. */
+export function encode(k: ElementwiseKernel): Bytecode | undefined {
+  const nodes = topoSort(k.expr);
+  const types = new Set<DType>([k.out, ...k.inputs, ...nodes.map((n) => n.dtype)]);
+  if ([...types].some((d) => DTYPE_CODE[d] === undefined)) return undefined;
+  const wide = types.has('float64');
+
+  // SSA first: each instruction makes a new value; a node that changes nothing in registers (a cast
+  // to a wider float, rounding of bools) is the value of its argument.
+  const ins: number[][] = [];
+  const consts: number[] = [];
+  const constAt = new Map<string, number>();
+  const value = new Map<Expr, number>();
+  const emit = (op: number, ...args: number[]): number => { ins.push([op, ...args]); return ins.length - 1; };
+  // Each constant and each leaf is put in a register once, however many nodes name it.
+  const constValue = new Map<number, number>(), loadValue = new Map<number, number>();
+  const constant = (v: number, d: DType): number => {
+    const x = d === 'bool' ? Number(v !== 0) : d === 'float32' ? Math.fround(v) : v;
+    const key = Object.is(x, -0) ? '-0' : String(x);
+    let at = constAt.get(key);
+    if (at === undefined) { constAt.set(key, (at = consts.length)); consts.push(x); }
+    let r = constValue.get(at);
+    if (r === undefined) constValue.set(at, (r = emit(OP.const, at)));
+    return r;
+  };
+  const leaf = (i: number): number => {
+    let r = loadValue.get(i);
+    if (r === undefined) loadValue.set(i, (r = emit(OP.load, i)));
+    return r;
+  };
+  /** Rounds float32 results computed in an f64 program, as the float32 op would have stored them. */
+  const narrow = (v: number, d: DType): number => (wide && d === 'float32' ? emit(OP.roundF32, v) : v);
+  const cast = (v: number, from: DType, to: DType): number => {
+    if (from === to) return v;
+    if (to === 'bool') return emit(OP.toBool, v);
+    return narrow(v, to); // from bool (0/1 already) or between floats
+  };
+  const paramsAt = new Map(k.params.map((name, i) => [name, i]));
+  const params: number[] = []; // instruction index -> param position, patched once constants are counted
+  for (const e of nodes) {
+    if (e.kind === 'const') value.set(e, constant(e.value, e.dtype));
+    else if (e.kind === 'input') value.set(e, cast(leaf(e.index), k.inputs[e.index]!, e.dtype));
+    else if (e.kind === 'param') {
+      const at = paramsAt.get(e.name);
+      if (at === undefined) return undefined;
+      value.set(e, emit(OP.const, -1));
+      params[ins.length - 1] = at;
+    } else {
+      const args = e.args.map((a) => value.get(a)!);
+      const argType = e.args[0]!.dtype;
+      if (e.op === 'cast') { value.set(e, cast(args[0]!, argType, e.dtype)); continue; }
+      // where's type is its branches'; its condition is bool
+      const on = e.op === 'where' ? e.args[1]!.dtype : argType;
+      let op: number | 'same' | undefined = on === 'bool' ? BOOL_OPS[e.op] : OP[e.op as keyof typeof OP];
+      if (op === undefined) return undefined;
+      if (op === 'same') { value.set(e, args[0]!); continue; }
+      value.set(e, narrow(emit(op, ...args), e.dtype));
+    }
+  }
+  let result = value.get(k.expr)!;
+  if (result !== ins.length - 1) result = emit(OP.copy, result);
+  // Params are constants placed after the kernel's own.
+  for (const [i, at] of params.entries()) if (at !== undefined) ins[i]![1] = consts.length + at;
+
+  // Registers by liveness: a value's register is free after its last use, but never the destination
+  // of the instruction that reads it last.
+  const lastUse = new Array<number>(ins.length).fill(-1);
+  ins.forEach(([op, ...args], i) => { if (op !== OP.load && op !== OP.const) for (const a of args) lastUse[a!] = i; });
+  const reg = new Array<number>(ins.length);
+  const free: number[] = [];
+  let regs = 0;
+  const code: number[] = [];
+  ins.forEach(([op, ...args], i) => {
+    reg[i] = free.pop() ?? regs++;
+    const operands = op === OP.load || op === OP.const ? [args[0]!, -1, -1] : [...args.map((a) => reg[a]!), -1, -1, -1].slice(0, 3);
+    code.push(op!, reg[i]!, ...operands);
+    if (op !== OP.load && op !== OP.const) for (const a of new Set(args)) if (lastUse[a] === i) free.push(reg[a]!);
+    if (lastUse[i] === -1 && i !== result) free.push(reg[i]!);
+  });
+  return { wide, regs, code, consts };
+}
+
+const NAMES = Object.fromEntries(Object.entries(OP).map(([name, code]) => [code, name]));
+
+/** The bytecode as text, one instruction a line ("r2 = mul r0 r1"): what `tessera codegen --backend native` shows. */
+export function disassemble(b: Bytecode): string {
+  const lines = [`// ${b.wide ? 'f64' : 'f32'} registers: ${b.regs}; constants: [${b.consts.join(', ')}] then the launch's params`];
+  for (let i = 0; i < b.code.length; i += 5) {
+    const [op, dst, a, x, y] = b.code.slice(i, i + 5) as [number, number, number, number, number];
+    const name = NAMES[op]!;
+    const args = op === OP.load ? [`leaf${a}`] : op === OP.const ? [`c${a}`] : [a, x, y].filter((r) => r >= 0).map((r) => `r${r}`);
+    lines.push(`r${dst} = ${name} ${args.join(' ')}`);
+  }
+  lines.push(`store r${b.code[b.code.length - 4]}`);
+  return lines.join('\n');
+}

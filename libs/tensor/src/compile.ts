@@ -1,0 +1,53 @@
+/**
+ * tsr.compile(fn): runs fn with every launch deferred into one program, then schedules the program
+ * into few fused kernels (graph/) and runs it. Like tidy(), what fn creates and neither returns nor
+ * hands to an owner (a parameter, a .grad, optimizer state) is not kept: such intermediates are never
+ * written to memory at all when they only feed later elementwise ops. JS code in fn runs on every
+ * call, so its side effects (a .grad assigned, a step counter) happen as eagerly; a value read inside
+ * fn (item(), data()) runs what is pending there: a graph break, which explain() reports.
+ */
+import { ArgumentError, describe } from '@tessera/ops';
+import { type Break, deferring, runPending, withDeferred } from './graph/program.js';
+import { onProgramRun } from './graph/schedule.js';
+import { tidy } from './scope.js';
+
+/** Runs fn(...args) as one deferred program (or more, where fn reads a value). */
+function runCompiled<A extends unknown[], R>(fn: (...args: A) => R, args: A, breaks?: (b: Break) => void): R {
+  const result = tidy(() => withDeferred(() => fn(...args), breaks));
+  // The program runs once tidy has dropped what fn made for itself: their results need no memory.
+  if (!deferring()) runPending();
+  return result;
+}
+
+/** A function with fn's signature and results whose calls run as fused programs. */
+export function compile<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+  if (typeof fn !== 'function') throw new ArgumentError('compile', `expected a function, got ${describe(fn)}`);
+  return (...args: A) => runCompiled(fn, args);
+}
+
+export interface ProgramReport {
+  /** Launches the program was recorded as (eager execution would have made this many). */
+  readonly steps: number;
+  /** Kernels it ran as. */
+  readonly kernels: number;
+}
+
+export interface Explanation<R> {
+  readonly result: R;
+  /** Each program the call ran, in order: more than one means graph breaks. */
+  readonly programs: readonly ProgramReport[];
+  /** Why each program before the last could not wait for the end of the call. */
+  readonly breaks: readonly Break[];
+}
+
+/** Runs fn(...args) compiled and reports its programs and graph breaks, as torch._dynamo.explain. */
+export function explain<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Explanation<R> {
+  const programs: ProgramReport[] = [], breaks: Break[] = [];
+  const stop = onProgramRun((r) => programs.push({ steps: r.steps, kernels: r.kernels }));
+  try {
+    const result = runCompiled(fn, args, (b) => breaks.push(b));
+    return { result, programs, breaks };
+  } finally {
+    stop();
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Elementwise fusion: a kernel is one IR expression over strided leaf views. Inlining a producer
+ * into a consumer substitutes the producer's expression for the consumer's input that read the
+ * producer's output, with the producer's leaves re-viewed in the consumer's index space (views.ts)
+ * and its parameters renamed. The result is an ordinary ElementwiseKernel, so every backend's
+ * emitter renders and caches it as it does a single op.
+ */
+import { type DType, type Expr, ir, topoSort } from '@tessera/ops';
+import type { Backend, ElementwiseKernel } from '../backend.js';
+import type { ElementwiseStep, StorageView } from './program.js';
+import { composeView, mapDims } from './views.js';
+
+/** An elementwise kernel being built: its expression reads `leaves[i]` as input(i) and params p0, p1, ... */
+export interface FusedKernel {
+  readonly backend: Backend;
+  readonly shape: readonly number[];
+  readonly out: StorageView;
+  expr: Expr;
+  readonly leaves: StorageView[];
+  readonly params: number[];
+  /** Where each param comes from: [step, index of its params] (a cached schedule takes them from a later program's steps). */
+  readonly paramRefs: (readonly [number, number])[];
+}
+
+/** Rebuilds `root` with input and param nodes replaced (shared subtrees stay shared). */
+function substitute(root: Expr, input: (i: number, dtype: DType) => Expr, param: (name: string, dtype: DType) => Expr): Expr {
+  const memo = new Map<Expr, Expr>();
+  const walk = (e: Expr): Expr => {
+    let r = memo.get(e);
+    if (r) return r;
+    if (e.kind === 'input') r = input(e.index, e.dtype);
+    else if (e.kind === 'param') r = param(e.name, e.dtype);
+    else if (e.kind === 'const') r = e;
+    else {
+      const args = e.args.map(walk);
+      r = args.every((a, i) => a === e.args[i]) ? e : { ...e, args };
+    }
+    memo.set(e, r);
+    return r;
+  };
+  return walk(root);
+}
+
+/** Recorded step `at` as a kernel to grow: its params renamed to positions. */
+export function fromStep(s: ElementwiseStep, at: number): FusedKernel {
+  const names = s.kernel.params;
+  const expr = substitute(s.kernel.expr, (i, d) => ir.input(i, d), (name, d) => ir.param(`p${names.indexOf(name)}`, d));
+  return { backend: s.backend, shape: s.shape, out: s.out, expr, leaves: s.inputs.slice(), params: s.params.slice(), paramRefs: s.params.map((_, j) => [at, j] as const) };
+}
+
+const sameView = (a: StorageView, b: StorageView): boolean =>
+  a.storage === b.storage && a.offset === b.offset && a.strides.length === b.strides.length && a.strides.every((s, i) => s === b.strides[i]);
+
+/** Adds a leaf (or finds the same one) and returns its input index. */
+function leafIndex(k: FusedKernel, v: StorageView): number {
+  const i = k.leaves.findIndex((l) => sameView(l, v));
+  if (i >= 0) return i;
+  k.leaves.push(v);
+  return k.leaves.length - 1;
+}
+
+/**
+ * The producer's leaves as the consumer would read them through its leaf `at` (a view of the
+ * producer's output), or undefined when a view does not compose (the output must then be stored).
+ */
+export function readThrough(producer: FusedKernel, consumer: FusedKernel, at: number): StorageView[] | undefined {
+  const read = consumer.leaves[at]!;
+  const map = mapDims(producer.shape, consumer.shape, read);
+  if (!map) return undefined;
+  return producer.leaves.map((l) => ({ ...l, shape: consumer.shape, ...composeView(map, l) }));
+}
+
+/** Inlines `producer` into every input of `consumer` that reads its output (`reads`: input -> the producer's leaves re-viewed, from readThrough). */
+export function inline(producer: FusedKernel, consumer: FusedKernel, reads: ReadonlyMap<number, StorageView[]>): void {
+  const old = consumer.leaves.slice();
+  consumer.leaves.length = 0;
+  const ownIndex = old.map((v, i) => (reads.has(i) ? -1 : leafIndex(consumer, v)));
+  const base = consumer.params.length;
+  consumer.params.push(...producer.params);
+  consumer.paramRefs.push(...producer.paramRefs);
+  const inlined = new Map<number, Expr>();
+  for (const [at, views] of reads) {
+    const idx = views.map((v) => leafIndex(consumer, v));
+    inlined.set(at, substitute(producer.expr, (i, d) => ir.input(idx[i]!, d), (name, d) => ir.param(`p${base + Number(name.slice(1))}`, d)));
+  }
+  // Substitution does not walk into what it inserts: the producer's renumbered inputs stay as they are.
+  consumer.expr = substitute(consumer.expr, (i, d) => inlined.get(i) ?? ir.input(ownIndex[i]!, d), (name, d) => ir.param(name, d));
+}
+
+/** A canonical name of an expression's structure: equal names mean the same kernel code. */
+export function exprKey(root: Expr): string {
+  const ids = new Map<Expr, number>();
+  const parts: string[] = [];
+  for (const e of topoSort(root)) {
+    ids.set(e, ids.size);
+    if (e.kind === 'const') parts.push(`c${Object.is(e.value, -0) ? '-0' : e.value}${e.dtype}`);
+    else if (e.kind === 'input') parts.push(`i${e.index}${e.dtype}`);
+    else if (e.kind === 'param') parts.push(`${e.name}${e.dtype}`);
+    else parts.push(`${e.op}(${e.args.map((a) => ids.get(a)).join(',')})${e.dtype}`);
+  }
+  return parts.join(';');
+}
+
+/** Nodes that compute something: how big a kernel's expression is. */
+export const opCount = (e: Expr): number => topoSort(e).filter((n) => n.kind === 'op').length;
+
+/** The backend kernel of a fused expression (its id is its structure, so compiled code is shared across calls). */
+export function toKernel(k: FusedKernel): ElementwiseKernel {
+  return {
+    id: `fused:${exprKey(k.expr)}`,
+    expr: k.expr,
+    inputs: k.leaves.map((l) => l.dtype),
+    out: k.out.dtype,
+    params: k.params.map((_, i) => `p${i}`),
+  };
+}
