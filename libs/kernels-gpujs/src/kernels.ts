@@ -54,6 +54,8 @@ function paramWords(k: ElementwiseKernel | ReduceKernel, values: readonly number
  * the output view). Words: shape[R], then per input its offset and strides[R], then the params.
  */
 export function elementwiseSource(k: ElementwiseKernel, rank: number): string {
+  // One result per kernel here: compile's scheduler stores several per pass only on multiOutput backends.
+  if (k.outputs?.length) throw new NotImplementedError('elementwise', `kernel ${k.id.slice(0, 40)}... stores ${k.outputs.length + 1} results; this backend's kernels store one`);
   k.inputs.forEach((d) => checkDtype(k.id, d));
   checkDtype(k.id, k.out);
   const opBase = (i: number) => rank + i * (rank + 1);

@@ -64,6 +64,8 @@ pub mod op {
     #[allow(dead_code)] // the unary default arm
     pub const COPY: i32 = 42;
     pub const LAST: i32 = 42;
+    /// Stores register b to further output a (1, 2, ...; output 0 is the last instruction's register, stored at the end).
+    pub const STORE: i32 = 43;
 }
 
 /// Storage dtypes of loads and the store.
@@ -217,7 +219,8 @@ unsafe fn store<T: Num>(v: &View, base: isize, stride: isize, s: &[T]) {
 }
 
 /// A checked program: instructions [op, dst, a, b, c] (a: the leaf for LOAD, the constant for
-/// CONST; registers otherwise), the last instruction's register is stored.
+/// CONST, the output for STORE; registers otherwise). The register of the last instruction that is
+/// not a STORE is stored to output 0 at the end of each block.
 pub struct Program<'a> {
     pub code: &'a [i32],
     pub consts: &'a [f64],
@@ -226,11 +229,15 @@ pub struct Program<'a> {
 
 impl Program<'_> {
     /// Whether every opcode is known and every index in range (a bad program is an error, not a read out of bounds).
-    pub fn check(&self, leaves: usize) -> Result<(), String> {
+    pub fn check(&self, leaves: usize, outs: usize) -> Result<(), String> {
         if self.code.is_empty() || self.code.len() % 5 != 0 { return Err(format!("{} code values, not a positive multiple of 5", self.code.len())); }
         let reg = |r: i32| r >= 0 && (r as usize) < self.regs;
         for ins in self.code.chunks(5) {
             let [o, d, a, b, c] = [ins[0], ins[1], ins[2], ins[3], ins[4]];
+            if o == op::STORE {
+                if a < 1 || a as usize >= outs || !reg(b) { return Err(format!("bad store {ins:?}")); }
+                continue;
+            }
             let args: &[i32] = match o {
                 op::LOAD | op::CONST => &[],
                 op::WHERE => &[a, b, c],
@@ -258,9 +265,10 @@ struct Tile<'a> { bases: &'a [isize], rows: &'a [isize], cols: &'a [isize], nr: 
 /// always nearly full and short rows cost no more per element than long ones. Inlined into one copy
 /// per ISA (below), as the generated kernels' loops are.
 #[inline(always)]
-unsafe fn run_tile<T: Num>(p: &Program, leaves: &[View], out: &View, t: &Tile, regs: &mut [T]) {
-    let last = p.code.len() - 5;
+unsafe fn run_tile<T: Num>(p: &Program, leaves: &[View], outs: &[View], t: &Tile, regs: &mut [T]) {
     let nl = leaves.len();
+    // The last instruction computing a value (STOREs of further outputs may follow it).
+    let result_reg = p.code.chunks(5).rev().find(|i| i[0] != op::STORE).map_or(0, |i| i[1]);
     let per = if t.nc >= BLOCK { 1 } else { BLOCK / t.nc };
     let mut r0 = 0;
     while r0 < t.nr {
@@ -276,8 +284,13 @@ unsafe fn run_tile<T: Num>(p: &Program, leaves: &[View], out: &View, t: &Tile, r
                 let [o, d, a, b, c] = [ins[0], ins[1], ins[2], ins[3], ins[4]];
                 // Registers are disjoint BLOCK-sized slices; an instruction's destination is never one of its operands.
                 let base = regs.as_mut_ptr();
-                let dst = std::slice::from_raw_parts_mut(base.add(reg(d)), len);
                 let arg = |r: i32| std::slice::from_raw_parts(base.add(reg(r)) as *const T, len);
+                if o == op::STORE {
+                    let (v, src) = (nl + a as usize, arg(b));
+                    for j in 0..k { store(&outs[a as usize], at(v, j), t.cols[v], &src[j * w..(j + 1) * w]) }
+                    continue;
+                }
+                let dst = std::slice::from_raw_parts_mut(base.add(reg(d)), len);
                 match o {
                     op::LOAD => { let v = a as usize; for j in 0..k { load(&leaves[v], at(v, j), t.cols[v], &mut dst[j * w..(j + 1) * w]) } }
                     op::CONST => dst.fill(T::from_f64(p.consts[a as usize])),
@@ -286,8 +299,8 @@ unsafe fn run_tile<T: Num>(p: &Program, leaves: &[View], out: &View, t: &Tile, r
                     _ => T::unary(o, arg(a), dst),
                 }
             }
-            let result = &regs[reg(p.code[last + 1])..][..len];
-            for j in 0..k { store(out, at(nl, j), t.cols[nl], &result[j * w..(j + 1) * w]) }
+            let result = &regs[reg(result_reg)..][..len];
+            for j in 0..k { store(&outs[0], at(nl, j), t.cols[nl], &result[j * w..(j + 1) * w]) }
             c0 += w;
         }
         r0 += k;
@@ -295,22 +308,22 @@ unsafe fn run_tile<T: Num>(p: &Program, leaves: &[View], out: &View, t: &Tile, r
 }
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_tile_avx2<T: Num>(p: &Program, leaves: &[View], out: &View, t: &Tile, regs: &mut [T]) { run_tile(p, leaves, out, t, regs) }
+unsafe fn run_tile_avx2<T: Num>(p: &Program, leaves: &[View], outs: &[View], t: &Tile, regs: &mut [T]) { run_tile(p, leaves, outs, t, regs) }
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-unsafe fn run_tile_avx512<T: Num>(p: &Program, leaves: &[View], out: &View, t: &Tile, regs: &mut [T]) { run_tile(p, leaves, out, t, regs) }
+unsafe fn run_tile_avx512<T: Num>(p: &Program, leaves: &[View], outs: &[View], t: &Tile, regs: &mut [T]) { run_tile(p, leaves, outs, t, regs) }
 
 /// Runs the program over `shape`, seen as [outer..., rows, cols] and cut into tiles of about CHUNK
 /// elements (whole short rows, or parts of a long one), spread across threads when the work is
 /// large. Every view must have been bounds-checked over `shape`.
-pub unsafe fn run<T: Num>(p: &Program, shape: &[usize], leaves: &[View], out: &View) {
+pub unsafe fn run<T: Num>(p: &Program, shape: &[usize], leaves: &[View], outs: &[View]) {
     const CHUNK: usize = 1 << 14;
     let rank = shape.len();
     let cols = if rank >= 1 { shape[rank - 1] } else { 1 };
     let rows = if rank >= 2 { shape[rank - 2] } else { 1 };
     let outer: usize = shape[..rank.saturating_sub(2)].iter().product();
     if outer == 0 || rows == 0 || cols == 0 { return; }
-    let views: Vec<&View> = leaves.iter().chain(std::iter::once(out)).collect();
+    let views: Vec<&View> = leaves.iter().chain(outs).collect();
     let step = |v: &View, back: usize| if rank >= back { v.strides[rank - back] } else { 0 };
     let col_steps: Vec<isize> = views.iter().map(|v| step(v, 1)).collect();
     let row_steps: Vec<isize> = views.iter().map(|v| step(v, 2)).collect();
@@ -332,10 +345,10 @@ pub unsafe fn run<T: Num>(p: &Program, shape: &[usize], leaves: &[View], out: &V
         let t = Tile { bases, rows: &row_steps, cols: &col_steps, nr: tile_rows.min(rows - rt * tile_rows), nc: tile_cols.min(cols - ct * tile_cols) };
         match crate::engine::isa() {
             #[cfg(target_arch = "x86_64")]
-            crate::engine::Isa::Avx512 => run_tile_avx512(p, leaves, out, &t, regs),
+            crate::engine::Isa::Avx512 => run_tile_avx512(p, leaves, outs, &t, regs),
             #[cfg(target_arch = "x86_64")]
-            crate::engine::Isa::Avx2 => run_tile_avx2(p, leaves, out, &t, regs),
-            _ => run_tile(p, leaves, out, &t, regs),
+            crate::engine::Isa::Avx2 => run_tile_avx2(p, leaves, outs, &t, regs),
+            _ => run_tile(p, leaves, outs, &t, regs),
         }
     };
     let fresh = || vec![T::default(); p.regs * BLOCK];

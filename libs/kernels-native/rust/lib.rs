@@ -131,24 +131,26 @@ pub fn elementwise(kernel: u32, launch: Float64ArraySlice, used: u32, mut out: T
 }
 
 /// Runs a fused elementwise kernel as bytecode (see interp.rs). `launch` packs, in its first `used`
-/// values: [wide (1: registers are f64), registers, instructions, constants, rank, leaves, the
-/// instructions' [op, dst, a, b, c] values, the constants (the kernel's, then its launch's params),
-/// the shape, the output's dtype, offset and strides, then each leaf's dtype, offset and strides].
+/// values: [wide (1: registers are f64), registers, instructions, constants, rank, leaves, outputs,
+/// the instructions' [op, dst, a, b, c] values, the constants (the kernel's, then its launch's
+/// params), the shape, then each leaf's and each output's dtype, offset and strides].
 /// Dtypes are interp::F32/F64/BOOL and must match the arrays given.
 #[napi]
-pub fn fused(launch: Float64ArraySlice, used: u32, mut out: TypedArray, leaves: Vec<TypedArray>) -> Result<()> {
+pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
     let mut block = Block::of(&launch, used, "fused")?;
-    let head = block.dims(6)?;
-    let [wide, regs, ninst, nconst, rank, nleaves] = [head[0], head[1], head[2], head[3], head[4], head[5]];
-    if nleaves != leaves.len() { return Err(Error::from_reason(format!("fused: {nleaves} leaves said, {} given", leaves.len()))); }
+    let head = block.dims(7)?;
+    let [wide, regs, ninst, nconst, rank, nleaves, nouts] = [head[0], head[1], head[2], head[3], head[4], head[5], head[6]];
+    if nleaves != leaves.len() || nouts != outs.len() || nouts == 0 {
+        return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs said, {} and {} given", leaves.len(), outs.len())));
+    }
     if regs > 4096 { return Err(Error::from_reason(format!("fused: {regs} registers"))); }
-    if nleaves >= interp::MAX_VIEWS { return Err(Error::from_reason(format!("fused: {nleaves} leaves; at most {}", interp::MAX_VIEWS - 1))); }
+    if nleaves + nouts > interp::MAX_VIEWS { return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs; at most {} in all", interp::MAX_VIEWS))); }
     let code: Vec<i32> = block.ints(ninst.saturating_mul(5))?.iter().map(|&x| x.clamp(-1, i32::MAX as isize) as i32).collect();
     let consts = block.v.get(block.at..block.at.saturating_add(nconst)).ok_or_else(|| Error::from_reason("fused: launch block too short".to_string()))?;
     block.at += nconst;
     let shape = block.dims(rank)?;
     let program = interp::Program { code: &code, consts, regs };
-    program.check(nleaves).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
+    program.check(nleaves, nouts).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
     let elem = |d: usize| -> Result<usize> {
         match d as i32 { interp::F32 => Ok(4), interp::F64 => Ok(8), interp::BOOL => Ok(1), _ => Err(Error::from_reason(format!("fused: unknown dtype {d}"))) }
     };
@@ -157,18 +159,14 @@ pub fn fused(launch: Float64ArraySlice, used: u32, mut out: TypedArray, leaves: 
         if fits { Ok(()) } else { Err(Error::from_reason(format!("fused: a {:?} array for dtype {d}", t.typed_array_type))) }
     };
     let mut views = Vec::with_capacity(nleaves);
-    let mut strides_of = Vec::with_capacity(nleaves + 1);
-    let mut metas = Vec::with_capacity(nleaves + 1);
-    for _ in 0..=nleaves {
+    let mut strides_of = Vec::with_capacity(nleaves + nouts);
+    let mut metas = Vec::with_capacity(nleaves + nouts);
+    for _ in 0..nleaves + nouts {
         let d = block.count()?;
         let off = block.ints(1)?[0];
         strides_of.push(block.ints(rank)?);
         metas.push((d, off));
     }
-    let (od, oo) = metas[nleaves];
-    kinds(&out, od)?;
-    let out_bytes = bytes_mut(&mut out);
-    check("fused out", out_bytes.len(), elem(od)?, oo, &shape, &strides_of[nleaves])?;
     for (k, t) in leaves.iter().enumerate() {
         let (d, off) = metas[k];
         kinds(t, d)?;
@@ -176,9 +174,17 @@ pub fn fused(launch: Float64ArraySlice, used: u32, mut out: TypedArray, leaves: 
         check("fused leaf", data.len(), elem(d)?, off, &shape, &strides_of[k])?;
         views.push(interp::View { ptr: (data.as_ptr() as *mut u8).wrapping_offset(off * elem(d)? as isize), dtype: d as i32, strides: &strides_of[k][..] });
     }
-    let out_view = interp::View { ptr: out_bytes.as_mut_ptr().wrapping_offset(oo * elem(od)? as isize), dtype: od as i32, strides: &strides_of[nleaves][..] };
+    let mut out_views = Vec::with_capacity(nouts);
+    let mut outs = outs;
+    for (j, t) in outs.iter_mut().enumerate() {
+        let (d, off) = metas[nleaves + j];
+        kinds(t, d)?;
+        let bytes = bytes_mut(t);
+        check("fused out", bytes.len(), elem(d)?, off, &shape, &strides_of[nleaves + j])?;
+        out_views.push(interp::View { ptr: bytes.as_mut_ptr().wrapping_offset(off * elem(d)? as isize), dtype: d as i32, strides: &strides_of[nleaves + j][..] });
+    }
     // SAFETY: the program was checked (known ops, registers and indices in range) and every view lies within its buffer over `shape`.
-    unsafe { if wide == 1 { interp::run::<f64>(&program, &shape, &views, &out_view) } else { interp::run::<f32>(&program, &shape, &views, &out_view) } }
+    unsafe { if wide == 1 { interp::run::<f64>(&program, &shape, &views, &out_views) } else { interp::run::<f32>(&program, &shape, &views, &out_views) } }
     Ok(())
 }
 

@@ -14,7 +14,7 @@ type Storage = ArrayBufferView;
 
 interface Addon {
   elementwise(kernel: number, launch: Float64Array, used: number, out: Storage, a?: Storage, b?: Storage, c?: Storage): void;
-  fused(launch: Float64Array, used: number, out: Storage, leaves: Storage[]): void;
+  fused(launch: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
   kernelCount(): number[];
@@ -119,10 +119,11 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     if (b === undefined && !bytecode.has(k.id)) bytecode.set(k.id, (b = encode(k)));
     if (!b) return false;
     used = 0;
-    put(b.wide ? 1 : 0); put(b.regs); put(b.code.length / 5); put(b.consts.length + l.params.length); put(l.shape.length); put(l.inputs.length);
+    const outs = [l.out, ...(l.outs ?? [])];
+    put(b.wide ? 1 : 0); put(b.regs); put(b.code.length / 5); put(b.consts.length + l.params.length); put(l.shape.length); put(l.inputs.length); put(outs.length);
     putAll(b.code); putAll(b.consts); putAll(l.params); putAll(l.shape);
-    for (const v of [...l.inputs, l.out]) { put(DTYPE_CODE[v.dtype]!); put(v.offset); putAll(v.strides); }
-    addon.fused(block, used, l.out.buffer as Storage, l.inputs.map((v) => v.buffer as Storage));
+    for (const v of [...l.inputs, ...outs]) { put(DTYPE_CODE[v.dtype]!); put(v.offset); putAll(v.strides); }
+    addon.fused(block, used, outs.map((v) => v.buffer as Storage), l.inputs.map((v) => v.buffer as Storage));
     return true;
   }
 

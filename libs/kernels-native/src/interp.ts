@@ -13,7 +13,7 @@ const OP = {
   load: 0, const: 1, neg: 3, abs: 4, exp: 5, log: 6, log1p: 7, expm1: 8, sqrt: 9, rsqrt: 10, sin: 11, cos: 12,
   tanh: 13, erf: 14, floor: 15, ceil: 16, rint: 17, trunc: 18, recip: 19, not: 20, isnan: 21, add: 22, sub: 23,
   mul: 24, div: 25, pow: 26, max: 27, min: 28, atan2: 29, fmod: 30, lt: 31, le: 32, gt: 33, ge: 34, eq: 35,
-  ne: 36, and: 37, or: 38, where: 39, toBool: 40, roundF32: 41, copy: 42,
+  ne: 36, and: 37, or: 38, where: 39, toBool: 40, roundF32: 41, copy: 42, store: 43,
 } as const;
 
 /** Storage dtype codes. */
@@ -36,8 +36,9 @@ const BOOL_OPS: Partial<Record<Prim, number | 'same'>> = {
 
 /** The bytecode of `k`, or undefined when a value of it is not float32, float64 or bool. */
 export function encode(k: ElementwiseKernel): Bytecode | undefined {
-  const nodes = topoSort(k.expr);
-  const types = new Set<DType>([k.out, ...k.inputs, ...nodes.map((n) => n.dtype)]);
+  const extra = k.outputs ?? [];
+  const nodes = topoSort([k.expr, ...extra.map((o) => o.expr)]);
+  const types = new Set<DType>([k.out, ...extra.map((o) => o.dtype), ...k.inputs, ...nodes.map((n) => n.dtype)]);
   if ([...types].some((d) => DTYPE_CODE[d] === undefined)) return undefined;
   const wide = types.has('float64');
 
@@ -95,6 +96,8 @@ export function encode(k: ElementwiseKernel): Bytecode | undefined {
   }
   let result = value.get(k.expr)!;
   if (result !== ins.length - 1) result = emit(OP.copy, result);
+  // Further outputs: stored by STORE instructions after the result (which stays the last value computed).
+  const stores = extra.map((o, j) => [OP.store, j + 1, value.get(o.expr)!] as const);
   // Params are constants placed after the kernel's own.
   for (const [i, at] of params.entries()) if (at !== undefined) ins[i]![1] = consts.length + at;
 
@@ -102,6 +105,8 @@ export function encode(k: ElementwiseKernel): Bytecode | undefined {
   // of the instruction that reads it last.
   const lastUse = new Array<number>(ins.length).fill(-1);
   ins.forEach(([op, ...args], i) => { if (op !== OP.load && op !== OP.const) for (const a of args) lastUse[a!] = i; });
+  // A stored value lives to the end, where its STORE reads it.
+  for (const [, , v] of stores) lastUse[v] = ins.length;
   const reg = new Array<number>(ins.length);
   const free: number[] = [];
   let regs = 0;
@@ -113,6 +118,7 @@ export function encode(k: ElementwiseKernel): Bytecode | undefined {
     if (op !== OP.load && op !== OP.const) for (const a of new Set(args)) if (lastUse[a] === i) free.push(reg[a]!);
     if (lastUse[i] === -1 && i !== result) free.push(reg[i]!);
   });
+  for (const [op, out, v] of stores) code.push(op, -1, out, reg[v]!, -1);
   return { wide, regs, code, consts };
 }
 
@@ -124,9 +130,11 @@ export function disassemble(b: Bytecode): string {
   for (let i = 0; i < b.code.length; i += 5) {
     const [op, dst, a, x, y] = b.code.slice(i, i + 5) as [number, number, number, number, number];
     const name = NAMES[op]!;
+    if (op === OP.store) { lines.push(`store out${a} r${x}`); continue; }
     const args = op === OP.load ? [`leaf${a}`] : op === OP.const ? [`c${a}`] : [a, x, y].filter((r) => r >= 0).map((r) => `r${r}`);
     lines.push(`r${dst} = ${name} ${args.join(' ')}`);
   }
-  lines.push(`store r${b.code[b.code.length - 4]}`);
+  const last = [...Array(b.code.length / 5).keys()].reverse().find((i) => b.code[5 * i] !== OP.store)!;
+  lines.push(`store out0 r${b.code[5 * last + 1]}`);
   return lines.join('\n');
 }

@@ -1,3 +1,4 @@
+import { NotImplementedError } from '@tessera/ops';
 /**
  * Elementwise and reduction kernels generated from the IR: WGSL source per (kernel, rank, aliasing),
  * compiled once into a pipeline by the runtime, launched with shapes and strides as parameters.
@@ -17,6 +18,8 @@ import { type WBuffer, gpuOf } from './buffer.js';
  * the output binding, since WebGPU forbids binding one buffer both read-only and writable.
  */
 export function elementwiseSource(k: ElementwiseKernel, rank: number, aliased: readonly boolean[]): string {
+  // One result per kernel here: compile's scheduler stores several per pass only on multiOutput backends.
+  if (k.outputs?.length) throw new NotImplementedError('elementwise', `kernel ${k.id.slice(0, 40)}... stores ${k.outputs.length + 1} results; this backend's kernels store one`);
   const bufs: Buf[] = [{ name: 'O', dtype: k.out, write: true }];
   const arr = k.inputs.map((d, i) => {
     if (aliased[i]) return 'O';

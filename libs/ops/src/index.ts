@@ -3,7 +3,7 @@ export * from './dtype.js';
 export * from './promote.js';
 export * as ir from './ir.js';
 export type { Expr, Prim, PrimInfo } from './ir.js';
-export { PRIMS, topoSort, lowerPrims, renderSsa, type SsaTarget, type OpExpr } from './ir.js';
+export { PRIMS, topoSort, lowerPrims, renderSsa, renderSsaAll, type SsaTarget, type OpExpr } from './ir.js';
 export * from './spec.js';
 export * from './grad.js';
 export * from './shape.js';

@@ -149,8 +149,8 @@ function erfApprox(x: Expr): Expr {
   return where(lt(x, 0), neg(y), y);
 }
 
-/** Post-order walk visiting each distinct node once (by identity). */
-export function topoSort(root: Expr): Expr[] {
+/** Post-order walk visiting each distinct node once (by identity), of one root or several (a kernel with several outputs). */
+export function topoSort(roots: Expr | readonly Expr[]): Expr[] {
   const seen = new Set<Expr>();
   const order: Expr[] = [];
   const visit = (e: Expr): void => {
@@ -159,7 +159,7 @@ export function topoSort(root: Expr): Expr[] {
     if (e.kind === 'op') e.args.forEach(visit);
     order.push(e);
   };
-  visit(root);
+  for (const r of Array.isArray(roots) ? (roots as readonly Expr[]) : [roots as Expr]) visit(r);
   return order;
 }
 
@@ -198,7 +198,14 @@ export interface SsaTarget {
  * Every emitter (JS, Rust, WGSL, gpu.js) is this walk plus its table.
  */
 export function renderSsa(root: Expr, target: SsaTarget, prefix = 't', missing?: ReadonlySet<Prim>): { lines: string[]; result: string } {
-  const lowered = missing?.size ? lowerPrims(root, missing) : root;
+  const { lines, results } = renderSsaAll([root], target, prefix, missing);
+  return { lines, result: results[0]! };
+}
+
+/** renderSsa of several roots at once (a kernel with several outputs): what they share is computed once. */
+export function renderSsaAll(roots: readonly Expr[], target: SsaTarget, prefix = 't', missing?: ReadonlySet<Prim>): { lines: string[]; results: string[] } {
+  const memo = new Map<Expr, Expr>();
+  const lowered = missing?.size ? roots.map((r) => lowerPrims(r, missing, memo)) : roots;
   const ids = new Map<Expr, string>();
   const lines: string[] = [];
   for (const e of topoSort(lowered)) {
@@ -212,5 +219,5 @@ export function renderSsa(root: Expr, target: SsaTarget, prefix = 't', missing?:
     }
     ids.set(e, ref);
   }
-  return { lines, result: ids.get(lowered)! };
+  return { lines, results: lowered.map((r) => ids.get(r)!) };
 }

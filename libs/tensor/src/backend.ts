@@ -29,6 +29,12 @@ export interface ElementwiseKernel {
   readonly out: DType;
   /** Names of runtime scalar parameters, in launch order. */
   readonly params: readonly string[];
+  /**
+   * More results stored by the same pass (compile's fused kernels on a backend with `multiOutput`):
+   * each an expression over the same inputs and params, stored to the launch's `outs` in order,
+   * before `expr` is stored to `out`. Sub-expressions they share with `expr` are computed once.
+   */
+  readonly outputs?: readonly { readonly expr: Expr; readonly dtype: DType }[];
 }
 
 /** A reduction: acc = init; acc = combine(acc, map(x)) over the inner dims; out = finalize(acc, n). */
@@ -60,7 +66,7 @@ export function paramDtype(k: ElementwiseKernel | ReduceKernel, name: string): D
   let types = paramDtypes.get(k);
   if (!types) {
     types = new Map();
-    const roots = 'expr' in k ? [k.expr] : [k.map, k.combine, k.finalize, ...(k.better ? [k.better] : [])];
+    const roots = 'expr' in k ? [k.expr, ...(k.outputs ?? []).map((o) => o.expr)] : [k.map, k.combine, k.finalize, ...(k.better ? [k.better] : [])];
     for (const root of roots) for (const e of topoSort(root)) if (e.kind === 'param') types.set(e.name, e.dtype);
     paramDtypes.set(k, types);
   }
@@ -69,8 +75,11 @@ export function paramDtype(k: ElementwiseKernel | ReduceKernel, name: string): D
   return d;
 }
 
-/** Elementwise launch: shapes are already broadcast and coalesced; `out` may be a strided view. */
-export interface ElementwiseLaunch { readonly shape: readonly number[]; readonly out: View; readonly inputs: readonly View[]; readonly params: readonly number[] }
+/**
+ * Elementwise launch: shapes are already broadcast and coalesced; `out` may be a strided view; `outs`
+ * are the views of the kernel's further `outputs`, over the same shape.
+ */
+export interface ElementwiseLaunch { readonly shape: readonly number[]; readonly out: View; readonly inputs: readonly View[]; readonly params: readonly number[]; readonly outs?: readonly View[] }
 
 /**
  * Reduction launch: dims are split into `outer` (kept, walked by `out`) and `inner` (reduced);
@@ -149,6 +158,8 @@ export interface Backend {
   readonly subnormals?: 'preserve' | 'flush';
   /** The most inputs one elementwise kernel may read (WGSL's storage-buffer bindings); the scheduler fuses within it. */
   readonly maxKernelInputs?: number;
+  /** Whether its elementwise kernels take further `outputs` (one pass storing several results); the scheduler fuses so only then. */
+  readonly multiOutput?: boolean;
   alloc(dtype: DType, size: number): unknown;
   /** Copies host data into a new device buffer (CPU backends may adopt the array). */
   fromHost(data: TypedArray, dtype: DType): unknown;

@@ -65,7 +65,7 @@ export function compiledKernels<A extends unknown[]>(fn: (...args: A) => unknown
       const source = Object.fromEntries([...emitters].map(([name, e]) => {
         try { return [name, e.elementwise(k.kernel, k.shape.length)]; } catch (err) { return [name, `// not emitted: ${(err as Error).message}`]; }
       }));
-      return { kind: 'elementwise', name: k.kernel.id.startsWith('fused:') ? 'fused' : k.kernel.id, shape: k.shape, ops: opCount(k.kernel.expr), source };
+      return { kind: 'elementwise', name: k.kernel.id.startsWith('fused:') ? 'fused' : k.kernel.id, shape: k.shape, ops: opCount([k.kernel.expr, ...(k.kernel.outputs ?? []).map((o) => o.expr)]), source };
     }));
   });
   try {

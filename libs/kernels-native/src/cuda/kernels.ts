@@ -3,7 +3,7 @@
  * width), compiled once by NVRTC, launched with shapes, strides and offsets as integer words and
  * the op's scalar parameters as float words of the kernel's parameter block.
  */
-import { type DType, DeviceError } from '@tessera/ops';
+import { type DType, DeviceError, NotImplementedError } from '@tessera/ops';
 import { type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type View, paramDtype } from '@tessera/tensor';
 import { STORAGE, VALUE, castCode, emitExpr, helpersFor, literal, load, paramLoad, storeValue } from './emit.js';
 import { BLOCK, type CudaRuntime } from './runtime.js';
@@ -65,6 +65,8 @@ const paramOf = (k: AnyKernel) => (name: string) => paramLoad(paramDtype(k, name
 
 /** Words: n, shape[R], then per operand (out first) its offset and strides[R]. */
 export function elementwiseSource(k: ElementwiseKernel, rank: number, idx: string): string {
+  // One result per kernel here: compile's scheduler stores several per pass only on multiOutput backends.
+  if (k.outputs?.length) throw new NotImplementedError('elementwise', `kernel ${k.id.slice(0, 40)}... stores ${k.outputs.length + 1} results; this backend's kernels store one`);
   const bufs: Binding[] = [{ name: 'O', dtype: k.out, write: true }, ...k.inputs.map((d, i) => ({ name: `A${i}`, dtype: d, write: false }))];
   const opBase = (j: number) => 1 + rank + j * (rank + 1);
   const names = ['o', ...k.inputs.map((_, i) => `a${i}`)];

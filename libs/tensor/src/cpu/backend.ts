@@ -10,6 +10,7 @@ export const jsBackend: Backend = {
   device: 'cpu',
   name: 'js',
   gcManaged: true,
+  multiOutput: true,
   alloc: (dtype: DType, size: number) => allocArray(dtype, size),
   fromHost: (data: TypedArray) => data,
   read: async (buffer, _dtype, offset, size) => (buffer as TypedArray).slice(offset, offset + size),

@@ -3,7 +3,7 @@
  * store and wrap rules. All values are JS doubles: integer results are wrapped to their width after
  * each op, bools are 0/1.
  */
-import { type DType, type Expr, type Prim, isFloating, renderSsa } from '@tessera/ops';
+import { type DType, type Expr, type Prim, isFloating, renderSsaAll } from '@tessera/ops';
 
 type Render = (a: readonly string[], dtype: DType, argType: DType) => string;
 
@@ -90,9 +90,15 @@ export interface Names {
  * computed once) and returns them with the name holding the result.
  */
 export function emitExpr(root: Expr, names: Names, prefix = 't'): { code: string; result: string } {
-  const { lines, result } = renderSsa(root, {
+  const { code, results } = emitExprs([root], names, prefix);
+  return { code, result: results[0]! };
+}
+
+/** emitExpr of several roots (a kernel with several outputs), sharing what they have in common. */
+export function emitExprs(roots: readonly Expr[], names: Names, prefix = 't'): { code: string; results: string[] } {
+  const { lines, results } = renderSsaAll(roots, {
     literal: (v) => literal(v), input: names.input, param: names.param,
     bind: (ref, e, args) => `const ${ref} = ${JS_OPS[e.op](args, e.dtype, e.args[0]!.dtype)};`,
   }, prefix);
-  return { code: lines.join('\n'), result };
+  return { code: lines.join('\n'), results };
 }

@@ -6,7 +6,7 @@ import { HALF_TO_FLOAT, toHalf } from '../float16.js';
 import { scalar } from '@tessera/ops';
 import type { ElementwiseKernel, ElementwiseLaunch, ReduceKernel, ReduceLaunch } from '../backend.js';
 import { toBigInt } from '../typed.js';
-import { emitExpr, literal, load, store } from './emit.js';
+import { emitExpr, emitExprs, literal, load, store } from './emit.js';
 
 /** Runtime helpers visible to generated code as `H`. */
 const H = { erf: scalar.erf, rint: scalar.rint, pow: scalar.cPow, ipow: scalar.ipow, h2f: HALF_TO_FLOAT, f2h: toHalf, i64: toBigInt };
@@ -52,20 +52,25 @@ function cached(key: string, make: () => Compiled): Compiled {
 
 export function elementwiseSource(k: ElementwiseKernel, rank: number): string {
   const ins = k.inputs.map((_, i) => `a${i}`);
-  const ops = [{ name: 'o', strides: 'os' }, ...ins.map((n, i) => ({ name: n, strides: `is[${i}]` }))];
-  const expr = emitExpr(k.expr, { input: (i) => `x${i}`, param: (name) => `p_${name}` });
-  const body = nest(rank, '', ['o', ...ins], (idx) => [
+  // Further outputs (compile's multi-output kernels) are stored through their own running indices, before `out`.
+  const extra = (k.outputs ?? []).map((o, j) => ({ ...o, name: `q${j}` }));
+  const ops = [{ name: 'o', strides: 'os' }, ...extra.map((e, j) => ({ name: e.name, strides: `qs[${j}]` })), ...ins.map((n, i) => ({ name: n, strides: `is[${i}]` }))];
+  const expr = emitExprs([k.expr, ...extra.map((e) => e.expr)], { input: (i) => `x${i}`, param: (name) => `p_${name}` });
+  const body = nest(rank, '', ops.map((o) => o.name), (idx) => [
     ...k.inputs.map((dt, i) => `const x${i} = ${load(`A${i}`, idx(`a${i}`), dt)};`),
     expr.code,
-    store('O', idx('o'), k.out, expr.result),
+    ...extra.map((e, j) => store(`Q${j}`, idx(e.name), e.dtype, expr.results[j + 1]!)),
+    store('O', idx('o'), k.out, expr.results[0]!),
   ].join('\n'));
   return [
     'const O = out.buffer, os = out.strides;',
+    ...extra.map((_, j) => `const Q${j} = outs[${j}].buffer;`),
+    extra.length ? `const qs = [${extra.map((_, j) => `outs[${j}].strides`).join(', ')}];` : '',
     ...ins.map((_, i) => `const A${i} = ins[${i}].buffer;`),
     `const is = [${ins.map((_, i) => `ins[${i}].strides`).join(', ')}];`,
     ...k.params.map((p, i) => `const p_${p} = params[${i}];`),
     unpack(rank, '', 'shape', ops),
-    `let o0 = out.offset; ${ins.map((n, i) => `let ${n}0 = ins[${i}].offset;`).join(' ')}`,
+    `let o0 = out.offset; ${extra.map((e, j) => `let ${e.name}0 = outs[${j}].offset;`).join(' ')} ${ins.map((n, i) => `let ${n}0 = ins[${i}].offset;`).join(' ')}`,
     body,
   ].join('\n');
 }
@@ -77,8 +82,8 @@ export function runElementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void
   const rank = l.shape.length;
   let fns = byKernel.get(k);
   if (!fns) byKernel.set(k, (fns = []));
-  const fn = (fns[rank] ??= cached(`${k.id}#${rank}`, () => compile(['shape', 'out', 'ins', 'params'], elementwiseSource(k, rank))));
-  fn(l.shape, l.out, l.inputs, l.params);
+  const fn = (fns[rank] ??= cached(`${k.id}#${rank}`, () => compile(['shape', 'out', 'ins', 'params', 'outs'], elementwiseSource(k, rank))));
+  fn(l.shape, l.out, l.inputs, l.params, l.outs);
 }
 
 /**

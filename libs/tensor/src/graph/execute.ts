@@ -10,7 +10,7 @@ import { countLaunch } from './profile.js';
 import type { Kernel } from './schedule.js';
 
 /** The storages a kernel writes and reads. */
-const writes = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.writes : [k.out.storage]);
+const writes = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.writes : k.kind === 'reduce' ? [k.out.storage] : [k.out.storage, ...k.outs.map((v) => v.storage)]);
 const reads = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.reads : k.kind === 'reduce' ? [k.input.storage] : k.inputs.map((v) => v.storage));
 
 function allocate(s: Storage): void {
@@ -32,7 +32,7 @@ export function execute(kernels: readonly Kernel[], created: ReadonlySet<Storage
     countLaunch(k.kind === 'routine' ? k.step.name : k.kind === 'reduce' ? k.kernel.id.split(':')[0]! : k.kernel.id.startsWith('fused:') ? 'fused' : k.kernel.id.split(':')[0]!);
     switch (k.kind) {
       case 'elementwise':
-        k.backend.elementwise(k.kernel, { shape: k.shape, out: bind(k.out), inputs: k.inputs.map(bind), params: k.params });
+        k.backend.elementwise(k.kernel, { shape: k.shape, out: bind(k.out), inputs: k.inputs.map(bind), params: k.params, ...(k.outs.length ? { outs: k.outs.map(bind) } : {}) });
         break;
       case 'reduce':
         k.backend.reduce(k.kernel, { outer: k.outer, inner: k.inner, input: bind(k.input), out: bind(k.out), params: k.params });

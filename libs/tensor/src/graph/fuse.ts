@@ -10,21 +10,25 @@ import type { Backend, ElementwiseKernel } from '../backend.js';
 import type { ElementwiseStep, StorageView } from './program.js';
 import { composeView, mapDims } from './views.js';
 
-/** An elementwise kernel being built: its expression reads `leaves[i]` as input(i) and params p0, p1, ... */
+/**
+ * An elementwise kernel being built: its expression reads `leaves[i]` as input(i) and params p0,
+ * p1, ...; `extra` are further results it stores (producers fused in whose values are still needed
+ * in memory), each over the same shape.
+ */
 export interface FusedKernel {
   readonly backend: Backend;
   readonly shape: readonly number[];
   readonly out: StorageView;
   expr: Expr;
+  readonly extra: { readonly out: StorageView; expr: Expr }[];
   readonly leaves: StorageView[];
   readonly params: number[];
   /** Where each param comes from: [step, index of its params] (a cached schedule takes them from a later program's steps). */
   readonly paramRefs: (readonly [number, number])[];
 }
 
-/** Rebuilds `root` with input and param nodes replaced (shared subtrees stay shared). */
-function substitute(root: Expr, input: (i: number, dtype: DType) => Expr, param: (name: string, dtype: DType) => Expr): Expr {
-  const memo = new Map<Expr, Expr>();
+/** Rebuilds `root` with input and param nodes replaced (shared subtrees stay shared, across calls given one `memo`). */
+function substitute(root: Expr, input: (i: number, dtype: DType) => Expr, param: (name: string, dtype: DType) => Expr, memo = new Map<Expr, Expr>()): Expr {
   const walk = (e: Expr): Expr => {
     let r = memo.get(e);
     if (r) return r;
@@ -45,7 +49,7 @@ function substitute(root: Expr, input: (i: number, dtype: DType) => Expr, param:
 export function fromStep(s: ElementwiseStep, at: number): FusedKernel {
   const names = s.kernel.params;
   const expr = substitute(s.kernel.expr, (i, d) => ir.input(i, d), (name, d) => ir.param(`p${names.indexOf(name)}`, d));
-  return { backend: s.backend, shape: s.shape, out: s.out, expr, leaves: s.inputs.slice(), params: s.params.slice(), paramRefs: s.params.map((_, j) => [at, j] as const) };
+  return { backend: s.backend, shape: s.shape, out: s.out, expr, extra: [], leaves: s.inputs.slice(), params: s.params.slice(), paramRefs: s.params.map((_, j) => [at, j] as const) };
 }
 
 const sameView = (a: StorageView, b: StorageView): boolean =>
@@ -70,47 +74,68 @@ export function readThrough(producer: FusedKernel, consumer: FusedKernel, at: nu
   return producer.leaves.map((l) => ({ ...l, shape: consumer.shape, ...composeView(map, l) }));
 }
 
-/** Inlines `producer` into every input of `consumer` that reads its output (`reads`: input -> the producer's leaves re-viewed, from readThrough). */
-export function inline(producer: FusedKernel, consumer: FusedKernel, reads: ReadonlyMap<number, StorageView[]>): void {
+/**
+ * Inlines `producer` into every input of `consumer` that reads its output (`reads`: input -> the
+ * producer's leaves re-viewed, from readThrough). With `store`, the producer's result is also stored
+ * by the consumer's pass (a further output): the reads must then see it unmoved (the same view).
+ */
+export function inline(producer: FusedKernel, consumer: FusedKernel, reads: ReadonlyMap<number, StorageView[]>, store = false): void {
   const old = consumer.leaves.slice();
   consumer.leaves.length = 0;
   const ownIndex = old.map((v, i) => (reads.has(i) ? -1 : leafIndex(consumer, v)));
   const base = consumer.params.length;
   consumer.params.push(...producer.params);
   consumer.paramRefs.push(...producer.paramRefs);
+  // The producer's leaves as they are: read so only where its results are stored (the same index space).
+  const idx = store || producer.extra.length ? producer.leaves.map((v) => leafIndex(consumer, v)) : [];
+  // The producer's results renamed into the consumer's inputs and params, with one memo so what they share stays shared.
+  const pm = new Map<Expr, Expr>();
+  const rename = (e: Expr) => substitute(e, (i, d) => ir.input(idx[i]!, d), (name, d) => ir.param(`p${base + Number(name.slice(1))}`, d), pm);
+  const renamed = rename(producer.expr);
   const inlined = new Map<number, Expr>();
   for (const [at, views] of reads) {
-    const idx = views.map((v) => leafIndex(consumer, v));
-    inlined.set(at, substitute(producer.expr, (i, d) => ir.input(idx[i]!, d), (name, d) => ir.param(`p${base + Number(name.slice(1))}`, d)));
+    if (store) { inlined.set(at, renamed); continue; }
+    const vi = views.map((v) => leafIndex(consumer, v));
+    inlined.set(at, substitute(producer.expr, (i, d) => ir.input(vi[i]!, d), (name, d) => ir.param(`p${base + Number(name.slice(1))}`, d)));
   }
+  // The producer's own further results come along, renamed as its result is.
+  const carried = producer.extra.map((e) => ({ out: e.out, expr: rename(e.expr) }));
   // Substitution does not walk into what it inserts: the producer's renumbered inputs stay as they are.
-  consumer.expr = substitute(consumer.expr, (i, d) => inlined.get(i) ?? ir.input(ownIndex[i]!, d), (name, d) => ir.param(name, d));
+  // One memo across the consumer's results keeps what they share shared.
+  const memo = new Map<Expr, Expr>();
+  const rewrite = (e: Expr) => substitute(e, (i, d) => inlined.get(i) ?? ir.input(ownIndex[i]!, d), (name, d) => ir.param(name, d), memo);
+  consumer.expr = rewrite(consumer.expr);
+  for (const e of consumer.extra) e.expr = rewrite(e.expr);
+  consumer.extra.unshift(...carried, ...(store ? [{ out: producer.out, expr: renamed }] : []));
 }
 
-/** A canonical name of an expression's structure: equal names mean the same kernel code. */
-export function exprKey(root: Expr): string {
+/** A canonical name of an expression's (or several results') structure: equal names mean the same kernel code. */
+export function exprKey(roots: Expr | readonly Expr[]): string {
   const ids = new Map<Expr, number>();
   const parts: string[] = [];
-  for (const e of topoSort(root)) {
+  for (const e of topoSort(roots)) {
     ids.set(e, ids.size);
     if (e.kind === 'const') parts.push(`c${Object.is(e.value, -0) ? '-0' : e.value}${e.dtype}`);
     else if (e.kind === 'input') parts.push(`i${e.index}${e.dtype}`);
     else if (e.kind === 'param') parts.push(`${e.name}${e.dtype}`);
     else parts.push(`${e.op}(${e.args.map((a) => ids.get(a)).join(',')})${e.dtype}`);
   }
-  return parts.join(';');
+  const roots_ = Array.isArray(roots) ? (roots as readonly Expr[]) : [roots as Expr];
+  return roots_.length > 1 ? `${parts.join(';')}=>${roots_.map((r) => ids.get(r)).join(',')}` : parts.join(';');
 }
 
 /** Nodes that compute something: how big a kernel's expression is. */
-export const opCount = (e: Expr): number => topoSort(e).filter((n) => n.kind === 'op').length;
+export const opCount = (e: Expr | readonly Expr[]): number => topoSort(e).filter((n) => n.kind === 'op').length;
 
 /** The backend kernel of a fused expression (its id is its structure, so compiled code is shared across calls). */
 export function toKernel(k: FusedKernel): ElementwiseKernel {
+  const roots = [k.expr, ...k.extra.map((e) => e.expr)];
   return {
-    id: `fused:${exprKey(k.expr)}`,
+    id: `fused:${exprKey(roots)}`,
     expr: k.expr,
     inputs: k.leaves.map((l) => l.dtype),
     out: k.out.dtype,
     params: k.params.map((_, i) => `p${i}`),
+    ...(k.extra.length ? { outputs: k.extra.map((e) => ({ expr: e.expr, dtype: e.out.dtype })) } : {}),
   };
 }

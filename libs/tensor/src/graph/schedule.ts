@@ -15,7 +15,7 @@ import { type Plan, instantiate, planOf, programKey } from './plan.js';
 
 /** A kernel to run; `at` is the program step it comes from (for a fused kernel, the last one it computes). */
 export type Kernel =
-  | { readonly kind: 'elementwise'; readonly at: number; readonly backend: Backend; readonly kernel: ElementwiseKernel; readonly shape: readonly number[]; readonly out: StorageView; readonly inputs: readonly StorageView[]; readonly params: readonly number[]; readonly paramRefs: readonly (readonly [number, number])[] }
+  | { readonly kind: 'elementwise'; readonly at: number; readonly backend: Backend; readonly kernel: ElementwiseKernel; readonly shape: readonly number[]; readonly out: StorageView; readonly outs: readonly StorageView[]; readonly inputs: readonly StorageView[]; readonly params: readonly number[]; readonly paramRefs: readonly (readonly [number, number])[] }
   | { readonly kind: 'reduce'; readonly at: number; readonly backend: Backend; readonly kernel: ReduceKernel; readonly outer: readonly number[]; readonly inner: readonly number[]; readonly input: StorageView; readonly out: StorageView; readonly params: readonly number[] }
   | { readonly kind: 'routine'; readonly at: number; readonly step: RoutineStep };
 
@@ -41,6 +41,22 @@ const asKernel = (s: ReduceStep | RoutineStep, at: number): Kernel => (s.kind ==
 const RECOMPUTE_OPS = 12;
 const MAX_INPUTS = 16;
 
+const sameShape = (a: FusedKernel, b: FusedKernel): boolean => a.shape.length === b.shape.length && a.shape.every((d, j) => d === b.shape[j]);
+const sameView = (a: StorageView, b: StorageView): boolean =>
+  a.offset === b.offset && a.strides.length === b.strides.length && a.strides.every((v, d) => v === b.strides[d]);
+
+/** The views a consumer writes once a producer is fused in (and stored, with `store`). */
+const written = (consumer: FusedKernel, producer: FusedKernel, store: boolean): StorageView[] =>
+  [consumer.out, ...consumer.extra.map((e) => e.out), ...producer.extra.map((e) => e.out), ...(store ? [producer.out] : [])];
+
+/**
+ * Whether one elementwise pass may read `reads` while writing `writes`: element by element, each
+ * read of a written storage must be of the element being written there, and two writes to one
+ * storage must be the same view.
+ */
+const onePass = (writes: readonly StorageView[], reads: readonly StorageView[]): boolean =>
+  [...reads, ...writes].every((r) => writes.every((w) => w.storage !== r.storage || sameView(r, w)));
+
 const isContiguousWrite = (s: ElementwiseStep): boolean => {
   const c = contiguousStrides(s.shape);
   return s.out.offset === 0 && s.out.strides.every((v, i) => v === c[i] || s.shape[i] === 1) && numel(s.shape) === s.out.storage.size;
@@ -57,49 +73,102 @@ export function schedule(p: Program): Kernel[] {
     for (const r of readsOf(s)) (readers.get(r) ?? readers.set(r, []).get(r)!).push(i);
   });
   const writtenBetween = (st: Storage, from: number, to: number): boolean => (writers.get(st) ?? []).some((w) => w > from && w < to);
+  const readBetween = (st: Storage, from: number, to: number): boolean => (readers.get(st) ?? []).some((r) => r > from && r < to);
+  /**
+   * Whether kernel k (so far at step i) may run at step c instead: nothing in between writes what it
+   * reads, and nothing in between reads or writes what it stores besides its result (its further
+   * results, which move with it).
+   */
+  const movable = (k: FusedKernel, i: number, c: number): boolean =>
+    !k.leaves.some((l) => writtenBetween(l.storage, i, c)) && !k.extra.some((e) => writtenBetween(e.out.storage, i, c) || readBetween(e.out.storage, i, c));
   const fused: (FusedKernel | undefined)[] = [];
   const kernelOf = (i: number): FusedKernel => (fused[i] ??= fromStep(steps[i] as ElementwiseStep, i));
   const removed = new Set<number>();
 
+  const maxInputs = (k: FusedKernel) => k.backend.maxKernelInputs ?? MAX_INPUTS;
   steps.forEach((s, i) => {
     if (!run[i] || s.kind !== 'elementwise') return;
+    if (!inlineProducer(i, s)) storeProducer(i, s);
+  });
+
+  /**
+   * Inlines step i into every consumer when its value is needed nowhere else: nobody keeps it and
+   * this one step computes it whole, so it can live in registers instead of memory.
+   */
+  function inlineProducer(i: number, s: ElementwiseStep): boolean {
     const out = s.out.storage;
-    // Only a value nobody keeps, computed whole by this one step, can live in registers instead of memory.
-    if (!p.created.has(out) || out.live || writers.get(out)!.length !== 1 || !isContiguousWrite(s)) return;
+    if (!p.created.has(out) || out.live || writers.get(out)!.length !== 1 || !isContiguousWrite(s)) return false;
     const consumers = [...new Set(readers.get(out) ?? [])];
-    if (!consumers.length || consumers.some((c) => c <= i || steps[c]!.kind !== 'elementwise')) return;
+    if (!consumers.length || consumers.some((c) => c <= i || steps[c]!.kind !== 'elementwise')) return false;
     const k = kernelOf(i);
-    if (consumers.length > 1 && opCount(k.expr) > RECOMPUTE_OPS) return;
+    // Recomputed in each consumer only while small, and never with results of its own to store.
+    if (consumers.length > 1 && (opCount(k.expr) > RECOMPUTE_OPS || k.extra.length)) return false;
     const plans: [FusedKernel, Map<number, StorageView[]>][] = [];
     for (const c of consumers) {
       const kc = kernelOf(c);
       const reads = new Map<number, StorageView[]>();
       for (let at = 0; at < kc.leaves.length; at++) {
         if (kc.leaves[at]!.storage !== out) continue;
+        // Further results the producer carries are stored in its own index space: only where the
+        // consumer's is the same and it reads the value where it was written.
+        if (k.extra.length && !(sameShape(k, kc) && sameView(kc.leaves[at]!, k.out))) return false;
         const views = readThrough(k, kc, at);
-        if (!views) return;
+        if (!views) return false;
         reads.set(at, views);
       }
-      // The producer's reads move to the consumer: nothing may write what it reads in between, and
-      // an in-place consumer may read its own output only at the very place it writes.
-      if (k.leaves.some((l) => writtenBetween(l.storage, i, c))) return;
-      if ([...reads.values()].flat().some((v) => v.storage === kc.out.storage && (v.offset !== kc.out.offset || v.strides.some((st, d) => st !== kc.out.strides[d])))) return;
-      if (kc.leaves.length - reads.size + k.leaves.length * reads.size > (kc.backend.maxKernelInputs ?? MAX_INPUTS)) return;
+      // The producer moves to the consumer.
+      if (!movable(k, i, c)) return false;
+      if (!onePass(written(kc, k, false), [...kc.leaves.filter((_, at) => !reads.has(at)), ...[...reads.values()].flat()])) return false;
+      if (kc.leaves.length - reads.size + k.leaves.length * reads.size > maxInputs(kc)) return false;
       plans.push([kc, reads]);
     }
     for (const [kc, reads] of plans) inline(k, kc, reads);
     removed.add(i);
-  });
+    return true;
+  }
 
+  /**
+   * Fuses step i into its first reader c when the value must still reach memory (it is kept, or
+   * read again later): c's pass computes it where it reads it and also stores it, so the value is
+   * never read back. Only on backends whose kernels store several results (multiOutput), where c
+   * reads the value exactly where step i writes it, and nothing between them writes what step i
+   * reads or writes, or reads what it writes.
+   */
+  function storeProducer(i: number, s: ElementwiseStep): void {
+    const out = s.out.storage;
+    const c = (readers.get(out) ?? []).find((r) => r > i);
+    if (c === undefined || steps[c]!.kind !== 'elementwise' || !s.backend.multiOutput) return;
+    const k = kernelOf(i), kc = kernelOf(c);
+    if (kc.backend !== k.backend || !sameShape(k, kc)) return;
+    const reads = new Map<number, StorageView[]>();
+    for (let at = 0; at < kc.leaves.length; at++) {
+      const l = kc.leaves[at]!;
+      if (l.storage !== out) continue;
+      if (!sameView(l, k.out)) return;
+      reads.set(at, k.leaves);
+    }
+    if (writtenBetween(out, i, c) || !movable(k, i, c)) return;
+    // Written again by c itself (an in-place chain): the value is then c's input only, not stored.
+    const overwritten = kc.out.storage === out;
+    if (overwritten && !sameView(kc.out, k.out)) return;
+    if (!onePass(written(kc, k, !overwritten), [...kc.leaves.filter((_, at) => !reads.has(at)), ...k.leaves])) return;
+    if (kc.leaves.length - reads.size + k.leaves.length > maxInputs(kc)) return;
+    inline(k, kc, reads, !overwritten);
+    removed.add(i);
+  }
   const kernels: Kernel[] = [];
   steps.forEach((s, i) => {
     if (!run[i] || removed.has(i)) return;
     if (s.kind !== 'elementwise') { kernels.push(asKernel(s, i)); return; }
     const k = fused[i] ?? fromStep(s, i);
     // Dims every view walks contiguously merge into one (as the eager dispatcher's launches), so the kernel's loop nest is shallow.
-    const lay = coalesce(k.shape, [k.out.strides, ...k.leaves.map((l) => l.strides)]);
+    const lay = coalesce(k.shape, [k.out.strides, ...k.extra.map((e) => e.out.strides), ...k.leaves.map((l) => l.strides)]);
     const at = (v: StorageView, j: number): StorageView => ({ ...v, shape: lay.shape, strides: lay.strides[j]! });
-    kernels.push({ kind: 'elementwise', at: i, backend: k.backend, kernel: toKernel(k), shape: lay.shape, out: at(k.out, 0), inputs: k.leaves.map((l, j) => at(l, j + 1)), params: k.params, paramRefs: k.paramRefs });
+    const n = 1 + k.extra.length;
+    kernels.push({
+      kind: 'elementwise', at: i, backend: k.backend, kernel: toKernel(k), shape: lay.shape, out: at(k.out, 0), outs: k.extra.map((e, j) => at(e.out, j + 1)),
+      inputs: k.leaves.map((l, j) => at(l, j + n)), params: k.params, paramRefs: k.paramRefs,
+    });
   });
   return kernels;
 }
