@@ -78,7 +78,8 @@ export function judge(call: Call, t: Outcome, p: Outcome): Verdict {
       return { kind: 'documented', cls: 'flip is a view: view() of a flipped tensor needs reshape(), as of any non-contiguous tensor' };
     }
     // torch 1.13 checks a dtype only when a kernel runs: on an empty tensor any dtype passes.
-    if (t.raises === 'DTypeError' && call.tensors.some((d) => d.shape.includes(0) || (d.views ?? []).some((v) => v[0] === 'expand' && (v[1] as number[]).includes(0)))) {
+    const emptyResult = (e: Encoded | undefined): boolean => e !== null && typeof e === 'object' && '$T' in e && e.$T.shape.includes(0);
+    if (t.raises === 'DTypeError' && (emptyResult(p.ok) || call.tensors.some((d) => d.shape.includes(0) || (d.views ?? []).some((v) => v[0] === 'expand' && (v[1] as number[]).includes(0))))) {
       return { kind: 'documented', cls: 'dtype errors are raised for empty tensors too (torch 1.13 checks only when a kernel runs)' };
     }
     if (/nllLoss: target must hold class indices as int64, got uint8/.test(t.msg ?? '')) return { kind: 'documented', cls: 'class-index targets are int64 only (torch 1.13 takes uint8 ones too, unless a weight is given)' };

@@ -189,7 +189,7 @@ export function elementwise(spec: ElementwiseSpec, operandsIn: readonly TensorOr
       const given = params?.[name];
       const v = given === undefined ? spec.params[name]!.default : checkNumber(spec.name, name, given);
       // -0 is a float (a Python int has no negative zero), as for scalar operands.
-      if (isIntegral(plan.compute) && (!Number.isInteger(v) || Object.is(v, -0))) throw new ArgumentError(spec.name, `${name}=${v} must be an integer for ${plan.compute} operands`);
+      if ((isIntegral(plan.compute) || plan.compute === 'bool') && (!Number.isInteger(v) || Object.is(v, -0))) throw new ArgumentError(spec.name, `${name}=${v} must be an integer for ${plan.compute} operands`);
       paramValues.push(round ? round(v) : v);
     }
   }

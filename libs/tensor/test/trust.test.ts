@@ -51,6 +51,9 @@ describe('plain errors from inside the library are typed', () => {
     ['backward({ retainGraph: true }) on a non-scalar', () => tsr.ones(2).backward({ retainGraph: true } as never), 'backward'],
     ['view with a string', () => x().view('a' as never), 'view'],
     ['permute with a number', () => x().permute(1 as never), 'permute'],
+    // torch: "For integral input tensors, argument alpha must not be a floating point number" (bool included)
+    ['add of bool tensors with a fractional alpha', () => tsr.ones(3, { dtype: 'bool' }).add(tsr.ones(3, { dtype: 'bool' }), { alpha: -2.375 }), 'alpha'],
+    ['sub of int32 tensors with a fractional alpha', () => tsr.ones(3, { dtype: 'int32' }).sub(tsr.ones(3, { dtype: 'int32' }), { alpha: 0.5 }), 'alpha'],
   ])('%s', (_label, fn, part) => refuses(fn as () => unknown, tsr.TesseraError, part as string));
 
   it('bigint scalars are integer scalars (as Python ints), and out-of-range ones are refused', () => {
