@@ -12,6 +12,10 @@ export default defineConfig({
       { test: { name: 'nn', include: ['libs/nn/test/**/*.test.ts'] } },
       { test: { name: 'distributed', include: ['libs/distributed/test/**/*.test.ts'] } },
       { test: { name: 'conformance', include: ['conformance/test/**/*.test.ts'], globalSetup: ['conformance/vitest.setup.ts'] } },
+      // The elementwise and reduction suites again with every launch deferred into programs that the
+      // compile scheduler fuses and runs when a value is read (libs/tensor/src/graph): the same
+      // properties, through compile's machinery. The matrix records the eager run only.
+      { test: { name: 'conformance-deferred', include: ['conformance/test/elementwise.test.ts', 'conformance/test/reduce.test.ts'], env: { TESSERA_DEFER_ALL: '1' } } },
       { test: { name: 'examples', include: ['examples/test/**/*.test.ts'] } },
       { test: { name: 'bench-dashboard', include: ['apps/bench-dashboard/test/**/*.test.ts'] } },
     ],
