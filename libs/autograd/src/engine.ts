@@ -159,6 +159,16 @@ class Temporaries {
 export function run(roots: readonly Tensor[], gradients: readonly (Tensor | undefined)[], opt: RunOptions): Map<Tensor, Tensor> {
   const grads = new Map<Tensor, Tensor>();
   const temps = new Temporaries(!opt.createGraph);
+  /**
+   * g as a new .grad. One gradient may reach several tensors (a + b passes g to both): each .grad
+   * gets memory of its own, so an in-place update of one (clipGradNorm_, zero_) changes no other.
+   */
+  const given = new Set<object>();
+  const ownGrad = (g: Tensor): Tensor => {
+    const d = given.has(g.storage) ? g.detach().clone() : g.detach();
+    given.add(d.storage);
+    return d;
+  };
   const add = (t: Tensor, g: Tensor) => {
     const prev = grads.get(t);
     const sum = prev ? prev.add(g) : g;
@@ -187,15 +197,14 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
       const node = t.gradFn as Node | undefined;
       if (!node) {
         if (opt.accumulate) {
-          const d = g.detach();
           // The leaf owns .grad (the setter keeps it beyond tidy scopes and disposes the one it replaces).
-          if (t.grad) { t.grad = t.grad.add(d); d.dispose(); } else t.grad = d;
+          if (t.grad) { const d = g.detach(); t.grad = t.grad.add(d); d.dispose(); } else t.grad = ownGrad(g);
           for (const hook of t.postAccumulateGradHooks ?? []) hook(t);
         }
         temps.drop(pending);
         return;
       }
-      if (opt.accumulate && t.retainsGrad) t.grad = t.grad ? t.grad.add(g.detach()) : g.detach();
+      if (opt.accumulate && t.retainsGrad) t.grad = t.grad ? t.grad.add(g.detach()) : ownGrad(g);
       const userGrads = node.userCode ? node.apply(g) : undefined;
       temps.make(() => {
         const inGrads = userGrads ?? node.apply(g);

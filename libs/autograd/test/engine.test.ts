@@ -102,6 +102,26 @@ describe('backward and grad', () => {
     y.backward();
     expect(a.grad!.tolistSync()).toEqual([1, 2, 3].map((v) => Math.exp(v) * (1 + v)));
   });
+
+  it('folds a batch of matrices times one matrix into rows: one product each way, no batched weight gradient to sum', () => {
+    const x = tsr.randn([3, 5, 4], { dtype: 'float64', requiresGrad: true }), w = tsr.randn([4, 2], { dtype: 'float64', requiresGrad: true });
+    const v = tsr.randn([4], { dtype: 'float64', requiresGrad: true });
+    const fwd = tsr.profile(() => x.matmul(w));
+    expect(fwd.result.shape).toEqual([3, 5, 2]);
+    expect(fwd.kernels).toEqual({ matmul: 1 });
+    const bwd = tsr.profile(() => fwd.result.sum().backward());
+    expect(bwd.kernels['matmul']).toBe(2);
+    expect(bwd.kernels['sum'] ?? 0).toBeLessThanOrEqual(1); // the loss's own sum; none for w's gradient
+    // Against the unfolded product, matrix by matrix.
+    const xs = x.detach(), ws = w.detach();
+    for (let b = 0; b < 3; b++) {
+      const want = xs.select(0, b).matmul(ws).tolistSync() as number[][];
+      (fwd.result.select(0, b).tolistSync() as number[][]).forEach((row, i) => row.forEach((y, j) => expect(y).toBeCloseTo(want[i]![j]!, 12)));
+    }
+    const gw = xs.reshape(15, 4).sum(0).tolistSync() as number[];
+    (w.grad!.tolistSync() as number[][]).forEach((row, i) => row.forEach((g) => expect(g).toBeCloseTo(gw[i]!, 12)));
+    expect(x.matmul(v).shape).toEqual([3, 5]); // a vector on the right folds too
+  });
 });
 
 describe('autograd errors', () => {

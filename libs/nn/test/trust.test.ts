@@ -60,6 +60,18 @@ describe('weight tying', () => {
     expect(total.itemSync()).toBeCloseTo(5, 5);
     expect(p.grad.tolistSync()).toEqual([3, 4]);
   });
+
+  it('gives two leaves that receive one gradient (a + b) memory of their own, so clipping scales each once', () => {
+    const a = nn.parameter(tsr.ones([3])), b = nn.parameter(tsr.ones([3]));
+    a.add(b).mul(2).sum().backward();
+    expect(a.grad!.storage).not.toBe(b.grad!.storage);
+    nn.clipGradNorm_([a, b], 1);
+    const each = 2 / Math.sqrt(24);
+    for (const v of [...a.grad!.tolistSync() as number[], ...b.grad!.tolistSync() as number[]]) expect(v).toBeCloseTo(each, 6);
+    const before = a.grad!.tolistSync();
+    b.grad!.zero_();
+    expect(a.grad!.tolistSync()).toEqual(before);
+  });
 });
 
 describe('Module.to', () => {

@@ -18,7 +18,8 @@ export const add = binary('add', {
   params: { alpha: { default: 1, sample: [-3, 3] } },
   expr: (a, b, p) => addE(a, mulE(b, p['alpha']!)),
   ref: (a, b, p) => a + p['alpha']! * b,
-  grad: [({ g }) => g, ({ g, p }) => g.mul(p['alpha']!)],
+  // alpha = 1 (nearly every call) passes g on to b unscaled, as PyTorch's AddBackward does.
+  grad: [({ g }) => g, ({ g, p }) => (p['alpha'] === 1 ? g : g.mul(p['alpha']!))],
 });
 export const sub = binary('sub', {
   accepts: 'numeric', refuseBool: true,

@@ -53,6 +53,13 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const backend = commonBackend('matmul', [a, b]);
   const dtype = accept(R['matmul']!, a, b);
   const p = matmulShape(a.shape, b.shape);
+  // A batch of matrices times one matrix is one matrix product with the batch folded into rows (as
+  // torch.matmul does): one launch, and b's gradient is one product rather than a batch of them
+  // summed over the batch.
+  if (a.ndim > 2 && b.ndim <= 2) {
+    const rows = numel(a.shape.slice(0, -1));
+    return reshape(matmul(reshape(a, [rows, p.k]), b), p.out);
+  }
   const [a2, b2] = untracked(() => [
     expand(a.ndim === 1 ? unsqueeze(a, 0) : a, [...p.batch, p.m, p.k]),
     expand(b.ndim === 1 ? unsqueeze(b, 1) : b, [...p.batch, p.k, p.n]),
