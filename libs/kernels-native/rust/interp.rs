@@ -220,7 +220,8 @@ unsafe fn store<T: Num>(v: &View, base: isize, stride: isize, s: &[T]) {
 
 /// A checked program: instructions [op, dst, a, b, c] (a: the leaf for LOAD, the constant for
 /// CONST, the output for STORE; registers otherwise). The register of the last instruction that is
-/// not a STORE is stored to output 0 at the end of each block.
+/// not a STORE is stored to output 0 at the end of each block. The CONSTs it begins with fill their
+/// registers once per tile (no later instruction may write those registers).
 pub struct Program<'a> {
     pub code: &'a [i32],
     pub consts: &'a [f64],
@@ -228,6 +229,11 @@ pub struct Program<'a> {
 }
 
 impl Program<'_> {
+    /// How many instructions the leading run of CONSTs is.
+    fn hoisted(&self) -> usize {
+        self.code.chunks(5).take_while(|i| i[0] == op::CONST).count()
+    }
+
     /// Whether every opcode is known and every index in range (a bad program is an error, not a read out of bounds).
     pub fn check(&self, leaves: usize, outs: usize) -> Result<(), String> {
         if self.code.is_empty() || self.code.len() % 5 != 0 { return Err(format!("{} code values, not a positive multiple of 5", self.code.len())); }
@@ -252,6 +258,10 @@ impl Program<'_> {
             };
             if !ok { return Err(format!("bad instruction {ins:?}")); }
         }
+        let fixed: Vec<i32> = self.code.chunks(5).take(self.hoisted()).map(|i| i[1]).collect();
+        if let Some(ins) = self.code.chunks(5).skip(fixed.len()).find(|i| i[0] != op::STORE && fixed.contains(&i[1])) {
+            return Err(format!("instruction {ins:?} overwrites a constant's register"));
+        }
         Ok(())
     }
 }
@@ -270,6 +280,11 @@ unsafe fn run_tile<T: Num>(p: &Program, leaves: &[View], outs: &[View], t: &Tile
     // The last instruction computing a value (STOREs of further outputs may follow it).
     let result_reg = p.code.chunks(5).rev().find(|i| i[0] != op::STORE).map_or(0, |i| i[1]);
     let per = if t.nc >= BLOCK { 1 } else { BLOCK / t.nc };
+    let hoisted = p.hoisted();
+    for ins in p.code.chunks(5).take(hoisted) {
+        regs[ins[1] as usize * BLOCK..][..BLOCK].fill(T::from_f64(p.consts[ins[2] as usize]));
+    }
+    let body = &p.code[hoisted * 5..];
     let mut r0 = 0;
     while r0 < t.nr {
         let k = per.min(t.nr - r0);
@@ -280,7 +295,7 @@ unsafe fn run_tile<T: Num>(p: &Program, leaves: &[View], outs: &[View], t: &Tile
             // Element offset of view v at row r0 + j, column c0.
             let at = |v: usize, j: usize| t.bases[v] + (r0 + j) as isize * t.rows[v] + c0 as isize * t.cols[v];
             let reg = |r: i32| r as usize * BLOCK;
-            for ins in p.code.chunks(5) {
+            for ins in body.chunks(5) {
                 let [o, d, a, b, c] = [ins[0], ins[1], ins[2], ins[3], ins[4]];
                 // Registers are disjoint BLOCK-sized slices; an instruction's destination is never one of its operands.
                 let base = regs.as_mut_ptr();

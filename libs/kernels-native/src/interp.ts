@@ -74,15 +74,21 @@ export function encode(k: ElementwiseKernel): Bytecode | undefined {
   };
   const paramsAt = new Map(k.params.map((name, i) => [name, i]));
   const params: number[] = []; // instruction index -> param position, patched once constants are counted
+  // Constants and params come first: the addon fills their registers once per tile, not per block.
   for (const e of nodes) {
     if (e.kind === 'const') value.set(e, constant(e.value, e.dtype));
-    else if (e.kind === 'input') value.set(e, cast(leaf(e.index), k.inputs[e.index]!, e.dtype));
     else if (e.kind === 'param') {
       const at = paramsAt.get(e.name);
       if (at === undefined) return undefined;
       value.set(e, emit(OP.const, -1));
       params[ins.length - 1] = at;
-    } else {
+    }
+  }
+  const hoisted = ins.length;
+  for (const e of nodes) {
+    if (e.kind === 'const' || e.kind === 'param') continue;
+    if (e.kind === 'input') value.set(e, cast(leaf(e.index), k.inputs[e.index]!, e.dtype));
+    else {
       const args = e.args.map((a) => value.get(a)!);
       const argType = e.args[0]!.dtype;
       if (e.op === 'cast') { value.set(e, cast(args[0]!, argType, e.dtype)); continue; }
@@ -102,9 +108,10 @@ export function encode(k: ElementwiseKernel): Bytecode | undefined {
   for (const [i, at] of params.entries()) if (at !== undefined) ins[i]![1] = consts.length + at;
 
   // Registers by liveness: a value's register is free after its last use, but never the destination
-  // of the instruction that reads it last.
+  // of the instruction that reads it last. Hoisted constants keep theirs throughout.
   const lastUse = new Array<number>(ins.length).fill(-1);
   ins.forEach(([op, ...args], i) => { if (op !== OP.load && op !== OP.const) for (const a of args) lastUse[a!] = i; });
+  for (let i = 0; i < hoisted; i++) lastUse[i] = ins.length;
   // A stored value lives to the end, where its STORE reads it.
   for (const [, , v] of stores) lastUse[v] = ins.length;
   const reg = new Array<number>(ins.length);
