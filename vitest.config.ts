@@ -1,4 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+// compile's plans go to a cache of this run's own (the workers inherit the variable), so tests never
+// read plans another checkout or run wrote, and the workers exercise one another's plans on disk.
+if (!process.env['TESSERA_CACHE_DIR']) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tessera-test-cache-'));
+  process.env['TESSERA_CACHE_DIR'] = dir;
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
 
 export default defineConfig({
   test: {

@@ -10,7 +10,9 @@
  *
  *   npx nx run bench-dashboard:bench-compile [-- --seconds 2 --webgpu]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tsr from 'tessera';
@@ -136,12 +138,51 @@ async function measure(w: Workload, tag: string, sync: (t: tsr.Tensor) => Promis
   }
 }
 
+/**
+ * The GPT step's first compiled call in fresh processes (no JS warmed by earlier workloads): with an
+ * empty plan cache, then again in a second process that finds the first one's plans on disk.
+ */
+function firstCallInFreshProcesses(): { scheduledMs: number; diskMs: number; plans: string[][] } {
+  const cache = mkdtempSync(path.join(tmpdir(), 'tessera-bench-plans-'));
+  const script = `
+    import * as tsr from 'tessera';
+    import { createNativeBackend } from '@tessera/kernels-native';
+    import { Gpt } from './examples/src/gpt-model.js';
+    const { nn } = tsr;
+    const native = createNativeBackend();
+    if (typeof native === 'string') throw new Error(native);
+    tsr.registerBackend(native);
+    const GPT = ${JSON.stringify(GPT)};
+    tsr.manualSeed(0);
+    const model = new Gpt(GPT), opt = new nn.AdamW(model.parameters(), { lr: 1e-3 });
+    const ids = tsr.randint(0, GPT.vocab, [16, GPT.context]), target = tsr.randint(0, GPT.vocab, [16 * GPT.context]);
+    const step = tsr.compile(() => { opt.zeroGrad(); const loss = nn.crossEntropy(model.forward(ids).reshape(-1, GPT.vocab), target); loss.backward(); opt.step(); return loss; });
+    const t0 = performance.now();
+    const r = tsr.explain(step);
+    r.result.itemSync();
+    process.stdout.write(JSON.stringify({ ms: performance.now() - t0, plans: r.programs.map((p) => p.plan) }));
+  `;
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+  const run = () => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, TESSERA_CACHE_DIR: cache } })) as { ms: number; plans: string[] };
+  try {
+    const cold = run(), warm = run();
+    return { scheduledMs: cold.ms, diskMs: warm.ms, plans: [cold.plans, warm.plans] };
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+}
+
 const machine = machineInfo();
 console.log(`Tessera compile benchmark: ${machine.cpus} x${machine.cores}, node ${machine.node}${machine.simd ? `, native SIMD ${machine.simd}` : ''}, commit ${gitCommit()}`);
 const workloads = [block(), gpt(), cnn()];
 const native = createNativeBackend();
 if (typeof native === 'string') notes.push(`tessera-native skipped: ${native}`);
 else await withBackend(native, async () => { for (const w of workloads) await measure(w, 'tessera-native', async (t) => t); });
+
+const fresh = typeof native === 'string' ? undefined : firstCallInFreshProcesses();
+if (fresh) {
+  notes.push(`GPT step, first compiled call in a fresh process (native): ${fresh.scheduledMs.toFixed(0)} ms with an empty plan cache (plans: ${fresh.plans[0]!.join(', ')}), ${fresh.diskMs.toFixed(0)} ms in a second process (plans: ${fresh.plans[1]!.join(', ')})`);
+}
 
 if (withWebgpu) {
   await tsr.initWebGPU();
@@ -166,6 +207,6 @@ if (notes.length) console.log(`\n${notes.join('\n')}`);
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results/compile');
 mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `${new Date().toISOString().replace(/:/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ machine, commit: gitCommit(), seconds, rows, notes }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ machine, commit: gitCommit(), seconds, rows, firstCall: fresh, notes }, null, 2)}\n`);
 console.log(`wrote ${path.relative(process.cwd(), file)}`);
 process.exit(0);

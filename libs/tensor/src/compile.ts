@@ -8,7 +8,7 @@
  */
 import { ArgumentError, describe } from '@tessera/ops';
 import { type Break, deferring, runPending, withDeferred } from './graph/program.js';
-import { onProgramRun } from './graph/schedule.js';
+import { type PlanSource, onProgramRun } from './graph/schedule.js';
 import { tidy } from './scope.js';
 
 /** Runs fn(...args) as one deferred program (or more, where fn reads a value). */
@@ -30,6 +30,8 @@ export interface ProgramReport {
   readonly steps: number;
   /** Kernels it ran as. */
   readonly kernels: number;
+  /** Where its plan came from: scheduled now, or a program of its structure ran before, in this process ('memory') or another ('disk'). */
+  readonly plan: PlanSource;
 }
 
 export interface Explanation<R> {
@@ -43,7 +45,7 @@ export interface Explanation<R> {
 /** Runs fn(...args) compiled and reports its programs and graph breaks, as torch._dynamo.explain. */
 export function explain<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Explanation<R> {
   const programs: ProgramReport[] = [], breaks: Break[] = [];
-  const stop = onProgramRun((r) => programs.push({ steps: r.steps, kernels: r.kernels }));
+  const stop = onProgramRun((r) => programs.push({ steps: r.steps, kernels: r.kernels, plan: r.plan }));
   try {
     const result = runCompiled(fn, args, (b) => breaks.push(b));
     return { result, programs, breaks };

@@ -12,6 +12,7 @@ import { execute } from './execute.js';
 import { type FusedKernel, fromStep, inline, opCount, readThrough, toKernel } from './fuse.js';
 import { type ElementwiseStep, type Program, type ReduceStep, type RoutineStep, type StorageView, readsOf, setRunner, writesOf } from './program.js';
 import { type Plan, instantiate, planOf, programKey } from './plan.js';
+import { loadPlan, storePlan } from './disk-cache.js';
 
 /** A kernel to run; `at` is the program step it comes from (for a fused kernel, the last one it computes). */
 export type Kernel =
@@ -173,8 +174,10 @@ export function schedule(p: Program): Kernel[] {
   return kernels;
 }
 
-/** What onProgramRun reports of each program: its size and the kernels it runs. */
-export interface ProgramRun { readonly steps: number; readonly kernels: number; readonly schedule: readonly Kernel[] }
+/** Where a program's plan came from: scheduled now, or a program of its structure ran before (in this process or, from disk, in another). */
+export type PlanSource = 'scheduled' | 'memory' | 'disk';
+/** What onProgramRun reports of each program: its size, the kernels it runs and where its plan came from. */
+export interface ProgramRun { readonly steps: number; readonly kernels: number; readonly schedule: readonly Kernel[]; readonly plan: PlanSource }
 const listeners = new Set<(r: ProgramRun) => void>();
 /** Calls fn with each program as it runs (explain, codegen); returns the function that stops it. */
 export function onProgramRun(fn: (r: ProgramRun) => void): () => void {
@@ -188,22 +191,26 @@ const MAX_PLANS = 64;
 
 /**
  * Runs a program: schedules it, or, when a program of the same structure ran before (the same
- * step of a training loop), takes that schedule with this program's storages and scalars.
+ * step of a training loop), takes that schedule with this program's storages and scalars: from
+ * memory, or from disk when another process ran it (disk-cache.ts).
  */
 export function runProgram(p: Program): void {
   const { key, storages } = programKey(p);
   let plan = plans.get(key);
+  let source: PlanSource = 'memory';
+  if (plan) plans.delete(key);
+  else if ((plan = loadPlan(key, p, storages.length))) source = 'disk';
   let kernels: Kernel[];
-  if (plan) {
-    plans.delete(key);
-    kernels = instantiate(plan, p, storages);
-  } else {
+  if (plan) kernels = instantiate(plan, p, storages);
+  else {
+    source = 'scheduled';
     kernels = schedule(p);
     plan = planOf(kernels, storages);
-    if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
+    storePlan(key, p, plan);
   }
+  if (source !== 'memory' && plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
   plans.set(key, plan);
-  for (const l of listeners) l({ steps: p.steps.length, kernels: kernels.length, schedule: kernels });
+  for (const l of listeners) l({ steps: p.steps.length, kernels: kernels.length, schedule: kernels, plan: source });
   execute(kernels, p.created);
 }
 
