@@ -1,7 +1,9 @@
 /**
  * Runs a scheduled program: gives each deferred storage that is live or read by a later kernel its
- * buffer just before the first kernel writes it, launches the kernels in order, and gives back the
- * temporaries (computed only for later kernels) right after their last reader.
+ * buffer just before the first kernel that touches it, launches the kernels in order, and gives back
+ * the temporaries (computed only for later kernels) right after their last reader. Which storage is
+ * allocated and freed around which kernel depends only on the plan (the key says which storages the
+ * program creates and which stay live), so it is worked out once per plan (memoryPlan).
  */
 import { allocChecked } from '../typed.js';
 import type { Storage } from '../storage.js';
@@ -13,23 +15,50 @@ import type { Kernel } from './schedule.js';
 const writes = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.writes : k.kind === 'reduce' ? [k.out.storage] : [k.out.storage, ...k.outs.map((v) => v.storage)]);
 const reads = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.reads : k.kind === 'reduce' ? [k.input.storage] : k.inputs.map((v) => v.storage));
 
+/** The launch counter's name of a kernel (an op's, a routine's, or "fused"). */
+const launchName = (k: Kernel): string =>
+  (k.kind === 'routine' ? k.step.name : k.kind === 'elementwise' && k.kernel.id.startsWith('fused:') ? 'fused' : k.kernel.id.split(':')[0]!);
+
+/** Around each kernel of a plan: the storages (by position in the program) given memory before it and given back after it. */
+export interface MemoryPlan {
+  readonly names: readonly string[];
+  readonly alloc: readonly (readonly number[])[];
+  readonly free: readonly (readonly number[])[];
+}
+
+/** The memory plan of `kernels` over the program's storages, of which `created` are the program's own. */
+export function memoryPlan(kernels: readonly Kernel[], storages: readonly Storage[], created: ReadonlySet<Storage>): MemoryPlan {
+  const at = new Map(storages.map((s, i) => [s, i]));
+  const first = new Map<Storage, number>(), last = new Map<Storage, number>();
+  kernels.forEach((k, i) => {
+    // Written first, then read: a read before any write is of uninitialised memory, as the eager op's empty() was.
+    for (const s of [...writes(k), ...reads(k)]) {
+      if (!created.has(s)) continue;
+      if (!first.has(s)) first.set(s, i);
+      last.set(s, i);
+    }
+  });
+  const alloc = kernels.map((): number[] => []), free = kernels.map((): number[] => []);
+  for (const [s, i] of first) alloc[i]!.push(at.get(s)!);
+  for (const [s, i] of last) if (!s.live) free[i]!.push(at.get(s)!);
+  return { names: kernels.map(launchName), alloc, free };
+}
+
 function allocate(s: Storage): void {
   if (!s.deferred) return;
-  const shape = [s.size];
-  s.materialize(allocChecked('compile', s.dtype, shape, () => s.backend.alloc(s.dtype, s.size)));
+  s.materialize(allocChecked('compile', s.dtype, [s.size], () => s.backend.alloc(s.dtype, s.size)));
 }
 
 /**
- * Runs `kernels` in order. `created` are the program's deferred storages: those still live at the end
- * keep their buffers; the others are temporaries, freed after the last kernel that reads them.
+ * Runs `kernels` in order over the program's `storages`, allocating and freeing as `m` says; the
+ * program's `created` storages still live at the end get memory even when no kernel wrote them (an
+ * empty() result).
  */
-export function execute(kernels: readonly Kernel[], created: ReadonlySet<Storage>): void {
-  const lastUse = new Map<Storage, number>();
-  kernels.forEach((k, i) => { for (const s of [...reads(k), ...writes(k)]) if (created.has(s)) lastUse.set(s, i); });
-  kernels.forEach((k, i) => {
-    for (const s of writes(k)) allocate(s);
-    for (const s of reads(k)) allocate(s); // read before any write: uninitialised, as the eager op's empty() was
-    countLaunch(k.kind === 'routine' ? k.step.name : k.kind === 'reduce' ? k.kernel.id.split(':')[0]! : k.kernel.id.startsWith('fused:') ? 'fused' : k.kernel.id.split(':')[0]!);
+export function execute(kernels: readonly Kernel[], storages: readonly Storage[], m: MemoryPlan, created: ReadonlySet<Storage>): void {
+  for (let i = 0; i < kernels.length; i++) {
+    const k = kernels[i]!;
+    for (const s of m.alloc[i]!) allocate(storages[s]!);
+    countLaunch(m.names[i]!);
     switch (k.kind) {
       case 'elementwise':
         k.backend.elementwise(k.kernel, { shape: k.shape, out: bind(k.out), inputs: k.inputs.map(bind), params: k.params, ...(k.outs.length ? { outs: k.outs.map(bind) } : {}) });
@@ -41,8 +70,7 @@ export function execute(kernels: readonly Kernel[], created: ReadonlySet<Storage
         k.step.run();
         break;
     }
-    for (const s of [...reads(k), ...writes(k)]) if (lastUse.get(s) === i && !s.live) s.freeTemporary();
-  });
-  // What a live tensor holds but no kernel wrote (an empty() result) still gets its memory.
+    for (const s of m.free[i]!) storages[s]!.freeTemporary();
+  }
   for (const s of created) if (s.live) allocate(s);
 }

@@ -3,11 +3,11 @@
  * over storages that play the same parts, with only scalar values (a learning rate, Adam's bias
  * corrections) and the storages themselves changing. Scheduling (liveness, fusion, building each
  * fused kernel's expression) is the costly part of running a program from JS, so it is done once per
- * structure: the program's key (its guard) names every step's kernel, shapes and views, with
+ * structure: the program's signature (its guard) names every step's kernel, shapes and views, with
  * storages numbered in order of first use and marked by how they are held (created by the program
  * or not, live at its end or not), and a plan is the schedule with storages and scalars left as
- * references into the program. A program with the key of an earlier one runs that plan on its own
- * storages and scalars.
+ * references into the program. A program with the signature of an earlier one runs that plan on
+ * its own storages and scalars.
  */
 import type { Backend, ElementwiseKernel } from '../backend.js';
 import type { Storage } from '../storage.js';
@@ -23,25 +23,113 @@ type Planned =
 
 export interface Plan { readonly kernels: readonly Planned[] }
 
-/** The program's key and its storages in order of first use (the key refers to them by position). */
-export function programKey(p: Program): { key: string; storages: Storage[] } {
-  const index = new Map<Storage, number>();
-  const storages: Storage[] = [];
-  const id = (s: Storage): number => {
-    let i = index.get(s);
-    if (i === undefined) { index.set(s, (i = storages.length)); storages.push(s); }
-    return i;
-  };
-  const view = (v: StorageView): string => `${id(v.storage)}@${v.offset}:${v.strides.join(',')}`;
-  const parts: string[] = [];
-  for (const s of p.steps) {
-    if (s.kind === 'elementwise') parts.push(`E${s.backend.name}|${s.kernel.id}|${s.shape.join(',')}|${view(s.out)}|${s.inputs.map(view).join('|')}`);
-    else if (s.kind === 'reduce') parts.push(`R${s.backend.name}|${s.kernel.id}|${s.outer.join(',')}|${s.inner.join(',')}|${view(s.input)}|${view(s.out)}`);
-    else parts.push(`U${s.backend.name}|${s.name}|${readsOf(s).map(id).join(',')}|${writesOf(s).map(id).join(',')}`);
+/**
+ * Names (kernel ids, backend and routine names, dtypes) as small numbers, process-wide: a kernel's
+ * id is the same string object on every call, so its lookup hashes nothing new.
+ */
+const names = new Map<string, number>();
+const nameList: string[] = [];
+function nameOf(s: string): number {
+  let i = names.get(s);
+  if (i === undefined) { names.set(s, (i = nameList.length)); nameList.push(s); }
+  return i;
+}
+
+const STEP_KIND = { elementwise: 1, reduce: 2, routine: 3 } as const;
+
+/**
+ * A program's structure as numbers: every step's kind, backend, kernel, shapes and views, with
+ * storages numbered in order of first use and names in order of first use (`names` holds each
+ * one's process-wide number), then how each storage is held. Two programs with equal signatures
+ * have the same plan. Arrays are written with their lengths first, so the numbers read one way only.
+ */
+export class Signature {
+  readonly storages: Storage[] = [];
+  readonly nums: number[] = [];
+  readonly names: number[] = [];
+  hash = 0;
+  private readonly storageAt = new Map<Storage, number>();
+  private readonly nameAt = new Map<number, number>();
+
+  constructor(p: Program) {
+    for (const s of p.steps) {
+      this.push(STEP_KIND[s.kind]);
+      this.name(s.backend.name);
+      if (s.kind === 'elementwise') {
+        this.name(s.kernel.id);
+        this.list(s.shape);
+        this.view(s.out);
+        this.push(s.inputs.length);
+        for (const v of s.inputs) this.view(v);
+      } else if (s.kind === 'reduce') {
+        this.name(s.kernel.id);
+        this.list(s.outer);
+        this.list(s.inner);
+        this.view(s.input);
+        this.view(s.out);
+      } else {
+        this.name(s.name);
+        const reads = readsOf(s), writes = writesOf(s);
+        this.push(reads.length);
+        for (const r of reads) this.push(this.storage(r));
+        this.push(writes.length);
+        for (const w of writes) this.push(this.storage(w));
+      }
+    }
+    // How each storage is held decides what must be computed and what may stay out of memory.
+    for (const st of this.storages) {
+      this.push((p.created.has(st) ? 1 : 0) + (st.live ? 2 : 0));
+      this.name(st.dtype);
+      this.push(st.size);
+    }
   }
-  // How each storage is held decides what must be computed and what may stay out of memory.
-  parts.push(storages.map((s) => `${p.created.has(s) ? 'c' : 'e'}${s.live ? 'L' : ''}${s.dtype}:${s.size}`).join(';'));
-  return { key: parts.join('\n'), storages };
+
+  private push(v: number): void {
+    this.nums.push(v);
+    this.hash = (Math.imul(this.hash ^ v, 0x01000193) + (v / 4294967296 | 0)) | 0;
+  }
+  private list(xs: readonly number[]): void {
+    this.push(xs.length);
+    for (const x of xs) this.push(x);
+  }
+  private storage(s: Storage): number {
+    let i = this.storageAt.get(s);
+    if (i === undefined) { this.storageAt.set(s, (i = this.storages.length)); this.storages.push(s); }
+    return i;
+  }
+  private view(v: StorageView): void {
+    this.push(this.storage(v.storage));
+    this.push(v.offset);
+    this.list(v.strides);
+  }
+  /** A name as its order of first use in this program (the process-wide number goes to `names`). */
+  private name(s: string): void {
+    const global = nameOf(s);
+    let i = this.nameAt.get(global);
+    if (i === undefined) { this.nameAt.set(global, (i = this.names.length)); this.names.push(global); this.hash = Math.imul(this.hash ^ global, 0x01000193) | 0; }
+    this.push(i);
+  }
+
+  /** The numbers alone (what a cache keeps: not the storages of the program that made them). */
+  numbers(): SignatureNumbers {
+    return { hash: this.hash, nums: this.nums, names: this.names };
+  }
+
+  /** The signature as text, the same in every process (the disk cache's key). */
+  text(): string {
+    return JSON.stringify([this.names.map((n) => nameList[n]), this.nums]);
+  }
+}
+
+export interface SignatureNumbers { readonly hash: number; readonly nums: readonly number[]; readonly names: readonly number[] }
+
+export const sameSignature = (a: SignatureNumbers, b: SignatureNumbers): boolean =>
+  a.hash === b.hash && sameNumbers(a.nums, b.nums) && sameNumbers(a.names, b.names);
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The schedule `kernels` of a program whose storages are `storages`, as a plan. */

@@ -8,10 +8,10 @@ import { contiguousStrides, numel } from '@tessera/ops';
 import { coalesce } from '../layout.js';
 import type { Backend, ElementwiseKernel, ReduceKernel } from '../backend.js';
 import type { Storage } from '../storage.js';
-import { execute } from './execute.js';
+import { type MemoryPlan, execute, memoryPlan } from './execute.js';
 import { type FusedKernel, fromStep, inline, opCount, readThrough, toKernel } from './fuse.js';
 import { type ElementwiseStep, type Program, type ReduceStep, type RoutineStep, type StorageView, readsOf, setRunner, writesOf } from './program.js';
-import { type Plan, instantiate, planOf, programKey } from './plan.js';
+import { type Plan, Signature, type SignatureNumbers, instantiate, planOf, sameSignature } from './plan.js';
 import { loadPlan, storePlan } from './disk-cache.js';
 
 /** A kernel to run; `at` is the program step it comes from (for a fused kernel, the last one it computes). */
@@ -185,9 +185,34 @@ export function onProgramRun(fn: (r: ProgramRun) => void): () => void {
   return () => listeners.delete(fn);
 }
 
-/** Schedules of programs seen before, by their structure (plan.ts): most recent last. */
-const plans = new Map<string, Plan>();
+/** Schedules of programs seen before, by signature hash (plan.ts), with their memory plans: most recent last. */
+interface Cached { readonly sig: SignatureNumbers; readonly plan: Plan; readonly memory: MemoryPlan }
+const plans = new Map<number, Cached[]>();
+let cachedPlans = 0;
 const MAX_PLANS = 64;
+
+function remember(c: Cached): void {
+  if (cachedPlans >= MAX_PLANS) {
+    // The least recently used: the first entry of the map's first hash.
+    const [hash, list] = plans.entries().next().value!;
+    list.shift();
+    if (!list.length) plans.delete(hash);
+    cachedPlans--;
+  }
+  plans.set(c.sig.hash, [...(plans.get(c.sig.hash) ?? []), c]);
+  cachedPlans++;
+}
+
+/** The cached plan of a program with signature `sig`, taken out of the cache (put back as most recent by remember). */
+function recall(sig: SignatureNumbers): Cached | undefined {
+  const list = plans.get(sig.hash);
+  const at = list?.findIndex((c) => sameSignature(c.sig, sig)) ?? -1;
+  if (at < 0) return undefined;
+  const [c] = list!.splice(at, 1);
+  if (!list!.length) plans.delete(sig.hash);
+  cachedPlans--;
+  return c;
+}
 
 /**
  * Runs a program: schedules it, or, when a program of the same structure ran before (the same
@@ -195,23 +220,29 @@ const MAX_PLANS = 64;
  * memory, or from disk when another process ran it (disk-cache.ts).
  */
 export function runProgram(p: Program): void {
-  const { key, storages } = programKey(p);
-  let plan = plans.get(key);
+  const sig = new Signature(p);
+  const { storages } = sig;
+  let cached = recall(sig.numbers());
   let source: PlanSource = 'memory';
-  if (plan) plans.delete(key);
-  else if ((plan = loadPlan(key, p, storages.length))) source = 'disk';
   let kernels: Kernel[];
-  if (plan) kernels = instantiate(plan, p, storages);
+  if (cached) kernels = instantiate(cached.plan, p, storages);
   else {
-    source = 'scheduled';
-    kernels = schedule(p);
-    plan = planOf(kernels, storages);
-    storePlan(key, p, plan);
+    const key = sig.text();
+    let plan = loadPlan(key, p, storages.length);
+    if (plan) {
+      source = 'disk';
+      kernels = instantiate(plan, p, storages);
+    } else {
+      source = 'scheduled';
+      kernels = schedule(p);
+      plan = planOf(kernels, storages);
+      storePlan(key, p, plan);
+    }
+    cached = { sig: sig.numbers(), plan, memory: memoryPlan(kernels, storages, p.created) };
   }
-  if (source !== 'memory' && plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
-  plans.set(key, plan);
+  remember(cached);
   for (const l of listeners) l({ steps: p.steps.length, kernels: kernels.length, schedule: kernels, plan: source });
-  execute(kernels, p.created);
+  execute(kernels, storages, cached.memory, p.created);
 }
 
 setRunner(runProgram);
