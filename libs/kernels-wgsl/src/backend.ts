@@ -30,6 +30,10 @@ export function createWebGPUBackend(rt: Runtime): Backend & { readonly runtime: 
     int64Bits: 32,
     // WGSL allows flushing float32 subnormals to zero; lavapipe and GPUs do.
     subnormals: 'flush',
+    // compile's fused kernels store several results; each result and input is a storage buffer, and
+    // one more carries the launch's parameters.
+    multiOutput: true,
+    maxKernelBuffers: rt.maxStorageBuffers - 1,
     runtime: rt,
     alloc: (dtype, size) => alloc(dtype, size),
     fromHost(data: TypedArray, dtype: DType): WBuffer {

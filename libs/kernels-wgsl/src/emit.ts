@@ -9,7 +9,7 @@
  * does; int64 is held in 32 bits (WGSL has no 64-bit integers); uint8 and bool are stored one per u32
  * word so that neighbouring threads never share a word.
  */
-import { type DType, DTypeError, type Expr, type Prim, isFloating, renderSsa } from '@tessera/ops';
+import { type DType, DTypeError, type Expr, type Prim, isFloating, renderSsa, renderSsaAll } from '@tessera/ops';
 import { HALF_TO_FLOAT, toHalf } from '@tessera/tensor';
 
 /** WGSL type a dtype's values have inside expressions. */
@@ -348,6 +348,15 @@ export function emitExpr(root: Expr, names: Names, prefix = 't'): { code: string
     bind: (ref, e, args) => `let ${ref}: ${valueType(e.dtype)} = ${WGSL_OPS[e.op](args, e.dtype, e.args[0]!.dtype)};`,
   }, prefix, LOWERED);
   return { code: lines.join('\n  '), result };
+}
+
+/** Several expressions over the same names, computing what they share once. */
+export function emitExprs(roots: readonly Expr[], names: Names, prefix = 't'): { code: string; results: string[] } {
+  const { lines, results } = renderSsaAll(roots, {
+    literal, input: names.input, param: names.param,
+    bind: (ref, e, args) => `let ${ref}: ${valueType(e.dtype)} = ${WGSL_OPS[e.op](args, e.dtype, e.args[0]!.dtype)};`,
+  }, prefix, LOWERED);
+  return { code: lines.join('\n  '), results };
 }
 
 /** A launch parameter (stored as a 32-bit word in the meta buffer) converted to its expression type. */

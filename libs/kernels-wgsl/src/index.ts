@@ -13,7 +13,8 @@ export { createWebGPUBackend } from './backend.js';
 export { elementwiseSource, reduceSource } from './kernels.js';
 
 registerEmitter('webgpu', {
-  elementwise: (k, rank) => elementwiseSource(k, rank, k.inputs.map(() => false)),
+  // Every operand in a buffer of its own (no in-place aliasing).
+  elementwise: (k, rank) => elementwiseSource(k, rank, [k.out, ...(k.outputs ?? []), ...k.inputs].map(() => -1)),
   reduce: (k, outerRank, innerRank) => reduceSource(k, outerRank, innerRank, k.scan ? 'scan' : 'group', 'full'),
 });
 

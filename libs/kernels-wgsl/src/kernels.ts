@@ -1,11 +1,10 @@
-import { NotImplementedError } from '@tessera/ops';
 /**
  * Elementwise and reduction kernels generated from the IR: WGSL source per (kernel, rank, aliasing),
  * compiled once into a pipeline by the runtime, launched with shapes and strides as parameters.
  */
 import type { DType } from '@tessera/ops';
 import { type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, paramDtype } from '@tessera/tensor';
-import { emitExpr, load, literal, paramLoad, storeValue, valueType, castCode } from './emit.js';
+import { emitExpr, emitExprs, load, literal, paramLoad, storeValue, valueType, castCode } from './emit.js';
 import type { Runtime } from './runtime.js';
 import { type Buf, MetaWriter, WG, mi, shader, unravel } from './shader.js';
 import { type WBuffer, gpuOf } from './buffer.js';
@@ -13,30 +12,38 @@ import { type WBuffer, gpuOf } from './buffer.js';
 // ------------------------------------------------------------------ elementwise
 
 /**
- * One thread per element. Meta: n, shape[R], then per operand (out first) its offset and strides[R],
- * then the scalar parameters. An input that shares the output's buffer (in-place ops) is read through
- * the output binding, since WebGPU forbids binding one buffer both read-only and writable.
+ * One thread per element, storing each of the kernel's results (compile's fused kernels store
+ * several). Meta: n, shape[R], then per operand (results first, then inputs) its offset and
+ * strides[R], then the scalar parameters. WebGPU forbids binding one buffer writable twice, or
+ * writable and read-only at once: `share` says, per operand, which earlier result's binding it goes
+ * through (-1: a binding of its own), so a result written to a buffer another result already uses,
+ * and an input read from a result's buffer (in-place ops), share that result's binding.
  */
-export function elementwiseSource(k: ElementwiseKernel, rank: number, aliased: readonly boolean[]): string {
-  // One result per kernel here: compile's scheduler stores several per pass only on multiOutput backends.
-  if (k.outputs?.length) throw new NotImplementedError('elementwise', `kernel ${k.id.slice(0, 40)}... stores ${k.outputs.length + 1} results; this backend's kernels store one`);
-  const bufs: Buf[] = [{ name: 'O', dtype: k.out, write: true }];
-  const arr = k.inputs.map((d, i) => {
-    if (aliased[i]) return 'O';
-    bufs.push({ name: `A${i}`, dtype: d, write: false });
-    return `A${i}`;
+export function elementwiseSource(k: ElementwiseKernel, rank: number, share: readonly number[]): string {
+  const results = [{ expr: k.expr, dtype: k.out }, ...(k.outputs ?? [])];
+  const nOut = results.length;
+  const dtypes = [...results.map((r) => r.dtype), ...k.inputs];
+  const bufs: Buf[] = [];
+  const arr = dtypes.map((dtype, j) => {
+    if (share[j]! >= 0) return `O${share[j]}`;
+    const name = j < nOut ? `O${j}` : `A${j - nOut}`;
+    bufs.push({ name, dtype, write: j < nOut });
+    return name;
   });
   const opBase = (j: number) => 1 + rank + j * (rank + 1);
-  const pBase = opBase(k.inputs.length + 1);
-  const names = ['o', ...k.inputs.map((_, i) => `a${i}`)];
-  const expr = emitExpr(k.expr, { input: (i) => `x${i}`, param: (p) => paramLoad(paramDtype(k, p), `M[${pBase + k.params.indexOf(p)}]`) });
+  const pBase = opBase(dtypes.length);
+  const names = [...results.map((_, j) => `o${j}`), ...k.inputs.map((_, i) => `a${i}`)];
+  const param = (p: string) => paramLoad(paramDtype(k, p), `M[${pBase + k.params.indexOf(p)}]`);
+  const exprs = emitExprs(results.map((r) => r.expr), { input: (i) => `x${i}`, param });
+  // Further results first, the main one last (as the other backends store them).
+  const stores = results.map((r, j) => `${arr[j]}[${names[j]}] = ${storeValue(r.dtype, exprs.results[j]!)};`);
   const body = [
     'if (tid >= M[0]) { return; }',
     ...names.map((v, j) => `var ${v}: i32 = ${mi(opBase(j))};`),
     unravel('tid', rank, 1, names.map((v, j) => ({ v, strideAt: opBase(j) + 1 }))),
-    ...k.inputs.map((d, i) => `let x${i}: ${valueType(d)} = ${load(d, `${arr[i]}[${names[i + 1]}]`)};`),
-    expr.code,
-    `O[o] = ${storeValue(k.out, expr.result)};`,
+    ...k.inputs.map((d, i) => `let x${i}: ${valueType(d)} = ${load(d, `${arr[nOut + i]}[${names[nOut + i]}]`)};`),
+    exprs.code,
+    ...stores.slice(1), stores[0]!,
   ].join('\n  ');
   return shader(bufs, body);
 }
@@ -54,17 +61,20 @@ function writeParams(m: MetaWriter, k: AnyKernel, values: readonly number[]): vo
 
 export function runElementwise(rt: Runtime, k: ElementwiseKernel, l: ElementwiseLaunch): void {
   const rank = l.shape.length;
-  const out = gpuOf(l.out);
-  const aliased = l.inputs.map((v) => gpuOf(v) === out);
-  const mask = aliased.reduce((m, a, i) => (a ? m | (1 << i) : m), 0);
-  const pipeline = rt.pipeline(`ew|${k.id}|${rank}|${mask}`, () => elementwiseSource(k, rank, aliased), `w${'r'.repeat(aliased.filter((a) => !a).length)}r`, k.id);
+  const outs = [l.out, ...(l.outs ?? [])];
+  const operands = [...outs, ...l.inputs];
+  const gpus = operands.map(gpuOf);
+  // Per operand, the earlier result whose buffer (and so binding) it shares, or -1.
+  const share = gpus.map((g, j) => { const at = gpus.slice(0, Math.min(j, outs.length)).indexOf(g); return at; });
+  const own = gpus.filter((_, j) => share[j]! < 0);
+  const signature = share.map((s, j) => (s >= 0 ? '' : j < outs.length ? 'w' : 'r')).join('');
+  const pipeline = rt.pipeline(`ew|${k.id}|${rank}|${share.join(',')}`, () => elementwiseSource(k, rank, share), `${signature}r`, k.id);
   const n = l.shape.reduce((a, b) => a * b, 1);
-  const meta = rt.metaSlot(1 + rank + (k.inputs.length + 1) * (rank + 1) + k.params.length);
+  const meta = rt.metaSlot(1 + rank + operands.length * (rank + 1) + k.params.length);
   const m = new MetaWriter(meta.words).u(n).all(l.shape, false);
-  for (const v of [l.out, ...l.inputs]) m.i(v.offset).all(v.strides);
+  for (const v of operands) m.i(v.offset).all(v.strides);
   writeParams(m, k, l.params);
-  const bindings = [out, ...l.inputs.filter((_, i) => !aliased[i]).map(gpuOf)];
-  rt.dispatch(pipeline, bindings, meta, Math.ceil(n / WG), k.id);
+  rt.dispatch(pipeline, own, meta, Math.ceil(n / WG), k.id);
 }
 
 // ------------------------------------------------------------------ reductions

@@ -39,6 +39,8 @@ export class Runtime {
   readonly adapterName: string;
   readonly hasF16: boolean;
   readonly maxBinding: number;
+  /** Storage buffers one shader stage may bind. */
+  readonly maxStorageBuffers: number;
   readonly maxWorkgroups: number;
   readonly maxWorkgroupStorage: number;
   private readonly offsetAlign: number;
@@ -66,6 +68,7 @@ export class Runtime {
     this.adapterName = info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(' ') || 'unknown adapter';
     this.hasF16 = device.features.has('shader-f16');
     this.maxBinding = device.limits.maxStorageBufferBindingSize;
+    this.maxStorageBuffers = device.limits.maxStorageBuffersPerShaderStage;
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.maxWorkgroupStorage = device.limits.maxComputeWorkgroupStorageSize;
     this.offsetAlign = device.limits.minStorageBufferOffsetAlignment;

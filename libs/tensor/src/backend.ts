@@ -156,8 +156,10 @@ export interface Backend {
    * them inexactly), so the conformance suite does not draw subnormal inputs for 'flush' backends.
    */
   readonly subnormals?: 'preserve' | 'flush';
-  /** The most inputs one elementwise kernel may read (WGSL's storage-buffer bindings); the scheduler fuses within it. */
+  /** The most inputs one elementwise kernel may read; the scheduler fuses within it (16 when unset). */
   readonly maxKernelInputs?: number;
+  /** The most buffers (inputs and results) one elementwise kernel may bind (WGSL's storage buffers per stage). */
+  readonly maxKernelBuffers?: number;
   /** Whether its elementwise kernels take further `outputs` (one pass storing several results); the scheduler fuses so only then. */
   readonly multiOutput?: boolean;
   alloc(dtype: DType, size: number): unknown;

@@ -124,7 +124,7 @@ function fileOf(dir: string, key: string, p: Program): string {
   // The step kernels' IR: the key names kernels by id, which says nothing of what a spec computes.
   const seen = new Set<string>();
   // What the scheduler asks of each backend decides the plan too.
-  for (const b of new Set(p.steps.map((s) => s.backend))) h.update(`${b.name}:${b.multiOutput ?? false}:${b.maxKernelInputs ?? ''}\n`);
+  for (const b of new Set(p.steps.map((s) => s.backend))) h.update(`${b.name}:${b.multiOutput ?? false}:${b.maxKernelInputs ?? ''}:${b.maxKernelBuffers ?? ''}\n`);
   for (const s of p.steps) {
     if (s.kind !== 'elementwise' || seen.has(s.kernel.id)) continue;
     seen.add(s.kernel.id);

@@ -86,7 +86,9 @@ export function schedule(p: Program): Kernel[] {
   const kernelOf = (i: number): FusedKernel => (fused[i] ??= fromStep(steps[i] as ElementwiseStep, i));
   const removed = new Set<number>();
 
-  const maxInputs = (k: FusedKernel) => k.backend.maxKernelInputs ?? MAX_INPUTS;
+  /** Whether kernel k's backend takes a kernel of `leaves` inputs storing `results` results. */
+  const fits = (k: FusedKernel, leaves: number, results: number): boolean =>
+    leaves <= (k.backend.maxKernelInputs ?? MAX_INPUTS) && leaves + results <= (k.backend.maxKernelBuffers ?? Infinity);
   steps.forEach((s, i) => {
     if (!run[i] || s.kind !== 'elementwise') return;
     if (!inlineProducer(i, s)) storeProducer(i, s);
@@ -120,7 +122,7 @@ export function schedule(p: Program): Kernel[] {
       // The producer moves to the consumer.
       if (!movable(k, i, c)) return false;
       if (!onePass(written(kc, k, false), [...kc.leaves.filter((_, at) => !reads.has(at)), ...[...reads.values()].flat()])) return false;
-      if (kc.leaves.length - reads.size + k.leaves.length * reads.size > maxInputs(kc)) return false;
+      if (!fits(kc, kc.leaves.length - reads.size + k.leaves.length * reads.size, 1 + kc.extra.length + k.extra.length)) return false;
       plans.push([kc, reads]);
     }
     for (const [kc, reads] of plans) inline(k, kc, reads);
@@ -153,7 +155,7 @@ export function schedule(p: Program): Kernel[] {
     const overwritten = kc.out.storage === out;
     if (overwritten && !sameView(kc.out, k.out)) return;
     if (!onePass(written(kc, k, !overwritten), [...kc.leaves.filter((_, at) => !reads.has(at)), ...k.leaves])) return;
-    if (kc.leaves.length - reads.size + k.leaves.length > maxInputs(kc)) return;
+    if (!fits(kc, kc.leaves.length - reads.size + k.leaves.length, 1 + kc.extra.length + k.extra.length + (overwritten ? 0 : 1))) return;
     inline(k, kc, reads, !overwritten);
     removed.add(i);
   }
