@@ -7,7 +7,9 @@
  */
 import { allocChecked } from '../typed.js';
 import type { Storage } from '../storage.js';
-import { bind } from './program.js';
+import type { View } from '../backend.js';
+import { type Program, bind } from './program.js';
+import type { Plan, PlannedView } from './plan.js';
 import { countLaunch } from './profile.js';
 import type { Kernel } from './schedule.js';
 
@@ -50,27 +52,26 @@ function allocate(s: Storage): void {
 }
 
 /**
- * Runs `kernels` in order over the program's `storages`, allocating and freeing as `m` says; the
- * program's `created` storages still live at the end get memory even when no kernel wrote them (an
- * empty() result).
+ * Runs a plan over program `p` (whose signature is the plan's) and its `storages`, allocating and
+ * freeing as `m` says; the program's created storages still live at the end get memory even when no
+ * kernel wrote them (an empty() result). Launches are built straight from the plan: views as numbers
+ * bound to this program's buffers, params taken from its steps.
  */
-export function execute(kernels: readonly Kernel[], storages: readonly Storage[], m: MemoryPlan, created: ReadonlySet<Storage>): void {
+export function execute(plan: Plan, p: Program, storages: readonly Storage[], m: MemoryPlan): void {
+  const view = (v: PlannedView): View => ({ ...v.view, buffer: storages[v.storage]!.buffer });
+  const kernels = plan.kernels;
   for (let i = 0; i < kernels.length; i++) {
     const k = kernels[i]!;
     for (const s of m.alloc[i]!) allocate(storages[s]!);
     countLaunch(m.names[i]!);
-    switch (k.kind) {
-      case 'elementwise':
-        k.backend.elementwise(k.kernel, { shape: k.shape, out: bind(k.out), inputs: k.inputs.map(bind), params: k.params, ...(k.outs.length ? { outs: k.outs.map(bind) } : {}) });
-        break;
-      case 'reduce':
-        k.backend.reduce(k.kernel, { outer: k.outer, inner: k.inner, input: bind(k.input), out: bind(k.out), params: k.params });
-        break;
-      case 'routine':
-        k.step.run();
-        break;
-    }
+    const step = p.steps[k.at]!;
+    if (k.kind === 'elementwise') {
+      const params = k.paramRefs.map(([at, j]) => (p.steps[at] as { params: readonly number[] }).params[j]!);
+      step.backend.elementwise(k.kernel, { shape: k.shape, out: view(k.out), inputs: k.inputs.map(view), params, ...(k.outs.length ? { outs: k.outs.map(view) } : {}) });
+    } else if (step.kind === 'reduce') {
+      step.backend.reduce(step.kernel, { outer: step.outer, inner: step.inner, input: bind(step.input), out: bind(step.out), params: step.params });
+    } else if (step.kind === 'routine') step.run();
     for (const s of m.free[i]!) storages[s]!.freeTemporary();
   }
-  for (const s of created) if (s.live) allocate(s);
+  for (const s of p.created) if (s.live) allocate(s);
 }

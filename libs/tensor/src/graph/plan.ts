@@ -15,7 +15,7 @@ import { type Program, type StorageView, readsOf, writesOf } from './program.js'
 import type { Kernel } from './schedule.js';
 
 /** A view with its storage as a number (its order of first use in the program). */
-interface PlannedView { readonly storage: number; readonly view: Omit<StorageView, 'storage'> }
+export interface PlannedView { readonly storage: number; readonly view: Omit<StorageView, 'storage'> }
 
 type Planned =
   | { readonly kind: 'elementwise'; readonly at: number; readonly kernel: ElementwiseKernel; readonly shape: readonly number[]; readonly out: PlannedView; readonly outs: readonly PlannedView[]; readonly inputs: readonly PlannedView[]; readonly paramRefs: readonly (readonly [number, number])[] }

@@ -226,9 +226,8 @@ export function runProgram(p: Program): void {
   const { storages } = sig;
   let cached = recall(sig.numbers());
   let source: PlanSource = 'memory';
-  let kernels: Kernel[];
-  if (cached) kernels = instantiate(cached.plan, p, storages);
-  else {
+  let kernels: Kernel[] | undefined;
+  if (!cached) {
     const key = sig.text();
     let plan = loadPlan(key, p, storages.length);
     if (plan) {
@@ -243,8 +242,11 @@ export function runProgram(p: Program): void {
     cached = { sig: sig.numbers(), plan, memory: memoryPlan(kernels, storages, p.created) };
   }
   remember(cached);
-  for (const l of listeners) l({ steps: p.steps.length, kernels: kernels.length, schedule: kernels, plan: source });
-  execute(kernels, storages, cached.memory, p.created);
+  if (listeners.size) {
+    const ks = kernels ?? instantiate(cached.plan, p, storages);
+    for (const l of listeners) l({ steps: p.steps.length, kernels: ks.length, schedule: ks, plan: source });
+  }
+  execute(cached.plan, p, storages, cached.memory);
 }
 
 setRunner(runProgram);
