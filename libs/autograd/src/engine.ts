@@ -4,7 +4,7 @@
  * ops, so with createGraph the backward pass is itself recorded and can be differentiated again).
  */
 import { ArgumentError, ShapeError, TesseraError, fmtShape } from '@tessera/ops';
-import { type GradNode, type Recorder, type Tensor, type Vjp, collecting, handBack, installRecorder, onesLike } from '@tessera/tensor';
+import { type GradNode, type Recorder, type Region, type Tensor, type Vjp, collecting, embeddedOf, handBack, installRecorder, onesLike } from '@tessera/tensor';
 import { enableGrad, isGradEnabled, noGrad } from './mode.js';
 
 let created = 0;
@@ -143,6 +143,8 @@ class Temporaries {
     for (const t of made) this.release(t);
   }
   hold(t: Tensor): void { this.pending.set(t, (this.pending.get(t) ?? 0) + 1); }
+  /** Whether t is the engine's own, pending in one place only and never shown to user code: it may be written in place. */
+  isPrivate(t: Tensor): boolean { return this.enabled && this.owned.has(t) && this.pending.get(t) === 1; }
   drop(t: Tensor): void {
     const left = this.pending.get(t)! - 1;
     if (left > 0) this.pending.set(t, left);
@@ -169,8 +171,28 @@ export function run(roots: readonly Tensor[], gradients: readonly (Tensor | unde
     given.add(d.storage);
     return d;
   };
+  /** Regions written into each embedded gradient that further pieces were added into (undefined: not one range). */
+  const pieces = new Map<Tensor, (Region | undefined)[]>();
+  /**
+   * Adds an embedded gradient (a piece placed into zeros) into an earlier one of the same tensor, in
+   * place: a copy where the pieces are disjoint ranges of one dim (the thirds of a packed q/k/v),
+   * else an add. Only into a buffer the engine made for itself (an embed's zeros) and holds alone.
+   */
+  const addPiece = (prev: Tensor, g: Tensor): boolean => {
+    const e = embeddedOf(g), first = embeddedOf(prev);
+    if (!e || !first || !temps.isPrivate(prev) || prev.dtype !== g.dtype || prev.shape.some((d, i) => d !== g.shape[i])) return false;
+    const regions = pieces.get(prev) ?? [first.region];
+    const disjoint = (r: Region | undefined) => r && e.region && r.dim === e.region.dim && (r.end <= e.region.start || e.region.end <= r.start);
+    const target = e.pick(prev);
+    if (regions.every(disjoint)) target.copy_(e.source);
+    else target.add_(e.source);
+    regions.push(e.region);
+    pieces.set(prev, regions);
+    return true;
+  };
   const add = (t: Tensor, g: Tensor) => {
     const prev = grads.get(t);
+    if (prev && addPiece(prev, g)) return;
     const sum = prev ? prev.add(g) : g;
     grads.set(t, sum);
     temps.hold(sum);

@@ -103,6 +103,29 @@ describe('backward and grad', () => {
     expect(a.grad!.tolistSync()).toEqual([1, 2, 3].map((v) => Math.exp(v) * (1 + v)));
   });
 
+  it('assembles the gradient of narrowed pieces in one buffer: disjoint pieces, overlapping ones, other dims, strided slices', () => {
+    const x = tsr.arange(24, { dtype: 'float64' }).reshape(6, 4).requiresGrad_();
+    const rows = (g: tsr.Tensor) => (g.tolistSync() as number[][]).map((r) => r[0]);
+    const run = (f: (t: tsr.Tensor) => tsr.Tensor) => { x.grad = undefined; f(x).backward(); return x.grad!; };
+    // q/k/v-like thirds of dim 0
+    expect(rows(run((t) => t.narrow(0, 0, 2).sum().add(t.narrow(0, 2, 2).mul(2).sum()).add(t.narrow(0, 4, 2).mul(3).sum())))).toEqual([1, 1, 2, 2, 3, 3]);
+    // overlapping pieces add
+    expect(rows(run((t) => t.narrow(0, 0, 4).sum().add(t.narrow(0, 2, 4).mul(2).sum())))).toEqual([1, 1, 3, 3, 2, 2]);
+    // pieces along different dims add
+    expect(run((t) => t.narrow(0, 0, 3).sum().add(t.narrow(1, 0, 2).mul(2).sum())).tolistSync()).toEqual(
+      [0, 1, 2, 3, 4, 5].map((r) => [0, 1, 2, 3].map((c) => (r < 3 ? 1 : 0) + (c < 2 ? 2 : 0))));
+    // strided slices and selects
+    expect(rows(run((t) => t.slice(0, 0, 6, 2).sum().add(t.slice(0, 1, 6, 2).mul(2).sum()).add(t.select(0, 0).mul(4).sum())))).toEqual([5, 2, 1, 2, 1, 2]);
+    // the pieces' own gradient tensors are left as they were
+    const a = tsr.ones([4], { dtype: 'float64', requiresGrad: true });
+    const [ga] = tsr.grad([a.narrow(0, 0, 2).sum().add(a.narrow(0, 2, 2).mul(5).sum())], [a]);
+    expect(ga!.tolistSync()).toEqual([1, 1, 5, 5]);
+    // and a second-order gradient through them still works
+    const [g1] = tsr.grad([a.narrow(0, 0, 2).square().sum().add(a.narrow(0, 2, 2).pow(3).sum())], [a], { createGraph: true });
+    const [g2] = tsr.grad([g1!.sum()], [a]);
+    expect(g2!.tolistSync()).toEqual([2, 2, 6, 6]);
+  });
+
   it('folds a batch of matrices times one matrix into rows: one product each way, no batched weight gradient to sum', () => {
     const x = tsr.randn([3, 5, 4], { dtype: 'float64', requiresGrad: true }), w = tsr.randn([4, 2], { dtype: 'float64', requiresGrad: true });
     const v = tsr.randn([4], { dtype: 'float64', requiresGrad: true });

@@ -16,16 +16,30 @@ const make = (x: Tensor, shape: readonly number[], strides: readonly number[], o
 /** A second handle on the same view (its own dispose); gradients pass straight through. */
 export const alias = (x: Tensor): Tensor => record('alias', [x], make(x, x.shape, x.strides), (g) => [g]);
 
+/** Indices [start, end) along one dim: the part of a tensor a narrow, a step-1 slice or a select picks. */
+export interface Region { readonly dim: number; readonly start: number; readonly end: number }
+
+/** What an embedded gradient is: `source` placed by `pick` into zeros (`region`: where, when it is one range). */
+export interface Embedded { readonly source: Tensor; readonly pick: (t: Tensor) => Tensor; readonly region: Region | undefined }
+const embedded = new WeakMap<Tensor, Embedded>();
+/**
+ * How `t` was made by embed, if it was: autograd adds further embedded gradients of the same tensor
+ * (the pieces of a split, q/k/v of a packed projection) into the first one's buffer, a piece each,
+ * instead of summing whole tensors of zeros.
+ */
+export const embeddedOf = (t: Tensor): Embedded | undefined => embedded.get(t);
+
 /**
  * Gradient of a view that picks part of x: g placed into zeros of x's shape through the same view.
  * Recorded as an op of its own so that it is differentiable too (its gradient is the view again).
  */
-function embed(x: Tensor, g: Tensor, pick: (t: Tensor) => Tensor): Tensor {
+function embed(x: Tensor, g: Tensor, pick: (t: Tensor) => Tensor, region?: Region): Tensor {
   const out = untracked(() => {
     const z = Tensor.empty(g.storage.backend, x.shape, g.dtype).zero_();
     pick(z).copy_(g);
     return z;
   });
+  embedded.set(out, { source: g, pick, region });
   return record('embed', [g], out, (gg) => [pick(gg)]);
 }
 
@@ -111,7 +125,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   }
   const shape = x.shape.slice();
   shape[d] = length;
-  return record('narrow', [x], make(x, shape, x.strides, x.offset + s * x.strides[d]!), (g) => [embed(x, g, (t) => narrow(t, d, s, length))]);
+  return record('narrow', [x], make(x, shape, x.strides, x.offset + s * x.strides[d]!), (g) => [embed(x, g, (t) => narrow(t, d, s, length), { dim: d, start: s, end: s + length })]);
 }
 
 /** Python slice semantics x[start:end:step] along dim (indices clamp; step must be positive). */
@@ -128,7 +142,7 @@ export function slice(x: Tensor, dim: number, startArg: number | null = 0, endAr
   const shape = x.shape.slice(), strides = x.strides.slice();
   shape[d] = Math.ceil((e - s) / step);
   strides[d] = x.strides[d]! * step;
-  return record('slice', [x], make(x, shape, strides, x.offset + s * x.strides[d]!), (g) => [embed(x, g, (t) => slice(t, d, start, end, step))]);
+  return record('slice', [x], make(x, shape, strides, x.offset + s * x.strides[d]!), (g) => [embed(x, g, (t) => slice(t, d, start, end, step), step === 1 ? { dim: d, start: s, end: e } : undefined)]);
 }
 
 export function select(x: Tensor, dim: number, index: number): Tensor {
@@ -139,7 +153,7 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
   if (!Number.isInteger(index) || index < -size || index >= size) throw new IndexError('select', `index ${index} is out of range for dim ${d} of size ${size}`);
   const i = index < 0 ? index + size : index;
   const out = make(x, x.shape.filter((_, k) => k !== d), x.strides.filter((_, k) => k !== d), x.offset + i * x.strides[d]!);
-  return record('select', [x], out, (g) => [embed(x, g, (t) => select(t, d, i))]);
+  return record('select', [x], out, (g) => [embed(x, g, (t) => select(t, d, i), { dim: d, start: i, end: i + 1 })]);
 }
 
 export function squeeze(x: Tensor, dim?: number | readonly number[]): Tensor {
