@@ -160,9 +160,9 @@ describe('compile: training steps', () => {
     const x = tsr.randn([32, 1, 8, 8]), y = tsr.randint(0, 10, [32]);
     return () => { opt.zeroGrad(); const loss = tsr.nn.crossEntropy(model.forward(x), y); loss.backward(); opt.step(); return loss; };
   };
-  // Launches per compiled step measured when the cap was set (GPT 191, CNN 46; eager: 311, 74): a
+  // Launches per compiled step measured when the cap was set (GPT 145, CNN 46; eager: 269, 74): a
   // cap a few above it, so only a real loss of fusion fails.
-  const CASES: readonly [string, Make, number][] = [['small GPT', gpt, 195], ['digits CNN', cnn, 50]];
+  const CASES: readonly [string, Make, number][] = [['small GPT', gpt, 150], ['digits CNN', cnn, 50]];
 
   for (const [name, make, cap] of CASES) {
     it(`${name}: compiled trains to eager's losses over 50 steps, in at most ${cap} kernels a step`, () => {
@@ -175,5 +175,26 @@ describe('compile: training steps', () => {
       expect(launches).toBeLessThanOrEqual(cap);
       expect(launches).toBeLessThan(tsr.profile(() => eager()).launches);
     }, 120_000);
+  }
+});
+
+/**
+ * A fill nobody sees is dropped: zeros whose every element later writes replace before any read (the
+ * buffer a gradient of narrowed pieces is assembled in). Partly covered, or read first, it stays.
+ */
+describe('compile: fills that later writes cover', () => {
+  const a = tsr.tensor([1, 2, 3]), b = tsr.tensor([4, 5, 6]);
+  const cases: [string, () => T, number, number[]][] = [
+    ['covered by two copies', () => { const z = tsr.zeros([6]); z.narrow(0, 0, 3).copy_(a); z.narrow(0, 3, 3).copy_(b); return z; }, 2, [1, 2, 3, 4, 5, 6]],
+    ['covered by a strided pair', () => { const z = tsr.zeros([6]); z.slice(0, 0, 6, 2).copy_(a); z.slice(0, 1, 6, 2).copy_(b); return z; }, 2, [1, 4, 2, 5, 3, 6]],
+    ['half covered', () => { const z = tsr.zeros([6]); z.narrow(0, 0, 3).copy_(a); return z; }, 2, [1, 2, 3, 0, 0, 0]],
+    ['read before it is covered', () => { const z = tsr.zeros([6]); z.narrow(0, 0, 3).add_(a); z.narrow(0, 3, 3).copy_(b); return z; }, 3, [1, 2, 3, 4, 5, 6]],
+  ];
+  for (const [name, f, kernels, want] of cases) {
+    it(`${name}: ${kernels} kernels`, () => {
+      const ex = tsr.explain(f);
+      expect(ex.result.tolistSync()).toEqual(want);
+      expect(ex.programs.map((p) => p.kernels)).toEqual([kernels]);
+    });
   }
 });

@@ -24,12 +24,19 @@ export class MultiheadAttention extends Module {
     const [n, l, e] = query.shape as [number, number, number];
     const s = key.shape[1]!;
     const w = this.inProj.weight, b = this.inProj.bias;
-    const proj = (x: Tensor, i: number) => {
-      const y = x.matmul(w.narrow(0, i * e, e).t());
-      return b ? y.add(b.narrow(0, i * e, e)) : y;
-    };
     const heads = (x: Tensor, len: number) => x.reshape(n, len, this.numHeads, this.headDim).transpose(1, 2);
-    const q = heads(proj(query, 0), l), k = heads(proj(key, 1), s), v = heads(proj(value, 2), s);
+    let q: Tensor, k: Tensor, v: Tensor;
+    if (key === query && value === query) {
+      // Self-attention: one product with the packed weight (as PyTorch's in_proj), then its thirds.
+      const qkv = this.inProj.forward(query);
+      [q, k, v] = [0, 1, 2].map((i) => heads(qkv.narrow(-1, i * e, e), l)) as [Tensor, Tensor, Tensor];
+    } else {
+      const proj = (x: Tensor, i: number) => {
+        const y = x.matmul(w.narrow(0, i * e, e).t());
+        return b ? y.add(b.narrow(0, i * e, e)) : y;
+      };
+      [q, k, v] = [heads(proj(query, 0), l), heads(proj(key, 1), s), heads(proj(value, 2), s)];
+    }
     const o = scaledDotProductAttention(q, k, v, { attnMask, isCausal: this.opt.causal, dropoutP: this.opt.dropout ?? 0, training: this.training });
     return this.outProj.forward(o.transpose(1, 2).reshape(n, l, e));
   }

@@ -36,6 +36,48 @@ export function neededSteps(p: Program): boolean[] {
   return run;
 }
 
+/** Storages up to this size are checked for fills that later writes cover (a bitmap of them at schedule time). */
+const MAX_COVER = 1 << 22;
+
+/**
+ * Drops fills nobody sees: a step of no inputs that writes its whole storage (zeros for a gradient
+ * assembled piece by piece) whose every element needed elementwise steps overwrite before any step
+ * reads the storage. Checked element by element, once per plan.
+ */
+function dropDeadFills(p: Program, run: boolean[]): void {
+  p.steps.forEach((s, i) => {
+    if (!run[i] || s.kind !== 'elementwise' || s.inputs.length || !isContiguousWrite(s)) return;
+    const target = s.out.storage;
+    if (target.size > MAX_COVER) return;
+    const seen = new Uint8Array(target.size);
+    let covered = 0;
+    for (let j = i + 1; j < p.steps.length && covered < target.size; j++) {
+      const w = p.steps[j]!;
+      if (!run[j]) continue;
+      if (readsOf(w).includes(target)) return;
+      if (!writesOf(w).includes(target)) continue;
+      if (w.kind !== 'elementwise') return; // where a routine or reduction writes is not known here
+      forEachOffset(w.shape, w.out.strides, w.out.offset, (o) => { if (!seen[o]) { seen[o] = 1; covered++; } });
+    }
+    if (covered === target.size) run[i] = false;
+  });
+}
+
+/** Calls fn with the storage offset of every element of a view. */
+function forEachOffset(shape: readonly number[], strides: readonly number[], offset: number, fn: (o: number) => void): void {
+  const n = numel(shape);
+  const idx = new Array<number>(shape.length).fill(0);
+  let o = offset;
+  for (let k = 0; k < n; k++) {
+    fn(o);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++idx[d]! < shape[d]!) { o += strides[d]!; break; }
+      o -= (shape[d]! - 1) * strides[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
 const asKernel = (s: ReduceStep | RoutineStep, at: number): Kernel => (s.kind === 'routine' ? { kind: 'routine', at, step: s } : { ...s, at });
 
 /** A producer with more consumers than this is inlined into each only while its expression is this small. */
@@ -66,6 +108,7 @@ const isContiguousWrite = (s: ElementwiseStep): boolean => {
 /** The kernels of a program, in order: the needed steps, with elementwise chains fused. */
 export function schedule(p: Program): Kernel[] {
   const run = neededSteps(p);
+  dropDeadFills(p, run);
   const steps = p.steps;
   const writers = new Map<Storage, number[]>(), readers = new Map<Storage, number[]>();
   steps.forEach((s, i) => {
