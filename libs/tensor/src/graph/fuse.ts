@@ -17,10 +17,11 @@ import { composeView, mapDims } from './views.js';
  */
 export interface FusedKernel {
   readonly backend: Backend;
-  readonly shape: readonly number[];
-  readonly out: StorageView;
+  /** The launch shape; refine() may split its dims (the same elements, walked the same way). */
+  shape: readonly number[];
+  out: StorageView;
   expr: Expr;
-  readonly extra: { readonly out: StorageView; expr: Expr }[];
+  readonly extra: { out: StorageView; expr: Expr }[];
   readonly leaves: StorageView[];
   readonly params: number[];
   /** Where each param comes from: [step, index of its params] (a cached schedule takes them from a later program's steps). */
@@ -66,12 +67,72 @@ function leafIndex(k: FusedKernel, v: StorageView): number {
 /**
  * The producer's leaves as the consumer would read them through its leaf `at` (a view of the
  * producer's output), or undefined when a view does not compose (the output must then be stored).
+ * A consumer that reads the output whole through a reshape (a transposed head copied contiguous,
+ * then viewed with its dims merged) is first refined to the finer of the two shapes.
  */
 export function readThrough(producer: FusedKernel, consumer: FusedKernel, at: number): StorageView[] | undefined {
-  const read = consumer.leaves[at]!;
-  const map = mapDims(producer.shape, consumer.shape, read);
+  let map = mapDims(producer.shape, consumer.shape, consumer.leaves[at]!);
+  if (!map && readsWhole(consumer.shape, consumer.leaves[at]!)) {
+    const finer = refinement(producer.shape, consumer.shape);
+    if (finer) {
+      refine(consumer, finer);
+      map = mapDims(producer.shape, consumer.shape, consumer.leaves[at]!);
+    }
+  }
   if (!map) return undefined;
   return producer.leaves.map((l) => ({ ...l, shape: consumer.shape, ...composeView(map, l) }));
+}
+
+/** Whether a view over `shape` reads a contiguous array from its start in order (a reshape of it). */
+function readsWhole(shape: readonly number[], v: StorageView): boolean {
+  if (v.offset !== 0) return false;
+  let expect = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d] === 1) continue;
+    if (v.strides[d] !== expect) return false;
+    expect *= shape[d]!;
+  }
+  return true;
+}
+
+/**
+ * The coarsest shape whose dims split both `a` and `b` (row-major, size-1 dims dropped): [16, 64, 4, 16]
+ * for [16, 64, 4, 16] and [16, 64, 64]. Undefined when the two do not nest ([6, 4] and [4, 6]).
+ */
+export function refinement(a: readonly number[], b: readonly number[]): number[] | undefined {
+  const x = a.filter((d) => d !== 1), y = b.filter((d) => d !== 1);
+  const out: number[] = [];
+  let i = x.length - 1, j = y.length - 1;
+  while (i >= 0 && j >= 0) {
+    const p = x[i]!, q = y[j]!;
+    if (p === q) { out.push(p); i--; j--; } else if (q % p === 0) { out.push(p); y[j] = q / p; i--; } else if (p % q === 0) { out.push(q); x[i] = p / q; j--; } else return undefined;
+  }
+  return i < 0 && j < 0 ? out.reverse() : undefined;
+}
+
+/** A view over `shape` as a view over `finer` (which splits shape's dims): each dim's stride spread over its parts. */
+function split(v: StorageView, shape: readonly number[], finer: readonly number[]): StorageView {
+  const strides: number[] = [];
+  let f = finer.length - 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d] === 1) continue;
+    let step = v.strides[d]!, left = shape[d]!;
+    while (left > 1) {
+      strides.push(step);
+      step *= finer[f]!;
+      left /= finer[f--]!;
+    }
+  }
+  return { ...v, shape: finer, strides: strides.reverse() };
+}
+
+/** Walks kernel k over `finer` instead of its shape: every view it writes and reads split to match. */
+function refine(k: FusedKernel, finer: readonly number[]): void {
+  const shape = k.shape;
+  k.out = split(k.out, shape, finer);
+  for (const e of k.extra) e.out = split(e.out, shape, finer);
+  k.leaves.forEach((l, i) => { k.leaves[i] = split(l, shape, finer); });
+  k.shape = finer;
 }
 
 /**
