@@ -209,6 +209,8 @@ describe('compile: reshapes between fused ops', () => {
     ['transposed, made contiguous, merged', () => x.transpose(0, 1).exp().reshape(6, 32).mul(2)],
     ['heads merged back (as attention does)', () => x.reshape(4, 6, 2, 4).transpose(1, 2).tanh().transpose(1, 2).reshape(4, 6, 8).add(1)],
     ['split then transposed', () => x.neg().reshape(4, 6, 2, 4).transpose(2, 3).mul(3)],
+    // read twice: first broadcast (mapped as is), then merged (the reader is refined after the first)
+    ['read broadcast, then merged', () => { const t = x.transpose(0, 1).exp(); return t.narrow(1, 0, 1).narrow(2, 0, 1).reshape(6, 1).mul(t.reshape(6, 32)); }],
   ];
   for (const [name, f] of cases) {
     it(`${name}: one kernel, eager's values`, () => {

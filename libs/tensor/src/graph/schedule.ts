@@ -158,8 +158,11 @@ export function schedule(p: Program): Kernel[] {
         // Further results the producer carries are stored in its own index space: only where the
         // consumer's is the same and it reads the value where it was written.
         if (k.extra.length && !(sameShape(k, kc) && sameView(kc.leaves[at]!, k.out))) return false;
+        const shape = kc.shape;
         const views = readThrough(k, kc, at);
         if (!views) return false;
+        // readThrough refined the consumer's shape: the views found for earlier inputs are over the old one.
+        if (kc.shape !== shape && reads.size) { reads.clear(); at = -1; continue; }
         reads.set(at, views);
       }
       // The producer moves to the consumer.
