@@ -4,7 +4,7 @@
  * or foreign plan file is a miss, never a wrong plan.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,26 @@ describe('compile plan cache on disk', () => {
     expect(second.value).toEqual(first.value);
     // Against the same step run eagerly, in this process.
     expect(run({ TESSERA_CACHE_DIR: 'off' })).toEqual({ plans: ['scheduled'], value: first.value });
+  }, 60_000);
+
+  it('keeps at most 2,000 plans, removing the oldest', () => {
+    const crowded = mkdtempSync(path.join(tmpdir(), 'tessera-plan-evict-'));
+    try {
+      const plans = path.join(crowded, 'plans');
+      mkdirSync(plans);
+      const old = new Date(Date.now() - 86_400_000);
+      for (let i = 0; i < 2100; i++) {
+        const f = path.join(plans, `old-${i}.json`);
+        writeFileSync(f, '{}');
+        utimesSync(f, old, old);
+      }
+      expect(run({ TESSERA_CACHE_DIR: crowded }).plans).toEqual(['scheduled']);
+      const left = readdirSync(plans);
+      expect(left.length).toBeLessThanOrEqual(1501);
+      expect(left.filter((f) => !f.startsWith('old-'))).toHaveLength(1); // the new plan stays
+    } finally {
+      rmSync(crowded, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('treats a damaged or foreign plan file as a miss and writes it again', () => {

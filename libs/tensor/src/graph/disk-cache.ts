@@ -8,10 +8,10 @@
  * unreadable or malformed file is a miss too, and is written again.
  *
  * Where: $TESSERA_CACHE_DIR/plans, else $XDG_CACHE_HOME/tessera/plans, else ~/.cache/tessera/plans.
- * TESSERA_CACHE_DIR=off keeps plans in memory only.
+ * TESSERA_CACHE_DIR=off keeps plans in memory only. Past 2,000 files the oldest are removed.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -182,6 +182,10 @@ function decodePlanned(k: Record<string, unknown>, p: Program, storages: number)
   };
 }
 
+/** Plans kept on disk: past this many files, the least recently written go (new shapes keep adding plans). */
+const MAX_FILES = 2000;
+let stored = 0;
+
 /** Stores a plan for later processes (best effort: a cache that cannot be written is no error). */
 export function storePlan(key: string, p: Program, plan: Plan): void {
   const dir = cacheDir();
@@ -194,7 +198,16 @@ export function storePlan(key: string, p: Program, plan: Plan): void {
     const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     writeFileSync(tmp, JSON.stringify({ format: FORMAT, key, kernels }));
     renameSync(tmp, file);
+    if (stored++ % 64 === 0) evict(dir);
   } catch {
     // read-only home, full disk: plans stay in memory
   }
+}
+
+/** Removes the oldest plans when the directory holds more than MAX_FILES (checked every 64 stores). */
+function evict(dir: string): void {
+  const names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+  if (names.length <= MAX_FILES) return;
+  const aged = names.map((n) => { const f = path.join(dir, n); return { f, t: statSync(f).mtimeMs }; }).sort((a, b) => a.t - b.t);
+  for (const { f } of aged.slice(0, names.length - (MAX_FILES * 3) / 4)) rmSync(f, { force: true });
 }
