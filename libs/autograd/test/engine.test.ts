@@ -126,6 +126,17 @@ describe('backward and grad', () => {
     expect(g2!.tolistSync()).toEqual([2, 2, 6, 6]);
   });
 
+  it('differentiates split, chunk and unbind: the pieces\' gradients land where the pieces came from', () => {
+    const w = tsr.arange(12, { dtype: 'float64' }).reshape(4, 3).requiresGrad_();
+    const [a, b, c] = w.chunk(3, 1);
+    a!.sum().add(b!.mul(2).sum()).add(c!.mul(3).sum()).backward();
+    expect(w.grad!.tolistSync()).toEqual([[1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 3]]);
+    w.grad = undefined;
+    const rows = w.unbind(0);
+    rows[0]!.sum().add(rows[3]!.mul(-1).sum()).backward();
+    expect(w.grad!.tolistSync()).toEqual([[1, 1, 1], [0, 0, 0], [0, 0, 0], [-1, -1, -1]]);
+  });
+
   it('folds a batch of matrices times one matrix into rows: one product each way, no batched weight gradient to sum', () => {
     const x = tsr.randn([3, 5, 4], { dtype: 'float64', requiresGrad: true }), w = tsr.randn([4, 2], { dtype: 'float64', requiresGrad: true });
     const v = tsr.randn([4], { dtype: 'float64', requiresGrad: true });

@@ -28,8 +28,7 @@ export class MultiheadAttention extends Module {
     let q: Tensor, k: Tensor, v: Tensor;
     if (key === query && value === query) {
       // Self-attention: one product with the packed weight (as PyTorch's in_proj), then its thirds.
-      const qkv = this.inProj.forward(query);
-      [q, k, v] = [0, 1, 2].map((i) => heads(qkv.narrow(-1, i * e, e), l)) as [Tensor, Tensor, Tensor];
+      [q, k, v] = this.inProj.forward(query).chunk(3, -1).map((t) => heads(t, l)) as [Tensor, Tensor, Tensor];
     } else {
       const proj = (x: Tensor, i: number) => {
         const y = x.matmul(w.narrow(0, i * e, e).t());

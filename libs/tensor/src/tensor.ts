@@ -306,6 +306,9 @@ export class Tensor implements View {
   narrow(dim: number, start: number, length: number): T { return vw.narrow(this, dim, start, length); }
   slice(dim: number, start?: number, end?: number, step?: number): T { return vw.slice(this, dim, start, end, step); }
   select(dim: number, index: number): T { return vw.select(this, dim, index); }
+  split(sizes: number | readonly number[], dim = 0): T[] { return vw.split(this, sizes, dim); }
+  chunk(chunks: number, dim = 0): T[] { return vw.chunk(this, chunks, dim); }
+  unbind(dim = 0): T[] { return vw.unbind(this, dim); }
   squeeze(dim?: Dims): T { return vw.squeeze(this, dim); }
   unsqueeze(dim: number): T { return vw.unsqueeze(this, dim); }
   flip(dims: Dims): T { return vw.flip(this, dims); }

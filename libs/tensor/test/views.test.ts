@@ -84,3 +84,42 @@ describe('views share storage and never copy', () => {
     expect(kept.tolistSync()).toEqual([3, 3, 3]);
   });
 });
+
+describe('split, chunk, unbind (torch semantics: views)', () => {
+  const x = tsr.arange(10);
+  const values = (ts: tsr.Tensor[]) => ts.map((t) => t.tolistSync());
+  it('splits by size, by sizes, into chunks, and unbinds', () => {
+    expect(values(x.split(4))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(values(x.split([2, 0, 8]))).toEqual([[0, 1], [], [2, 3, 4, 5, 6, 7, 8, 9]]);
+    expect(values(x.chunk(3))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(values(x.chunk(4))).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]);
+    expect(x.chunk(6)).toHaveLength(5); // ceil(10 / 6) = 2 per piece: five pieces, as torch
+    expect(tsr.arange(5).chunk(4)).toHaveLength(3);
+    const m = tsr.arange(6).reshape(2, 3);
+    expect(values(m.unbind(1))).toEqual([[0, 3], [1, 4], [2, 5]]);
+    expect(values(tsr.split(m, 1, -1))).toEqual([[[0], [3]], [[1], [4]], [[2], [5]]]);
+    expect(tsr.chunk(m, 2, 1).map((t) => t.shape)).toEqual([[2, 2], [2, 1]]);
+    for (const piece of x.split(3)) expect(piece.storage).toBe(x.storage);
+    for (const piece of [...m.unbind(0), ...m.chunk(2, 1)]) expect(piece.storage).toBe(m.storage);
+  });
+  it('gives empty dims torch\'s pieces', () => {
+    expect(tsr.zeros([0]).chunk(3).map((t) => t.shape)).toEqual([[0], [0], [0]]);
+    expect(tsr.zeros([0]).split(2).map((t) => t.shape)).toEqual([[0]]);
+    expect(tsr.zeros([0]).split(0).map((t) => t.shape)).toEqual([[0]]);
+    expect(tsr.zeros([3, 0]).chunk(2, 1).map((t) => t.shape)).toEqual([[3, 0], [3, 0]]);
+    expect(tsr.zeros([0, 3]).unbind(0)).toEqual([]);
+  });
+  it('refuses what torch refuses, with typed errors', () => {
+    expect(() => x.chunk(0)).toThrow(tsr.ArgumentError);
+    expect(() => x.chunk(-1)).toThrow(tsr.ArgumentError);
+    expect(() => x.split(0)).toThrow(tsr.ArgumentError);
+    expect(() => x.split(-1)).toThrow(tsr.ArgumentError);
+    expect(() => x.split(2.5)).toThrow(tsr.TesseraError);
+    expect(() => x.split([3, 3])).toThrow(tsr.ShapeError);
+    expect(() => x.split([5, -1, 6])).toThrow(tsr.ArgumentError);
+    expect(() => tsr.tensor(1).split(1)).toThrow(tsr.ShapeError);
+    expect(() => tsr.tensor(1).chunk(1)).toThrow(tsr.ShapeError);
+    expect(() => tsr.tensor(1).unbind()).toThrow(tsr.IndexError);
+    expect(() => x.split(2, 1)).toThrow(tsr.IndexError);
+  });
+});

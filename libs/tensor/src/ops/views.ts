@@ -156,6 +156,49 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
   return record('select', [x], out, (g) => [embed(x, g, (t) => select(t, d, i), { dim: d, start: i, end: i + 1 })]);
 }
 
+/**
+ * torch.split: pieces of `size` along dim (the last one shorter), or of the given sizes, which must
+ * sum to the dim's size. Views; their gradients are assembled in one buffer (autograd's engine).
+ */
+export function split(x: Tensor, sizes: number | readonly number[], dim = 0): Tensor[] {
+  if (x.ndim === 0) throw new ShapeError('split', 'expects at least a 1-dimensional tensor');
+  const d = normDim('split', dim, x.ndim);
+  const n = x.shape[d]!;
+  let parts: number[];
+  if (typeof sizes === 'number') {
+    const size = checkInt('split', 'size', sizes);
+    if (size < 0) throw new ArgumentError('split', `expects a non-negative size, got ${size}`);
+    if (size === 0 && n !== 0) throw new ArgumentError('split', `size can only be 0 if dim ${d} has size 0, but it has size ${n}`);
+    parts = n === 0 ? [0] : Array.from({ length: Math.ceil(n / size) }, (_, i) => Math.min(size, n - i * size));
+  } else {
+    if (!Array.isArray(sizes)) throw new ArgumentError('split', `expects a size or a list of sizes, got ${describe(sizes)}`);
+    parts = sizes.map((v) => checkInt('split', 'size', v));
+    if (parts.some((v) => v < 0)) throw new ArgumentError('split', `expects non-negative sizes, got [${parts.join(', ')}]`);
+    const total = parts.reduce((a, b) => a + b, 0);
+    if (total !== n) throw new ShapeError('split', `sizes [${parts.join(', ')}] sum to ${total}, not to the size ${n} of dim ${d}`);
+  }
+  let at = 0;
+  return parts.map((len) => { const piece = narrow(x, d, at, len); at += len; return piece; });
+}
+
+/** torch.chunk: `chunks` pieces of ceil(size / chunks) along dim (fewer when the size runs out first). */
+export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
+  if (x.ndim === 0) throw new ShapeError('chunk', 'expects at least a 1-dimensional tensor');
+  const c = checkInt('chunk', 'chunks', chunks);
+  if (c <= 0) throw new ArgumentError('chunk', `expects chunks greater than 0, got ${c}`);
+  const d = normDim('chunk', dim, x.ndim);
+  const n = x.shape[d]!;
+  // An empty dim gives `chunks` empty pieces, as torch does.
+  return n === 0 ? Array.from({ length: c }, () => narrow(x, d, 0, 0)) : split(x, Math.ceil(n / c), d);
+}
+
+/** torch.unbind: the slices along dim, each without it. */
+export function unbind(x: Tensor, dim = 0): Tensor[] {
+  if (x.ndim === 0) throw new IndexError('unbind', 'cannot be applied to a 0-d tensor');
+  const d = normDim('unbind', dim, x.ndim);
+  return Array.from({ length: x.shape[d]! }, (_, i) => select(x, d, i));
+}
+
 export function squeeze(x: Tensor, dim?: number | readonly number[]): Tensor {
   const dims = new Set(normDims('squeeze', dim, x.ndim));
   const keep = x.shape.map((s, i) => !(dims.has(i) && s === 1));
