@@ -42,7 +42,7 @@ describe('compile plan cache on disk', () => {
     try {
       const plans = path.join(crowded, 'plans');
       mkdirSync(plans);
-      const old = new Date(Date.now() - 86_400_000);
+      const old = new Date('2020-01-01T00:00:00Z'); // older than any plan written now
       for (let i = 0; i < 2100; i++) {
         const f = path.join(plans, `old-${i}.json`);
         writeFileSync(f, '{}');
