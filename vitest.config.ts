@@ -11,6 +11,12 @@ if (!process.env['TESSERA_CACHE_DIR']) {
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 }
 
+// The native backend compiles fused kernels to C in the background by default (kernels-native's
+// cc.ts). Tests interpret them, save in the conformance suite, which compiles them in the foreground
+// so that every property there also holds for the compiled code; kernels-native's cc.test.ts checks
+// compiled against interpreted bit for bit.
+process.env['TESSERA_CC'] ??= 'off';
+
 export default defineConfig({
   test: {
     projects: [
@@ -22,7 +28,7 @@ export default defineConfig({
       { test: { name: 'autograd', include: ['libs/autograd/test/**/*.test.ts'] } },
       { test: { name: 'nn', include: ['libs/nn/test/**/*.test.ts'] } },
       { test: { name: 'distributed', include: ['libs/distributed/test/**/*.test.ts'] } },
-      { test: { name: 'conformance', include: ['conformance/test/**/*.test.ts'], globalSetup: ['conformance/vitest.setup.ts'] } },
+      { test: { name: 'conformance', include: ['conformance/test/**/*.test.ts'], globalSetup: ['conformance/vitest.setup.ts'], env: { TESSERA_CC: 'wait' } } },
       // The elementwise and reduction suites again with every launch deferred into programs that the
       // compile scheduler fuses and runs when a value is read (libs/tensor/src/graph): the same
       // properties, through compile's machinery. The matrix records the eager run only.

@@ -164,7 +164,14 @@ macro_rules! impl_num {
     };
 }
 impl_num!(f32, u32, crate::math::exp_f32, crate::math::tanh_f32, crate::math::erf_f32);
-impl_num!(f64, u64, f64::exp, f64::tanh, libm::erf);
+impl_num!(f64, u64, f64::exp, f64::tanh, c_erf);
+
+extern "C" {
+    /// The C library's erf: what the fused kernels compiled to C call too (cc.rs), so the two agree bit for bit.
+    fn erf(x: f64) -> f64;
+}
+#[inline(always)]
+fn c_erf(x: f64) -> f64 { unsafe { erf(x) } }
 
 /// A strided leaf or the output: where its element 0 of the launch is, its dtype and strides.
 #[derive(Clone, Copy)]
@@ -270,7 +277,7 @@ impl Program<'_> {
 
 /// Where a tile's operands start and how they step: views' offsets of its first element, and their
 /// strides along the launch's last two dims (rows, cols).
-struct Tile<'a> { bases: &'a [isize], rows: &'a [isize], cols: &'a [isize], nr: usize, nc: usize, bs: usize }
+pub struct Tile<'a> { pub bases: &'a [isize], pub rows: &'a [isize], pub cols: &'a [isize], pub nr: usize, pub nc: usize, bs: usize }
 
 /// Runs one tile of `nr` rows by `nc` columns. A block of registers holds part of a row when rows are
 /// long, or several whole rows when they are short (a broadcast bias's rows of 64), so a block is
@@ -351,17 +358,16 @@ fn with_registers<T: Num, R>(n: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     })
 }
 
-/// Runs the program over `shape`, seen as [outer..., rows, cols] and cut into tiles of about CHUNK
-/// elements (whole short rows, or parts of a long one), spread across threads when the work is
-/// large. Every view must have been bounds-checked over `shape`.
-pub unsafe fn run<T: Num>(p: &Program, shape: &[usize], leaves: &[View], outs: &[View]) {
+/// Cuts `shape`, seen as [outer..., rows, cols], into tiles of about CHUNK elements (whole short rows,
+/// or parts of a long one) and calls `tile` on each, spread across threads when the work (elements
+/// times `ops` per element) is large. Every view must have been bounds-checked over `shape`.
+pub fn for_each_tile(shape: &[usize], views: &[&View], ops: usize, tile: impl Fn(&Tile) + Sync) {
     const CHUNK: usize = 1 << 14;
     let rank = shape.len();
     let cols = if rank >= 1 { shape[rank - 1] } else { 1 };
     let rows = if rank >= 2 { shape[rank - 2] } else { 1 };
     let outer: usize = shape[..rank.saturating_sub(2)].iter().product();
     if outer == 0 || rows == 0 || cols == 0 { return; }
-    let views: Vec<&View> = leaves.iter().chain(outs).collect();
     let step = |v: &View, back: usize| if rank >= back { v.strides[rank - back] } else { 0 };
     let col_steps: Vec<isize> = views.iter().map(|v| step(v, 1)).collect();
     let row_steps: Vec<isize> = views.iter().map(|v| step(v, 2)).collect();
@@ -370,7 +376,7 @@ pub unsafe fn run<T: Num>(p: &Program, shape: &[usize], leaves: &[View], outs: &
     // Registers of a block's size: no more than a tile holds (a small launch allocates little).
     let bs = BLOCK.min(tile_rows * tile_cols);
     let items = outer * row_tiles * col_tiles;
-    let body = |item: usize, regs: &mut [T]| {
+    let body = |item: usize| {
         let (o, rest) = (item / (row_tiles * col_tiles), item % (row_tiles * col_tiles));
         let (rt, ct) = (rest / col_tiles, rest % col_tiles);
         let mut all = [0isize; MAX_VIEWS];
@@ -380,21 +386,27 @@ pub unsafe fn run<T: Num>(p: &Program, shape: &[usize], leaves: &[View], outs: &
         for dim in (0..rank.saturating_sub(2)).rev() {
             let i = (r % shape[dim]) as isize;
             r /= shape[dim];
-            for (b, v) in bases.iter_mut().zip(&views) { *b += i * v.strides[dim]; }
+            for (b, v) in bases.iter_mut().zip(views) { *b += i * v.strides[dim]; }
         }
-        let t = Tile { bases, rows: &row_steps, cols: &col_steps, nr: tile_rows.min(rows - rt * tile_rows), nc: tile_cols.min(cols - ct * tile_cols), bs };
-        match crate::engine::isa() {
-            #[cfg(target_arch = "x86_64")]
-            crate::engine::Isa::Avx512 => run_tile_avx512(p, leaves, outs, &t, regs),
-            #[cfg(target_arch = "x86_64")]
-            crate::engine::Isa::Avx2 => run_tile_avx2(p, leaves, outs, &t, regs),
-            _ => run_tile(p, leaves, outs, &t, regs),
-        }
+        tile(&Tile { bases, rows: &row_steps, cols: &col_steps, nr: tile_rows.min(rows - rt * tile_rows), nc: tile_cols.min(cols - ct * tile_cols), bs });
     };
-    let n = p.regs * bs;
-    if outer * rows * cols * (p.code.len() / 5) >= crate::engine::PARALLEL_WORK && items > 1 {
-        (0..items).into_par_iter().for_each(|item| with_registers(n, |regs| body(item, regs)));
+    if outer * rows * cols * ops >= crate::engine::PARALLEL_WORK && items > 1 {
+        (0..items).into_par_iter().for_each(body);
     } else {
-        with_registers(n, |regs| for item in 0..items { body(item, regs) });
+        (0..items).for_each(body);
     }
+}
+
+/// Runs the program over `shape` (see for_each_tile). Every view must have been bounds-checked over `shape`.
+pub unsafe fn run<T: Num>(p: &Program, shape: &[usize], leaves: &[View], outs: &[View]) {
+    let views: Vec<&View> = leaves.iter().chain(outs).collect();
+    for_each_tile(shape, &views, p.code.len() / 5, |t| {
+        with_registers(p.regs * t.bs, |regs: &mut [T]| match crate::engine::isa() {
+            #[cfg(target_arch = "x86_64")]
+            crate::engine::Isa::Avx512 => run_tile_avx512(p, leaves, outs, t, regs),
+            #[cfg(target_arch = "x86_64")]
+            crate::engine::Isa::Avx2 => run_tile_avx2(p, leaves, outs, t, regs),
+            _ => run_tile(p, leaves, outs, t, regs),
+        })
+    });
 }

@@ -2,6 +2,7 @@
 //! Every entry point validates what it is given before touching memory: out-of-bounds views are a
 //! JS error, never a crash.
 
+mod cc;
 mod conv;
 #[cfg(feature = "cuda")]
 mod cuda;
@@ -130,14 +131,11 @@ pub fn elementwise(kernel: u32, launch: Float64ArraySlice, used: u32, mut out: T
     if unsafe { generated::run(kernel, &launch, params) } { Ok(()) } else { Err(Error::from_reason(format!("elementwise: no kernel {kernel}"))) }
 }
 
-/// Runs a fused elementwise kernel as bytecode (see interp.rs). `launch` packs, in its first `used`
-/// values: [wide (1: registers are f64), registers, instructions, constants, rank, leaves, outputs,
-/// the instructions' [op, dst, a, b, c] values, the constants (the kernel's, then its launch's
-/// params), the shape, then each leaf's and each output's dtype, offset and strides].
-/// Dtypes are interp::F32/F64/BOOL and must match the arrays given.
-#[napi]
-pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
-    let mut block = Block::of(&launch, used, "fused")?;
+/// Unpacks a fused kernel's launch and checks it (see `fused`), then calls `go` with its program,
+/// whether its registers are f64, its shape and its views.
+fn with_fused_launch(launch: &[f64], used: u32, mut outs: Vec<TypedArray>, leaves: Vec<TypedArray>,
+    go: impl FnOnce(&interp::Program, bool, &[usize], &[interp::View], &[interp::View]) -> Result<()>) -> Result<()> {
+    let mut block = Block::of(launch, used, "fused")?;
     let head = block.dims(7)?;
     let [wide, regs, ninst, nconst, rank, nleaves, nouts] = [head[0], head[1], head[2], head[3], head[4], head[5], head[6]];
     if nleaves != leaves.len() || nouts != outs.len() || nouts == 0 {
@@ -175,7 +173,6 @@ pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves
         views.push(interp::View { ptr: (data.as_ptr() as *mut u8).wrapping_offset(off * elem(d)? as isize), dtype: d as i32, strides: &strides_of[k][..] });
     }
     let mut out_views = Vec::with_capacity(nouts);
-    let mut outs = outs;
     for (j, t) in outs.iter_mut().enumerate() {
         let (d, off) = metas[nleaves + j];
         kinds(t, d)?;
@@ -183,9 +180,37 @@ pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves
         check("fused out", bytes.len(), elem(d)?, off, &shape, &strides_of[nleaves + j])?;
         out_views.push(interp::View { ptr: bytes.as_mut_ptr().wrapping_offset(off * elem(d)? as isize), dtype: d as i32, strides: &strides_of[nleaves + j][..] });
     }
-    // SAFETY: the program was checked (known ops, registers and indices in range) and every view lies within its buffer over `shape`.
-    unsafe { if wide == 1 { interp::run::<f64>(&program, &shape, &views, &out_views) } else { interp::run::<f32>(&program, &shape, &views, &out_views) } }
-    Ok(())
+    go(&program, wide == 1, &shape, &views, &out_views)
+}
+
+/// Runs a fused elementwise kernel as bytecode (see interp.rs). `launch` packs, in its first `used`
+/// values: [wide (1: registers are f64), registers, instructions, constants, rank, leaves, outputs,
+/// the instructions' [op, dst, a, b, c] values, the constants (the kernel's, then its launch's
+/// params), the shape, then each leaf's and each output's dtype, offset and strides].
+/// Dtypes are interp::F32/F64/BOOL and must match the arrays given.
+#[napi]
+pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
+    with_fused_launch(&launch, used, outs, leaves, |program, wide, shape, views, out_views| {
+        // SAFETY: the program was checked (known ops, registers and indices in range) and every view lies within its buffer over `shape`.
+        unsafe { if wide { interp::run::<f64>(program, shape, views, out_views) } else { interp::run::<f32>(program, shape, views, out_views) } }
+        Ok(())
+    })
+}
+
+/// Loads a library of compiled fused kernels (see cc.rs): `symbols` its functions, `signatures` what
+/// each assumes of its views ("f1,d0,b*": dtype and last-dim step per view). Returns their ids.
+#[napi(js_name = "ccLoad")]
+pub fn cc_load(path: String, symbols: Vec<String>, signatures: Vec<String>) -> Result<Vec<u32>> {
+    cc::load(&path, &symbols, &signatures).map_err(Error::from_reason)
+}
+
+/// Runs compiled kernel `id` on a launch packed as for `fused` (whose bytecode it was compiled from).
+#[napi(js_name = "fusedCompiled")]
+pub fn fused_compiled(id: u32, launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
+    with_fused_launch(&launch, used, outs, leaves, |program, _, shape, views, out_views| {
+        // SAFETY: every view lies within its buffer over `shape`; cc::run checks them against the function's signature.
+        unsafe { cc::run(id, program.code.len() / 5, program.consts, shape, views, out_views) }.map_err(|e| Error::from_reason(format!("fused: {e}")))
+    })
 }
 
 /// The instruction set the elementwise loops run with here: "avx512", "avx2", "baseline" (x86-64

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
 import { type Conv2dPlan, IndexError, type Pool2dPlan } from '@tessera/ops';
+import { CCompiler, type CcMode, type ViewShape, emitC, signatureOf } from './cc.js';
 import { type Bytecode, DTYPE_CODE, encode } from './interp.js';
 
 /** Storage as the addon takes it: any typed array (element sizes come from the kernel). */
@@ -15,6 +16,8 @@ type Storage = ArrayBufferView;
 interface Addon {
   elementwise(kernel: number, launch: Float64Array, used: number, out: Storage, a?: Storage, b?: Storage, c?: Storage): void;
   fused(launch: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
+  fusedCompiled(id: number, launch: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
+  ccLoad(path: string, symbols: string[], signatures: string[]): number[];
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
   kernelCount(): number[];
@@ -87,8 +90,14 @@ const contiguous = (v: View): boolean => {
   return true;
 };
 
-/** `minElements`: the size from which elementwise ops go native (0 sends everything there, for testing). */
-export function createNativeBackend(opt: { minElements?: number } = {}): Backend | string {
+/** The native backend, with the compiler of its fused kernels (whose counts say how they ran). */
+export type NativeBackend = Backend & { readonly compiler: CCompiler };
+
+/**
+ * `minElements`: the size from which elementwise ops go native (0 sends everything there, for
+ * testing); `cc`: whether fused kernels are compiled to C (cc.ts; default from TESSERA_CC).
+ */
+export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } = {}): NativeBackend | string {
   const minElements = opt.minElements ?? NATIVE_MIN_ELEMENTS;
   const loaded = load();
   if (typeof loaded === 'string') return loaded;
@@ -112,18 +121,33 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
   };
   const size = (shape: readonly number[]): number => { let n = 1; for (let i = 0; i < shape.length; i++) n *= shape[i]!; return n; };
 
-  // Kernels outside the catalog (compile's fused ones) run as bytecode, encoded once per kernel id.
+  // Kernels outside the catalog (compile's fused ones) run as bytecode, encoded once per kernel id,
+  // and as C compiled from that bytecode once the system compiler has made it (cc.ts).
   const bytecode = new Map<string, Bytecode | undefined>();
+  const compiler = new CCompiler(addon, opt.cc);
+  /** The compiled function for `b` over these views, if ready. */
+  function compiled(k: ElementwiseKernel, b: Bytecode, views: readonly View[], leaves: number, rank: number): number | undefined {
+    const shapes: ViewShape[] = views.map((v) => {
+      const step = rank === 0 ? 0 : v.strides[rank - 1]!;
+      return { dtype: DTYPE_CODE[v.dtype]!, step: step === 0 || step === 1 ? step : '*' };
+    });
+    const signature = signatureOf(shapes);
+    return compiler.lookup(`${k.id}|${signature}`, signature, (name) => emitC(b, shapes, leaves, name));
+  }
   function fused(k: ElementwiseKernel, l: ElementwiseLaunch): boolean {
     let b = bytecode.get(k.id);
     if (b === undefined && !bytecode.has(k.id)) bytecode.set(k.id, (b = encode(k)));
     if (!b) return false;
     used = 0;
     const outs = [l.out, ...(l.outs ?? [])];
+    const views = [...l.inputs, ...outs];
     put(b.wide ? 1 : 0); put(b.regs); put(b.code.length / 5); put(b.consts.length + l.params.length); put(l.shape.length); put(l.inputs.length); put(outs.length);
     putAll(b.code); putAll(b.consts); putAll(l.params); putAll(l.shape);
-    for (const v of [...l.inputs, ...outs]) { put(DTYPE_CODE[v.dtype]!); put(v.offset); putAll(v.strides); }
-    addon.fused(block, used, outs.map((v) => v.buffer as Storage), l.inputs.map((v) => v.buffer as Storage));
+    for (const v of views) { put(DTYPE_CODE[v.dtype]!); put(v.offset); putAll(v.strides); }
+    const id = compiler.mode === 'off' ? undefined : compiled(k, b, views, l.inputs.length, l.shape.length);
+    const buffers = [outs.map((v) => v.buffer as Storage), l.inputs.map((v) => v.buffer as Storage)] as const;
+    if (id === undefined) { addon.fused(block, used, ...buffers); compiler.launches.interpreted++; }
+    else { addon.fusedCompiled(id, block, used, ...buffers); compiler.launches.compiled++; }
     return true;
   }
 
@@ -236,5 +260,5 @@ export function createNativeBackend(opt: { minElements?: number } = {}): Backend
     }
   }
 
-  return { ...jsBackend, name: 'native', elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, layerNorm, layerNormBackward } };
+  return { ...jsBackend, name: 'native', compiler, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, layerNorm, layerNormBackward } };
 }

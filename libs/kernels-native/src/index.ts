@@ -5,18 +5,24 @@
 import { type Backend, registerBackend, registerEmitter } from '@tessera/tensor';
 import { createNativeBackend, loadAddonModule } from './backend.js';
 import { rustKernel, rustReduce } from './emit-rust.js';
-import { disassemble, encode } from './interp.js';
+import { DTYPE_CODE, disassemble, encode } from './interp.js';
+import { emitC } from './cc.js';
 import { type CudaStatus, cudaAddon, cudaStatusOf, openCuda } from './cuda/index.js';
 import type { CudaAddon, CudaRuntime } from './cuda/runtime.js';
 
-export { createNativeBackend, NATIVE_MIN_ELEMENTS } from './backend.js';
+export { createNativeBackend, NATIVE_MIN_ELEMENTS, type NativeBackend } from './backend.js';
+export { type CcMode, CCompiler, emitC } from './cc.js';
 
 // What the addon runs for a kernel: its generated Rust (the catalog's, compiled ahead of time), or,
 // for compile's fused kernels, the bytecode its interpreter runs (interp.ts).
 registerEmitter('native', {
   elementwise: (k) => {
     const b = k.id.startsWith('fused:') ? encode(k) : undefined;
-    if (b) return `// bytecode for the addon's interpreter (rust/interp.rs)\n${disassemble(b)}`;
+    if (b) {
+      const views = [...k.inputs, k.out, ...(k.outputs ?? []).map((o) => o.dtype)].map((d) => ({ dtype: DTYPE_CODE[d]!, step: 1 as const }));
+      return `// bytecode for the addon's interpreter (rust/interp.rs)\n${disassemble(b)}\n\n` +
+        `// and the C the system compiler builds from it where there is one (cc.ts), here for contiguous views\n${emitC(b, views, k.inputs.length, 'fused')}`;
+    }
     const r = rustKernel(k);
     return `// Rust closure over (${r.types.join(', ')}) -> ${r.out}, in the catalog's kernels\n${r.prelude}\n|${r.types.map((_, i) => `x${i}`).join(', ')}| { ${r.body} }`;
   },

@@ -9,7 +9,7 @@ import type { ElementwiseKernel } from '@tessera/tensor';
 import { type DType, type Expr, type Prim, topoSort } from '@tessera/ops';
 
 /** Opcodes, as rust/interp.rs numbers them. */
-const OP = {
+export const OP = {
   load: 0, const: 1, neg: 3, abs: 4, exp: 5, log: 6, log1p: 7, expm1: 8, sqrt: 9, rsqrt: 10, sin: 11, cos: 12,
   tanh: 13, erf: 14, floor: 15, ceil: 16, rint: 17, trunc: 18, recip: 19, not: 20, isnan: 21, add: 22, sub: 23,
   mul: 24, div: 25, pow: 26, max: 27, min: 28, atan2: 29, fmod: 30, lt: 31, le: 32, gt: 33, ge: 34, eq: 35,

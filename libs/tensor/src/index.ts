@@ -14,6 +14,7 @@ export { tidy, keep, collecting, handBack } from './scope.js';
 export { type MemoryStats, memoryStats, memoryAllocated, trackCollection } from './memory.js';
 export { compile, explain, type Explanation, type ProgramReport } from './compile.js';
 export { profile, launchCount, type Profile } from './graph/profile.js';
+export { cacheRoot } from './graph/disk-cache.js';
 export { type GradNode, type Recorder, type Vjp, installRecorder, record, untracked } from './grad-hook.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export * from './factories.js';

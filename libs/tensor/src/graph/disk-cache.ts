@@ -23,12 +23,17 @@ import type { Plan } from './plan.js';
 /** Bumped when the file format changes. */
 const FORMAT = 1;
 
-/** The plans directory, or undefined when the disk cache is off. */
-export function cacheDir(): string | undefined {
+/** Tessera's cache directory (plans, and compiled kernels where a backend compiles them), or undefined when the disk cache is off. */
+export function cacheRoot(): string | undefined {
   const env = process.env['TESSERA_CACHE_DIR'];
   if (env === 'off') return undefined;
-  const root = env || path.join(process.env['XDG_CACHE_HOME'] || path.join(homedir(), '.cache'), 'tessera');
-  return path.join(root, 'plans');
+  return env || path.join(process.env['XDG_CACHE_HOME'] || path.join(homedir(), '.cache'), 'tessera');
+}
+
+/** The plans directory, or undefined when the disk cache is off. */
+export function cacheDir(): string | undefined {
+  const root = cacheRoot();
+  return root === undefined ? undefined : path.join(root, 'plans');
 }
 
 let codeHash: string | undefined;

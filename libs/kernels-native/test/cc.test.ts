@@ -1,0 +1,130 @@
+/**
+ * Fused kernels compiled to C (src/cc.ts) compute what the interpreter computes, bit for bit: random
+ * expressions over every opcode, float32, float64 and bool operands, contiguous, broadcast and
+ * strided views, rows shorter and longer than a chunk, NaN, infinities and signed zeros, run on a
+ * backend that interprets and one that compiles (the compiler in the foreground).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import type { ElementwiseKernel, View } from '@tessera/tensor';
+import { type Expr, ir, topoSort } from '@tessera/ops';
+import { createNativeBackend } from '../src/index.js';
+
+const interpreted = createNativeBackend({ minElements: 0, cc: 'off' });
+const compiled = createNativeBackend({ minElements: 0, cc: 'wait' });
+const hasCompiler = spawnSync(process.env['CC'] || 'cc', ['--version']).status === 0;
+const RUNS = Number(process.env['TESSERA_RUNS'] ?? 150);
+
+type D = 'float32' | 'float64' | 'bool';
+const FLOAT_UNARY = ['neg', 'abs', 'exp', 'log', 'log1p', 'expm1', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'erf', 'floor', 'ceil', 'rint', 'trunc', 'recip', 'isnan'] as const;
+const FLOAT_BINARY = ['add', 'sub', 'mul', 'div', 'pow', 'max', 'min', 'atan2', 'fmod', 'lt', 'le', 'gt', 'ge', 'eq', 'ne'] as const;
+const BOOL_OPS = ['and', 'or', 'not', 'eq', 'ne', 'max', 'min', 'abs'] as const;
+const VALUES = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 0.5, 2.5, -3.75, 1e-30, 100, -100, 88.7, 1e30, 0.3, 5];
+
+/** A random expression of dtype `want` over `inputs`, at most `depth` deep, drawn by `pick`. */
+function expr(pick: (n: number) => number, inputs: readonly D[], want: D, depth: number): Expr {
+  const leaf = (): Expr => {
+    const i = pick(inputs.length + 1);
+    if (i === inputs.length) return want === 'bool' ? ir.constant(pick(2), 'bool') : pick(2) ? ir.param('p0', want) : ir.constant(VALUES[pick(VALUES.length)]!, want);
+    return ir.cast(ir.input(i, inputs[i]!), want);
+  };
+  if (depth === 0 || pick(4) === 0) return leaf();
+  const sub = (d: D) => expr(pick, inputs, d, depth - 1);
+  if (want === 'bool') {
+    const k = pick(4);
+    if (k === 0) { const f: D = pick(2) ? 'float32' : 'float64'; const cmp = FLOAT_BINARY[9 + pick(6)]!; return (ir[cmp] as (a: Expr, b: Expr) => Expr)(sub(f), sub(f)); }
+    if (k === 1) return ir.cast(sub(pick(2) ? 'float32' : 'float64'), 'bool');
+    const op = BOOL_OPS[pick(BOOL_OPS.length)]!;
+    return op === 'not' || op === 'abs' ? ir[op](sub('bool')) : (ir[op] as (a: Expr, b: Expr) => Expr)(sub('bool'), sub('bool'));
+  }
+  const k = pick(6);
+  if (k === 0) return ir.where(sub('bool'), sub(want), sub(want));
+  if (k === 1) return ir.cast(sub(want === 'float32' ? 'float64' : 'float32'), want);
+  if (k === 2) return ir.cast(sub('bool'), want);
+  if (k === 3) {
+    const op = FLOAT_UNARY[pick(FLOAT_UNARY.length)]!;
+    const e = ir[op](sub(want));
+    return e.dtype === want ? e : ir.cast(e, want);
+  }
+  const op = FLOAT_BINARY[pick(FLOAT_BINARY.length)]!;
+  const e = (ir[op] as (a: Expr, b: Expr) => Expr)(sub(want), sub(want));
+  return e.dtype === want ? e : ir.cast(e, want);
+}
+
+const ARRAYS = { float32: Float32Array, float64: Float64Array, bool: Uint8Array } as const;
+
+/** A view of `shape` [r, c] in one of four layouts, over a fresh buffer filled by `pick`. */
+function view(pick: (n: number) => number, dtype: D, r: number, c: number, output: boolean): View {
+  const layout = output ? pick(2) * 3 : pick(4); // outputs: contiguous or transposed
+  const offset = pick(3);
+  const [len, strides] = layout === 0 ? [r * c, [c, 1]] : layout === 1 ? [c, [0, 1]] : layout === 2 ? [r, [1, 0]] : [r * c, [1, r]];
+  const buffer = new ARRAYS[dtype](offset + len);
+  for (let i = 0; i < buffer.length; i++) buffer[i] = dtype === 'bool' ? pick(2) : VALUES[pick(VALUES.length)]! * (1 + pick(7) / 8);
+  return { buffer, dtype, shape: [r, c], strides, offset };
+}
+
+const same = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => {
+  for (let i = 0; i < a.length; i++) if (!(Object.is(a[i], b[i]) || (Number.isNaN(a[i]) && Number.isNaN(b[i])))) return false;
+  return a.length === b.length;
+};
+
+describe.skipIf(typeof interpreted === 'string' || typeof compiled === 'string')('fused kernels compiled to C', () => {
+  if (typeof interpreted === 'string' || typeof compiled === 'string') return;
+
+  it.skipIf(!hasCompiler)('compute what the interpreter computes, bit for bit', () => {
+    // Draw every case first and launch each once (interpreted while its C is queued), then again:
+    // the first repeat compiles the whole queue in one batch, so the cases cost a few compiler runs.
+    const cases = fc.sample(fc.record({ choices: fc.array(fc.nat(), { minLength: 40, maxLength: 80 }), r: fc.integer({ min: 1, max: 5 }), c: fc.integer({ min: 1, max: 300 }) }), { numRuns: RUNS, seed: Number(process.env['TESSERA_SEED'] ?? 20261206) })
+      .map(({ choices, r, c }, n) => {
+        let at = 0;
+        const pick = (m: number) => choices[at++ % choices.length]! % m;
+        const inputs = Array.from({ length: 1 + pick(3) }, () => (['float32', 'float64', 'bool'] as const)[pick(3)]!);
+        const out: D = (['float32', 'float64', 'bool'] as const)[pick(3)]!;
+        const e = expr(pick, inputs, out, 5);
+        const second: D = (['float32', 'float64', 'bool'] as const)[pick(3)]!;
+        const outputs = pick(2) ? [{ expr: expr(pick, inputs, second, 3), dtype: second }] : [];
+        const uses = topoSort([e, ...outputs.map((o) => o.expr)]).some((x) => x.kind === 'param');
+        const kernel: ElementwiseKernel = { id: `fused:cc-test-${n}`, expr: e, inputs, out, params: uses ? ['p0'] : [], outputs };
+        const leaves = inputs.map((d) => view(pick, d, r, c, false));
+        const outs = [out, ...outputs.map((o) => o.dtype)].map((d) => view(pick, d, r, c, true));
+        const params = uses ? [VALUES[pick(VALUES.length)]!] : [];
+        return { kernel, leaves, outs, params, shape: [r, c] };
+      });
+    const launch = (b: typeof compiled, x: (typeof cases)[number]) => {
+      const outs = x.outs.map((v) => ({ ...v, buffer: (v.buffer as Float32Array).slice() }));
+      b.elementwise(x.kernel, { shape: x.shape, inputs: x.leaves, out: outs[0]!, outs: outs.slice(1), params: x.params });
+      return outs.map((v) => v.buffer as Float32Array);
+    };
+    for (const x of cases) launch(compiled, x);
+    const before = compiled.compiler.launches.compiled;
+    for (const [n, x] of cases.entries()) {
+      const want = launch(interpreted, x), got = launch(compiled, x);
+      for (let o = 0; o < want.length; o++) {
+        if (same(got[o]!, want[o]!)) continue;
+        const i = Array.from(want[o]!).findIndex((w, i) => !same([w], [got[o]![i]!]));
+        expect.fail(`case ${n}, output ${o}, element ${i}: compiled ${got[o]![i]}, interpreted ${want[o]![i]}; kernel ${JSON.stringify(x.kernel)}; leaves ${JSON.stringify(x.leaves.map((v) => [v.strides, v.offset]))}`);
+      }
+    }
+    // Every second launch ran compiled code (not the interpreter again).
+    expect(compiled.compiler.launches.compiled - before).toBe(cases.length);
+  }, 300_000);
+
+  it('interpret where there is no C compiler, and say why', () => {
+    const saved = process.env['CC'];
+    process.env['CC'] = '/nonexistent/cc';
+    try {
+      const b = createNativeBackend({ minElements: 0, cc: 'wait' });
+      if (typeof b === 'string') throw new Error(b);
+      expect(b.compiler.unavailable()).toMatch(/no C compiler/);
+      const x = new Float32Array([1, -2, NaN, 4]), out = new Float32Array(4);
+      const k: ElementwiseKernel = { id: 'fused:cc-test-nocc', expr: ir.tanh(ir.mul(ir.input(0, 'float32'), 2)), inputs: ['float32'], out: 'float32', params: [] };
+      const v = (buffer: Float32Array): View => ({ buffer, dtype: 'float32', shape: [4], strides: [1], offset: 0 });
+      for (let i = 0; i < 2; i++) b.elementwise(k, { shape: [4], inputs: [v(x)], out: v(out), params: [] });
+      expect(Array.from(out)).toEqual(Array.from(x, (t) => Math.fround(Math.tanh(2 * t))));
+      expect(b.compiler.launches).toEqual({ compiled: 0, interpreted: 2 });
+    } finally {
+      if (saved === undefined) delete process.env['CC']; else process.env['CC'] = saved;
+    }
+  });
+});
