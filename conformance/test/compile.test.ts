@@ -51,7 +51,21 @@ const OPS: readonly Op[] = [
   // Reshapes that merge dims (after a transpose: a copy, then read through the merged view) and split one.
   (v, pick) => { const a = v[pick(v.length)]!; return a.ndim >= 2 ? a.reshape(-1) : undefined; },
   (v, pick) => { const a = v[pick(v.length)]!, n = a.shape[a.ndim - 1]; return n !== undefined && n % 2 === 0 && n > 0 ? a.reshape([...a.shape.slice(0, -1), 2, n / 2]) : undefined; },
+  // In place, on a value the program made (values read before still hold what they read), reading
+  // itself or another value (a view of its own memory included: read as it was before the write).
+  (v, pick) => { const a = inPlaceTarget(v, pick); return a && a.mul_([0.9, -1.5][pick(2)]!).add_(a.square().mul(0.1)); },
+  (v, pick) => {
+    const a = inPlaceTarget(v, pick), b = v[pick(v.length)]!;
+    return a && b.ndim <= a.ndim && b.shape.every((d, i) => d === 1 || d === a.shape[a.ndim - b.ndim + i]) ? a.add_(b.tanh(), { alpha: 0.5 }) : undefined;
+  },
 ];
+
+/** A value the program computed (not an input) whose elements have memory of their own, for an in-place op. */
+function inPlaceTarget(v: readonly T[], pick: (n: number) => number): T | undefined {
+  if (v.length <= 2) return undefined;
+  const a = v[2 + pick(v.length - 2)]!;
+  return a.isContiguous() ? a : undefined;
+}
 
 /** A program: op choices and operand picks, replayed identically on every run. */
 function program(choices: readonly number[]) {
@@ -91,10 +105,12 @@ await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
           return specials ? tsr.where(tsr.rand(s, { device }).lt(0.15), SPECIALS[seed & 3]!, t) : t;
         };
         const x = make(sa), y = make(sb);
+        // The compiled run gets inputs of its own (an in-place op may write an input through a view).
+        const x2 = x.clone(), y2 = y.clone();
         const f = program(choices);
         let eager: T;
         try { eager = f(x, y); } catch (e) { if (e instanceof tsr.NotImplementedError) return; throw e; }
-        const compiled = tsr.compile(f)(x, y);
+        const compiled = tsr.compile(f)(x2, y2);
         expect(compiled.shape).toEqual(eager.shape);
         close(await logical(compiled), await logical(eager), { sa, sb, choices, seed, specials });
       }), { seed: SEED, numRuns: RUNS });

@@ -206,7 +206,9 @@ export function emitC(b: Bytecode, views: readonly ViewShape[], leaves: number, 
   if (written.size) lines.push(`        ${T} ${[...written].sort((x, y) => x - y).map((r) => `r${r}`).join(', ')};`);
   for (const l of body) lines.push(`        ${l}`);
   lines.push('      }');
-  for (let o = 0; o < outs; o++) {
+  // Further results first, then the result, as the interpreter stores them (so where two write one
+  // element, the result is what remains).
+  for (const o of [...Array(outs).keys()].map((o) => (o + 1) % outs)) {
     const v = leaves + o;
     const at = `V${v}[${views[v]!.step === 0 ? '0' : views[v]!.step === 1 ? '(j0 + i)' : `(j0 + i) * cs${v}`}]`;
     const value = views[v]!.dtype === 2 ? `(uint8_t)(s${o}[i] != ${zero})` : `(${C_TYPES[views[v]!.dtype]})s${o}[i]`;

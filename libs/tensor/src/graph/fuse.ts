@@ -143,7 +143,13 @@ function refine(k: FusedKernel, finer: readonly number[]): void {
 export function inline(producer: FusedKernel, consumer: FusedKernel, reads: ReadonlyMap<number, StorageView[]>, store = false): void {
   const old = consumer.leaves.slice();
   consumer.leaves.length = 0;
-  const ownIndex = old.map((v, i) => (reads.has(i) ? -1 : leafIndex(consumer, v)));
+  // The consumer's reads of what the producer stores (its further results, and its result when
+  // stored), which it moves into this pass: in program order they see the producer's values, which
+  // this pass holds in registers, while memory there is not yet written. (The scheduler lets a pass
+  // read a storage it writes only where it writes it, so each is the very element stored.)
+  const stored = [...producer.extra.map((e) => e.out), ...(store ? [producer.out] : [])];
+  const fromProducer = old.map((v, i) => (reads.has(i) ? -1 : stored.findIndex((w) => w.storage === v.storage && sameView(w, v))));
+  const ownIndex = old.map((v, i) => (reads.has(i) || fromProducer[i]! >= 0 ? -1 : leafIndex(consumer, v)));
   const base = consumer.params.length;
   consumer.params.push(...producer.params);
   consumer.paramRefs.push(...producer.paramRefs);
@@ -161,13 +167,17 @@ export function inline(producer: FusedKernel, consumer: FusedKernel, reads: Read
   }
   // The producer's own further results come along, renamed as its result is.
   const carried = producer.extra.map((e) => ({ out: e.out, expr: rename(e.expr) }));
+  const storedValues = [...carried.map((e) => e.expr), ...(store ? [renamed] : [])];
+  fromProducer.forEach((j, at) => { if (j >= 0) inlined.set(at, storedValues[j]!); });
   // Substitution does not walk into what it inserts: the producer's renumbered inputs stay as they are.
   // One memo across the consumer's results keeps what they share shared.
   const memo = new Map<Expr, Expr>();
   const rewrite = (e: Expr) => substitute(e, (i, d) => inlined.get(i) ?? ir.input(ownIndex[i]!, d), (name, d) => ir.param(name, d), memo);
   consumer.expr = rewrite(consumer.expr);
   for (const e of consumer.extra) e.expr = rewrite(e.expr);
-  consumer.extra.unshift(...carried, ...(store ? [{ out: producer.out, expr: renamed }] : []));
+  // A store the consumer's own result or further results write over (the same elements, later) is dropped.
+  const overwritten = (v: StorageView) => [consumer.out, ...consumer.extra.map((e) => e.out)].some((w) => sameView(w, v));
+  consumer.extra.unshift(...[...carried, ...(store ? [{ out: producer.out, expr: renamed }] : [])].filter((e) => !overwritten(e.out)));
 }
 
 /** A canonical name of an expression's (or several results') structure: equal names mean the same kernel code. */
