@@ -133,9 +133,8 @@ pub fn elementwise(kernel: u32, launch: Float64ArraySlice, used: u32, mut out: T
 
 /// Unpacks a fused kernel's launch and checks it (see `fused`), then calls `go` with its program,
 /// whether its registers are f64, its shape and its views.
-fn with_fused_launch(launch: &[f64], used: u32, mut outs: Vec<TypedArray>, leaves: Vec<TypedArray>,
+fn with_fused_launch(block: &mut Block, mut outs: Vec<TypedArray>, leaves: Vec<TypedArray>,
     go: impl FnOnce(&interp::Program, bool, &[usize], &[interp::View], &[interp::View]) -> Result<()>) -> Result<()> {
-    let mut block = Block::of(launch, used, "fused")?;
     let head = block.dims(7)?;
     let [wide, regs, ninst, nconst, rank, nleaves, nouts] = [head[0], head[1], head[2], head[3], head[4], head[5], head[6]];
     if nleaves != leaves.len() || nouts != outs.len() || nouts == 0 {
@@ -190,11 +189,39 @@ fn with_fused_launch(launch: &[f64], used: u32, mut outs: Vec<TypedArray>, leave
 /// Dtypes are interp::F32/F64/BOOL and must match the arrays given.
 #[napi]
 pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
-    with_fused_launch(&launch, used, outs, leaves, |program, wide, shape, views, out_views| {
-        // SAFETY: the program was checked (known ops, registers and indices in range) and every view lies within its buffer over `shape`.
-        unsafe { if wide { interp::run::<f64>(program, shape, views, out_views) } else { interp::run::<f32>(program, shape, views, out_views) } }
-        Ok(())
-    })
+    with_fused_launch(&mut Block::of(&launch, used, "fused")?, outs, leaves, interpret)
+}
+
+fn interpret(program: &interp::Program, wide: bool, shape: &[usize], views: &[interp::View], out_views: &[interp::View]) -> Result<()> {
+    // SAFETY: the program was checked (known ops, registers and indices in range) and every view lies within its buffer over `shape`.
+    unsafe { if wide { interp::run::<f64>(program, shape, views, out_views) } else { interp::run::<f32>(program, shape, views, out_views) } }
+    Ok(())
+}
+
+fn run_compiled(id: u32) -> impl FnOnce(&interp::Program, bool, &[usize], &[interp::View], &[interp::View]) -> Result<()> {
+    move |program, _, shape, views, out_views| {
+        // SAFETY: every view lies within its buffer over `shape`; cc::run checks them against the function's signature.
+        unsafe { cc::run(id, program.code.len() / 5, program.consts, shape, views, out_views) }.map_err(|e| Error::from_reason(format!("fused: {e}")))
+    }
+}
+
+/// Runs several launches of fused kernels in one call (compile's horizontal groups): `launch` packs
+/// their number, then each launch as `fused` packs it; `ids[i]` is launch i's compiled kernel, or -1
+/// to interpret it; `outs` and `leaves` hold every launch's arrays in turn.
+#[napi(js_name = "fusedGroup")]
+pub fn fused_group(ids: Vec<i32>, launch: Float64ArraySlice, used: u32, mut outs: Vec<TypedArray>, mut leaves: Vec<TypedArray>) -> Result<()> {
+    let mut block = Block::of(&launch, used, "fused group")?;
+    let n = block.count()?;
+    if ids.len() != n { return Err(Error::from_reason(format!("fused group: {n} launches, {} kernel ids", ids.len()))); }
+    for &id in &ids {
+        // Each launch's header says how many leaves and outputs it takes (checked again as it is unpacked).
+        let (nl, no) = match block.v.get(block.at + 5..block.at + 7) { Some(h) => (h[0] as usize, h[1] as usize), None => return Err(Error::from_reason("fused group: launch block too short".to_string())) };
+        if nl > leaves.len() || no > outs.len() { return Err(Error::from_reason("fused group: fewer arrays than its launches take".to_string())); }
+        let (l, o) = (leaves.drain(..nl).collect(), outs.drain(..no).collect());
+        if id < 0 { with_fused_launch(&mut block, o, l, interpret)? } else { with_fused_launch(&mut block, o, l, run_compiled(id as u32))? }
+    }
+    if !leaves.is_empty() || !outs.is_empty() || block.at != block.v.len() { return Err(Error::from_reason("fused group: arrays or values left over".to_string())); }
+    Ok(())
 }
 
 /// Loads a library of compiled fused kernels (see cc.rs): `symbols` its functions, `signatures` what
@@ -207,10 +234,7 @@ pub fn cc_load(path: String, symbols: Vec<String>, signatures: Vec<String>) -> R
 /// Runs compiled kernel `id` on a launch packed as for `fused` (whose bytecode it was compiled from).
 #[napi(js_name = "fusedCompiled")]
 pub fn fused_compiled(id: u32, launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
-    with_fused_launch(&launch, used, outs, leaves, |program, _, shape, views, out_views| {
-        // SAFETY: every view lies within its buffer over `shape`; cc::run checks them against the function's signature.
-        unsafe { cc::run(id, program.code.len() / 5, program.consts, shape, views, out_views) }.map_err(|e| Error::from_reason(format!("fused: {e}")))
-    })
+    with_fused_launch(&mut Block::of(&launch, used, "fused")?, outs, leaves, run_compiled(id))
 }
 
 /// The instruction set the elementwise loops run with here: "avx512", "avx2", "baseline" (x86-64

@@ -17,6 +17,7 @@ interface Addon {
   elementwise(kernel: number, launch: Float64Array, used: number, out: Storage, a?: Storage, b?: Storage, c?: Storage): void;
   fused(launch: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
   fusedCompiled(id: number, launch: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
+  fusedGroup(ids: number[], launch: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
   ccLoad(path: string, symbols: string[], signatures: string[]): number[];
   matmul(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array,
     m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number): void;
@@ -134,21 +135,47 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     const signature = signatureOf(shapes);
     return compiler.lookup(`${k.id}|${signature}`, signature, (name) => emitC(b, shapes, leaves, name));
   }
-  function fused(k: ElementwiseKernel, l: ElementwiseLaunch): boolean {
+  const bytecodeOf = (k: ElementwiseKernel): Bytecode | undefined => {
     let b = bytecode.get(k.id);
     if (b === undefined && !bytecode.has(k.id)) bytecode.set(k.id, (b = encode(k)));
-    if (!b) return false;
-    used = 0;
-    const outs = [l.out, ...(l.outs ?? [])];
+    return b;
+  };
+  /** Packs launch `l` of `b` into the block (after what is there) and returns its compiled kernel's id, if ready. */
+  function pack(k: ElementwiseKernel, b: Bytecode, l: ElementwiseLaunch, outs: readonly View[]): number | undefined {
     const views = [...l.inputs, ...outs];
     put(b.wide ? 1 : 0); put(b.regs); put(b.code.length / 5); put(b.consts.length + l.params.length); put(l.shape.length); put(l.inputs.length); put(outs.length);
     putAll(b.code); putAll(b.consts); putAll(l.params); putAll(l.shape);
     for (const v of views) { put(DTYPE_CODE[v.dtype]!); put(v.offset); putAll(v.strides); }
     const id = compiler.mode === 'off' ? undefined : compiled(k, b, views, l.inputs.length, l.shape.length);
+    if (id === undefined) compiler.launches.interpreted++; else compiler.launches.compiled++;
+    return id;
+  }
+  function fused(k: ElementwiseKernel, l: ElementwiseLaunch): boolean {
+    const b = bytecodeOf(k);
+    if (!b) return false;
+    used = 0;
+    const outs = [l.out, ...(l.outs ?? [])];
+    const id = pack(k, b, l, outs);
     const buffers = [outs.map((v) => v.buffer as Storage), l.inputs.map((v) => v.buffer as Storage)] as const;
-    if (id === undefined) { addon.fused(block, used, ...buffers); compiler.launches.interpreted++; }
-    else { addon.fusedCompiled(id, block, used, ...buffers); compiler.launches.compiled++; }
+    if (id === undefined) addon.fused(block, used, ...buffers);
+    else addon.fusedCompiled(id, block, used, ...buffers);
     return true;
+  }
+  // Horizontal groups (compile's group.ts): every launch of one fused kernel in one call into the addon, however small.
+  const groupable = (k: ElementwiseKernel): boolean => k.id.startsWith('fused:') && bytecodeOf(k) !== undefined;
+  function elementwiseGroup(k: ElementwiseKernel, launches: readonly ElementwiseLaunch[]): void {
+    const b = bytecodeOf(k);
+    if (!b) throw new Error(`native: kernel ${k.id} cannot run as a group (an internal error: the scheduler asks groupable first)`);
+    used = 0;
+    put(launches.length);
+    const ids: number[] = [], outBuffers: Storage[] = [], leafBuffers: Storage[] = [];
+    for (const l of launches) {
+      const outs = [l.out, ...(l.outs ?? [])];
+      ids.push(pack(k, b, l, outs) ?? -1);
+      for (const v of outs) outBuffers.push(v.buffer as Storage);
+      for (const v of l.inputs) leafBuffers.push(v.buffer as Storage);
+    }
+    addon.fusedGroup(ids, block, used, outBuffers, leafBuffers);
   }
 
   function elementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void {
@@ -260,5 +287,5 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     }
   }
 
-  return { ...jsBackend, name: 'native', compiler, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, layerNorm, layerNormBackward } };
+  return { ...jsBackend, name: 'native', compiler, groupable, elementwiseGroup, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, layerNorm, layerNormBackward } };
 }

@@ -162,6 +162,17 @@ export interface Backend {
   readonly maxKernelBuffers?: number;
   /** Whether its elementwise kernels take further `outputs` (one pass storing several results); the scheduler fuses so only then. */
   readonly multiOutput?: boolean;
+  /**
+   * Horizontal fusion, as PyTorch's foreach kernels: whether `elementwiseGroup` runs launches of `k`
+   * (compile's scheduler asks before grouping, so a group is always one launch where it is made).
+   */
+  groupable?(k: ElementwiseKernel): boolean;
+  /**
+   * Runs several launches of one kernel, none reading what another writes, as one launch (one
+   * crossing into the device or addon): what compile's scheduler makes of an optimizer's
+   * per-parameter updates.
+   */
+  elementwiseGroup?(k: ElementwiseKernel, launches: readonly ElementwiseLaunch[]): void;
   alloc(dtype: DType, size: number): unknown;
   /** Copies host data into a new device buffer (CPU backends may adopt the array). */
   fromHost(data: TypedArray, dtype: DType): unknown;

@@ -21,7 +21,7 @@ import type { Program } from './program.js';
 import type { Plan } from './plan.js';
 
 /** Bumped when the file format changes. */
-const FORMAT = 1;
+const FORMAT = 2;
 
 /** Tessera's cache directory (plans, and compiled kernels where a backend compiles them), or undefined when the disk cache is off. */
 export function cacheRoot(): string | undefined {
@@ -151,7 +151,15 @@ export function loadPlan(key: string, p: Program, storages: number): Plan | unde
   try {
     const j = JSON.parse(text) as { format?: unknown; key?: unknown; kernels?: unknown };
     if (j.format !== FORMAT || j.key !== key || !Array.isArray(j.kernels)) return undefined;
-    return { kernels: j.kernels.map((k: Record<string, unknown>) => decodePlanned(k, p, storages)) };
+    const kernels = j.kernels.map((k: Record<string, unknown>) => decodePlanned(k, p, storages));
+    // A group's members follow it: elementwise launches of its kernel on a backend that runs groups.
+    kernels.forEach((k, i) => {
+      if (k.kind !== 'elementwise' || !k.group) return;
+      const members = kernels.slice(i, i + k.group);
+      const backend = (p.steps[k.at] as { backend: { groupable?(x: unknown): boolean } }).backend;
+      if (members.length !== k.group || !members.every((m) => m.kind === 'elementwise' && m.kernel.id === k.kernel.id && !(m !== k && m.group)) || !backend.groupable?.(k.kernel)) throw new Error('malformed group');
+    });
+    return { kernels };
   } catch {
     return undefined; // malformed: scheduled again and written over
   }
@@ -181,9 +189,11 @@ function decodePlanned(k: Record<string, unknown>, p: Program, storages: number)
   if (!Array.isArray(refs) || !refs.every(paramOf)) throw new Error('malformed params');
   const shape = k['shape'];
   if (!Array.isArray(shape) || !shape.every(isInt)) throw new Error('malformed shape');
+  const group = k['group'];
+  if (group !== undefined && !(isInt(group) && group >= 2)) throw new Error('malformed group');
   return {
     kind: 'elementwise', at, kernel: decodeKernel(k['kernel'] as Record<string, unknown>), shape,
-    out: view(k['out']), outs: list(k['outs']), inputs: list(k['inputs']), paramRefs: refs as [number, number][],
+    out: view(k['out']), outs: list(k['outs']), inputs: list(k['inputs']), paramRefs: refs as [number, number][], ...(group ? { group } : {}),
   };
 }
 

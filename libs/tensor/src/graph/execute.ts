@@ -7,15 +7,15 @@
  */
 import { allocChecked } from '../typed.js';
 import type { Storage } from '../storage.js';
-import type { View } from '../backend.js';
+import type { ElementwiseLaunch, View } from '../backend.js';
 import { type Program, bind } from './program.js';
 import type { Plan, PlannedView } from './plan.js';
 import { countLaunch } from './profile.js';
 import type { Kernel } from './schedule.js';
 
 /** The storages a kernel writes and reads. */
-const writes = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.writes : k.kind === 'reduce' ? [k.out.storage] : [k.out.storage, ...k.outs.map((v) => v.storage)]);
-const reads = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.reads : k.kind === 'reduce' ? [k.input.storage] : k.inputs.map((v) => v.storage));
+export const writes = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.writes : k.kind === 'reduce' ? [k.out.storage] : [k.out.storage, ...k.outs.map((v) => v.storage)]);
+export const reads = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.reads : k.kind === 'reduce' ? [k.input.storage] : k.inputs.map((v) => v.storage));
 
 /** The launch counter's name of a kernel (an op's, a routine's, or "fused"). */
 const launchName = (k: Kernel): string =>
@@ -60,14 +60,27 @@ function allocate(s: Storage): void {
 export function execute(plan: Plan, p: Program, storages: readonly Storage[], m: MemoryPlan): void {
   const view = (v: PlannedView): View => ({ ...v.view, buffer: storages[v.storage]!.buffer });
   const kernels = plan.kernels;
+  const launch = (k: Extract<Plan['kernels'][number], { kind: 'elementwise' }>): ElementwiseLaunch => {
+    const params = k.paramRefs.map(([at, j]) => (p.steps[at] as { params: readonly number[] }).params[j]!);
+    return { shape: k.shape, out: view(k.out), inputs: k.inputs.map(view), params, ...(k.outs.length ? { outs: k.outs.map(view) } : {}) };
+  };
   for (let i = 0; i < kernels.length; i++) {
     const k = kernels[i]!;
+    const step = p.steps[k.at]!;
+    if (k.kind === 'elementwise' && k.group) {
+      // A horizontal group (group.ts): its members follow it; one launch runs them all.
+      const members = kernels.slice(i, i + k.group) as (typeof k)[];
+      for (let j = i; j < i + k.group; j++) for (const s of m.alloc[j]!) allocate(storages[s]!);
+      countLaunch(m.names[i]!);
+      step.backend.elementwiseGroup!(k.kernel, members.map(launch));
+      for (let j = i; j < i + k.group; j++) for (const s of m.free[j]!) storages[s]!.freeTemporary();
+      i += k.group - 1;
+      continue;
+    }
     for (const s of m.alloc[i]!) allocate(storages[s]!);
     countLaunch(m.names[i]!);
-    const step = p.steps[k.at]!;
     if (k.kind === 'elementwise') {
-      const params = k.paramRefs.map(([at, j]) => (p.steps[at] as { params: readonly number[] }).params[j]!);
-      step.backend.elementwise(k.kernel, { shape: k.shape, out: view(k.out), inputs: k.inputs.map(view), params, ...(k.outs.length ? { outs: k.outs.map(view) } : {}) });
+      step.backend.elementwise(k.kernel, launch(k));
     } else if (step.kind === 'reduce') {
       step.backend.reduce(step.kernel, { outer: step.outer, inner: step.inner, input: bind(step.input), out: bind(step.out), params: step.params });
     } else if (step.kind === 'routine') step.run();

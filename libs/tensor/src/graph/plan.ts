@@ -18,7 +18,7 @@ import type { Kernel } from './schedule.js';
 export interface PlannedView { readonly storage: number; readonly view: Omit<StorageView, 'storage'> }
 
 type Planned =
-  | { readonly kind: 'elementwise'; readonly at: number; readonly kernel: ElementwiseKernel; readonly shape: readonly number[]; readonly out: PlannedView; readonly outs: readonly PlannedView[]; readonly inputs: readonly PlannedView[]; readonly paramRefs: readonly (readonly [number, number])[] }
+  | { readonly kind: 'elementwise'; readonly at: number; readonly kernel: ElementwiseKernel; readonly shape: readonly number[]; readonly out: PlannedView; readonly outs: readonly PlannedView[]; readonly inputs: readonly PlannedView[]; readonly paramRefs: readonly (readonly [number, number])[]; readonly group?: number }
   | { readonly kind: 'step'; readonly at: number };
 
 export interface Plan { readonly kernels: readonly Planned[] }
@@ -138,7 +138,7 @@ export function planOf(kernels: readonly Kernel[], storages: readonly Storage[])
   const planned = ({ storage, ...view }: StorageView): PlannedView => ({ storage: index.get(storage)!, view });
   return {
     kernels: kernels.map((k): Planned => (k.kind === 'elementwise'
-      ? { kind: 'elementwise', at: k.at, kernel: k.kernel, shape: k.shape, out: planned(k.out), outs: k.outs.map(planned), inputs: k.inputs.map(planned), paramRefs: k.paramRefs }
+      ? { kind: 'elementwise', at: k.at, kernel: k.kernel, shape: k.shape, out: planned(k.out), outs: k.outs.map(planned), inputs: k.inputs.map(planned), paramRefs: k.paramRefs, ...(k.group ? { group: k.group } : {}) }
       : { kind: 'step', at: k.at })),
   };
 }
@@ -151,7 +151,7 @@ export function instantiate(plan: Plan, p: Program, storages: readonly Storage[]
       const params = k.paramRefs.map(([step, j]) => (p.steps[step] as { params: readonly number[] }).params[j]!);
       // The backend of this program's step (the key names it, but two backends may share a name).
       const backend = (p.steps[k.at] as { backend: Backend }).backend;
-      return { kind: 'elementwise', at: k.at, backend, kernel: k.kernel, shape: k.shape, out: bound(k.out), outs: k.outs.map(bound), inputs: k.inputs.map(bound), params, paramRefs: k.paramRefs };
+      return { kind: 'elementwise', at: k.at, backend, kernel: k.kernel, shape: k.shape, out: bound(k.out), outs: k.outs.map(bound), inputs: k.inputs.map(bound), params, paramRefs: k.paramRefs, ...(k.group ? { group: k.group } : {}) };
     }
     const s = p.steps[k.at]!;
     if (s.kind === 'routine') return { kind: 'routine', at: k.at, step: s };

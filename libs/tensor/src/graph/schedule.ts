@@ -13,10 +13,15 @@ import { type FusedKernel, fromStep, inline, opCount, readThrough, toKernel } fr
 import { type ElementwiseStep, type Program, type ReduceStep, type RoutineStep, type StorageView, readsOf, setRunner, writesOf } from './program.js';
 import { type Plan, Signature, type SignatureNumbers, instantiate, planOf, sameSignature } from './plan.js';
 import { loadPlan, storePlan } from './disk-cache.js';
+import { groupLaunches } from './group.js';
 
 /** A kernel to run; `at` is the program step it comes from (for a fused kernel, the last one it computes). */
 export type Kernel =
-  | { readonly kind: 'elementwise'; readonly at: number; readonly backend: Backend; readonly kernel: ElementwiseKernel; readonly shape: readonly number[]; readonly out: StorageView; readonly outs: readonly StorageView[]; readonly inputs: readonly StorageView[]; readonly params: readonly number[]; readonly paramRefs: readonly (readonly [number, number])[] }
+  | {
+    readonly kind: 'elementwise'; readonly at: number; readonly backend: Backend; readonly kernel: ElementwiseKernel; readonly shape: readonly number[]; readonly out: StorageView; readonly outs: readonly StorageView[]; readonly inputs: readonly StorageView[]; readonly params: readonly number[]; readonly paramRefs: readonly (readonly [number, number])[];
+    /** On the first kernel of a horizontal group (group.ts): how many kernels, it and those after it, run as its one launch. */
+    readonly group?: number;
+  }
   | { readonly kind: 'reduce'; readonly at: number; readonly backend: Backend; readonly kernel: ReduceKernel; readonly outer: readonly number[]; readonly inner: readonly number[]; readonly input: StorageView; readonly out: StorageView; readonly params: readonly number[] }
   | { readonly kind: 'routine'; readonly at: number; readonly step: RoutineStep };
 
@@ -224,7 +229,7 @@ export function schedule(p: Program): Kernel[] {
 
 /** Where a program's plan came from: scheduled now, or a program of its structure ran before (in this process or, from disk, in another). */
 export type PlanSource = 'scheduled' | 'memory' | 'disk';
-/** What onProgramRun reports of each program: its size, the kernels it runs and where its plan came from. */
+/** What onProgramRun reports of each program: its size, its launches (`kernels`; a horizontal group is one), the kernels it runs and where its plan came from. */
 export interface ProgramRun { readonly steps: number; readonly kernels: number; readonly schedule: readonly Kernel[]; readonly plan: PlanSource }
 const listeners = new Set<(r: ProgramRun) => void>();
 /** Calls fn with each program as it runs (explain, codegen); returns the function that stops it. */
@@ -281,7 +286,7 @@ export function runProgram(p: Program): void {
       kernels = instantiate(plan, p, storages);
     } else {
       source = 'scheduled';
-      kernels = schedule(p);
+      kernels = groupLaunches(schedule(p));
       plan = planOf(kernels, storages);
       storePlan(key, p, plan);
     }
@@ -290,7 +295,9 @@ export function runProgram(p: Program): void {
   remember(cached);
   if (listeners.size) {
     const ks = kernels ?? instantiate(cached.plan, p, storages);
-    for (const l of listeners) l({ steps: p.steps.length, kernels: ks.length, schedule: ks, plan: source });
+    // Launches: a horizontal group's members run in its first kernel's launch.
+    const launches = ks.reduce((n, k) => n - (k.kind === 'elementwise' && k.group ? k.group - 1 : 0), ks.length);
+    for (const l of listeners) l({ steps: p.steps.length, kernels: launches, schedule: ks, plan: source });
   }
   execute(cached.plan, p, storages, cached.memory);
 }
