@@ -1,8 +1,9 @@
 /**
- * compile against eager, on every backend: random programs of 2-8 ops (elementwise, movement,
- * reductions, softmax, matmul) over broadcast, transposed, sliced, flipped and expanded values with
- * NaN and infinities mixed in, run eagerly and compiled; the results must agree, and compiled
- * programs must run as fewer kernels than they have ops.
+ * compile against eager and float64, on every backend: random programs of 2-8 ops (elementwise,
+ * movement, reductions, softmax, matmul, in-place updates) over broadcast, transposed, sliced,
+ * flipped and expanded values with NaN and infinities mixed in, run eagerly, compiled, and in
+ * float64 on the CPU; compiled must agree with eager and be no less accurate against float64, and
+ * compiled programs must run as fewer kernels than they have ops.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -84,6 +85,26 @@ function program(choices: readonly number[]) {
 
 const SPECIALS = [NaN, Infinity, -Infinity, 0];
 
+/**
+ * Compiled against float64 (as Inductor's accuracy check does): the program run on float64 copies
+ * of the inputs, on the CPU, whose float64 kernels the elementwise and reduction suites check
+ * against the specs' float64 references. A fused kernel rounds differently from eager's chain of
+ * stores, so rather than equality: compiled's root-mean-square error from the float64 result is at
+ * most 3 times eager's, plus 1e-6 of the result's size. Elements where float64 or eager are not
+ * finite are left to the comparison with eager (an overflow float64 does not have).
+ */
+function noLessAccurate(got: readonly number[], eager: readonly number[], ref: readonly number[], ctx: unknown): void {
+  let errC = 0, errE = 0, size = 0, n = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const r = ref[i]!;
+    if (!Number.isFinite(r) || !Number.isFinite(eager[i]!)) continue;
+    errC += (got[i]! - r) ** 2; errE += (eager[i]! - r) ** 2; size += r * r; n++;
+  }
+  if (n === 0) return;
+  const [rmsC, rmsE, rms] = [errC, errE, size].map((v) => Math.sqrt(v / n)) as [number, number, number];
+  expect(rmsC <= 3 * rmsE + 1e-6 * rms, `compiled's error from float64 ${rmsC}, eager's ${rmsE} (result size ${rms}) ${JSON.stringify(ctx)}`).toBe(true);
+}
+
 function close(got: ArrayLike<number>, want: ArrayLike<number>, ctx: unknown): void {
   expect(got.length, JSON.stringify(ctx)).toBe(want.length);
   for (let i = 0; i < want.length; i++) {
@@ -107,12 +128,17 @@ await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
         const x = make(sa), y = make(sb);
         // The compiled run gets inputs of its own (an in-place op may write an input through a view).
         const x2 = x.clone(), y2 = y.clone();
+        // And the float64 reference run: copies on the CPU in float64.
+        const x64 = tsr.tensor(await logical(x), { dtype: 'float64', device: 'cpu' }).reshape(sa), y64 = tsr.tensor(await logical(y), { dtype: 'float64', device: 'cpu' }).reshape(sb);
         const f = program(choices);
         let eager: T;
         try { eager = f(x, y); } catch (e) { if (e instanceof tsr.NotImplementedError) return; throw e; }
         const compiled = tsr.compile(f)(x2, y2);
         expect(compiled.shape).toEqual(eager.shape);
-        close(await logical(compiled), await logical(eager), { sa, sb, choices, seed, specials });
+        const ctx = { sa, sb, choices, seed, specials };
+        const [got, want] = [await logical(compiled), await logical(eager)];
+        close(got, want, ctx);
+        noLessAccurate(got, want, await logical(f(x64, y64)), ctx);
       }), { seed: SEED, numRuns: RUNS });
     }, 120_000);
 
