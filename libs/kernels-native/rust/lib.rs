@@ -80,6 +80,12 @@ impl<'a> Block<'a> {
         Ok(d.iter().map(|&x| x as usize).collect())
     }
     fn ints(&mut self, n: usize) -> Result<Packed<isize>> { Ok(self.take(n)?.iter().map(|&x| x as isize).collect()) }
+    /// The next `n` values as they are (constants and params: any floats).
+    fn floats(&mut self, n: usize) -> Result<&'a [f64]> {
+        let s = self.v.get(self.at..self.at.saturating_add(n)).ok_or_else(|| Error::from_reason(format!("{}: launch block too short", self.what)))?;
+        self.at += n;
+        Ok(s)
+    }
     fn count(&mut self) -> Result<usize> { Ok(self.dims(1)?[0]) }
     /// The rest: the kernel's scalar params, which must be exactly as many as it reads (a short list
     /// would be an out-of-bounds read in the kernel, which aborts the process).
@@ -131,23 +137,41 @@ pub fn elementwise(kernel: u32, launch: Float64ArraySlice, used: u32, mut out: T
     if unsafe { generated::run(kernel, &launch, params) } { Ok(()) } else { Err(Error::from_reason(format!("elementwise: no kernel {kernel}"))) }
 }
 
-/// Unpacks a fused kernel's launch and checks it (see `fused`), then calls `go` with its program,
-/// whether its registers are f64, its shape and its views.
-fn with_fused_launch(block: &mut Block, mut outs: Vec<TypedArray>, leaves: Vec<TypedArray>,
+/// A fused kernel's program as a launch block packs it: [wide (1: registers are f64), registers,
+/// instructions, constants, the instructions' [op, dst, a, b, c] values, the constants].
+struct FusedProgram { wide: bool, regs: usize, code: Vec<i32>, consts: Vec<f64> }
+
+fn read_program(block: &mut Block) -> Result<FusedProgram> {
+    let head = block.dims(4)?;
+    let [wide, regs, ninst, nconst] = [head[0], head[1], head[2], head[3]];
+    if regs > 4096 { return Err(Error::from_reason(format!("fused: {regs} registers"))); }
+    let code: Vec<i32> = block.ints(ninst.saturating_mul(5))?.iter().map(|&x| x.clamp(-1, i32::MAX as isize) as i32).collect();
+    let consts = block.floats(nconst)?.to_vec();
+    Ok(FusedProgram { wide: wide == 1, regs, code, consts })
+}
+
+/// Unpacks one launch of program `fp` and checks it, then calls `go` with the program (its constants
+/// followed by the launch's params), its shape and its views. A launch packs [params, the params,
+/// rank, leaves, outputs, the shape, then each leaf's and each output's dtype, offset and strides].
+/// `checked` carries the (params, leaves, outputs) the program was last checked for, so launches of
+/// one program check it once.
+fn with_fused_launch(block: &mut Block, fp: &FusedProgram, checked: &mut Option<[usize; 3]>, mut outs: Vec<TypedArray>, leaves: Vec<TypedArray>,
     go: impl FnOnce(&interp::Program, bool, &[usize], &[interp::View], &[interp::View]) -> Result<()>) -> Result<()> {
-    let head = block.dims(7)?;
-    let [wide, regs, ninst, nconst, rank, nleaves, nouts] = [head[0], head[1], head[2], head[3], head[4], head[5], head[6]];
+    let nparams = block.count()?;
+    let mut consts = fp.consts.clone();
+    consts.extend_from_slice(block.floats(nparams)?);
+    let head = block.dims(3)?;
+    let [rank, nleaves, nouts] = [head[0], head[1], head[2]];
     if nleaves != leaves.len() || nouts != outs.len() || nouts == 0 {
         return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs said, {} and {} given", leaves.len(), outs.len())));
     }
-    if regs > 4096 { return Err(Error::from_reason(format!("fused: {regs} registers"))); }
     if nleaves + nouts > interp::MAX_VIEWS { return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs; at most {} in all", interp::MAX_VIEWS))); }
-    let code: Vec<i32> = block.ints(ninst.saturating_mul(5))?.iter().map(|&x| x.clamp(-1, i32::MAX as isize) as i32).collect();
-    let consts = block.v.get(block.at..block.at.saturating_add(nconst)).ok_or_else(|| Error::from_reason("fused: launch block too short".to_string()))?;
-    block.at += nconst;
     let shape = block.dims(rank)?;
-    let program = interp::Program { code: &code, consts, regs };
-    program.check(nleaves, nouts).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
+    let program = interp::Program { code: &fp.code, consts: &consts, regs: fp.regs };
+    if *checked != Some([nparams, nleaves, nouts]) {
+        program.check(nleaves, nouts).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
+        *checked = Some([nparams, nleaves, nouts]);
+    }
     let elem = |d: usize| -> Result<usize> {
         match d as i32 { interp::F32 => Ok(4), interp::F64 => Ok(8), interp::BOOL => Ok(1), _ => Err(Error::from_reason(format!("fused: unknown dtype {d}"))) }
     };
@@ -179,17 +203,17 @@ fn with_fused_launch(block: &mut Block, mut outs: Vec<TypedArray>, leaves: Vec<T
         check("fused out", bytes.len(), elem(d)?, off, &shape, &strides_of[nleaves + j])?;
         out_views.push(interp::View { ptr: bytes.as_mut_ptr().wrapping_offset(off * elem(d)? as isize), dtype: d as i32, strides: &strides_of[nleaves + j][..] });
     }
-    go(&program, wide == 1, &shape, &views, &out_views)
+    go(&program, fp.wide, &shape, &views, &out_views)
 }
 
 /// Runs a fused elementwise kernel as bytecode (see interp.rs). `launch` packs, in its first `used`
-/// values: [wide (1: registers are f64), registers, instructions, constants, rank, leaves, outputs,
-/// the instructions' [op, dst, a, b, c] values, the constants (the kernel's, then its launch's
-/// params), the shape, then each leaf's and each output's dtype, offset and strides].
-/// Dtypes are interp::F32/F64/BOOL and must match the arrays given.
+/// values, the program then one launch (see read_program and with_fused_launch). Dtypes are
+/// interp::F32/F64/BOOL and must match the arrays given.
 #[napi]
 pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
-    with_fused_launch(&mut Block::of(&launch, used, "fused")?, outs, leaves, interpret)
+    let mut block = Block::of(&launch, used, "fused")?;
+    let fp = read_program(&mut block)?;
+    with_fused_launch(&mut block, &fp, &mut None, outs, leaves, interpret)
 }
 
 fn interpret(program: &interp::Program, wide: bool, shape: &[usize], views: &[interp::View], out_views: &[interp::View]) -> Result<()> {
@@ -205,20 +229,24 @@ fn run_compiled(id: u32) -> impl FnOnce(&interp::Program, bool, &[usize], &[inte
     }
 }
 
-/// Runs several launches of fused kernels in one call (compile's horizontal groups): `launch` packs
-/// their number, then each launch as `fused` packs it; `ids[i]` is launch i's compiled kernel, or -1
-/// to interpret it; `outs` and `leaves` hold every launch's arrays in turn.
+/// Runs several launches of one fused kernel in one call (compile's horizontal groups): `launch`
+/// packs their number, the program once, then each launch (as `fused` packs them); `ids[i]` is
+/// launch i's compiled kernel, or -1 to interpret it; `outs` and `leaves` hold every launch's arrays
+/// in turn.
 #[napi(js_name = "fusedGroup")]
 pub fn fused_group(ids: Vec<i32>, launch: Float64ArraySlice, used: u32, mut outs: Vec<TypedArray>, mut leaves: Vec<TypedArray>) -> Result<()> {
     let mut block = Block::of(&launch, used, "fused group")?;
     let n = block.count()?;
     if ids.len() != n { return Err(Error::from_reason(format!("fused group: {n} launches, {} kernel ids", ids.len()))); }
+    let fp = read_program(&mut block)?;
+    let mut checked = None;
     for &id in &ids {
-        // Each launch's header says how many leaves and outputs it takes (checked again as it is unpacked).
-        let (nl, no) = match block.v.get(block.at + 5..block.at + 7) { Some(h) => (h[0] as usize, h[1] as usize), None => return Err(Error::from_reason("fused group: launch block too short".to_string())) };
+        // A launch's counts of leaves and outputs follow its params (checked again as it is unpacked).
+        let at = block.at + 1 + block.v.get(block.at).copied().unwrap_or(0.0).max(0.0) as usize;
+        let (nl, no) = match block.v.get(at + 1..at + 3) { Some(h) => (h[0] as usize, h[1] as usize), None => return Err(Error::from_reason("fused group: launch block too short".to_string())) };
         if nl > leaves.len() || no > outs.len() { return Err(Error::from_reason("fused group: fewer arrays than its launches take".to_string())); }
         let (l, o) = (leaves.drain(..nl).collect(), outs.drain(..no).collect());
-        if id < 0 { with_fused_launch(&mut block, o, l, interpret)? } else { with_fused_launch(&mut block, o, l, run_compiled(id as u32))? }
+        if id < 0 { with_fused_launch(&mut block, &fp, &mut checked, o, l, interpret)? } else { with_fused_launch(&mut block, &fp, &mut checked, o, l, run_compiled(id as u32))? }
     }
     if !leaves.is_empty() || !outs.is_empty() || block.at != block.v.len() { return Err(Error::from_reason("fused group: arrays or values left over".to_string())); }
     Ok(())
@@ -234,7 +262,9 @@ pub fn cc_load(path: String, symbols: Vec<String>, signatures: Vec<String>) -> R
 /// Runs compiled kernel `id` on a launch packed as for `fused` (whose bytecode it was compiled from).
 #[napi(js_name = "fusedCompiled")]
 pub fn fused_compiled(id: u32, launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
-    with_fused_launch(&mut Block::of(&launch, used, "fused")?, outs, leaves, run_compiled(id))
+    let mut block = Block::of(&launch, used, "fused")?;
+    let fp = read_program(&mut block)?;
+    with_fused_launch(&mut block, &fp, &mut None, outs, leaves, run_compiled(id))
 }
 
 /// The instruction set the elementwise loops run with here: "avx512", "avx2", "baseline" (x86-64

@@ -126,6 +126,8 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
   // and as C compiled from that bytecode once the system compiler has made it (cc.ts).
   const bytecode = new Map<string, Bytecode | undefined>();
   const compiler = new CCompiler(addon, opt.cc);
+  /** Compiled functions found ready, by kernel and signature (a plan's kernels are the same objects every call). */
+  const ready = new WeakMap<ElementwiseKernel, Map<string, number>>();
   /** The compiled function for `b` over these views, if ready. */
   function compiled(k: ElementwiseKernel, b: Bytecode, views: readonly View[], leaves: number, rank: number): number | undefined {
     const shapes: ViewShape[] = views.map((v) => {
@@ -133,18 +135,27 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
       return { dtype: DTYPE_CODE[v.dtype]!, step: step === 0 || step === 1 ? step : '*' };
     });
     const signature = signatureOf(shapes);
-    return compiler.lookup(`${k.id}|${signature}`, signature, (name) => emitC(b, shapes, leaves, name));
+    const known = ready.get(k)?.get(signature);
+    if (known !== undefined) return known;
+    const id = compiler.lookup(`${k.id}|${signature}`, signature, (name) => emitC(b, shapes, leaves, name));
+    if (id !== undefined) (ready.get(k) ?? ready.set(k, new Map()).get(k)!).set(signature, id);
+    return id;
   }
   const bytecodeOf = (k: ElementwiseKernel): Bytecode | undefined => {
     let b = bytecode.get(k.id);
     if (b === undefined && !bytecode.has(k.id)) bytecode.set(k.id, (b = encode(k)));
     return b;
   };
-  /** Packs launch `l` of `b` into the block (after what is there) and returns its compiled kernel's id, if ready. */
-  function pack(k: ElementwiseKernel, b: Bytecode, l: ElementwiseLaunch, outs: readonly View[]): number | undefined {
+  /** Packs program `b` into the block (rust/lib.rs read_program). */
+  function packProgram(b: Bytecode): void {
+    put(b.wide ? 1 : 0); put(b.regs); put(b.code.length / 5); put(b.consts.length);
+    putAll(b.code); putAll(b.consts);
+  }
+  /** Packs launch `l` of `b` into the block (with_fused_launch) and returns its compiled kernel's id, if ready. */
+  function packLaunch(k: ElementwiseKernel, b: Bytecode, l: ElementwiseLaunch, outs: readonly View[]): number | undefined {
     const views = [...l.inputs, ...outs];
-    put(b.wide ? 1 : 0); put(b.regs); put(b.code.length / 5); put(b.consts.length + l.params.length); put(l.shape.length); put(l.inputs.length); put(outs.length);
-    putAll(b.code); putAll(b.consts); putAll(l.params); putAll(l.shape);
+    put(l.params.length); putAll(l.params);
+    put(l.shape.length); put(l.inputs.length); put(outs.length); putAll(l.shape);
     for (const v of views) { put(DTYPE_CODE[v.dtype]!); put(v.offset); putAll(v.strides); }
     const id = compiler.mode === 'off' ? undefined : compiled(k, b, views, l.inputs.length, l.shape.length);
     if (id === undefined) compiler.launches.interpreted++; else compiler.launches.compiled++;
@@ -155,7 +166,8 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     if (!b) return false;
     used = 0;
     const outs = [l.out, ...(l.outs ?? [])];
-    const id = pack(k, b, l, outs);
+    packProgram(b);
+    const id = packLaunch(k, b, l, outs);
     const buffers = [outs.map((v) => v.buffer as Storage), l.inputs.map((v) => v.buffer as Storage)] as const;
     if (id === undefined) addon.fused(block, used, ...buffers);
     else addon.fusedCompiled(id, block, used, ...buffers);
@@ -168,10 +180,11 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     if (!b) throw new Error(`native: kernel ${k.id} cannot run as a group (an internal error: the scheduler asks groupable first)`);
     used = 0;
     put(launches.length);
+    packProgram(b);
     const ids: number[] = [], outBuffers: Storage[] = [], leafBuffers: Storage[] = [];
     for (const l of launches) {
       const outs = [l.out, ...(l.outs ?? [])];
-      ids.push(pack(k, b, l, outs) ?? -1);
+      ids.push(packLaunch(k, b, l, outs) ?? -1);
       for (const v of outs) outBuffers.push(v.buffer as Storage);
       for (const v of l.inputs) leafBuffers.push(v.buffer as Storage);
     }

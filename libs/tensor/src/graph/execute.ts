@@ -58,7 +58,7 @@ function allocate(s: Storage): void {
  * bound to this program's buffers, params taken from its steps.
  */
 export function execute(plan: Plan, p: Program, storages: readonly Storage[], m: MemoryPlan): void {
-  const view = (v: PlannedView): View => ({ ...v.view, buffer: storages[v.storage]!.buffer });
+  const view = (v: PlannedView): View => { const w = v.view; return { buffer: storages[v.storage]!.buffer, dtype: w.dtype, shape: w.shape, strides: w.strides, offset: w.offset }; };
   const kernels = plan.kernels;
   const launch = (k: Extract<Plan['kernels'][number], { kind: 'elementwise' }>): ElementwiseLaunch => {
     const params = k.paramRefs.map(([at, j]) => (p.steps[at] as { params: readonly number[] }).params[j]!);
