@@ -156,7 +156,7 @@ function firstCallInFreshProcesses(): { scheduledMs: number; diskMs: number; pla
   const cache = mkdtempSync(path.join(tmpdir(), 'tessera-bench-plans-'));
   const script = `
     import * as tsr from 'tessera';
-    import { type NativeBackend, createNativeBackend } from '@tessera/kernels-native';
+    import { createNativeBackend } from '@tessera/kernels-native';
     import { Gpt } from './examples/src/gpt-model.js';
     const { nn } = tsr;
     const native = createNativeBackend();
@@ -181,6 +181,11 @@ function firstCallInFreshProcesses(): { scheduledMs: number; diskMs: number; pla
     rmSync(cache, { recursive: true, force: true });
   }
 }
+
+// A cache of this run's own (plans, compiled C), so first calls and compile times are cold ones.
+const runCache = mkdtempSync(path.join(tmpdir(), 'tessera-bench-cache-'));
+process.env['TESSERA_CACHE_DIR'] = runCache;
+process.once('exit', () => rmSync(runCache, { recursive: true, force: true }));
 
 const machine = machineInfo();
 console.log(`Tessera compile benchmark: ${machine.cpus} x${machine.cores}, node ${machine.node}${machine.simd ? `, native SIMD ${machine.simd}` : ''}, commit ${gitCommit()}`);
