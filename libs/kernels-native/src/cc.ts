@@ -16,11 +16,11 @@
  * compiles in the foreground, TESSERA_CC=off never compiles. The compiler is $CC, else `cc`.
  * Libraries are cached on disk under Tessera's cache directory by a hash of their code, the
  * compiler's identity and the flags (-march=native makes them specific to this CPU), so a second
- * process loads them instead of compiling.
+ * process loads them instead of compiling; past 256 libraries the oldest are removed.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { cacheRoot } from '@tessera/tensor';
@@ -244,7 +244,11 @@ export class CCompiler {
   /** Fused launches so far, by how they ran. */
   readonly launches = { compiled: 0, interpreted: 0 };
 
+  /** The compiler command: $CC split into words ("ccache gcc" works), else cc. */
+  private readonly command: readonly string[];
+
   constructor(private readonly addon: CcAddon, readonly mode: CcMode = ccMode(), private readonly cc = process.env['CC'] || 'cc') {
+    this.command = cc.trim().split(/\s+/);
     if (mode === 'off') this.off = 'TESSERA_CC=off';
   }
 
@@ -296,10 +300,15 @@ export class CCompiler {
       const batch: Batch = { library: path.join(this.dir!, `${name}.so`), failed: path.join(this.dir!, `${name}.err`), entries };
       for (const e of entries) e.state = { kind: 'building', batch };
       const source = path.join(this.dir!, `${name}.c`);
-      writeFileSync(source, code);
+      // Written whole then renamed: another process compiling the same batch never reads half a file.
+      const part = `${source}.${process.pid}.tmp`;
+      writeFileSync(part, code);
+      renameSync(part, source);
+      if (i === 0) evict(this.dir!);
       const tmp = `${batch.library}.${process.pid}.tmp`;
       if (this.mode === 'wait') {
-        const r = spawnSync(this.cc, [...FLAGS, '-o', tmp, source, '-lm'], { encoding: 'utf8' });
+        const [cc, ...args] = this.command;
+        const r = spawnSync(cc!, [...args, ...FLAGS, '-o', tmp, source, '-lm'], { encoding: 'utf8' });
         if (r.status === 0) renameSync(tmp, batch.library);
         else writeFileSync(batch.failed, r.stderr || String(r.error));
         this.finish(batch);
@@ -307,7 +316,7 @@ export class CCompiler {
         // The library appears under its final name only when complete (a rename), so a launch can
         // poll for it without the event loop (a compiled step may run many times without yielding).
         const script = `"$0" "$@" -o "${tmp}" 2>"${batch.failed}.tmp" && mv "${tmp}" "${batch.library}" || mv "${batch.failed}.tmp" "${batch.failed}"`;
-        const child = spawn('sh', ['-c', script, this.cc, ...FLAGS, source, '-lm'], { stdio: 'ignore', detached: false });
+        const child = spawn('sh', ['-c', script, ...this.command, ...FLAGS, source, '-lm'], { stdio: 'ignore', detached: false });
         child.unref();
         child.on('exit', () => this.poll(true));
         this.building.add(batch);
@@ -368,7 +377,8 @@ export class CCompiler {
   private setUp(): boolean {
     if (this.off !== undefined) return false;
     if (this.compilerId !== undefined) return true;
-    const v = spawnSync(this.cc, ['--version'], { encoding: 'utf8' });
+    const [cc, ...args] = this.command;
+    const v = spawnSync(cc!, [...args, '--version'], { encoding: 'utf8' });
     if (v.status !== 0) { this.off = `no C compiler (${this.cc}: ${v.error?.message ?? v.stderr.trim()})`; return false; }
     const root = cacheRoot() ?? path.join(tmpdir(), `tessera-cc-${process.pid}`);
     this.dir = path.join(root, 'c');
@@ -380,6 +390,23 @@ export class CCompiler {
     }
     this.compilerId = `${this.cc} ${v.stdout.split('\n')[0]}`;
     return true;
+  }
+}
+
+/** Libraries kept on disk: past this many, the least recently written go (with their sources; markers naming them then miss). */
+const MAX_LIBRARIES = 256;
+
+/** Removes the oldest libraries when the directory holds more than MAX_LIBRARIES (best effort). */
+function evict(dir: string): void {
+  try {
+    const libs = readdirSync(dir).filter((n) => n.endsWith('.so'));
+    if (libs.length <= MAX_LIBRARIES) return;
+    const aged = libs.map((n) => ({ n, t: statSync(path.join(dir, n)).mtimeMs })).sort((a, b) => a.t - b.t);
+    for (const { n } of aged.slice(0, libs.length - (MAX_LIBRARIES * 3) / 4)) {
+      for (const f of [n, n.replace(/\.so$/, '.c')]) rmSync(path.join(dir, f), { force: true });
+    }
+  } catch {
+    // another process evicting at the same time, or a read-only directory: nothing lost
   }
 }
 

@@ -113,6 +113,22 @@ describe.skipIf(typeof interpreted === 'string' || typeof compiled === 'string')
     expect(compiled.compiler.launches.compiled - before).toBe(cases.length);
   }, 300_000);
 
+  it.skipIf(!hasCompiler)('by default compile in the background while the interpreter runs, then switch', async () => {
+    const b = createNativeBackend({ minElements: 0, cc: 'async' });
+    if (typeof b === 'string') throw new Error(b);
+    const x = Float32Array.from({ length: 1000 }, (_, i) => (i - 500) / 50), v = (buffer: Float32Array): View => ({ buffer, dtype: 'float32', shape: [1000], strides: [1], offset: 0 });
+    const k: ElementwiseKernel = { id: 'fused:cc-test-async', expr: ir.add(ir.mul(ir.erf(ir.input(0, 'float32')), ir.param('p0', 'float32')), 0.123456), inputs: ['float32'], out: 'float32', params: ['p0'] };
+    const run = () => { const out = new Float32Array(1000); b.elementwise(k, { shape: [1000], inputs: [v(x)], out: v(out), params: [0.5] }); return out; };
+    // (A constant no other test draws: its C is compiled by no one else, so no library is on disk yet.)
+    const first = run(), second = run(); // queued, then the repeat starts the compiler
+    expect(b.compiler.launches).toEqual({ compiled: 0, interpreted: 2 });
+    await b.compiler.settled();
+    const third = run();
+    expect(b.compiler.launches.compiled).toBe(1);
+    expect(Array.from(third)).toEqual(Array.from(first));
+    expect(Array.from(second)).toEqual(Array.from(first));
+  }, 120_000);
+
   it('interpret where there is no C compiler, and say why', () => {
     const saved = process.env['CC'];
     process.env['CC'] = '/nonexistent/cc';
