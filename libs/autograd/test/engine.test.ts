@@ -14,6 +14,12 @@ describe('backward and grad', () => {
     expect(x.grad).toBeUndefined();
   });
 
+  it('nanToNum passes the gradient where the input is finite and none where it is NaN or infinite (as torch)', () => {
+    const g = leaf([NaN, 2, Infinity, -Infinity]);
+    g.nanToNum().mul(3).sum().backward();
+    expect(g.grad!.tolistSync()).toEqual([0, 3, 0, 0]);
+  });
+
   it('gradients keep the input dtype through mixed-precision ops', () => {
     const a = leaf([1, 2], 'float32');
     a.double().mul(tsr.tensor([3, 4], { dtype: 'float64' })).sum().backward();

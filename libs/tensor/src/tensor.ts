@@ -245,6 +245,11 @@ export class Tensor implements View {
   reciprocal(): T { return ew.reciprocal(this); }
   square(): T { return ew.square(this); }
   isnan(): T { return ew.isnan(this); }
+  isinf(): T { return ew.isinf(this); }
+  isfinite(): T { return ew.isfinite(this); }
+  /** torch.nan_to_num (see the function form). */
+  nanToNum(opt?: { nan?: number; posinf?: number; neginf?: number }): T { return ew.nanToNum(this, opt); }
+  nanToNum_(opt?: { nan?: number; posinf?: number; neginf?: number }): T { return ew.nanToNum(this, opt, this); }
   logicalNot(): T { return ew.logicalNot(this); }
   add(other: TS, opt?: { alpha?: number }): T { return ew.add(this, other, opt); }
   sub(other: TS, opt?: { alpha?: number }): T { return ew.sub(this, other, opt); }

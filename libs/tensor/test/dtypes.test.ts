@@ -2,6 +2,20 @@ import { describe, expect, it } from 'vitest';
 import * as tsr from '../src/index.js';
 
 describe('dtypes, promotion and casts', () => {
+  it('isinf, isfinite and nanToNum as torch: the dtype\'s extremes by default, integers copied', () => {
+    const x = tsr.tensor([NaN, Infinity, -Infinity, 1.5, -0]);
+    expect(x.isinf().tolistSync()).toEqual([false, true, true, false, false]);
+    expect(x.isfinite().tolistSync()).toEqual([false, false, false, true, true]);
+    expect(x.nanToNum().tolistSync()).toEqual([0, 3.4028234663852886e38, -3.4028234663852886e38, 1.5, -0]);
+    expect(x.to('float16').nanToNum().tolistSync()).toEqual([0, 65504, -65504, 1.5, -0]);
+    expect(tsr.nanToNum(x, { nan: 1, posinf: 2, neginf: -2 }).tolistSync()).toEqual([1, 2, -2, 1.5, -0]);
+    const i = tsr.tensor([1, -2], { dtype: 'int32' });
+    expect([i.isinf().tolistSync(), i.isfinite().tolistSync(), i.nanToNum().tolistSync(), i.nanToNum().dtype]).toEqual([[false, false], [true, true], [1, -2], 'int32']);
+    const y = x.clone();
+    expect(y.nanToNum_({ posinf: 7 })).toBe(y);
+    expect(y.tolistSync()).toEqual([0, 7, -3.4028234663852886e38, 1.5, -0]);
+  });
+
   it('promotes tensors with PyTorch rules, including weak JS scalars and 0-d tensors', () => {
     const i32 = tsr.tensor([1, 2], { dtype: 'int32' }), u8 = tsr.tensor([1, 2], { dtype: 'uint8' });
     expect(i32.add(2.5).dtype).toBe('float32');

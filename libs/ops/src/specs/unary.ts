@@ -1,5 +1,6 @@
 /** Elementwise unary ops. `expr` is what backends compile; `ref` is the independent float64 oracle. */
 import * as ir from '../ir.js';
+import { isFloating } from '../dtype.js';
 import { erf, rint, sigmoid as sigmoidRef } from '../ref/scalar.js';
 import type { GradContext } from '../grad.js';
 import { unary } from './elementwise.js';
@@ -61,6 +62,29 @@ export const sign = unary('sign', {
 export const reciprocal = unary('reciprocal', { expr: ir.recip, ref: (x) => 1 / x, grad: ({ g, out }) => g.mul(out.square()).neg() });
 export const logicalNot = unary('logicalNot', { result: 'logical', expr: ir.not, ref: (x) => (x === 0 ? 1 : 0) });
 export const isnan = unary('isnan', { result: 'compare', expr: ir.isnan, ref: (x) => (Number.isNaN(x) ? 1 : 0) });
+/** torch.isinf: +-inf; integers and bools never are. */
+export const isinf = unary('isinf', {
+  result: 'compare',
+  expr: (x) => (isFloating(x.dtype) ? ir.eq(ir.abs(x), Infinity) : ir.ne(x, x)),
+  ref: (x) => (x === Infinity || x === -Infinity ? 1 : 0),
+});
+/** torch.isfinite: neither NaN nor +-inf (|x| < inf is false for both); integers and bools always are. */
+export const isfinite = unary('isfinite', {
+  result: 'compare',
+  expr: (x) => (isFloating(x.dtype) ? ir.lt(ir.abs(x), Infinity) : ir.eq(x, x)),
+  ref: (x) => (Number.isFinite(x) ? 1 : 0),
+});
+/**
+ * torch.nan_to_num with explicit replacements (the tensor op fills torch's defaults: 0, and the
+ * dtype's largest and lowest finite values, and copies integer and bool tensors, which it leaves as they are).
+ */
+export const nanToNum = unary('nanToNum', {
+  accepts: 'floating', result: 'promote',
+  params: { nan: { default: 0, sample: [-10, 10] }, posinf: { default: 1e4, sample: [-10, 10] }, neginf: { default: -1e4, sample: [-10, 10] } },
+  expr: (x, p) => where(ir.isnan(x), p['nan']!, where(ir.eq(x, Infinity), p['posinf']!, where(ir.eq(x, -Infinity), p['neginf']!, x))),
+  ref: (x, p) => (Number.isNaN(x) ? p['nan']! : x === Infinity ? p['posinf']! : x === -Infinity ? p['neginf']! : x),
+  grad: ({ g, a, op }) => g.mul(op('isfinite', [a])),
+});
 /** Identity with a dtype change: the copy/cast kernel (contiguous(), to(dtype), copy_). */
 export const copy = unary('copy', { result: 'promote', expr: (x) => x, ref: (x) => x, grad: ({ g }) => g });
 export const square = unary('square', { accepts: 'numeric', result: 'promote', expr: (x) => mul(x, x), ref: (x) => x * x, grad: ({ g, a }) => g.mul(a).mul(2) });

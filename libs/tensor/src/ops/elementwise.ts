@@ -1,5 +1,5 @@
 /** Function forms of the elementwise specs: `tsr.add(a, b)` is `a.add(b)`. */
-import { ArgumentError, ELEMENTWISE, type ElementwiseSpec, resultType, scalarOperand } from '@tessera/ops';
+import { ArgumentError, DTYPES, ELEMENTWISE, type ElementwiseSpec, isFloating, resultType, scalarOperand } from '@tessera/ops';
 import { type TensorOrScalar, elementwise } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 
@@ -23,7 +23,16 @@ export const log1p = unary('log1p'), expm1 = unary('expm1'), sqrt = unary('sqrt'
 export const sin = unary('sin'), cos = unary('cos'), tanh = unary('tanh'), sigmoid = unary('sigmoid');
 export const relu = unary('relu'), silu = unary('silu'), erf = unary('erf'), floor = unary('floor');
 export const ceil = unary('ceil'), round = unary('round'), trunc = unary('trunc'), sign = unary('sign');
-export const reciprocal = unary('reciprocal'), isnan = unary('isnan');
+export const reciprocal = unary('reciprocal'), isnan = unary('isnan'), isinf = unary('isinf'), isfinite = unary('isfinite');
+/**
+ * torch.nan_to_num: NaN -> `nan` (0), +inf -> `posinf`, -inf -> `neginf` (by default the dtype's
+ * largest and lowest finite values); integer and bool tensors are returned unchanged in value.
+ */
+export const nanToNum = (x: Tensor, opt: { nan?: number; posinf?: number; neginf?: number } = {}, out?: Tensor): Tensor => {
+  if (!isFloating(x.dtype)) return elementwise(spec('copy'), [x], { out });
+  const { min, max } = DTYPES[x.dtype];
+  return elementwise(spec('nanToNum'), [x], { params: { nan: opt.nan ?? 0, posinf: opt.posinf ?? max, neginf: opt.neginf ?? min }, out });
+};
 const squareOf = unary('square');
 /** x * x. torch.square is pow(x, 2), whose int scalar makes a bool tensor int64 (and its square is itself). */
 export const square = (x: Tensor, out?: Tensor): Tensor => (x.dtype === 'bool' && !out ? x.to('int64') : squareOf(x, out));
