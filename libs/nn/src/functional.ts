@@ -1,6 +1,6 @@
 /** Losses and stateless layers (torch.nn.functional), composed from differentiable tensor ops. */
 import { ArgumentError, DTypeError, ELEMENTWISE, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
-import { Tensor, elementwise, keep, rand } from '@tessera/tensor';
+import { Tensor, arange, elementwise, keep, rand, where as tsrWhere } from '@tessera/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -34,6 +34,70 @@ export function mseLoss(input: Tensor, target: Tensor, options: { reduction?: Re
 export function l1Loss(input: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {
   tensors('l1Loss', input, target);
   return reduce(input.sub(target).abs(), lossOptions('l1Loss', options).reduction);
+}
+
+/** torch's smooth_l1_loss: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (beta 0: the L1 loss). */
+export function smoothL1Loss(input: Tensor, target: Tensor, options: { reduction?: Reduction; beta?: number } = {}): Tensor {
+  tensors('smoothL1Loss', input, target);
+  const o = lossOptions<{ reduction?: Reduction; beta?: number }>('smoothL1Loss', options);
+  const beta = o.beta ?? 1;
+  checkNumber('smoothL1Loss', 'beta', beta);
+  if (beta < 0) throw new ArgumentError('smoothL1Loss', `beta must be non-negative, got ${beta}`);
+  const d = input.sub(target).abs();
+  return reduce(beta === 0 ? d : tsrWhere(d.lt(beta), d.square().mul(0.5 / beta), d.sub(0.5 * beta)), o.reduction);
+}
+
+/**
+ * torch's kl_div: pointwise target (log target - input), with 0 where target is 0 (xlogy), or
+ * exp(target) (target - input) with `logTarget`; 'batchmean' divides the sum by the batch size
+ * (torch's 'mean' averages over every element).
+ */
+export function klDiv(input: Tensor, target: Tensor, options: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+  tensors('klDiv', input, target);
+  const o = checkOptions<{ reduction?: Reduction | 'batchmean'; logTarget?: boolean }>('klDiv', options);
+  const reduction = o.reduction ?? 'mean';
+  if (![...REDUCTIONS, 'batchmean'].includes(reduction)) throw new ArgumentError('klDiv', `${describe(reduction)} is not a valid reduction (mean, batchmean, sum or none)`);
+  const pointwise = o.logTarget
+    ? target.exp().mul(target.sub(input))
+    : tsrWhere(target.eq(0), 0, target.mul(target.log())).sub(target.mul(input));
+  if (reduction === 'batchmean') return input.ndim === 0 ? pointwise.sum() : pointwise.sum().div(input.shape[0]!);
+  return reduce(pointwise, reduction);
+}
+
+/** torch's linear: x @ weight^T + bias. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  tensors('linear', x, weight, ...(bias ? [bias] : []));
+  const y = x.matmul(weight.t());
+  return bias ? y.add(bias) : y;
+}
+
+/** torch's one_hot: int64 classes [...] -> int64 [..., numClasses] (numClasses -1: the largest class + 1); negative or too large classes are refused. */
+export function oneHot(x: Tensor, numClasses = -1): Tensor {
+  tensors('oneHot', x);
+  if (x.dtype !== 'int64') throw new DTypeError('oneHot', `classes must be int64, got ${x.dtype}`);
+  checkInt('oneHot', 'numClasses', numClasses);
+  const values = x.numel ? (x.flatten().tolistSync() as number[]) : [];
+  const lo = values.reduce((m, v) => Math.min(m, v), Infinity), hi = values.reduce((m, v) => Math.max(m, v), -Infinity);
+  if (lo < 0) throw new ArgumentError('oneHot', `classes must be non-negative, got ${lo}`);
+  const n = numClasses === -1 ? (values.length ? hi + 1 : 0) : numClasses;
+  if (numClasses === -1 && !values.length) throw new ArgumentError('oneHot', 'cannot infer numClasses from an empty tensor');
+  if (hi >= n) throw new ArgumentError('oneHot', `class ${hi} is out of range for ${n} classes`);
+  return x.unsqueeze(-1).eq(arange(n, { dtype: 'int64', device: x.device })).to('int64');
+}
+
+/** torch's normalize: x / max(||x||_p along dim, eps). */
+export function normalize(x: Tensor, options: { p?: number; dim?: number; eps?: number } = {}): Tensor {
+  tensors('normalize', x);
+  const { p = 2, dim = 1, eps = 1e-12 } = checkOptions<{ p?: number; dim?: number; eps?: number }>('normalize', options);
+  return x.div(x.norm(p, dim, { keepdim: true }).clamp(eps).expand(x.shape));
+}
+
+/** torch's cosine_similarity (1.13): sum(x1 x2) / sqrt(max(sum(x1^2) sum(x2^2), eps^2)) along dim, inputs broadcast. */
+export function cosineSimilarity(x1: Tensor, x2: Tensor, options: { dim?: number; eps?: number } = {}): Tensor {
+  tensors('cosineSimilarity', x1, x2);
+  const { dim = 1, eps = 1e-8 } = checkOptions<{ dim?: number; eps?: number }>('cosineSimilarity', options);
+  const w12 = x1.mul(x2).sum(dim), w1 = x1.square().sum(dim), w2 = x2.square().sum(dim);
+  return w12.div(w1.mul(w2).clamp(eps * eps).sqrt());
 }
 
 export interface NllOptions { reduction?: Reduction; ignoreIndex?: number; weight?: Tensor }

@@ -9,18 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
+import { PYTHON, hasTorch } from './torch.js';
 
 const { nn } = tsr;
-const PYTHON = '/usr/bin/python3';
-
-function hasTorch(): boolean {
-  try {
-    execFileSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const N = 64, D = 10, H = 32, C = 3, STEPS = 50;
 

@@ -24,6 +24,7 @@ export { var_ as var } from './ops/reduce.js';
 export * from './ops/views.js';
 export * from './ops/routines.js';
 export * from './ops/join.js';
+export * from './ops/compose.js';
 export * from './ops/mask.js';
 export { to, clone, copy_ } from './ops/convert.js';
 export { jsBackend };

@@ -18,6 +18,7 @@ import * as ew from './ops/elementwise.js';
 import * as rd from './ops/reduce.js';
 import * as vw from './ops/views.js';
 import * as rt from './ops/routines.js';
+import * as cp from './ops/compose.js';
 import * as cv from './ops/convert.js';
 import * as mk from './ops/mask.js';
 
@@ -323,6 +324,19 @@ export class Tensor implements View {
 
   // ------------------------------------------------------------------ routines
   matmul(other: T): T { return rt.matmul(this, other); }
+  mm(other: T): T { return cp.mm(this, other); }
+  bmm(other: T): T { return cp.bmm(this, other); }
+  outer(other: T): T { return cp.outer(this, other); }
+  addmm(m1: T, m2: T, opt?: { beta?: number; alpha?: number }): T { return cp.addmm(this, m1, m2, opt); }
+  /** this + value * t1 * t2, as torch.addcmul. */
+  addcmul(t1: TS, t2: TS, opt?: { value?: number }): T { return cp.addcmul(this, t1, t2, opt); }
+  addcmul_(t1: TS, t2: TS, opt?: { value?: number }): T { return cp.addcmul(this, t1, t2, opt, this); }
+  /** this + value * t1 / t2, as torch.addcdiv. */
+  addcdiv(t1: T, t2: T, opt?: { value?: number }): T { return cp.addcdiv(this, t1, t2, opt); }
+  addcdiv_(t1: T, t2: T, opt?: { value?: number }): T { return cp.addcdiv(this, t1, t2, opt, this); }
+  roll(shifts: number | readonly number[], dims?: number | readonly number[]): T { return cp.roll(this, shifts, dims); }
+  /** this viewed with other's shape, as torch's view_as. */
+  viewAs(other: T): T { return vw.view(this, other.shape); }
   softmax(dim: number): T { return rt.softmax(this, dim); }
   logSoftmax(dim: number): T { return rt.logSoftmax(this, dim); }
   gather(dim: number, index: T): T { return rt.gather(this, dim, index); }

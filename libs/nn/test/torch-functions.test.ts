@@ -1,0 +1,87 @@
+/**
+ * Functions a PyTorch port reaches for (torch.mm, bmm, addmm, outer, addcmul, addcdiv, roll, view_as,
+ * isinf, isfinite, nan_to_num; F.linear, smooth_l1_loss, kl_div, one_hot, normalize,
+ * cosine_similarity) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
+ * their typed errors where torch raises.
+ */
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import * as tsr from 'tessera';
+import { PYTHON, hasTorch } from './torch.js';
+
+const { nn } = tsr;
+const F = nn.functional;
+
+const X = [[0.5, -1.5, 2.0], [3.0, 0.1, -0.2]];
+const T = [[0.4, -1.0, 4.0], [3.5, 0.0, 0.0]];
+const P = [[0.2, 0.3, 0.5], [0.0, 0.5, 0.5]];
+
+/** The torch side: each case's result as a nested list (ints stay ints). */
+const TORCH = `
+import json, torch, torch.nn.functional as F
+x = torch.tensor(${JSON.stringify(X)}); t = torch.tensor(${JSON.stringify(T)}); p = torch.tensor(${JSON.stringify(P)})
+lq = torch.log_softmax(x, 1)
+b1 = torch.arange(24.).view(2, 3, 4) / 7; b2 = torch.arange(16.).view(2, 4, 2) / 5
+w = torch.tensor([[0.1, 0.2, 0.3], [-0.4, 0.5, -0.6]]); bias = torch.tensor([0.01, -0.02])
+s = torch.tensor([float('nan'), float('inf'), float('-inf'), 1.5])
+out = {
+  'mm': torch.mm(x, t.t()), 'bmm': torch.bmm(b1, b2), 'addmm': torch.addmm(torch.tensor([1., 2.]), x, t.t(), beta=0.5, alpha=2),
+  'outer': torch.outer(x[0], t[1]), 'addcmul': x.addcmul(t, p, value=0.5), 'addcdiv': x.addcdiv(t, p + 1, value=-2),
+  'roll2': torch.roll(torch.arange(10).view(2, 5), (1, -2), (0, 1)), 'rollflat': torch.roll(torch.arange(6).view(2, 3), 2),
+  'isinf': s.isinf(), 'isfinite': s.isfinite(), 'nanToNum': torch.nan_to_num(s), 'nanToNum2': torch.nan_to_num(s, nan=1.0, posinf=2.0),
+  'linear': F.linear(x, w, bias), 'smoothL1': F.smooth_l1_loss(x, t), 'smoothL1sum': F.smooth_l1_loss(x, t, beta=0.5, reduction='sum'),
+  'smoothL1none0': F.smooth_l1_loss(x, t, beta=0.0, reduction='none'),
+  'klBatchmean': F.kl_div(lq, p, reduction='batchmean'), 'klMean': F.kl_div(lq, p, reduction='mean'),
+  'klLog': F.kl_div(lq, torch.log(p + 1e-3), reduction='sum', log_target=True), 'klNone': F.kl_div(lq, p, reduction='none'),
+  'oneHot': F.one_hot(torch.tensor([2, 0, 1])), 'oneHot5': F.one_hot(torch.tensor([[2], [4]]), 6),
+  'normalize': F.normalize(x), 'normalize1': F.normalize(x, p=1.0, dim=0), 'cosine': F.cosine_similarity(x, t), 'cosine0': F.cosine_similarity(x, t, dim=0),
+}
+print(json.dumps({k: v.tolist() for k, v in out.items()}).replace('NaN', '"NaN"').replace('-Infinity', '"-Infinity"').replace('Infinity', '"Infinity"'))
+`;
+
+describe.skipIf(!hasTorch())('torch functions match PyTorch (python3-torch)', () => {
+  const want = JSON.parse(execFileSync(PYTHON, ['-c', TORCH], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }), (_, v) => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v)) as Record<string, unknown>;
+  const x = tsr.tensor(X), t = tsr.tensor(T), p = tsr.tensor(P);
+  const lq = x.logSoftmax(1);
+  const b1 = tsr.arange(24).view(2, 3, 4).div(7), b2 = tsr.arange(16).view(2, 4, 2).div(5);
+  const w = tsr.tensor([[0.1, 0.2, 0.3], [-0.4, 0.5, -0.6]]), bias = tsr.tensor([0.01, -0.02]);
+  const s = tsr.tensor([NaN, Infinity, -Infinity, 1.5]);
+  const ours: Record<string, tsr.Tensor> = {
+    mm: tsr.mm(x, t.t()), bmm: b1.bmm(b2), addmm: tsr.addmm(tsr.tensor([1, 2]), x, t.t(), { beta: 0.5, alpha: 2 }),
+    outer: x.select(0, 0).outer(t.select(0, 1)), addcmul: x.addcmul(t, p, { value: 0.5 }), addcdiv: x.addcdiv(t, p.add(1), { value: -2 }),
+    roll2: tsr.arange(10).view(2, 5).roll([1, -2], [0, 1]), rollflat: tsr.arange(6).view(2, 3).roll(2),
+    isinf: s.isinf(), isfinite: s.isfinite(), nanToNum: s.nanToNum(), nanToNum2: s.nanToNum({ nan: 1, posinf: 2 }),
+    linear: F.linear(x, w, bias), smoothL1: F.smoothL1Loss(x, t), smoothL1sum: F.smoothL1Loss(x, t, { beta: 0.5, reduction: 'sum' }),
+    smoothL1none0: F.smoothL1Loss(x, t, { beta: 0, reduction: 'none' }),
+    klBatchmean: F.klDiv(lq, p, { reduction: 'batchmean' }), klMean: F.klDiv(lq, p, { reduction: 'mean' }),
+    klLog: F.klDiv(lq, p.add(1e-3).log(), { reduction: 'sum', logTarget: true }), klNone: F.klDiv(lq, p, { reduction: 'none' }),
+    oneHot: F.oneHot(tsr.tensor([2, 0, 1], { dtype: 'int64' })), oneHot5: F.oneHot(tsr.tensor([[2], [4]], { dtype: 'int64' }), 6),
+    normalize: F.normalize(x), normalize1: F.normalize(x, { p: 1, dim: 0 }), cosine: F.cosineSimilarity(x, t), cosine0: F.cosineSimilarity(x, t, { dim: 0 }),
+  };
+  for (const [name, got] of Object.entries(ours)) {
+    it(`${name} gives torch's values`, () => {
+      const flat = (v: unknown): number[] => (Array.isArray(v) ? v.flatMap(flat) : [Number(v)]);
+      const g = flat(got.tolistSync()), e = flat(want[name]);
+      expect(g.length).toBe(e.length);
+      g.forEach((a, i) => {
+        const b = e[i]!;
+        // float32 on both sides, computed in different orders: a few float32 ulps apart at most.
+        expect(Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)), `${name}[${i}]: ${a} vs torch ${b}`).toBe(true);
+      });
+    });
+  }
+
+  it('refuses what torch refuses, with typed errors', () => {
+    expect(() => tsr.mm(x, tsr.tensor([1, 2, 3]))).toThrow(tsr.ShapeError);
+    expect(() => tsr.bmm(b1, tsr.ones([3, 4, 2]))).toThrow(tsr.ShapeError);
+    expect(() => x.outer(t)).toThrow(tsr.ShapeError);
+    expect(() => tsr.addmm(tsr.ones([3]), x, t.t())).toThrow(tsr.ShapeError);
+    expect(() => tsr.ones([2], { dtype: 'int64' }).addcdiv(tsr.ones([2], { dtype: 'int64' }), tsr.ones([2], { dtype: 'int64' }))).toThrow(tsr.DTypeError);
+    expect(() => x.roll([1, 2], [0])).toThrow(tsr.ShapeError);
+    expect(() => F.oneHot(tsr.tensor([-1, 0], { dtype: 'int64' }))).toThrow(tsr.ArgumentError);
+    expect(() => F.oneHot(tsr.tensor([3], { dtype: 'int64' }), 2)).toThrow(tsr.ArgumentError);
+    expect(() => F.oneHot(tsr.tensor([1.5]))).toThrow(tsr.DTypeError);
+    expect(() => F.smoothL1Loss(x, t, { beta: -1 })).toThrow(tsr.ArgumentError);
+    expect(() => F.klDiv(lq, p, { reduction: 'avg' as 'mean' })).toThrow(tsr.ArgumentError);
+  });
+});
