@@ -146,6 +146,93 @@ export class Adam extends AdamBase { constructor(params: ParamsInput<Required<Ad
 /** AdamW (decoupled weight decay, default 0.01). */
 export class AdamW extends AdamBase { constructor(params: ParamsInput<Required<AdamOptions>>, opt: AdamOptions = {}) { super(params, opt, true, 0.01); } }
 
+/** The gradient with L2 weight decay added (a new tensor), or the gradient itself. */
+const decayed = (grad: Tensor, p: Tensor, weightDecay: number): Tensor => (weightDecay ? grad.add(p, { alpha: weightDecay }) : grad);
+/** A state tensor, made as zeros (or `fill`) like the parameter on first use. */
+const stateTensor = (st: State, key: string, p: Tensor, fill = 0): Tensor => {
+  let t = st[key] as Tensor | undefined;
+  if (!t) st[key] = t = fill ? zerosLike(p).add_(fill) : zerosLike(p);
+  return t;
+};
+const checkHyper = (name: string, what: string, v: number, lo = 0): void => {
+  checkNumber(name, what, v);
+  if (!(v >= lo)) throw new ArgumentError(name, `invalid ${what} ${v}`);
+};
+
+export interface RMSpropOptions { lr?: number; alpha?: number; eps?: number; weightDecay?: number; momentum?: number; centered?: boolean }
+
+/** torch.optim.RMSprop: a running mean of squared gradients scales each step (centered: less the squared mean gradient). */
+export class RMSprop extends Optimizer<Required<RMSpropOptions>> {
+  constructor(params: ParamsInput<Required<RMSpropOptions>>, opt: RMSpropOptions = {}) {
+    const o = { lr: 1e-2, alpha: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0, centered: false, ...opt };
+    for (const k of ['alpha', 'eps', 'weightDecay', 'momentum'] as const) checkHyper('RMSprop', k, o[k]);
+    super(params, o);
+  }
+  protected update(p: Tensor, grad: Tensor, st: State, g: Required<RMSpropOptions>): void {
+    const d = decayed(grad, p, g.weightDecay);
+    const sq = stateTensor(st, 'squareAvg', p).mul_(g.alpha).addcmul_(d, d, { value: 1 - g.alpha });
+    let avg: Tensor;
+    if (g.centered) {
+      const ga = stateTensor(st, 'gradAvg', p).mul_(g.alpha).add_(d, { alpha: 1 - g.alpha });
+      avg = sq.addcmul(ga, ga, { value: -1 }).sqrt().add_(g.eps);
+    } else avg = sq.sqrt().add_(g.eps);
+    if (g.momentum > 0) {
+      const buf = stateTensor(st, 'momentumBuffer', p).mul_(g.momentum).addcdiv_(d, avg);
+      p.add_(buf, { alpha: -g.lr });
+    } else p.addcdiv_(d, avg, { value: -g.lr });
+    st['step'] = ((st['step'] as number | undefined) ?? 0) + 1;
+    avg.dispose();
+    if (d !== grad) d.dispose();
+  }
+}
+
+export interface AdagradOptions { lr?: number; lrDecay?: number; weightDecay?: number; initialAccumulatorValue?: number; eps?: number }
+
+/** torch.optim.Adagrad: steps scaled by the root of each parameter's summed squared gradients. */
+export class Adagrad extends Optimizer<Required<AdagradOptions>> {
+  constructor(params: ParamsInput<Required<AdagradOptions>>, opt: AdagradOptions = {}) {
+    const o = { lr: 1e-2, lrDecay: 0, weightDecay: 0, initialAccumulatorValue: 0, eps: 1e-10, ...opt };
+    for (const k of ['lrDecay', 'weightDecay', 'initialAccumulatorValue', 'eps'] as const) checkHyper('Adagrad', k, o[k]);
+    super(params, o);
+  }
+  protected update(p: Tensor, grad: Tensor, st: State, g: Required<AdagradOptions>): void {
+    const step = ((st['step'] as number | undefined) ?? 0) + 1;
+    st['step'] = step;
+    const d = decayed(grad, p, g.weightDecay);
+    const clr = g.lr / (1 + (step - 1) * g.lrDecay);
+    const sum = stateTensor(st, 'sum', p, g.initialAccumulatorValue).addcmul_(d, d, { value: 1 });
+    const std = sum.sqrt().add_(g.eps);
+    p.addcdiv_(d, std, { value: -clr });
+    std.dispose();
+    if (d !== grad) d.dispose();
+  }
+}
+
+export interface AdadeltaOptions { lr?: number; rho?: number; eps?: number; weightDecay?: number }
+
+/** torch.optim.Adadelta: steps of the running RMS of past updates over that of the gradients, times lr. */
+export class Adadelta extends Optimizer<Required<AdadeltaOptions>> {
+  constructor(params: ParamsInput<Required<AdadeltaOptions>>, opt: AdadeltaOptions = {}) {
+    const o = { lr: 1, rho: 0.9, eps: 1e-6, weightDecay: 0, ...opt };
+    for (const k of ['rho', 'eps', 'weightDecay'] as const) checkHyper('Adadelta', k, o[k]);
+    if (o.rho > 1) throw new ArgumentError('Adadelta', `invalid rho ${o.rho}`);
+    super(params, o);
+  }
+  protected update(p: Tensor, grad: Tensor, st: State, g: Required<AdadeltaOptions>): void {
+    const d = decayed(grad, p, g.weightDecay);
+    const sq = stateTensor(st, 'squareAvg', p).mul_(g.rho).addcmul_(d, d, { value: 1 - g.rho });
+    const acc = stateTensor(st, 'accDelta', p);
+    const sqe = sq.add(g.eps), acce = acc.add(g.eps);
+    const std = sqe.sqrt();
+    const delta = acce.sqrt().div_(std).mul_(d);
+    acc.mul_(g.rho).addcmul_(delta, delta, { value: 1 - g.rho });
+    p.add_(delta, { alpha: -g.lr });
+    st['step'] = ((st['step'] as number | undefined) ?? 0) + 1;
+    for (const t of [sqe, acce, std, delta]) t.dispose();
+    if (d !== grad) d.dispose();
+  }
+}
+
 /**
  * Scales gradients so their total norm is at most maxNorm; returns the total norm before clipping as
  * a 0-d tensor, as torch does. Everything stays on the gradients' device: no value is read back, so

@@ -122,6 +122,30 @@ describe('optimizers, schedulers, clipping', () => {
     expect(c.m.weight.tolistSync()).toEqual(a.m.weight.tolistSync());
   });
 
+  it('RMSprop, Adagrad and Adadelta state dicts round-trip and continue identically; bad hyperparameters are typed errors', () => {
+    const x = tsr.randn([4, 3]);
+    const makers = [
+      (ps: tsr.Tensor[]) => new nn.RMSprop(ps, { lr: 0.01, momentum: 0.5, centered: true }),
+      (ps: tsr.Tensor[]) => new nn.Adagrad(ps, { lr: 0.1, initialAccumulatorValue: 0.1 }),
+      (ps: tsr.Tensor[]) => new nn.Adadelta(ps, { lr: 1 }),
+    ];
+    for (const make of makers) {
+      const mk = () => { tsr.manualSeed(3); const m = new nn.Linear(3, 2); return { m, o: make(m.parameters()) }; };
+      const stepOnce = (m: tsr.nn.Linear, o: { zeroGrad(): void; step(): void }) => { o.zeroGrad(); m.forward(x).square().sum().backward(); o.step(); };
+      const a = mk(), c = mk();
+      stepOnce(a.m, a.o);
+      c.m.loadStateDict(a.m.stateDict());
+      c.o.loadStateDict(a.o.stateDict());
+      stepOnce(a.m, a.o); stepOnce(c.m, c.o);
+      expect(c.m.weight.tolistSync()).toEqual(a.m.weight.tolistSync());
+    }
+    const ps = new nn.Linear(3, 2).parameters();
+    expect(() => new nn.RMSprop(ps, { alpha: -1 })).toThrow(tsr.ArgumentError);
+    expect(() => new nn.Adagrad(ps, { eps: Number.NaN })).toThrow(tsr.ArgumentError);
+    expect(() => new nn.Adadelta(ps, { rho: 1.5 })).toThrow(tsr.ArgumentError);
+    expect(() => new nn.Adadelta(ps, { lr: -1 })).toThrow(tsr.ArgumentError);
+  });
+
   it('schedulers follow their closed forms', () => {
     const p = [tsr.ones(1).requiresGrad_()];
     const o = new nn.SGD(p, { lr: 1 });

@@ -25,10 +25,12 @@ function problem() {
 
 function trainTessera(opt: Record<string, unknown>): number[] {
   const { x, y, model } = problem();
-  const o = opt as { name: string; lr: number; momentum: number; weightDecay: number; nesterov: boolean; betas: [number, number]; eps: number };
-  const optim = o.name === 'sgd'
-    ? new nn.SGD(model.parameters(), { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov })
-    : new nn.Adam(model.parameters(), { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
+  // The options are the optimizer's own (torch_mlp.py reads the same names).
+  const { name, ...rest } = opt as { name: string };
+  const o = rest as { lr: number };
+  const params = model.parameters();
+  const optim = name === 'sgd' ? new nn.SGD(params, o) : name === 'rmsprop' ? new nn.RMSprop(params, o) : name === 'adagrad' ? new nn.Adagrad(params, o)
+    : name === 'adadelta' ? new nn.Adadelta(params, o) : new nn.Adam(params, o);
   const losses: number[] = [];
   for (let s = 0; s < STEPS; s++) {
     optim.zeroGrad();
@@ -72,4 +74,13 @@ describe.skipIf(!hasTorch())('loss curves match PyTorch (python3-torch)', () => 
     const opt = { name: 'adam', lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-4 };
     expectSameCurve(trainTessera(opt), trainTorch(opt));
   }, 120_000);
+
+  for (const opt of [
+    { name: 'rmsprop', lr: 0.01, alpha: 0.99, eps: 1e-8, weightDecay: 1e-4, momentum: 0, centered: false },
+    { name: 'rmsprop', lr: 0.005, alpha: 0.9, eps: 1e-6, weightDecay: 0, momentum: 0.5, centered: true },
+    { name: 'adagrad', lr: 0.3, lrDecay: 0.001, weightDecay: 1e-4, initialAccumulatorValue: 0.1, eps: 1e-10 },
+    { name: 'adadelta', lr: 1, rho: 0.9, eps: 1e-6, weightDecay: 1e-4 },
+  ]) {
+    it(`50 ${opt.name} steps (${JSON.stringify(opt)})`, () => expectSameCurve(trainTessera(opt), trainTorch(opt)), 120_000);
+  }
 });
