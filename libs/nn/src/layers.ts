@@ -168,6 +168,64 @@ export class ModuleList extends Module {
   forward(..._: Tensor[]): Tensor { throw new ArgumentError('ModuleList', 'has no forward; call its modules'); }
 }
 
+/** Modules by name, registered in insertion order (torch.nn.ModuleDict). */
+export class ModuleDict extends Module {
+  constructor(modules: Record<string, Module> | Iterable<[string, Module]> = {}) {
+    super();
+    for (const [k, m] of Symbol.iterator in modules ? modules as Iterable<[string, Module]> : Object.entries(modules)) this.set(k, m);
+  }
+  get size(): number { return [...this.namedChildren()].length; }
+  get(key: string): Module | undefined { return this.has(key) ? (this as unknown as Record<string, Module>)[key] : undefined; }
+  has(key: string): boolean { return [...this.namedChildren()].some(([k]) => k === key); }
+  set(key: string, m: Module): this {
+    if (!(m instanceof Module)) throw new ArgumentError('ModuleDict', `${key} must be a Module`);
+    if (key in Module.prototype || key in ModuleDict.prototype) throw new ArgumentError('ModuleDict', `${key} is a Module method name`);
+    (this as unknown as Record<string, Module>)[key] = m;
+    return this;
+  }
+  delete(key: string): boolean {
+    if (!this.has(key)) return false;
+    delete (this as unknown as Record<string, Module>)[key];
+    return true;
+  }
+  keys(): string[] { return [...this.namedChildren()].map(([k]) => k); }
+  values(): Module[] { return this.children(); }
+  /** [name, module] pairs, as torch's items(). */
+  items(): [string, Module][] { return [...this.namedChildren()]; }
+  forward(..._: Tensor[]): Tensor { throw new ArgumentError('ModuleDict', 'has no forward; call its modules'); }
+}
+
+/** Parameters in a list, registered as 0, 1, ... (torch.nn.ParameterList). */
+export class ParameterList extends Module {
+  constructor(params: Iterable<Tensor> = []) {
+    super();
+    for (const p of params) this.push(p);
+  }
+  get length(): number { return [...this.namedParameters()].filter(([k]) => !k.includes('.')).length; }
+  at(i: number): Tensor { return (this as unknown as Record<number, Tensor>)[i < 0 ? this.length + i : i]!; }
+  push(p: Tensor): this { this.registerParameter(String(this.length), p); return this; }
+  [Symbol.iterator](): Iterator<Tensor> { return Array.from({ length: this.length }, (_, i) => this.at(i))[Symbol.iterator](); }
+  forward(..._: Tensor[]): Tensor { throw new ArgumentError('ParameterList', 'has no forward'); }
+}
+
+/** Parameters by name (torch.nn.ParameterDict). */
+export class ParameterDict extends Module {
+  constructor(params: Record<string, Tensor> = {}) {
+    super();
+    for (const [k, p] of Object.entries(params)) this.set(k, p);
+  }
+  get(key: string): Tensor | undefined { return this.has(key) ? (this as unknown as Record<string, Tensor>)[key] : undefined; }
+  has(key: string): boolean { return this.keys().includes(key); }
+  set(key: string, p: Tensor): this {
+    if (key in Module.prototype || key in ParameterDict.prototype) throw new ArgumentError('ParameterDict', `${key} is a Module method name`);
+    this.registerParameter(key, p);
+    return this;
+  }
+  keys(): string[] { return [...this.namedParameters()].map(([k]) => k); }
+  values(): Tensor[] { return this.parameters(); }
+  forward(..._: Tensor[]): Tensor { throw new ArgumentError('ParameterDict', 'has no forward'); }
+}
+
 /** Applies its modules in order. */
 export class Sequential extends ModuleList {
   constructor(...layers: Module[]) { super(layers); }

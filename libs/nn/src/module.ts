@@ -156,6 +156,13 @@ export abstract class Module {
   }
   eval(): this { return this.train(false); }
 
+  /** Calls fn on every submodule, children before parents, then this one (torch's apply: custom init). */
+  apply(fn: (m: Module) => void): this {
+    for (const m of this.children()) m.apply(fn);
+    fn(this);
+    return this;
+  }
+
   zeroGrad(): void {
     for (const p of this.parameters()) p.grad = undefined;
   }

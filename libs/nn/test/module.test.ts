@@ -22,6 +22,27 @@ describe('Module', () => {
     expect(Object.keys(new nn.Sequential(new nn.Linear(2, 2), new nn.ReLU(), new nn.Linear(2, 1)).stateDict())).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
   });
 
+  it('ModuleDict, ParameterList and ParameterDict register what they hold under torch\'s names; apply visits children before parents', () => {
+    const d = new nn.ModuleDict({ enc: new nn.Linear(3, 4), dec: new nn.Linear(4, 3) });
+    expect([d.keys(), d.size, d.has('enc'), d.get('nope')]).toEqual([['enc', 'dec'], 2, true, undefined]);
+    d.set('act', new nn.ReLU());
+    expect(d.delete('dec')).toBe(true);
+    expect(Object.keys(d.stateDict())).toEqual(['enc.weight', 'enc.bias']);
+    expect(d.items().map(([k]) => k)).toEqual(['enc', 'act']);
+    expect(() => d.set('forward', new nn.ReLU())).toThrow(tsr.ArgumentError);
+    const pl = new nn.ParameterList([tsr.randn([2]), tsr.randn([3])]);
+    expect([...pl.namedParameters()].map(([k, p]) => [k, p.shape, p.requiresGrad])).toEqual([['0', [2], true], ['1', [3], true]]);
+    expect([pl.length, [...pl].length, pl.at(-1).shape]).toEqual([2, 2, [3]]);
+    const pd = new nn.ParameterDict({ a: tsr.randn([2]) });
+    pd.set('b', tsr.zeros([1]));
+    expect([pd.keys(), pd.get('b')!.requiresGrad]).toEqual([['a', 'b'], true]);
+    const holder = new (class extends nn.Module { params = pl; table = d; forward(x: tsr.Tensor) { return x; } })();
+    expect(holder.parameters().length).toBe(4);
+    const seen: string[] = [];
+    new nn.Sequential(new nn.Linear(2, 2), new nn.ReLU()).apply((m) => seen.push(m.constructor.name));
+    expect(seen).toEqual(['Linear', 'ReLU', 'Sequential']);
+  });
+
   it('train/eval reach every submodule; zeroGrad clears gradients', () => {
     const net = new Net();
     net.eval();
