@@ -7,4 +7,5 @@ export { crossEntropy, nllLoss, mseLoss, l1Loss, bceWithLogits, dropout, scaledD
 export { Optimizer, SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, clipGradNorm_, clipGradValue_, type ParamGroup, type OptimizerState, type SGDOptions, type AdamOptions, type RMSpropOptions, type AdagradOptions, type AdadeltaOptions } from './optim.js';
 export { LRScheduler, StepLR, CosineAnnealingLR, LinearLR, WarmupCosineLR, LambdaLR, MultiStepLR, ExponentialLR, OneCycleLR, ReduceLROnPlateau, type OneCycleOptions, type ReduceLROnPlateauOptions, type HasParamGroups } from './scheduler.js';
 export { type Dataset, type Sampler, TensorDataset, DataLoader, defaultCollate, type DataLoaderOptions } from './data.js';
-export { CheckpointError, serialize, deserialize, saveFile, saveFileAsync, loadFile } from './safetensors.js';
+export { CheckpointError, serialize, deserialize, deserializeWithMetadata, saveFile, saveFileAsync, loadFile } from './safetensors.js';
+export { save, saveAsync, load, type Saveable } from './checkpoint.js';

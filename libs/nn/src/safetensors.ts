@@ -73,6 +73,11 @@ const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isS
  * holding exactly its shape's bytes. Every problem is a CheckpointError naming the tensor and what is wrong.
  */
 export function deserialize(bytes: Uint8Array, source = 'buffer'): Record<string, Tensor> {
+  return deserializeWithMetadata(bytes, source).tensors;
+}
+
+/** deserialize, with the header's __metadata__ (empty when there is none). */
+export function deserializeWithMetadata(bytes: Uint8Array, source = 'buffer'): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const fail = (why: string): never => { throw new CheckpointError('safetensors', `${source}: ${why}`); };
   if (bytes.byteLength < 8) fail(`truncated: ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
   const headLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
@@ -131,7 +136,7 @@ export function deserialize(bytes: Uint8Array, source = 'buffer'): Record<string
     const own = bytes.slice(dataStart + t.begin, dataStart + t.end);
     out[t.name] = Tensor.fromHost(getBackend('cpu'), new HOST_ARRAY[t.dtype](own.buffer), t.dtype, t.shape);
   }
-  return out;
+  return { tensors: out, metadata: { ...(meta as Record<string, string> | null | undefined ?? {}) } };
 }
 
 const HOST_ARRAY = {
@@ -187,6 +192,10 @@ export async function saveFileAsync(path: string, tensors: Readonly<Record<strin
   saveFile(path, await onHost(tensors), metadata);
 }
 
-export function loadFile(path: string): Record<string, Tensor> {
-  return deserialize(new Uint8Array(readFileSync(path)), path);
+/** The tensors of a safetensors file; with `{ metadata: true }`, its __metadata__ too. */
+export function loadFile(path: string): Record<string, Tensor>;
+export function loadFile(path: string, opt: { metadata: true }): { tensors: Record<string, Tensor>; metadata: Record<string, string> };
+export function loadFile(path: string, opt?: { metadata?: boolean }): Record<string, Tensor> | { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+  const r = deserializeWithMetadata(new Uint8Array(readFileSync(path)), path);
+  return opt?.metadata ? r : r.tensors;
 }

@@ -5,6 +5,8 @@ export { nativeUnavailable } from '@tessera/kernels-native';
 export * from '@tessera/autograd';
 /** Layers, losses, optimizers, data loading, checkpoints. */
 export * as nn from '@tessera/nn';
+/** torch.save / torch.load: nested training state (state dicts, epoch, config) in one safetensors file. */
+export { save, saveAsync, load, type Saveable } from '@tessera/nn';
 /** The op specs and IR, for backend authors and tooling. */
 export * as ops from '@tessera/ops';
 /** Device 'webgpu' on Dawn: `await initWebGPU()` opens it (the WGSL emitter is registered on import). */
