@@ -25,6 +25,7 @@ export * from './ops/views.js';
 export * from './ops/routines.js';
 export * from './ops/join.js';
 export * from './ops/compose.js';
+export { index, indexPut_, sl, type Slice, type Index } from './ops/indexing.js';
 export * from './ops/mask.js';
 export { to, clone, copy_ } from './ops/convert.js';
 export { jsBackend };

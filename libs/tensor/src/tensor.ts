@@ -19,6 +19,7 @@ import * as rd from './ops/reduce.js';
 import * as vw from './ops/views.js';
 import * as rt from './ops/routines.js';
 import * as cp from './ops/compose.js';
+import * as ix from './ops/indexing.js';
 import * as cv from './ops/convert.js';
 import * as mk from './ops/mask.js';
 
@@ -335,6 +336,13 @@ export class Tensor implements View {
   addcdiv(t1: T, t2: T, opt?: { value?: number }): T { return cp.addcdiv(this, t1, t2, opt); }
   addcdiv_(t1: T, t2: T, opt?: { value?: number }): T { return cp.addcdiv(this, t1, t2, opt, this); }
   roll(shifts: number | readonly number[], dims?: number | readonly number[]): T { return cp.roll(this, shifts, dims); }
+  /**
+   * this[indices], as PyTorch's x[...]: integers, slices (sl(a, b, step) or '1:5:2'), null (a new
+   * axis), '...', int64 index tensors and bool masks; views where the indices are basic.
+   */
+  index(...indices: ix.Index[]): T { return ix.index(this, ...indices); }
+  /** this[indices] = value, in place (see index). */
+  indexPut_(indices: readonly ix.Index[], value: number | boolean | T): T { return ix.indexPut_(this, indices, value); }
   /** this viewed with other's shape, as torch's view_as. */
   viewAs(other: T): T { return vw.view(this, other.shape); }
   softmax(dim: number): T { return rt.softmax(this, dim); }
