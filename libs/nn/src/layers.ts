@@ -1,10 +1,10 @@
 /** Standard layers. Parameters are initialised as in PyTorch (kaiming-uniform weights, fan-in biases). */
-import { ArgumentError, type Pool2dOptions, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
-import { type Tensor, conv2d, embedding, empty, layerNorm, ones, zeros } from '@tessera/tensor';
+import { ArgumentError, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
+import { type Tensor, conv2d, embedding, empty, layerNorm, ones, stack, zeros } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
 import { dropout } from './functional.js';
 import { fans, kaimingUniform_, normal_, uniform_ } from './init.js';
-import { Module, buffer, parameter } from './module.js';
+import { type AnyModule, Module, buffer, parameter } from './module.js';
 
 const biasInit = (b: Tensor, w: Tensor) => { const bound = 1 / Math.sqrt(fans(w).fanIn); uniform_(b, -bound, bound); };
 
@@ -156,42 +156,42 @@ export class AvgPool2d extends Module {
 }
 
 /** A list of modules registered as children under '0', '1', ... (PyTorch's parameter names). */
-export class ModuleList extends Module {
-  constructor(modules: Module[] = []) {
+export class ModuleList<M extends AnyModule = Module> extends Module {
+  constructor(modules: M[] = []) {
     super();
     modules.forEach((m) => this.push(m));
   }
   get length(): number { return [...this.namedChildren()].length; }
-  at(i: number): Module { return (this as unknown as Record<number, Module>)[i < 0 ? this.length + i : i]!; }
-  push(m: Module): this { (this as unknown as Record<number, Module>)[this.length] = m; return this; }
-  [Symbol.iterator](): Iterator<Module> { return this.children()[Symbol.iterator](); }
+  at(i: number): M { return (this as unknown as Record<number, M>)[i < 0 ? this.length + i : i]!; }
+  push(m: M): this { (this as unknown as Record<number, M>)[this.length] = m; return this; }
+  [Symbol.iterator](): Iterator<M> { return (this.children() as M[])[Symbol.iterator](); }
   forward(..._: Tensor[]): Tensor { throw new ArgumentError('ModuleList', 'has no forward; call its modules'); }
 }
 
 /** Modules by name, registered in insertion order (torch.nn.ModuleDict). */
 export class ModuleDict extends Module {
-  constructor(modules: Record<string, Module> | Iterable<[string, Module]> = {}) {
+  constructor(modules: Record<string, AnyModule> | Iterable<[string, AnyModule]> = {}) {
     super();
-    for (const [k, m] of Symbol.iterator in modules ? modules as Iterable<[string, Module]> : Object.entries(modules)) this.set(k, m);
+    for (const [k, m] of Symbol.iterator in modules ? modules as Iterable<[string, AnyModule]> : Object.entries(modules)) this.set(k, m);
   }
   get size(): number { return [...this.namedChildren()].length; }
-  get(key: string): Module | undefined { return this.has(key) ? (this as unknown as Record<string, Module>)[key] : undefined; }
+  get(key: string): AnyModule | undefined { return this.has(key) ? (this as unknown as Record<string, AnyModule>)[key] : undefined; }
   has(key: string): boolean { return [...this.namedChildren()].some(([k]) => k === key); }
-  set(key: string, m: Module): this {
+  set(key: string, m: AnyModule): this {
     if (!(m instanceof Module)) throw new ArgumentError('ModuleDict', `${key} must be a Module`);
     if (key in Module.prototype || key in ModuleDict.prototype) throw new ArgumentError('ModuleDict', `${key} is a Module method name`);
-    (this as unknown as Record<string, Module>)[key] = m;
+    (this as unknown as Record<string, AnyModule>)[key] = m;
     return this;
   }
   delete(key: string): boolean {
     if (!this.has(key)) return false;
-    delete (this as unknown as Record<string, Module>)[key];
+    delete (this as unknown as Record<string, AnyModule>)[key];
     return true;
   }
   keys(): string[] { return [...this.namedChildren()].map(([k]) => k); }
-  values(): Module[] { return this.children(); }
+  values(): AnyModule[] { return this.children(); }
   /** [name, module] pairs, as torch's items(). */
-  items(): [string, Module][] { return [...this.namedChildren()]; }
+  items(): [string, AnyModule][] { return [...this.namedChildren()]; }
   forward(..._: Tensor[]): Tensor { throw new ArgumentError('ModuleDict', 'has no forward; call its modules'); }
 }
 
@@ -227,7 +227,126 @@ export class ParameterDict extends Module {
 }
 
 /** Applies its modules in order. */
-export class Sequential extends ModuleList {
+export class Sequential extends ModuleList<Module> {
   constructor(...layers: Module[]) { super(layers); }
-  override forward(x: Tensor): Tensor { return this.children().reduce((h, m) => m.forward(h), x); }
+  override forward(x: Tensor): Tensor { return [...this].reduce((h, m) => m.forward(h), x); }
+}
+
+/** The gates of one recurrent step: x W_ih^T + b_ih and h W_hh^T + b_hh. */
+const projections = (x: Tensor, h: Tensor, wIh: Tensor, wHh: Tensor, bIh?: Tensor, bHh?: Tensor): [Tensor, Tensor] => {
+  const gi = x.matmul(wIh.t()), gh = h.matmul(wHh.t());
+  return [bIh ? gi.add(bIh) : gi, bHh ? gh.add(bHh) : gh];
+};
+
+/** One LSTM step (torch's gate order i, f, g, o): [h', c']. */
+function lstmStep(gi: Tensor, gh: Tensor, c: Tensor): [Tensor, Tensor] {
+  const [i, f, g, o] = gi.add(gh).chunk(4, -1) as [Tensor, Tensor, Tensor, Tensor];
+  const c2 = f.sigmoid().mul(c).add(i.sigmoid().mul(g.tanh()));
+  return [o.sigmoid().mul(c2.tanh()), c2];
+}
+
+/** One GRU step (torch's gate order r, z, n): h'. */
+function gruStep(gi: Tensor, gh: Tensor, h: Tensor): Tensor {
+  const [ir, iz, inn] = gi.chunk(3, -1) as [Tensor, Tensor, Tensor];
+  const [hr, hz, hn] = gh.chunk(3, -1) as [Tensor, Tensor, Tensor];
+  const r = ir.add(hr).sigmoid(), z = iz.add(hz).sigmoid();
+  const n = inn.add(r.mul(hn)).tanh();
+  return n.add(h.sub(n).mul(z)); // (1 - z) n + z h
+}
+
+interface RnnOptions { numLayers?: number; bias?: boolean; batchFirst?: boolean; dropout?: number; bidirectional?: boolean }
+
+/**
+ * torch.nn.LSTM / GRU: numLayers stacked (dropout between them in training), batchFirst, unbatched
+ * input ([T, inputSize]); weights uniform in +-1/sqrt(hiddenSize) as torch's, named weightIhL0,
+ * weightHhL0, biasIhL0, biasHhL0, ... Bidirectional layers are not implemented yet (a typed error).
+ */
+abstract class Recurrent<S> extends Module<[Tensor, S?], [Tensor, S]> {
+  readonly numLayers: number;
+  constructor(readonly kind: 'LSTM' | 'GRU', readonly inputSize: number, readonly hiddenSize: number, readonly opt: RnnOptions = {}) {
+    super();
+    checkInt(kind, 'inputSize', inputSize, 1);
+    checkInt(kind, 'hiddenSize', hiddenSize, 1);
+    this.numLayers = checkInt(kind, 'numLayers', opt.numLayers ?? 1, 1);
+    if (opt.bidirectional) throw new NotImplementedError(kind, 'bidirectional layers are not implemented yet');
+    const gates = (kind === 'LSTM' ? 4 : 3) * hiddenSize, bound = 1 / Math.sqrt(hiddenSize);
+    const u = (...shape: number[]) => parameter(uniform_(empty(...shape), -bound, bound));
+    for (let l = 0; l < this.numLayers; l++) {
+      this.registerParameter(`weightIhL${l}`, u(gates, l === 0 ? inputSize : hiddenSize));
+      this.registerParameter(`weightHhL${l}`, u(gates, hiddenSize));
+      if (opt.bias ?? true) { this.registerParameter(`biasIhL${l}`, u(gates)); this.registerParameter(`biasHhL${l}`, u(gates)); }
+    }
+  }
+  protected param(name: string, l: number): Tensor | undefined { return (this as unknown as Record<string, Tensor | undefined>)[`${name}L${l}`]; }
+  /** Runs one layer over the sequence [T, N, in] from state s; returns the outputs [T, N, H] and the last state. */
+  protected abstract layer(x: Tensor, l: number, s: Tensor[]): [Tensor, Tensor[]];
+  /** The last states of each layer ([N, H] each) as the module returns them ([numLayers, N, H], or [numLayers, H] unbatched). */
+  protected abstract toState(hs: Tensor[][], unbatched: boolean): S;
+  /** Each state's per-layer [N, H] tensors, from the given state or zeros. */
+  protected abstract fromState(s: S | undefined, like: Tensor, unbatched: boolean): Tensor[][];
+
+  forward(input: Tensor, state?: S): [Tensor, S] {
+    if (input.ndim !== 2 && input.ndim !== 3) throw new ShapeError(this.kind, `input must be [T, inputSize] or 3-D, got ${fmtShape(input.shape)}`);
+    const unbatched = input.ndim === 2;
+    let x = unbatched ? input.unsqueeze(1) : this.opt.batchFirst ? input.transpose(0, 1) : input;
+    if (x.shape[2] !== this.inputSize) throw new ShapeError(this.kind, `input has ${x.shape[2]} features, expected ${this.inputSize}`);
+    const states = this.fromState(state, x, unbatched);
+    const last: Tensor[][] = [];
+    for (let l = 0; l < this.numLayers; l++) {
+      const [out, s] = this.layer(x, l, states.map((st) => st[l]!));
+      last.push(s);
+      x = l < this.numLayers - 1 && this.opt.dropout ? dropout(out, this.opt.dropout, this.training) : out;
+    }
+    const out = unbatched ? x.squeeze(1) : this.opt.batchFirst ? x.transpose(0, 1) : x;
+    return [out, this.toState(last, unbatched)];
+  }
+  /** A state's per-layer [N, H] tensors: the given [numLayers, N, H] one ([numLayers, H] unbatched), or zeros. */
+  protected layers(given: Tensor | undefined, like: Tensor, unbatched: boolean): Tensor[] {
+    const n = like.shape[1]!;
+    if (given) {
+      const want = unbatched ? [this.numLayers, this.hiddenSize] : [this.numLayers, n, this.hiddenSize];
+      if (given.ndim !== want.length || given.shape.some((d, k) => d !== want[k])) throw new ShapeError(this.kind, `a state must be ${fmtShape(want)}, got ${fmtShape(given.shape)}`);
+    }
+    const s = given ? (unbatched ? given.unsqueeze(1) : given) : zeros([this.numLayers, n, this.hiddenSize], { dtype: like.dtype, device: like.device });
+    return Array.from({ length: this.numLayers }, (_, l) => s.select(0, l));
+  }
+  /** The last states, stacked over layers. */
+  protected stacked(hs: Tensor[], unbatched: boolean): Tensor {
+    const s = stack(hs, 0);
+    return unbatched ? s.squeeze(1) : s;
+  }
+}
+
+export class LSTM extends Recurrent<[Tensor, Tensor]> {
+  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions = {}) { super('LSTM', inputSize, hiddenSize, opt); }
+  protected layer(x: Tensor, l: number, [h0, c0]: Tensor[]): [Tensor, Tensor[]] {
+    let h = h0!, c = c0!;
+    const outs: Tensor[] = [];
+    for (let t = 0; t < x.shape[0]!; t++) {
+      const [gi, gh] = projections(x.select(0, t), h, this.param('weightIh', l)!, this.param('weightHh', l)!, this.param('biasIh', l), this.param('biasHh', l));
+      [h, c] = lstmStep(gi, gh, c);
+      outs.push(h);
+    }
+    return [stack(outs, 0), [h, c]];
+  }
+  protected toState(s: Tensor[][], unbatched: boolean): [Tensor, Tensor] { return [this.stacked(s.map((x) => x[0]!), unbatched), this.stacked(s.map((x) => x[1]!), unbatched)]; }
+  protected fromState(s: [Tensor, Tensor] | undefined, like: Tensor, unbatched: boolean): Tensor[][] {
+    return [this.layers(s?.[0], like, unbatched), this.layers(s?.[1], like, unbatched)];
+  }
+}
+
+export class GRU extends Recurrent<Tensor> {
+  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions = {}) { super('GRU', inputSize, hiddenSize, opt); }
+  protected layer(x: Tensor, l: number, [h0]: Tensor[]): [Tensor, Tensor[]] {
+    let h = h0!;
+    const outs: Tensor[] = [];
+    for (let t = 0; t < x.shape[0]!; t++) {
+      const [gi, gh] = projections(x.select(0, t), h, this.param('weightIh', l)!, this.param('weightHh', l)!, this.param('biasIh', l), this.param('biasHh', l));
+      h = gruStep(gi, gh, h);
+      outs.push(h);
+    }
+    return [stack(outs, 0), [h]];
+  }
+  protected toState(s: Tensor[][], unbatched: boolean): Tensor { return this.stacked(s.map((x) => x[0]!), unbatched); }
+  protected fromState(s: Tensor | undefined, like: Tensor, unbatched: boolean): Tensor[][] { return [this.layers(s, like, unbatched)]; }
 }

@@ -38,7 +38,7 @@ const REGISTRY = Symbol('tessera.module.registry');
 const RAW = Symbol('tessera.module.raw');
 
 /** Classifies an assignment of `value` to `key`, as torch.nn.Module.__setattr__. */
-function register(target: Module, key: string, value: unknown): void {
+function register(target: AnyModule, key: string, value: unknown): void {
   const reg = (target as unknown as Record<symbol, Registry>)[REGISTRY]!;
   const empty = value === undefined || value === null;
   if (isParameter(value)) {
@@ -56,7 +56,7 @@ function register(target: Module, key: string, value: unknown): void {
   }
 }
 
-const TRAPS: ProxyHandler<Module> = {
+const TRAPS: ProxyHandler<AnyModule> = {
   set(target, key, value) {
     if (typeof key === 'string') register(target, key, value);
     return Reflect.set(target, key, value);
@@ -75,19 +75,28 @@ const TRAPS: ProxyHandler<Module> = {
   },
 };
 
+/** A module of any forward signature (what containers and the module tree hold). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- forward's arguments vary by module; only the tree is read here
+export type AnyModule = Module<any[], unknown>;
+
 export type ToTarget = DeviceKind | DType | { device?: DeviceKind; dtype?: DType };
 
-export abstract class Module {
+/**
+ * A layer or model. Generic in its forward's arguments and result (as a GPT's forward(ids, targets?)
+ * returning [logits, loss], or an LSTM's returning its output and state); plain tensor-to-tensor
+ * modules need no type arguments.
+ */
+export abstract class Module<In extends unknown[] = Tensor[], Out = Tensor> {
   training = true;
 
   constructor() {
     Object.defineProperty(this, REGISTRY, { value: { params: new Set(), buffers: new Set() } satisfies Registry });
     Object.defineProperty(this, RAW, { value: this });
     // Subclass constructors run on what this returns: every assignment they make goes through the traps.
-    return new Proxy(this, TRAPS);
+    return new Proxy(this, TRAPS as ProxyHandler<this>);
   }
 
-  abstract forward(...inputs: Tensor[]): Tensor;
+  abstract forward(...inputs: In): Out;
 
   private get registry(): Registry { return (this as unknown as Record<symbol, Registry>)[REGISTRY]!; }
 
@@ -115,11 +124,11 @@ export abstract class Module {
     }
   }
 
-  *namedChildren(): Generator<[string, Module]> {
+  *namedChildren(): Generator<[string, AnyModule]> {
     for (const [k, v] of this.entries()) if (v instanceof Module) yield [k, v];
   }
   /** Every module of the tree once (a module shared by two parents is listed under its first name), as torch. */
-  *namedModules(prefix = '', seen = new Set<Module>()): Generator<[string, Module]> {
+  *namedModules(prefix = '', seen = new Set<AnyModule>()): Generator<[string, AnyModule]> {
     if (seen.has(this)) return;
     seen.add(this);
     yield [prefix, this];
@@ -147,8 +156,8 @@ export abstract class Module {
   }
   parameters(): Tensor[] { return [...this.namedParameters()].map(([, p]) => p); }
   buffers(): Tensor[] { return [...this.namedBuffers()].map(([, b]) => b); }
-  children(): Module[] { return [...this.namedChildren()].map(([, m]) => m); }
-  modules(): Module[] { return [...this.namedModules()].map(([, m]) => m); }
+  children(): AnyModule[] { return [...this.namedChildren()].map(([, m]) => m); }
+  modules(): AnyModule[] { return [...this.namedModules()].map(([, m]) => m); }
 
   train(mode = true): this {
     for (const [, m] of this.namedModules()) m.training = mode;
@@ -157,7 +166,7 @@ export abstract class Module {
   eval(): this { return this.train(false); }
 
   /** Calls fn on every submodule, children before parents, then this one (torch's apply: custom init). */
-  apply(fn: (m: Module) => void): this {
+  apply(fn: (m: AnyModule) => void): this {
     for (const m of this.children()) m.apply(fn);
     fn(this);
     return this;

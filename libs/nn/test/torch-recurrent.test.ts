@@ -1,0 +1,83 @@
+/**
+ * LSTM and GRU against Debian's torch: the same weights (passed as JSON), the same input; outputs,
+ * final states and the weights' gradients of a loss over all of them agree. Two layers, batchFirst,
+ * given initial states and unbatched input included.
+ */
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import * as tsr from 'tessera';
+import { PYTHON, hasTorch } from './torch.js';
+
+const { nn } = tsr;
+type Case = { kind: 'LSTM' | 'GRU'; layers: number; batchFirst: boolean; withState: boolean; unbatched: boolean };
+const CASES: Case[] = [
+  { kind: 'LSTM', layers: 1, batchFirst: false, withState: false, unbatched: false },
+  { kind: 'LSTM', layers: 2, batchFirst: true, withState: true, unbatched: false },
+  { kind: 'LSTM', layers: 2, batchFirst: false, withState: true, unbatched: true },
+  { kind: 'GRU', layers: 1, batchFirst: false, withState: false, unbatched: false },
+  { kind: 'GRU', layers: 2, batchFirst: true, withState: true, unbatched: false },
+  { kind: 'GRU', layers: 1, batchFirst: false, withState: true, unbatched: true },
+];
+const [T, N, I, H] = [5, 3, 4, 6];
+
+function ours(c: Case) {
+  tsr.manualSeed(7);
+  const m = c.kind === 'LSTM' ? new nn.LSTM(I, H, { numLayers: c.layers, batchFirst: c.batchFirst }) : new nn.GRU(I, H, { numLayers: c.layers, batchFirst: c.batchFirst });
+  const x = tsr.randn(c.unbatched ? [T, I] : c.batchFirst ? [N, T, I] : [T, N, I]);
+  const sShape = c.unbatched ? [c.layers, H] : [c.layers, N, H];
+  const h0 = tsr.randn(sShape), c0 = tsr.randn(sShape);
+  const state = c.withState ? (c.kind === 'LSTM' ? [h0, c0] : h0) : undefined;
+  const [out, last] = (m.forward as (x: tsr.Tensor, s?: unknown) => [tsr.Tensor, tsr.Tensor | tsr.Tensor[]])(x, state);
+  const finals = Array.isArray(last) ? last : [last];
+  finals.reduce((acc, t) => acc.add(t.square().sum()), out.tanh().sum()).backward();
+  const params = Object.fromEntries([...m.namedParameters()].map(([k, p]) => [k, { data: p.tolistSync(), grad: p.grad!.tolistSync() }]));
+  return { x: x.tolistSync(), h0: h0.tolistSync(), c0: c0.tolistSync(), out: out.tolistSync(), finals: finals.map((t) => t.tolistSync()), params };
+}
+
+const TORCH = (c: Case, o: ReturnType<typeof ours>) => `
+import json, torch
+c = ${JSON.stringify(c).replace(/true/g, 'True').replace(/false/g, 'False')}
+o = json.loads(${JSON.stringify(JSON.stringify({ x: o.x, h0: o.h0, c0: o.c0, params: Object.fromEntries(Object.entries(o.params).map(([k, v]) => [k, v.data])) }))})
+M = torch.nn.LSTM if c['kind'] == 'LSTM' else torch.nn.GRU
+m = M(${I}, ${H}, num_layers=c['layers'], batch_first=c['batchFirst'])
+names = {'weightIh': 'weight_ih', 'weightHh': 'weight_hh', 'biasIh': 'bias_ih', 'biasHh': 'bias_hh'}
+with torch.no_grad():
+    for k, v in o['params'].items():
+        base, layer = k.split('L')
+        getattr(m, names[base] + '_l' + layer).copy_(torch.tensor(v))
+x = torch.tensor(o['x'])
+h0, c0 = torch.tensor(o['h0']), torch.tensor(o['c0'])
+state = ((h0, c0) if c['kind'] == 'LSTM' else h0) if c['withState'] else None
+out, last = m(x, state)
+finals = list(last) if c['kind'] == 'LSTM' else [last]
+loss = out.tanh().sum()
+for t in finals: loss = loss + t.square().sum()
+loss.backward()
+print(json.dumps({'out': out.tolist(), 'finals': [t.tolist() for t in finals], 'grads': {k: getattr(m, names[k.split('L')[0]] + '_l' + k.split('L')[1]).grad.tolist() for k in o['params']}}))
+`;
+
+const flat = (v: unknown): number[] => (Array.isArray(v) ? v.flatMap(flat) : [v as number]);
+const near = (got: unknown, want: unknown, what: string) => {
+  const g = flat(got), w = flat(want);
+  expect(g.length, what).toBe(w.length);
+  g.forEach((a, i) => expect(Math.abs(a - w[i]!) <= 1e-5 * Math.max(1, Math.abs(w[i]!)), `${what}[${i}]: ${a} vs torch ${w[i]}`).toBe(true));
+};
+
+describe.skipIf(!hasTorch())('LSTM and GRU match PyTorch (python3-torch)', () => {
+  for (const c of CASES) {
+    it(`${c.kind}, ${c.layers} layer(s)${c.batchFirst ? ', batchFirst' : ''}${c.withState ? ', initial state' : ''}${c.unbatched ? ', unbatched' : ''}: outputs, states and gradients`, () => {
+      const o = ours(c);
+      const t = JSON.parse(execFileSync(PYTHON, ['-c', TORCH(c, o)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { out: unknown; finals: unknown[]; grads: Record<string, unknown> };
+      near(o.out, t.out, 'output');
+      o.finals.forEach((f, k) => near(f, t.finals[k], `state ${k}`));
+      for (const [k, v] of Object.entries(o.params)) near(v.grad, t.grads[k], `grad ${k}`);
+    }, 60_000);
+  }
+
+  it('refuses bad input shapes and bidirectional layers with typed errors', () => {
+    const m = new nn.LSTM(I, H);
+    expect(() => m.forward(tsr.randn([T, N, I + 1]))).toThrow(tsr.ShapeError);
+    expect(() => m.forward(tsr.randn([T, N, I]), [tsr.zeros([2, N, H]), tsr.zeros([1, N, H])])).toThrow(tsr.ShapeError);
+    expect(() => new nn.GRU(I, H, { bidirectional: true })).toThrow(tsr.NotImplementedError);
+  });
+});
