@@ -1,6 +1,6 @@
 /** Losses and stateless layers (torch.nn.functional), composed from differentiable tensor ops. */
-import { ArgumentError, DTypeError, ELEMENTWISE, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
-import { Tensor, arange, elementwise, keep, rand, where as tsrWhere } from '@tessera/tensor';
+import { ArgumentError, DTypeError, ELEMENTWISE, NotImplementedError, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
+import { Tensor, arange, cat, elementwise, full, keep, rand, where as tsrWhere } from '@tessera/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -237,4 +237,54 @@ function causalMask(l: number, s: number, like: Tensor): Tensor {
   // Kept: a mask first made inside tidy() or a compiled call must outlive it, as the cache does.
   if (!m) causalCache.set(key, (m = keep(rand([l, s], { device: like.device }).ge(0).tril())));
   return m;
+}
+
+/** torch's group_norm: x [N, C, ...] normalised over each group of C / numGroups channels (and the rest), then weight and bias per channel. */
+export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
+  tensors('groupNorm', x, ...(weight ? [weight] : []), ...(bias ? [bias] : []));
+  checkInt('groupNorm', 'numGroups', numGroups, 1);
+  if (x.ndim < 2) throw new ShapeError('groupNorm', `input must be [N, C, ...], got ${fmtShape(x.shape)}`);
+  const [n, c] = [x.shape[0]!, x.shape[1]!];
+  if (c % numGroups) throw new ArgumentError('groupNorm', `${c} channels do not split into ${numGroups} groups`);
+  const g = x.reshape(n, numGroups, -1);
+  const mean = g.mean(-1, { keepdim: true }), variance = g.var(-1, { keepdim: true, correction: 0 });
+  let y = g.sub(mean).div(variance.add(eps).sqrt()).reshape(x.shape);
+  const perChannel = (t: Tensor) => t.reshape([c, ...x.shape.slice(2).map(() => 1)]);
+  if (weight) y = y.mul(perChannel(weight));
+  if (bias) y = y.add(perChannel(bias));
+  return y;
+}
+
+/** torch's conv1d: x [N, C, L] (or [C, L]) with weight [O, C / groups, k], as a 2-D convolution of height 1. */
+export function conv1d(x: Tensor, weight: Tensor, bias?: Tensor, options: { stride?: number; padding?: number; dilation?: number; groups?: number } = {}): Tensor {
+  tensors('conv1d', x, weight, ...(bias ? [bias] : []));
+  if (weight.ndim !== 3) throw new ShapeError('conv1d', `weight must be [outChannels, inChannels / groups, kernel], got ${fmtShape(weight.shape)}`);
+  if (x.ndim !== 2 && x.ndim !== 3) throw new ShapeError('conv1d', `input must be [N, C, L] or [C, L], got ${fmtShape(x.shape)}`);
+  const { stride = 1, padding = 0, dilation = 1, groups = 1 } = checkOptions<{ stride?: number; padding?: number; dilation?: number; groups?: number }>('conv1d', options);
+  const batched = x.ndim === 3 ? x : x.unsqueeze(0);
+  const y = batched.unsqueeze(2).conv2d(weight.unsqueeze(2), bias, { stride: [1, stride], padding: [0, padding], dilation: [1, dilation], groups }).squeeze(2);
+  return x.ndim === 3 ? y : y.squeeze(0);
+}
+
+/**
+ * torch's pad in 'constant' mode: `pad` lists (before, after) amounts from the last dim backwards;
+ * negative amounts crop. Other modes are not implemented yet (a typed error).
+ */
+export function pad(x: Tensor, amounts: readonly number[], mode: 'constant' | 'reflect' | 'replicate' | 'circular' = 'constant', value = 0): Tensor {
+  tensors('pad', x);
+  if (mode !== 'constant') throw new NotImplementedError('pad', `mode '${mode}' is not implemented yet (constant is)`);
+  if (amounts.length % 2 || amounts.length / 2 > x.ndim) throw new ArgumentError('pad', `needs pairs of amounts for at most ${x.ndim} dims, got ${amounts.length} values`);
+  let y = x;
+  for (let k = 0; k < amounts.length / 2; k++) {
+    const d = x.ndim - 1 - k;
+    const before = checkInt('pad', 'amount', amounts[2 * k]!), after = checkInt('pad', 'amount', amounts[2 * k + 1]!);
+    const size = y.shape[d]!;
+    if (size + before + after < 0) throw new ArgumentError('pad', `padding (${before}, ${after}) leaves dim ${d} of size ${size} negative`);
+    if (before < 0) y = y.narrow(d, -before, size + before);
+    if (after < 0) y = y.narrow(d, 0, y.shape[d]! + after);
+    const block = (n: number) => full(y.shape.map((s, j) => (j === d ? n : s)), value, { dtype: y.dtype, device: y.device });
+    const parts = [...(before > 0 ? [block(before)] : []), y, ...(after > 0 ? [block(after)] : [])];
+    y = parts.length > 1 ? cat(parts, d) : y;
+  }
+  return y;
 }

@@ -2,7 +2,7 @@
 import { ArgumentError, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
 import { type Tensor, conv2d, embedding, empty, layerNorm, ones, stack, zeros } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
-import { dropout } from './functional.js';
+import { conv1d, dropout, groupNorm } from './functional.js';
 import { fans, kaimingUniform_, normal_, uniform_ } from './init.js';
 import { type AnyModule, Module, buffer, parameter } from './module.js';
 
@@ -349,4 +349,72 @@ export class GRU extends Recurrent<Tensor> {
   }
   protected toState(s: Tensor[][], unbatched: boolean): Tensor { return this.stacked(s.map((x) => x[0]!), unbatched); }
   protected fromState(s: Tensor | undefined, like: Tensor, unbatched: boolean): Tensor[][] { return [this.layers(s, like, unbatched)]; }
+}
+
+/** Returns its input (torch.nn.Identity: a placeholder layer). */
+export class Identity extends Module { forward(x: Tensor): Tensor { return x; } }
+
+/** Splits dim into `sizes` (torch.nn.Unflatten). */
+export class Unflatten extends Module {
+  constructor(readonly dim: number, readonly sizes: readonly number[]) { super(); }
+  forward(x: Tensor): Tensor {
+    const d = this.dim < 0 ? this.dim + x.ndim : this.dim;
+    return x.reshape([...x.shape.slice(0, d), ...this.sizes, ...x.shape.slice(d + 1)]);
+  }
+}
+
+/** torch.nn.GroupNorm: per-channel weight (ones) and bias (zeros) when affine. */
+export class GroupNorm extends Module {
+  weight?: Tensor;
+  bias?: Tensor;
+  constructor(readonly numGroups: number, readonly numChannels: number, readonly opt: { eps?: number; affine?: boolean } = {}) {
+    super();
+    checkInt('GroupNorm', 'numGroups', numGroups, 1);
+    checkInt('GroupNorm', 'numChannels', numChannels, 1);
+    if (numChannels % numGroups) throw new ArgumentError('GroupNorm', `${numChannels} channels do not split into ${numGroups} groups`);
+    if (opt.affine ?? true) { this.weight = parameter(ones(numChannels)); this.bias = parameter(zeros(numChannels)); }
+  }
+  forward(x: Tensor): Tensor { return groupNorm(x, this.numGroups, this.weight, this.bias, this.opt.eps ?? 1e-5); }
+}
+
+/**
+ * RMSNorm (torch 2.4's nn.RMSNorm): x / sqrt(mean(x^2) over the normalised dims + eps) * weight;
+ * eps by default the dtype's machine epsilon, as torch's.
+ */
+export class RMSNorm extends Module {
+  weight?: Tensor;
+  readonly normalizedShape: readonly number[];
+  constructor(normalizedShape: number | readonly number[], readonly opt: { eps?: number; elementwiseAffine?: boolean } = {}) {
+    super();
+    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    if (opt.elementwiseAffine ?? true) this.weight = parameter(ones(this.normalizedShape.slice()));
+  }
+  forward(x: Tensor): Tensor {
+    const k = this.normalizedShape.length;
+    if (x.shape.slice(-k).some((s, i) => s !== this.normalizedShape[i])) throw new ShapeError('RMSNorm', `input ${fmtShape(x.shape)} does not end in ${fmtShape(this.normalizedShape)}`);
+    const eps = this.opt.eps ?? (x.dtype === 'float64' ? 2 ** -52 : x.dtype === 'float16' ? 2 ** -10 : 2 ** -23);
+    const dims = Array.from({ length: k }, (_, i) => x.ndim - k + i);
+    const y = x.mul(x.square().mean(dims, { keepdim: true }).add(eps).rsqrt());
+    return this.weight ? y.mul(this.weight) : y;
+  }
+}
+
+/** torch.nn.Conv1d: weight [out, in / groups, kernel], kaiming-uniform, as torch's. */
+export class Conv1d extends Module {
+  weight: Tensor;
+  bias?: Tensor;
+  constructor(inChannels: number, outChannels: number, kernelSize: number, readonly opt: { stride?: number; padding?: number; dilation?: number; groups?: number; bias?: boolean } = {}) {
+    super();
+    checkInt('Conv1d', 'inChannels', inChannels, 1);
+    checkInt('Conv1d', 'outChannels', outChannels, 1);
+    checkInt('Conv1d', 'kernelSize', kernelSize, 1);
+    const groups = checkInt('Conv1d', 'groups', opt.groups ?? 1, 1);
+    if (inChannels % groups || outChannels % groups) throw new ArgumentError('Conv1d', `groups=${groups} must divide inChannels=${inChannels} and outChannels=${outChannels}`);
+    this.weight = parameter(kaimingUniform_(empty(outChannels, inChannels / groups, kernelSize), { a: Math.sqrt(5) }));
+    if (opt.bias ?? true) { this.bias = parameter(empty(outChannels)); biasInit(this.bias, this.weight); }
+  }
+  forward(x: Tensor): Tensor {
+    const { stride, padding, dilation, groups } = this.opt;
+    return conv1d(x, this.weight, this.bias, { stride, padding, dilation, groups });
+  }
 }
