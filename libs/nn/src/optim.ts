@@ -233,6 +233,68 @@ export class Adadelta extends Optimizer<Required<AdadeltaOptions>> {
   }
 }
 
+export interface AdamaxOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
+
+/** torch.optim.Adamax: Adam with the infinity norm (a running max of |grad|) in place of the second moment. */
+export class Adamax extends Optimizer<Required<AdamaxOptions>> {
+  constructor(params: ParamsInput<Required<AdamaxOptions>>, opt: AdamaxOptions = {}) {
+    const o = { lr: 2e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, ...opt };
+    checkHyper('Adamax', 'eps', o.eps); checkHyper('Adamax', 'weightDecay', o.weightDecay);
+    super(params, o);
+  }
+  protected update(p: Tensor, grad: Tensor, st: State, g: Required<AdamaxOptions>): void {
+    const [b1, b2] = g.betas;
+    const step = ((st['step'] as number | undefined) ?? 0) + 1;
+    st['step'] = step;
+    const d = decayed(grad, p, g.weightDecay);
+    const m = stateTensor(st, 'expAvg', p).mul_(b1).add_(d, { alpha: 1 - b1 });
+    const bound = d.abs().add_(g.eps);
+    const u = stateTensor(st, 'expInf', p).mul_(b2);
+    u.copy_(u.maximum(bound));
+    p.addcdiv_(m, u, { value: -g.lr / (1 - b1 ** step) });
+    bound.dispose();
+    if (d !== grad) d.dispose();
+  }
+}
+
+export interface RAdamOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
+
+/** torch.optim.RAdam: Adam whose adaptive step is rectified (and skipped while the variance estimate is unreliable, rho_t <= 5). */
+export class RAdam extends Optimizer<Required<RAdamOptions>> {
+  constructor(params: ParamsInput<Required<RAdamOptions>>, opt: RAdamOptions = {}) {
+    const o = { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, ...opt };
+    checkHyper('RAdam', 'eps', o.eps); checkHyper('RAdam', 'weightDecay', o.weightDecay);
+    super(params, o);
+  }
+  protected update(p: Tensor, grad: Tensor, st: State, g: Required<RAdamOptions>): void {
+    const [b1, b2] = g.betas;
+    const step = ((st['step'] as number | undefined) ?? 0) + 1;
+    st['step'] = step;
+    const bc1 = 1 - b1 ** step, bc2 = 1 - b2 ** step;
+    const d = decayed(grad, p, g.weightDecay);
+    const m = stateTensor(st, 'expAvg', p).mul_(b1).add_(d, { alpha: 1 - b1 });
+    const v = stateTensor(st, 'expAvgSq', p).mul_(b2).addcmul_(d, d, { value: 1 - b2 });
+    const corrected = m.div(bc1);
+    const rhoInf = 2 / (1 - b2) - 1;
+    const rhoT = rhoInf - (2 * step * b2 ** step) / bc2;
+    const temps = [corrected];
+    if (rhoT > 5) {
+      const rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
+      const root = v.sqrt().add_(g.eps);
+      const adaptive = root.reciprocal().mul_(Math.sqrt(bc2));
+      const delta = corrected.mul(g.lr).mul_(adaptive).mul_(rect);
+      p.add_(delta, { alpha: -1 });
+      temps.push(root, adaptive, delta);
+    } else {
+      const delta = corrected.mul(g.lr);
+      p.add_(delta, { alpha: -1 });
+      temps.push(delta);
+    }
+    for (const t of temps) t.dispose();
+    if (d !== grad) d.dispose();
+  }
+}
+
 /**
  * Scales gradients so their total norm is at most maxNorm; returns the total norm before clipping as
  * a 0-d tensor, as torch does. Everything stays on the gradients' device: no value is read back, so

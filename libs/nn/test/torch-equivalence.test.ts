@@ -30,7 +30,8 @@ function trainTessera(opt: Record<string, unknown>): number[] {
   const o = rest as { lr: number };
   const params = model.parameters();
   const optim = name === 'sgd' ? new nn.SGD(params, o) : name === 'rmsprop' ? new nn.RMSprop(params, o) : name === 'adagrad' ? new nn.Adagrad(params, o)
-    : name === 'adadelta' ? new nn.Adadelta(params, o) : new nn.Adam(params, o);
+    : name === 'adadelta' ? new nn.Adadelta(params, o) : name === 'adamax' ? new nn.Adamax(params, o)
+    : name === 'radam' ? new nn.RAdam(params, o) : new nn.Adam(params, o);
   const losses: number[] = [];
   for (let s = 0; s < STEPS; s++) {
     optim.zeroGrad();
@@ -80,6 +81,8 @@ describe.skipIf(!hasTorch())('loss curves match PyTorch (python3-torch)', () => 
     { name: 'rmsprop', lr: 0.005, alpha: 0.9, eps: 1e-6, weightDecay: 0, momentum: 0.5, centered: true },
     { name: 'adagrad', lr: 0.3, lrDecay: 0.001, weightDecay: 1e-4, initialAccumulatorValue: 0.1, eps: 1e-10 },
     { name: 'adadelta', lr: 1, rho: 0.9, eps: 1e-6, weightDecay: 1e-4 },
+    { name: 'adamax', lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-4 },
+    { name: 'radam', lr: 0.05, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-4 },
   ]) {
     it(`50 ${opt.name} steps (${JSON.stringify(opt)})`, () => expectSameCurve(trainTessera(opt), trainTorch(opt)), 120_000);
   }

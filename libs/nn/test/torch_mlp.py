@@ -22,6 +22,10 @@ elif o["name"] == "rmsprop":
     opt = torch.optim.RMSprop(model.parameters(), lr=o["lr"], alpha=o["alpha"], eps=o["eps"], weight_decay=o["weightDecay"], momentum=o["momentum"], centered=o["centered"])
 elif o["name"] == "adagrad":
     opt = torch.optim.Adagrad(model.parameters(), lr=o["lr"], lr_decay=o["lrDecay"], weight_decay=o["weightDecay"], initial_accumulator_value=o["initialAccumulatorValue"], eps=o["eps"])
+elif o["name"] == "adamax":
+    opt = torch.optim.Adamax(model.parameters(), lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weightDecay"])
+elif o["name"] == "radam":
+    opt = torch.optim.RAdam(model.parameters(), lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weightDecay"])
 elif o["name"] == "adadelta":
     opt = torch.optim.Adadelta(model.parameters(), lr=o["lr"], rho=o["rho"], eps=o["eps"], weight_decay=o["weightDecay"])
 else:
