@@ -233,21 +233,31 @@ export class Adadelta extends Optimizer<Required<AdadeltaOptions>> {
   }
 }
 
-export interface AdamaxOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
+/** Options of the Adam family without Adam's own extras (Adamax, RAdam). */
+interface BetaOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
+export type AdamaxOptions = BetaOptions;
+export type RAdamOptions = BetaOptions;
+
+/** The Adam family's defaults under `opt`, checked. */
+function betaDefaults(name: string, lr: number, opt: BetaOptions): Required<BetaOptions> {
+  const o = { lr, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, ...opt };
+  checkHyper(name, 'eps', o.eps);
+  checkHyper(name, 'weightDecay', o.weightDecay);
+  return o;
+}
+/** Counts this step in the state and returns the count. */
+const nextStep = (st: State): number => (st['step'] = ((st['step'] as number | undefined) ?? 0) + 1);
+/** The first moment after this step, in place as torch computes it: m * b1 + (1 - b1) * d. */
+const firstMoment = (st: State, p: Tensor, d: Tensor, b1: number): Tensor => stateTensor(st, 'expAvg', p).mul_(b1).add_(d, { alpha: 1 - b1 });
 
 /** torch.optim.Adamax: Adam with the infinity norm (a running max of |grad|) in place of the second moment. */
 export class Adamax extends Optimizer<Required<AdamaxOptions>> {
-  constructor(params: ParamsInput<Required<AdamaxOptions>>, opt: AdamaxOptions = {}) {
-    const o = { lr: 2e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, ...opt };
-    checkHyper('Adamax', 'eps', o.eps); checkHyper('Adamax', 'weightDecay', o.weightDecay);
-    super(params, o);
-  }
+  constructor(params: ParamsInput<Required<AdamaxOptions>>, opt: AdamaxOptions = {}) { super(params, betaDefaults('Adamax', 2e-3, opt)); }
   protected update(p: Tensor, grad: Tensor, st: State, g: Required<AdamaxOptions>): void {
     const [b1, b2] = g.betas;
-    const step = ((st['step'] as number | undefined) ?? 0) + 1;
-    st['step'] = step;
+    const step = nextStep(st);
     const d = decayed(grad, p, g.weightDecay);
-    const m = stateTensor(st, 'expAvg', p).mul_(b1).add_(d, { alpha: 1 - b1 });
+    const m = firstMoment(st, p, d, b1);
     const bound = d.abs().add_(g.eps);
     const u = stateTensor(st, 'expInf', p).mul_(b2);
     u.copy_(u.maximum(bound));
@@ -257,22 +267,15 @@ export class Adamax extends Optimizer<Required<AdamaxOptions>> {
   }
 }
 
-export interface RAdamOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
-
 /** torch.optim.RAdam: Adam whose adaptive step is rectified (and skipped while the variance estimate is unreliable, rho_t <= 5). */
 export class RAdam extends Optimizer<Required<RAdamOptions>> {
-  constructor(params: ParamsInput<Required<RAdamOptions>>, opt: RAdamOptions = {}) {
-    const o = { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, ...opt };
-    checkHyper('RAdam', 'eps', o.eps); checkHyper('RAdam', 'weightDecay', o.weightDecay);
-    super(params, o);
-  }
+  constructor(params: ParamsInput<Required<RAdamOptions>>, opt: RAdamOptions = {}) { super(params, betaDefaults('RAdam', 1e-3, opt)); }
   protected update(p: Tensor, grad: Tensor, st: State, g: Required<RAdamOptions>): void {
     const [b1, b2] = g.betas;
-    const step = ((st['step'] as number | undefined) ?? 0) + 1;
-    st['step'] = step;
+    const step = nextStep(st);
     const bc1 = 1 - b1 ** step, bc2 = 1 - b2 ** step;
     const d = decayed(grad, p, g.weightDecay);
-    const m = stateTensor(st, 'expAvg', p).mul_(b1).add_(d, { alpha: 1 - b1 });
+    const m = firstMoment(st, p, d, b1);
     const v = stateTensor(st, 'expAvgSq', p).mul_(b2).addcmul_(d, d, { value: 1 - b2 });
     const corrected = m.div(bc1);
     const rhoInf = 2 / (1 - b2) - 1;
