@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
-import { PYTHON, hasTorch } from './torch.js';
+import { PYTHON, skipWithoutTorch } from './torch.js';
 
 const { nn } = tsr;
 
@@ -65,7 +65,7 @@ const expectSameCurve = (ours: number[], theirs: number[]) => {
 
 // Skipped (reported as skipped, never as passed) only where PyTorch is not installed: as non-root, setup
 // cannot install python3-torch and prints the command instead. CI runs as root and installs it.
-describe.skipIf(!hasTorch())('loss curves match PyTorch (python3-torch)', () => {
+describe.skipIf(skipWithoutTorch())('loss curves match PyTorch (python3-torch)', () => {
   it('50 SGD steps with momentum, nesterov and weight decay', () => {
     const opt = { name: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-3, nesterov: true };
     expectSameCurve(trainTessera(opt), trainTorch(opt));

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
-import { PYTHON, hasTorch } from './torch.js';
+import { PYTHON, skipWithoutTorch } from './torch.js';
 
 const { nn } = tsr;
 const F = nn.functional;
@@ -39,7 +39,7 @@ out = {
 print(json.dumps({k: v.tolist() for k, v in out.items()}).replace('NaN', '"NaN"').replace('-Infinity', '"-Infinity"').replace('Infinity', '"Infinity"'))
 `;
 
-describe.skipIf(!hasTorch())('torch functions match PyTorch (python3-torch)', () => {
+describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torch)', () => {
   const want = JSON.parse(execFileSync(PYTHON, ['-c', TORCH], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }), (_, v) => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v)) as Record<string, unknown>;
   const x = tsr.tensor(X), t = tsr.tensor(T), p = tsr.tensor(P);
   const lq = x.logSoftmax(1);

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
-import { PYTHON, hasTorch } from './torch.js';
+import { PYTHON, skipWithoutTorch } from './torch.js';
 
 const TORCH = `
 import json, torch
@@ -31,7 +31,7 @@ out.update({k + ':shape': list(v.shape) for k, v in g.items()})
 print(json.dumps(out))
 `;
 
-describe.skipIf(!hasTorch())('indexing matches PyTorch (python3-torch)', () => {
+describe.skipIf(skipWithoutTorch())('indexing matches PyTorch (python3-torch)', () => {
   const want = JSON.parse(execFileSync(PYTHON, ['-c', TORCH], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<string, unknown>;
   const x = tsr.arange(120).view(2, 3, 4, 5);
   const long = (v: number[] | number[][]) => tsr.tensor(v, { dtype: 'int64' });

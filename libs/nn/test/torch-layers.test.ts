@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
-import { PYTHON, hasTorch } from './torch.js';
+import { PYTHON, skipWithoutTorch } from './torch.js';
 
 const { nn } = tsr;
 const F = nn.functional;
@@ -18,7 +18,7 @@ const near = (got: unknown, want: unknown, what: string, tol = 1e-5) => {
   g.forEach((a, i) => expect(Math.abs(a - w[i]!) <= tol * Math.max(1, Math.abs(w[i]!)), `${what}[${i}]: ${a} vs ${w[i]}`).toBe(true));
 };
 
-describe.skipIf(!hasTorch())('layers match PyTorch (python3-torch)', () => {
+describe.skipIf(skipWithoutTorch())('layers match PyTorch (python3-torch)', () => {
   tsr.manualSeed(5);
   const x4 = tsr.randn([2, 6, 3, 2]), x3 = tsr.randn([2, 4, 9]);
   const gn = new nn.GroupNorm(3, 6);

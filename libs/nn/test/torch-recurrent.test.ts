@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
-import { PYTHON, hasTorch } from './torch.js';
+import { PYTHON, skipWithoutTorch } from './torch.js';
 
 const { nn } = tsr;
 type Case = { kind: 'LSTM' | 'GRU'; layers: number; batchFirst: boolean; withState: boolean; unbatched: boolean };
@@ -63,7 +63,7 @@ const near = (got: unknown, want: unknown, what: string) => {
   g.forEach((a, i) => expect(Math.abs(a - w[i]!) <= 1e-5 * Math.max(1, Math.abs(w[i]!)), `${what}[${i}]: ${a} vs torch ${w[i]}`).toBe(true));
 };
 
-describe.skipIf(!hasTorch())('LSTM and GRU match PyTorch (python3-torch)', () => {
+describe.skipIf(skipWithoutTorch())('LSTM and GRU match PyTorch (python3-torch)', () => {
   for (const c of CASES) {
     it(`${c.kind}, ${c.layers} layer(s)${c.batchFirst ? ', batchFirst' : ''}${c.withState ? ', initial state' : ''}${c.unbatched ? ', unbatched' : ''}: outputs, states and gradients`, () => {
       const o = ours(c);

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
-import { PYTHON, hasTorch } from './torch.js';
+import { PYTHON, skipWithoutTorch } from './torch.js';
 
 const { nn } = tsr;
 const STEPS = 12;
@@ -51,7 +51,7 @@ function run(make: (o: Opt) => { step(metric?: number): void }, adam = false): n
   return out;
 }
 
-describe.skipIf(!hasTorch())('schedulers match PyTorch (python3-torch)', () => {
+describe.skipIf(skipWithoutTorch())('schedulers match PyTorch (python3-torch)', () => {
   const want = JSON.parse(execFileSync(PYTHON, ['-c', TORCH], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<string, number[][]>;
   const ours: Record<string, number[][]> = {
     lambda: run((o) => new nn.LambdaLR(o, (e) => 1 / (1 + e))),

@@ -12,3 +12,10 @@ export function hasTorch(): boolean {
     return false;
   }
 }
+
+/**
+ * Whether the torch comparisons skip: only where torch is missing and the run does not require its
+ * backends (as a non-root `npm test`, where setup cannot install python3-torch and says how). CI sets
+ * TESSERA_REQUIRE_BACKENDS, so there a missing torch fails these tests instead of skipping them.
+ */
+export const skipWithoutTorch = (): boolean => !hasTorch() && !process.env['TESSERA_REQUIRE_BACKENDS'];
