@@ -6,7 +6,7 @@ import { Matrix, check, forEachBackend, expectClose, logical } from '../src/inde
 
 const {
   ROUTINES, avgPool2dRef, conv2dRef, embeddingRef, gatherRef, indexSelectRef, layerNormBackwardRef, layerNormRef, logSoftmaxRef, matmulRef, maxPool2dRef,
-  scatterAddRef, softmaxRef, tolFor,
+  scatterAddRef, softmaxBackwardRef, softmaxRef, tolFor,
 } = tsr.ops;
 type Nd = tsr.ops.Nd;
 const matrix = new Matrix();
@@ -63,6 +63,19 @@ describe('softmax family and layerNorm', () => {
       await same('logSoftmax', x.logSoftmax(dim), logSoftmaxRef(await nd(x), dim), { shape, dim, seed });
     }), { seed: SEED, numRuns: RUNS });
     expect(await tsr.tensor([1000, 1000]).softmax(0).tolist()).toEqual([0.5, 0.5]);
+  });
+
+  test('softmax and logSoftmax gradients (one pass where the backend has the kernel) match the derivative', ['softmax', 'logSoftmax'], async () => {
+    await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }), fc.integer(), async (shape, seed) => {
+      tsr.manualSeed(seed);
+      const dim = (seed >>> 0) % shape.length;
+      const g = tsr.randn(shape, { device }).transpose(0, -1);
+      for (const name of ['softmax', 'logSoftmax'] as const) {
+        const x = tsr.randn(shape, { device }).mul(5).transpose(0, -1).detach().requiresGrad_();
+        x[name](dim).backward(g);
+        await same(name, x.grad!, softmaxBackwardRef(await nd(x), await nd(g), dim, name === 'logSoftmax'), { shape, dim, seed, grad: true });
+      }
+    }), { seed: SEED, numRuns: RUNS });
   });
 
   test('layerNorm with and without affine parameters', ['layerNorm'], async () => {

@@ -14,6 +14,7 @@ mod rows;
 mod generated;
 
 use engine::{Launch, Operand};
+use rayon::prelude::*;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -306,6 +307,60 @@ pub fn reduce(kernel: u32, launch: Float64ArraySlice, used: u32, x: TypedArray, 
     if unsafe { generated::run_reduce(kernel, &l, params) } { Ok(()) } else { Err(Error::from_reason(format!("reduce: no kernel {kernel}"))) }
 }
 
+/// A checked batched matmul: raw pointers to its operands and each product's (a, b, out) element
+/// offsets; out rows are contiguous (stride n).
+struct Products { elem: usize, m: usize, k: usize, n: usize, a: *const u8, b: *const u8, out: *mut u8, strides: [isize; 4], offsets: Vec<[isize; 3]> }
+// SAFETY: the pointers stay valid for the call that made them; tasks write disjoint rows of out.
+unsafe impl Send for Products {}
+unsafe impl Sync for Products {}
+
+#[allow(clippy::too_many_arguments)]
+fn products(dtype: &str, a: &[u8], b: &[u8], out: &mut [u8], offsets: &[f64], m: u32, k: u32, n: u32, strides: [f64; 4]) -> Result<Products> {
+    let (m, k, n) = (m as usize, k as usize, n as usize);
+    let elem = match dtype { "float32" => 4, "float64" => 8, _ => return Err(Error::from_reason(format!("matmul: unsupported dtype {dtype}"))) };
+    if offsets.len() % 3 != 0 { return Err(Error::from_reason("matmul: offsets must come in (a, b, out) triples".to_string())); }
+    let [a_rs, a_cs, b_rs, b_cs] = strides.map(|v| v as isize);
+    let mut list = Vec::with_capacity(offsets.len() / 3);
+    for t in offsets.chunks(3) {
+        let (ao, bo, oo) = (t[0] as isize, t[1] as isize, t[2] as isize);
+        check("matmul a", a.len(), elem, ao, &[m, k], &[a_rs, a_cs])?;
+        check("matmul b", b.len(), elem, bo, &[k, n], &[b_rs, b_cs])?;
+        check("matmul out", out.len(), elem, oo, &[m, n], &[n as isize, 1])?;
+        list.push([ao, bo, oo]);
+    }
+    Ok(Products { elem, m, k, n, a: a.as_ptr(), b: b.as_ptr(), out: out.as_mut_ptr(), strides: [a_rs, a_cs, b_rs, b_cs], offsets: list })
+}
+
+impl Products {
+    /// Rows [r0, r1) of product `t`.
+    ///
+    /// # Safety
+    /// No other thread may write those rows of out meanwhile.
+    unsafe fn rows(&self, t: usize, r0: usize, r1: usize, par: gemm::Parallelism) {
+        let [ao, bo, oo] = self.offsets[t];
+        let [a_rs, a_cs, b_rs, b_cs] = self.strides;
+        macro_rules! go {
+            ($t:ty) => {
+                gemm::gemm::<$t>(
+                    r1 - r0, self.n, self.k,
+                    (self.out as *mut $t).offset(oo + (r0 * self.n) as isize), 1, self.n as isize, false,
+                    (self.a as *const $t).offset(ao + r0 as isize * a_rs), a_cs, a_rs,
+                    (self.b as *const $t).offset(bo), b_cs, b_rs,
+                    0 as $t, 1 as $t, false, false, false, par,
+                )
+            };
+        }
+        if self.elem == 4 { go!(f32) } else { go!(f64) }
+    }
+
+    /// Every product whole, each parallelised within (gemm's threads) when it is large.
+    fn all(&self) {
+        let par = if self.m * self.n * self.k >= engine::PARALLEL_MACS { gemm::Parallelism::Rayon(rayon::current_num_threads()) } else { gemm::Parallelism::None };
+        // SAFETY: one product at a time, on this thread (gemm's own threads split its rows).
+        for t in 0..self.offsets.len() { unsafe { self.rows(t, 0, self.m, par) } }
+    }
+}
+
 /// Batched C = A B: `offsets` holds (a, b, out) element offsets per batch; out rows are contiguous (stride n).
 #[napi]
 #[allow(clippy::too_many_arguments)]
@@ -313,34 +368,83 @@ pub fn matmul(
     dtype: String, a: Uint8ArraySlice, b: Uint8ArraySlice, mut out: Uint8ArraySlice, offsets: Float64ArraySlice,
     m: u32, k: u32, n: u32, a_rs: f64, a_cs: f64, b_rs: f64, b_cs: f64,
 ) -> Result<()> {
-    let (m, k, n) = (m as usize, k as usize, n as usize);
-    let elem = match dtype.as_str() { "float32" => 4, "float64" => 8, _ => return Err(Error::from_reason(format!("matmul: unsupported dtype {dtype}"))) };
-    if offsets.len() % 3 != 0 { return Err(Error::from_reason("matmul: offsets must come in (a, b, out) triples".to_string())); }
-    let out_bytes = unsafe { out.as_mut() };
-    let threads = rayon::current_num_threads();
-    for t in offsets.chunks(3) {
-        let (ao, bo, oo) = (t[0] as isize, t[1] as isize, t[2] as isize);
-        check("matmul a", a.len(), elem, ao, &[m, k], &[a_rs as isize, a_cs as isize])?;
-        check("matmul b", b.len(), elem, bo, &[k, n], &[b_rs as isize, b_cs as isize])?;
-        check("matmul out", out_bytes.len(), elem, oo, &[m, n], &[n as isize, 1])?;
-        // Split small products across batches would be better; gemm parallelises within one product.
-        let par = if m * n * k >= engine::PARALLEL_MACS { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
-        unsafe {
-            macro_rules! go {
-                ($t:ty) => {
-                    gemm::gemm::<$t>(
-                        m, n, k,
-                        (out_bytes.as_mut_ptr() as *mut $t).offset(oo), 1, n as isize, false,
-                        (a.as_ptr() as *const $t).offset(ao), a_cs as isize, a_rs as isize,
-                        (b.as_ptr() as *const $t).offset(bo), b_cs as isize, b_rs as isize,
-                        0 as $t, 1 as $t, false, false, false, par,
-                    )
-                };
-            }
-            if elem == 4 { go!(f32) } else { go!(f64) }
-        }
-    }
+    products(&dtype, &a, &b, unsafe { out.as_mut() }, &offsets, m, k, n, [a_rs, a_cs, b_rs, b_cs])?.all();
     Ok(())
+}
+
+fn gcd(a: usize, b: usize) -> usize { if b == 0 { a } else { gcd(b, a % b) } }
+
+/// Output rows a task of matmul_epilogue computes and finishes while they are in cache: about
+/// 512 KiB of results (in L2 beside the packed operands), at least 16 rows (B is packed again per task), and enough tasks for every
+/// thread; a multiple of `align`.
+fn epilogue_block_rows(rows: usize, n: usize, elem: usize, align: usize) -> usize {
+    let threads = rayon::current_num_threads();
+    let fits_cache = (512 * 1024 / (n * elem).max(1)).max(16);
+    let spread = rows.div_ceil(2 * threads).max(16);
+    fits_cache.min(spread).div_ceil(align) * align
+}
+
+/// Batched C = A B (as matmul; the products' results one after another from the first) followed by
+/// an elementwise epilogue over C: a fused kernel packed as for `fused` (or its compiled function,
+/// `compiled` >= 0), whose launch walks C's elements in order (compile's epilogue fusion). Blocks of
+/// rows run as tasks across threads; each task computes its rows, then the epilogue over them while
+/// they are in cache.
+#[napi(js_name = "matmulEpilogue")]
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_epilogue(
+    dtype: String, a: Uint8ArraySlice, b: Uint8ArraySlice, mut out: Uint8ArraySlice, offsets: Float64ArraySlice,
+    m: u32, k: u32, n: u32, a_rs: f64, a_cs: f64, b_rs: f64, b_cs: f64,
+    compiled: i32, launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>,
+) -> Result<()> {
+    let p = products(&dtype, &a, &b, unsafe { out.as_mut() }, &offsets, m, k, n, [a_rs, a_cs, b_rs, b_cs])?;
+    let (m, n, per) = (p.m, p.n, p.m * p.n);
+    if p.offsets.iter().enumerate().any(|(t, o)| o[2] != p.offsets[0][2] + (t * per) as isize) {
+        return Err(Error::from_reason("matmul epilogue: the products' results must lie one after another".to_string()));
+    }
+    let mut block = Block::of(&launch, used, "matmul epilogue")?;
+    let fp = read_program(&mut block)?;
+    with_fused_launch(&mut block, &fp, &mut None, outs, leaves, |program, wide, shape, views, out_views| {
+        let total = p.offsets.len() * per;
+        let unit: usize = shape.iter().skip(1).product();
+        if shape.is_empty() || shape[0] * unit != total {
+            return Err(Error::from_reason(format!("matmul epilogue: a launch over {shape:?} does not walk the {total} results")));
+        }
+        if total == 0 { return Ok(()); }
+        // (Errors as strings: a napi Error may not cross threads.)
+        let epilogue = |j0: usize, j1: usize| -> std::result::Result<(), String> {
+            fn at<'v>(v: &interp::View<'v>, j0: usize) -> interp::View<'v> {
+                let elem = match v.dtype { interp::F32 => 4, interp::F64 => 8, _ => 1 };
+                interp::View { ptr: v.ptr.wrapping_offset(j0 as isize * v.strides[0] * elem), dtype: v.dtype, strides: v.strides }
+            }
+            let (sv, so): (Vec<_>, Vec<_>) = (views.iter().map(|v| at(v, j0)).collect(), out_views.iter().map(|v| at(v, j0)).collect());
+            let mut sub = shape.to_vec();
+            sub[0] = j1 - j0;
+            let ran = if compiled >= 0 { run_compiled(compiled as u32)(program, wide, &sub, &sv, &so) } else { interpret(program, wide, &sub, &sv, &so) };
+            ran.map_err(|e| e.reason.clone())
+        };
+        // Tasks end where both a row of C and an index of the epilogue's outer dim end.
+        let rows = p.offsets.len() * m;
+        let align = unit / gcd(unit, n);
+        let block_rows = epilogue_block_rows(rows, n, p.elem, align);
+        let tasks = rows.div_ceil(block_rows);
+        if total * p.k < engine::PARALLEL_MACS || tasks < 2 {
+            // Small, or too few rows to split: the products, then the epilogue (its own threads), in this one call.
+            p.all();
+            return epilogue(0, shape[0]).map_err(Error::from_reason);
+        }
+        (0..tasks).into_par_iter().try_for_each(|task| {
+            let (g0, g1) = (task * block_rows, ((task + 1) * block_rows).min(rows));
+            let mut g = g0;
+            while g < g1 {
+                let (t, r0) = (g / m, g % m);
+                let r1 = (r0 + g1 - g).min(m);
+                // SAFETY: rows [g0, g1) of C belong to this task alone.
+                unsafe { p.rows(t, r0, r1, gemm::Parallelism::None) };
+                g += r1 - r0;
+            }
+            epilogue(g0 * n / unit, g1 * n / unit)
+        }).map_err(Error::from_reason)
+    })
 }
 
 /// Whether `len` elements of T at element offset `off` lie within `bytes` bytes (checked arithmetic:
@@ -503,6 +607,22 @@ pub fn softmax_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice,
         let xs = slice_of::<T>("softmax x", &x, o(0), len)?;
         let os = slice_of_mut::<T>("softmax out", out_bytes, o(1), len)?;
         rows::softmax::<T>(os, xs, n as usize, log);
+    });
+    Ok(())
+}
+
+/// softmax's / logSoftmax's gradient over contiguous rows of `n` from the forward's output y; `offsets`: gx, grad, y.
+#[napi(js_name = "softmaxBackwardRows")]
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_backward_rows(dtype: String, mut gx: Uint8ArraySlice, grad: Uint8ArraySlice, y: Uint8ArraySlice, rows: u32, n: u32, offsets: Float64ArraySlice, log: bool) -> Result<()> {
+    let o = offsets_of("softmaxBackward", &offsets, 3)?;
+    let len = rows as usize * n as usize;
+    let gx_bytes = unsafe { gx.as_mut() };
+    by_float!("softmaxBackward", dtype, T => {
+        let gxs = slice_of_mut::<T>("softmaxBackward gx", gx_bytes, o(0), len)?;
+        let gs = slice_of::<T>("softmaxBackward grad", &grad, o(1), len)?;
+        let ys = slice_of::<T>("softmaxBackward y", &y, o(2), len)?;
+        rows::softmax_backward::<T>(gxs, gs, ys, n as usize, log);
     });
     Ok(())
 }

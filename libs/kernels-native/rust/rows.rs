@@ -131,6 +131,37 @@ fn softmax_rows<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
 }
 }
 
+/// softmax's (or logSoftmax's) gradient over each row of `n` from the forward's output y, in one pass
+/// over the row as PyTorch's softmax_backward_data: gx = y (g - sum(g y)) for softmax,
+/// gx = g - exp(y) sum(g) for logSoftmax (y <= 0 there), with the sum in f64 and one rounding per result.
+pub fn softmax_backward<T: Real>(gx: &mut [T], grad: &[T], y: &[T], n: usize, log: bool) {
+    if n == 0 { return; }
+    if gx.len() >= PARALLEL_ELEMENTS {
+        let block = n * (PARALLEL_ELEMENTS / 4 / n).max(1);
+        gx.par_chunks_mut(block).zip(grad.par_chunks(block).zip(y.par_chunks(block))).for_each(|(o, (g, y))| softmax_backward_rows(o, g, y, n, log));
+    } else {
+        softmax_backward_rows(gx, grad, y, n, log);
+    }
+}
+
+per_isa! {
+fn softmax_backward_rows<T: Real>(gx: &mut [T], grad: &[T], y: &[T], n: usize, log: bool) {
+    for ((o, g), y) in gx.chunks_mut(n).zip(grad.chunks(n)).zip(y.chunks(n)) {
+        if log {
+            let s = lane_sum(g, |v| v.to_f64());
+            for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) { *o = T::from_f64(g.to_f64() - T::exp_nonpositive(y.to_f64()) * s); }
+        } else {
+            let mut acc = [0.0f64; LANES];
+            for (gc, yc) in g.chunks(LANES).zip(y.chunks(LANES)) {
+                for ((a, &g), &y) in acc.iter_mut().zip(gc).zip(yc) { *a += g.to_f64() * y.to_f64(); }
+            }
+            let s = acc.iter().sum::<f64>();
+            for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) { *o = T::from_f64(y.to_f64() * (g.to_f64() - s)); }
+        }
+    }
+}
+}
+
 /// (x - mean) / sqrt(var + eps) * weight + bias over each row of `n` (two-pass mean and variance).
 pub fn layer_norm<T: Real>(out: &mut [T], x: &[T], weight: Option<&[T]>, bias: Option<&[T]>, n: usize, eps: f64) {
     rows_of(out, x, n, |o, r| layer_norm_rows(o, r, weight, bias, n, eps));

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
-import { type Conv2dPlan, IndexError, type Pool2dPlan } from '@tessera/ops';
+import { type Conv2dPlan, type DType, IndexError, type Pool2dPlan } from '@tessera/ops';
 import { CCompiler, type CcMode, type ViewShape, emitC, signatureOf } from './cc.js';
 import { type Bytecode, DTYPE_CODE, encode } from './interp.js';
 
@@ -31,6 +31,9 @@ interface Addon {
   pool2d(dtype: string, x: Uint8Array, out: Uint8Array, indices: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array, max: boolean, countIncludePad: boolean): void;
   softmaxRows(dtype: string, x: Uint8Array, out: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean): void;
   layerNormRows(dtype: string, x: Uint8Array, out: Uint8Array, weight: Uint8Array | undefined, bias: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number): void;
+  matmulEpilogue(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array, m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number,
+    compiled: number, block: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
+  softmaxBackwardRows(dtype: string, gx: Uint8Array, grad: Uint8Array, y: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean): void;
   layerNormBackwardRows(dtype: string, gx: Uint8Array | undefined, gw: Uint8Array | undefined, gb: Uint8Array | undefined, grad: Uint8Array, x: Uint8Array, weight: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number): void;
   maxPool2dBackward(dtype: string, gx: Uint8Array, grad: Uint8Array, indices: Uint8Array, planes: number, hw: number, l: number, offsets: Float64Array): void;
   scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
@@ -215,13 +218,29 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
   }
 
   function matmul(l: MatmulLaunch): void {
-    const { out, a, b, m, k, n } = l;
-    if ((out.dtype !== 'float32' && out.dtype !== 'float64') || a.dtype !== out.dtype || b.dtype !== out.dtype) return jsBackend.routines.matmul!(l);
+    const { out, a, b, m, k, n, epilogue } = l;
+    if ((out.dtype !== 'float32' && out.dtype !== 'float64') || a.dtype !== out.dtype || b.dtype !== out.dtype) {
+      jsBackend.routines.matmul!({ out, a, b, m, k, n });
+      // (Not reached from compile, which attaches epilogues only where fusesEpilogue says so.)
+      if (epilogue) elementwise(epilogue.kernel, epilogue.launch);
+      return;
+    }
     const r = a.shape.length;
     const offsets: number[] = [];
     forEachOffset(out.shape.slice(0, -2), [a.strides.slice(0, -2), b.strides.slice(0, -2), out.strides.slice(0, -2)], [a.offset, b.offset, out.offset], (o) => { offsets.push(...o); });
-    addon.matmul(out.dtype, bytes(a), bytes(b), bytes(out), Float64Array.from(offsets), m, k, n, a.strides[r - 2]!, a.strides[r - 1]!, b.strides[r - 2]!, b.strides[r - 1]!);
+    const args = [out.dtype, bytes(a), bytes(b), bytes(out), Float64Array.from(offsets), m, k, n, a.strides[r - 2]!, a.strides[r - 1]!, b.strides[r - 2]!, b.strides[r - 1]!] as const;
+    if (!epilogue) return addon.matmul(...args);
+    // The epilogue's program and launch, packed as for `fused`: the addon runs it over each block of rows it completes.
+    const code = bytecodeOf(epilogue.kernel)!;
+    const outs = [epilogue.launch.out, ...(epilogue.launch.outs ?? [])];
+    used = 0;
+    packProgram(code);
+    const id = packLaunch(epilogue.kernel, code, epilogue.launch, outs);
+    addon.matmulEpilogue(...args, id ?? -1, block, used, outs.map((v) => v.buffer as Storage), epilogue.launch.inputs.map((v) => v.buffer as Storage));
   }
+  /** matmul runs fused kernels of float results as its epilogue (see matmulEpilogue in rust/lib.rs). */
+  const fusesEpilogue = (routine: string, dtype: DType, k: ElementwiseKernel): boolean =>
+    routine === 'matmul' && (dtype === 'float32' || dtype === 'float64') && bytecodeOf(k) !== undefined;
 
   // The routines receive contiguous operands (the dispatcher's contract for conv2d/unfold/fold).
   function conv2d(out: View, x: View, w: View, bias: View | undefined, p: Conv2dPlan): void {
@@ -248,6 +267,16 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     }
     const n = x.shape[r - 1]!;
     addon.softmaxRows(x.dtype, bytes(x), bytes(out), n === 0 ? 0 : x.shape.reduce((a, b) => a * b, 1) / n, n, Float64Array.of(x.offset, out.offset), log);
+  }
+
+  /** Along the last dim of contiguous operands of one dtype: rows in the addon; otherwise the JS kernel. */
+  function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean): void {
+    const r = y.shape.length;
+    if (r === 0 || dim !== r - 1 || !floating(gx, grad, y) || grad.dtype !== y.dtype || gx.dtype !== y.dtype || ![gx, grad, y].every(contiguous)) {
+      return jsBackend.routines.softmaxBackward!(gx, grad, y, dim, log);
+    }
+    const n = y.shape[r - 1]!;
+    addon.softmaxBackwardRows(y.dtype, bytes(gx), bytes(grad), bytes(y), n === 0 ? 0 : y.shape.reduce((a, b) => a * b, 1) / n, n, Float64Array.of(gx.offset, grad.offset, y.offset), log);
   }
 
   function layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void {
@@ -300,5 +329,5 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     }
   }
 
-  return { ...jsBackend, name: 'native', compiler, groupable, elementwiseGroup, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, layerNorm, layerNormBackward } };
+  return { ...jsBackend, name: 'native', compiler, groupable, elementwiseGroup, fusesEpilogue, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, softmaxBackward, layerNorm, layerNormBackward } };
 }

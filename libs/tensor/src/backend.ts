@@ -94,7 +94,20 @@ export interface ReduceLaunch {
   readonly params: readonly number[];
 }
 
-export interface MatmulLaunch { readonly out: View; readonly a: View; readonly b: View; readonly m: number; readonly k: number; readonly n: number }
+/**
+ * An elementwise launch a routine runs over its result as it completes it (compile's epilogue
+ * fusion, epilogue.ts: a matmul's bias and activation, a residual add). The launch reads the
+ * routine's result at the element it walks (its index space is the result's, row-major), so the
+ * routine may run it over any range of its outermost dim once the result's elements there are
+ * written, while they are still in cache.
+ */
+export interface Epilogue { readonly kernel: ElementwiseKernel; readonly launch: ElementwiseLaunch }
+
+export interface MatmulLaunch {
+  readonly out: View; readonly a: View; readonly b: View; readonly m: number; readonly k: number; readonly n: number;
+  /** Run over `out` as its rows are computed (only where the backend said it fuses this one: fusesEpilogue). */
+  readonly epilogue?: Epilogue;
+}
 
 /** Routine kernels a backend may provide; a missing one raises NotImplementedError naming the backend. */
 export interface RoutineKernels {
@@ -102,6 +115,13 @@ export interface RoutineKernels {
   matmul(l: MatmulLaunch): void;
   /** x and out share a shape; normalise along `dim`. */
   softmax(out: View, x: View, dim: number, log: boolean): void;
+  /**
+   * softmax's (log: logSoftmax's) gradient along `dim` in one pass over each line (PyTorch's
+   * softmax_backward_data), from the forward's output y: gx = y (grad - sum(grad y)), or
+   * gx = grad - exp(y) sum(grad) for logSoftmax; gx is overwritten. Optional: without it, and
+   * whenever the gradient is itself being differentiated, the gradient is composed from tensor ops.
+   */
+  softmaxBackward?(gx: View, grad: View, y: View, dim: number, log: boolean): void;
   /** x contiguous, rows of `inner` elements; weight/bias contiguous of `inner` elements. */
   layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void;
   /**
@@ -173,6 +193,12 @@ export interface Backend {
    * per-parameter updates.
    */
   elementwiseGroup?(k: ElementwiseKernel, launches: readonly ElementwiseLaunch[]): void;
+  /**
+   * Epilogue fusion: whether routine `routine`'s kernel runs elementwise kernel `k` over its `dtype`
+   * result as it computes it (an Epilogue), in the same launch. Compile's scheduler asks before it
+   * attaches one, so an attached epilogue is always fused where it is made.
+   */
+  fusesEpilogue?(routine: string, dtype: DType, k: ElementwiseKernel): boolean;
   alloc(dtype: DType, size: number): unknown;
   /** Copies host data into a new device buffer (CPU backends may adopt the array). */
   fromHost(data: TypedArray, dtype: DType): unknown;

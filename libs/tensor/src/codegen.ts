@@ -8,7 +8,7 @@ import { planFor, reduceKernel } from './dispatch.js';
 import { Tensor } from './tensor.js';
 import { getBackend } from './backend.js';
 import { compile } from './compile.js';
-import { onProgramRun } from './graph/schedule.js';
+import { type Kernel, onProgramRun } from './graph/schedule.js';
 import { opCount } from './graph/fuse.js';
 
 export interface Emitter {
@@ -43,6 +43,8 @@ export function codegen(r: CodegenRequest): string {
 export interface CompiledKernel {
   readonly kind: 'elementwise' | 'reduce' | 'routine';
   readonly name: string;
+  /** The elementwise kernel a routine runs over its result in the same launch (epilogue fusion). */
+  readonly epilogue?: CompiledKernel;
   /** The launch shape (elementwise, after merging dims). */
   readonly shape?: readonly number[];
   /** Ops the kernel computes in one pass (elementwise). */
@@ -59,13 +61,16 @@ export interface CompiledKernel {
 export function compiledKernels<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): CompiledKernel[][] {
   const programs: CompiledKernel[][] = [];
   const stop = onProgramRun((r) => {
-    programs.push(r.schedule.map((k): CompiledKernel => {
-      if (k.kind === 'routine') return { kind: 'routine', name: k.step.name };
-      if (k.kind === 'reduce') return { kind: 'reduce', name: k.kernel.id };
+    const elementwise = (k: Extract<Kernel, { kind: 'elementwise' }>): CompiledKernel => {
       const source = Object.fromEntries([...emitters].map(([name, e]) => {
         try { return [name, e.elementwise(k.kernel, k.shape.length)]; } catch (err) { return [name, `// not emitted: ${(err as Error).message}`]; }
       }));
       return { kind: 'elementwise', name: k.kernel.id.startsWith('fused:') ? 'fused' : k.kernel.id, shape: k.shape, ops: opCount([k.kernel.expr, ...(k.kernel.outputs ?? []).map((o) => o.expr)]), source };
+    };
+    programs.push(r.schedule.map((k): CompiledKernel => {
+      if (k.kind === 'routine') return { kind: 'routine', name: k.step.name, ...(k.epilogue ? { epilogue: elementwise(k.epilogue) } : {}) };
+      if (k.kind === 'reduce') return { kind: 'reduce', name: k.kernel.id };
+      return elementwise(k);
     }));
   });
   try {

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type DType, codegen, compiledKernels, emitterNames, ops } from './index.js';
+import { type CompiledKernel, type DType, codegen, compiledKernels, emitterNames, ops } from './index.js';
 
 const USAGE = `usage: tessera codegen --backend <${emitterNames().join('|')}> --op <name> --dtype <dtype> [--rank N] [--inner-rank N]
        tessera codegen --compile <module>:<export> [--backend <name>]`;
@@ -23,9 +23,13 @@ async function compiled(spec: string, backend: string | undefined): Promise<numb
   const programs = compiledKernels(fn as () => unknown);
   programs.forEach((kernels, p) => {
     console.log(`// program ${p + 1} of ${programs.length}: ${kernels.length} kernels${p < programs.length - 1 ? ' (a graph break follows)' : ''}`);
-    kernels.forEach((k, i) => {
-      console.log(`// kernel ${i + 1}: ${k.kind} ${k.name}${k.shape ? ` over [${k.shape.join(', ')}], ${k.ops} ops` : ''}`);
+    const print = (k: CompiledKernel, title: string) => {
+      console.log(`// ${title}: ${k.kind} ${k.name}${k.shape ? ` over [${k.shape.join(', ')}], ${k.ops} ops` : ''}`);
       for (const [name, src] of Object.entries(k.source ?? {})) if (!backend || name === backend) console.log(`// -- ${name}\n${src}`);
+    };
+    kernels.forEach((k, i) => {
+      print(k, `kernel ${i + 1}`);
+      if (k.epilogue) print(k.epilogue, `kernel ${i + 1}'s epilogue (run by the ${k.name} over its result, in its launch)`);
     });
   });
   return 0;

@@ -85,6 +85,24 @@ export function logSoftmaxRef(x: Nd, dim: number): Nd {
   });
 }
 
+/**
+ * softmax's (log: logSoftmax's) gradient along `dim` from the output gradient g, straight from the
+ * derivative with p = softmax(x): gx = p (g - sum(g p)), or g - p sum(g) for logSoftmax.
+ */
+export function softmaxBackwardRef(x: Nd, g: Nd, dim: number, log: boolean): Nd {
+  const p = softmaxRef(x, dim);
+  const d = normDim('softmax', dim, x.shape.length);
+  const out = nd(x.shape);
+  if (x.shape.length === 0) { out.data[0] = log ? g.data[0]! - p.data[0]! * g.data[0]! : 0; return out; }
+  const outer = x.shape.slice(); outer[d] = 1;
+  forEachIndex(outer, (idx) => {
+    const offs = Array.from({ length: x.shape[d]! }, (_, t) => offsetOf(x.shape, idx.map((v, i) => (i === d ? t : v))));
+    const s = offs.reduce((a, o) => a + g.data[o]! * (log ? 1 : p.data[o]!), 0);
+    for (const o of offs) out.data[o] = log ? g.data[o]! - p.data[o]! * s : p.data[o]! * (g.data[o]! - s);
+  });
+  return out;
+}
+
 // ---------------------------------------------------------------- layerNorm
 export const layerNorm = routine('layerNorm', { tol: { float32: { rtol: 1e-4, atol: 1e-5 } } });
 

@@ -43,6 +43,25 @@ function softmax(out: View, x: View, dim: number, log: boolean): void {
   });
 }
 
+/**
+ * softmax's (or logSoftmax's) gradient along `dim` from the forward's output y, one line at a time
+ * in float64: gx = y (g - sum(g y)) for softmax, gx = g - exp(y) sum(g) for logSoftmax.
+ */
+function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean): void {
+  const n = y.shape[dim] ?? 1;
+  const [gs, ys, os] = [grad, y, gx].map((v) => v.strides[dim] ?? 0) as [number, number, number];
+  const gg = get(grad), yg = get(y), write = set(gx);
+  const outer = y.shape.length ? withDim(y.shape, dim, 1) : [];
+  forEachOffset(outer, [dropDim(grad.strides, dim), dropDim(y.strides, dim), dropDim(gx.strides, dim)], [grad.offset, y.offset, gx.offset], ([go, yo, oo]) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += log ? gg(go! + i * gs) : gg(go! + i * gs) * yg(yo! + i * ys);
+    for (let i = 0; i < n; i++) {
+      const g = gg(go! + i * gs), v = yg(yo! + i * ys);
+      write(oo! + i * os, log ? g - Math.exp(v) * s : v * (g - s));
+    }
+  });
+}
+
 /** The mean and 1 / sqrt(var + eps) of `inner` values from `base` (two passes, as the forward and backward kernels agree on). */
 function rowStats(xg: (i: number) => number, base: number, inner: number, eps: number): { mean: number; rstd: number } {
   let mean = 0;
@@ -283,4 +302,4 @@ function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countInc
   }
 }
 
-export const cpuRoutines: RoutineKernels = { matmul, softmax, layerNorm, layerNormBackward, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };
+export const cpuRoutines: RoutineKernels = { matmul, softmax, softmaxBackward, layerNorm, layerNormBackward, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };

@@ -18,10 +18,10 @@ import { fileURLToPath } from 'node:url';
 import { DTYPES, type DType, type Expr, PRIMS, type Prim, topoSort } from '@tessera/ops';
 import type { ElementwiseKernel } from '../backend.js';
 import type { Program } from './program.js';
-import type { Plan } from './plan.js';
+import type { Plan, PlannedElementwise } from './plan.js';
 
 /** Bumped when the file format changes. */
-const FORMAT = 2;
+const FORMAT = 3;
 
 /** Tessera's cache directory (plans, and compiled kernels where a backend compiles them), or undefined when the disk cache is off. */
 export function cacheRoot(): string | undefined {
@@ -129,7 +129,7 @@ function fileOf(dir: string, key: string, p: Program): string {
   // The step kernels' IR: the key names kernels by id, which says nothing of what a spec computes.
   const seen = new Set<string>();
   // What the scheduler asks of each backend decides the plan too.
-  for (const b of new Set(p.steps.map((s) => s.backend))) h.update(`${b.name}:${b.multiOutput ?? false}:${b.maxKernelInputs ?? ''}:${b.maxKernelBuffers ?? ''}\n`);
+  for (const b of new Set(p.steps.map((s) => s.backend))) h.update(`${b.name}:${b.multiOutput ?? false}:${b.maxKernelInputs ?? ''}:${b.maxKernelBuffers ?? ''}:${b.fusesEpilogue ? 'epilogues' : ''}\n`);
   for (const s of p.steps) {
     if (s.kind !== 'elementwise' || seen.has(s.kernel.id)) continue;
     seen.add(s.kernel.id);
@@ -168,7 +168,20 @@ export function loadPlan(key: string, p: Program, storages: number): Plan | unde
 function decodePlanned(k: Record<string, unknown>, p: Program, storages: number): Plan['kernels'][number] {
   const at = k['at'];
   if (!isInt(at) || at >= p.steps.length) throw new Error('malformed step');
-  if (k['kind'] === 'step' && p.steps[at]!.kind !== 'elementwise') return { kind: 'step', at };
+  const step = p.steps[at]!;
+  if (k['kind'] === 'step' && step.kind !== 'elementwise') {
+    if (k['epilogue'] === undefined) return { kind: 'step', at };
+    // An epilogue: on a routine that takes one, of a kernel its backend fuses.
+    const epilogue = decodeElementwise(k['epilogue'] as Record<string, unknown>, p, storages);
+    if (step.kind !== 'routine' || !step.takesEpilogue || !step.backend.fusesEpilogue?.(step.name, step.writes[0]!.dtype, epilogue.kernel)) throw new Error('malformed epilogue');
+    return { kind: 'step', at, epilogue };
+  }
+  return decodeElementwise(k, p, storages);
+}
+
+function decodeElementwise(k: Record<string, unknown>, p: Program, storages: number): PlannedElementwise {
+  const at = k['at'];
+  if (!isInt(at) || at >= p.steps.length) throw new Error('malformed step');
   if (k['kind'] !== 'elementwise' || p.steps[at]!.kind !== 'elementwise') throw new Error('malformed kernel step');
   const view = (v: unknown) => {
     const { storage, view: w } = v as { storage: unknown; view: { dtype: unknown; shape: unknown; strides: unknown; offset: unknown } };
@@ -207,7 +220,8 @@ export function storePlan(key: string, p: Program, plan: Plan): void {
   if (!dir) return;
   try {
     const file = fileOf(dir, key, p);
-    const kernels = plan.kernels.map((k) => (k.kind === 'step' ? k : { ...k, kernel: encodeKernel(k.kernel) }));
+    const encode = (k: PlannedElementwise) => ({ ...k, kernel: encodeKernel(k.kernel) });
+    const kernels = plan.kernels.map((k) => (k.kind === 'elementwise' ? encode(k) : k.epilogue ? { ...k, epilogue: encode(k.epilogue) } : k));
     mkdirSync(dir, { recursive: true });
     // Written whole, then renamed into place: a reader sees the old file or the new, never part of one.
     const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;

@@ -14,8 +14,10 @@ import { countLaunch } from './profile.js';
 import type { Kernel } from './schedule.js';
 
 /** The storages a kernel writes and reads. */
-export const writes = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.writes : k.kind === 'reduce' ? [k.out.storage] : [k.out.storage, ...k.outs.map((v) => v.storage)]);
-export const reads = (k: Kernel): readonly Storage[] => (k.kind === 'routine' ? k.step.reads : k.kind === 'reduce' ? [k.input.storage] : k.inputs.map((v) => v.storage));
+export const writes = (k: Kernel): readonly Storage[] =>
+  (k.kind === 'routine' ? (k.epilogue ? [...k.step.writes, ...writes(k.epilogue)] : k.step.writes) : k.kind === 'reduce' ? [k.out.storage] : [k.out.storage, ...k.outs.map((v) => v.storage)]);
+export const reads = (k: Kernel): readonly Storage[] =>
+  (k.kind === 'routine' ? (k.epilogue ? [...k.step.reads, ...reads(k.epilogue)] : k.step.reads) : k.kind === 'reduce' ? [k.input.storage] : k.inputs.map((v) => v.storage));
 
 /** The launch counter's name of a kernel (an op's, a routine's, or "fused"). */
 const launchName = (k: Kernel): string =>
@@ -83,7 +85,7 @@ export function execute(plan: Plan, p: Program, storages: readonly Storage[], m:
       step.backend.elementwise(k.kernel, launch(k));
     } else if (step.kind === 'reduce') {
       step.backend.reduce(step.kernel, { outer: step.outer, inner: step.inner, input: bind(step.input), out: bind(step.out), params: step.params });
-    } else if (step.kind === 'routine') step.run();
+    } else if (step.kind === 'routine') step.run(k.kind === 'step' && k.epilogue ? { kernel: k.epilogue.kernel, launch: launch(k.epilogue) } : undefined);
     for (const s of m.free[i]!) storages[s]!.freeTemporary();
   }
   for (const s of p.created) if (s.live) allocate(s);

@@ -14,7 +14,7 @@ import type { Kernel } from './schedule.js';
 type Elementwise = Extract<Kernel, { kind: 'elementwise' }>;
 
 /** Whether running `b` before `a` could change what either computes. */
-function conflict(a: Kernel, b: Kernel): boolean {
+export function conflict(a: Kernel, b: Kernel): boolean {
   const wa = writes(a), wb = writes(b);
   const meets = (xs: readonly Storage[], ys: readonly Storage[]) => xs.some((x) => ys.includes(x));
   return meets(wa, wb) || meets(wa, reads(b)) || meets(wb, reads(a));

@@ -17,9 +17,11 @@ import type { Kernel } from './schedule.js';
 /** A view with its storage as a number (its order of first use in the program). */
 export interface PlannedView { readonly storage: number; readonly view: Omit<StorageView, 'storage'> }
 
-type Planned =
-  | { readonly kind: 'elementwise'; readonly at: number; readonly kernel: ElementwiseKernel; readonly shape: readonly number[]; readonly out: PlannedView; readonly outs: readonly PlannedView[]; readonly inputs: readonly PlannedView[]; readonly paramRefs: readonly (readonly [number, number])[]; readonly group?: number }
-  | { readonly kind: 'step'; readonly at: number };
+export interface PlannedElementwise {
+  readonly kind: 'elementwise'; readonly at: number; readonly kernel: ElementwiseKernel; readonly shape: readonly number[]; readonly out: PlannedView; readonly outs: readonly PlannedView[]; readonly inputs: readonly PlannedView[]; readonly paramRefs: readonly (readonly [number, number])[]; readonly group?: number;
+}
+/** A reduction or routine step as recorded; a routine with the elementwise kernel it runs as its epilogue. */
+type Planned = PlannedElementwise | { readonly kind: 'step'; readonly at: number; readonly epilogue?: PlannedElementwise };
 
 export interface Plan { readonly kernels: readonly Planned[] }
 
@@ -136,25 +138,27 @@ function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
 export function planOf(kernels: readonly Kernel[], storages: readonly Storage[]): Plan {
   const index = new Map(storages.map((s, i) => [s, i]));
   const planned = ({ storage, ...view }: StorageView): PlannedView => ({ storage: index.get(storage)!, view });
+  const elementwise = (k: Extract<Kernel, { kind: 'elementwise' }>): PlannedElementwise =>
+    ({ kind: 'elementwise', at: k.at, kernel: k.kernel, shape: k.shape, out: planned(k.out), outs: k.outs.map(planned), inputs: k.inputs.map(planned), paramRefs: k.paramRefs, ...(k.group ? { group: k.group } : {}) });
   return {
-    kernels: kernels.map((k): Planned => (k.kind === 'elementwise'
-      ? { kind: 'elementwise', at: k.at, kernel: k.kernel, shape: k.shape, out: planned(k.out), outs: k.outs.map(planned), inputs: k.inputs.map(planned), paramRefs: k.paramRefs, ...(k.group ? { group: k.group } : {}) }
-      : { kind: 'step', at: k.at })),
+    kernels: kernels.map((k): Planned => (k.kind === 'elementwise' ? elementwise(k)
+      : { kind: 'step', at: k.at, ...(k.kind === 'routine' && k.epilogue ? { epilogue: elementwise(k.epilogue) } : {}) })),
   };
 }
 
 /** The plan's kernels over program `p` (whose key is the plan's) and its storages. */
 export function instantiate(plan: Plan, p: Program, storages: readonly Storage[]): Kernel[] {
   const bound = (v: PlannedView): StorageView => ({ storage: storages[v.storage]!, ...v.view });
+  const elementwise = (k: PlannedElementwise): Extract<Kernel, { kind: 'elementwise' }> => {
+    const params = k.paramRefs.map(([step, j]) => (p.steps[step] as { params: readonly number[] }).params[j]!);
+    // The backend of this program's step (the key names it, but two backends may share a name).
+    const backend = (p.steps[k.at] as { backend: Backend }).backend;
+    return { kind: 'elementwise', at: k.at, backend, kernel: k.kernel, shape: k.shape, out: bound(k.out), outs: k.outs.map(bound), inputs: k.inputs.map(bound), params, paramRefs: k.paramRefs, ...(k.group ? { group: k.group } : {}) };
+  };
   return plan.kernels.map((k): Kernel => {
-    if (k.kind === 'elementwise') {
-      const params = k.paramRefs.map(([step, j]) => (p.steps[step] as { params: readonly number[] }).params[j]!);
-      // The backend of this program's step (the key names it, but two backends may share a name).
-      const backend = (p.steps[k.at] as { backend: Backend }).backend;
-      return { kind: 'elementwise', at: k.at, backend, kernel: k.kernel, shape: k.shape, out: bound(k.out), outs: k.outs.map(bound), inputs: k.inputs.map(bound), params, paramRefs: k.paramRefs, ...(k.group ? { group: k.group } : {}) };
-    }
+    if (k.kind === 'elementwise') return elementwise(k);
     const s = p.steps[k.at]!;
-    if (s.kind === 'routine') return { kind: 'routine', at: k.at, step: s };
+    if (s.kind === 'routine') return { kind: 'routine', at: k.at, step: s, ...(k.epilogue ? { epilogue: elementwise(k.epilogue) } : {}) };
     if (s.kind === 'reduce') return { ...s, at: k.at };
     throw new Error(`compile: plan step ${k.at} is not a reduction or routine (an internal error)`);
   });

@@ -6,7 +6,7 @@
  * few kernels, computes what is live, and runs them. Eager execution is a program of one step.
  */
 import type { DType } from '@tessera/ops';
-import type { Backend, ElementwiseKernel, ReduceKernel, View } from '../backend.js';
+import type { Backend, ElementwiseKernel, Epilogue, ReduceKernel, View } from '../backend.js';
 import { Storage, setRealizer } from '../storage.js';
 
 /** A strided window of a storage, as a step reads or writes it: a View whose buffer is bound when it runs. */
@@ -42,7 +42,12 @@ export interface RoutineStep {
   readonly name: string;
   readonly reads: readonly Storage[];
   readonly writes: readonly Storage[];
-  readonly run: () => void;
+  /**
+   * Runs the routine; with `epilogue`, only where `takesEpilogue`: the routine writes its one
+   * storage (`writes[0]`) whole, row-major from element 0, and runs the epilogue over it as it goes.
+   */
+  readonly run: (epilogue?: Epilogue) => void;
+  readonly takesEpilogue?: boolean;
 }
 
 export type Step = ElementwiseStep | ReduceStep | RoutineStep;

@@ -14,6 +14,7 @@ import { type ElementwiseStep, type Program, type ReduceStep, type RoutineStep, 
 import { type Plan, Signature, type SignatureNumbers, instantiate, planOf, sameSignature } from './plan.js';
 import { loadPlan, storePlan } from './disk-cache.js';
 import { groupLaunches } from './group.js';
+import { attachEpilogues } from './epilogue.js';
 
 /** A kernel to run; `at` is the program step it comes from (for a fused kernel, the last one it computes). */
 export type Kernel =
@@ -23,7 +24,11 @@ export type Kernel =
     readonly group?: number;
   }
   | { readonly kind: 'reduce'; readonly at: number; readonly backend: Backend; readonly kernel: ReduceKernel; readonly outer: readonly number[]; readonly inner: readonly number[]; readonly input: StorageView; readonly out: StorageView; readonly params: readonly number[] }
-  | { readonly kind: 'routine'; readonly at: number; readonly step: RoutineStep };
+  | {
+    readonly kind: 'routine'; readonly at: number; readonly step: RoutineStep;
+    /** An elementwise kernel the routine runs over its result in its launch (epilogue.ts). */
+    readonly epilogue?: Extract<Kernel, { kind: 'elementwise' }>;
+  };
 
 /**
  * Which steps matter, from the end backwards: a step is needed when it writes a storage that existed
@@ -286,7 +291,7 @@ export function runProgram(p: Program): void {
       kernels = instantiate(plan, p, storages);
     } else {
       source = 'scheduled';
-      kernels = groupLaunches(schedule(p));
+      kernels = groupLaunches(attachEpilogues(schedule(p)));
       plan = planOf(kernels, storages);
       storePlan(key, p, plan);
     }

@@ -4,12 +4,13 @@ import {
   type RoutineSpec, ShapeError, conv2dShape, elementwiseSpec, embeddingShape, fmtShape, gatherShape, indexSelectShape, layerNormShape, matmulShape, normDim,
   numel, pair, pool2dShape, sameShape, scatterShape,
 } from '@tessera/ops';
-import { type Backend, type RoutineKernels, routine } from '../backend.js';
+import { type Backend, type Epilogue, type RoutineKernels, routine } from '../backend.js';
 import { deferring, recordStep } from '../graph/program.js';
 import { countLaunch } from '../graph/profile.js';
 import { commonBackend, elementwise } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { clone } from './convert.js';
+import { arange } from '../factories.js';
 import { gradWanted, record, untracked } from '../grad-hook.js';
 import { expand, reshape, unsqueeze } from './views.js';
 
@@ -38,7 +39,7 @@ type Kernels = Required<RoutineKernels>;
  * that writes `writes` and reads `reads`: its views are bound to buffers when the step runs. The
  * kernel is looked up now, so a backend without it fails at the call, not later.
  */
-function launch<K extends keyof Kernels>(backend: Backend, name: K, writes: readonly (Tensor | undefined)[], reads: readonly (Tensor | undefined)[], call: (k: Kernels[K]) => void): void {
+function launch<K extends keyof Kernels>(backend: Backend, name: K, writes: readonly (Tensor | undefined)[], reads: readonly (Tensor | undefined)[], call: (k: Kernels[K], epilogue?: Epilogue) => void, takesEpilogue = false): void {
   const kernel = routine(backend, name) as Kernels[K];
   if (!deferring()) {
     countLaunch(name);
@@ -46,7 +47,7 @@ function launch<K extends keyof Kernels>(backend: Backend, name: K, writes: read
     return;
   }
   const storages = (ts: readonly (Tensor | undefined)[]) => ts.filter((t): t is Tensor => t !== undefined).map((t) => t.storage);
-  recordStep({ kind: 'routine', backend, name, writes: storages(writes), reads: storages([...reads, ...writes]), run: () => call(kernel) });
+  recordStep({ kind: 'routine', backend, name, writes: storages(writes), reads: storages([...reads, ...writes]), run: (e) => call(kernel, e), ...(takesEpilogue ? { takesEpilogue } : {}) });
 }
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
@@ -67,7 +68,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const out = Tensor.empty(backend, [...p.batch, p.m, p.n], dtype);
   // A sum over zero terms is 0: no kernel is asked to handle k = 0 (empty operands, non-empty result).
   if (out.numel > 0 && p.k === 0) untracked(() => out.zero_());
-  else if (out.numel > 0) launch(backend, 'matmul', [out], [a2, b2], (k) => k({ out, a: a2, b: b2, m: p.m, k: p.k, n: p.n }));
+  // The result is fresh and contiguous, written whole: a compiled step may fuse an epilogue into it.
+  else if (out.numel > 0) launch(backend, 'matmul', [out], [a2, b2], (k, epilogue) => k({ out, a: a2, b: b2, m: p.m, k: p.k, n: p.n, ...(epilogue ? { epilogue } : {}) }), true);
   const result = out.ndim === p.out.length ? out : untracked(() => reshape(out, p.out));
   return record('matmul', [a, b], result, (g) => {
     // Restore the matrix dims torch.matmul dropped for 1-D operands; the engine sums batch broadcasts.
@@ -81,12 +83,20 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 function softmaxLike(name: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Tensor {
   accept(R[name]!, x);
-  const d = normDim(name, dim, x.ndim);
-  const out = Tensor.empty(x.storage.backend, x.shape, x.dtype);
-  if (out.numel > 0) launch(x.storage.backend, 'softmax', [out], [x], (k) => k(out, x, d, name === 'logSoftmax'));
-  return record(name, [x], out, name === 'softmax'
-    ? (g) => [out.mul(g.sub(g.mul(out).sum(d, { keepdim: true })))]
-    : (g) => [elementwise(elementwiseSpec('logSoftmaxBackward'), [g, out, g.sum(d, { keepdim: true })])]);
+  const d = normDim(name, dim, x.ndim), log = name === 'logSoftmax', backend = x.storage.backend;
+  const out = Tensor.empty(backend, x.shape, x.dtype);
+  if (out.numel > 0) launch(backend, 'softmax', [out], [x], (k) => k(out, x, d, log));
+  return record(name, [x], out, (g) => {
+    // One pass when the backend has the kernel and the gradient is not itself differentiated.
+    if (backend.routines.softmaxBackward && !gradWanted([g, out]) && g.storage.backend === backend && g.dtype === out.dtype) {
+      const gx = Tensor.empty(backend, x.shape, g.dtype);
+      if (gx.numel > 0) untracked(() => launch(backend, 'softmaxBackward', [gx], [g, out], (k) => k(gx, g, out, d, log)));
+      return [gx];
+    }
+    return [log
+      ? elementwise(elementwiseSpec('logSoftmaxBackward'), [g, out, g.sum(d, { keepdim: true })])
+      : out.mul(g.sub(g.mul(out).sum(d, { keepdim: true })))];
+  });
 }
 export const softmax = (x: Tensor, dim: number): Tensor => softmaxLike('softmax', x, dim);
 export const logSoftmax = (x: Tensor, dim: number): Tensor => softmaxLike('logSoftmax', x, dim);
@@ -138,7 +148,21 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
     const [o1, x1, i1] = [one(out), one(x), one(index)];
     launch(backend, 'gather', [o1], [x1, i1], (k) => k(o1, x1, i1, d));
   }
-  return record('gather', [x], out, (g) => [scatterIntoZeros(x, g, d, index, g)]);
+  return record('gather', [x], out, (g) => [picksOne(x, index, d) ? oneHotGrad(x, g, d, index) : scatterIntoZeros(x, g, d, index, g)]);
+}
+
+/** Whether gather picks one element along `dim` for every position of x's other dims (as nllLoss picks a class). */
+const picksOne = (x: Tensor, index: Tensor, dim: number): boolean =>
+  x.ndim > 0 && index.ndim === x.ndim && index.shape.every((s, i) => (i === dim ? s === 1 : s === x.shape[i]));
+
+/**
+ * gather's gradient where it picks one element per line: g where the position along `dim` is the
+ * index, 0 elsewhere. The same values as the scatter into zeros (each line gets one term), as an
+ * elementwise expression: a compiled step fuses it into its consumer instead of a fill and a scatter.
+ */
+function oneHotGrad(x: Tensor, g: Tensor, dim: number, index: Tensor): Tensor {
+  const positions = arange(x.shape[dim]!, { device: g.device }).reshape(x.shape.map((s, i) => (i === dim ? s : 1)));
+  return g.where(index.eq(positions), 0);
 }
 
 /**
