@@ -374,9 +374,51 @@ pub fn matmul(
 
 fn gcd(a: usize, b: usize) -> usize { if b == 0 { a } else { gcd(b, a % b) } }
 
-/// Output rows a task of matmul_epilogue computes and finishes while they are in cache: about
-/// 512 KiB of results (in L2 beside the packed operands), at least 16 rows (B is packed again per task), and enough tasks for every
-/// thread; a multiple of `align`.
+/// A fused elementwise kernel a routine runs over its result as it completes it (compile's epilogue
+/// fusion): index j of its launch's outermost dim covers elements [j unit, (j + 1) unit) of the result.
+struct Epilogue<'a> { program: &'a interp::Program<'a>, wide: bool, shape: &'a [usize], views: &'a [interp::View<'a>], outs: &'a [interp::View<'a>], compiled: i32 }
+
+impl Epilogue<'_> {
+    fn unit(&self) -> usize { self.shape.iter().skip(1).product() }
+
+    /// Runs over outer indices [j0, j1). (Errors as strings: a napi Error may not cross threads.)
+    fn run(&self, j0: usize, j1: usize) -> std::result::Result<(), String> {
+        fn at<'v>(v: &interp::View<'v>, j0: usize) -> interp::View<'v> {
+            let elem = match v.dtype { interp::F32 => 4, interp::F64 => 8, _ => 1 };
+            interp::View { ptr: v.ptr.wrapping_offset(j0 as isize * v.strides[0] * elem), dtype: v.dtype, strides: v.strides }
+        }
+        let (sv, so): (Vec<_>, Vec<_>) = (self.views.iter().map(|v| at(v, j0)).collect(), self.outs.iter().map(|v| at(v, j0)).collect());
+        let mut sub = self.shape.to_vec();
+        sub[0] = j1 - j0;
+        let ran = if self.compiled >= 0 { run_compiled(self.compiled as u32)(self.program, self.wide, &sub, &sv, &so) } else { interpret(self.program, self.wide, &sub, &sv, &so) };
+        ran.map_err(|e| e.reason.clone())
+    }
+
+    /// The rows of `n` results a block must span to end where an outer index ends.
+    fn align(&self, n: usize) -> usize { let u = self.unit(); u / gcd(u, n) }
+}
+
+/// The operands of an epilogue as the JS side passes them: its compiled function's id (or -1 to
+/// interpret it), and its program and launch packed as for `fused`, with their arrays.
+type EpilogueArgs<'a> = (i32, Float64ArraySlice<'a>, u32, Vec<TypedArray<'a>>, Vec<TypedArray<'a>>);
+
+/// Unpacks and checks an epilogue over a result of `total` elements, then calls `f` with it.
+fn with_epilogue(what: &'static str, total: usize, args: EpilogueArgs<'_>, f: impl FnOnce(&Epilogue) -> Result<()>) -> Result<()> {
+    let (compiled, launch, used, outs, leaves) = args;
+    let mut block = Block::of(&launch, used, what)?;
+    let fp = read_program(&mut block)?;
+    with_fused_launch(&mut block, &fp, &mut None, outs, leaves, |program, wide, shape, views, out_views| {
+        let e = Epilogue { program, wide, shape, views, outs: out_views, compiled };
+        if shape.is_empty() || shape[0] * e.unit() != total {
+            return Err(Error::from_reason(format!("{what}: an epilogue over {shape:?} does not walk the {total} results")));
+        }
+        f(&e)
+    })
+}
+
+/// Output rows a task computes and then runs the epilogue over while they are in cache: about
+/// 512 KiB of results (in L2 beside the packed operands), at least 16 rows (a matmul packs B again
+/// per task), and enough tasks for every thread; a multiple of `align`.
 fn epilogue_block_rows(rows: usize, n: usize, elem: usize, align: usize) -> usize {
     let threads = rayon::current_num_threads();
     let fits_cache = (512 * 1024 / (n * elem).max(1)).max(16);
@@ -384,11 +426,29 @@ fn epilogue_block_rows(rows: usize, n: usize, elem: usize, align: usize) -> usiz
     fits_cache.min(spread).div_ceil(align) * align
 }
 
+/// Computes `rows` rows of `n` results with `body(r0, r1)` (rows [r0, r1)), running the epilogue
+/// over each block of rows right after it: blocks as tasks across threads when `parallel` and
+/// there are enough rows, else all rows, then the epilogue (with its own threads), in this one call.
+fn rows_then_epilogue(rows: usize, n: usize, elem: usize, parallel: bool, e: &Epilogue, body: impl Fn(usize, usize) + Sync) -> Result<()> {
+    let unit = e.unit();
+    if rows * n == 0 { return Ok(()); }
+    let block_rows = epilogue_block_rows(rows, n, elem, e.align(n));
+    let tasks = rows.div_ceil(block_rows);
+    if !parallel || tasks < 2 {
+        body(0, rows);
+        return e.run(0, e.shape[0]).map_err(Error::from_reason);
+    }
+    (0..tasks).into_par_iter().try_for_each(|task| {
+        let (r0, r1) = (task * block_rows, ((task + 1) * block_rows).min(rows));
+        body(r0, r1);
+        e.run(r0 * n / unit, r1 * n / unit)
+    }).map_err(Error::from_reason)
+}
+
 /// Batched C = A B (as matmul; the products' results one after another from the first) followed by
 /// an elementwise epilogue over C: a fused kernel packed as for `fused` (or its compiled function,
-/// `compiled` >= 0), whose launch walks C's elements in order (compile's epilogue fusion). Blocks of
-/// rows run as tasks across threads; each task computes its rows, then the epilogue over them while
-/// they are in cache.
+/// `compiled` >= 0), whose launch walks C block by block (compile's epilogue fusion). Blocks of rows
+/// run as tasks across threads; each computes its rows with gemm, then the epilogue over them.
 #[napi(js_name = "matmulEpilogue")]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_epilogue(
@@ -401,39 +461,14 @@ pub fn matmul_epilogue(
     if p.offsets.iter().enumerate().any(|(t, o)| o[2] != p.offsets[0][2] + (t * per) as isize) {
         return Err(Error::from_reason("matmul epilogue: the products' results must lie one after another".to_string()));
     }
-    let mut block = Block::of(&launch, used, "matmul epilogue")?;
-    let fp = read_program(&mut block)?;
-    with_fused_launch(&mut block, &fp, &mut None, outs, leaves, |program, wide, shape, views, out_views| {
-        let total = p.offsets.len() * per;
-        let unit: usize = shape.iter().skip(1).product();
-        if shape.is_empty() || shape[0] * unit != total {
-            return Err(Error::from_reason(format!("matmul epilogue: a launch over {shape:?} does not walk the {total} results")));
-        }
-        if total == 0 { return Ok(()); }
-        // (Errors as strings: a napi Error may not cross threads.)
-        let epilogue = |j0: usize, j1: usize| -> std::result::Result<(), String> {
-            fn at<'v>(v: &interp::View<'v>, j0: usize) -> interp::View<'v> {
-                let elem = match v.dtype { interp::F32 => 4, interp::F64 => 8, _ => 1 };
-                interp::View { ptr: v.ptr.wrapping_offset(j0 as isize * v.strides[0] * elem), dtype: v.dtype, strides: v.strides }
-            }
-            let (sv, so): (Vec<_>, Vec<_>) = (views.iter().map(|v| at(v, j0)).collect(), out_views.iter().map(|v| at(v, j0)).collect());
-            let mut sub = shape.to_vec();
-            sub[0] = j1 - j0;
-            let ran = if compiled >= 0 { run_compiled(compiled as u32)(program, wide, &sub, &sv, &so) } else { interpret(program, wide, &sub, &sv, &so) };
-            ran.map_err(|e| e.reason.clone())
-        };
-        // Tasks end where both a row of C and an index of the epilogue's outer dim end.
-        let rows = p.offsets.len() * m;
-        let align = unit / gcd(unit, n);
-        let block_rows = epilogue_block_rows(rows, n, p.elem, align);
-        let tasks = rows.div_ceil(block_rows);
-        if total * p.k < engine::PARALLEL_MACS || tasks < 2 {
-            // Small, or too few rows to split: the products, then the epilogue (its own threads), in this one call.
+    let total = p.offsets.len() * per;
+    with_epilogue("matmul epilogue", total, (compiled, launch, used, outs, leaves), |e| {
+        if total * p.k < engine::PARALLEL_MACS {
             p.all();
-            return epilogue(0, shape[0]).map_err(Error::from_reason);
+            return e.run(0, e.shape[0]).map_err(Error::from_reason);
         }
-        (0..tasks).into_par_iter().try_for_each(|task| {
-            let (g0, g1) = (task * block_rows, ((task + 1) * block_rows).min(rows));
+        rows_then_epilogue(p.offsets.len() * m, n, p.elem, true, e, |g0, g1| {
+            // Global rows [g0, g1), across products.
             let mut g = g0;
             while g < g1 {
                 let (t, r0) = (g / m, g % m);
@@ -442,9 +477,18 @@ pub fn matmul_epilogue(
                 unsafe { p.rows(t, r0, r1, gemm::Parallelism::None) };
                 g += r1 - r0;
             }
-            epilogue(g0 * n / unit, g1 * n / unit)
-        }).map_err(Error::from_reason)
+        })
     })
+}
+
+/// The epilogue's arguments when all are given, none when none are, an error otherwise.
+#[allow(clippy::type_complexity)]
+fn epilogue_args<'a>(what: &str, compiled: Option<i32>, launch: Option<Float64ArraySlice<'a>>, used: Option<u32>, outs: Option<Vec<TypedArray<'a>>>, leaves: Option<Vec<TypedArray<'a>>>) -> Result<Option<EpilogueArgs<'a>>> {
+    match (compiled, launch, used, outs, leaves) {
+        (Some(c), Some(l), Some(u), Some(o), Some(v)) => Ok(Some((c, l, u, o, v))),
+        (None, None, None, None, None) => Ok(None),
+        _ => Err(Error::from_reason(format!("{what}: an epilogue takes its compiled id, launch block, length, outputs and leaves together"))),
+    }
 }
 
 /// Whether `len` elements of T at element offset `off` lie within `bytes` bytes (checked arithmetic:
@@ -611,20 +655,47 @@ pub fn softmax_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice,
     Ok(())
 }
 
-/// softmax's / logSoftmax's gradient over contiguous rows of `n` from the forward's output y; `offsets`: gx, grad, y.
+/// softmax's / logSoftmax's gradient over contiguous rows of `n` from the forward's output y;
+/// `offsets`: gx, grad, y. With an epilogue (see matmulEpilogue), it runs over gx's rows as they are done.
 #[napi(js_name = "softmaxBackwardRows")]
 #[allow(clippy::too_many_arguments)]
-pub fn softmax_backward_rows(dtype: String, mut gx: Uint8ArraySlice, grad: Uint8ArraySlice, y: Uint8ArraySlice, rows: u32, n: u32, offsets: Float64ArraySlice, log: bool) -> Result<()> {
+pub fn softmax_backward_rows(
+    dtype: String, mut gx: Uint8ArraySlice, grad: Uint8ArraySlice, y: Uint8ArraySlice, rows: u32, n: u32, offsets: Float64ArraySlice, log: bool,
+    compiled: Option<i32>, launch: Option<Float64ArraySlice>, used: Option<u32>, outs: Option<Vec<TypedArray>>, leaves: Option<Vec<TypedArray>>,
+) -> Result<()> {
     let o = offsets_of("softmaxBackward", &offsets, 3)?;
-    let len = rows as usize * n as usize;
+    let (rows, n) = (rows as usize, n as usize);
+    let len = rows * n;
+    let epilogue = epilogue_args("softmaxBackward", compiled, launch, used, outs, leaves)?;
     let gx_bytes = unsafe { gx.as_mut() };
     by_float!("softmaxBackward", dtype, T => {
         let gxs = slice_of_mut::<T>("softmaxBackward gx", gx_bytes, o(0), len)?;
         let gs = slice_of::<T>("softmaxBackward grad", &grad, o(1), len)?;
         let ys = slice_of::<T>("softmaxBackward y", &y, o(2), len)?;
-        rows::softmax_backward::<T>(gxs, gs, ys, n as usize, log);
+        let Some(args) = epilogue else {
+            rows::softmax_backward::<T>(gxs, gs, ys, n, log);
+            return Ok(());
+        };
+        let out = RowsPtr(gxs.as_mut_ptr());
+        with_epilogue("softmaxBackward epilogue", len, args, |e| {
+            rows_then_epilogue(rows, n, std::mem::size_of::<T>(), len >= rows::PARALLEL_ELEMENTS, e, |r0, r1| {
+                // SAFETY: rows [r0, r1) of gx belong to this task alone.
+                let gx = unsafe { std::slice::from_raw_parts_mut(out.get().add(r0 * n), (r1 - r0) * n) };
+                rows::softmax_backward::<T>(gx, &gs[r0 * n..r1 * n], &ys[r0 * n..r1 * n], n, log);
+            })
+        })?;
     });
     Ok(())
+}
+
+/// A raw pointer to rows that tasks write (never the same row twice).
+#[derive(Clone, Copy)]
+struct RowsPtr<T>(*mut T);
+unsafe impl<T> Send for RowsPtr<T> {}
+unsafe impl<T> Sync for RowsPtr<T> {}
+impl<T> RowsPtr<T> {
+    // (A method, so closures capture the wrapper, not the bare pointer.)
+    fn get(self) -> *mut T { self.0 }
 }
 
 /// layerNorm over contiguous rows of `n`; weight and bias (n elements each) optional; `offsets`: x, out, weight, bias.
@@ -648,9 +719,15 @@ pub fn layer_norm_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySli
 /// (n elements each), overwritten; weight optional; `offsets`: gx, gw, gb, grad, x, weight.
 #[napi(js_name = "layerNormBackwardRows")]
 #[allow(clippy::too_many_arguments)]
-pub fn layer_norm_backward_rows(dtype: String, gx: Option<Uint8ArraySlice>, gw: Option<Uint8ArraySlice>, gb: Option<Uint8ArraySlice>, grad: Uint8ArraySlice, x: Uint8ArraySlice, weight: Option<Uint8ArraySlice>, rows: u32, n: u32, offsets: Float64ArraySlice, eps: f64) -> Result<()> {
+pub fn layer_norm_backward_rows(
+    dtype: String, gx: Option<Uint8ArraySlice>, gw: Option<Uint8ArraySlice>, gb: Option<Uint8ArraySlice>, grad: Uint8ArraySlice, x: Uint8ArraySlice, weight: Option<Uint8ArraySlice>,
+    rows: u32, n: u32, offsets: Float64ArraySlice, eps: f64,
+    compiled: Option<i32>, launch: Option<Float64ArraySlice>, used: Option<u32>, outs: Option<Vec<TypedArray>>, leaves: Option<Vec<TypedArray>>,
+) -> Result<()> {
     let o = offsets_of("layerNormBackward", &offsets, 6)?;
     let (len, n) = (rows as usize * n as usize, n as usize);
+    let epilogue = epilogue_args("layerNormBackward", compiled, launch, used, outs, leaves)?;
+    if epilogue.is_some() && gx.is_none() { return Err(Error::from_reason("layerNormBackward: an epilogue runs over gx, which is not given".to_string())); }
     let (mut gx, mut gw, mut gb) = (gx, gw, gb);
     by_float!("layerNormBackward", dtype, T => {
         let gs = slice_of::<T>("layerNormBackward grad", &grad, o(3), len)?;
@@ -659,7 +736,14 @@ pub fn layer_norm_backward_rows(dtype: String, gx: Option<Uint8ArraySlice>, gw: 
         let gxs = match gx.as_mut() { Some(b) => Some(slice_of_mut::<T>("layerNormBackward gx", unsafe { b.as_mut() }, o(0), len)?), None => None };
         let gws = match gw.as_mut() { Some(b) => Some(slice_of_mut::<T>("layerNormBackward gw", unsafe { b.as_mut() }, o(1), n)?), None => None };
         let gbs = match gb.as_mut() { Some(b) => Some(slice_of_mut::<T>("layerNormBackward gb", unsafe { b.as_mut() }, o(2), n)?), None => None };
-        rows::layer_norm_backward::<T>(gxs, gws, gbs, gs, xs, ws, n, eps);
+        match epilogue {
+            None => rows::layer_norm_backward::<T>(gxs, gws, gbs, gs, xs, ws, n, eps, None).map_err(Error::from_reason)?,
+            Some(args) => with_epilogue("layerNormBackward epilogue", len, args, |e| {
+                let unit = e.unit();
+                let done = |r0: usize, r1: usize| e.run(r0 * n / unit, r1 * n / unit);
+                rows::layer_norm_backward::<T>(gxs, gws, gbs, gs, xs, ws, n, eps, Some((e.align(n), &done))).map_err(Error::from_reason)
+            })?,
+        }
     });
     Ok(())
 }

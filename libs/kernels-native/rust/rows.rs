@@ -8,7 +8,7 @@ use crate::pool::Real;
 
 /// From this many elements rows are spread across threads: each element costs an exp or two, some
 /// sixteen element visits' worth (see engine::PARALLEL_WORK).
-const PARALLEL_ELEMENTS: usize = crate::engine::PARALLEL_WORK / 16;
+pub const PARALLEL_ELEMENTS: usize = crate::engine::PARALLEL_WORK / 16;
 
 /// Declares a function whose body is compiled once per ISA (as the generated kernels' loops are),
 /// the copy for this CPU picked at each call, so a routine's row loops, written once, use the widest
@@ -196,21 +196,30 @@ unsafe impl<T> Sync for RowsOut<T> {}
 /// gx = rstd (gy - mean(gy) - xhat mean(gy xhat)) per row, and gw = sum of grad * xhat, gb = sum of
 /// grad over the rows. Each is overwritten when given. The row statistics are recomputed in f64 as
 /// the forward pass computes them; the weight and bias sums are f64 partials per task, added after.
+///
+/// `after` (with gx): rows [r0, r1) of gx are passed to it as soon as a task has written them (a
+/// fused epilogue runs over them while they are in cache); tasks then span multiples of `align` rows.
+/// Its first error is returned.
 #[allow(clippy::too_many_arguments)]
-pub fn layer_norm_backward<T: Real>(gx: Option<&mut [T]>, gw: Option<&mut [T]>, gb: Option<&mut [T]>, grad: &[T], x: &[T], weight: Option<&[T]>, n: usize, eps: f64) {
-    if n == 0 { return; }
+pub fn layer_norm_backward<T: Real>(gx: Option<&mut [T]>, gw: Option<&mut [T]>, gb: Option<&mut [T]>, grad: &[T], x: &[T], weight: Option<&[T]>, n: usize, eps: f64, after: Option<RowsDone>) -> Result<(), String> {
+    if n == 0 { return Ok(()); }
     let rows = x.len() / n;
     let want_sums = gw.is_some() || gb.is_some();
     let gx_ptr = gx.map(|g| RowsOut(g.as_mut_ptr()));
     // Tasks of whole rows, about PARALLEL_ELEMENTS / 4 elements each when the work is large.
     let per_task = if x.len() >= PARALLEL_ELEMENTS { (PARALLEL_ELEMENTS / 4 / n).max(1) } else { rows.max(1) };
+    let per_task = match after { Some((align, _)) => per_task.div_ceil(align) * align, None => per_task };
     let tasks = rows.div_ceil(per_task);
+    let failed = std::sync::Mutex::new(None::<String>);
     let task = |t: usize| -> Vec<f64> {
         let mut sums = if want_sums { vec![0.0f64; 2 * n] } else { Vec::new() };
         let (r0, r1) = (t * per_task, ((t + 1) * per_task).min(rows));
         // SAFETY: rows [r0, r1) lie within gx (as long as x) and no other task writes them.
         let gx = gx_ptr.map(|p| unsafe { std::slice::from_raw_parts_mut(p.0.add(r0 * n), (r1 - r0) * n) });
         layer_norm_backward_rows(gx, &mut sums, &grad[r0 * n..r1 * n], &x[r0 * n..r1 * n], weight, n, eps);
+        if let Some((_, done)) = after {
+            if let Err(e) = done(r0, r1) { failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e); }
+        }
         sums
     };
     let add = |mut a: Vec<f64>, b: Vec<f64>| { for (x, y) in a.iter_mut().zip(&b) { *x += y; } a };
@@ -218,7 +227,12 @@ pub fn layer_norm_backward<T: Real>(gx: Option<&mut [T]>, gw: Option<&mut [T]>, 
         else { task(0) };
     if let Some(gw) = gw { for (o, &s) in gw.iter_mut().zip(&sums[..n]) { *o = T::from_f64(s); } }
     if let Some(gb) = gb { for (o, &s) in gb.iter_mut().zip(&sums[n..]) { *o = T::from_f64(s); } }
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) { Some(e) => Err(e), None => Ok(()) }
 }
+
+/// What a row routine calls as it completes rows [r0, r1) of its result (a fused epilogue), with the
+/// multiple of rows its blocks must span.
+pub type RowsDone<'a> = (usize, &'a (dyn Fn(usize, usize) -> Result<(), String> + Sync));
 
 per_isa! {
 // layer_norm_backward's rows of one task: gx rows when given, and the weight and bias sums

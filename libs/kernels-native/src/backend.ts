@@ -5,13 +5,16 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
+import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type Epilogue, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
 import { type Conv2dPlan, type DType, IndexError, type Pool2dPlan } from '@tessera/ops';
 import { CCompiler, type CcMode, type ViewShape, emitC, signatureOf } from './cc.js';
 import { type Bytecode, DTYPE_CODE, encode } from './interp.js';
 
 /** Storage as the addon takes it: any typed array (element sizes come from the kernel). */
 type Storage = ArrayBufferView;
+
+/** An epilogue as the addon takes it (rust with_epilogue): its compiled function's id (-1: interpret), its launch block and length, its output and leaf arrays. */
+type EpilogueArgs = [compiled: number, block: Float64Array, used: number, outs: Storage[], leaves: Storage[]];
 
 interface Addon {
   elementwise(kernel: number, launch: Float64Array, used: number, out: Storage, a?: Storage, b?: Storage, c?: Storage): void;
@@ -32,9 +35,9 @@ interface Addon {
   softmaxRows(dtype: string, x: Uint8Array, out: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean): void;
   layerNormRows(dtype: string, x: Uint8Array, out: Uint8Array, weight: Uint8Array | undefined, bias: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number): void;
   matmulEpilogue(dtype: string, a: Uint8Array, b: Uint8Array, out: Uint8Array, offsets: Float64Array, m: number, k: number, n: number, aRs: number, aCs: number, bRs: number, bCs: number,
-    compiled: number, block: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
-  softmaxBackwardRows(dtype: string, gx: Uint8Array, grad: Uint8Array, y: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean): void;
-  layerNormBackwardRows(dtype: string, gx: Uint8Array | undefined, gw: Uint8Array | undefined, gb: Uint8Array | undefined, grad: Uint8Array, x: Uint8Array, weight: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number): void;
+    ...epilogue: EpilogueArgs): void;
+  softmaxBackwardRows(dtype: string, gx: Uint8Array, grad: Uint8Array, y: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean, ...epilogue: EpilogueArgs | []): void;
+  layerNormBackwardRows(dtype: string, gx: Uint8Array | undefined, gw: Uint8Array | undefined, gb: Uint8Array | undefined, grad: Uint8Array, x: Uint8Array, weight: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number, ...epilogue: EpilogueArgs | []): void;
   maxPool2dBackward(dtype: string, gx: Uint8Array, grad: Uint8Array, indices: Uint8Array, planes: number, hw: number, l: number, offsets: Float64Array): void;
   scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
 }
@@ -221,26 +224,36 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     const { out, a, b, m, k, n, epilogue } = l;
     if ((out.dtype !== 'float32' && out.dtype !== 'float64') || a.dtype !== out.dtype || b.dtype !== out.dtype) {
       jsBackend.routines.matmul!({ out, a, b, m, k, n });
-      // (Not reached from compile, which attaches epilogues only where fusesEpilogue says so.)
-      if (epilogue) elementwise(epilogue.kernel, epilogue.launch);
-      return;
+      return thenEpilogue(epilogue);
     }
     const r = a.shape.length;
     const offsets: number[] = [];
     forEachOffset(out.shape.slice(0, -2), [a.strides.slice(0, -2), b.strides.slice(0, -2), out.strides.slice(0, -2)], [a.offset, b.offset, out.offset], (o) => { offsets.push(...o); });
     const args = [out.dtype, bytes(a), bytes(b), bytes(out), Float64Array.from(offsets), m, k, n, a.strides[r - 2]!, a.strides[r - 1]!, b.strides[r - 2]!, b.strides[r - 1]!] as const;
-    if (!epilogue) return addon.matmul(...args);
-    // The epilogue's program and launch, packed as for `fused`: the addon runs it over each block of rows it completes.
-    const code = bytecodeOf(epilogue.kernel)!;
-    const outs = [epilogue.launch.out, ...(epilogue.launch.outs ?? [])];
+    if (epilogue) addon.matmulEpilogue(...args, ...epilogueArgs(epilogue));
+    else addon.matmul(...args);
+  }
+
+  /**
+   * Epilogues: matmul, softmaxBackward and layerNormBackward run fused kernels over their float
+   * results as they complete blocks of rows (rust/lib.rs rows_then_epilogue). Where the routine
+   * itself falls back to its JS kernel (a layout or dtype mix the addon does not take, which compiled
+   * steps do not produce), the epilogue runs right after it instead.
+   */
+  const EPILOGUE_ROUTINES = new Set(['matmul', 'softmaxBackward', 'layerNormBackward']);
+  const fusesEpilogue = (routine: string, dtype: DType, k: ElementwiseKernel): boolean =>
+    EPILOGUE_ROUTINES.has(routine) && (dtype === 'float32' || dtype === 'float64') && bytecodeOf(k) !== undefined;
+  /** Epilogue e's program and launch, packed as for `fused`, with its arrays. */
+  function epilogueArgs(e: Epilogue): EpilogueArgs {
+    const code = bytecodeOf(e.kernel)!;
+    const outs = [e.launch.out, ...(e.launch.outs ?? [])];
     used = 0;
     packProgram(code);
-    const id = packLaunch(epilogue.kernel, code, epilogue.launch, outs);
-    addon.matmulEpilogue(...args, id ?? -1, block, used, outs.map((v) => v.buffer as Storage), epilogue.launch.inputs.map((v) => v.buffer as Storage));
+    const id = packLaunch(e.kernel, code, e.launch, outs);
+    return [id ?? -1, block, used, outs.map((v) => v.buffer as Storage), e.launch.inputs.map((v) => v.buffer as Storage)];
   }
-  /** matmul runs fused kernels of float results as its epilogue (see matmulEpilogue in rust/lib.rs). */
-  const fusesEpilogue = (routine: string, dtype: DType, k: ElementwiseKernel): boolean =>
-    routine === 'matmul' && (dtype === 'float32' || dtype === 'float64') && bytecodeOf(k) !== undefined;
+  /** Runs an epilogue on its own: after a routine that fell back to its JS kernel. */
+  const thenEpilogue = (e: Epilogue | undefined): void => { if (e) elementwise(e.kernel, e.launch); };
 
   // The routines receive contiguous operands (the dispatcher's contract for conv2d/unfold/fold).
   function conv2d(out: View, x: View, w: View, bias: View | undefined, p: Conv2dPlan): void {
@@ -270,13 +283,15 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
   }
 
   /** Along the last dim of contiguous operands of one dtype: rows in the addon; otherwise the JS kernel. */
-  function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean): void {
+  function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean, epilogue?: Epilogue): void {
     const r = y.shape.length;
     if (r === 0 || dim !== r - 1 || !floating(gx, grad, y) || grad.dtype !== y.dtype || gx.dtype !== y.dtype || ![gx, grad, y].every(contiguous)) {
-      return jsBackend.routines.softmaxBackward!(gx, grad, y, dim, log);
+      jsBackend.routines.softmaxBackward!(gx, grad, y, dim, log);
+      return thenEpilogue(epilogue);
     }
     const n = y.shape[r - 1]!;
-    addon.softmaxBackwardRows(y.dtype, bytes(gx), bytes(grad), bytes(y), n === 0 ? 0 : y.shape.reduce((a, b) => a * b, 1) / n, n, Float64Array.of(gx.offset, grad.offset, y.offset), log);
+    addon.softmaxBackwardRows(y.dtype, bytes(gx), bytes(grad), bytes(y), n === 0 ? 0 : y.shape.reduce((a, b) => a * b, 1) / n, n, Float64Array.of(gx.offset, grad.offset, y.offset), log,
+      ...(epilogue ? epilogueArgs(epilogue) : []));
   }
 
   function layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void {
@@ -289,14 +304,15 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
       Float64Array.of(x.offset, out.offset, weight?.offset ?? 0, bias?.offset ?? 0), eps);
   }
 
-  function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number): void {
+  function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number, epilogue?: Epilogue): void {
     const views = [gx, gw, gb, grad, x, weight];
     if (!floating(...views) || !views.every((v) => !v || (v.dtype === x.dtype && contiguous(v))) || inner === 0) {
-      return jsBackend.routines.layerNormBackward!(gx, gw, gb, grad, x, weight, inner, eps);
+      jsBackend.routines.layerNormBackward!(gx, gw, gb, grad, x, weight, inner, eps);
+      return thenEpilogue(epilogue);
     }
     const rows = x.shape.reduce((a, b) => a * b, 1) / inner;
     addon.layerNormBackwardRows(x.dtype, gx && bytes(gx), gw && bytes(gw), gb && bytes(gb), bytes(grad), bytes(x), weight && bytes(weight), rows, inner,
-      Float64Array.of(...views.map((v) => v?.offset ?? 0)), eps);
+      Float64Array.of(...views.map((v) => v?.offset ?? 0)), eps, ...(epilogue ? epilogueArgs(epilogue) : []));
   }
 
   function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void {

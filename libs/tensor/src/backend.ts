@@ -118,20 +118,22 @@ export interface RoutineKernels {
   /**
    * softmax's (log: logSoftmax's) gradient along `dim` in one pass over each line (PyTorch's
    * softmax_backward_data), from the forward's output y: gx = y (grad - sum(grad y)), or
-   * gx = grad - exp(y) sum(grad) for logSoftmax; gx is overwritten. Optional: without it, and
-   * whenever the gradient is itself being differentiated, the gradient is composed from tensor ops.
+   * gx = grad - exp(y) sum(grad) for logSoftmax; gx is overwritten, and `epilogue` (where
+   * fusesEpilogue said so) runs over its rows as they are done. Optional: without it, and whenever
+   * the gradient is itself being differentiated, the gradient is composed from tensor ops.
    */
-  softmaxBackward?(gx: View, grad: View, y: View, dim: number, log: boolean): void;
+  softmaxBackward?(gx: View, grad: View, y: View, dim: number, log: boolean, epilogue?: Epilogue): void;
   /** x contiguous, rows of `inner` elements; weight/bias contiguous of `inner` elements. */
   layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void;
   /**
    * layerNorm's gradients in one pass over each row (PyTorch's layer_norm_backward), all operands
    * contiguous, rows of `inner`: gx (like x) = rstd (gy - mean(gy) - xhat mean(gy xhat)) with
    * gy = grad * weight, gw = sum over rows of grad * xhat, gb = sum of grad; each given one is
-   * overwritten. Optional: without it, and whenever the gradient is itself being differentiated,
-   * the gradient is composed from tensor ops.
+   * overwritten; `epilogue` (where fusesEpilogue said so) runs over gx's rows as they are done.
+   * Optional: without it, and whenever the gradient is itself being differentiated, the gradient is
+   * composed from tensor ops.
    */
-  layerNormBackward?(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number): void;
+  layerNormBackward?(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number, epilogue?: Epilogue): void;
   gather(out: View, x: View, index: View, dim: number): void;
   /** out already holds the input; adds src at the indexed positions. */
   scatterAdd(out: View, index: View, src: View, dim: number): void;

@@ -3,7 +3,7 @@
  * (a matmul's bias add and activation, a residual add) runs inside the routine's launch, over each
  * block of the result as the routine completes it, while the block is still in cache: one launch
  * and one pass over memory fewer. The routine must take epilogues (RoutineStep.takesEpilogue: it
- * writes its one storage whole, row-major from element 0) and its backend must fuse this kernel
+ * writes its first storage whole, row-major from element 0) and its backend must fuse this kernel
  * (Backend.fusesEpilogue). The kernel moves up to the routine, so nothing between them may write
  * what it reads or touch what it writes, and the routine may not read what the kernel writes (the
  * routine's later blocks would see it).
@@ -39,9 +39,11 @@ function blockwise(v: StorageView, shape: readonly number[], s: Storage): boolea
 /** Whether elementwise kernel `k` can be routine `r`'s epilogue (not yet asking whether anything between them conflicts). */
 function fits(r: Routine, k: Elementwise): boolean {
   const s = r.step;
-  if (!s.takesEpilogue || s.writes.length !== 1 || s.backend !== k.backend) return false;
-  const result = s.writes[0]!;
+  if (!s.takesEpilogue || !s.writes.length || s.backend !== k.backend) return false;
+  const [result, ...later] = s.writes as [Storage, ...Storage[]];
   const views = [...k.inputs, k.out, ...k.outs];
+  // What the routine writes only at its end is not there yet while it runs the epilogue.
+  if (views.some((v) => later.includes(v.storage))) return false;
   // It reads the result (else it has no business here) block by block; where it writes the result
   // too, it writes each element it reads there (one view).
   const onResult = views.filter((v) => v.storage === result);

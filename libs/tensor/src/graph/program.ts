@@ -43,8 +43,9 @@ export interface RoutineStep {
   readonly reads: readonly Storage[];
   readonly writes: readonly Storage[];
   /**
-   * Runs the routine; with `epilogue`, only where `takesEpilogue`: the routine writes its one
-   * storage (`writes[0]`) whole, row-major from element 0, and runs the epilogue over it as it goes.
+   * Runs the routine; with `epilogue`, only where `takesEpilogue`: the routine writes its first
+   * storage (`writes[0]`) whole, row-major from element 0, and runs the epilogue over it as it goes
+   * (its other writes, such as layerNorm's weight and bias gradients, are done only at its end).
    */
   readonly run: (epilogue?: Epilogue) => void;
   readonly takesEpilogue?: boolean;

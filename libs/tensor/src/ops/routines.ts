@@ -90,7 +90,7 @@ function softmaxLike(name: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Te
     // One pass when the backend has the kernel and the gradient is not itself differentiated.
     if (backend.routines.softmaxBackward && !gradWanted([g, out]) && g.storage.backend === backend && g.dtype === out.dtype) {
       const gx = Tensor.empty(backend, x.shape, g.dtype);
-      if (gx.numel > 0) untracked(() => launch(backend, 'softmaxBackward', [gx], [g, out], (k) => k(gx, g, out, d, log)));
+      if (gx.numel > 0) untracked(() => launch(backend, 'softmaxBackward', [gx], [g, out], (k, e) => k(gx, g, out, d, log, e), true));
       return [gx];
     }
     return [log
@@ -120,7 +120,8 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
       const grads = [want(x), want(weight), want(bias)] as const;
       untracked(() => {
         const [gc, xc, wc] = [g.contiguous(), x.contiguous(), weight?.contiguous()];
-        launch(backend, 'layerNormBackward', [...grads], [gc, xc, wc], (k) => k(grads[0], grads[1], grads[2], gc, xc, wc, inner, eps));
+        // gx (when wanted) comes first of what it writes: a compiled step may fuse an epilogue over it.
+        launch(backend, 'layerNormBackward', [...grads], [gc, xc, wc], (k, e) => k(grads[0], grads[1], grads[2], gc, xc, wc, inner, eps, e), grads[0] !== undefined);
       });
       return [...grads];
     }
