@@ -1,7 +1,8 @@
 /**
  * Routine kernels as gpu.js functions: matmul (a thread per output, batched and strided), and
  * softmax/logSoftmax and layerNorm (a thread per row for the row statistics, then a thread per
- * element). Routines not written for gpujs raise NotImplementedError (reported "unsupported").
+ * element), and the indexing routines. Routines not written for gpujs raise NotImplementedError
+ * (reported "unsupported").
  */
 import { DTypeError, NotImplementedError, checkIndex } from '@tessera/ops';
 import type { MatmulLaunch, RoutineKernels, View } from '@tessera/tensor';
@@ -167,13 +168,50 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     indexed('indexSelect', out, x, index, dim, out.shape, [x.offset, ...xs, index.offset, ...is]);
   }
 
+  /**
+   * out[... index[p] ...] += src[p] along dim, as a thread per element of out (gpu.js kernels write
+   * only their own output): each sums, in index order, the src values whose index along dim names
+   * its coordinate, among the positions that share its other coordinates. Indices are checked on the
+   * host first, as gather's are.
+   */
+  function scatterAdd(out: View, index: View, src: View, dim: number): void {
+    floatOnly('scatterAdd', out, src);
+    const R = out.shape.length;
+    const size = out.shape[dim] ?? 1;
+    const along = (v: View) => v.strides.map((s, i) => (i === dim ? 0 : s));
+    // Words: out shape[R], out offset + strides[R], index offset + strides[R] (0 along dim), src
+    // likewise, index shape[R] (bounds of the other coordinates), index and src strides along dim.
+    const [oAt, iAt, sAt, limAt] = [R, 2 * R + 1, 3 * R + 2, 4 * R + 3];
+    const body = [
+      `let oo = m${oAt};`, `let io = m${iAt};`, `let so = m${sAt};`,
+      unravel('this.thread.x', R, 0, [{ v: 'oo', strideAt: oAt + 1 }, { v: 'io', strideAt: iAt + 1 }, { v: 'so', strideAt: sAt + 1 }], 'q'),
+      'let acc = b0[oo];',
+      'let inside = 1.0;',
+      ...out.shape.map((_, e) => (e === dim ? '' : `if (qc${e} >= m${limAt + e}) { inside = 0.0; }`)),
+      'if (inside > 0.5) {',
+      `  for (let j = 0; j < m${limAt + dim}; j++) {`,
+      `    if (b1[io + j * m${limAt + R}] == qc${dim}) { acc = acc + b2[so + j * m${limAt + R + 1}]; }`,
+      '  }',
+      '}',
+      'return acc;',
+    ].filter(Boolean).join('\n  ');
+    const src0 = kernelFunction(3, limAt + R + 2, body);
+    const operands = [{ ...buf(out) }, { ...buf(index) }, { ...buf(src) }];
+    const words = [...out.shape, out.offset, ...out.strides, index.offset, ...along(index), src.offset, ...along(src), ...index.shape, index.strides[dim] ?? 0, src.strides[dim] ?? 0];
+    const launch = () => rt.launch('scatterAdd', `scatterAdd|${R}|${dim}`, () => src0, numel(out.shape), [...operands, ...words]);
+    const check = (vals: Float32Array) => { forEachIndexed(index, (p) => checkIndex('scatterAdd', vals[p]!, size, dim)); };
+    const vals = rt.peek(buf(index));
+    if (vals instanceof Promise) rt.commit('scatterAdd', out, rt.pending(vals.then((v) => { check(v); return launch(); })));
+    else { check(vals); rt.commit('scatterAdd', out, launch()); }
+  }
+
   /** Routines gpujs has no kernel for yet: refused with the reason, so the matrix says "unsupported". */
   const missing = (name: string) => (): never => {
-    throw new NotImplementedError(name, `gpujs has no ${name} kernel yet (scatterAdd and the convolution family are not written for gpu.js yet)`);
+    throw new NotImplementedError(name, `gpujs has no ${name} kernel yet (the convolution family is not written for gpu.js yet)`);
   };
   return {
     matmul, softmax, layerNorm,
-    gather, indexSelect, scatterAdd: missing('scatterAdd'),
+    gather, indexSelect, scatterAdd,
     conv2d: missing('conv2d'), unfold: missing('unfold'), fold: missing('fold'), pool2d: missing('pool2d'),
   };
 }
