@@ -1,6 +1,7 @@
 /** Losses and stateless layers (torch.nn.functional), composed from differentiable tensor ops. */
-import { ArgumentError, DTypeError, ELEMENTWISE, NotImplementedError, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
-import { Tensor, arange, cat, elementwise, full, keep, rand, where as tsrWhere } from '@tessera/tensor';
+import { ArgumentError, DTypeError, ELEMENTWISE, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
+import { noGrad } from '@tessera/autograd';
+import { Tensor, arange, cat, conv2d as tsrConv2d, elementwise, embedding as tsrEmbedding, full, keep, layerNorm as tsrLayerNorm, rand, where as tsrWhere } from '@tessera/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -287,4 +288,131 @@ export function pad(x: Tensor, amounts: readonly number[], mode: 'constant' | 'r
     y = parts.length > 1 ? cat(parts, d) : y;
   }
   return y;
+}
+
+// ---------------------------------------------------------------- torch.nn.functional's names and argument order
+
+/** Activations, as torch.nn.functional names them. */
+export const relu = (x: Tensor): Tensor => x.relu();
+export const gelu = (x: Tensor, options: { approximate?: 'none' | 'tanh' } = {}): Tensor => x.gelu(checkOptions('gelu', options));
+export const silu = (x: Tensor): Tensor => x.silu();
+export const tanh = (x: Tensor): Tensor => x.tanh();
+export const sigmoid = (x: Tensor): Tensor => x.sigmoid();
+export const softmax = (x: Tensor, dim: number): Tensor => x.softmax(dim);
+export const logSoftmax = (x: Tensor, dim: number): Tensor => x.logSoftmax(dim);
+
+/** x where x > 0, negativeSlope x elsewhere (NaN stays NaN). */
+export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
+  tensors('leakyRelu', x);
+  checkNumber('leakyRelu', 'negativeSlope', negativeSlope);
+  return tsrWhere(x.le(0), x.mul(negativeSlope), x);
+}
+
+/** x where x > 0, alpha (exp(x) - 1) elsewhere. */
+export function elu(x: Tensor, alpha = 1): Tensor {
+  tensors('elu', x);
+  checkNumber('elu', 'alpha', alpha);
+  return tsrWhere(x.le(0), x.expm1().mul(alpha), x);
+}
+
+/** torch.nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups), the options as an object. */
+export const conv2d = (x: Tensor, weight: Tensor, bias?: Tensor, options: { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number]; groups?: number } = {}): Tensor =>
+  tsrConv2d(x, weight, bias, checkOptions('conv2d', options));
+
+/** torch.nn.functional.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode). */
+export const maxPool2d = (x: Tensor, kernelSize: number | [number, number], options: Omit<Pool2dOptions, 'kernelSize' | 'countIncludePad'> = {}): Tensor =>
+  x.maxPool2d({ ...checkOptions<object>('maxPool2d', options), kernelSize });
+
+/** torch.nn.functional.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad). */
+export const avgPool2d = (x: Tensor, kernelSize: number | [number, number], options: Omit<Pool2dOptions, 'kernelSize' | 'dilation'> = {}): Tensor =>
+  x.avgPool2d({ ...checkOptions<object>('avgPool2d', options), kernelSize });
+
+/**
+ * torch.nn.functional.adaptive_avg_pool2d: output cell (i, j) averages rows floor(i H / oh) to
+ * ceil((i + 1) H / oh) and likewise columns, as torch's windows; one pooling launch where the sizes
+ * divide evenly, else composed per output row and column. `outputSize` entries may be null (keep that size).
+ */
+export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
+  tensors('adaptiveAvgPool2d', x);
+  if (x.ndim !== 3 && x.ndim !== 4) throw new ShapeError('adaptiveAvgPool2d', `input must be [N, C, H, W] or [C, H, W], got ${fmtShape(x.shape)}`);
+  const [h, w] = x.shape.slice(-2) as [number, number];
+  const sizes = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
+  if (sizes.length !== 2) throw new ArgumentError('adaptiveAvgPool2d', `outputSize must be a number or two entries, got ${describe(outputSize)}`);
+  const [oh, ow] = [sizes[0] ?? h, sizes[1] ?? w].map((v, i) => checkInt('adaptiveAvgPool2d', i ? 'outputSize[1]' : 'outputSize[0]', v, 1)) as [number, number];
+  if (h % oh === 0 && w % ow === 0) return x.avgPool2d({ kernelSize: [h / oh, w / ow], stride: [h / oh, w / ow] });
+  const windows = (n: number, o: number) => Array.from({ length: o }, (_, i) => [Math.floor((i * n) / o), Math.ceil(((i + 1) * n) / o)] as const);
+  const rows = windows(h, oh).map(([a, b]) => x.narrow(-2, a, b - a).mean(-2, { keepdim: true }));
+  const y = cat(rows, -2);
+  return cat(windows(w, ow).map(([a, b]) => y.narrow(-1, a, b - a).mean(-1, { keepdim: true })), -1);
+}
+
+/** torch.nn.functional.layer_norm(input, normalized_shape, weight, bias, eps). */
+export const layerNorm = (x: Tensor, normalizedShape: readonly number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor =>
+  tsrLayerNorm(x, normalizedShape, weight, bias, eps);
+
+/**
+ * torch.nn.functional.embedding(input, weight, padding_idx): rows of weight; the padding row gets
+ * no gradient (it may still be read).
+ */
+export function embedding(indices: Tensor, weight: Tensor, options: { paddingIdx?: number } = {}): Tensor {
+  tensors('embedding', indices, weight);
+  const { paddingIdx } = checkOptions<{ paddingIdx?: number }>('embedding', options);
+  if (paddingIdx === undefined) return tsrEmbedding(indices, weight);
+  checkInt('embedding', 'paddingIdx', paddingIdx, -weight.shape[0]!, weight.shape[0]! - 1);
+  // The padding row read through a detached copy: its gradient never reaches weight.
+  const row = (paddingIdx + weight.shape[0]!) % weight.shape[0]!;
+  const isPad = arange(weight.shape[0]!, { device: weight.device }).eq(row).reshape([-1, 1]);
+  return tsrEmbedding(indices, tsrWhere(isPad, weight.detach(), weight));
+}
+
+/**
+ * torch.nn.functional.batch_norm(input, running_mean, running_var, weight, bias, training, momentum,
+ * eps): normalises over every dim but 1 with the batch's statistics when training (updating the
+ * running ones in place, the variance unbiased, as torch), with the running ones otherwise.
+ */
+export function batchNorm(x: Tensor, runningMean: Tensor | undefined, runningVar: Tensor | undefined, weight?: Tensor, bias?: Tensor, training = false, momentum = 0.1, eps = 1e-5): Tensor {
+  tensors('batchNorm', x);
+  if (x.ndim < 2) throw new ShapeError('batchNorm', `input must be [N, C, ...], got ${fmtShape(x.shape)}`);
+  const c = x.shape[1]!;
+  for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
+    if (t !== undefined && (!(t instanceof Tensor) || t.ndim !== 1 || t.shape[0] !== c)) throw new ShapeError('batchNorm', `${name} must be a tensor of ${c} elements (the input's channels), got ${describe(t)}`);
+  }
+  if (!training && (!runningMean || !runningVar)) throw new ArgumentError('batchNorm', 'running statistics are required when not training');
+  const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
+  const view = x.shape.map((d, i) => (i === 1 ? d : 1));
+  let mean: Tensor, v: Tensor;
+  if (training) {
+    const n = x.numel / c;
+    if (n <= 1) throw new ArgumentError('batchNorm', `expected more than 1 value per channel when training, got input of shape ${fmtShape(x.shape)}`);
+    mean = x.mean(dims);
+    v = x.var(dims, { correction: 0 });
+    noGrad(() => {
+      runningMean?.mul_(1 - momentum).add_(mean.detach().mul(momentum));
+      runningVar?.mul_(1 - momentum).add_(v.detach().mul((momentum * n) / (n - 1)));
+    });
+  } else {
+    mean = runningMean!;
+    v = runningVar!;
+  }
+  let y = x.sub(mean.reshape(view)).mul(v.add(eps).rsqrt().reshape(view));
+  if (weight) y = y.mul(weight.reshape(view));
+  if (bias) y = y.add(bias.reshape(view));
+  return y;
+}
+
+/**
+ * torch.nn.functional.binary_cross_entropy on probabilities: -w (t log x + (1 - t) log(1 - x)),
+ * each log clamped at -100 as torch clamps it (so x = 0 or 1 gives a finite loss).
+ */
+export function binaryCrossEntropy(input: Tensor, target: Tensor, options: { weight?: Tensor; reduction?: Reduction } = {}): Tensor {
+  tensors('binaryCrossEntropy', input, target);
+  const opt = lossOptions<{ weight?: Tensor; reduction?: Reduction }>('binaryCrossEntropy', options);
+  if (target.ndim !== input.ndim || target.shape.some((d, i) => d !== input.shape[i])) {
+    throw new ShapeError('binaryCrossEntropy', `target size ${fmtShape(target.shape)} must be the same as input size ${fmtShape(input.shape)}`);
+  }
+  if (!isFloating(input.dtype) || !isFloating(target.dtype)) throw new DTypeError('binaryCrossEntropy', `input and target must be floating (probabilities), got ${input.dtype} and ${target.dtype}`);
+  const logX = input.log().clamp(-100), log1mX = input.neg().log1p().clamp(-100);
+  let loss = target.mul(logX).add(target.neg().add(1).mul(log1mX)).neg();
+  if (opt.weight) loss = loss.mul(opt.weight);
+  return reduce(loss, opt.reduction);
 }

@@ -2,7 +2,7 @@
 import { ArgumentError, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
 import { type Tensor, conv2d, embedding, empty, layerNorm, ones, stack, zeros } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
-import { conv1d, dropout, groupNorm } from './functional.js';
+import { batchNorm, conv1d, dropout, groupNorm } from './functional.js';
 import { fans, kaimingUniform_, normal_, uniform_ } from './init.js';
 import { type AnyModule, Module, buffer, parameter } from './module.js';
 
@@ -62,26 +62,8 @@ export class BatchNorm extends Module {
   }
   forward(x: Tensor): Tensor {
     if (x.ndim < 2 || x.shape[1] !== this.numFeatures) throw new ArgumentError('BatchNorm', `expected [N, ${this.numFeatures}, ...], got ${fmtShape(x.shape)}`);
-    const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
-    const view = x.shape.map((d, i) => (i === 1 ? d : 1));
-    const eps = this.opt.eps ?? 1e-5;
-    let mean: Tensor, v: Tensor;
-    if (this.training) {
-      if (x.numel / this.numFeatures <= 1) throw new ArgumentError('BatchNorm', `expected more than 1 value per channel when training, got input of shape ${fmtShape(x.shape)}`);
-      mean = x.mean(dims);
-      v = x.var(dims, { correction: 0 });
-      const n = x.numel / this.numFeatures, m = this.opt.momentum ?? 0.1;
-      noGrad(() => {
-        this.runningMean.mul_(1 - m).add_(mean.detach().mul(m));
-        this.runningVar.mul_(1 - m).add_(v.detach().mul(m * n / Math.max(n - 1, 1)));
-        this.numBatchesTracked.add_(1);
-      });
-    } else {
-      mean = this.runningMean;
-      v = this.runningVar;
-    }
-    let y = x.sub(mean.reshape(view)).mul(v.add(eps).rsqrt().reshape(view));
-    if (this.weight) y = y.mul(this.weight.reshape(view)).add(this.bias!.reshape(view));
+    const y = batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, this.training, this.opt.momentum ?? 0.1, this.opt.eps ?? 1e-5);
+    if (this.training) noGrad(() => this.numBatchesTracked.add_(1));
     return y;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Functions a PyTorch port reaches for (torch.mm, bmm, addmm, outer, addcmul, addcdiv, roll, view_as,
  * isinf, isfinite, nan_to_num; F.linear, smooth_l1_loss, kl_div, one_hot, normalize,
- * cosine_similarity) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
+ * cosine_similarity, and torch.nn.functional's activations, conv2d, pooling (adaptive too),
+ * layer_norm, embedding, batch_norm, binary_cross_entropy by their names) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
  * their typed errors where torch raises.
  */
 import { execFileSync } from 'node:child_process';
@@ -24,6 +25,10 @@ lq = torch.log_softmax(x, 1)
 b1 = torch.arange(24.).view(2, 3, 4) / 7; b2 = torch.arange(16.).view(2, 4, 2) / 5
 w = torch.tensor([[0.1, 0.2, 0.3], [-0.4, 0.5, -0.6]]); bias = torch.tensor([0.01, -0.02])
 s = torch.tensor([float('nan'), float('inf'), float('-inf'), 1.5])
+img = torch.arange(50.).view(2, 1, 5, 5) / 10; k = torch.arange(18.).view(2, 1, 3, 3) / 9 - 0.5; kb = torch.tensor([0.1, -0.1])
+rm = torch.tensor([0.5, -1., 0.]); rv = torch.tensor([1., 4., 0.25])
+bn_train = F.batch_norm(x, rm, rv, torch.tensor([1., 2., 3.]), torch.tensor([0., 0.5, 0.]), training=True, momentum=0.3)
+pb = torch.tensor([[0.0, 0.3, 1.0], [0.9, 0.5, 0.01]]); tb = torch.tensor([[0., 1., 1.], [1., 0.5, 0.]])
 out = {
   'mm': torch.mm(x, t.t()), 'bmm': torch.bmm(b1, b2), 'addmm': torch.addmm(torch.tensor([1., 2.]), x, t.t(), beta=0.5, alpha=2),
   'outer': torch.outer(x[0], t[1]), 'addcmul': x.addcmul(t, p, value=0.5), 'addcdiv': x.addcdiv(t, p + 1, value=-2),
@@ -35,6 +40,14 @@ out = {
   'klLog': F.kl_div(lq, torch.log(p + 1e-3), reduction='sum', log_target=True), 'klNone': F.kl_div(lq, p, reduction='none'),
   'oneHot': F.one_hot(torch.tensor([2, 0, 1])), 'oneHot5': F.one_hot(torch.tensor([[2], [4]]), 6),
   'normalize': F.normalize(x), 'normalize1': F.normalize(x, p=1.0, dim=0), 'cosine': F.cosine_similarity(x, t), 'cosine0': F.cosine_similarity(x, t, dim=0),
+  'reluF': F.relu(x), 'geluF': F.gelu(x), 'geluTanhF': F.gelu(x, approximate='tanh'), 'siluF': F.silu(x), 'softmaxF': F.softmax(x, 1), 'logSoftmaxF': F.log_softmax(x, 0),
+  'leakyRelu': F.leaky_relu(x, 0.2), 'leakyReluDefault': F.leaky_relu(x), 'elu': F.elu(x, 0.5),
+  'conv2dF': F.conv2d(img, k, kb, stride=2, padding=1), 'maxPoolF': F.max_pool2d(img, 2, stride=1), 'avgPoolF': F.avg_pool2d(img, 3, stride=2, padding=1, count_include_pad=False),
+  'adaptive': F.adaptive_avg_pool2d(img, (2, 3)), 'adaptiveEven': F.adaptive_avg_pool2d(img[:, :, :4, :4], 2), 'adaptiveNone': F.adaptive_avg_pool2d(img[0], (None, 2)),
+  'layerNormF': F.layer_norm(x, (3,), torch.tensor([1., 2., 3.]), torch.tensor([0., 1., 0.]), 1e-3),
+  'embeddingF': F.embedding(torch.tensor([[0, 1], [2, 1]]), w.t(), padding_idx=1),
+  'batchNormTrain': bn_train, 'bnRM': rm, 'bnRV': rv, 'batchNormEval': F.batch_norm(x, torch.tensor([0.5, -1., 0.]), torch.tensor([1., 4., 0.25]), torch.tensor([1., 2., 3.]), None, eps=1e-3),
+  'bce': F.binary_cross_entropy(pb, tb), 'bceSumW': F.binary_cross_entropy(pb, tb, weight=torch.tensor([2., 0.5, 1.]), reduction='sum'), 'bceNone': F.binary_cross_entropy(pb, tb, reduction='none'),
 }
 print(json.dumps({k: v.tolist() for k, v in out.items()}).replace('NaN', '"NaN"').replace('-Infinity', '"-Infinity"').replace('Infinity', '"Infinity"'))
 `;
@@ -46,6 +59,10 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
   const b1 = tsr.arange(24).view(2, 3, 4).div(7), b2 = tsr.arange(16).view(2, 4, 2).div(5);
   const w = tsr.tensor([[0.1, 0.2, 0.3], [-0.4, 0.5, -0.6]]), bias = tsr.tensor([0.01, -0.02]);
   const s = tsr.tensor([NaN, Infinity, -Infinity, 1.5]);
+  const img = tsr.arange(50).view(2, 1, 5, 5).div(10), k = tsr.arange(18).view(2, 1, 3, 3).div(9).sub(0.5), kb = tsr.tensor([0.1, -0.1]);
+  const rm = tsr.tensor([0.5, -1, 0]), rv = tsr.tensor([1, 4, 0.25]);
+  const bnTrain = F.batchNorm(x, rm, rv, tsr.tensor([1, 2, 3]), tsr.tensor([0, 0.5, 0]), true, 0.3);
+  const pb = tsr.tensor([[0, 0.3, 1], [0.9, 0.5, 0.01]]), tb = tsr.tensor([[0, 1, 1], [1, 0.5, 0]]);
   const ours: Record<string, tsr.Tensor> = {
     mm: tsr.mm(x, t.t()), bmm: b1.bmm(b2), addmm: tsr.addmm(tsr.tensor([1, 2]), x, t.t(), { beta: 0.5, alpha: 2 }),
     outer: x.select(0, 0).outer(t.select(0, 1)), addcmul: x.addcmul(t, p, { value: 0.5 }), addcdiv: x.addcdiv(t, p.add(1), { value: -2 }),
@@ -57,6 +74,14 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     klLog: F.klDiv(lq, p.add(1e-3).log(), { reduction: 'sum', logTarget: true }), klNone: F.klDiv(lq, p, { reduction: 'none' }),
     oneHot: F.oneHot(tsr.tensor([2, 0, 1], { dtype: 'int64' })), oneHot5: F.oneHot(tsr.tensor([[2], [4]], { dtype: 'int64' }), 6),
     normalize: F.normalize(x), normalize1: F.normalize(x, { p: 1, dim: 0 }), cosine: F.cosineSimilarity(x, t), cosine0: F.cosineSimilarity(x, t, { dim: 0 }),
+    reluF: F.relu(x), geluF: F.gelu(x), geluTanhF: F.gelu(x, { approximate: 'tanh' }), siluF: F.silu(x), softmaxF: F.softmax(x, 1), logSoftmaxF: F.logSoftmax(x, 0),
+    leakyRelu: F.leakyRelu(x, 0.2), leakyReluDefault: F.leakyRelu(x), elu: F.elu(x, 0.5),
+    conv2dF: F.conv2d(img, k, kb, { stride: 2, padding: 1 }), maxPoolF: F.maxPool2d(img, 2, { stride: 1 }), avgPoolF: F.avgPool2d(img, 3, { stride: 2, padding: 1, countIncludePad: false }),
+    adaptive: F.adaptiveAvgPool2d(img, [2, 3]), adaptiveEven: F.adaptiveAvgPool2d(img.narrow(2, 0, 4).narrow(3, 0, 4), 2), adaptiveNone: F.adaptiveAvgPool2d(img.select(0, 0), [null, 2]),
+    layerNormF: F.layerNorm(x, [3], tsr.tensor([1, 2, 3]), tsr.tensor([0, 1, 0]), 1e-3),
+    embeddingF: F.embedding(tsr.tensor([[0, 1], [2, 1]], { dtype: 'int64' }), w.t(), { paddingIdx: 1 }),
+    batchNormTrain: bnTrain, bnRM: rm, bnRV: rv, batchNormEval: F.batchNorm(x, tsr.tensor([0.5, -1, 0]), tsr.tensor([1, 4, 0.25]), tsr.tensor([1, 2, 3]), undefined, false, 0.1, 1e-3),
+    bce: F.binaryCrossEntropy(pb, tb), bceSumW: F.binaryCrossEntropy(pb, tb, { weight: tsr.tensor([2, 0.5, 1]), reduction: 'sum' }), bceNone: F.binaryCrossEntropy(pb, tb, { reduction: 'none' }),
   };
   for (const [name, got] of Object.entries(ours)) {
     it(`${name} gives torch's values`, () => {
@@ -70,6 +95,16 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
       });
     });
   }
+
+  it("F.embedding's padding row gets no gradient; F.batchNorm needs running statistics when not training", () => {
+    const weight = tsr.randn([4, 3]).requiresGrad_();
+    F.embedding(tsr.tensor([[0, 1], [1, 3]], { dtype: 'int64' }), weight, { paddingIdx: 1 }).sum().backward();
+    expect(weight.grad!.tolistSync()).toEqual([[1, 1, 1], [0, 0, 0], [0, 0, 0], [1, 1, 1]]);
+    expect(() => F.batchNorm(x, undefined, undefined)).toThrow(tsr.ArgumentError);
+    expect(() => F.batchNorm(x, tsr.zeros([2]), tsr.ones([2]))).toThrow(tsr.ShapeError);
+    expect(() => F.adaptiveAvgPool2d(x, 2)).toThrow(tsr.ShapeError);
+    expect(() => F.binaryCrossEntropy(pb, tb.narrow(1, 0, 2))).toThrow(tsr.ShapeError);
+  });
 
   it('refuses what torch refuses, with typed errors', () => {
     expect(() => tsr.mm(x, tsr.tensor([1, 2, 3]))).toThrow(tsr.ShapeError);
