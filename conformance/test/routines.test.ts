@@ -6,7 +6,7 @@ import { Matrix, check, forEachBackend, expectClose, logical } from '../src/inde
 
 const {
   ROUTINES, avgPool2dRef, conv2dRef, embeddingRef, gatherRef, indexSelectRef, layerNormBackwardRef, layerNormRef, logSoftmaxRef, matmulRef, maxPool2dRef,
-  scatterAddRef, softmaxBackwardRef, softmaxRef, tolFor,
+  scatterAddRef, softmaxBackwardRef, softmaxRef, sortRef, tolFor,
 } = tsr.ops;
 type Nd = tsr.ops.Nd;
 const matrix = new Matrix();
@@ -99,6 +99,31 @@ describe('softmax family and layerNorm', () => {
       if (b) await same('layerNorm', b.grad!, want.gb, { affine, grad: 'bias' });
     }
   });
+});
+
+describe('sort', () => {
+  test('sort, argsort and topk along any dim of strided inputs, with ties and NaN (stable, NaN largest)', ['sort'], async () => {
+    await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }), fc.integer(), fc.boolean(), async (shape, seed, descending) => {
+      tsr.manualSeed(seed);
+      // Few distinct values (ties), a NaN or two, read through a transpose.
+      const base = tsr.randint(-3, 4, shape, { device }).to('float32');
+      const x = tsr.where(tsr.rand(shape, { device }).lt(0.1), NaN, base).transpose(0, -1);
+      const dim = (seed >>> 0) % x.ndim;
+      const want = sortRef(await nd(x), dim, descending);
+      const [values, indices] = x.sort(dim, { descending });
+      const ctx = { shape, dim, seed, descending };
+      await same('sort', values, want.values, ctx);
+      expect(await logical(indices), JSON.stringify(ctx)).toEqual(Array.from(want.indices.data));
+      expect(await logical(x.argsort(dim, { descending })), JSON.stringify(ctx)).toEqual(Array.from(want.indices.data));
+      const k = 1 + ((seed >>> 3) % x.shape[dim]!);
+      const top = x.topk(k, dim, { largest: descending });
+      expect(await logical(top.indices), JSON.stringify(ctx)).toEqual(await logical(tsr.tensor(Array.from(want.indices.data), { dtype: 'int64', device }).reshape(x.shape).narrow(dim, 0, k)));
+    }), { seed: SEED, numRuns: RUNS });
+    // int64 keeps its values exactly (below 2^53); bool sorts false before true.
+    const ints = tsr.tensor([5, -2, 9007199254740991, 0], { dtype: 'int64', device });
+    expect(await ints.sort().values.tolist()).toEqual([-2, 0, 5, 9007199254740991]);
+    expect(await tsr.tensor([true, false, true], { device }).sort(0).indices.tolist()).toEqual([1, 0, 2]);
+  }, 'float32');
 });
 
 describe('indexing routines', () => {

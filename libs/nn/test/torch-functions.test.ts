@@ -2,7 +2,8 @@
  * Functions a PyTorch port reaches for (torch.mm, bmm, addmm, outer, addcmul, addcdiv, roll, view_as,
  * isinf, isfinite, nan_to_num; F.linear, smooth_l1_loss, kl_div, one_hot, normalize,
  * cosine_similarity, and torch.nn.functional's activations, conv2d, pooling (adaptive too),
- * layer_norm, embedding, batch_norm, binary_cross_entropy by their names) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
+ * layer_norm, embedding, batch_norm, binary_cross_entropy by their names; sort, argsort, topk,
+ * max and min along a dim; any, all, repeat, repeat_interleave, unflatten) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
  * their typed errors where torch raises.
  */
 import { execFileSync } from 'node:child_process';
@@ -29,6 +30,7 @@ img = torch.arange(50.).view(2, 1, 5, 5) / 10; k = torch.arange(18.).view(2, 1, 
 rm = torch.tensor([0.5, -1., 0.]); rv = torch.tensor([1., 4., 0.25])
 bn_train = F.batch_norm(x, rm, rv, torch.tensor([1., 2., 3.]), torch.tensor([0., 0.5, 0.]), training=True, momentum=0.3)
 pb = torch.tensor([[0.0, 0.3, 1.0], [0.9, 0.5, 0.01]]); tb = torch.tensor([[0., 1., 1.], [1., 0.5, 0.]])
+st = torch.tensor([[2., 1., 2., float('nan'), -1.], [0., 0., 3., 1., 0.]])
 out = {
   'mm': torch.mm(x, t.t()), 'bmm': torch.bmm(b1, b2), 'addmm': torch.addmm(torch.tensor([1., 2.]), x, t.t(), beta=0.5, alpha=2),
   'outer': torch.outer(x[0], t[1]), 'addcmul': x.addcmul(t, p, value=0.5), 'addcdiv': x.addcdiv(t, p + 1, value=-2),
@@ -47,6 +49,12 @@ out = {
   'layerNormF': F.layer_norm(x, (3,), torch.tensor([1., 2., 3.]), torch.tensor([0., 1., 0.]), 1e-3),
   'embeddingF': F.embedding(torch.tensor([[0, 1], [2, 1]]), w.t(), padding_idx=1),
   'batchNormTrain': bn_train, 'bnRM': rm, 'bnRV': rv, 'batchNormEval': F.batch_norm(x, torch.tensor([0.5, -1., 0.]), torch.tensor([1., 4., 0.25]), torch.tensor([1., 2., 3.]), None, eps=1e-3),
+  'sortV': torch.sort(st, dim=1, stable=True)[0], 'sortI': torch.sort(st, dim=1, stable=True)[1], 'sortDescI': torch.sort(st, dim=0, descending=True, stable=True)[1],
+  'argsort': torch.sort(st, dim=1, descending=True, stable=True)[1], 'topkV': torch.topk(x, 2, 1)[0], 'topkI': torch.topk(x, 2, 1)[1], 'topkSmall': torch.topk(x, 1, 0, largest=False)[1],
+  'maxV': x.max(1)[0], 'maxI': x.max(1)[1], 'minI': x.min(0, keepdim=True)[1], 'maxAll': x.max(), 'minOther': x.min(t),
+  'any': (x > 1).any(), 'anyDim': x.gt(1).any(1), 'allDim': x.all(0), 'allKeep': torch.all(x > -1, 1, keepdim=True),
+  'repeat': x.repeat(2, 1, 2), 'repeatInterleave': x.repeat_interleave(2, dim=1), 'repeatInterleaveFlat': x.repeat_interleave(2),
+  'repeatInterleaveList': x.repeat_interleave(torch.tensor([1, 3]), dim=0), 'unflatten': torch.arange(12).unflatten(0, (3, -1)),
   'bce': F.binary_cross_entropy(pb, tb), 'bceSumW': F.binary_cross_entropy(pb, tb, weight=torch.tensor([2., 0.5, 1.]), reduction='sum'), 'bceNone': F.binary_cross_entropy(pb, tb, reduction='none'),
 }
 print(json.dumps({k: v.tolist() for k, v in out.items()}).replace('NaN', '"NaN"').replace('-Infinity', '"-Infinity"').replace('Infinity', '"Infinity"'))
@@ -63,6 +71,7 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
   const rm = tsr.tensor([0.5, -1, 0]), rv = tsr.tensor([1, 4, 0.25]);
   const bnTrain = F.batchNorm(x, rm, rv, tsr.tensor([1, 2, 3]), tsr.tensor([0, 0.5, 0]), true, 0.3);
   const pb = tsr.tensor([[0, 0.3, 1], [0.9, 0.5, 0.01]]), tb = tsr.tensor([[0, 1, 1], [1, 0.5, 0]]);
+  const st = tsr.tensor([[2, 1, 2, NaN, -1], [0, 0, 3, 1, 0]]);
   const ours: Record<string, tsr.Tensor> = {
     mm: tsr.mm(x, t.t()), bmm: b1.bmm(b2), addmm: tsr.addmm(tsr.tensor([1, 2]), x, t.t(), { beta: 0.5, alpha: 2 }),
     outer: x.select(0, 0).outer(t.select(0, 1)), addcmul: x.addcmul(t, p, { value: 0.5 }), addcdiv: x.addcdiv(t, p.add(1), { value: -2 }),
@@ -81,6 +90,12 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     layerNormF: F.layerNorm(x, [3], tsr.tensor([1, 2, 3]), tsr.tensor([0, 1, 0]), 1e-3),
     embeddingF: F.embedding(tsr.tensor([[0, 1], [2, 1]], { dtype: 'int64' }), w.t(), { paddingIdx: 1 }),
     batchNormTrain: bnTrain, bnRM: rm, bnRV: rv, batchNormEval: F.batchNorm(x, tsr.tensor([0.5, -1, 0]), tsr.tensor([1, 4, 0.25]), tsr.tensor([1, 2, 3]), undefined, false, 0.1, 1e-3),
+    sortV: st.sort(1).values, sortI: st.sort(1).indices, sortDescI: st.sort(0, { descending: true }).indices,
+    argsort: st.argsort(1, { descending: true }), topkV: x.topk(2, 1).values, topkI: x.topk(2, 1).indices, topkSmall: x.topk(1, 0, { largest: false }).indices,
+    maxV: x.max(1).values, maxI: x.max(1).indices, minI: x.min(0, { keepdim: true }).indices, maxAll: x.max(), minOther: x.min(t),
+    any: x.gt(1).any(), anyDim: x.gt(1).any(1), allDim: x.all(0), allKeep: tsr.all(x.gt(-1), 1, { keepdim: true }),
+    repeat: x.repeat(2, 1, 2), repeatInterleave: x.repeatInterleave(2, 1), repeatInterleaveFlat: x.repeatInterleave(2),
+    repeatInterleaveList: x.repeatInterleave(tsr.tensor([1, 3], { dtype: 'int64' }), 0), unflatten: tsr.arange(12).unflatten(0, [3, -1]),
     bce: F.binaryCrossEntropy(pb, tb), bceSumW: F.binaryCrossEntropy(pb, tb, { weight: tsr.tensor([2, 0.5, 1]), reduction: 'sum' }), bceNone: F.binaryCrossEntropy(pb, tb, { reduction: 'none' }),
   };
   for (const [name, got] of Object.entries(ours)) {
@@ -104,6 +119,28 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     expect(() => F.batchNorm(x, tsr.zeros([2]), tsr.ones([2]))).toThrow(tsr.ShapeError);
     expect(() => F.adaptiveAvgPool2d(x, 2)).toThrow(tsr.ShapeError);
     expect(() => F.binaryCrossEntropy(pb, tb.narrow(1, 0, 2))).toThrow(tsr.ShapeError);
+  });
+
+  it('multinomial draws in proportion to the weights, without replacement draws each category once, and refuses what torch refuses', () => {
+    const g = new tsr.Generator(); g.manualSeed(3);
+    const w = tsr.tensor([1, 0, 3, 6]);
+    const draws = tsr.multinomial(w, 20000, { replacement: true, generator: g }).tolistSync() as number[];
+    const counts = [0, 1, 2, 3].map((c) => draws.filter((d) => d === c).length);
+    expect(counts[1]).toBe(0);
+    // Each count within 4 standard deviations of its expectation (a failure here is a real bias, not chance).
+    [0.1, 0, 0.3, 0.6].forEach((p, c) => expect(Math.abs(counts[c]! - 20000 * p) <= 4 * Math.sqrt(20000 * p * (1 - p)) + 1e-9, `category ${c}: ${counts[c]}`).toBe(true));
+    const rows = tsr.multinomial(tsr.tensor([[1, 1, 1, 1], [0, 2, 1, 0]]), 2, { generator: g }).tolistSync() as number[][];
+    expect(new Set(rows[0]).size).toBe(2);
+    expect([...rows[1]!].sort()).toEqual([1, 2]);
+    // Same seed, same draws.
+    const a = new tsr.Generator(); a.manualSeed(9); const b = new tsr.Generator(); b.manualSeed(9);
+    expect(w.multinomial(5, { replacement: true, generator: a }).tolistSync()).toEqual(w.multinomial(5, { replacement: true, generator: b }).tolistSync());
+    expect(() => tsr.multinomial(tsr.tensor([1, -1]), 1)).toThrow(tsr.ArgumentError);
+    expect(() => tsr.multinomial(tsr.tensor([0, 0]), 1)).toThrow(tsr.ArgumentError);
+    expect(() => tsr.multinomial(tsr.tensor([1, 0]), 2)).toThrow(tsr.ArgumentError);
+    expect(() => tsr.multinomial(tsr.tensor([1, 1]), 3)).toThrow(tsr.ArgumentError);
+    expect(() => tsr.multinomial(tsr.ones([2, 2, 2]), 1)).toThrow(tsr.ShapeError);
+    expect(() => x.topk(4, 1)).toThrow(tsr.ArgumentError);
   });
 
   it('refuses what torch refuses, with typed errors', () => {

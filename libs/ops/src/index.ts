@@ -14,5 +14,5 @@ export * from './ref/nd.js';
 export {
   type MatmulPlan, type Conv2dOptions, type Conv2dPlan, type Pool2dOptions, type Pool2dPlan, type Pair,
   matmulShape, layerNormShape, gatherShape, scatterShape, indexSelectShape, embeddingShape, conv2dShape, pool2dShape, checkIndex, pair,
-  matmulRef, softmaxRef, logSoftmaxRef, softmaxBackwardRef, layerNormRef, layerNormBackwardRef, gatherRef, scatterAddRef, indexSelectRef, embeddingRef, conv2dRef, maxPool2dRef, avgPool2dRef,
+  matmulRef, softmaxRef, logSoftmaxRef, softmaxBackwardRef, sortRef, layerNormRef, layerNormBackwardRef, gatherRef, scatterAddRef, indexSelectRef, embeddingRef, conv2dRef, maxPool2dRef, avgPool2dRef,
 } from './specs/routines.js';

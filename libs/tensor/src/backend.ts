@@ -135,6 +135,12 @@ export interface RoutineKernels {
    */
   layerNormBackward?(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number, epilogue?: Epilogue): void;
   gather(out: View, x: View, index: View, dim: number): void;
+  /**
+   * x sorted along `dim` into values (x's dtype) and indices (int64, the positions along dim), all
+   * of x's shape: NaN above every number, equal values in their order (stable). Optional: a backend
+   * without it refuses sort, argsort and topk with NotImplementedError.
+   */
+  sort?(values: View, indices: View, x: View, dim: number, descending: boolean): void;
   /** out already holds the input; adds src at the indexed positions. */
   scatterAdd(out: View, index: View, src: View, dim: number): void;
   indexSelect(out: View, x: View, index: View, dim: number): void;

@@ -230,3 +230,48 @@ export function randint(low: number, high: number, shape: readonly number[], opt
   const g = opt.generator ?? defaultGenerator;
   return generate('randint', sizes, dt, opt.device, () => lo + Math.floor(g.uniform() * (hi - lo)));
 }
+
+/**
+ * torch.multinomial: `numSamples` category indices (int64) per row of `probs` ([C] or [N, C]),
+ * drawn with probability proportional to the weights (which need not sum to 1). Without replacement
+ * a category is drawn at most once per row. The weights are read on the host (a synchronous read:
+ * CPU tensors; elsewhere dataSync's error says to read them with await).
+ */
+export function multinomial(probs: Tensor, numSamples: number, options: { replacement?: boolean; generator?: Generator } = {}): Tensor {
+  if (!(probs instanceof Tensor)) throw new ArgumentError('multinomial', `expected a tensor of probabilities, got ${describe(probs)}`);
+  const { replacement = false, generator } = checkOptions<{ replacement?: boolean; generator?: Generator }>('multinomial', options);
+  if (probs.ndim !== 1 && probs.ndim !== 2) throw new ShapeError('multinomial', `prob_dist must be 1 or 2 dim, got ${fmtShape(probs.shape)}`);
+  if (!isFloating(probs.dtype)) throw new ArgumentError('multinomial', `probabilities must be floating, got ${probs.dtype}`);
+  const n = checkInt('multinomial', 'numSamples', numSamples);
+  if (n <= 0) throw new ArgumentError('multinomial', `cannot sample n_sample <= 0 samples, got ${n}`);
+  const c = probs.shape[probs.ndim - 1]!, rows = probs.ndim === 2 ? probs.shape[0]! : 1;
+  if (!replacement && n > c) throw new ArgumentError('multinomial', `cannot sample n_sample > prob_dist.size(-1) samples without replacement (${n} > ${c})`);
+  const p = probs.contiguous().dataSync();
+  const g = generator ?? defaultGenerator;
+  const out = new BigInt64Array(rows * n);
+  const w = new Float64Array(c);
+  for (let r = 0; r < rows; r++) {
+    let total = 0, positive = 0;
+    for (let j = 0; j < c; j++) {
+      const v = Number(p[r * c + j]!);
+      if (!Number.isFinite(v) || v < 0) throw new ArgumentError('multinomial', 'probability tensor contains either inf, nan or element < 0');
+      w[j] = v; total += v; if (v > 0) positive++;
+    }
+    if (!(total > 0)) throw new ArgumentError('multinomial', 'invalid multinomial distribution (sum of probabilities <= 0)');
+    if (!replacement && n > positive) throw new ArgumentError('multinomial', `invalid multinomial distribution (with replacement=False, not enough non-negative category to sample): ${positive} categories of nonzero weight for ${n} samples`);
+    for (let k = 0; k < n; k++) {
+      // The first category whose running sum passes u (never one of zero weight).
+      const u = g.uniform() * total;
+      let acc = 0, pick = -1;
+      for (let j = 0; j < c; j++) {
+        if (w[j]! <= 0) continue;
+        acc += w[j]!;
+        pick = j;
+        if (u < acc) break;
+      }
+      out[r * n + k] = BigInt(pick);
+      if (!replacement) { w[pick] = 0; total = w.reduce((a, b) => a + b, 0); }
+    }
+  }
+  return fromHostData('multinomial', out, 'int64', probs.ndim === 2 ? [rows, n] : [n], probs.device);
+}

@@ -22,6 +22,8 @@ import * as cp from './ops/compose.js';
 import * as ix from './ops/indexing.js';
 import * as cv from './ops/convert.js';
 import * as mk from './ops/mask.js';
+import { multinomial } from './factories.js';
+import type { Generator } from './random.js';
 
 type T = Tensor;
 type TS = Tensor | number | boolean;
@@ -292,6 +294,31 @@ export class Tensor implements View {
   amax(dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.amax(this, dim, opt); }
   amin(dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.amin(this, dim, opt); }
   argmax(dim?: number, opt?: { keepdim?: boolean }): T { return rd.argmax(this, dim, opt); }
+  /**
+   * torch's max: over everything; along `dim`, the values and their positions (as torch's
+   * namedtuple: destructure it or read .values and .indices); against another tensor, elementwise.
+   */
+  max(): T;
+  max(dim: number, opt?: { keepdim?: boolean }): rt.ValuesIndices;
+  max(other: T): T;
+  max(a?: number | T, opt?: { keepdim?: boolean }): T | rt.ValuesIndices {
+    if (a === undefined) return rd.amax(this);
+    if (a instanceof Tensor) return ew.maximum(this, a);
+    return rt.valuesIndices(rd.amax(this, a, opt), rd.argmax(this, a, opt));
+  }
+  /** torch's min, as max. */
+  min(): T;
+  min(dim: number, opt?: { keepdim?: boolean }): rt.ValuesIndices;
+  min(other: T): T;
+  min(a?: number | T, opt?: { keepdim?: boolean }): T | rt.ValuesIndices {
+    if (a === undefined) return rd.amin(this);
+    if (a instanceof Tensor) return ew.minimum(this, a);
+    return rt.valuesIndices(rd.amin(this, a, opt), rd.argmin(this, a, opt));
+  }
+  sort(dim?: number, opt?: rt.SortOptions): rt.ValuesIndices { return rt.sort(this, dim, opt); }
+  multinomial(numSamples: number, opt?: { replacement?: boolean; generator?: Generator }): T { return multinomial(this, numSamples, opt); }
+  argsort(dim?: number, opt?: rt.SortOptions): T { return rt.argsort(this, dim, opt); }
+  topk(k: number, dim?: number, opt?: { largest?: boolean; sorted?: boolean }): rt.ValuesIndices { return rt.topk(this, k, dim, opt); }
   argmin(dim?: number, opt?: { keepdim?: boolean }): T { return rd.argmin(this, dim, opt); }
   var(dim?: Dims, opt?: rd.VarOptions): T { return rd.var_(this, dim, opt); }
   std(dim?: Dims, opt?: rd.VarOptions): T { return rd.std(this, dim, opt); }
@@ -336,6 +363,12 @@ export class Tensor implements View {
   addcdiv(t1: T, t2: T, opt?: { value?: number }): T { return cp.addcdiv(this, t1, t2, opt); }
   addcdiv_(t1: T, t2: T, opt?: { value?: number }): T { return cp.addcdiv(this, t1, t2, opt, this); }
   roll(shifts: number | readonly number[], dims?: number | readonly number[]): T { return cp.roll(this, shifts, dims); }
+  any(dim?: number, opt?: { keepdim?: boolean }): T { return cp.any(this, dim, opt); }
+  all(dim?: number, opt?: { keepdim?: boolean }): T { return cp.all(this, dim, opt); }
+  /** torch's repeat: tiled sizes[i] times along each dim (as a list or as arguments). */
+  repeat(...sizes: number[] | [readonly number[]]): T { return cp.repeat(this, (Array.isArray(sizes[0]) ? sizes[0] : sizes) as number[]); }
+  repeatInterleave(repeats: number | readonly number[] | T, dim?: number): T { return cp.repeatInterleave(this, repeats, dim); }
+  unflatten(dim: number, sizes: readonly number[]): T { return cp.unflatten(this, dim, sizes); }
   /**
    * this[indices], as PyTorch's x[...]: integers, slices (sl(a, b, step) or '1:5:2'), null (a new
    * axis), '...', int64 index tensors and bool masks; views where the indices are basic.

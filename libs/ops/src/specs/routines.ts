@@ -103,6 +103,29 @@ export function softmaxBackwardRef(x: Nd, g: Nd, dim: number, log: boolean): Nd 
   return out;
 }
 
+// ---------------------------------------------------------------- sort
+/**
+ * Sorting along a dim: the values and their positions (int64). NaN orders above every number, as
+ * torch orders it; equal values keep their order (a stable sort, in both directions).
+ */
+export const sort = routine('sort', { accepts: 'all' });
+
+/** The values of x sorted along `dim` and their positions, in float64. */
+export function sortRef(x: Nd, dim: number, descending: boolean): { values: Nd; indices: Nd } {
+  const d = normDim('sort', dim, x.shape.length);
+  const values = nd(x.shape), indices = nd(x.shape);
+  if (x.shape.length === 0) { values.data[0] = x.data[0]!; return { values, indices }; }
+  const outer = x.shape.slice(); outer[d] = 1;
+  // NaN is the largest; ties go by position (stable).
+  const cmp = (a: number, b: number) => (Number.isNaN(a) && Number.isNaN(b) ? 0 : Number.isNaN(a) ? 1 : Number.isNaN(b) ? -1 : a < b ? -1 : a > b ? 1 : 0);
+  forEachIndex(outer, (idx) => {
+    const offs = Array.from({ length: x.shape[d]! }, (_, t) => offsetOf(x.shape, idx.map((v, i) => (i === d ? t : v))));
+    const order = offs.map((_, t) => t).sort((a, b) => (descending ? cmp(x.data[offs[b]!]!, x.data[offs[a]!]!) : cmp(x.data[offs[a]!]!, x.data[offs[b]!]!)) || a - b);
+    order.forEach((t, j) => { values.data[offs[j]!] = x.data[offs[t]!]!; indices.data[offs[j]!] = t; });
+  });
+  return { values, indices };
+}
+
 // ---------------------------------------------------------------- layerNorm
 export const layerNorm = routine('layerNorm', { tol: { float32: { rtol: 1e-4, atol: 1e-5 } } });
 

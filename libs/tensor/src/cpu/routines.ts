@@ -62,6 +62,27 @@ function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolea
   });
 }
 
+/** Stable sort of each line along `dim` (NaN largest), values and int64 positions. */
+function sort(values: View, indices: View, x: View, dim: number, descending: boolean): void {
+  const n = x.shape[dim] ?? 1;
+  const [xs, vs, is] = [x, values, indices].map((v) => v.strides[dim] ?? 0) as [number, number, number];
+  const xg = get(x), writeV = set(values), writeI = set(indices);
+  const line = new Float64Array(n);
+  const order = Array.from({ length: n }, (_, i) => i);
+  // Ascending with NaN last; descending is its reverse order but for ties, which keep their order.
+  const cmp = (a: number, b: number): number => {
+    const p = line[a]!, q = line[b]!;
+    const c = p !== p ? (q !== q ? 0 : 1) : q !== q ? -1 : p < q ? -1 : p > q ? 1 : 0;
+    return (descending ? -c : c) || a - b;
+  };
+  const outer = x.shape.length ? withDim(x.shape, dim, 1) : [];
+  forEachOffset(outer, [dropDim(x.strides, dim), dropDim(values.strides, dim), dropDim(indices.strides, dim)], [x.offset, values.offset, indices.offset], ([xo, vo, io]) => {
+    for (let i = 0; i < n; i++) { line[i] = xg(xo! + i * xs); order[i] = i; }
+    order.sort(cmp);
+    for (let j = 0; j < n; j++) { writeV(vo! + j * vs, line[order[j]!]!); writeI(io! + j * is, order[j]!); }
+  });
+}
+
 /** The mean and 1 / sqrt(var + eps) of `inner` values from `base` (two passes, as the forward and backward kernels agree on). */
 function rowStats(xg: (i: number) => number, base: number, inner: number, eps: number): { mean: number; rstd: number } {
   let mean = 0;
@@ -302,4 +323,4 @@ function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countInc
   }
 }
 
-export const cpuRoutines: RoutineKernels = { matmul, softmax, softmaxBackward, layerNorm, layerNormBackward, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };
+export const cpuRoutines: RoutineKernels = { matmul, softmax, softmaxBackward, sort, layerNorm, layerNormBackward, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };

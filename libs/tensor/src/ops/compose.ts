@@ -2,13 +2,15 @@
  * torch functions that are compositions of other ops (so they are differentiable, run on every
  * backend and fuse under compile with no kernel of their own), with torch's argument checks.
  */
-import { DTypeError, ShapeError, fmtShape, isFloating, normDim } from '@tessera/ops';
+import { ArgumentError, DTypeError, ShapeError, checkInt, describe, fmtShape, isFloating, normDim, numel } from '@tessera/ops';
 import type { TensorOrScalar } from '../dispatch.js';
 import type { Tensor } from '../tensor.js';
 import * as ew from './elementwise.js';
 import { cat } from './join.js';
 import { matmul } from './routines.js';
 import * as vw from './views.js';
+import * as rd from './reduce.js';
+import { tensor } from '../factories.js';
 
 const needRank = (name: string, what: string, t: Tensor, rank: number): void => {
   if (t.ndim !== rank) throw new ShapeError(name, `${what} must be ${rank}-D, got shape ${fmtShape(t.shape)}`);
@@ -74,4 +76,64 @@ export function roll(x: Tensor, shifts: number | readonly number[], dims?: numbe
     const k = n === 0 ? 0 : ((s[i]! % n) + n) % n;
     return k === 0 ? t.clone() : cat([vw.narrow(t, at, n - k, k), vw.narrow(t, at, 0, n - k)], at);
   }, x);
+}
+
+/** torch.any: whether any element (along `dim`) is nonzero, as bool. */
+export function any(x: Tensor, dim?: number, opt: { keepdim?: boolean } = {}): Tensor {
+  return rd.sum(ew.ne(x, 0).to('int64'), dim, opt).gt(0);
+}
+
+/** torch.all: whether every element (along `dim`) is nonzero, as bool. */
+export function all(x: Tensor, dim?: number, opt: { keepdim?: boolean } = {}): Tensor {
+  return rd.sum(ew.eq(x, 0).to('int64'), dim, opt).eq(0);
+}
+
+/**
+ * torch.Tensor.repeat: x tiled `sizes[i]` times along each dim (sizes may have more entries than x
+ * has dims: new leading dims). A view expanded and copied once, so its gradient sums the tiles.
+ */
+export function repeat(x: Tensor, sizes: readonly number[]): Tensor {
+  if (!Array.isArray(sizes) || sizes.length < x.ndim) throw new ArgumentError('repeat', `number of repeat dims (${describe(sizes)}) can not be smaller than number of tensor dims (${x.ndim})`);
+  sizes.forEach((r, i) => checkInt('repeat', `sizes[${i}]`, r, 0));
+  const shape = [...Array(sizes.length - x.ndim).fill(1), ...x.shape] as number[];
+  // [r0, d0, r1, d1, ...]: each dim of x behind its repeat count, then merged pairwise.
+  const spread = vw.reshape(x, shape.flatMap((d) => [1, d]));
+  const tiled = vw.expand(spread, shape.flatMap((d, i) => [sizes[i]!, d]));
+  return vw.reshape(tiled.contiguous(), shape.map((d, i) => d * sizes[i]!));
+}
+
+/**
+ * torch.repeat_interleave: each element repeated along `dim` (x flattened when dim is not given):
+ * `repeats` times, or repeats[i] times for element i (an array, or an int64 tensor read on the host).
+ */
+export function repeatInterleave(x: Tensor, repeats: number | readonly number[] | Tensor, dim?: number): Tensor {
+  const src = dim === undefined ? vw.reshape(x, [-1]) : x;
+  const d = dim === undefined ? 0 : normDim('repeatInterleave', dim, Math.max(x.ndim, 1));
+  if (src.ndim === 0) return repeatInterleave(vw.reshape(src, [1]), repeats, 0);
+  const n = src.shape[d]!;
+  if (typeof repeats === 'number') {
+    const r = checkInt('repeatInterleave', 'repeats', repeats, 0);
+    // Each element behind a new axis of r copies, merged into dim.
+    const spread = vw.unsqueeze(src, d + 1);
+    const tiled = vw.expand(spread, [...src.shape.slice(0, d + 1), r, ...src.shape.slice(d + 1)]);
+    return vw.reshape(tiled.contiguous(), src.shape.map((s, i) => (i === d ? s * r : s)));
+  }
+  const counts = Array.isArray(repeats) ? (repeats as readonly number[]) : Array.from((repeats as Tensor).dataSync() as ArrayLike<number | bigint>, Number);
+  if (counts.length !== n && counts.length !== 1) throw new ShapeError('repeatInterleave', `repeats must have the same size as input along dim (${n}), got ${counts.length}`);
+  counts.forEach((c, i) => checkInt('repeatInterleave', `repeats[${i}]`, c, 0));
+  const per = counts.length === 1 ? Array(n).fill(counts[0]) as number[] : counts;
+  const index = per.flatMap((c, i) => Array<number>(c).fill(i));
+  return src.indexSelect(d, tensor(index, { dtype: 'int64', device: src.device }));
+}
+
+/** torch.Tensor.unflatten: dim split into `sizes` (one entry may be -1). */
+export function unflatten(x: Tensor, dim: number, sizes: readonly number[]): Tensor {
+  const d = normDim('unflatten', dim, x.ndim);
+  const known = sizes.filter((s) => s !== -1);
+  const size = x.shape[d]!;
+  const filled = sizes.map((s) => (s === -1 ? size / Math.max(numel(known), 1) : s));
+  if (sizes.filter((s) => s === -1).length > 1 || numel(filled) !== size || !filled.every(Number.isInteger)) {
+    throw new ShapeError('unflatten', `sizes ${fmtShape(sizes)} do not multiply to dim ${d}'s size ${size}`);
+  }
+  return vw.reshape(x, [...x.shape.slice(0, d), ...filled, ...x.shape.slice(d + 1)]);
 }

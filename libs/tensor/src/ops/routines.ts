@@ -1,8 +1,8 @@
 /** Routines: validate with the ops' shape rules, allocate, and call the backend's kernel. */
 import {
-  type Conv2dOptions, type Conv2dPlan, DTypeError, type DType, DTYPE_SETS, NotImplementedError, type Pair, type Pool2dOptions, type Pool2dPlan, ROUTINES,
+  ArgumentError, type Conv2dOptions, type Conv2dPlan, DTypeError, type DType, DTYPE_SETS, NotImplementedError, type Pair, type Pool2dOptions, type Pool2dPlan, ROUTINES,
   type RoutineSpec, ShapeError, conv2dShape, elementwiseSpec, embeddingShape, fmtShape, gatherShape, indexSelectShape, layerNormShape, matmulShape, normDim,
-  numel, pair, pool2dShape, sameShape, scatterShape,
+  checkInt, checkOptions, numel, pair, pool2dShape, sameShape, scatterShape,
 } from '@tessera/ops';
 import { type Backend, type Epilogue, type RoutineKernels, routine } from '../backend.js';
 import { deferring, recordStep } from '../graph/program.js';
@@ -182,6 +182,53 @@ function scatterIntoZeros(x: Tensor, g: Tensor, dim: number, index: Tensor, src:
 
 /** Zeros with x's shape and g's dtype/device (a gradient buffer). */
 const zerosOf = (x: Tensor, g: Tensor): Tensor => untracked(() => Tensor.empty(g.storage.backend, x.shape, g.dtype).zero_());
+
+/** A (values, indices) pair, as torch's namedtuple: destructure it, or read .values and .indices. */
+export type ValuesIndices = readonly [values: Tensor, indices: Tensor] & { readonly values: Tensor; readonly indices: Tensor };
+export const valuesIndices = (values: Tensor, indices: Tensor): ValuesIndices => Object.assign([values, indices] as const, { values, indices });
+
+export interface SortOptions {
+  descending?: boolean;
+  /** Accepted for torch's signature: the sort is always stable (equal values keep their order). */
+  stable?: boolean;
+}
+
+/**
+ * torch.sort: x's values along `dim` in order, with their positions (int64). NaN orders above every
+ * number; equal values keep their order. The values' gradient goes back to the positions they came from.
+ */
+export function sort(x: Tensor, dim = -1, options: SortOptions = {}): ValuesIndices {
+  accept(R['sort']!, x);
+  const { descending = false } = checkOptions<SortOptions>('sort', options);
+  if (x.ndim === 0) {
+    // A 0-d tensor is one line of one element (torch takes dim 0 or -1 there).
+    normDim('sort', dim, 1);
+    const [v, i] = sort(untracked(() => reshape(x, [1])), 0, options);
+    return valuesIndices(reshape(v, []), untracked(() => reshape(i, [])));
+  }
+  const d = normDim('sort', dim, x.ndim), backend = x.storage.backend;
+  const values = Tensor.empty(backend, x.shape, x.dtype), indices = Tensor.empty(backend, x.shape, 'int64');
+  if (x.numel > 0) launch(backend, 'sort', [values, indices], [x], (k) => k(values, indices, x, d, descending));
+  return valuesIndices(record('sort', [x], values, (g) => [scatterAdd(zerosOf(x, g), d, indices, g)]), indices);
+}
+
+/** torch.argsort: the positions that sort x along `dim`. */
+export const argsort = (x: Tensor, dim = -1, options: SortOptions = {}): Tensor => sort(x, dim, options).indices;
+
+/**
+ * torch.topk: the k largest (or, with largest false, smallest) values along `dim` and their
+ * positions, in order (the result is sorted whatever `sorted` says).
+ */
+export function topk(x: Tensor, k: number, dim = -1, options: { largest?: boolean; sorted?: boolean } = {}): ValuesIndices {
+  const { largest = true } = checkOptions<{ largest?: boolean; sorted?: boolean }>('topk', options);
+  const d = normDim('topk', dim, Math.max(x.ndim, 1));
+  const size = x.ndim === 0 ? 1 : x.shape[d]!;
+  checkInt('topk', 'k', k);
+  if (k < 0 || k > size) throw new ArgumentError('topk', `selected index k out of range: k = ${k} for a dim of size ${size}`);
+  const [v, i] = sort(x, dim, { descending: largest });
+  if (x.ndim === 0) return valuesIndices(v, i);
+  return valuesIndices(v.narrow(d, 0, k), untracked(() => i.narrow(d, 0, k)));
+}
 
 export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
   const backend = commonBackend('scatterAdd', [x, index, src]);
