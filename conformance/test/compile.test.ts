@@ -220,7 +220,8 @@ await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
       const ex = tsr.explain(() => overwrite(m2, n2));
       expect(ex.programs.map((p) => p.kernels)).toEqual([2]);
       close(await logical(n2), await logical(overwrite(m1, n1)), 'overwrite');
-    });
+      // (Compiling the C of a dozen fused kernels, and float64 references, take seconds on a loaded CI machine.)
+    }, 60_000);
 
     it('an elementwise chain runs as one kernel, and reads inside the call are reported as breaks', async () => {
       const x = tsr.randn([4, 6], { device }), b = tsr.randn([6], { device });

@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import * as tsr from 'tessera';
-import { ProgressBar } from './progress.js';
 import { Gpt, type GptConfig } from './gpt-model.js';
 
 const { nn } = tsr;
@@ -57,7 +56,7 @@ export function trainGpt(steps: number, log = true): { model: Gpt; losses: numbe
   const sched = new nn.WarmupCosineLR(opt, Math.min(20, steps), steps, 0.1);
   const g = new tsr.Generator(1);
   const losses: number[] = [];
-  const bar = new ProgressBar('gpt', steps);
+  const bar = log ? new tsr.Progress({ label: 'gpt', total: steps }) : undefined;
   for (let s = 1; s <= steps; s++) {
     const [x, y] = batch(data, 16, config.context, g);
     const logits = model.forward(x);
@@ -68,10 +67,9 @@ export function trainGpt(steps: number, log = true): { model: Gpt; losses: numbe
     opt.step();
     sched.step();
     losses.push(loss.itemSync() as number);
-    bar.update(s, `loss ${losses[losses.length - 1]!.toFixed(3)}`);
-    if (log && !process.stdout.isTTY && s % 50 === 0) console.log(`step ${s}/${steps} loss ${losses[s - 1]!.toFixed(3)}`);
+    bar?.update(s, `loss ${losses[losses.length - 1]!.toFixed(3)}`);
   }
-  bar.done(`${steps} steps, final loss ${losses[steps - 1]!.toFixed(3)}`);
+  bar?.done(`final loss ${losses[steps - 1]!.toFixed(3)}`);
   return { model, losses };
 }
 

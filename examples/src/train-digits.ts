@@ -7,7 +7,6 @@
 import { mkdirSync } from 'node:fs';
 import * as tsr from 'tessera';
 import { type Split, loadDigits } from './digits.js';
-import { ProgressBar } from './progress.js';
 
 const { nn } = tsr;
 const EPOCHS = Number(process.env['EPOCHS'] ?? 12);
@@ -43,7 +42,7 @@ export async function train(epochs = EPOCHS, log = true, device: tsr.DeviceKind 
   const sched = new nn.CosineAnnealingLR(opt, epochs * loader.length);
   if (log) console.log(`digits CNN: ${tr.x.shape[0]} train / ${test.x.shape[0]} test images, ${model.parameters().reduce((n, p) => n + p.numel, 0)} parameters, device ${tr.x.device}`);
   for (let epoch = 1; epoch <= epochs; epoch++) {
-    const bar = new ProgressBar(`epoch ${String(epoch).padStart(2)}/${epochs}`, loader.length);
+    const bar = log ? new tsr.Progress({ label: `epoch ${String(epoch).padStart(2)}/${epochs}`, total: loader.length }) : undefined;
     let lossSum = 0, correct = 0, seen = 0, b = 0;
     for (const [x, y] of loader) {
       const logits = model.forward(x!);
@@ -56,11 +55,10 @@ export async function train(epochs = EPOCHS, log = true, device: tsr.DeviceKind 
       lossSum += ((await loss.item()) as number) * n;
       correct += (await logits.argmax(1).eq(y!).sum().item()) as number;
       seen += n;
-      bar.update(++b, `loss ${(lossSum / seen).toFixed(4)}`);
+      bar?.update(++b, `loss ${(lossSum / seen).toFixed(4)}`);
     }
     const testAcc = await accuracy(model, test);
-    if (log) bar.done(`loss ${(lossSum / seen).toFixed(4)}  train acc ${((correct / seen) * 100).toFixed(2)}%  test acc ${(testAcc * 100).toFixed(2)}%`);
-    else bar.done('');
+    bar?.done(`loss ${(lossSum / seen).toFixed(4)}  train acc ${((correct / seen) * 100).toFixed(2)}%  test acc ${(testAcc * 100).toFixed(2)}%`);
   }
   return { model, testAccuracy: await accuracy(model, test), test };
 }

@@ -1,4 +1,4 @@
-export { Module, parameter, buffer, isParameter, StateDictError } from './module.js';
+export { Module, type AnyModule, parameter, buffer, isParameter, StateDictError } from './module.js';
 export * from './layers.js';
 export { MultiheadAttention, type MultiheadAttentionOptions } from './attention.js';
 export * as init from './init.js';
@@ -9,3 +9,4 @@ export { LRScheduler, StepLR, CosineAnnealingLR, LinearLR, WarmupCosineLR, Lambd
 export { type Dataset, type Sampler, TensorDataset, DataLoader, defaultCollate, type DataLoaderOptions } from './data.js';
 export { CheckpointError, serialize, deserialize, deserializeWithMetadata, saveFile, saveFileAsync, loadFile } from './safetensors.js';
 export { save, saveAsync, load, type Saveable } from './checkpoint.js';
+export { Progress, track, type ProgressOptions } from './progress.js';

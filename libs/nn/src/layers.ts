@@ -29,8 +29,11 @@ export interface Conv2dModuleOptions { stride?: number | [number, number]; paddi
 export class Conv2d extends Module {
   weight: Tensor;
   bias?: Tensor;
-  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], readonly opt: Conv2dModuleOptions = {}) {
+  readonly opt: Conv2dModuleOptions;
+  /** torch's order: the stride (and padding) may come positionally after the kernel size, or options. */
+  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dModuleOptions | number | [number, number] = {}, padding?: number | [number, number]) {
     super();
+    const opt = (this.opt = typeof options === 'number' || Array.isArray(options) ? { stride: options, ...(padding !== undefined ? { padding } : {}) } : options);
     checkInt('Conv2d', 'inChannels', inChannels, 1);
     checkInt('Conv2d', 'outChannels', outChannels, 1);
     const [kh, kw] = pair('Conv2d', 'kernelSize', kernelSize, 1);
@@ -151,7 +154,7 @@ export class ModuleList<M extends AnyModule = Module> extends Module {
 }
 
 /** Modules by name, registered in insertion order (torch.nn.ModuleDict). */
-export class ModuleDict extends Module {
+class ModuleDictBase extends Module {
   constructor(modules: Record<string, AnyModule> | Iterable<[string, AnyModule]> = {}) {
     super();
     for (const [k, m] of Symbol.iterator in modules ? modules as Iterable<[string, AnyModule]> : Object.entries(modules)) this.set(k, m);
@@ -161,7 +164,7 @@ export class ModuleDict extends Module {
   has(key: string): boolean { return [...this.namedChildren()].some(([k]) => k === key); }
   set(key: string, m: AnyModule): this {
     if (!(m instanceof Module)) throw new ArgumentError('ModuleDict', `${key} must be a Module`);
-    if (key in Module.prototype || key in ModuleDict.prototype) throw new ArgumentError('ModuleDict', `${key} is a Module method name`);
+    if (key in Module.prototype || key in ModuleDictBase.prototype) throw new ArgumentError('ModuleDict', `${key} is a Module method name`);
     (this as unknown as Record<string, AnyModule>)[key] = m;
     return this;
   }
@@ -176,6 +179,17 @@ export class ModuleDict extends Module {
   items(): [string, AnyModule][] { return [...this.namedChildren()]; }
   forward(..._: Tensor[]): Tensor { throw new ArgumentError('ModuleDict', 'has no forward; call its modules'); }
 }
+
+/**
+ * torch.nn.ModuleDict, typed by what it is built with: `new nn.ModuleDict({ wte: ..., h: ... })`
+ * has `.wte` and `.h` of their own types (modules set later are reached with get()).
+ */
+export interface ModuleDictConstructor {
+  new <M extends Record<string, AnyModule> = Record<string, AnyModule>>(modules?: M | Iterable<[string, AnyModule]>): ModuleDict & M;
+  readonly prototype: ModuleDict;
+}
+export type ModuleDict = ModuleDictBase;
+export const ModuleDict = ModuleDictBase as ModuleDictConstructor;
 
 /** Parameters in a list, registered as 0, 1, ... (torch.nn.ParameterList). */
 export class ParameterList extends Module {

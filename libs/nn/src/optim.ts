@@ -10,7 +10,9 @@ type State = OptimizerState;
 /** What an optimizer is built from: parameters, or groups of them with their own hyperparameters (torch's param groups). */
 export type ParamsInput<H> = Iterable<Tensor> | (Partial<H> & { params: Iterable<Tensor>; lr?: number })[];
 
-export abstract class Optimizer<H extends object> {
+// `Optimizer` alone is any optimizer (as AnyModule is any module): its hyperparameters vary per subclass.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export abstract class Optimizer<H extends object = any> {
   readonly paramGroups: (ParamGroup & H)[];
   readonly state = new Map<Tensor, State>();
 

@@ -157,10 +157,13 @@ function generate(op: string, shape: readonly number[], dtype: DType, device: De
   return fromHostData(op, host, dtype, shape, device);
 }
 
-/** arange(end) or arange(start, end, step?): int64 when every argument is an integer, else float32. */
+/** arange(end), arange(start, end) or arange(start, end, step), options last: int64 when every argument is an integer, else float32. */
 export function arange(start: number, end: number, step?: number, opt?: FactoryOptions): Tensor;
+export function arange(start: number, end: number, opt?: FactoryOptions): Tensor;
 export function arange(end: number, opt?: FactoryOptions): Tensor;
-export function arange(a: number, b?: number | FactoryOptions, c: number = 1, d: FactoryOptions = {}): Tensor {
+export function arange(a: number, b?: number | FactoryOptions, c: number | FactoryOptions = 1, d: FactoryOptions = {}): Tensor {
+  // arange(start, end, options): the options where the step would be.
+  if (typeof c === 'object' && c !== null) return arange(a, b as number, 1, c);
   const numeric = typeof b === 'number' || typeof b === 'bigint';
   const [start, end, step] = (numeric ? [a, b, c] : [0, a, 1]).map((v, i) => checkNumber('arange', ['start', 'end', 'step'][i]!, v)) as [number, number, number];
   const opt = factoryOptions('arange', numeric ? d : b);

@@ -83,6 +83,8 @@ export class Tensor implements View {
   get device(): DeviceKind { return this.storage.backend.device; }
   get buffer(): unknown { return this.storage.buffer; }
   get ndim(): number { return this.shape.length; }
+  /** torch's Tensor.dim(): the number of dims (ndim). */
+  dim(): number { return this.shape.length; }
   get numel(): number { return numelOf(this.shape); }
   get isDisposed(): boolean { return this.disposed; }
   size(): number[];

@@ -7,6 +7,8 @@ export * from '@tessera/autograd';
 export * as nn from '@tessera/nn';
 /** torch.save / torch.load: nested training state (state dicts, epoch, config) in one safetensors file. */
 export { save, saveAsync, load, type Saveable } from '@tessera/nn';
+/** Progress for long loops: a bar on a terminal, plain lines in a log. */
+export { Progress, track, type ProgressOptions } from '@tessera/nn';
 /** The op specs and IR, for backend authors and tooling. */
 export * as ops from '@tessera/ops';
 /** Device 'webgpu' on Dawn: `await initWebGPU()` opens it (the WGSL emitter is registered on import). */

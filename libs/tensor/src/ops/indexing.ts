@@ -1,14 +1,15 @@
 /**
  * PyTorch's indexing, x[...] and x[...] = v, as x.index(...) and x.indexPut_([...], v). Indices:
  * integers (negative from the end), slices (`sl(start, stop, step)` or the strings ':', '1:', ':-1',
- * '::2', '1:5:2'), null for a new axis, '...' for the rest, and tensors: int64 indices (advanced
- * indexing, broadcast together) and bool masks (their true positions, over as many dims as the mask
+ * '::2', '1:5:2'), null for a new axis, '...' for the rest, and tensors (or lists, as Python's
+ * x[:, [-1]]): int64 indices (advanced indexing, broadcast together) and bool masks (their true positions, over as many dims as the mask
  * has). Integers, slices, null and '...' give views, as torch's basic indexing does; tensor indices
  * give copies, placed where torch places them (together where the tensor indices are adjacent,
  * first otherwise). Everything is composed of differentiable ops.
  */
 import { ArgumentError, IndexError, NotImplementedError, checkInt, fmtShape } from '@tessera/ops';
 import { Tensor } from '../tensor.js';
+import { tensor } from '../factories.js';
 import { indexSelect } from './routines.js';
 import * as vw from './views.js';
 import * as ew from './elementwise.js';
@@ -20,7 +21,7 @@ export interface Slice { readonly [SLICE]: true; readonly start: number | null; 
 export const sl = (start: number | null = null, stop: number | null = null, step: number | null = null): Slice => ({ [SLICE]: true, start, stop, step });
 
 /** One index of x.index(...). */
-export type Index = number | null | '...' | string | Slice | Tensor;
+export type Index = number | null | '...' | string | Slice | Tensor | readonly number[] | readonly boolean[];
 
 const isSlice = (v: unknown): v is Slice => typeof v === 'object' && v !== null && SLICE in v;
 
@@ -39,8 +40,15 @@ function parseSlice(s: string): Slice {
 
 type Norm = { kind: 'int'; i: number } | { kind: 'slice'; s: Slice } | { kind: 'new' } | { kind: 'tensor'; t: Tensor } | { kind: 'ellipsis' };
 
-function normalize(indices: readonly Index[]): Norm[] {
+function normalize(x: Tensor, indices: readonly Index[]): Norm[] {
   return indices.map((ix): Norm => {
+    // A list of integers, as Python's x[:, [-1]]: an int64 index tensor on x's device (bools: a mask).
+    if (Array.isArray(ix)) {
+      const list = ix as readonly (number | boolean)[];
+      const bools = list.length > 0 && list.every((v) => typeof v === 'boolean');
+      if (!bools) list.forEach((v, i) => checkInt('index', `list entry ${i}`, v as number));
+      return { kind: 'tensor', t: bools ? tensor(list as boolean[], { device: x.device }) : tensor(list as number[], { dtype: 'int64', device: x.device }) };
+    }
     if (ix === null) return { kind: 'new' };
     if (ix === '...') return { kind: 'ellipsis' };
     if (typeof ix === 'string') return { kind: 'slice', s: parseSlice(ix) };
@@ -71,7 +79,7 @@ function nonzero(mask: Tensor): Tensor[] {
 
 /** The basic part of indexing: a view of x, with where each tensor index applies (a dim of the view) and what it is. */
 function basic(x: Tensor, indices: readonly Index[]): { view: Tensor; advanced: { dim: number; index: Tensor }[]; masks: Tensor[] } {
-  const norm = normalize(indices);
+  const norm = normalize(x, indices);
   const ellipses = norm.filter((n) => n.kind === 'ellipsis').length;
   if (ellipses > 1) throw new IndexError('index', 'an index can only have a single ellipsis');
   const used = norm.reduce((n, ix) => n + consumes(ix), 0);

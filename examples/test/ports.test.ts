@@ -1,0 +1,103 @@
+/**
+ * The ports in examples/ports train as their PyTorch originals do: the same initial weights (the
+ * port's, written to safetensors and read by the torch side), the same batches, 50 optimizer steps
+ * side by side with Debian's torch (dropout off); every step's loss agrees to 1e-4 relative.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as tsr from 'tessera';
+import { GPT, GPTConfig } from '../ports/nanogpt/model.js';
+import { Net } from '../ports/mnist/main.js';
+import { loadDigits } from '../src/digits.js';
+import { PYTHON, skipWithoutTorch } from '../../libs/nn/test/torch.js';
+
+/** nanoGPT's parameter names from the port's: camelCase segments to snake_case (ln1 -> ln_1, lmHead -> lm_head). */
+const snake = (name: string): string => name.split('.').map((s) => s.replace(/([a-z])([A-Z0-9])/g, (_, a: string, b: string) => `${a}_${b.toLowerCase()}`)).join('.');
+
+const STEPS = 50;
+
+describe.skipIf(skipWithoutTorch())('ports train as their PyTorch originals (python3-torch)', () => {
+  // The sonnets, character-level, as train.py's dataset.
+  const text = readFileSync(new URL('../text/sonnets.txt', import.meta.url), 'utf8');
+  const chars = [...new Set(text)].sort();
+  const data = Array.from(text, (c) => chars.indexOf(c));
+  const model = { n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, vocab_size: chars.length, bias: true };
+  const train = { learning_rate: 3e-3, weight_decay: 0.1, betas: [0.9, 0.95] as [number, number], warmup_iters: 5, lr_decay_iters: STEPS, min_lr: 3e-4, grad_clip: 1.0, gradient_accumulation_steps: 2 };
+  const g = new tsr.Generator(); g.manualSeed(11);
+  const offsets = Array.from({ length: STEPS }, () => Array.from({ length: train.gradient_accumulation_steps }, () => tsr.randint(0, data.length - model.block_size - 1, [4], { generator: g }).tolistSync() as number[]));
+
+  /** The port trained with train.py's inner loop; its initial weights go to `weights`. */
+  function ours(weights: string, compiled: boolean): number[] {
+    tsr.manualSeed(0);
+    const m = new GPT(new GPTConfig({ nLayer: model.n_layer, nHead: model.n_head, nEmbd: model.n_embd, blockSize: model.block_size, vocabSize: model.vocab_size, bias: model.bias, dropout: 0 }));
+    tsr.nn.saveFile(weights, Object.fromEntries(Object.entries(m.stateDict()).map(([k, v]) => [snake(k), v])));
+    const optimizer = m.configureOptimizers(train.weight_decay, train.learning_rate, train.betas, 'cpu');
+    const getLr = (it: number): number => {
+      if (it < train.warmup_iters) return train.learning_rate * (it + 1) / (train.warmup_iters + 1);
+      if (it > train.lr_decay_iters) return train.min_lr;
+      const ratio = (it - train.warmup_iters) / (train.lr_decay_iters - train.warmup_iters);
+      return train.min_lr + 0.5 * (1.0 + Math.cos(Math.PI * ratio)) * (train.learning_rate - train.min_lr);
+    };
+    const source = tsr.tensor(data, { dtype: 'int64' });
+    const batch = (ix: readonly number[], shift: number) => tsr.stack(ix.map((i) => source.narrow(0, i + shift, model.block_size)));
+    const micro = (X: tsr.Tensor, Y: tsr.Tensor) => { const loss = m.forward(X, Y)[1]!.div(train.gradient_accumulation_steps); loss.backward(); return loss; };
+    const step = compiled ? tsr.compile(micro) : micro;
+    return offsets.map((micros, it) => {
+      for (const group of optimizer.paramGroups) group.lr = getLr(it);
+      const total = micros.reduce((sum, ix) => sum + (step(batch(ix, 0), batch(ix, 1)).itemSync() as number), 0);
+      tsr.nn.clipGradNorm_(m.parameters(), train.grad_clip);
+      optimizer.step();
+      optimizer.zeroGrad();
+      return total;
+    });
+  }
+
+  for (const compiled of [false, true]) {
+    it(`nanoGPT (model.py + train.py's loop${compiled ? ', compiled' : ''}): ${STEPS} steps of AdamW with decay groups, warmup + cosine, accumulation and clipping give torch's losses`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tessera-nanogpt-'));
+      const weights = join(dir, 'init.safetensors');
+      const got = ours(weights, compiled);
+      writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ model, ...train, weights, data, offsets }));
+      const want = JSON.parse(execFileSync(PYTHON, [new URL('../ports/nanogpt/reference.py', import.meta.url).pathname, join(dir, 'cfg.json')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as number[];
+      expect(want.length).toBe(STEPS);
+      // The loss falls (the comparison is of a run that learns), and every step agrees with torch's.
+      expect(got[STEPS - 1]!).toBeLessThan(got[0]! - 0.5);
+      got.forEach((l, i) => expect(Math.abs(l - want[i]!) <= 1e-4 * Math.abs(want[i]!), `step ${i}: ${l} vs torch ${want[i]}`).toBe(true));
+    }, 120_000);
+  }
+
+  it(`mnist (main.py's Net, Adadelta, StepLR): ${STEPS} steps on the digits give torch's losses`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-mnist-'));
+    const weights = join(dir, 'init.safetensors');
+    const cfg = { lr: 1.0, gamma: 0.7, batch_size: 16, steps: STEPS, epoch: 10, weights };
+    const { train: split } = loadDigits();
+    const x = split.x.narrow(0, 0, STEPS * cfg.batch_size), y = split.y.narrow(0, 0, STEPS * cfg.batch_size);
+    const [mean, std] = [x.mean().itemSync() as number, x.std().itemSync() as number];
+    const xs = x.sub(mean).div(std);
+    tsr.manualSeed(1);
+    const model = new Net();
+    tsr.nn.saveFile(weights, model.stateDict());
+    model.eval(); // dropout off
+    const optimizer = new tsr.nn.Adadelta(model.parameters(), { lr: cfg.lr });
+    const scheduler = new tsr.nn.StepLR(optimizer, 1, cfg.gamma);
+    const got: number[] = [];
+    for (let step = 0; step < STEPS; step++) {
+      const data = xs.narrow(0, step * cfg.batch_size, cfg.batch_size), target = y.narrow(0, step * cfg.batch_size, cfg.batch_size);
+      optimizer.zeroGrad();
+      const loss = tsr.nn.functional.nllLoss(model.forward(data), target);
+      loss.backward();
+      optimizer.step();
+      got.push(loss.itemSync() as number);
+      if ((step + 1) % cfg.epoch === 0) scheduler.step();
+    }
+    writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ ...cfg, x: Array.from(xs.dataSync() as Float32Array), y: y.tolistSync() }));
+    const here = new URL('../ports/', import.meta.url).pathname;
+    const want = JSON.parse(execFileSync(PYTHON, [join(here, 'mnist/reference.py'), join(dir, 'cfg.json')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as number[];
+    expect(want.length).toBe(STEPS);
+    expect(got[STEPS - 1]!).toBeLessThan(got[0]! - 1);
+    got.forEach((l, i) => expect(Math.abs(l - want[i]!) <= 1e-4 * Math.abs(want[i]!), `step ${i}: ${l} vs torch ${want[i]}`).toBe(true));
+  }, 120_000);
+});
