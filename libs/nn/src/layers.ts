@@ -251,22 +251,33 @@ function gruStep(gi: Tensor, gh: Tensor, h: Tensor): Tensor {
 }
 
 interface RnnOptions { numLayers?: number; bias?: boolean; batchFirst?: boolean; dropout?: number; bidirectional?: boolean }
+type RnnKind = 'LSTM' | 'GRU' | 'RNN';
+const GATES: Record<RnnKind, number> = { LSTM: 4, GRU: 3, RNN: 1 };
+
+/** One recurrent step from the gates' projections: the new state (h first; an LSTM's c after it). */
+type Step = (gi: Tensor, gh: Tensor, state: readonly Tensor[]) => Tensor[];
+const LSTM_STEP: Step = (gi, gh, [, c]) => lstmStep(gi, gh, c!);
+const GRU_STEP: Step = (gi, gh, [h]) => [gruStep(gi, gh, h!)];
+const rnnStep = (nonlinearity: 'tanh' | 'relu'): Step => (gi, gh) => [nonlinearity === 'tanh' ? gi.add(gh).tanh() : gi.add(gh).relu()];
+
+/** Weights uniform in +-1/sqrt(hiddenSize), as torch initialises recurrent layers and cells. */
+const recurrentInit = (hiddenSize: number) => (...shape: number[]): Tensor => parameter(uniform_(empty(...shape), -1 / Math.sqrt(hiddenSize), 1 / Math.sqrt(hiddenSize)));
 
 /**
- * torch.nn.LSTM / GRU: numLayers stacked (dropout between them in training), batchFirst, unbatched
- * input ([T, inputSize]); weights uniform in +-1/sqrt(hiddenSize) as torch's, named weightIhL0,
- * weightHhL0, biasIhL0, biasHhL0, ... Bidirectional layers are not implemented yet (a typed error).
+ * torch.nn.LSTM / GRU / RNN: numLayers stacked (dropout between them in training), batchFirst,
+ * unbatched input ([T, inputSize]); weights uniform in +-1/sqrt(hiddenSize) as torch's, named
+ * weightIhL0, weightHhL0, biasIhL0, biasHhL0, ... Bidirectional layers are not implemented yet (a
+ * typed error).
  */
 abstract class Recurrent<S> extends Module<[Tensor, S?], [Tensor, S]> {
   readonly numLayers: number;
-  constructor(readonly kind: 'LSTM' | 'GRU', readonly inputSize: number, readonly hiddenSize: number, readonly opt: RnnOptions = {}) {
+  constructor(readonly kind: RnnKind, readonly inputSize: number, readonly hiddenSize: number, readonly opt: RnnOptions, private readonly step: Step) {
     super();
     checkInt(kind, 'inputSize', inputSize, 1);
     checkInt(kind, 'hiddenSize', hiddenSize, 1);
     this.numLayers = checkInt(kind, 'numLayers', opt.numLayers ?? 1, 1);
     if (opt.bidirectional) throw new NotImplementedError(kind, 'bidirectional layers are not implemented yet');
-    const gates = (kind === 'LSTM' ? 4 : 3) * hiddenSize, bound = 1 / Math.sqrt(hiddenSize);
-    const u = (...shape: number[]) => parameter(uniform_(empty(...shape), -bound, bound));
+    const gates = GATES[kind] * hiddenSize, u = recurrentInit(hiddenSize);
     for (let l = 0; l < this.numLayers; l++) {
       this.registerParameter(`weightIhL${l}`, u(gates, l === 0 ? inputSize : hiddenSize));
       this.registerParameter(`weightHhL${l}`, u(gates, hiddenSize));
@@ -274,12 +285,22 @@ abstract class Recurrent<S> extends Module<[Tensor, S?], [Tensor, S]> {
     }
   }
   protected param(name: string, l: number): Tensor | undefined { return (this as unknown as Record<string, Tensor | undefined>)[`${name}L${l}`]; }
-  /** Runs one layer over the sequence [T, N, in] from state s; returns the outputs [T, N, H] and the last state. */
-  protected abstract layer(x: Tensor, l: number, s: Tensor[]): [Tensor, Tensor[]];
   /** The last states of each layer ([N, H] each) as the module returns them ([numLayers, N, H], or [numLayers, H] unbatched). */
   protected abstract toState(hs: Tensor[][], unbatched: boolean): S;
   /** Each state's per-layer [N, H] tensors, from the given state or zeros. */
   protected abstract fromState(s: S | undefined, like: Tensor, unbatched: boolean): Tensor[][];
+
+  /** Runs layer l over the sequence [T, N, in] from state s; returns the outputs [T, N, H] and the last state. */
+  private layer(x: Tensor, l: number, s0: Tensor[]): [Tensor, Tensor[]] {
+    let s = s0;
+    const outs: Tensor[] = [];
+    for (let t = 0; t < x.shape[0]!; t++) {
+      const [gi, gh] = projections(x.select(0, t), s[0]!, this.param('weightIh', l)!, this.param('weightHh', l)!, this.param('biasIh', l), this.param('biasHh', l));
+      s = this.step(gi, gh, s);
+      outs.push(s[0]!);
+    }
+    return [stack(outs, 0), s];
+  }
 
   forward(input: Tensor, state?: S): [Tensor, S] {
     if (input.ndim !== 2 && input.ndim !== 3) throw new ShapeError(this.kind, `input must be [T, inputSize] or 3-D, got ${fmtShape(input.shape)}`);
@@ -314,37 +335,86 @@ abstract class Recurrent<S> extends Module<[Tensor, S?], [Tensor, S]> {
 }
 
 export class LSTM extends Recurrent<[Tensor, Tensor]> {
-  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions = {}) { super('LSTM', inputSize, hiddenSize, opt); }
-  protected layer(x: Tensor, l: number, [h0, c0]: Tensor[]): [Tensor, Tensor[]] {
-    let h = h0!, c = c0!;
-    const outs: Tensor[] = [];
-    for (let t = 0; t < x.shape[0]!; t++) {
-      const [gi, gh] = projections(x.select(0, t), h, this.param('weightIh', l)!, this.param('weightHh', l)!, this.param('biasIh', l), this.param('biasHh', l));
-      [h, c] = lstmStep(gi, gh, c);
-      outs.push(h);
-    }
-    return [stack(outs, 0), [h, c]];
-  }
+  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions = {}) { super('LSTM', inputSize, hiddenSize, opt, LSTM_STEP); }
   protected toState(s: Tensor[][], unbatched: boolean): [Tensor, Tensor] { return [this.stacked(s.map((x) => x[0]!), unbatched), this.stacked(s.map((x) => x[1]!), unbatched)]; }
   protected fromState(s: [Tensor, Tensor] | undefined, like: Tensor, unbatched: boolean): Tensor[][] {
     return [this.layers(s?.[0], like, unbatched), this.layers(s?.[1], like, unbatched)];
   }
 }
 
-export class GRU extends Recurrent<Tensor> {
-  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions = {}) { super('GRU', inputSize, hiddenSize, opt); }
-  protected layer(x: Tensor, l: number, [h0]: Tensor[]): [Tensor, Tensor[]] {
-    let h = h0!;
-    const outs: Tensor[] = [];
-    for (let t = 0; t < x.shape[0]!; t++) {
-      const [gi, gh] = projections(x.select(0, t), h, this.param('weightIh', l)!, this.param('weightHh', l)!, this.param('biasIh', l), this.param('biasHh', l));
-      h = gruStep(gi, gh, h);
-      outs.push(h);
-    }
-    return [stack(outs, 0), [h]];
-  }
+/** A recurrent layer whose state is h alone (GRU, RNN). */
+abstract class HiddenOnly extends Recurrent<Tensor> {
   protected toState(s: Tensor[][], unbatched: boolean): Tensor { return this.stacked(s.map((x) => x[0]!), unbatched); }
   protected fromState(s: Tensor | undefined, like: Tensor, unbatched: boolean): Tensor[][] { return [this.layers(s, like, unbatched)]; }
+}
+
+export class GRU extends HiddenOnly {
+  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions = {}) { super('GRU', inputSize, hiddenSize, opt, GRU_STEP); }
+}
+
+/** torch.nn.RNN: h' = tanh (or relu) of x W_ih^T + b_ih + h W_hh^T + b_hh, per layer. */
+export class RNN extends HiddenOnly {
+  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions & { nonlinearity?: 'tanh' | 'relu' } = {}) {
+    const act = opt.nonlinearity ?? 'tanh';
+    if (act !== 'tanh' && act !== 'relu') throw new ArgumentError('RNN', `Unknown nonlinearity '${String(act)}'. Select from 'tanh' or 'relu'.`);
+    super('RNN', inputSize, hiddenSize, opt, rnnStep(act));
+  }
+}
+
+/**
+ * One step of a recurrent layer (torch.nn.LSTMCell / GRUCell / RNNCell): input [N, inputSize] or
+ * [inputSize], state from hx or zeros; parameters weightIh, weightHh, biasIh, biasHh as torch's.
+ */
+abstract class Cell<S> extends Module<[Tensor, S?], S> {
+  weightIh: Tensor;
+  weightHh: Tensor;
+  biasIh?: Tensor;
+  biasHh?: Tensor;
+  constructor(readonly kind: string, gates: number, readonly inputSize: number, readonly hiddenSize: number, bias: boolean, private readonly step: Step) {
+    super();
+    checkInt(kind, 'inputSize', inputSize, 1);
+    checkInt(kind, 'hiddenSize', hiddenSize, 1);
+    const u = recurrentInit(hiddenSize);
+    this.weightIh = u(gates * hiddenSize, inputSize);
+    this.weightHh = u(gates * hiddenSize, hiddenSize);
+    if (bias) { this.biasIh = u(gates * hiddenSize); this.biasHh = u(gates * hiddenSize); }
+  }
+  /** Runs one step from `state` (each [N, H], zeros where not given); unbatched input is handled by the caller's squeeze. */
+  protected run(input: Tensor, state: (Tensor | undefined)[]): Tensor[] {
+    if (input.ndim !== 1 && input.ndim !== 2) throw new ShapeError(this.kind, `input must be [N, inputSize] or [inputSize], got ${fmtShape(input.shape)}`);
+    const unbatched = input.ndim === 1;
+    const x = unbatched ? input.unsqueeze(0) : input;
+    if (x.shape[1] !== this.inputSize) throw new ShapeError(this.kind, `input has ${x.shape[1]} features, expected ${this.inputSize}`);
+    const want = unbatched ? [this.hiddenSize] : [x.shape[0]!, this.hiddenSize];
+    const s = state.map((t) => {
+      if (t && (t.ndim !== want.length || t.shape.some((d, k) => d !== want[k]))) throw new ShapeError(this.kind, `a state must be ${fmtShape(want)}, got ${fmtShape(t.shape)}`);
+      return t ? (unbatched ? t.unsqueeze(0) : t) : zeros([x.shape[0]!, this.hiddenSize], { dtype: x.dtype, device: x.device });
+    });
+    const [gi, gh] = projections(x, s[0]!, this.weightIh, this.weightHh, this.biasIh, this.biasHh);
+    const next = this.step(gi, gh, s);
+    return unbatched ? next.map((t) => t.squeeze(0)) : next;
+  }
+}
+
+export class LSTMCell extends Cell<[Tensor, Tensor]> {
+  constructor(inputSize: number, hiddenSize: number, bias = true) { super('LSTMCell', 4, inputSize, hiddenSize, bias, LSTM_STEP); }
+  forward(input: Tensor, hx?: [Tensor, Tensor]): [Tensor, Tensor] {
+    const next = this.run(input, [hx?.[0], hx?.[1]]);
+    return [next[0]!, next[1]!];
+  }
+}
+
+export class GRUCell extends Cell<Tensor> {
+  constructor(inputSize: number, hiddenSize: number, bias = true) { super('GRUCell', 3, inputSize, hiddenSize, bias, GRU_STEP); }
+  forward(input: Tensor, hx?: Tensor): Tensor { return this.run(input, [hx])[0]!; }
+}
+
+export class RNNCell extends Cell<Tensor> {
+  constructor(inputSize: number, hiddenSize: number, bias = true, nonlinearity: 'tanh' | 'relu' = 'tanh') {
+    if (nonlinearity !== 'tanh' && nonlinearity !== 'relu') throw new ArgumentError('RNNCell', `Unknown nonlinearity '${String(nonlinearity)}'. Select from 'tanh' or 'relu'.`);
+    super('RNNCell', 1, inputSize, hiddenSize, bias, rnnStep(nonlinearity));
+  }
+  forward(input: Tensor, hx?: Tensor): Tensor { return this.run(input, [hx])[0]!; }
 }
 
 /** Returns its input (torch.nn.Identity: a placeholder layer). */

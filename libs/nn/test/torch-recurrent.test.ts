@@ -1,5 +1,5 @@
 /**
- * LSTM and GRU against Debian's torch: the same weights (passed as JSON), the same input; outputs,
+ * LSTM, GRU and RNN (and their cells) against Debian's torch: the same weights (passed as JSON), the same input; outputs,
  * final states and the weights' gradients of a loss over all of them agree. Two layers, batchFirst,
  * given initial states and unbatched input included.
  */
@@ -9,7 +9,7 @@ import * as tsr from 'tessera';
 import { PYTHON, skipWithoutTorch } from './torch.js';
 
 const { nn } = tsr;
-type Case = { kind: 'LSTM' | 'GRU'; layers: number; batchFirst: boolean; withState: boolean; unbatched: boolean };
+type Case = { kind: 'LSTM' | 'GRU' | 'RNN' | 'RNN_RELU'; layers: number; batchFirst: boolean; withState: boolean; unbatched: boolean };
 const CASES: Case[] = [
   { kind: 'LSTM', layers: 1, batchFirst: false, withState: false, unbatched: false },
   { kind: 'LSTM', layers: 2, batchFirst: true, withState: true, unbatched: false },
@@ -17,12 +17,15 @@ const CASES: Case[] = [
   { kind: 'GRU', layers: 1, batchFirst: false, withState: false, unbatched: false },
   { kind: 'GRU', layers: 2, batchFirst: true, withState: true, unbatched: false },
   { kind: 'GRU', layers: 1, batchFirst: false, withState: true, unbatched: true },
+  { kind: 'RNN', layers: 2, batchFirst: true, withState: true, unbatched: false },
+  { kind: 'RNN_RELU', layers: 1, batchFirst: false, withState: false, unbatched: true },
 ];
 const [T, N, I, H] = [5, 3, 4, 6];
 
 function ours(c: Case) {
   tsr.manualSeed(7);
-  const m = c.kind === 'LSTM' ? new nn.LSTM(I, H, { numLayers: c.layers, batchFirst: c.batchFirst }) : new nn.GRU(I, H, { numLayers: c.layers, batchFirst: c.batchFirst });
+  const o = { numLayers: c.layers, batchFirst: c.batchFirst };
+  const m = c.kind === 'LSTM' ? new nn.LSTM(I, H, o) : c.kind === 'GRU' ? new nn.GRU(I, H, o) : new nn.RNN(I, H, { ...o, nonlinearity: c.kind === 'RNN' ? 'tanh' : 'relu' });
   const x = tsr.randn(c.unbatched ? [T, I] : c.batchFirst ? [N, T, I] : [T, N, I]);
   const sShape = c.unbatched ? [c.layers, H] : [c.layers, N, H];
   const h0 = tsr.randn(sShape), c0 = tsr.randn(sShape);
@@ -38,8 +41,9 @@ const TORCH = (c: Case, o: ReturnType<typeof ours>) => `
 import json, torch
 c = ${JSON.stringify(c).replace(/true/g, 'True').replace(/false/g, 'False')}
 o = json.loads(${JSON.stringify(JSON.stringify({ x: o.x, h0: o.h0, c0: o.c0, params: Object.fromEntries(Object.entries(o.params).map(([k, v]) => [k, v.data])) }))})
-M = torch.nn.LSTM if c['kind'] == 'LSTM' else torch.nn.GRU
-m = M(${I}, ${H}, num_layers=c['layers'], batch_first=c['batchFirst'])
+kw = {'nonlinearity': 'tanh' if c['kind'] == 'RNN' else 'relu'} if c['kind'].startswith('RNN') else {}
+M = {'LSTM': torch.nn.LSTM, 'GRU': torch.nn.GRU}.get(c['kind'], torch.nn.RNN)
+m = M(${I}, ${H}, num_layers=c['layers'], batch_first=c['batchFirst'], **kw)
 names = {'weightIh': 'weight_ih', 'weightHh': 'weight_hh', 'biasIh': 'bias_ih', 'biasHh': 'bias_hh'}
 with torch.no_grad():
     for k, v in o['params'].items():
@@ -63,7 +67,7 @@ const near = (got: unknown, want: unknown, what: string) => {
   g.forEach((a, i) => expect(Math.abs(a - w[i]!) <= 1e-5 * Math.max(1, Math.abs(w[i]!)), `${what}[${i}]: ${a} vs torch ${w[i]}`).toBe(true));
 };
 
-describe.skipIf(skipWithoutTorch())('LSTM and GRU match PyTorch (python3-torch)', () => {
+describe.skipIf(skipWithoutTorch())('LSTM, GRU, RNN and their cells match PyTorch (python3-torch)', () => {
   for (const c of CASES) {
     it(`${c.kind}, ${c.layers} layer(s)${c.batchFirst ? ', batchFirst' : ''}${c.withState ? ', initial state' : ''}${c.unbatched ? ', unbatched' : ''}: outputs, states and gradients`, () => {
       const o = ours(c);
@@ -74,7 +78,41 @@ describe.skipIf(skipWithoutTorch())('LSTM and GRU match PyTorch (python3-torch)'
     }, 60_000);
   }
 
+  it('LSTMCell, GRUCell and RNNCell (relu): a step from a given state and from zeros, and the weights\' gradients', () => {
+    tsr.manualSeed(5);
+    const cells = { LSTMCell: new nn.LSTMCell(I, H), GRUCell: new nn.GRUCell(I, H), RNNCell: new nn.RNNCell(I, H, true, 'relu') };
+    const x = tsr.randn([N, I]), h = tsr.randn([N, H]), c = tsr.randn([N, H]);
+    const run = (name: string, m: tsr.nn.AnyModule) => {
+      const outs: tsr.Tensor[] = name === 'LSTMCell' ? [...(m.forward(x, [h, c]) as tsr.Tensor[]), ...(m.forward(x.select(0, 0)) as tsr.Tensor[])] : [m.forward(x, h) as tsr.Tensor, m.forward(x.select(0, 0)) as tsr.Tensor];
+      outs.reduce((acc, t) => acc.add(t.tanh().sum()), tsr.zeros([])).backward();
+      return { outs: outs.map((t) => t.tolistSync()), params: Object.fromEntries([...m.namedParameters()].map(([k, p]) => [k, { data: p.tolistSync(), grad: p.grad!.tolistSync() }])) };
+    };
+    const mine = Object.fromEntries(Object.entries(cells).map(([k, m]) => [k, run(k, m)]));
+    const py = `
+import json, torch
+x, h, c = torch.tensor(${JSON.stringify(x.tolistSync())}), torch.tensor(${JSON.stringify(h.tolistSync())}), torch.tensor(${JSON.stringify(c.tolistSync())})
+mine = json.loads(${JSON.stringify(JSON.stringify(Object.fromEntries(Object.entries(mine).map(([k, v]) => [k, Object.fromEntries(Object.entries(v.params).map(([n, p]) => [n, p.data]))]))))})
+names = {'weightIh': 'weight_ih', 'weightHh': 'weight_hh', 'biasIh': 'bias_ih', 'biasHh': 'bias_hh'}
+out = {}
+for kind, params in mine.items():
+    m = {'LSTMCell': torch.nn.LSTMCell(${I}, ${H}), 'GRUCell': torch.nn.GRUCell(${I}, ${H}), 'RNNCell': torch.nn.RNNCell(${I}, ${H}, nonlinearity='relu')}[kind]
+    with torch.no_grad():
+        for k, v in params.items(): getattr(m, names[k]).copy_(torch.tensor(v))
+    outs = [*m(x, (h, c)), *m(x[0])] if kind == 'LSTMCell' else [m(x, h), m(x[0])]
+    sum(t.tanh().sum() for t in outs).backward()
+    out[kind] = {'outs': [t.tolist() for t in outs], 'grads': {k: getattr(m, names[k]).grad.tolist() for k in params}}
+print(json.dumps(out))
+`;
+    const t = JSON.parse(execFileSync(PYTHON, ['-c', py], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as Record<string, { outs: unknown[]; grads: Record<string, unknown> }>;
+    for (const [kind, o] of Object.entries(mine)) {
+      o.outs.forEach((v, k) => near(v, t[kind]!.outs[k], `${kind} output ${k}`));
+      for (const [k, v] of Object.entries(o.params)) near(v.grad, t[kind]!.grads[k], `${kind} grad ${k}`);
+    }
+  }, 60_000);
+
   it('refuses bad input shapes and bidirectional layers with typed errors', () => {
+    expect(() => new nn.RNN(I, H, { nonlinearity: 'sigmoid' as 'tanh' })).toThrow(tsr.ArgumentError);
+    expect(() => new nn.LSTMCell(I, H).forward(tsr.randn([N, I + 1]))).toThrow(tsr.ShapeError);
     const m = new nn.LSTM(I, H);
     expect(() => m.forward(tsr.randn([T, N, I + 1]))).toThrow(tsr.ShapeError);
     expect(() => m.forward(tsr.randn([T, N, I]), [tsr.zeros([2, N, H]), tsr.zeros([1, N, H])])).toThrow(tsr.ShapeError);
