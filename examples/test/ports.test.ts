@@ -11,6 +11,9 @@ import { describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
 import { GPT, GPTConfig } from '../ports/nanogpt/model.js';
 import { Net } from '../ports/mnist/main.js';
+import { Corpus } from '../ports/word_language_model/data.js';
+import { type Hidden, RNNModel } from '../ports/word_language_model/model.js';
+import { VAE, lossFunction } from '../ports/vae/main.js';
 import { loadDigits } from '../src/digits.js';
 import { PYTHON, skipWithoutTorch } from '../../libs/nn/test/torch.js';
 
@@ -100,4 +103,84 @@ describe.skipIf(skipWithoutTorch())('ports train as their PyTorch originals (pyt
     expect(got[STEPS - 1]!).toBeLessThan(got[0]! - 1);
     got.forEach((l, i) => expect(Math.abs(l - want[i]!) <= 1e-4 * Math.abs(want[i]!), `step ${i}: ${l} vs torch ${want[i]}`).toBe(true));
   }, 120_000);
+
+  it(`VAE (vae/main.py's model and loss, Adam): ${STEPS} steps on the digits give torch's losses, the reparameterisation noise given`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-vae-'));
+    const weights = join(dir, 'init.safetensors');
+    const bs = 16;
+    const x = loadDigits().train.x.narrow(0, 0, STEPS * bs);
+    const g = new tsr.Generator(); g.manualSeed(21);
+    const eps = tsr.randn([STEPS, bs, 20], { generator: g });
+    /** The port's VAE with each step's noise given rather than drawn (the only change). */
+    class GivenNoise extends VAE {
+      noise!: tsr.Tensor;
+      override reparameterize(mu: tsr.Tensor, logvar: tsr.Tensor): tsr.Tensor { return mu.add(this.noise.mul(tsr.exp(logvar.mul(0.5)))); }
+    }
+    tsr.manualSeed(2);
+    const model = new GivenNoise();
+    tsr.nn.saveFile(weights, model.stateDict());
+    const optimizer = new tsr.nn.Adam(model.parameters(), { lr: 1e-3 });
+    model.train();
+    const got: number[] = [];
+    for (let step = 0; step < STEPS; step++) {
+      const data = x.narrow(0, step * bs, bs);
+      model.noise = eps.select(0, step);
+      optimizer.zeroGrad();
+      const [recon, mu, logvar] = model.forward(data);
+      const loss = lossFunction(recon, data, mu, logvar);
+      loss.backward();
+      optimizer.step();
+      got.push(loss.itemSync() as number);
+    }
+    writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ weights, steps: STEPS, batch_size: bs, x: Array.from(x.contiguous().dataSync() as Float32Array), eps: Array.from(eps.dataSync() as Float32Array) }));
+    const want = JSON.parse(execFileSync(PYTHON, [new URL('../ports/vae/reference.py', import.meta.url).pathname, join(dir, 'cfg.json')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as number[];
+    expect(want.length).toBe(STEPS);
+    expect(got[STEPS - 1]!).toBeLessThan(got[0]! * 0.75);
+    got.forEach((l, i) => expect(Math.abs(l - want[i]!) <= 1e-4 * Math.abs(want[i]!), `step ${i}: ${l} vs torch ${want[i]}`).toBe(true));
+  }, 120_000);
+
+  for (const type of ['LSTM', 'GRU', 'RNN_TANH']) {
+    it(`word language model (${type}, tied weights): ${STEPS} batches of truncated BPTT with clipping and plain SGD give torch's losses`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tessera-wlm-'));
+      // The sonnets as words (all of them to train on: about 900), batchified into 4 columns, as main.py does.
+      const lines = text.split('\n').filter((l) => l.trim());
+      for (const [name, part] of [['train', lines], ['valid', lines.slice(0, 10)], ['test', lines.slice(10, 20)]] as const) writeFileSync(join(dir, `${name}.txt`), `${part.join('\n')}\n`);
+      const corpus = new Corpus(dir);
+      const bsz = 4, bptt = 4, lr = 5, clip = 0.25;
+      const nbatch = Math.floor(corpus.train.size(0) / bsz);
+      const trainData = corpus.train.narrow(0, 0, nbatch * bsz).view(bsz, -1).t().contiguous();
+      const cfgModel = { type, ntokens: corpus.dictionary.length, emsize: 24, nhid: 24, nlayers: 2, tied: true };
+      tsr.manualSeed(3);
+      const model = new RNNModel(type, cfgModel.ntokens, cfgModel.emsize, cfgModel.nhid, cfgModel.nlayers, 0.0, true);
+      const weights = join(dir, 'init.safetensors');
+      tsr.nn.saveFile(weights, Object.fromEntries(Object.entries(model.stateDict()).map(([k, v]) => [snake(k), v])));
+      const criterion = new tsr.nn.NLLLoss();
+      let hidden: Hidden = model.initHidden(bsz);
+      const detach = (h: Hidden): Hidden => (h instanceof tsr.Tensor ? h.detach() : [h[0].detach(), h[1].detach()]);
+      model.train();
+      const got: number[] = [];
+      // Two epochs over the first 25 batches (each from a fresh hidden state, as train() starts), so the second sees data again.
+      const epochBatches = STEPS / 2;
+      for (let step = 0; step < STEPS; step++) {
+        if (step % epochBatches === 0) hidden = model.initHidden(bsz);
+        const i = (step % epochBatches) * bptt;
+        const data = trainData.narrow(0, i, bptt), targets = trainData.narrow(0, i + 1, bptt).reshape(-1);
+        model.zeroGrad();
+        hidden = detach(hidden);
+        let output: tsr.Tensor;
+        [output, hidden] = model.forward(data, hidden);
+        const loss = criterion.forward(output, targets);
+        loss.backward();
+        tsr.nn.clipGradNorm_(model.parameters(), clip);
+        tsr.noGrad(() => { for (const p of model.parameters()) p.add_(p.grad!, { alpha: -lr }); });
+        got.push(loss.itemSync() as number);
+      }
+      writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ model: cfgModel, weights, data: trainData.narrow(0, 0, epochBatches * bptt + 1).tolistSync(), bptt, lr, clip, steps: STEPS, epoch_batches: epochBatches }));
+      const want = JSON.parse(execFileSync(PYTHON, [new URL('../ports/word_language_model/reference.py', import.meta.url).pathname, join(dir, 'cfg.json')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as number[];
+      expect(want.length).toBe(STEPS);
+      // The second epoch's losses are lower than the first's (a run that learns).
+      expect(got.slice(epochBatches).reduce((x, y) => x + y)).toBeLessThan(got.slice(0, epochBatches).reduce((x, y) => x + y) - 5);
+      got.forEach((l, i) => expect(Math.abs(l - want[i]!) <= 1e-4 * Math.abs(want[i]!), `step ${i}: ${l} vs torch ${want[i]}`).toBe(true));
+    }, 120_000);
+  }
 });

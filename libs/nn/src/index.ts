@@ -10,3 +10,4 @@ export { type Dataset, type Sampler, TensorDataset, DataLoader, defaultCollate, 
 export { CheckpointError, serialize, deserialize, deserializeWithMetadata, saveFile, saveFileAsync, loadFile } from './safetensors.js';
 export { save, saveAsync, load, type Saveable } from './checkpoint.js';
 export { Progress, track, type ProgressOptions } from './progress.js';
+export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, BCELoss, BCEWithLogitsLoss, KLDivLoss } from './losses.js';

@@ -334,8 +334,12 @@ abstract class Recurrent<S> extends Module<[Tensor, S?], [Tensor, S]> {
   }
 }
 
+/** torch's order: numLayers may come positionally after hiddenSize, before the options. */
+const rnnOptions = <O extends RnnOptions>(a: number | O | undefined, b: O | undefined): O =>
+  (typeof a === 'number' ? { ...(b ?? ({} as O)), numLayers: a } : (a ?? ({} as O)));
+
 export class LSTM extends Recurrent<[Tensor, Tensor]> {
-  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions = {}) { super('LSTM', inputSize, hiddenSize, opt, LSTM_STEP); }
+  constructor(inputSize: number, hiddenSize: number, numLayers?: number | RnnOptions, opt?: RnnOptions) { super('LSTM', inputSize, hiddenSize, rnnOptions(numLayers, opt), LSTM_STEP); }
   protected toState(s: Tensor[][], unbatched: boolean): [Tensor, Tensor] { return [this.stacked(s.map((x) => x[0]!), unbatched), this.stacked(s.map((x) => x[1]!), unbatched)]; }
   protected fromState(s: [Tensor, Tensor] | undefined, like: Tensor, unbatched: boolean): Tensor[][] {
     return [this.layers(s?.[0], like, unbatched), this.layers(s?.[1], like, unbatched)];
@@ -349,12 +353,13 @@ abstract class HiddenOnly extends Recurrent<Tensor> {
 }
 
 export class GRU extends HiddenOnly {
-  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions = {}) { super('GRU', inputSize, hiddenSize, opt, GRU_STEP); }
+  constructor(inputSize: number, hiddenSize: number, numLayers?: number | RnnOptions, opt?: RnnOptions) { super('GRU', inputSize, hiddenSize, rnnOptions(numLayers, opt), GRU_STEP); }
 }
 
 /** torch.nn.RNN: h' = tanh (or relu) of x W_ih^T + b_ih + h W_hh^T + b_hh, per layer. */
 export class RNN extends HiddenOnly {
-  constructor(inputSize: number, hiddenSize: number, opt: RnnOptions & { nonlinearity?: 'tanh' | 'relu' } = {}) {
+  constructor(inputSize: number, hiddenSize: number, numLayers?: number | RnnOptions & { nonlinearity?: 'tanh' | 'relu' }, options?: RnnOptions & { nonlinearity?: 'tanh' | 'relu' }) {
+    const opt = rnnOptions(numLayers, options);
     const act = opt.nonlinearity ?? 'tanh';
     if (act !== 'tanh' && act !== 'relu') throw new ArgumentError('RNN', `Unknown nonlinearity '${String(act)}'. Select from 'tanh' or 'relu'.`);
     super('RNN', inputSize, hiddenSize, opt, rnnStep(act));

@@ -278,3 +278,8 @@ export function multinomial(probs: Tensor, numSamples: number, options: { replac
   }
   return fromHostData('multinomial', out, 'int64', probs.ndim === 2 ? [rows, n] : [n], probs.device);
 }
+
+/** torch.rand_like: uniform [0, 1) of x's shape, dtype and device. */
+export const randLike = (x: Tensor, opt: RandomOptions = {}): Tensor => rand([...x.shape], like(x, opt));
+/** torch.randn_like: standard normal of x's shape, dtype and device. */
+export const randnLike = (x: Tensor, opt: RandomOptions = {}): Tensor => randn([...x.shape], like(x, opt));

@@ -22,7 +22,7 @@ import * as cp from './ops/compose.js';
 import * as ix from './ops/indexing.js';
 import * as cv from './ops/convert.js';
 import * as mk from './ops/mask.js';
-import { multinomial } from './factories.js';
+import { full as fill, multinomial } from './factories.js';
 import type { Generator } from './random.js';
 
 type T = Tensor;
@@ -83,6 +83,13 @@ export class Tensor implements View {
   get device(): DeviceKind { return this.storage.backend.device; }
   get buffer(): unknown { return this.storage.buffer; }
   get ndim(): number { return this.shape.length; }
+  /** torch's Tensor.new_zeros: zeros of `shape` with this tensor's dtype and device (unless given). */
+  newZeros(shape: readonly number[], opt?: { dtype?: DType; device?: DeviceKind }): T { return Tensor.newFilled(this, shape, 0, opt); }
+  /** torch's Tensor.new_ones. */
+  newOnes(shape: readonly number[], opt?: { dtype?: DType; device?: DeviceKind }): T { return Tensor.newFilled(this, shape, 1, opt); }
+  private static newFilled(like: Tensor, shape: readonly number[], value: number, opt: { dtype?: DType; device?: DeviceKind } = {}): Tensor {
+    return untracked(() => fill(shape, value, { dtype: opt.dtype ?? like.dtype, device: opt.device ?? like.device }));
+  }
   /** torch's Tensor.dim(): the number of dims (ndim). */
   dim(): number { return this.shape.length; }
   get numel(): number { return numelOf(this.shape); }
