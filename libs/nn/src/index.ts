@@ -1,4 +1,4 @@
-export { Module, type AnyModule, parameter, buffer, isParameter, StateDictError } from './module.js';
+export { Module, type AnyModule, type HookHandle, parameter, buffer, isParameter, StateDictError } from './module.js';
 export * from './layers.js';
 export { MultiheadAttention, type MultiheadAttentionOptions } from './attention.js';
 export * as init from './init.js';

@@ -2,7 +2,7 @@
 import { ArgumentError, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
 import { type Tensor, conv2d, embedding, empty, layerNorm, ones, stack, zeros } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
-import { batchNorm, conv1d, dropout, groupNorm } from './functional.js';
+import { adaptiveAvgPool2d, batchNorm, conv1d, dropout, groupNorm } from './functional.js';
 import { fans, kaimingUniform_, normal_, uniform_ } from './init.js';
 import { type AnyModule, Module, buffer, parameter } from './module.js';
 
@@ -134,6 +134,11 @@ export class Flatten extends Module {
 export class MaxPool2d extends Module {
   constructor(readonly opt: Pool2dOptions) { super(); }
   forward(x: Tensor): Tensor { return x.maxPool2d(this.opt); }
+}
+/** torch.nn.AdaptiveAvgPool2d: average pooling to a fixed output size (see F.adaptiveAvgPool2d). */
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: number | readonly (number | null)[]) { super(); }
+  forward(x: Tensor): Tensor { return adaptiveAvgPool2d(x, this.outputSize); }
 }
 export class AvgPool2d extends Module {
   constructor(readonly opt: Pool2dOptions) { super(); }

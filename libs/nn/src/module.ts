@@ -75,6 +75,45 @@ const TRAPS: ProxyHandler<AnyModule> = {
   },
 };
 
+/** What removes a hook once registered (torch's RemovableHandle). */
+export interface HookHandle { remove(): void }
+
+type PreHook = (module: AnyModule, inputs: unknown[]) => unknown;
+type PostHook = (module: AnyModule, inputs: unknown[], output: unknown) => unknown;
+interface Hooks { readonly pre: Map<number, PreHook>; readonly post: Map<number, PostHook> }
+const hookTables = new WeakMap<AnyModule, Hooks>();
+let nextHook = 0;
+
+/**
+ * A module's hooks, installing them on first use: its forward is wrapped (an own property of the
+ * instance) so that `m.forward(x)`, which stands for torch's `m(x)`, runs the pre-hooks, then the
+ * module's forward, then the hooks, as torch's __call__ does.
+ */
+function hooksOf(m: AnyModule): Hooks {
+  let table = hookTables.get(m);
+  if (table) return table;
+  const hooks: Hooks = (table = { pre: new Map(), post: new Map() });
+  hookTables.set(m, hooks);
+  const forward = m.forward;
+  Object.defineProperty(m, 'forward', {
+    configurable: true, writable: true, enumerable: false,
+    value(this: AnyModule, ...args: unknown[]): unknown {
+      let inputs = args;
+      for (const h of hooks.pre.values()) {
+        const r = h(this, inputs);
+        if (r !== undefined) inputs = Array.isArray(r) ? r : [r];
+      }
+      let output = forward.apply(this, inputs);
+      for (const h of hooks.post.values()) {
+        const r = h(this, inputs, output);
+        if (r !== undefined) output = r;
+      }
+      return output;
+    },
+  });
+  return hooks;
+}
+
 /** A module of any forward signature (what containers and the module tree hold). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- forward's arguments vary by module; only the tree is read here
 export type AnyModule = Module<any[], unknown>;
@@ -99,6 +138,25 @@ export abstract class Module<In extends unknown[] = Tensor[], Out = Tensor> {
   abstract forward(...inputs: In): Out;
 
   private get registry(): Registry { return (this as unknown as Record<symbol, Registry>)[REGISTRY]!; }
+
+  /**
+   * torch's register_forward_pre_hook: `hook(module, inputs)` runs before forward; returning inputs
+   * (an array, or one value) replaces them.
+   */
+  registerForwardPreHook(hook: (module: this, inputs: In) => In | In[0] | void): HookHandle {
+    const id = nextHook++, table = hooksOf(this);
+    table.pre.set(id, hook as PreHook);
+    return { remove: () => { table.pre.delete(id); } };
+  }
+  /**
+   * torch's register_forward_hook: `hook(module, inputs, output)` runs after forward; returning a
+   * value replaces the output.
+   */
+  registerForwardHook(hook: (module: this, inputs: In, output: Out) => Out | void): HookHandle {
+    const id = nextHook++, table = hooksOf(this);
+    table.post.set(id, hook as PostHook);
+    return { remove: () => { table.post.delete(id); } };
+  }
 
   /** Registers (or replaces) a buffer under `name`, as torch's register_buffer. */
   registerBuffer(name: string, t: Tensor | undefined): void {

@@ -15,6 +15,8 @@ export type ParamsInput<H> = Iterable<Tensor> | (Partial<H> & { params: Iterable
 export abstract class Optimizer<H extends object = any> {
   readonly paramGroups: (ParamGroup & H)[];
   readonly state = new Map<Tensor, State>();
+  /** Which group each parameter is in. */
+  private readonly groupOf = new Map<Tensor, number>();
 
   constructor(params: ParamsInput<H>, readonly defaults: H & { lr: number }) {
     const name = this.constructor.name;
@@ -22,22 +24,29 @@ export abstract class Optimizer<H extends object = any> {
     const list = [...(params as Iterable<unknown>)];
     const grouped = list.length > 0 && !(list[0] instanceof Tensor);
     const groups = (grouped ? list : [{ params: list }]) as { params: Iterable<Tensor> }[];
-    const owner = new Map<Tensor, number>();
-    this.paramGroups = groups.map((g, gi) => {
-      if (g === null || typeof g !== 'object' || !g.params || !(Symbol.iterator in g.params)) throw new ArgumentError(name, `parameter group ${gi} must be { params: Tensor[], ...hyperparameters }, got ${describe(g)}`);
-      // A tensor listed twice (tied weights through a hand-made list) is stepped once, as torch steps what parameters() lists once.
-      const unique: Tensor[] = [];
-      for (const p of g.params) {
-        if (!(p instanceof Tensor)) throw new ArgumentError(name, `can only optimize tensors, got ${describe(p)} in group ${gi}`);
-        if (!p.requiresGrad) throw new ArgumentError(name, 'can only optimize tensors that require grad');
-        const other = owner.get(p);
-        if (other !== undefined && other !== gi) throw new ArgumentError(name, `a parameter of shape ${fmtShape(p.shape)} appears in parameter groups ${other} and ${gi}`);
-        if (other === undefined) { owner.set(p, gi); unique.push(p); }
-      }
-      const group = { ...defaults, ...g, params: unique } as ParamGroup & H;
-      if (!(typeof group.lr === 'number' && group.lr >= 0)) throw new ArgumentError(name, `invalid learning rate ${describe(group.lr)}`);
-      return group;
-    });
+    this.paramGroups = [];
+    for (const g of groups) this.addParamGroup(g as Partial<H> & { params: Iterable<Tensor> });
+  }
+
+  /**
+   * torch's add_param_group: a group of parameters with its own hyperparameters (the defaults for
+   * those it leaves out), as a model unfreezes layers during fine-tuning. A parameter may be in one
+   * group only; one listed twice in a group (tied weights through a hand-made list) is stepped once.
+   */
+  addParamGroup(g: Partial<H> & { params: Iterable<Tensor>; lr?: number }): void {
+    const name = this.constructor.name, gi = this.paramGroups.length;
+    if (g === null || typeof g !== 'object' || !g.params || !(Symbol.iterator in g.params)) throw new ArgumentError(name, `parameter group ${gi} must be { params: Tensor[], ...hyperparameters }, got ${describe(g)}`);
+    const unique: Tensor[] = [];
+    for (const p of g.params) {
+      if (!(p instanceof Tensor)) throw new ArgumentError(name, `can only optimize tensors, got ${describe(p)} in group ${gi}`);
+      if (!p.requiresGrad) throw new ArgumentError(name, 'can only optimize tensors that require grad');
+      const other = this.groupOf.get(p);
+      if (other !== undefined && other !== gi) throw new ArgumentError(name, `a parameter of shape ${fmtShape(p.shape)} appears in parameter groups ${other} and ${gi}`);
+      if (other === undefined) { this.groupOf.set(p, gi); unique.push(p); }
+    }
+    const group = { ...this.defaults, ...g, params: unique } as ParamGroup & H;
+    if (!(typeof group.lr === 'number' && group.lr >= 0)) throw new ArgumentError(name, `invalid learning rate ${describe(group.lr)}`);
+    this.paramGroups.push(group);
   }
 
   /** Clears gradients (sets them to undefined, PyTorch's set_to_none default). */

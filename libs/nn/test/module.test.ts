@@ -210,3 +210,39 @@ describe('losses', () => {
     expect(nn.crossEntropy(logits, probs, { labelSmoothing: 0.1 }).itemSync() as number).toBeCloseTo(1.4789553880691528, 6);
   });
 });
+
+describe('hooks, loss modules, param groups', () => {
+  it('forward pre-hooks and hooks run around forward (replacing inputs or output when they return one) until removed', () => {
+    const m = new nn.Linear(3, 2);
+    const x = tsr.ones([1, 3]);
+    const seen: string[] = [];
+    const pre = m.registerForwardPreHook((_mod, [input]) => { seen.push('pre'); return input.mul(2); });
+    const post = m.registerForwardHook((_mod, _inputs, out) => { seen.push('post'); return out.add(100); });
+    const hooked = m.forward(x).tolistSync() as number[][];
+    expect(seen).toEqual(['pre', 'post']);
+    pre.remove(); post.remove();
+    const plain = m.forward(x.mul(2)).tolistSync() as number[][];
+    expect(hooked[0]!.map((v, i) => v - 100 - plain[0]![i]!).every((d) => Math.abs(d) < 1e-5)).toBe(true);
+    expect(seen).toEqual(['pre', 'post']);
+    // In a container: the child's hook sees what Sequential passes it.
+    const seq = new nn.Sequential(new nn.Linear(3, 4), new nn.ReLU());
+    let shape: number[] = [];
+    seq.at(1).registerForwardHook((_mod, [input]) => { shape = input.shape.slice(); });
+    seq.forward(x);
+    expect(shape).toEqual([1, 4]);
+  });
+
+  it('loss modules call their functions with the options given at construction; addParamGroup adds a group with the defaults filled in', () => {
+    tsr.manualSeed(1);
+    const logits = tsr.randn([4, 5]), target = tsr.tensor([0, 3, 1, 4], { dtype: 'int64' });
+    const a = new nn.CrossEntropyLoss({ labelSmoothing: 0.1 }).forward(logits, target).itemSync() as number;
+    expect(a).toBeCloseTo(nn.crossEntropy(logits, target, { labelSmoothing: 0.1 }).itemSync() as number, 6);
+    expect(new nn.MSELoss({ reduction: 'sum' }).forward(logits, logits.add(1)).itemSync()).toBeCloseTo(20, 5);
+    const [l1, l2] = [new nn.Linear(2, 2), new nn.Linear(2, 2)];
+    const opt = new nn.SGD(l1.parameters(), { lr: 0.1, momentum: 0.9 });
+    opt.addParamGroup({ params: l2.parameters(), lr: 0.01 });
+    expect(opt.paramGroups.map((g) => [g.lr, g.momentum])).toEqual([[0.1, 0.9], [0.01, 0.9]]);
+    expect(() => opt.addParamGroup({ params: l1.parameters() })).toThrow(tsr.ArgumentError);
+    expect(tsr.zeros([2], { dtype: 'float64' }).newZeros([3]).dtype).toBe('float64');
+  });
+});
