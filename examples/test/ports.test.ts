@@ -16,6 +16,7 @@ import { type Hidden, RNNModel } from '../ports/word_language_model/model.js';
 import { VAE, lossFunction } from '../ports/vae/main.js';
 import { loadDigits } from '../src/digits.js';
 import { PYTHON, skipWithoutTorch } from '../../libs/nn/test/torch.js';
+import { coverageTable } from '../ports/coverage.js';
 
 /** nanoGPT's parameter names from the port's: camelCase segments to snake_case (ln1 -> ln_1, lmHead -> lm_head). */
 const snake = (name: string): string => name.split('.').map((s) => s.replace(/([a-z])([A-Z0-9])/g, (_, a: string, b: string) => `${a}_${b.toLowerCase()}`)).join('.');
@@ -183,4 +184,10 @@ describe.skipIf(skipWithoutTorch())('ports train as their PyTorch originals (pyt
       got.forEach((l, i) => expect(Math.abs(l - want[i]!) <= 1e-4 * Math.abs(want[i]!), `step ${i}: ${l} vs torch ${want[i]}`).toBe(true));
     }, 120_000);
   }
+});
+
+describe('the coverage table', () => {
+  it('examples/ports/COVERAGE.md is what examples/ports/coverage.ts generates (run it after adding a name)', () => {
+    expect(readFileSync(new URL('../ports/COVERAGE.md', import.meta.url), 'utf8')).toBe(coverageTable());
+  });
 });

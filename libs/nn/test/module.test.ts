@@ -216,7 +216,7 @@ describe('hooks, loss modules, param groups', () => {
     const m = new nn.Linear(3, 2);
     const x = tsr.ones([1, 3]);
     const seen: string[] = [];
-    const pre = m.registerForwardPreHook((_mod, [input]) => { seen.push('pre'); return input.mul(2); });
+    const pre = m.registerForwardPreHook((_mod, [input]) => { seen.push('pre'); return input!.mul(2); });
     const post = m.registerForwardHook((_mod, _inputs, out) => { seen.push('post'); return out.add(100); });
     const hooked = m.forward(x).tolistSync() as number[][];
     expect(seen).toEqual(['pre', 'post']);
@@ -227,7 +227,7 @@ describe('hooks, loss modules, param groups', () => {
     // In a container: the child's hook sees what Sequential passes it.
     const seq = new nn.Sequential(new nn.Linear(3, 4), new nn.ReLU());
     let shape: number[] = [];
-    seq.at(1).registerForwardHook((_mod, [input]) => { shape = input.shape.slice(); });
+    seq.at(1).registerForwardHook((_mod, [input]) => { shape = input!.shape.slice(); });
     seq.forward(x);
     expect(shape).toEqual([1, 4]);
   });
