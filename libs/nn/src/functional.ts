@@ -1,7 +1,7 @@
 /** Losses and stateless layers (torch.nn.functional), composed from differentiable tensor ops. */
 import { ArgumentError, DTypeError, ELEMENTWISE, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
 import { noGrad } from '@tessera/autograd';
-import { Tensor, arange, cat, conv2d as tsrConv2d, elementwise, embedding as tsrEmbedding, full, keep, layerNorm as tsrLayerNorm, rand, where as tsrWhere } from '@tessera/tensor';
+import { Tensor, arange, cat, conv2d as tsrConv2d, tensor, elementwise, embedding as tsrEmbedding, full, keep, layerNorm as tsrLayerNorm, rand, where as tsrWhere } from '@tessera/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -415,4 +415,53 @@ export function binaryCrossEntropy(input: Tensor, target: Tensor, options: { wei
   let loss = target.mul(logX).add(target.neg().add(1).mul(log1mX)).neg();
   if (opt.weight) loss = loss.mul(opt.weight);
   return reduce(loss, opt.reduction);
+}
+
+export interface InterpolateOptions {
+  /** The output's spatial size (one number for every spatial dim, or one each). */
+  size?: number | readonly number[];
+  /** Or the factor each spatial dim grows by (the output size is floor(size * factor)). */
+  scaleFactor?: number | readonly number[];
+  mode?: 'nearest' | 'linear' | 'bilinear';
+  /** linear/bilinear: sample at corner pixels' centres (true) or by half-pixel offsets (false, torch's default). */
+  alignCorners?: boolean;
+}
+
+/**
+ * torch.nn.functional.interpolate for [N, C, L] (nearest, linear) and [N, C, H, W] (nearest,
+ * bilinear): each spatial dim resampled in turn, by torch's source-index rules, as index selects and
+ * a linear blend, so it is differentiable and runs on every backend.
+ */
+export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
+  tensors('interpolate', x);
+  const opt = checkOptions<InterpolateOptions>('interpolate', options);
+  const mode = opt.mode ?? 'nearest';
+  const spatial = x.ndim - 2;
+  if (spatial < 1 || spatial > 2) throw new ShapeError('interpolate', `input must be [N, C, L] or [N, C, H, W], got ${fmtShape(x.shape)}`);
+  if (mode !== 'nearest' && (mode === 'linear') !== (spatial === 1)) throw new ArgumentError('interpolate', `mode '${mode}' takes ${mode === 'linear' ? '3' : '4'}-D input, got ${x.ndim}-D`);
+  if (!['nearest', 'linear', 'bilinear'].includes(mode)) throw new NotImplementedError('interpolate', `mode '${mode}' is not implemented (nearest, linear and bilinear are)`);
+  if ((opt.size === undefined) === (opt.scaleFactor === undefined)) throw new ArgumentError('interpolate', 'exactly one of size and scaleFactor must be given');
+  if (mode === 'nearest' && opt.alignCorners !== undefined) throw new ArgumentError('interpolate', 'alignCorners only has an effect for linear and bilinear modes');
+  const each = <T>(v: T | readonly T[]): T[] => (Array.isArray(v) ? [...v] : Array<T>(spatial).fill(v as T));
+  const factors = opt.scaleFactor === undefined ? undefined : each(opt.scaleFactor);
+  const sizes = opt.size !== undefined ? each(opt.size) : x.shape.slice(2).map((n, i) => Math.floor(n * factors![i]!));
+  if (sizes.length !== spatial || (factors && factors.length !== spatial)) throw new ArgumentError('interpolate', `needs ${spatial} sizes or factors, got ${describe(opt.size ?? opt.scaleFactor)}`);
+  let y = x;
+  sizes.forEach((out, i) => {
+    const d = 2 + i, n = x.shape[d]!;
+    checkInt('interpolate', 'size', out, 1);
+    // torch's scale: 1 / the given factor, else in / out.
+    const scale = factors ? 1 / factors[i]! : n / out;
+    const at = (idx: number[]) => tensor(idx, { dtype: 'int64', device: x.device });
+    if (mode === 'nearest') {
+      y = y.indexSelect(d, at(Array.from({ length: out }, (_, j) => Math.min(Math.floor(j * scale), n - 1))));
+      return;
+    }
+    const src = Array.from({ length: out }, (_, j) => (opt.alignCorners ? (out > 1 ? (j * (n - 1)) / (out - 1) : 0) : Math.max((j + 0.5) * scale - 0.5, 0)));
+    const i0 = src.map((v) => Math.min(Math.floor(v), n - 1)), i1 = i0.map((v) => Math.min(v + 1, n - 1));
+    const w = tensor(src.map((v, j) => v - i0[j]!), { dtype: y.dtype, device: x.device }).reshape(y.shape.map((_, k) => (k === d ? out : 1)));
+    const lo = y.indexSelect(d, at(i0)), hi = y.indexSelect(d, at(i1));
+    y = lo.add(hi.sub(lo).mul(w));
+  });
+  return y;
 }

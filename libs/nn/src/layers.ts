@@ -2,7 +2,7 @@
 import { ArgumentError, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
 import { type Tensor, conv2d, embedding, empty, layerNorm, ones, stack, zeros } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
-import { adaptiveAvgPool2d, batchNorm, conv1d, dropout, groupNorm } from './functional.js';
+import { type InterpolateOptions, adaptiveAvgPool2d, batchNorm, conv1d, dropout, groupNorm, interpolate } from './functional.js';
 import { fans, kaimingUniform_, normal_, uniform_ } from './init.js';
 import { type AnyModule, Module, buffer, parameter } from './module.js';
 
@@ -135,6 +135,12 @@ export class MaxPool2d extends Module {
   constructor(readonly opt: Pool2dOptions) { super(); }
   forward(x: Tensor): Tensor { return x.maxPool2d(this.opt); }
 }
+/** torch.nn.Upsample: F.interpolate with the options given at construction. */
+export class Upsample extends Module {
+  constructor(readonly options: InterpolateOptions) { super(); }
+  forward(x: Tensor): Tensor { return interpolate(x, this.options); }
+}
+
 /** torch.nn.AdaptiveAvgPool2d: average pooling to a fixed output size (see F.adaptiveAvgPool2d). */
 export class AdaptiveAvgPool2d extends Module {
   constructor(readonly outputSize: number | readonly (number | null)[]) { super(); }

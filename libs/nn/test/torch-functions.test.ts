@@ -3,7 +3,8 @@
  * isinf, isfinite, nan_to_num; F.linear, smooth_l1_loss, kl_div, one_hot, normalize,
  * cosine_similarity, and torch.nn.functional's activations, conv2d, pooling (adaptive too),
  * layer_norm, embedding, batch_norm, binary_cross_entropy by their names; sort, argsort, topk,
- * max and min along a dim; any, all, repeat, repeat_interleave, unflatten) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
+ * max and min along a dim; any, all, repeat, repeat_interleave, unflatten; einsum; interpolate and
+ * Upsample) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
  * their typed errors where torch raises.
  */
 import { execFileSync } from 'node:child_process';
@@ -31,6 +32,7 @@ rm = torch.tensor([0.5, -1., 0.]); rv = torch.tensor([1., 4., 0.25])
 bn_train = F.batch_norm(x, rm, rv, torch.tensor([1., 2., 3.]), torch.tensor([0., 0.5, 0.]), training=True, momentum=0.3)
 pb = torch.tensor([[0.0, 0.3, 1.0], [0.9, 0.5, 0.01]]); tb = torch.tensor([[0., 1., 1.], [1., 0.5, 0.]])
 st = torch.tensor([[2., 1., 2., float('nan'), -1.], [0., 0., 3., 1., 0.]])
+q4 = torch.arange(48.).view(2, 2, 3, 4) / 10; k4 = torch.arange(40.).view(2, 2, 5, 2).repeat(1, 1, 1, 2) / 7
 out = {
   'mm': torch.mm(x, t.t()), 'bmm': torch.bmm(b1, b2), 'addmm': torch.addmm(torch.tensor([1., 2.]), x, t.t(), beta=0.5, alpha=2),
   'outer': torch.outer(x[0], t[1]), 'addcmul': x.addcmul(t, p, value=0.5), 'addcdiv': x.addcdiv(t, p + 1, value=-2),
@@ -55,6 +57,12 @@ out = {
   'any': (x > 1).any(), 'anyDim': x.gt(1).any(1), 'allDim': x.all(0), 'allKeep': torch.all(x > -1, 1, keepdim=True),
   'repeat': x.repeat(2, 1, 2), 'repeatInterleave': x.repeat_interleave(2, dim=1), 'repeatInterleaveFlat': x.repeat_interleave(2),
   'repeatInterleaveList': x.repeat_interleave(torch.tensor([1, 3]), dim=0), 'unflatten': torch.arange(12).unflatten(0, (3, -1)),
+  'einsumMm': torch.einsum('ij,jk->ik', x, t.t()), 'einsumBmm': torch.einsum('bij,bjk->bik', b1, b2), 'einsumDot': torch.einsum('i,i->', x[0], t[1]),
+  'einsumT': torch.einsum('ij->ji', x), 'einsumSum': torch.einsum('ij->', x), 'einsumOuter': torch.einsum('i,j', x[0], t[1]),
+  'einsumAttn': torch.einsum('bhqd,bhkd->bhqk', q4, k4), 'einsumThree': torch.einsum('ij,jk,kl->il', x, t.t(), x),
+  'nearest2': F.interpolate(img, scale_factor=2, mode='nearest'), 'nearestDown': F.interpolate(img, size=3), 'bilinear': F.interpolate(img, size=(7, 3), mode='bilinear', align_corners=False),
+  'bilinearAC': F.interpolate(img, size=(7, 3), mode='bilinear', align_corners=True), 'linear1d': F.interpolate(img[:, 0], scale_factor=1.5, mode='linear'),
+  'upsample': torch.nn.Upsample(scale_factor=2, mode='bilinear')(img),
   'bce': F.binary_cross_entropy(pb, tb), 'bceSumW': F.binary_cross_entropy(pb, tb, weight=torch.tensor([2., 0.5, 1.]), reduction='sum'), 'bceNone': F.binary_cross_entropy(pb, tb, reduction='none'),
 }
 print(json.dumps({k: v.tolist() for k, v in out.items()}).replace('NaN', '"NaN"').replace('-Infinity', '"-Infinity"').replace('Infinity', '"Infinity"'))
@@ -72,6 +80,7 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
   const bnTrain = F.batchNorm(x, rm, rv, tsr.tensor([1, 2, 3]), tsr.tensor([0, 0.5, 0]), true, 0.3);
   const pb = tsr.tensor([[0, 0.3, 1], [0.9, 0.5, 0.01]]), tb = tsr.tensor([[0, 1, 1], [1, 0.5, 0]]);
   const st = tsr.tensor([[2, 1, 2, NaN, -1], [0, 0, 3, 1, 0]]);
+  const q4 = tsr.arange(48).view(2, 2, 3, 4).div(10), k4 = tsr.arange(40).view(2, 2, 5, 2).repeat(1, 1, 1, 2).div(7);
   const ours: Record<string, tsr.Tensor> = {
     mm: tsr.mm(x, t.t()), bmm: b1.bmm(b2), addmm: tsr.addmm(tsr.tensor([1, 2]), x, t.t(), { beta: 0.5, alpha: 2 }),
     outer: x.select(0, 0).outer(t.select(0, 1)), addcmul: x.addcmul(t, p, { value: 0.5 }), addcdiv: x.addcdiv(t, p.add(1), { value: -2 }),
@@ -96,6 +105,12 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     any: x.gt(1).any(), anyDim: x.gt(1).any(1), allDim: x.all(0), allKeep: tsr.all(x.gt(-1), 1, { keepdim: true }),
     repeat: x.repeat(2, 1, 2), repeatInterleave: x.repeatInterleave(2, 1), repeatInterleaveFlat: x.repeatInterleave(2),
     repeatInterleaveList: x.repeatInterleave(tsr.tensor([1, 3], { dtype: 'int64' }), 0), unflatten: tsr.arange(12).unflatten(0, [3, -1]),
+    einsumMm: tsr.einsum('ij,jk->ik', x, t.t()), einsumBmm: tsr.einsum('bij,bjk->bik', b1, b2), einsumDot: tsr.einsum('i,i->', x.select(0, 0), t.select(0, 1)),
+    einsumT: tsr.einsum('ij->ji', x), einsumSum: tsr.einsum('ij->', x), einsumOuter: tsr.einsum('i,j', x.select(0, 0), t.select(0, 1)),
+    einsumAttn: tsr.einsum('bhqd,bhkd->bhqk', q4, k4), einsumThree: tsr.einsum('ij,jk,kl->il', x, t.t(), x),
+    nearest2: F.interpolate(img, { scaleFactor: 2, mode: 'nearest' }), nearestDown: F.interpolate(img, { size: 3 }), bilinear: F.interpolate(img, { size: [7, 3], mode: 'bilinear', alignCorners: false }),
+    bilinearAC: F.interpolate(img, { size: [7, 3], mode: 'bilinear', alignCorners: true }), linear1d: F.interpolate(img.select(1, 0), { scaleFactor: 1.5, mode: 'linear' }),
+    upsample: new nn.Upsample({ scaleFactor: 2, mode: 'bilinear' }).forward(img),
     bce: F.binaryCrossEntropy(pb, tb), bceSumW: F.binaryCrossEntropy(pb, tb, { weight: tsr.tensor([2, 0.5, 1]), reduction: 'sum' }), bceNone: F.binaryCrossEntropy(pb, tb, { reduction: 'none' }),
   };
   for (const [name, got] of Object.entries(ours)) {
@@ -141,6 +156,10 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     expect(() => tsr.multinomial(tsr.tensor([1, 1]), 3)).toThrow(tsr.ArgumentError);
     expect(() => tsr.multinomial(tsr.ones([2, 2, 2]), 1)).toThrow(tsr.ShapeError);
     expect(() => x.topk(4, 1)).toThrow(tsr.ArgumentError);
+    expect(() => tsr.einsum('ii->i', tsr.ones([2, 2]))).toThrow(tsr.NotImplementedError);
+    expect(() => tsr.einsum('ij,jk->ik', x, x)).toThrow(tsr.ShapeError);
+    expect(() => tsr.einsum('ij,jk', x)).toThrow(tsr.ArgumentError);
+    expect(() => F.interpolate(x.unsqueeze(0), { size: 4, mode: 'bilinear' })).toThrow(tsr.ArgumentError);
   });
 
   it('refuses what torch refuses, with typed errors', () => {

@@ -2,7 +2,7 @@
  * torch functions that are compositions of other ops (so they are differentiable, run on every
  * backend and fuse under compile with no kernel of their own), with torch's argument checks.
  */
-import { ArgumentError, DTypeError, ShapeError, checkInt, describe, fmtShape, isFloating, normDim, numel } from '@tessera/ops';
+import { ArgumentError, DTypeError, NotImplementedError, ShapeError, checkInt, describe, fmtShape, isFloating, normDim, numel } from '@tessera/ops';
 import type { TensorOrScalar } from '../dispatch.js';
 import type { Tensor } from '../tensor.js';
 import * as ew from './elementwise.js';
@@ -136,4 +136,59 @@ export function unflatten(x: Tensor, dim: number, sizes: readonly number[]): Ten
     throw new ShapeError('unflatten', `sizes ${fmtShape(sizes)} do not multiply to dim ${d}'s size ${size}`);
   }
   return vw.reshape(x, [...x.shape.slice(0, d), ...filled, ...x.shape.slice(d + 1)]);
+}
+
+/**
+ * torch.einsum over letter subscripts ('bij,bjk->bik'; without '->' the output is the letters that
+ * appear once, in alphabetical order). Operands are contracted left to right, each pair as one
+ * batched matrix product (the letters both share and the rest still need are the batch, the letters
+ * only they share are summed by the product), so nothing of the full outer product is built.
+ * Not yet: '...' and a letter repeated within one operand (a diagonal), refused with a typed error.
+ */
+export function einsum(equation: string, ...operands: Tensor[]): Tensor {
+  if (typeof equation !== 'string') throw new ArgumentError('einsum', `the equation must be a string, got ${describe(equation)}`);
+  const eq = equation.replace(/\s+/g, '');
+  if (eq.includes('...')) throw new NotImplementedError('einsum', "ellipses ('...') are not supported yet");
+  const [lhs, rhs] = eq.split('->') as [string, string | undefined];
+  const terms = lhs.split(',');
+  if (terms.length !== operands.length) throw new ArgumentError('einsum', `the equation names ${terms.length} operands, ${operands.length} given`);
+  const sizes = new Map<string, number>();
+  terms.forEach((t, i) => {
+    const x = operands[i]!;
+    if (!/^[a-zA-Z]*$/.test(t)) throw new ArgumentError('einsum', `subscripts must be letters, got '${t}'`);
+    if (t.length !== x.ndim) throw new ShapeError('einsum', `operand ${i} has ${x.ndim} dims, its subscripts '${t}' name ${t.length}`);
+    if (new Set(t).size !== t.length) throw new NotImplementedError('einsum', `a subscript repeated within one operand ('${t}': a diagonal) is not supported yet`);
+    [...t].forEach((c, d) => {
+      const n = x.shape[d]!, had = sizes.get(c);
+      if (had !== undefined && had !== n) throw new ShapeError('einsum', `subscript '${c}' has size ${had} and ${n}`);
+      sizes.set(c, n);
+    });
+  });
+  const counts = new Map<string, number>();
+  for (const c of terms.join('')) counts.set(c, (counts.get(c) ?? 0) + 1);
+  const out = rhs ?? [...counts].filter(([, n]) => n === 1).map(([c]) => c).sort().join('');
+  for (const c of out) if (!sizes.has(c)) throw new ArgumentError('einsum', `output subscript '${c}' appears in no operand`);
+  if (new Set(out).size !== out.length) throw new ArgumentError('einsum', `output subscripts repeat a letter: '${out}'`);
+  // Sums the letters of `t` (over x) nobody else needs, then keeps the rest in order.
+  const reduce = (x: Tensor, t: string, needed: Set<string>): [Tensor, string] => {
+    const gone = [...t].map((c, d) => (needed.has(c) ? -1 : d)).filter((d) => d >= 0);
+    return gone.length ? [rd.sum(x, gone), [...t].filter((c) => needed.has(c)).join('')] : [x, t];
+  };
+  const need = (from: number): Set<string> => new Set([...out, ...terms.slice(from).join('')]);
+  let [acc, at] = reduce(operands[0]!, terms[0]!, need(1));
+  for (let i = 1; i < operands.length; i++) {
+    const keep = need(i + 1);
+    const [b, bt] = reduce(operands[i]!, terms[i]!, new Set([...keep, ...at]));
+    [acc, at] = reduce(acc, at, new Set([...keep, ...bt]));
+    const batch = [...at].filter((c) => bt.includes(c) && keep.has(c));
+    const summed = [...at].filter((c) => bt.includes(c) && !keep.has(c));
+    const left = [...at].filter((c) => !bt.includes(c)), right = [...bt].filter((c) => !at.includes(c));
+    const size = (cs: string[]) => cs.reduce((n, c) => n * sizes.get(c)!, 1);
+    const a3 = vw.reshape(vw.permute(acc, [...batch, ...left, ...summed].map((c) => at.indexOf(c))), [size(batch), size(left), size(summed)]);
+    const b3 = vw.reshape(vw.permute(b, [...batch, ...summed, ...right].map((c) => bt.indexOf(c))), [size(batch), size(summed), size(right)]);
+    acc = vw.reshape(matmul(a3, b3), [...batch, ...left, ...right].map((c) => sizes.get(c)!));
+    at = [...batch, ...left, ...right].join('');
+  }
+  [acc, at] = reduce(acc, at, new Set(out));
+  return at === out ? acc : vw.permute(acc, [...out].map((c) => at.indexOf(c)));
 }
