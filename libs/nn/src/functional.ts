@@ -1,7 +1,7 @@
 /** Losses and stateless layers (torch.nn.functional), composed from differentiable tensor ops. */
 import { ArgumentError, DTypeError, ELEMENTWISE, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
 import { noGrad } from '@tessera/autograd';
-import { Tensor, arange, cat, conv2d as tsrConv2d, tensor, elementwise, embedding as tsrEmbedding, full, keep, layerNorm as tsrLayerNorm, rand, where as tsrWhere } from '@tessera/tensor';
+import { Tensor, arange, cat, conv2d as tsrConv2d, fold, tensor, elementwise, embedding as tsrEmbedding, full, keep, layerNorm as tsrLayerNorm, rand, where as tsrWhere } from '@tessera/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -464,4 +464,43 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
     y = lo.add(hi.sub(lo).mul(w));
   });
   return y;
+}
+
+export interface ConvTranspose2dOptions { stride?: number | [number, number]; padding?: number | [number, number]; outputPadding?: number | [number, number]; groups?: number; dilation?: number | [number, number] }
+
+/**
+ * torch.nn.functional.conv_transpose2d: the adjoint of conv2d (its gradient with respect to the
+ * input), weight [inChannels, outChannels / groups, kh, kw]. Each input pixel scatters its kernel
+ * into the output: weight^T x as columns, then fold, with outputPadding rows and columns added at the
+ * end as torch adds them.
+ */
+export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor, options: ConvTranspose2dOptions = {}): Tensor {
+  tensors('convTranspose2d', x, weight, ...(bias ? [bias] : []));
+  const opt = checkOptions<ConvTranspose2dOptions>('convTranspose2d', options);
+  if (x.ndim !== 4 && x.ndim !== 3) throw new ShapeError('convTranspose2d', `input must be [N, C, H, W] or [C, H, W], got ${fmtShape(x.shape)}`);
+  if (x.ndim === 3) return convTranspose2d(x.unsqueeze(0), weight, bias, opt).squeeze(0);
+  if (weight.ndim !== 4) throw new ShapeError('convTranspose2d', `weight must be [inChannels, outChannels / groups, kh, kw], got ${fmtShape(weight.shape)}`);
+  const [n, cin, h, w] = x.shape as [number, number, number, number];
+  const [wIn, coutG, kh, kw] = weight.shape as [number, number, number, number];
+  const groups = checkInt('convTranspose2d', 'groups', opt.groups ?? 1, 1);
+  if (wIn !== cin || cin % groups) throw new ShapeError('convTranspose2d', `weight's ${wIn} input channels must be the input's ${cin}, divisible by groups=${groups}`);
+  const two = (v: number | [number, number] | undefined, d: number, what: string): [number, number] => {
+    const [a, b] = Array.isArray(v) ? v : [v ?? d, v ?? d];
+    return [checkInt('convTranspose2d', what, a, 0), checkInt('convTranspose2d', what, b, 0)];
+  };
+  const stride = two(opt.stride, 1, 'stride'), padding = two(opt.padding, 0, 'padding'), dilation = two(opt.dilation, 1, 'dilation'), outPad = two(opt.outputPadding, 0, 'outputPadding');
+  if (stride.some((s) => s < 1) || dilation.some((d) => d < 1)) throw new ArgumentError('convTranspose2d', 'stride and dilation must be at least 1');
+  if (outPad.some((o, i) => o >= stride[i]! && o >= dilation[i]!)) throw new ArgumentError('convTranspose2d', `outputPadding ${fmtShape(outPad)} must be smaller than either stride or dilation`);
+  const cout = coutG * groups;
+  const size = [h, w].map((v, i) => (v - 1) * stride[i]! - 2 * padding[i]! + dilation[i]! * ([kh, kw][i]! - 1) + outPad[i]! + 1);
+  if (size.some((v) => v < 1)) throw new ShapeError('convTranspose2d', `the output size ${fmtShape(size)} is not positive`);
+  // Columns per group: weight_g^T [coutG*kh*kw, cin/g] times x_g [cin/g, H*W].
+  const wT = weight.reshape([groups, cin / groups, coutG * kh * kw]).transpose(1, 2);
+  const cols = wT.matmul(x.reshape([n, groups, cin / groups, h * w])).reshape([n, cout * kh * kw, h * w]);
+  // The whole canvas every column reaches, then torch's window of it: `padding` cut at the start, and
+  // at the end `padding - outputPadding` cut (or, where negative, zero rows and columns added).
+  const canvas = [h, w].map((v, i) => (v - 1) * stride[i]! + dilation[i]! * ([kh, kw][i]! - 1) + 1) as [number, number];
+  const full = fold(cols, { kernelSize: [kh, kw], stride, dilation, outputSize: canvas });
+  const y = pad(full, [-padding[1], outPad[1] - padding[1], -padding[0], outPad[0] - padding[0]]);
+  return bias ? y.add(bias.reshape([1, cout, 1, 1])) : y;
 }

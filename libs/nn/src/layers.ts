@@ -2,7 +2,7 @@
 import { ArgumentError, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
 import { type Tensor, conv2d, embedding, empty, layerNorm, ones, stack, zeros } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
-import { type InterpolateOptions, adaptiveAvgPool2d, batchNorm, conv1d, dropout, groupNorm, interpolate } from './functional.js';
+import { type ConvTranspose2dOptions, type InterpolateOptions, adaptiveAvgPool2d, batchNorm, conv1d, convTranspose2d, dropout, groupNorm, interpolate } from './functional.js';
 import { fans, kaimingUniform_, normal_, uniform_ } from './init.js';
 import { type AnyModule, Module, buffer, parameter } from './module.js';
 
@@ -135,6 +135,26 @@ export class MaxPool2d extends Module {
   constructor(readonly opt: Pool2dOptions) { super(); }
   forward(x: Tensor): Tensor { return x.maxPool2d(this.opt); }
 }
+/** torch.nn.ConvTranspose2d: weight [inChannels, outChannels / groups, kh, kw], initialised as torch's. */
+export class ConvTranspose2d extends Module {
+  weight: Tensor;
+  bias?: Tensor;
+  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], readonly opt: ConvTranspose2dOptions & { bias?: boolean } = {}) {
+    super();
+    checkInt('ConvTranspose2d', 'inChannels', inChannels, 1);
+    checkInt('ConvTranspose2d', 'outChannels', outChannels, 1);
+    const [kh, kw] = pair('ConvTranspose2d', 'kernelSize', kernelSize, 1);
+    const groups = checkInt('ConvTranspose2d', 'groups', opt.groups ?? 1, 1);
+    if (inChannels % groups || outChannels % groups) throw new ArgumentError('ConvTranspose2d', `groups=${groups} must divide inChannels=${inChannels} and outChannels=${outChannels}`);
+    this.weight = parameter(kaimingUniform_(empty(inChannels, outChannels / groups, kh, kw), { a: Math.sqrt(5) }));
+    if (opt.bias ?? true) { this.bias = parameter(empty(outChannels)); biasInit(this.bias, this.weight); }
+  }
+  forward(x: Tensor): Tensor {
+    const { bias: _, ...conv } = this.opt;
+    return convTranspose2d(x, this.weight, this.bias, conv);
+  }
+}
+
 /** torch.nn.Upsample: F.interpolate with the options given at construction. */
 export class Upsample extends Module {
   constructor(readonly options: InterpolateOptions) { super(); }

@@ -246,3 +246,17 @@ describe('hooks, loss modules, param groups', () => {
     expect(tsr.zeros([2], { dtype: 'float64' }).newZeros([3]).dtype).toBe('float64');
   });
 });
+
+describe('ConvTranspose2d, Upsample, AdaptiveAvgPool2d modules', () => {
+  it('give the sizes torch gives and pass gradients back to their parameters', () => {
+    const up = new nn.ConvTranspose2d(4, 6, 3, { stride: 2, padding: 1, outputPadding: 1, groups: 2 });
+    expect(up.weight.shape).toEqual([4, 3, 3, 3]);
+    const x = tsr.randn([2, 4, 5, 5]).requiresGrad_();
+    const y = up.forward(x);
+    expect(y.shape).toEqual([2, 6, 10, 10]);
+    y.square().sum().backward();
+    expect([up.weight.grad!.shape, up.bias!.grad!.shape, x.grad!.shape]).toEqual([[4, 3, 3, 3], [6], [2, 4, 5, 5]]);
+    expect(new nn.Upsample({ scaleFactor: 2 }).forward(x).shape).toEqual([2, 4, 10, 10]);
+    expect(new nn.AdaptiveAvgPool2d([1, 1]).forward(x).shape).toEqual([2, 4, 1, 1]);
+  });
+});
