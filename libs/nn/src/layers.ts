@@ -26,6 +26,23 @@ export class Linear extends Module {
 
 export interface Conv2dModuleOptions { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number]; groups?: number; bias?: boolean }
 
+/**
+ * A convolution's weight and bias, initialised as torch's (kaiming uniform with a = sqrt(5), bias
+ * uniform in +-1/sqrt(fan in)): [out, in / groups, kh, kw], or [in, out / groups, kh, kw] transposed.
+ */
+function convParameters(op: string, inChannels: number, outChannels: number, kernelSize: number | [number, number], opt: { groups?: number; bias?: boolean }, transposed: boolean): [Tensor, Tensor | undefined] {
+  checkInt(op, 'inChannels', inChannels, 1);
+  checkInt(op, 'outChannels', outChannels, 1);
+  const [kh, kw] = pair(op, 'kernelSize', kernelSize, 1);
+  const groups = checkInt(op, 'groups', opt.groups ?? 1, 1);
+  if (inChannels % groups || outChannels % groups) throw new ArgumentError(op, `groups=${groups} must divide inChannels=${inChannels} and outChannels=${outChannels}`);
+  const weight = parameter(kaimingUniform_(transposed ? empty(inChannels, outChannels / groups, kh, kw) : empty(outChannels, inChannels / groups, kh, kw), { a: Math.sqrt(5) }));
+  if (!(opt.bias ?? true)) return [weight, undefined];
+  const bias = parameter(empty(outChannels));
+  biasInit(bias, weight);
+  return [weight, bias];
+}
+
 export class Conv2d extends Module {
   weight: Tensor;
   bias?: Tensor;
@@ -34,13 +51,7 @@ export class Conv2d extends Module {
   constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dModuleOptions | number | [number, number] = {}, padding?: number | [number, number]) {
     super();
     const opt = (this.opt = typeof options === 'number' || Array.isArray(options) ? { stride: options, ...(padding !== undefined ? { padding } : {}) } : options);
-    checkInt('Conv2d', 'inChannels', inChannels, 1);
-    checkInt('Conv2d', 'outChannels', outChannels, 1);
-    const [kh, kw] = pair('Conv2d', 'kernelSize', kernelSize, 1);
-    const groups = checkInt('Conv2d', 'groups', opt.groups ?? 1, 1);
-    if (inChannels % groups || outChannels % groups) throw new ArgumentError('Conv2d', `groups=${groups} must divide inChannels=${inChannels} and outChannels=${outChannels}`);
-    this.weight = parameter(kaimingUniform_(empty(outChannels, inChannels / groups, kh, kw), { a: Math.sqrt(5) }));
-    if (opt.bias ?? true) { this.bias = parameter(empty(outChannels)); biasInit(this.bias, this.weight); }
+    [this.weight, this.bias] = convParameters('Conv2d', inChannels, outChannels, kernelSize, opt, false);
   }
   forward(x: Tensor): Tensor {
     const { stride, padding, dilation, groups } = this.opt;
@@ -141,13 +152,7 @@ export class ConvTranspose2d extends Module {
   bias?: Tensor;
   constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], readonly opt: ConvTranspose2dOptions & { bias?: boolean } = {}) {
     super();
-    checkInt('ConvTranspose2d', 'inChannels', inChannels, 1);
-    checkInt('ConvTranspose2d', 'outChannels', outChannels, 1);
-    const [kh, kw] = pair('ConvTranspose2d', 'kernelSize', kernelSize, 1);
-    const groups = checkInt('ConvTranspose2d', 'groups', opt.groups ?? 1, 1);
-    if (inChannels % groups || outChannels % groups) throw new ArgumentError('ConvTranspose2d', `groups=${groups} must divide inChannels=${inChannels} and outChannels=${outChannels}`);
-    this.weight = parameter(kaimingUniform_(empty(inChannels, outChannels / groups, kh, kw), { a: Math.sqrt(5) }));
-    if (opt.bias ?? true) { this.bias = parameter(empty(outChannels)); biasInit(this.bias, this.weight); }
+    [this.weight, this.bias] = convParameters('ConvTranspose2d', inChannels, outChannels, kernelSize, opt, true);
   }
   forward(x: Tensor): Tensor {
     const { bias: _, ...conv } = this.opt;
