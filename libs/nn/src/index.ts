@@ -11,3 +11,4 @@ export { CheckpointError, serialize, deserialize, deserializeWithMetadata, saveF
 export { save, saveAsync, load, type Saveable } from './checkpoint.js';
 export { Progress, track, type ProgressOptions } from './progress.js';
 export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, BCELoss, BCEWithLogitsLoss, KLDivLoss } from './losses.js';
+export { TransformerEncoderLayer, TransformerDecoderLayer, type TransformerLayerOptions, type EncoderMasks, type DecoderMasks } from './transformer.js';

@@ -1,0 +1,65 @@
+/**
+ * TransformerEncoderLayer and TransformerDecoderLayer against Debian's torch: the same weights (our
+ * names mapped to torch's), post- and pre-norm, batch first or not, causal and given masks; outputs
+ * and the input's gradient agree.
+ */
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import * as tsr from 'tessera';
+import { PYTHON, skipWithoutTorch } from './torch.js';
+
+const { nn } = tsr;
+const [E, H, FF, S, T, N] = [8, 2, 16, 5, 4, 3];
+
+/** torch's parameter name for ours (selfAttn.inProj.weight -> self_attn.in_proj_weight). */
+const torchName = (k: string): string =>
+  k.replace(/inProj\.(weight|bias)/, 'in_proj_$1').replace(/([a-z])([A-Z])/g, (_, a: string, b: string) => `${a}_${b.toLowerCase()}`);
+
+type Case = { decoder: boolean; normFirst: boolean; batchFirst: boolean; causal: boolean; boolMask: boolean };
+const CASES: Case[] = [
+  { decoder: false, normFirst: false, batchFirst: false, causal: false, boolMask: false },
+  { decoder: false, normFirst: true, batchFirst: true, causal: true, boolMask: false },
+  { decoder: false, normFirst: false, batchFirst: true, causal: false, boolMask: true },
+  { decoder: true, normFirst: false, batchFirst: false, causal: true, boolMask: false },
+  { decoder: true, normFirst: true, batchFirst: true, causal: false, boolMask: true },
+];
+
+describe.skipIf(skipWithoutTorch())('Transformer layers match PyTorch (python3-torch)', () => {
+  for (const c of CASES) {
+    it(`${c.decoder ? 'decoder' : 'encoder'} layer, ${c.normFirst ? 'pre' : 'post'}-norm, ${c.batchFirst ? 'batch first' : 'sequence first'}${c.causal ? ', causal' : ''}${c.boolMask ? ', bool mask' : ''}`, () => {
+      tsr.manualSeed(4);
+      const opt = { dimFeedforward: FF, dropout: 0, batchFirst: c.batchFirst, normFirst: c.normFirst, activation: 'gelu' as const };
+      const layer = c.decoder ? new nn.TransformerDecoderLayer(E, H, opt) : new nn.TransformerEncoderLayer(E, H, opt);
+      const shape = (len: number) => (c.batchFirst ? [N, len, E] : [len, N, E]);
+      const x = tsr.randn(shape(T)).requiresGrad_(), mem = tsr.randn(shape(S));
+      // A bool mask hides one key from every query; a float one adds a bias.
+      const mask = c.boolMask ? tsr.zeros([T, c.decoder ? S : T], { dtype: 'bool' }).indexPut_([tsr.sl(), 1], true) : undefined;
+      const y = c.decoder
+        ? (layer as tsr.nn.TransformerDecoderLayer).forward(x, mem, { tgtIsCausal: c.causal, ...(mask ? { memoryMask: mask } : {}) })
+        : (layer as tsr.nn.TransformerEncoderLayer).forward(x, { isCausal: c.causal, ...(mask ? { srcMask: mask } : {}) });
+      y.tanh().sum().backward();
+      const params = Object.fromEntries([...layer.namedParameters()].map(([k, p]) => [torchName(k), p.tolistSync()]));
+      const py = `
+import json, torch
+c = json.loads('${JSON.stringify(c)}')
+L = (torch.nn.TransformerDecoderLayer if c['decoder'] else torch.nn.TransformerEncoderLayer)(${E}, ${H}, dim_feedforward=${FF}, dropout=0.0, activation='gelu', batch_first=c['batchFirst'], norm_first=c['normFirst'])
+params = json.loads(${JSON.stringify(JSON.stringify(params))})
+with torch.no_grad():
+    missing = L.load_state_dict({k: torch.tensor(v) for k, v in params.items()}, strict=True)
+x = torch.tensor(${JSON.stringify(x.tolistSync())}, requires_grad=True); mem = torch.tensor(${JSON.stringify(mem.tolistSync())})
+mask = torch.zeros(${T}, ${c.decoder ? S : T}, dtype=torch.bool) if c['boolMask'] else None
+if mask is not None: mask[:, 1] = True
+causal = torch.nn.Transformer.generate_square_subsequent_mask(${T}) if c['causal'] else None
+y = L(x, mem, tgt_mask=causal, memory_mask=mask) if c['decoder'] else L(x, src_mask=mask if mask is not None else causal)
+y.tanh().sum().backward()
+print(json.dumps({'y': y.tolist(), 'gx': x.grad.tolist()}))
+`;
+      const want = JSON.parse(execFileSync(PYTHON, ['-c', py], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { y: unknown; gx: unknown };
+      const flat = (v: unknown): number[] => (Array.isArray(v) ? v.flatMap(flat) : [v as number]);
+      const [gy, wy, gg, wg] = [flat(y.tolistSync()), flat(want.y), flat(x.grad!.tolistSync()), flat(want.gx)];
+      expect(gy.length).toBe(wy.length);
+      gy.forEach((v, i) => expect(Math.abs(v - wy[i]!) <= 1e-5 * Math.max(1, Math.abs(wy[i]!)), `y[${i}]: ${v} vs torch ${wy[i]}`).toBe(true));
+      gg.forEach((v, i) => expect(Math.abs(v - wg[i]!) <= 1e-5 * Math.max(1, Math.abs(wg[i]!)), `grad[${i}]: ${v} vs torch ${wg[i]}`).toBe(true));
+    }, 60_000);
+  }
+});
