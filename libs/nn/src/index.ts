@@ -4,7 +4,7 @@ export { MultiheadAttention, type MultiheadAttentionOptions } from './attention.
 export * as init from './init.js';
 export * as functional from './functional.js';
 export { crossEntropy, nllLoss, mseLoss, l1Loss, bceWithLogits, dropout, scaledDotProductAttention, type Reduction } from './functional.js';
-export { Optimizer, SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, RAdam, clipGradNorm_, clipGradValue_, type ParamGroup, type OptimizerState, type SGDOptions, type AdamOptions, type RMSpropOptions, type AdagradOptions, type AdadeltaOptions, type AdamaxOptions, type RAdamOptions } from './optim.js';
+export { Optimizer, SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, RAdam, NAdam, clipGradNorm_, clipGradValue_, type ParamGroup, type OptimizerState, type SGDOptions, type AdamOptions, type RMSpropOptions, type AdagradOptions, type AdadeltaOptions, type AdamaxOptions, type RAdamOptions, type NAdamOptions } from './optim.js';
 export { LRScheduler, StepLR, CosineAnnealingLR, LinearLR, WarmupCosineLR, LambdaLR, MultiStepLR, ExponentialLR, OneCycleLR, ReduceLROnPlateau, type OneCycleOptions, type ReduceLROnPlateauOptions, type HasParamGroups } from './scheduler.js';
 export { type Dataset, type Sampler, TensorDataset, DataLoader, defaultCollate, type DataLoaderOptions } from './data.js';
 export { CheckpointError, serialize, deserialize, deserializeWithMetadata, saveFile, saveFileAsync, loadFile } from './safetensors.js';

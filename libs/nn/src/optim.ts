@@ -309,6 +309,40 @@ export class RAdam extends Optimizer<Required<RAdamOptions>> {
   }
 }
 
+export interface NAdamOptions extends BetaOptions { momentumDecay?: number }
+
+/**
+ * torch.optim.NAdam: Adam with Nesterov momentum (Dozat), the momentum warmed up by the schedule
+ * mu_t = b1 (1 - 0.5 * 0.96^(t momentumDecay)). The product of the mu's is kept in float32, as torch
+ * keeps it in a tensor. As torch 2's update: torch 1.13 multiplies mu_t into the next product twice
+ * (`mu_product * mu * mu_next`), a bug fixed in torch 2.0; the comparison test applies that fix.
+ */
+export class NAdam extends Optimizer<Required<NAdamOptions>> {
+  constructor(params: ParamsInput<Required<NAdamOptions>>, opt: NAdamOptions = {}) {
+    const o = { momentumDecay: 4e-3, ...betaDefaults('NAdam', 2e-3, opt) };
+    checkHyper('NAdam', 'momentumDecay', o.momentumDecay);
+    super(params, o);
+  }
+  protected update(p: Tensor, grad: Tensor, st: State, g: Required<NAdamOptions>): void {
+    const [b1, b2] = g.betas;
+    const step = nextStep(st);
+    const bc2 = 1 - b2 ** step;
+    const d = decayed(grad, p, g.weightDecay);
+    const mu = b1 * (1 - 0.5 * 0.96 ** (step * g.momentumDecay));
+    const muNext = b1 * (1 - 0.5 * 0.96 ** ((step + 1) * g.momentumDecay));
+    // float32 products of float32 factors, as a float32 tensor times a Python float computes them.
+    const muProduct = (st['muProduct'] = Math.fround(((st['muProduct'] as number | undefined) ?? 1) * Math.fround(mu)));
+    const muProductNext = Math.fround(muProduct * Math.fround(muNext));
+    const m = firstMoment(st, p, d, b1);
+    const v = stateTensor(st, 'expAvgSq', p).mul_(b2).addcmul_(d, d, { value: 1 - b2 });
+    const denom = v.div(bc2).sqrt().add_(g.eps);
+    p.addcdiv_(d, denom, { value: (-g.lr * (1 - mu)) / (1 - muProduct) });
+    p.addcdiv_(m, denom, { value: (-g.lr * muNext) / (1 - muProductNext) });
+    denom.dispose();
+    if (d !== grad) d.dispose();
+  }
+}
+
 /**
  * Scales gradients so their total norm is at most maxNorm; returns the total norm before clipping as
  * a 0-d tensor, as torch does. Everything stays on the gradients' device: no value is read back, so

@@ -26,6 +26,13 @@ elif o["name"] == "adamax":
     opt = torch.optim.Adamax(model.parameters(), lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weightDecay"])
 elif o["name"] == "radam":
     opt = torch.optim.RAdam(model.parameters(), lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weightDecay"])
+elif o["name"] == "nadam":
+    # torch 1.13 multiplies mu_t into the next mu product twice; torch 2.0 fixed that (and Tessera
+    # follows the fix): its own update, with that one line as torch 2 has it.
+    import inspect
+    import torch.optim.nadam as nadam
+    exec(inspect.getsource(nadam._single_tensor_nadam).replace("mu_product * mu * mu_next", "mu_product * mu_next"), nadam.__dict__)
+    opt = torch.optim.NAdam(model.parameters(), lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weightDecay"], momentum_decay=o["momentumDecay"])
 elif o["name"] == "adadelta":
     opt = torch.optim.Adadelta(model.parameters(), lr=o["lr"], rho=o["rho"], eps=o["eps"], weight_decay=o["weightDecay"])
 else:
