@@ -4,7 +4,7 @@
  * cosine_similarity, and torch.nn.functional's activations, conv2d, pooling (adaptive too),
  * layer_norm, embedding, batch_norm, binary_cross_entropy by their names; sort, argsort, topk,
  * max and min along a dim; any, all, repeat, repeat_interleave, unflatten; einsum; interpolate and
- * Upsample; conv_transpose2d) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
+ * Upsample; conv_transpose2d; cumprod and its gradient through zeros) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
  * their typed errors where torch raises.
  */
 import { execFileSync } from 'node:child_process';
@@ -33,6 +33,7 @@ bn_train = F.batch_norm(x, rm, rv, torch.tensor([1., 2., 3.]), torch.tensor([0.,
 pb = torch.tensor([[0.0, 0.3, 1.0], [0.9, 0.5, 0.01]]); tb = torch.tensor([[0., 1., 1.], [1., 0.5, 0.]])
 st = torch.tensor([[2., 1., 2., float('nan'), -1.], [0., 0., 3., 1., 0.]])
 q4 = torch.arange(48.).view(2, 2, 3, 4) / 10; k4 = torch.arange(40.).view(2, 2, 5, 2).repeat(1, 1, 1, 2) / 7
+cp = torch.tensor([[0.5, -2.0, 0.0, 3.0, 1.5, -0.25], [1.1, 0.9, -1.2, 2.0, 0.0, 0.0]]); cpr = cp.clone().requires_grad_(); torch.cumprod(cpr, 1).sum().backward(); cpg = cpr.grad
 kt = torch.arange(18.).view(1, 2, 3, 3) / 9 - 0.4; ktb = torch.tensor([0.2, -0.3]); img2 = torch.arange(64.).view(1, 4, 4, 4) / 20; kt2 = torch.arange(48.).view(4, 2, 2, 3) / 30 - 0.7
 out = {
   'mm': torch.mm(x, t.t()), 'bmm': torch.bmm(b1, b2), 'addmm': torch.addmm(torch.tensor([1., 2.]), x, t.t(), beta=0.5, alpha=2),
@@ -66,6 +67,7 @@ out = {
   'upsample': torch.nn.Upsample(scale_factor=2, mode='bilinear')(img),
   'convT': F.conv_transpose2d(img, kt, ktb, stride=2, padding=1, output_padding=1), 'convTg': F.conv_transpose2d(img2, kt2, None, stride=(2, 1), padding=(0, 2), groups=2, dilation=(1, 2)),
   'convTop': F.conv_transpose2d(img, kt, None, stride=3, padding=0, output_padding=2),
+  'cumprod': torch.cumprod(cp, 1), 'cumprod0': torch.cumprod(cp, 0), 'cumprodInt': torch.cumprod(torch.tensor([[1, -2, 3], [0, 4, 5]]), 1), 'cumprodGrad': cpg,
   'bce': F.binary_cross_entropy(pb, tb), 'bceSumW': F.binary_cross_entropy(pb, tb, weight=torch.tensor([2., 0.5, 1.]), reduction='sum'), 'bceNone': F.binary_cross_entropy(pb, tb, reduction='none'),
 }
 print(json.dumps({k: v.tolist() for k, v in out.items()}).replace('NaN', '"NaN"').replace('-Infinity', '"-Infinity"').replace('Infinity', '"Infinity"'))
@@ -84,6 +86,8 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
   const pb = tsr.tensor([[0, 0.3, 1], [0.9, 0.5, 0.01]]), tb = tsr.tensor([[0, 1, 1], [1, 0.5, 0]]);
   const st = tsr.tensor([[2, 1, 2, NaN, -1], [0, 0, 3, 1, 0]]);
   const q4 = tsr.arange(48).view(2, 2, 3, 4).div(10), k4 = tsr.arange(40).view(2, 2, 5, 2).repeat(1, 1, 1, 2).div(7);
+  const cp = tsr.tensor([[0.5, -2, 0, 3, 1.5, -0.25], [1.1, 0.9, -1.2, 2, 0, 0]]);
+  const cpr = cp.clone().requiresGrad_(); tsr.cumprod(cpr, 1).sum().backward(); const cpg = cpr.grad!;
   const kt = tsr.arange(18).view(1, 2, 3, 3).div(9).sub(0.4), ktb = tsr.tensor([0.2, -0.3]), img2 = tsr.arange(64).view(1, 4, 4, 4).div(20), kt2 = tsr.arange(48).view(4, 2, 2, 3).div(30).sub(0.7);
   const ours: Record<string, tsr.Tensor> = {
     mm: tsr.mm(x, t.t()), bmm: b1.bmm(b2), addmm: tsr.addmm(tsr.tensor([1, 2]), x, t.t(), { beta: 0.5, alpha: 2 }),
@@ -117,6 +121,7 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     upsample: new nn.Upsample({ scaleFactor: 2, mode: 'bilinear' }).forward(img),
     convT: F.convTranspose2d(img, kt, ktb, { stride: 2, padding: 1, outputPadding: 1 }), convTg: F.convTranspose2d(img2, kt2, undefined, { stride: [2, 1], padding: [0, 2], groups: 2, dilation: [1, 2] }),
     convTop: F.convTranspose2d(img, kt, undefined, { stride: 3, padding: 0, outputPadding: 2 }),
+    cumprod: tsr.cumprod(cp, 1), cumprod0: cp.cumprod(0), cumprodInt: tsr.tensor([[1, -2, 3], [0, 4, 5]]).cumprod(1), cumprodGrad: cpg,
     bce: F.binaryCrossEntropy(pb, tb), bceSumW: F.binaryCrossEntropy(pb, tb, { weight: tsr.tensor([2, 0.5, 1]), reduction: 'sum' }), bceNone: F.binaryCrossEntropy(pb, tb, { reduction: 'none' }),
   };
   for (const [name, got] of Object.entries(ours)) {

@@ -334,6 +334,7 @@ export class Tensor implements View {
   logsumexp(dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.logsumexp(this, dim, opt); }
   norm(p?: number, dim?: Dims, opt?: { keepdim?: boolean }): T { return rd.norm(this, p, dim, opt); }
   cumsum(dim: number): T { return rd.cumsum(this, dim); }
+  cumprod(dim: number): T { return cp.cumprod(this, dim); }
 
   // ------------------------------------------------------------------ views and layout
   view(...shape: number[] | [readonly number[]]): T { return vw.view(this, vw.shapeArg(shape)); }

@@ -10,7 +10,7 @@ import { cat } from './join.js';
 import { matmul } from './routines.js';
 import * as vw from './views.js';
 import * as rd from './reduce.js';
-import { tensor } from '../factories.js';
+import { full, tensor } from '../factories.js';
 
 const needRank = (name: string, what: string, t: Tensor, rank: number): void => {
   if (t.ndim !== rank) throw new ShapeError(name, `${what} must be ${rank}-D, got shape ${fmtShape(t.shape)}`);
@@ -191,4 +191,22 @@ export function einsum(equation: string, ...operands: Tensor[]): Tensor {
   }
   [acc, at] = reduce(acc, at, new Set(out));
   return at === out ? acc : vw.permute(acc, [...out].map((c) => at.indexOf(c)));
+}
+
+/**
+ * torch.cumprod: running products along `dim` (int64 for integer and bool input, as torch). A
+ * Hillis-Steele scan, log2(n) elementwise products each with the running value shifted by a power
+ * of two, so it runs on every backend, and its gradient (through those products) is exact where
+ * elements are zero, where dividing the output by the input is not.
+ */
+export function cumprod(x: Tensor, dim: number): Tensor {
+  const d = normDim('cumprod', dim, Math.max(x.ndim, 1));
+  let y = isFloating(x.dtype) ? x : x.to('int64');
+  if (x.ndim === 0) return y.mul(1);
+  const n = y.shape[d]!;
+  for (let off = 1; off < n; off *= 2) {
+    const ones = full(y.shape.map((s, i) => (i === d ? off : s)), 1, { dtype: y.dtype, device: y.device });
+    y = y.mul(cat([ones, y.narrow(d, 0, n - off)], d));
+  }
+  return n === 1 ? y.mul(1) : y;
 }
