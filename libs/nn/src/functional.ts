@@ -268,24 +268,45 @@ export function conv1d(x: Tensor, weight: Tensor, bias?: Tensor, options: { stri
 }
 
 /**
- * torch's pad in 'constant' mode: `pad` lists (before, after) amounts from the last dim backwards;
- * negative amounts crop. Other modes are not implemented yet (a typed error).
+ * torch's pad: `amounts` lists (before, after) pairs from the last dim backwards. 'constant' fills
+ * with `value` (negative amounts crop); 'reflect' mirrors without repeating the edge, 'replicate'
+ * repeats the edge, 'circular' wraps around: each an index select per dim, so differentiable and on
+ * every backend. As torch, the non-constant modes pad the last 1 to 3 dims of [N, C, ...] input (or
+ * unbatched [C, ...]), reflect needs amounts below the dim's size and circular at most its size.
  */
 export function pad(x: Tensor, amounts: readonly number[], mode: 'constant' | 'reflect' | 'replicate' | 'circular' = 'constant', value = 0): Tensor {
   tensors('pad', x);
-  if (mode !== 'constant') throw new NotImplementedError('pad', `mode '${mode}' is not implemented yet (constant is)`);
+  if (!['constant', 'reflect', 'replicate', 'circular'].includes(mode)) throw new ArgumentError('pad', `mode must be constant, reflect, replicate or circular, got ${describe(mode)}`);
   if (amounts.length % 2 || amounts.length / 2 > x.ndim) throw new ArgumentError('pad', `needs pairs of amounts for at most ${x.ndim} dims, got ${amounts.length} values`);
+  if (mode !== 'constant' && (amounts.length / 2 > 3 || x.ndim < amounts.length / 2 + 1 || x.ndim > amounts.length / 2 + 2)) {
+    throw new NotImplementedError('pad', `mode '${mode}' pads the last 1-3 dims of a [N, C, ...] or [C, ...] input: ${amounts.length / 2} dims of a ${x.ndim}-D input are not supported`);
+  }
   let y = x;
   for (let k = 0; k < amounts.length / 2; k++) {
     const d = x.ndim - 1 - k;
     const before = checkInt('pad', 'amount', amounts[2 * k]!), after = checkInt('pad', 'amount', amounts[2 * k + 1]!);
     const size = y.shape[d]!;
     if (size + before + after < 0) throw new ArgumentError('pad', `padding (${before}, ${after}) leaves dim ${d} of size ${size} negative`);
-    if (before < 0) y = y.narrow(d, -before, size + before);
-    if (after < 0) y = y.narrow(d, 0, y.shape[d]! + after);
-    const block = (n: number) => full(y.shape.map((s, j) => (j === d ? n : s)), value, { dtype: y.dtype, device: y.device });
-    const parts = [...(before > 0 ? [block(before)] : []), y, ...(after > 0 ? [block(after)] : [])];
-    y = parts.length > 1 ? cat(parts, d) : y;
+    if (mode === 'constant') {
+      if (before < 0) y = y.narrow(d, -before, size + before);
+      if (after < 0) y = y.narrow(d, 0, y.shape[d]! + after);
+      const block = (n: number) => full(y.shape.map((s, j) => (j === d ? n : s)), value, { dtype: y.dtype, device: y.device });
+      const parts = [...(before > 0 ? [block(before)] : []), y, ...(after > 0 ? [block(after)] : [])];
+      y = parts.length > 1 ? cat(parts, d) : y;
+      continue;
+    }
+    if (mode === 'reflect' && (before >= size || after >= size)) throw new ArgumentError('pad', `reflect padding (${before}, ${after}) must be smaller than dim ${d}'s size ${size}`);
+    if (mode === 'circular' && (before > size || after > size)) throw new ArgumentError('pad', `circular padding (${before}, ${after}) must be at most dim ${d}'s size ${size}`);
+    // Where each output position reads from along d.
+    const source = (i: number): number => {
+      if (mode === 'replicate') return Math.min(Math.max(i, 0), size - 1);
+      if (mode === 'circular') return ((i % size) + size) % size;
+      const period = 2 * (size - 1);
+      const r = period === 0 ? 0 : ((i % period) + period) % period;
+      return r < size ? r : period - r;
+    };
+    const index = Array.from({ length: size + before + after }, (_, j) => source(j - before));
+    y = y.indexSelect(d, tensor(index, { dtype: 'int64', device: x.device }));
   }
   return y;
 }

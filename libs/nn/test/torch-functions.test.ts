@@ -4,7 +4,8 @@
  * cosine_similarity, and torch.nn.functional's activations, conv2d, pooling (adaptive too),
  * layer_norm, embedding, batch_norm, binary_cross_entropy by their names; sort, argsort, topk,
  * max and min along a dim; any, all, repeat, repeat_interleave, unflatten; einsum; interpolate and
- * Upsample; conv_transpose2d; cumprod and its gradient through zeros) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
+ * Upsample; conv_transpose2d; cumprod and its gradient through zeros; pad's reflect, replicate
+ * and circular modes) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
  * their typed errors where torch raises.
  */
 import { execFileSync } from 'node:child_process';
@@ -68,6 +69,8 @@ out = {
   'convT': F.conv_transpose2d(img, kt, ktb, stride=2, padding=1, output_padding=1), 'convTg': F.conv_transpose2d(img2, kt2, None, stride=(2, 1), padding=(0, 2), groups=2, dilation=(1, 2)),
   'convTop': F.conv_transpose2d(img, kt, None, stride=3, padding=0, output_padding=2),
   'cumprod': torch.cumprod(cp, 1), 'cumprod0': torch.cumprod(cp, 0), 'cumprodInt': torch.cumprod(torch.tensor([[1, -2, 3], [0, 4, 5]]), 1), 'cumprodGrad': cpg,
+  'padReflect': F.pad(img, (2, 1, 1, 3), mode='reflect'), 'padReplicate': F.pad(img, (1, 2, 3, 0), mode='replicate'), 'padCircular': F.pad(img, (2, 5, 1, 1), mode='circular'),
+  'padReflect1d': F.pad(img[:, 0], (3, 4), mode='reflect'),
   'bce': F.binary_cross_entropy(pb, tb), 'bceSumW': F.binary_cross_entropy(pb, tb, weight=torch.tensor([2., 0.5, 1.]), reduction='sum'), 'bceNone': F.binary_cross_entropy(pb, tb, reduction='none'),
 }
 print(json.dumps({k: v.tolist() for k, v in out.items()}).replace('NaN', '"NaN"').replace('-Infinity', '"-Infinity"').replace('Infinity', '"Infinity"'))
@@ -122,6 +125,8 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     convT: F.convTranspose2d(img, kt, ktb, { stride: 2, padding: 1, outputPadding: 1 }), convTg: F.convTranspose2d(img2, kt2, undefined, { stride: [2, 1], padding: [0, 2], groups: 2, dilation: [1, 2] }),
     convTop: F.convTranspose2d(img, kt, undefined, { stride: 3, padding: 0, outputPadding: 2 }),
     cumprod: tsr.cumprod(cp, 1), cumprod0: cp.cumprod(0), cumprodInt: tsr.tensor([[1, -2, 3], [0, 4, 5]]).cumprod(1), cumprodGrad: cpg,
+    padReflect: F.pad(img, [2, 1, 1, 3], 'reflect'), padReplicate: F.pad(img, [1, 2, 3, 0], 'replicate'), padCircular: F.pad(img, [2, 5, 1, 1], 'circular'),
+    padReflect1d: F.pad(img.select(1, 0), [3, 4], 'reflect'),
     bce: F.binaryCrossEntropy(pb, tb), bceSumW: F.binaryCrossEntropy(pb, tb, { weight: tsr.tensor([2, 0.5, 1]), reduction: 'sum' }), bceNone: F.binaryCrossEntropy(pb, tb, { reduction: 'none' }),
   };
   for (const [name, got] of Object.entries(ours)) {
