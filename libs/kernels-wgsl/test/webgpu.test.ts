@@ -43,6 +43,16 @@ describe.skipIf(adapter !== undefined)('webgpu runtime', () => {
     expect(await x.sum().item()).toBe(300_000);
   });
 
+  it('moves a tensor to the CPU with toAsync (to refuses, naming it), and gradients flow back', async () => {
+    const x = tsr.tensor([1, -2, 3], { device: 'webgpu' }).requiresGrad_();
+    expect(() => x.to('cpu')).toThrow(/toAsync/);
+    const c = await x.mul(2).toAsync('cpu');
+    expect([c.device, c.tolistSync()]).toEqual(['cpu', [2, -4, 6]]);
+    c.square().sum().backward();
+    expect(await x.grad!.tolist()).toEqual([8, -16, 24]);
+    expect((await x.toAsync({ device: 'cpu', dtype: 'int32' })).dtype).toBe('int32');
+  });
+
   it('refuses float64 with a DTypeError that names the way out', () => {
     expect(() => tsr.zeros([2], { dtype: 'float64' })).toThrow(tsr.DTypeError);
     expect(() => tsr.zeros([2], { dtype: 'float64' })).toThrow(/cast them with \.float\(\)/);

@@ -27,7 +27,7 @@ export * from './ops/join.js';
 export * from './ops/compose.js';
 export { index, indexPut_, sl, type Slice, type Index } from './ops/indexing.js';
 export * from './ops/mask.js';
-export { to, clone, copy_ } from './ops/convert.js';
+export { to, toAsync, clone, copy_ } from './ops/convert.js';
 export { jsBackend };
 export type { TypedArray } from './typed.js';
 export { HALF_TO_FLOAT, toHalf } from './float16.js';

@@ -221,6 +221,8 @@ export class Tensor implements View {
 
   // ------------------------------------------------------------------ conversion
   to(target: DeviceKind | DType | { device?: DeviceKind; dtype?: DType }): T { return cv.to(this, target); }
+  /** `to` that awaits the read where the device's reads are asynchronous (a WebGPU tensor to the CPU, as torch's x.cpu()). */
+  toAsync(target: DeviceKind | DType | { device?: DeviceKind; dtype?: DType }): Promise<T> { return cv.toAsync(this, target); }
   float(): T { return cv.to(this, 'float32'); }
   double(): T { return cv.to(this, 'float64'); }
   half(): T { return cv.to(this, 'float16'); }

@@ -4,6 +4,7 @@ import { type DeviceKind, getBackend } from '../backend.js';
 import { type TensorOrScalar, elementwise } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
 import { alias } from './views.js';
+import type { TypedArray } from '../typed.js';
 import { checkInplace, record, untracked } from '../grad-hook.js';
 
 const copySpec = ELEMENTWISE['copy']!;
@@ -42,9 +43,28 @@ function castTo(x: Tensor, dtype: DType): Tensor {
 function moveTo(x: Tensor, device: DeviceKind): Tensor {
   const src = x.contiguous();
   const read = src.storage.backend.readSync;
-  if (!read) throw new ArgumentError('to', `moving from '${x.device}' to '${device}' needs an asynchronous read: use await x.data() and tensor(...)`);
-  const out = Tensor.fromHost(getBackend(device), read(src.storage.buffer, src.dtype, src.offset, src.numel), src.dtype, src.shape);
+  if (!read) throw new ArgumentError('to', `moving from '${x.device}' to '${device}' needs an asynchronous read: use await x.toAsync('${device}')`);
+  return moved(x, src, device, read(src.storage.buffer, src.dtype, src.offset, src.numel));
+}
+
+/** `values` (x's, read from its contiguous copy `src`) on `device`, differentiable back to x's device. */
+function moved(x: Tensor, src: Tensor, device: DeviceKind, values: TypedArray): Tensor {
+  const out = Tensor.fromHost(getBackend(device), values, src.dtype, src.shape);
   return record('to', [x], out, (g) => [to(g, x.device)]);
+}
+
+/**
+ * `to` for devices whose reads are asynchronous (WebGPU to the CPU, torch's x.cpu()): awaits the
+ * read, then moves; otherwise the same as `to`. Differentiable as `to` is (the gradient goes back
+ * by an upload, which never waits).
+ */
+export async function toAsync(x: Tensor, targetArg: DeviceKind | DType | { device?: DeviceKind; dtype?: DType }): Promise<Tensor> {
+  const t = target(targetArg);
+  if (!t.device || t.device === x.device || x.storage.backend.readSync) return to(x, targetArg);
+  const src = x.contiguous();
+  const values = await src.data();
+  const r = moved(x, src, t.device, values);
+  return t.dtype && t.dtype !== r.dtype ? to(r, t.dtype) : r;
 }
 
 const DEVICES: readonly string[] = ['cpu', 'webgpu', 'cuda', 'gpujs'];
