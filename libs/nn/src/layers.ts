@@ -1,6 +1,6 @@
 /** Standard layers. Parameters are initialised as in PyTorch (kaiming-uniform weights, fan-in biases). */
-import { ArgumentError, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
-import { type Tensor, conv2d, embedding, empty, layerNorm, ones, stack, zeros } from '@tessera/tensor';
+import { ArgumentError, type Pool2dOptions, ShapeError, checkInt, checkShape, fmtShape, pair } from '@tessera/ops';
+import { type Tensor, cat, conv2d, embedding, empty, layerNorm, ones, stack, zeros } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
 import { type ConvTranspose2dOptions, type InterpolateOptions, adaptiveAvgPool2d, batchNorm, conv1d, convTranspose2d, dropout, groupNorm, interpolate } from './functional.js';
 import { fans, kaimingUniform_, normal_, uniform_ } from './init.js';
@@ -301,37 +301,42 @@ const recurrentInit = (hiddenSize: number) => (...shape: number[]): Tensor => pa
 
 /**
  * torch.nn.LSTM / GRU / RNN: numLayers stacked (dropout between them in training), batchFirst,
- * unbatched input ([T, inputSize]); weights uniform in +-1/sqrt(hiddenSize) as torch's, named
- * weightIhL0, weightHhL0, biasIhL0, biasHhL0, ... Bidirectional layers are not implemented yet (a
- * typed error).
+ * unbatched input ([T, inputSize]), bidirectional (a second pass over the reversed sequence, its
+ * outputs beside the first's); weights uniform in +-1/sqrt(hiddenSize) as torch's, named weightIhL0,
+ * weightHhL0, biasIhL0, biasHhL0, ... (weightIhL0Reverse, ... for the reverse direction). States
+ * are [numLayers * directions, N, H], layer by layer, forward before reverse, as torch's.
  */
 abstract class Recurrent<S> extends Module<[Tensor, S?], [Tensor, S]> {
   readonly numLayers: number;
+  readonly directions: number;
   constructor(readonly kind: RnnKind, readonly inputSize: number, readonly hiddenSize: number, readonly opt: RnnOptions, private readonly step: Step) {
     super();
     checkInt(kind, 'inputSize', inputSize, 1);
     checkInt(kind, 'hiddenSize', hiddenSize, 1);
     this.numLayers = checkInt(kind, 'numLayers', opt.numLayers ?? 1, 1);
-    if (opt.bidirectional) throw new NotImplementedError(kind, 'bidirectional layers are not implemented yet');
+    this.directions = opt.bidirectional ? 2 : 1;
     const gates = GATES[kind] * hiddenSize, u = recurrentInit(hiddenSize);
     for (let l = 0; l < this.numLayers; l++) {
-      this.registerParameter(`weightIhL${l}`, u(gates, l === 0 ? inputSize : hiddenSize));
-      this.registerParameter(`weightHhL${l}`, u(gates, hiddenSize));
-      if (opt.bias ?? true) { this.registerParameter(`biasIhL${l}`, u(gates)); this.registerParameter(`biasHhL${l}`, u(gates)); }
+      for (const suffix of this.suffixes()) {
+        this.registerParameter(`weightIhL${l}${suffix}`, u(gates, l === 0 ? inputSize : hiddenSize * this.directions));
+        this.registerParameter(`weightHhL${l}${suffix}`, u(gates, hiddenSize));
+        if (opt.bias ?? true) { this.registerParameter(`biasIhL${l}${suffix}`, u(gates)); this.registerParameter(`biasHhL${l}${suffix}`, u(gates)); }
+      }
     }
   }
-  protected param(name: string, l: number): Tensor | undefined { return (this as unknown as Record<string, Tensor | undefined>)[`${name}L${l}`]; }
-  /** The last states of each layer ([N, H] each) as the module returns them ([numLayers, N, H], or [numLayers, H] unbatched). */
+  private suffixes(): string[] { return this.directions === 2 ? ['', 'Reverse'] : ['']; }
+  protected param(name: string, l: number, suffix: string): Tensor | undefined { return (this as unknown as Record<string, Tensor | undefined>)[`${name}L${l}${suffix}`]; }
+  /** The last states of each layer and direction ([N, H] each) as the module returns them ([numLayers * directions, N, H], or without N unbatched). */
   protected abstract toState(hs: Tensor[][], unbatched: boolean): S;
-  /** Each state's per-layer [N, H] tensors, from the given state or zeros. */
+  /** Each state's per-layer-and-direction [N, H] tensors, from the given state or zeros. */
   protected abstract fromState(s: S | undefined, like: Tensor, unbatched: boolean): Tensor[][];
 
-  /** Runs layer l over the sequence [T, N, in] from state s; returns the outputs [T, N, H] and the last state. */
-  private layer(x: Tensor, l: number, s0: Tensor[]): [Tensor, Tensor[]] {
+  /** Runs layer l (one direction) over the sequence [T, N, in] from state s; returns the outputs [T, N, H] and the last state. */
+  private layer(x: Tensor, l: number, suffix: string, s0: Tensor[]): [Tensor, Tensor[]] {
     let s = s0;
     const outs: Tensor[] = [];
     for (let t = 0; t < x.shape[0]!; t++) {
-      const [gi, gh] = projections(x.select(0, t), s[0]!, this.param('weightIh', l)!, this.param('weightHh', l)!, this.param('biasIh', l), this.param('biasHh', l));
+      const [gi, gh] = projections(x.select(0, t), s[0]!, this.param('weightIh', l, suffix)!, this.param('weightHh', l, suffix)!, this.param('biasIh', l, suffix), this.param('biasHh', l, suffix));
       s = this.step(gi, gh, s);
       outs.push(s[0]!);
     }
@@ -346,24 +351,28 @@ abstract class Recurrent<S> extends Module<[Tensor, S?], [Tensor, S]> {
     const states = this.fromState(state, x, unbatched);
     const last: Tensor[][] = [];
     for (let l = 0; l < this.numLayers; l++) {
-      const [out, s] = this.layer(x, l, states.map((st) => st[l]!));
-      last.push(s);
+      const outs = this.suffixes().map((suffix, dir) => {
+        const [out, s] = this.layer(dir ? x.flip(0) : x, l, suffix, states.map((st) => st[l * this.directions + dir]!));
+        last.push(s);
+        return dir ? out.flip(0) : out;
+      });
+      const out = outs.length === 1 ? outs[0]! : cat(outs, 2);
       x = l < this.numLayers - 1 && this.opt.dropout ? dropout(out, this.opt.dropout, this.training) : out;
     }
     const out = unbatched ? x.squeeze(1) : this.opt.batchFirst ? x.transpose(0, 1) : x;
     return [out, this.toState(last, unbatched)];
   }
-  /** A state's per-layer [N, H] tensors: the given [numLayers, N, H] one ([numLayers, H] unbatched), or zeros. */
+  /** A state's per-layer-and-direction [N, H] tensors: the given [numLayers * directions, N, H] one ([.., H] unbatched), or zeros. */
   protected layers(given: Tensor | undefined, like: Tensor, unbatched: boolean): Tensor[] {
-    const n = like.shape[1]!;
+    const n = like.shape[1]!, count = this.numLayers * this.directions;
     if (given) {
-      const want = unbatched ? [this.numLayers, this.hiddenSize] : [this.numLayers, n, this.hiddenSize];
+      const want = unbatched ? [count, this.hiddenSize] : [count, n, this.hiddenSize];
       if (given.ndim !== want.length || given.shape.some((d, k) => d !== want[k])) throw new ShapeError(this.kind, `a state must be ${fmtShape(want)}, got ${fmtShape(given.shape)}`);
     }
-    const s = given ? (unbatched ? given.unsqueeze(1) : given) : zeros([this.numLayers, n, this.hiddenSize], { dtype: like.dtype, device: like.device });
-    return Array.from({ length: this.numLayers }, (_, l) => s.select(0, l));
+    const s = given ? (unbatched ? given.unsqueeze(1) : given) : zeros([count, n, this.hiddenSize], { dtype: like.dtype, device: like.device });
+    return Array.from({ length: count }, (_, l) => s.select(0, l));
   }
-  /** The last states, stacked over layers. */
+  /** The last states, stacked over layers and directions. */
   protected stacked(hs: Tensor[], unbatched: boolean): Tensor {
     const s = stack(hs, 0);
     return unbatched ? s.squeeze(1) : s;

@@ -9,7 +9,7 @@ import * as tsr from 'tessera';
 import { PYTHON, skipWithoutTorch } from './torch.js';
 
 const { nn } = tsr;
-type Case = { kind: 'LSTM' | 'GRU' | 'RNN' | 'RNN_RELU'; layers: number; batchFirst: boolean; withState: boolean; unbatched: boolean };
+type Case = { kind: 'LSTM' | 'GRU' | 'RNN' | 'RNN_RELU'; layers: number; batchFirst: boolean; withState: boolean; unbatched: boolean; bidirectional?: boolean };
 const CASES: Case[] = [
   { kind: 'LSTM', layers: 1, batchFirst: false, withState: false, unbatched: false },
   { kind: 'LSTM', layers: 2, batchFirst: true, withState: true, unbatched: false },
@@ -19,15 +19,19 @@ const CASES: Case[] = [
   { kind: 'GRU', layers: 1, batchFirst: false, withState: true, unbatched: true },
   { kind: 'RNN', layers: 2, batchFirst: true, withState: true, unbatched: false },
   { kind: 'RNN_RELU', layers: 1, batchFirst: false, withState: false, unbatched: true },
+  { kind: 'LSTM', layers: 2, batchFirst: true, withState: true, unbatched: false, bidirectional: true },
+  { kind: 'GRU', layers: 2, batchFirst: false, withState: false, unbatched: true, bidirectional: true },
+  { kind: 'RNN', layers: 1, batchFirst: false, withState: true, unbatched: false, bidirectional: true },
 ];
 const [T, N, I, H] = [5, 3, 4, 6];
 
 function ours(c: Case) {
   tsr.manualSeed(7);
-  const o = { numLayers: c.layers, batchFirst: c.batchFirst };
+  const o = { numLayers: c.layers, batchFirst: c.batchFirst, bidirectional: c.bidirectional ?? false };
   const m = c.kind === 'LSTM' ? new nn.LSTM(I, H, o) : c.kind === 'GRU' ? new nn.GRU(I, H, o) : new nn.RNN(I, H, { ...o, nonlinearity: c.kind === 'RNN' ? 'tanh' : 'relu' });
   const x = tsr.randn(c.unbatched ? [T, I] : c.batchFirst ? [N, T, I] : [T, N, I]);
-  const sShape = c.unbatched ? [c.layers, H] : [c.layers, N, H];
+  const d = c.bidirectional ? 2 : 1;
+  const sShape = c.unbatched ? [c.layers * d, H] : [c.layers * d, N, H];
   const h0 = tsr.randn(sShape), c0 = tsr.randn(sShape);
   const state = c.withState ? (c.kind === 'LSTM' ? [h0, c0] : h0) : undefined;
   const [out, last] = (m.forward as (x: tsr.Tensor, s?: unknown) => [tsr.Tensor, tsr.Tensor | tsr.Tensor[]])(x, state);
@@ -43,12 +47,12 @@ c = ${JSON.stringify(c).replace(/true/g, 'True').replace(/false/g, 'False')}
 o = json.loads(${JSON.stringify(JSON.stringify({ x: o.x, h0: o.h0, c0: o.c0, params: Object.fromEntries(Object.entries(o.params).map(([k, v]) => [k, v.data])) }))})
 kw = {'nonlinearity': 'tanh' if c['kind'] == 'RNN' else 'relu'} if c['kind'].startswith('RNN') else {}
 M = {'LSTM': torch.nn.LSTM, 'GRU': torch.nn.GRU}.get(c['kind'], torch.nn.RNN)
-m = M(${I}, ${H}, num_layers=c['layers'], batch_first=c['batchFirst'], **kw)
+m = M(${I}, ${H}, num_layers=c['layers'], batch_first=c['batchFirst'], bidirectional=c.get('bidirectional', False), **kw)
 names = {'weightIh': 'weight_ih', 'weightHh': 'weight_hh', 'biasIh': 'bias_ih', 'biasHh': 'bias_hh'}
 with torch.no_grad():
     for k, v in o['params'].items():
         base, layer = k.split('L')
-        getattr(m, names[base] + '_l' + layer).copy_(torch.tensor(v))
+        getattr(m, names[base] + '_l' + layer.replace('Reverse', '_reverse')).copy_(torch.tensor(v))
 x = torch.tensor(o['x'])
 h0, c0 = torch.tensor(o['h0']), torch.tensor(o['c0'])
 state = ((h0, c0) if c['kind'] == 'LSTM' else h0) if c['withState'] else None
@@ -57,7 +61,7 @@ finals = list(last) if c['kind'] == 'LSTM' else [last]
 loss = out.tanh().sum()
 for t in finals: loss = loss + t.square().sum()
 loss.backward()
-print(json.dumps({'out': out.tolist(), 'finals': [t.tolist() for t in finals], 'grads': {k: getattr(m, names[k.split('L')[0]] + '_l' + k.split('L')[1]).grad.tolist() for k in o['params']}}))
+print(json.dumps({'out': out.tolist(), 'finals': [t.tolist() for t in finals], 'grads': {k: getattr(m, names[k.split('L')[0]] + '_l' + k.split('L')[1].replace('Reverse', '_reverse')).grad.tolist() for k in o['params']}}))
 `;
 
 const flat = (v: unknown): number[] => (Array.isArray(v) ? v.flatMap(flat) : [v as number]);
@@ -69,7 +73,7 @@ const near = (got: unknown, want: unknown, what: string) => {
 
 describe.skipIf(skipWithoutTorch())('LSTM, GRU, RNN and their cells match PyTorch (python3-torch)', () => {
   for (const c of CASES) {
-    it(`${c.kind}, ${c.layers} layer(s)${c.batchFirst ? ', batchFirst' : ''}${c.withState ? ', initial state' : ''}${c.unbatched ? ', unbatched' : ''}: outputs, states and gradients`, () => {
+    it(`${c.kind}, ${c.layers} layer(s)${c.bidirectional ? ', bidirectional' : ''}${c.batchFirst ? ', batchFirst' : ''}${c.withState ? ', initial state' : ''}${c.unbatched ? ', unbatched' : ''}: outputs, states and gradients`, () => {
       const o = ours(c);
       const t = JSON.parse(execFileSync(PYTHON, ['-c', TORCH(c, o)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { out: unknown; finals: unknown[]; grads: Record<string, unknown> };
       near(o.out, t.out, 'output');
@@ -110,12 +114,11 @@ print(json.dumps(out))
     }
   }, 60_000);
 
-  it('refuses bad input shapes and bidirectional layers with typed errors', () => {
+  it('refuses bad input shapes and options with typed errors', () => {
     expect(() => new nn.RNN(I, H, { nonlinearity: 'sigmoid' as 'tanh' })).toThrow(tsr.ArgumentError);
     expect(() => new nn.LSTMCell(I, H).forward(tsr.randn([N, I + 1]))).toThrow(tsr.ShapeError);
     const m = new nn.LSTM(I, H);
     expect(() => m.forward(tsr.randn([T, N, I + 1]))).toThrow(tsr.ShapeError);
     expect(() => m.forward(tsr.randn([T, N, I]), [tsr.zeros([2, N, H]), tsr.zeros([1, N, H])])).toThrow(tsr.ShapeError);
-    expect(() => new nn.GRU(I, H, { bidirectional: true })).toThrow(tsr.NotImplementedError);
   });
 });
