@@ -58,7 +58,7 @@ export async function train(epochs = EPOCHS, log = true, device: tsr.DeviceKind 
       bar?.update(++b, `loss ${(lossSum / seen).toFixed(4)}`);
     }
     const testAcc = await accuracy(model, test);
-    bar?.done(`loss ${(lossSum / seen).toFixed(4)}  train acc ${((correct / seen) * 100).toFixed(2)}%  test acc ${(testAcc * 100).toFixed(2)}%`);
+    bar?.done(` train acc ${((correct / seen) * 100).toFixed(2)}%  test acc ${(testAcc * 100).toFixed(2)}%`);
   }
   return { model, testAccuracy: await accuracy(model, test), test };
 }
