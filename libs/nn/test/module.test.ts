@@ -260,3 +260,30 @@ describe('ConvTranspose2d, Upsample, AdaptiveAvgPool2d modules', () => {
     expect(new nn.AdaptiveAvgPool2d([1, 1]).forward(x).shape).toEqual([2, 4, 1, 1]);
   });
 });
+
+describe('compile(module)', () => {
+  it('compiles the forward of the module it returns, which is the same module otherwise (parameters, train/eval, methods), and gradients flow', () => {
+    tsr.manualSeed(6);
+    class Net extends nn.Module {
+      fc1 = new nn.Linear(4, 8); fc2 = new nn.Linear(8, 3); drop = new nn.Dropout(0.5);
+      forward(x: tsr.Tensor): tsr.Tensor { return this.fc2.forward(this.drop.forward(this.fc1.forward(x).gelu())); }
+      twice(x: tsr.Tensor): tsr.Tensor { return this.forward(this.forward(x).narrow(1, 0, 3).repeat(1, 2).narrow(1, 0, 4)); }
+    }
+    const net = new Net();
+    const fast = tsr.compile(net);
+    expect(fast).toBeInstanceOf(Net);
+    expect(fast.parameters()).toEqual(net.parameters());
+    fast.eval();
+    expect(net.training).toBe(false);
+    const x = tsr.randn([5, 4]);
+    const [a, b] = [fast.forward(x), net.forward(x)];
+    expect(Math.max(...(a.sub(b).abs().dataSync() as Float32Array))).toBeLessThan(1e-5);
+    // The forward runs as one program of fused kernels; a method of the module calls the compiled forward too.
+    const [program] = tsr.explain(() => fast.forward(x)).programs;
+    expect(program!.kernels).toBeLessThan(program!.steps);
+    expect(tsr.profile(() => fast.twice(x)).launches).toBeLessThan(tsr.profile(() => net.twice(x)).launches);
+    fast.forward(x).square().sum().backward();
+    expect(net.fc1.weight.grad!.shape).toEqual([8, 4]);
+    expect(() => tsr.compile({} as never)).toThrow(tsr.ArgumentError);
+  });
+});

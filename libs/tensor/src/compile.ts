@@ -19,10 +19,27 @@ function runCompiled<A extends unknown[], R>(fn: (...args: A) => R, args: A, bre
   return result;
 }
 
-/** A function with fn's signature and results whose calls run as fused programs. */
-export function compile<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
-  if (typeof fn !== 'function') throw new ArgumentError('compile', `expected a function, got ${describe(fn)}`);
-  return (...args: A) => runCompiled(fn, args);
+/** What compile takes besides a function: a module (anything with a forward method), as torch.compile(model). */
+interface HasForward { forward(...args: never[]): unknown }
+
+/**
+ * A function with fn's signature and results whose calls run as fused programs; or, given a module,
+ * the module with its forward compiled (torch.compile(model)): the same object seen through a proxy,
+ * so its parameters, train()/eval() and state dict are the module's own, and its other methods
+ * (generate, say) call the compiled forward. Only the forward is captured there: a backward() called
+ * after it runs eagerly; compile the whole step (forward, backward, optimizer) to fuse it all.
+ */
+export function compile<M extends HasForward>(module: M): M;
+export function compile<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+export function compile(target: unknown): unknown {
+  if (typeof target === 'object' && target !== null && typeof (target as HasForward).forward === 'function') {
+    const module = target as { forward(...args: unknown[]): unknown };
+    const forward = compile((...args: unknown[]) => module.forward(...args));
+    return new Proxy(module, { get: (t, k, receiver) => (k === 'forward' ? forward : Reflect.get(t, k, receiver)) });
+  }
+  if (typeof target !== 'function') throw new ArgumentError('compile', `expected a function or a module, got ${describe(target)}`);
+  const fn = target as (...args: unknown[]) => unknown;
+  return (...args: unknown[]) => runCompiled(fn, args);
 }
 
 export interface ProgramReport {
