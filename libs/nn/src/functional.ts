@@ -380,10 +380,11 @@ export function embedding(indices: Tensor, weight: Tensor, options: { paddingIdx
   const { paddingIdx } = checkOptions<{ paddingIdx?: number }>('embedding', options);
   if (paddingIdx === undefined) return tsrEmbedding(indices, weight);
   checkInt('embedding', 'paddingIdx', paddingIdx, -weight.shape[0]!, weight.shape[0]! - 1);
-  // The padding row read through a detached copy: its gradient never reaches weight.
+  // Rows looked up at the padding index are taken from a detached copy of the output, so their
+  // gradient never reaches weight (work the size of the output, not of the whole table).
   const row = (paddingIdx + weight.shape[0]!) % weight.shape[0]!;
-  const isPad = arange(weight.shape[0]!, { device: weight.device }).eq(row).reshape([-1, 1]);
-  return tsrEmbedding(indices, tsrWhere(isPad, weight.detach(), weight));
+  const out = tsrEmbedding(indices, weight);
+  return tsrWhere(indices.eq(row).unsqueeze(-1), out.detach(), out);
 }
 
 /**
