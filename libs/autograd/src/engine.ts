@@ -19,30 +19,31 @@ export class Node implements GradNode {
   /** Whether the vjp is user code, whose tensors the engine must not dispose. */
   readonly userCode: boolean;
   private vjp: Vjp | undefined;
-  /** Storage versions of the inputs and output when recorded: a later in-place write makes them stale. */
+  /** Storage versions of the inputs, the output and the saved tensors when recorded: a later in-place write makes them stale. */
   private readonly versions: number[];
 
-  constructor(readonly name: string, readonly inputs: readonly (Tensor | undefined)[], readonly out: Tensor, vjp: Vjp) {
+  constructor(readonly name: string, readonly inputs: readonly (Tensor | undefined)[], readonly out: Tensor, vjp: Vjp, private readonly saved: readonly Tensor[] = []) {
     this.vjp = vjp;
     this.userCode = userVjps.has(vjp);
     // The graph holds its saved values: disposing a tensor (or leaving a tidy scope) must not free them.
-    const versions = new Array<number>(inputs.length + 1);
-    for (let i = 0; i < inputs.length; i++) {
-      const t = inputs[i];
-      versions[i] = t ? t.storage.version : 0;
+    const versions: number[] = [];
+    for (const t of this.held()) {
+      versions.push(t ? t.storage.version : 0);
       t?.storage.retain();
     }
-    versions[inputs.length] = out.storage.version;
-    out.storage.retain();
     this.versions = versions;
   }
+
+  /** What the graph holds for this node: its inputs, its output, then what its vjp saved. */
+  private held(): (Tensor | undefined)[] { return [...this.inputs, this.out, ...this.saved]; }
 
   apply(g: Tensor): readonly (Tensor | undefined)[] {
     if (!this.vjp) {
       throw new TesseraError('backward', `trying to backward through the graph a second time (at ${this.name}); the saved values were freed: pass { retainGraph: true } to the first backward`);
     }
-    for (let i = 0; i <= this.inputs.length; i++) {
-      const t = i < this.inputs.length ? this.inputs[i] : this.out;
+    const held = this.held();
+    for (let i = 0; i < held.length; i++) {
+      const t = held[i];
       if (t && t.storage.version !== this.versions[i]) {
         throw new TesseraError('backward', `a tensor saved by ${this.name} (shape ${fmtShape(t.shape)}) was modified by an in-place operation after it was used; gradients would be wrong`);
       }
@@ -53,8 +54,7 @@ export class Node implements GradNode {
   free(): void {
     if (!this.vjp) return;
     this.vjp = undefined;
-    for (const t of this.inputs) t?.storage.release();
-    this.out.storage.release();
+    for (const t of this.held()) t?.storage.release();
   }
 }
 
@@ -72,9 +72,9 @@ export function sumToShape(g: Tensor, shape: readonly number[], dtype: Tensor['d
 const recorder: Recorder = {
   isEnabled: isGradEnabled,
   noGrad,
-  record(name, inputs, out, vjp) {
+  record(name, inputs, out, vjp, saved) {
     out.requiresGrad = true;
-    out.gradFn = new Node(name, inputs, out, vjp);
+    out.gradFn = new Node(name, inputs, out, vjp, saved);
   },
   backward(root, gradient, retainGraph) {
     run([root], [gradient], { retainGraph, createGraph: false, accumulate: true });

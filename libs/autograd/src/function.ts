@@ -23,6 +23,6 @@ export function defineFunction<Args extends Tensor[]>(def: FunctionDef<Args>): (
     let saved: Tensor[] = [];
     const ctx: FunctionContext = { saveForBackward: (...t) => { saved = t; }, get savedTensors() { return saved; }, data: {} };
     const out = noGrad(() => def.forward(ctx, ...inputs));
-    return record(def.name, inputs, out, markUserCode((g) => def.backward(ctx, g)));
+    return record(def.name, inputs, out, markUserCode((g) => def.backward(ctx, g)), saved);
   };
 }

@@ -109,6 +109,30 @@ describe('backward and grad', () => {
     expect(a.grad!.tolistSync()).toEqual([1, 2, 3].map((v) => Math.exp(v) * (1 + v)));
   });
 
+  it('keeps what a gradient rule saved besides its inputs (indices) alive past tidy, and refuses an in-place write to it', () => {
+    const x = tsr.arange(12, { dtype: 'float64' }).reshape(3, 4).sin().requiresGrad_();
+    const picks = tsr.tensor([[2], [0], [3]], { dtype: 'int64' });
+    // Each index below is made inside the scope, so tidy disposes it; the graph must still read it.
+    const cases: [string, (t: tsr.Tensor) => tsr.Tensor][] = [
+      ['gather (one per row)', (t) => t.gather(1, picks.add(0)).mul(tsr.tensor([[1], [2], [3]], { dtype: 'float64' })).sum()],
+      ['gather (several per row)', (t) => t.gather(1, picks.expand(3, 2).add(0)).sum()],
+      ['indexSelect', (t) => t.indexSelect(1, tsr.tensor([3, 1, 3], { dtype: 'int64' })).square().sum()],
+      ['sort', (t) => t.sort(1)[0].mul(tsr.arange(4, { dtype: 'float64' })).sum()],
+      ['maxPool2d', (t) => tsr.nn.functional.maxPool2d(t.reshape(1, 1, 3, 4), 2).sum()],
+    ];
+    for (const [name, f] of cases) {
+      const want = tsr.grad(f(x), [x])[0]!.tolistSync();
+      const y = tsr.tidy(() => f(x));
+      y.backward();
+      expect(x.grad!.tolistSync(), name).toEqual(want);
+      x.grad = undefined;
+    }
+    const index = picks.add(0);
+    const y = x.gather(1, index).sum();
+    index.fill_(1);
+    expect(() => y.backward()).toThrow(/modified by an in-place operation/);
+  });
+
   it('assembles the gradient of narrowed pieces in one buffer: disjoint pieces, overlapping ones, other dims, strided slices', () => {
     const x = tsr.arange(24, { dtype: 'float64' }).reshape(6, 4).requiresGrad_();
     const rows = (g: tsr.Tensor) => (g.tolistSync() as number[][]).map((r) => r[0]);

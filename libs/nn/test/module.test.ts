@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as tsr from 'tessera';
 
 const { nn } = tsr;
+const F = nn.functional;
 
 class Net extends nn.Module {
   fc1 = new nn.Linear(4, 3);
@@ -285,5 +286,25 @@ describe('compile(module)', () => {
     fast.forward(x).square().sum().backward();
     expect(net.fc1.weight.grad!.shape).toEqual([8, 4]);
     expect(() => tsr.compile({} as never)).toThrow(tsr.ArgumentError);
+  });
+
+  it('a compiled forward returning a loss backpropagates as the eager one does (what its graph saved outlives the call)', () => {
+    tsr.manualSeed(7);
+    /** Embedding, max pooling and cross-entropy: gradient rules that read indices made inside the forward. */
+    class Classifier extends nn.Module<[tsr.Tensor, tsr.Tensor], [tsr.Tensor, tsr.Tensor]> {
+      emb = new nn.Embedding(10, 8); head = new nn.Linear(4, 5);
+      forward(ids: tsr.Tensor, targets: tsr.Tensor): [tsr.Tensor, tsr.Tensor] {
+        const h = F.maxPool2d(this.emb.forward(ids).unsqueeze(1), [1, 2]).squeeze(1).mean(1);
+        const logits = this.head.forward(h);
+        return [logits, F.crossEntropy(logits, targets.view(-1))];
+      }
+    }
+    const model = new Classifier(), fast = tsr.compile(model);
+    const ids = tsr.randint(0, 10, [6, 3]), targets = tsr.randint(0, 5, [6, 1]);
+    const grads = () => model.parameters().map((p) => { const g = p.grad!.dataSync() as Float32Array; p.grad = undefined; return Array.from(g); });
+    model.forward(ids, targets)[1].backward();
+    const want = grads();
+    fast.forward(ids, targets)[1].backward();
+    grads().forEach((g, i) => g.forEach((v, j) => expect(Math.abs(v - want[i]![j]!)).toBeLessThan(1e-6)));
   });
 });

@@ -16,7 +16,7 @@ export interface GradNode {
 
 export interface Recorder {
   isEnabled(): boolean;
-  record(name: string, inputs: readonly (Tensor | undefined)[], out: Tensor, vjp: Vjp): void;
+  record(name: string, inputs: readonly (Tensor | undefined)[], out: Tensor, vjp: Vjp, saved?: readonly Tensor[]): void;
   backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void;
   /** Runs fn with recording off (internal copies whose gradient the caller records itself). */
   noGrad<T>(fn: () => T): T;
@@ -34,8 +34,14 @@ const needsGrad = (inputs: readonly (Tensor | number | boolean | undefined)[]): 
 export const gradWanted = (inputs: readonly (Tensor | number | boolean | undefined)[]): boolean =>
   recorder !== undefined && needsGrad(inputs) && recorder.isEnabled();
 
-export function record(name: string, inputs: readonly (Tensor | undefined)[], out: Tensor, vjp: Vjp): Tensor {
-  if (recorder && needsGrad(inputs) && recorder.isEnabled()) recorder.record(name, inputs, out, vjp);
+/**
+ * Records out = name(inputs) with its vector-Jacobian product. `saved`: tensors the vjp uses besides
+ * the inputs and the output (gather's index, sort's indices): the graph holds them as it holds those,
+ * so disposing them (or leaving the tidy scope or compiled call that made them) cannot free what a
+ * later backward reads, and an in-place write to them after recording is refused there.
+ */
+export function record(name: string, inputs: readonly (Tensor | undefined)[], out: Tensor, vjp: Vjp, saved?: readonly Tensor[]): Tensor {
+  if (recorder && needsGrad(inputs) && recorder.isEnabled()) recorder.record(name, inputs, out, vjp, saved);
   return out;
 }
 

@@ -149,7 +149,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
     const [o1, x1, i1] = [one(out), one(x), one(index)];
     launch(backend, 'gather', [o1], [x1, i1], (k) => k(o1, x1, i1, d));
   }
-  return record('gather', [x], out, (g) => [picksOne(x, index, d) ? oneHotGrad(x, g, d, index) : scatterIntoZeros(x, g, d, index, g)]);
+  return record('gather', [x], out, (g) => [picksOne(x, index, d) ? oneHotGrad(x, g, d, index) : scatterIntoZeros(x, g, d, index, g)], [index]);
 }
 
 /** Whether gather picks one element along `dim` for every position of x's other dims (as nllLoss picks a class). */
@@ -209,7 +209,7 @@ export function sort(x: Tensor, dim = -1, options: SortOptions = {}): ValuesIndi
   const d = normDim('sort', dim, x.ndim), backend = x.storage.backend;
   const values = Tensor.empty(backend, x.shape, x.dtype), indices = Tensor.empty(backend, x.shape, 'int64');
   if (x.numel > 0) launch(backend, 'sort', [values, indices], [x], (k) => k(values, indices, x, d, descending));
-  return valuesIndices(record('sort', [x], values, (g) => [scatterAdd(zerosOf(x, g), d, indices, g)]), indices);
+  return valuesIndices(record('sort', [x], values, (g) => [scatterAdd(zerosOf(x, g), d, indices, g)], [indices]), indices);
 }
 
 /** torch.argsort: the positions that sort x along `dim`. */
@@ -246,7 +246,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
       throw new NotImplementedError('scatterAdd', `gradient w.r.t. src needs index and src of one shape, got ${fmtShape(index.shape)} and ${fmtShape(src.shape)}`);
     }
     return [g, src.requiresGrad ? g.gather(d, index) : undefined];
-  });
+  }, [index]);
 }
 
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
@@ -263,7 +263,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
     const along = x.shape.map((_, i) => (i === p.dim ? index.numel : 1));
     const idx = index.dtype === 'int64' ? index : index.to('int64');
     return [scatterIntoZeros(x, g, p.dim, reshape(idx, along).expand(g.shape), g)];
-  });
+  }, [index]);
 }
 
 /** Rows of `weight` [numEmbeddings, dim] picked by `indices` of any shape -> [...indices.shape, dim]. */
@@ -393,7 +393,7 @@ function pool(name: 'maxPool2d' | 'avgPool2d', x: Tensor, opt: Pool2dOptions): T
     });
   }
   const l = p.oh * p.ow;
-  if (isMax) return record(name, [x], out, (g) => [maxPoolGrad(x, g, indices!, p)]);
+  if (isMax) return record(name, [x], out, (g) => [maxPoolGrad(x, g, indices!, p)], indices && [indices]);
   return record(name, [x], out, (g) => {
     // Average pooling is linear: spread each window's gradient over it with fold, divided by the
     // window's divisor. With ceilMode the last window may reach past the padded input: fold onto a
