@@ -33,11 +33,18 @@ describe.skipIf(skipWithoutTorch())('ports train as their PyTorch originals (pyt
   const g = new tsr.Generator(); g.manualSeed(11);
   const offsets = Array.from({ length: STEPS }, () => Array.from({ length: train.gradient_accumulation_steps }, () => tsr.randint(0, data.length - model.block_size - 1, [4], { generator: g }).tolistSync() as number[]));
 
-  /** The port trained with train.py's inner loop; its initial weights go to `weights`. */
-  function ours(weights: string, compiled: boolean): number[] {
+  // generate() with top-1 sampling from the initial weights, beside torch's: 20 new tokens from a
+  // 5-token prompt (past the 16-token block, so the context is cropped as it grows). An untrained
+  // model settles into a cycle of two tokens; the first steps and the masking of all but the top
+  // logit (a wrong mask would draw from the whole softmax) are what the comparison checks.
+  const prompt = data.slice(0, 5), newTokens = 20;
+
+  /** The port trained with train.py's inner loop (its initial weights go to `weights`): each step's loss, and what it generated first. */
+  function ours(weights: string, compiled: boolean): { losses: number[]; greedy: number[] } {
     tsr.manualSeed(0);
     const m = new GPT(new GPTConfig({ nLayer: model.n_layer, nHead: model.n_head, nEmbd: model.n_embd, blockSize: model.block_size, vocabSize: model.vocab_size, bias: model.bias, dropout: 0 }));
     tsr.nn.saveFile(weights, Object.fromEntries(Object.entries(m.stateDict()).map(([k, v]) => [snake(k), v])));
+    const greedy = m.generate(tsr.tensor([prompt], { dtype: 'int64' }), newTokens, 0.8, 1).index(0).tolistSync() as number[];
     const optimizer = m.configureOptimizers(train.weight_decay, train.learning_rate, train.betas, 'cpu');
     const getLr = (it: number): number => {
       if (it < train.warmup_iters) return train.learning_rate * (it + 1) / (train.warmup_iters + 1);
@@ -49,7 +56,7 @@ describe.skipIf(skipWithoutTorch())('ports train as their PyTorch originals (pyt
     const batch = (ix: readonly number[], shift: number) => tsr.stack(ix.map((i) => source.narrow(0, i + shift, model.block_size)));
     const micro = (X: tsr.Tensor, Y: tsr.Tensor) => { const loss = m.forward(X, Y)[1]!.div(train.gradient_accumulation_steps); loss.backward(); return loss; };
     const step = compiled ? tsr.compile(micro) : micro;
-    return offsets.map((micros, it) => {
+    const losses = offsets.map((micros, it) => {
       for (const group of optimizer.paramGroups) group.lr = getLr(it);
       const total = micros.reduce((sum, ix) => sum + (step(batch(ix, 0), batch(ix, 1)).itemSync() as number), 0);
       tsr.nn.clipGradNorm_(m.parameters(), train.grad_clip);
@@ -57,16 +64,20 @@ describe.skipIf(skipWithoutTorch())('ports train as their PyTorch originals (pyt
       optimizer.zeroGrad();
       return total;
     });
+    return { losses, greedy };
   }
 
   for (const compiled of [false, true]) {
     it(`nanoGPT (model.py + train.py's loop${compiled ? ', compiled' : ''}): ${STEPS} steps of AdamW with decay groups, warmup + cosine, accumulation and clipping give torch's losses`, () => {
       const dir = mkdtempSync(join(tmpdir(), 'tessera-nanogpt-'));
       const weights = join(dir, 'init.safetensors');
-      const got = ours(weights, compiled);
-      writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ model, ...train, weights, data, offsets }));
-      const want = JSON.parse(execFileSync(PYTHON, [new URL('../ports/nanogpt/reference.py', import.meta.url).pathname, join(dir, 'cfg.json')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as number[];
+      const { losses: got, greedy } = ours(weights, compiled);
+      writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ model, ...train, weights, data, offsets, prompt, new_tokens: newTokens }));
+      const ref = JSON.parse(execFileSync(PYTHON, [new URL('../ports/nanogpt/reference.py', import.meta.url).pathname, join(dir, 'cfg.json')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { losses: number[]; greedy: number[] };
+      const want = ref.losses;
       expect(want.length).toBe(STEPS);
+      expect(greedy).toHaveLength(prompt.length + newTokens);
+      expect(greedy).toEqual(ref.greedy);
       // The loss falls (the comparison is of a run that learns), and every step agrees with torch's.
       expect(got[STEPS - 1]!).toBeLessThan(got[0]! - 0.5);
       got.forEach((l, i) => expect(Math.abs(l - want[i]!) <= 1e-4 * Math.abs(want[i]!), `step ${i}: ${l} vs torch ${want[i]}`).toBe(true));
@@ -184,6 +195,40 @@ describe.skipIf(skipWithoutTorch())('ports train as their PyTorch originals (pyt
       got.forEach((l, i) => expect(Math.abs(l - want[i]!) <= 1e-4 * Math.abs(want[i]!), `step ${i}: ${l} vs torch ${want[i]}`).toBe(true));
     }, 120_000);
   }
+});
+
+describe('nanoGPT train.ts, run as a script', () => {
+  const script = new URL('../ports/nanogpt/train.ts', import.meta.url).pathname;
+  const root = new URL('../..', import.meta.url).pathname;
+  const run = (argv: string[]): string => execFileSync(process.execPath, argv, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  /** "step N: train loss a, val loss b" lines as { step: val loss }. */
+  const evals = (out: string): Map<number, number> => new Map([...out.matchAll(/^step (\d+): train loss [\d.]+, val loss ([\d.]+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]));
+  const settings = ['--evalInterval=10', '--evalIters=4', '--logInterval=10'];
+
+  it('trains from scratch, writes a checkpoint, and resumes from it where it stopped', () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'tessera-nanogpt-script-'));
+    const first = evals(run(['--import', 'tsx', script, ...settings, `--outDir=${outDir}`, '--maxIters=20']));
+    expect([...first.keys()]).toEqual([0, 10, 20]);
+    expect(first.get(20)!).toBeLessThan(first.get(0)! - 0.4);
+    const resumed = run(['--import', 'tsx', script, ...settings, `--outDir=${outDir}`, '--maxIters=30', '--initFrom=resume']);
+    expect(resumed).toMatch(/Resuming training from/);
+    // It starts at the saved iteration with the trained weights (a fresh model would evaluate near step 0's loss) and goes on.
+    const second = evals(resumed);
+    expect([...second.keys()]).toEqual([20, 30]);
+    expect(second.get(20)!).toBeLessThan(first.get(0)! - 0.4);
+    expect(second.get(30)!).toBeLessThan(second.get(20)!);
+  }, 180_000);
+
+  it('trains with DistributedDataParallel on 2 ranks under tessera-run (torchrun\'s variables), rank 0 alone logging', () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'tessera-nanogpt-ddp-'));
+    const launcher = new URL('../../libs/distributed/bin/tessera-run.mjs', import.meta.url).pathname;
+    const out = run([launcher, '--nproc', '2', script, ...settings, `--outDir=${outDir}`, '--maxIters=20']);
+    // gradientAccumulationSteps 2 over 2 ranks: one micro-step each, the tokens per iteration unchanged.
+    expect(out.match(/tokens per iteration will be: 1536/g)).toHaveLength(2);
+    const e = evals(out);
+    expect([...e.keys()]).toEqual([0, 10, 20]); // once each: rank 0 evaluates and logs
+    expect(e.get(20)!).toBeLessThan(e.get(0)! - 0.4);
+  }, 180_000);
 });
 
 describe('the coverage table', () => {

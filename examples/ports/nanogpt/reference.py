@@ -71,13 +71,26 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(c["n_embd"], c["vocab_size"], bias=False)
         self.transformer.wte.weight = self.lm_head.weight
 
-    def forward(self, idx, targets):
+    def forward(self, idx, targets=None):
         t = idx.size(1)
         x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(0, t, dtype=torch.long))
         for block in self.transformer.h:
             x = block(x)
         logits = self.lm_head(self.transformer.ln_f(x))
+        if targets is None:
+            return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature, top_k):
+        # model.py's sampling loop: crop to the block, last position's logits over the temperature,
+        # everything below the k-th largest to -inf, a draw from the softmax.
+        for _ in range(max_new_tokens):
+            logits = self(idx[:, -self.transformer.wpe.num_embeddings:])[:, -1, :] / temperature
+            v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+            logits[logits < v[:, [-1]]] = -float("inf")
+            idx = torch.cat((idx, torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)), dim=1)
+        return idx
 
 
 cfg = json.load(open(sys.argv[1]))
@@ -103,6 +116,8 @@ def get_lr(it):
 
 
 data = torch.tensor(cfg["data"], dtype=torch.long)
+# Top-1 sampling from the initial weights (varied logits, unlike a barely trained model's).
+greedy = model.generate(torch.tensor([cfg["prompt"]], dtype=torch.long), cfg["new_tokens"], 0.8, 1)
 bs, accum = cfg["model"]["block_size"], cfg["gradient_accumulation_steps"]
 losses = []
 for it, micro_offsets in enumerate(cfg["offsets"]):
@@ -119,4 +134,4 @@ for it, micro_offsets in enumerate(cfg["offsets"]):
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     losses.append(total)
-print(json.dumps(losses))
+print(json.dumps({"losses": losses, "greedy": greedy[0].tolist()}))

@@ -1,17 +1,25 @@
 /**
- * A port of karpathy/nanoGPT's train.py (MIT licence), single process: the training loop with
- * gradient accumulation and clipping, warmup + cosine learning rate, estimateLoss under noGrad,
- * checkpoint and resume. Settings are overridden as upstream's configurator.py allows:
- * `npx tsx examples/ports/nanogpt/train.ts --maxIters=200 --initFrom=resume`. The dataset is
- * character-level Shakespeare (examples/text/sonnets.txt), encoded here rather than by a prepare.py.
- * What differs from upstream beyond renames is listed in NOTES.md.
+ * A port of karpathy/nanoGPT's train.py (MIT licence): the training loop with gradient accumulation
+ * and clipping, warmup + cosine learning rate, estimateLoss under noGrad, checkpoint and resume, and
+ * DistributedDataParallel when launched as several ranks. Settings are overridden as upstream's
+ * configurator.py allows: `npx tsx examples/ports/nanogpt/train.ts --maxIters=200 --initFrom=resume`.
+ * The dataset is character-level Shakespeare (examples/text/sonnets.txt), encoded here rather than
+ * by a prepare.py. What differs from upstream beyond renames is listed in NOTES.md.
  *
- * To run on a single GPU, example:
- * $ npx tsx examples/ports/nanogpt/train.ts --batchSize=32 --compile=false
+ * To run on a single GPU (WebGPU), example:
+ * $ npx tsx examples/ports/nanogpt/train.ts --device=webgpu --compile=false
+ *
+ * To run with DDP on 2 processes of one machine, example:
+ * $ npx tessera-run --nproc 2 examples/ports/nanogpt/train.ts
+ *
+ * To run with DDP over Open MPI (also across machines: tessera-run --hostfile), example:
+ * $ npx tessera-run --nproc 2 --backend mpi examples/ports/nanogpt/train.ts --backend=mpi
  */
+import assert from 'node:assert';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tsr from 'tessera';
+import { DistributedDataParallel as DDP, initProcessGroup, destroyProcessGroup, type DistBackend } from '@tessera/distributed';
 import { GPT, GPTConfig } from './model.js';
 
 // -----------------------------------------------------------------------------
@@ -46,26 +54,47 @@ let decayLr = true; // whether to decay the learning rate
 let warmupIters = 20; // how many steps to warm up for
 let lrDecayIters = 300; // should be ~= maxIters per Chinchilla
 let minLr = 1e-4; // minimum learning rate, should be ~= learningRate/10 per Chinchilla
+// DDP settings
+let backend = 'shm'; // 'shm', 'mpi', as tessera-run's --backend
 // system
 let device = 'cpu'; // examples: 'cpu', 'webgpu'
-let compile = true; // use tsr.compile to fuse the training step
-let seed = 1337;
+let compile = true; // use tsr.compile to compile the model to be faster
 // -----------------------------------------------------------------------------
 // overrides from the command line (upstream's configurator.py): --key=value
-const config: Record<string, unknown> = { outDir, evalInterval, logInterval, evalIters, evalOnly, alwaysSaveCheckpoint, initFrom, gradientAccumulationSteps, batchSize, blockSize, nLayer, nHead, nEmbd, dropout, bias, learningRate, maxIters, weightDecay, beta1, beta2, gradClip, decayLr, warmupIters, lrDecayIters, minLr, device, compile, seed };
+const config: Record<string, unknown> = { outDir, evalInterval, logInterval, evalIters, evalOnly, alwaysSaveCheckpoint, initFrom, gradientAccumulationSteps, batchSize, blockSize, nLayer, nHead, nEmbd, dropout, bias, learningRate, maxIters, weightDecay, beta1, beta2, gradClip, decayLr, warmupIters, lrDecayIters, minLr, backend, device, compile };
 for (const arg of process.argv.slice(2)) {
   const [key, val] = arg.replace(/^--/, '').split('=') as [string, string];
   if (!(key in config)) throw new Error(`Unknown config key: ${key}`);
   config[key] = typeof config[key] === 'number' ? Number(val) : typeof config[key] === 'boolean' ? val === 'true' : val;
   console.log(`Overriding: ${key} = ${val}`);
 }
-({ outDir, evalInterval, logInterval, evalIters, evalOnly, alwaysSaveCheckpoint, initFrom, gradientAccumulationSteps, batchSize, blockSize, nLayer, nHead, nEmbd, dropout, bias, learningRate, maxIters, weightDecay, beta1, beta2, gradClip, decayLr, warmupIters, lrDecayIters, minLr, device, compile, seed } = config as typeof config & { outDir: string; evalInterval: number; logInterval: number; evalIters: number; evalOnly: boolean; alwaysSaveCheckpoint: boolean; initFrom: string; gradientAccumulationSteps: number; batchSize: number; blockSize: number; nLayer: number; nHead: number; nEmbd: number; dropout: number; bias: boolean; learningRate: number; maxIters: number; weightDecay: number; beta1: number; beta2: number; gradClip: number; decayLr: boolean; warmupIters: number; lrDecayIters: number; minLr: number; device: string; compile: boolean; seed: number });
+({ outDir, evalInterval, logInterval, evalIters, evalOnly, alwaysSaveCheckpoint, initFrom, gradientAccumulationSteps, batchSize, blockSize, nLayer, nHead, nEmbd, dropout, bias, learningRate, maxIters, weightDecay, beta1, beta2, gradClip, decayLr, warmupIters, lrDecayIters, minLr, backend, device, compile } = config as typeof config & { outDir: string; evalInterval: number; logInterval: number; evalIters: number; evalOnly: boolean; alwaysSaveCheckpoint: boolean; initFrom: string; gradientAccumulationSteps: number; batchSize: number; blockSize: number; nLayer: number; nHead: number; nEmbd: number; dropout: number; bias: boolean; learningRate: number; maxIters: number; weightDecay: number; beta1: number; beta2: number; gradClip: number; decayLr: boolean; warmupIters: number; lrDecayIters: number; minLr: number; backend: string; device: string; compile: boolean });
 // -----------------------------------------------------------------------------
 
-const tokensPerIter = gradientAccumulationSteps * batchSize * blockSize;
+// various inits, derived attributes, I/O setup
+const ddp = Number(process.env['RANK'] ?? -1) !== -1; // is this a ddp run?
+let masterProcess: boolean, seedOffset: number, ddpWorldSize: number;
+if (ddp) {
+  await initProcessGroup({ backend: backend as DistBackend });
+  const ddpRank = Number(process.env['RANK']);
+  ddpWorldSize = Number(process.env['WORLD_SIZE']);
+  masterProcess = ddpRank === 0; // this process will do logging, checkpointing etc.
+  seedOffset = ddpRank; // each process gets a different seed
+  // worldSize number of processes will be training simultaneously, so we can scale
+  // down the desired gradient accumulation iterations per process proportionally
+  assert(gradientAccumulationSteps % ddpWorldSize === 0);
+  gradientAccumulationSteps = Math.floor(gradientAccumulationSteps / ddpWorldSize);
+} else {
+  // if not ddp, we are running on a single gpu, and one process
+  masterProcess = true;
+  seedOffset = 0;
+  ddpWorldSize = 1;
+}
+const tokensPerIter = gradientAccumulationSteps * ddpWorldSize * batchSize * blockSize;
 console.log(`tokens per iteration will be: ${tokensPerIter}`);
-mkdirSync(outDir, { recursive: true });
-tsr.manualSeed(seed);
+
+if (masterProcess) mkdirSync(outDir, { recursive: true });
+tsr.manualSeed(1337 + seedOffset);
 if (device === 'webgpu') await tsr.initWebGPU();
 const dev = device as tsr.DeviceKind;
 
@@ -94,7 +123,7 @@ console.log(`found vocabSize = ${metaVocabSize}`);
 
 // model init
 const modelArgs: Partial<GPTConfig> = { nLayer, nHead, nEmbd, blockSize, bias, vocabSize: undefined, dropout }; // start with modelArgs from command line
-let model: GPT;
+let model: GPT | DDP<GPT>;
 let checkpoint: { model: Record<string, tsr.Tensor>; optimizer: ReturnType<tsr.nn.AdamW['stateDict']>; modelArgs: Partial<GPTConfig>; iterNum: number; bestValLoss: number; config: Record<string, unknown> } | undefined;
 if (initFrom === 'scratch') {
   // init a new model from scratch
@@ -130,14 +159,14 @@ const optimizer = model.configureOptimizers(weightDecay, learningRate, [beta1, b
 if (initFrom === 'resume') optimizer.loadStateDict(checkpoint!.optimizer);
 checkpoint = undefined; // free up memory
 
-// one micro-step's forward and backward, compiled into a few fused kernels
-const microStep = (X: tsr.Tensor, Y: tsr.Tensor): tsr.Tensor => {
-  let [, loss] = model.forward(X, Y);
-  loss = loss!.div(gradientAccumulationSteps); // scale the loss to account for gradient accumulation
-  loss.backward();
-  return loss;
-};
-const step = compile ? tsr.compile(microStep) : microStep;
+// compile the model
+if (compile) {
+  console.log('compiling the model...');
+  model = tsr.compile(model);
+}
+
+// wrap model into DDP container
+if (ddp) model = new DDP(model);
 
 /** helps estimate an arbitrarily accurate loss over either split using many batches */
 const estimateLoss = (): Record<'train' | 'val', number> => tsr.noGrad(() => {
@@ -174,19 +203,20 @@ let [X, Y] = getBatch('train'); // fetch the very first batch
 let t0 = performance.now();
 let localIterNum = 0; // number of iterations in the lifetime of this process
 let runningMfu = -1.0;
+const rawModel = model instanceof DDP ? model.module : model; // unwrap DDP container if needed
 for (;;) {
   // determine and set the learning rate for this iteration
   const lr = decayLr ? getLr(iterNum) : learningRate;
   for (const paramGroup of optimizer.paramGroups) paramGroup.lr = lr;
 
   // evaluate the loss on train/val sets and write checkpoints
-  if (iterNum % evalInterval === 0) {
+  if (iterNum % evalInterval === 0 && masterProcess) {
     const losses = estimateLoss();
     console.log(`step ${iterNum}: train loss ${losses.train.toFixed(4)}, val loss ${losses.val.toFixed(4)}`);
     if (losses.val < bestValLoss || alwaysSaveCheckpoint) {
       bestValLoss = losses.val;
       if (iterNum > 0) {
-        const ckpt = { model: model.stateDict(), optimizer: optimizer.stateDict(), modelArgs, iterNum, bestValLoss, config };
+        const ckpt = { model: rawModel.stateDict(), optimizer: optimizer.stateDict(), modelArgs, iterNum, bestValLoss, config };
         console.log(`saving checkpoint to ${outDir}`);
         tsr.save(ckpt, path.join(outDir, 'ckpt.safetensors'));
       }
@@ -196,10 +226,20 @@ for (;;) {
 
   // forward backward update, with optional gradient accumulation to simulate larger batch size
   let loss!: tsr.Tensor;
-  for (let microStepIndex = 0; microStepIndex < gradientAccumulationSteps; microStepIndex++) {
-    loss = step(X, Y);
+  for (let microStep = 0; microStep < gradientAccumulationSteps; microStep++) {
+    if (ddp) {
+      // in DDP training we only need to sync gradients at the last micro step.
+      // the official way to do this is with model.noSync() context manager, but
+      // I really dislike that this bloats the code and forces us to repeat code
+      // looking at the source of that context manager, it just toggles this variable
+      (model as DDP<GPT>).requireBackwardGradSync = (microStep === gradientAccumulationSteps - 1);
+    }
+    [, loss] = model.forward(X, Y) as [tsr.Tensor, tsr.Tensor];
+    loss = loss.div(gradientAccumulationSteps); // scale the loss to account for gradient accumulation
     // immediately async prefetch next batch while model is doing the forward pass
     [X, Y] = getBatch('train');
+    // backward pass
+    loss.backward();
   }
   // clip the gradient
   if (gradClip !== 0.0) tsr.nn.clipGradNorm_(model.parameters(), gradClip);
@@ -212,12 +252,12 @@ for (;;) {
   const t1 = performance.now();
   const dt = t1 - t0;
   t0 = t1;
-  if (iterNum % logInterval === 0) {
+  if (iterNum % logInterval === 0 && masterProcess) {
     // get loss as float. note: this is a CPU-GPU sync point
     // scale up to undo the division above, approximating the true total loss (exact would have been a sum)
     const lossf = (await loss.item() as number) * gradientAccumulationSteps;
     if (localIterNum >= 5) { // let the training loop settle a bit
-      const mfu = model.estimateMfu(batchSize * gradientAccumulationSteps, dt / 1000);
+      const mfu = rawModel.estimateMfu(batchSize * gradientAccumulationSteps, dt / 1000);
       runningMfu = runningMfu === -1.0 ? mfu : 0.9 * runningMfu + 0.1 * mfu;
     }
     console.log(`iter ${iterNum}: loss ${lossf.toFixed(4)}, time ${dt.toFixed(2)}ms, mfu ${(runningMfu * 100).toFixed(2)}%`);
@@ -229,8 +269,12 @@ for (;;) {
   if (iterNum > maxIters) break;
 }
 
+if (ddp) destroyProcessGroup();
+
 // a sample from the trained model, with top-k sampling (upstream's sample.py)
-model.eval();
-const start = tsr.tensor([[stoi.get('\n')!]], { dtype: 'int64', device: dev });
-const sample = model.generate(start, 200, 0.8, 10);
-console.log((await sample.index(0).tolist() as number[]).map((i) => chars[i]).join(''));
+if (masterProcess) {
+  rawModel.eval();
+  const start = tsr.tensor([[stoi.get('\n')!]], { dtype: 'int64', device: dev });
+  const sample = rawModel.generate(start, 200, 0.8, 10);
+  console.log((await sample.index(0).tolist() as number[]).map((i) => chars[i]).join(''));
+}

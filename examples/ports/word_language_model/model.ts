@@ -12,7 +12,7 @@ export type Hidden = Tensor | [Tensor, Tensor];
 
 /** Container module with an encoder, a recurrent module, and a decoder. */
 export class RNNModel extends nn.Module<[Tensor, Hidden], [Tensor, Hidden]> {
-  ntoken: number; drop: tsr.nn.Dropout; encoder: tsr.nn.Embedding; rnn: tsr.nn.LSTM | tsr.nn.GRU | tsr.nn.RNN; decoder: tsr.nn.Linear;
+  ntoken: number; drop: tsr.nn.Dropout; encoder: tsr.nn.Embedding; rnn: tsr.nn.RNNBase; decoder: tsr.nn.Linear;
   rnnType: string; nhid: number; nlayers: number;
   constructor(rnnType: string, ntoken: number, ninp: number, nhid: number, nlayers: number, dropout = 0.5, tieWeights = false) {
     super();
@@ -55,7 +55,7 @@ export class RNNModel extends nn.Module<[Tensor, Hidden], [Tensor, Hidden]> {
 
   forward(input: Tensor, hidden: Hidden): [Tensor, Hidden] {
     const emb = this.drop.forward(this.encoder.forward(input));
-    let [output, hiddenOut] = (this.rnn as { forward(x: Tensor, h: Hidden): [Tensor, Hidden] }).forward(emb, hidden);
+    let [output, hiddenOut] = this.rnn.forward(emb, hidden);
     output = this.drop.forward(output);
     let decoded = this.decoder.forward(output);
     decoded = decoded.view(-1, this.ntoken);

@@ -4,6 +4,8 @@
 // 'shm' (the default): spawns the ranks itself, with TESSERA_RANK / TESSERA_WORLD_SIZE / TESSERA_SHM_NAME
 // set; when a rank fails the others are stopped and the launcher exits with the failure's code.
 // 'mpi': hands over to Open MPI's mpirun, which places ranks (also across hosts: pass --hostfile).
+// Either way each rank also finds torchrun's RANK / LOCAL_RANK / WORLD_SIZE, so a script written for
+// torchrun (`ddp = int(os.environ.get('RANK', -1)) != -1`) ports as it is.
 // TypeScript scripts run through tsx.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -53,7 +55,7 @@ function runShm(o) {
   let alive = o.nproc;
   const stopAll = (sig) => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(sig); };
   for (let rank = 0; rank < o.nproc; rank++) {
-    const env = { ...process.env, TESSERA_DIST_BACKEND: 'shm', TESSERA_RANK: String(rank), TESSERA_WORLD_SIZE: String(o.nproc), TESSERA_LOCAL_RANK: String(rank), TESSERA_SHM_NAME: name };
+    const env = { ...process.env, TESSERA_DIST_BACKEND: 'shm', TESSERA_RANK: String(rank), TESSERA_WORLD_SIZE: String(o.nproc), TESSERA_LOCAL_RANK: String(rank), TESSERA_SHM_NAME: name, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(o.nproc) };
     if (o.timeoutMs) env.TESSERA_DIST_TIMEOUT_MS = String(o.timeoutMs);
     const child = spawn(process.execPath, nodeArgs(o.script, o.args), { stdio: 'inherit', env });
     children.push(child);
@@ -84,7 +86,8 @@ function runMpi(o) {
   const env = { ...process.env, TESSERA_DIST_BACKEND: 'mpi' };
   if (o.timeoutMs) env.TESSERA_DIST_TIMEOUT_MS = String(o.timeoutMs);
   for (const v of ['TESSERA_DIST_BACKEND', 'TESSERA_DIST_TIMEOUT_MS', 'TESSERA_NATIVE']) if (env[v] !== undefined) args.push('-x', v);
-  args.push(process.execPath, ...nodeArgs(o.script, o.args));
+  // Each rank learns its place from mpirun's variables; torchrun-env.mjs copies them to torchrun's names before the script runs.
+  args.push(process.execPath, '--import', new URL('./torchrun-env.mjs', import.meta.url).href, ...nodeArgs(o.script, o.args));
   const child = spawn('mpirun', args, { stdio: 'inherit', env });
   child.on('error', (e) => { console.error(`tessera-run: cannot start mpirun (${e.message}): install Open MPI (apt-get install openmpi-bin libopenmpi-dev)`); process.exit(1); });
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -6,9 +6,9 @@
  * Buckets start in a fixed order on every rank (a ready bucket waits for the ones before it), so the
  * ranks' collectives always match. When backward ends, the averaged gradients are written to .grad.
  */
-import { queueCallback } from '@tessera/autograd';
+import { isGradEnabled, queueCallback } from '@tessera/autograd';
 import { ArgumentError, DTYPES } from '@tessera/ops';
-import { Module } from '@tessera/nn';
+import { type AnyModule, Module } from '@tessera/nn';
 import { type Tensor, zeros } from '@tessera/tensor';
 import { defaultGroup } from './group.js';
 import type { ProcessGroup, Work } from './process-group.js';
@@ -17,7 +17,7 @@ export interface DDPOptions {
   group?: ProcessGroup;
   /** Bucket size in MiB (torch's default: 25). */
   bucketCapMB?: number;
-  /** Broadcast buffers (e.g. BatchNorm statistics) from rank 0 before each forward. Default true. */
+  /** Broadcast buffers (e.g. BatchNorm statistics) from rank 0 before each forward that a synced backward follows (grad enabled). Default true. */
   broadcastBuffers?: boolean;
 }
 
@@ -30,7 +30,8 @@ interface Bucket {
   work?: Work;
 }
 
-export class DistributedDataParallel<M extends Module = Module> extends Module {
+/** Wraps a module of any forward signature; its own forward has that signature. */
+export class DistributedDataParallel<M extends AnyModule = Module> extends Module<Parameters<M['forward']>, ReturnType<M['forward']>> {
   readonly group: ProcessGroup;
   private readonly buckets: Bucket[] = [];
   private readonly bucketOf = new Map<Tensor, Bucket>();
@@ -53,17 +54,30 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     this.packBuckets(module.parameters().filter((p) => p.requiresGrad).reverse(), capBytes);
   }
 
-  forward(...inputs: Tensor[]): Tensor {
+  forward(...inputs: Parameters<M['forward']>): ReturnType<M['forward']> {
     // A backward that threw never reached finish(): start this step from a clean slate.
     if (this.armed) this.reset();
-    if (this.broadcastBuffers) for (const b of this.moduleBuffers()) this.group.broadcast(b, 0).waitSync();
-    return this.module.forward(...inputs);
+    // As torch's DDP: buffers are synced only for a forward that will be followed by a synced
+    // backward (grad enabled), so one rank alone may evaluate under noGrad (nanoGPT's estimate_loss).
+    if (this.broadcastBuffers && this.syncing && isGradEnabled()) for (const b of this.moduleBuffers()) this.group.broadcast(b, 0).waitSync();
+    return this.module.forward(...inputs) as ReturnType<M['forward']>;
   }
 
   /** Runs fn without averaging gradients (local accumulation, as torch's no_sync()); the next synced backward averages the sum. */
   noSync<T>(fn: () => T): T {
+    const was = this.syncing;
     this.syncing = false;
-    try { return fn(); } finally { this.syncing = true; }
+    try { return fn(); } finally { this.syncing = was; }
+  }
+
+  /**
+   * Whether the next backward averages the gradients (torch's require_backward_grad_sync): false
+   * accumulates locally, as noSync() does, for the micro-steps of gradient accumulation before the last.
+   */
+  get requireBackwardGradSync(): boolean { return this.syncing; }
+  set requireBackwardGradSync(sync: boolean) {
+    if (typeof sync !== 'boolean') throw new ArgumentError('DistributedDataParallel', `requireBackwardGradSync must be a boolean, got ${typeof sync}`);
+    this.syncing = sync;
   }
 
   private moduleBuffers(): Tensor[] { return [...this.module.namedBuffers()].map(([, b]) => b); }

@@ -15,7 +15,7 @@ export type ReduceOp = 'sum' | 'avg' | 'max' | 'min' | 'product';
 export interface InitOptions {
   /** Default: $TESSERA_DIST_BACKEND (tessera-run sets it). */
   backend?: DistBackend;
-  /** 'shm' only (MPI learns them from mpirun). Default: $TESSERA_RANK, $TESSERA_WORLD_SIZE. */
+  /** 'shm' only (MPI learns them from mpirun). Default: $TESSERA_RANK, $TESSERA_WORLD_SIZE (else torchrun's $RANK, $WORLD_SIZE). */
   rank?: number;
   worldSize?: number;
   /** 'shm' only: the shared-memory segment's name. Default: $TESSERA_SHM_NAME. */
@@ -113,8 +113,9 @@ export class ProcessGroup {
     if (!(timeoutMs > 0)) throw new ArgumentError('initProcessGroup', `timeoutMs must be positive, got ${timeoutMs}`);
     let handle: GroupHandle;
     if (backend === 'shm') {
-      const rank = opt.rank ?? Number(env['TESSERA_RANK']);
-      const world = opt.worldSize ?? Number(env['TESSERA_WORLD_SIZE']);
+      // torchrun's names as well, which tessera-run also sets.
+      const rank = opt.rank ?? Number(env['TESSERA_RANK'] ?? env['RANK']);
+      const world = opt.worldSize ?? Number(env['TESSERA_WORLD_SIZE'] ?? env['WORLD_SIZE']);
       const name = opt.name ?? env['TESSERA_SHM_NAME'];
       if (!Number.isInteger(world) || world < 1 || !Number.isInteger(rank) || rank < 0 || rank >= world) {
         throw new ArgumentError('initProcessGroup', `'shm' needs 0 <= rank < worldSize (got rank ${rank}, worldSize ${world}): launch with tessera-run --nproc N, or pass them`);

@@ -55,6 +55,52 @@ describe('DistributedDataParallel', () => {
     expect(await used.weight.grad!.tolist()).toEqual(await local.tolist());
   });
 
+  it('requireBackwardGradSync = false accumulates locally as noSync does; forward keeps its module\'s signature', async () => {
+    tsr.manualSeed(3);
+    const used = new nn.Linear(3, 2), unused = new nn.Linear(3, 2);
+    /** A forward as nanoGPT's: (inputs, targets?) to (outputs, loss?). */
+    class Pair extends nn.Module<[tsr.Tensor, tsr.Tensor?], [tsr.Tensor, tsr.Tensor | undefined]> {
+      a = used; b = unused;
+      forward(x: tsr.Tensor, y?: tsr.Tensor): [tsr.Tensor, tsr.Tensor | undefined] {
+        const out = this.a.forward(x);
+        return [out, y && out.sub(y).square().mean()];
+      }
+    }
+    const ddp = new DistributedDataParallel(new Pair());
+    const x = tsr.randn([4, 3]), y = tsr.randn([4, 2]);
+    expect(ddp.requireBackwardGradSync).toBe(true);
+    ddp.requireBackwardGradSync = false;
+    const [, loss] = ddp.forward(x, y);
+    loss!.backward();
+    // Not synced: the unused parameter got no (zero) gradient from the end-of-backward all-reduce.
+    expect(unused.weight.grad).toBeUndefined();
+    ddp.requireBackwardGradSync = true;
+    ddp.forward(x, y)[1]!.backward();
+    expect(await unused.weight.grad!.tolist()).toEqual([[0, 0, 0], [0, 0, 0]]);
+    const twice = tsr.grad(used.forward(x).sub(y).square().mean().mul(2), [used.weight])[0]!;
+    expect(used.weight.grad!.sub(twice).abs().max().itemSync()).toBeLessThan(1e-6);
+    expect(() => { (ddp as { requireBackwardGradSync: unknown }).requireBackwardGradSync = 1; }).toThrow(tsr.ArgumentError);
+  });
+
+  it('broadcasts buffers before a forward that a synced backward follows, not under noGrad (one rank may evaluate alone)', () => {
+    const model = new nn.Sequential(new nn.Linear(3, 3), new nn.BatchNorm1d(3));
+    const ddp = new DistributedDataParallel(model);
+    let broadcasts = 0;
+    const broadcast = group.broadcast.bind(group);
+    group.broadcast = (t, src) => { broadcasts++; return broadcast(t, src); };
+    try {
+      const x = tsr.randn([4, 3]);
+      tsr.noGrad(() => ddp.forward(x));
+      expect(broadcasts).toBe(0);
+      ddp.noSync(() => ddp.forward(x));
+      expect(broadcasts).toBe(0);
+      ddp.forward(x).sum().backward();
+      expect(broadcasts).toBe([...model.namedBuffers()].length);
+    } finally {
+      group.broadcast = broadcast;
+    }
+  });
+
   it('keeps gradients accumulated under noSync for parameters the synced step does not use', async () => {
     tsr.manualSeed(2);
     const a = new nn.Linear(3, 2), b = new nn.Linear(3, 2);

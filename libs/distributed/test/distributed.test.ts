@@ -29,6 +29,7 @@ for (const transport of ['shm', 'mpi'] as const) {
           const want = backend === 'native' && nativeUnavailable !== undefined ? { unavailable: nativeUnavailable } : { transport, checks: 36 };
           expect(row, `rank ${rank} on ${backend}:\n${r.stdout}\n${r.stderr}`).toMatchObject(want);
         }
+        expect(rec.find((x) => x['rank'] === rank && 'torchrun' in x)?.['torchrun']).toEqual({ RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: '2' });
         const mismatch = rec.find((x) => x['rank'] === rank && 'mismatch' in x);
         expect(mismatch?.['mismatch']).toMatch(/the ranks disagree: rank 0 called allReduce on float32 \[3\] \(sum\); rank 1 called allReduce on float32 \[4\] \(sum\)/);
       }

@@ -305,8 +305,12 @@ const recurrentInit = (hiddenSize: number) => (...shape: number[]): Tensor => pa
  * outputs beside the first's); weights uniform in +-1/sqrt(hiddenSize) as torch's, named weightIhL0,
  * weightHhL0, biasIhL0, biasHhL0, ... (weightIhL0Reverse, ... for the reverse direction). States
  * are [numLayers * directions, N, H], layer by layer, forward before reverse, as torch's.
+ *
+ * torch.nn.RNNBase: the base of the three. Its state type defaults to either kind (h alone, or an
+ * LSTM's [h, c]), so a field that holds whichever layer a script chose (`rnn: nn.RNNBase`) is
+ * called as torch's `self.rnn(emb, hidden)` is.
  */
-abstract class Recurrent<S> extends Module<[Tensor, S?], [Tensor, S]> {
+export abstract class RNNBase<S extends Tensor | [Tensor, Tensor] = Tensor | [Tensor, Tensor]> extends Module<[Tensor, S?], [Tensor, S]> {
   readonly numLayers: number;
   readonly directions: number;
   constructor(readonly kind: RnnKind, readonly inputSize: number, readonly hiddenSize: number, readonly opt: RnnOptions, private readonly step: Step) {
@@ -383,7 +387,7 @@ abstract class Recurrent<S> extends Module<[Tensor, S?], [Tensor, S]> {
 const rnnOptions = <O extends RnnOptions>(a: number | O | undefined, b: O | undefined): O =>
   (typeof a === 'number' ? { ...(b ?? ({} as O)), numLayers: a } : (a ?? ({} as O)));
 
-export class LSTM extends Recurrent<[Tensor, Tensor]> {
+export class LSTM extends RNNBase<[Tensor, Tensor]> {
   constructor(inputSize: number, hiddenSize: number, numLayers?: number | RnnOptions, opt?: RnnOptions) { super('LSTM', inputSize, hiddenSize, rnnOptions(numLayers, opt), LSTM_STEP); }
   protected toState(s: Tensor[][], unbatched: boolean): [Tensor, Tensor] { return [this.stacked(s.map((x) => x[0]!), unbatched), this.stacked(s.map((x) => x[1]!), unbatched)]; }
   protected fromState(s: [Tensor, Tensor] | undefined, like: Tensor, unbatched: boolean): Tensor[][] {
@@ -392,7 +396,7 @@ export class LSTM extends Recurrent<[Tensor, Tensor]> {
 }
 
 /** A recurrent layer whose state is h alone (GRU, RNN). */
-abstract class HiddenOnly extends Recurrent<Tensor> {
+abstract class HiddenOnly extends RNNBase<Tensor> {
   protected toState(s: Tensor[][], unbatched: boolean): Tensor { return this.stacked(s.map((x) => x[0]!), unbatched); }
   protected fromState(s: Tensor | undefined, like: Tensor, unbatched: boolean): Tensor[][] { return [this.layers(s, like, unbatched)]; }
 }

@@ -9,6 +9,8 @@ import { DistributedError, initProcessGroup } from '@tessera/distributed';
 
 const group = await initProcessGroup();
 const { rank, worldSize: world } = group;
+// torchrun's variables, which tessera-run sets on either transport.
+console.log(JSON.stringify({ rank, torchrun: { RANK: process.env['RANK'], LOCAL_RANK: process.env['LOCAL_RANK'], WORLD_SIZE: process.env['WORLD_SIZE'] } }));
 const ranks = Array.from({ length: world }, (_, r) => r);
 
 /** Rank r's input: small integers, so float sums are exact and comparisons can be too. */
