@@ -169,7 +169,7 @@ if (compile) {
 if (ddp) model = new DDP(model);
 
 /** helps estimate an arbitrarily accurate loss over either split using many batches */
-const estimateLoss = (): Record<'train' | 'val', number> => tsr.noGrad(() => {
+const estimateLoss = (): Promise<Record<'train' | 'val', number>> => tsr.noGrad(async () => {
   const out = { train: 0, val: 0 };
   model.eval();
   for (const split of ['train', 'val'] as const) {
@@ -177,9 +177,9 @@ const estimateLoss = (): Record<'train' | 'val', number> => tsr.noGrad(() => {
     for (let k = 0; k < evalIters; k++) {
       const [X, Y] = getBatch(split);
       const [, loss] = model.forward(X, Y);
-      losses.indexPut_([k], loss!.itemSync() as number);
+      losses.indexPut_([k], await loss!.item() as number);
     }
-    out[split] = losses.mean().itemSync() as number;
+    out[split] = await losses.mean().item() as number;
   }
   model.train();
   return out;
@@ -211,7 +211,7 @@ for (;;) {
 
   // evaluate the loss on train/val sets and write checkpoints
   if (iterNum % evalInterval === 0 && masterProcess) {
-    const losses = estimateLoss();
+    const losses = await estimateLoss();
     console.log(`step ${iterNum}: train loss ${losses.train.toFixed(4)}, val loss ${losses.val.toFixed(4)}`);
     if (losses.val < bestValLoss || alwaysSaveCheckpoint) {
       bestValLoss = losses.val;

@@ -1,10 +1,10 @@
 /**
  * Routine kernels as gpu.js functions: matmul (a thread per output, batched and strided), and
  * softmax/logSoftmax and layerNorm (a thread per row for the row statistics, then a thread per
- * element), and the indexing routines. Routines not written for gpujs raise NotImplementedError
- * (reported "unsupported").
+ * element), the indexing routines, sort, and the convolution family (direct conv2d, unfold, fold,
+ * pooling), a thread per output element.
  */
-import { DTypeError, NotImplementedError, checkIndex } from '@tessera/ops';
+import { type Conv2dPlan, DTypeError, type Pool2dPlan, checkIndex } from '@tessera/ops';
 import type { MatmulLaunch, RoutineKernels, View } from '@tessera/tensor';
 import { kernelFunction, reshaped, unravel } from './kernels.js';
 import type { GBuffer, Runtime } from './runtime.js';
@@ -205,13 +205,168 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     else { check(vals); rt.commit('scatterAdd', out, launch()); }
   }
 
-  /** Routines gpujs has no kernel for yet: refused with the reason, so the matrix says "unsupported". */
-  const missing = (name: string) => (): never => {
-    throw new NotImplementedError(name, `gpujs has no ${name} kernel yet (the convolution family is not written for gpu.js yet)`);
-  };
+  /**
+   * Stable sort along dim (NaN largest) in three launches, each a thread per element (gpu.js
+   * kernels write only their own output): every element's rank in its line (the elements that order
+   * before it, ties by position), then each output position finds the element of that rank (its
+   * index), then the values are read at those indices. O(n) work per thread, n^2 per line.
+   */
+  function sort(values: View, indices: View, x: View, dim: number, descending: boolean): void {
+    const R = x.shape.length, n = x.shape[dim]!;
+    const rowMajor = (() => { let acc = 1; const r: number[] = Array(R).fill(0); for (let d = R - 1; d >= 0; d--) { r[d] = acc; acc *= x.shape[d]!; } return r; })();
+    const zeroDim = (strides: readonly number[]) => strides.map((st, i) => (i === dim ? 0 : st));
+    // Words: shape[R]; x offset, x strides (0 along dim)[R], x stride along dim, n; row-major strides (0 along dim)[R], row-major stride along dim.
+    const [xAt, xsAt, nAt, rmAt, rmsAt] = [R, 2 * R + 1, 2 * R + 2, 2 * R + 3, 3 * R + 3];
+    const words = [...x.shape, x.offset, ...zeroDim(x.strides), x.strides[dim]!, n, ...zeroDim(rowMajor), rowMajor[dim]!];
+    const nanOf = (v: string) => `(${v} != ${v})`;
+    const before = descending
+      ? `(${nanOf('a')} && !${nanOf('b')}) || (!${nanOf('a')} && !${nanOf('b')} && a > b)`
+      : `!${nanOf('a')} && (${nanOf('b')} || a < b)`;
+    const tie = `(${nanOf('a')} && ${nanOf('b')}) || a == b`;
+    const walk = (v: string, strideAt: number) => [`let ${v} = ${v === 'xl' ? `m${xAt}` : '0'};`, unravel('this.thread.x', R, 0, [{ v, strideAt }], 'q')].join('\n  ');
+    const ranks = kernelFunction(1, words.length, [
+      walk('xl', xAt + 1),
+      `const b = b0[xl + qc${dim} * m${xsAt}];`,
+      'let rank = 0;',
+      `for (let j = 0; j < m${nAt}; j++) {`,
+      `  const a = b0[xl + j * m${xsAt}];`,
+      `  if ((${before}) || (j < qc${dim} && (${tie}))) { rank = rank + 1; }`,
+      '}',
+      'return rank;',
+    ].join('\n  '));
+    const positions = kernelFunction(1, words.length, [
+      walk('lo', rmAt),
+      'let found = 0;',
+      `for (let j = 0; j < m${nAt}; j++) { if (b0[lo + j * m${rmsAt}] == qc${dim}) { found = j; } }`,
+      'return found;',
+    ].join('\n  '));
+    const picked = kernelFunction(2, words.length, [walk('xl', xAt + 1), `return b0[xl + b1[this.thread.x] * m${xsAt}];`].join('\n  '));
+    const size = numel(x.shape);
+    const key = `${R}|${dim}|${descending}`;
+    const rank: GBuffer = { data: rt.launch('sort', `sort-rank|${key}`, () => ranks, size, [buf(x), ...words]), length: size };
+    const order: GBuffer = { data: rt.launch('sort', `sort-index|${key}`, () => positions, size, [rank, ...words]), length: size };
+    rt.commit('sort', values, rt.launch('sort', `sort-values|${key}`, () => picked, size, [buf(x), order, ...words]));
+    rt.commit('sort', indices, order.data);
+    rt.free(rank);
+  }
+
+  /** The convolution plan's sizes as kernel locals (words m0..m15), and the thread's output element `t`. */
+  const PLAN = ['const C = m1;', 'const H = m2;', 'const W = m3;', 'const OC = m4;', 'const KH = m5;', 'const KW = m6;', 'const SH = m7;', 'const SW = m8;',
+    'const PH = m9;', 'const PW = m10;', 'const DH = m11;', 'const DW = m12;', 'const G = m13;', 'const OH = m14;', 'const OW = m15;', 'const t = this.thread.x;'].join('\n  ');
+  const planWords = (p: Conv2dPlan) => [p.n, p.c, p.h, p.w, p.o, p.kh, p.kw, p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.groups, p.oh, p.ow];
+
+  /** Direct convolution, a thread per output element (operands contiguous, as the tensor layer passes them). */
+  function conv2d(out: View, x: View, weight: View, bias: View | undefined, p: Conv2dPlan): void {
+    floatOnly('conv2d', x, weight, out, bias);
+    const body = [
+      PLAN,
+      'const ow = t % OW;', 'const oh = Math.floor(t / OW) % OH;', 'const oc = Math.floor(t / (OW * OH)) % OC;', 'const b = Math.floor(t / (OW * OH * OC));',
+      'const cg = Math.floor(C / G);', 'const g = Math.floor(oc / Math.floor(OC / G));',
+      `let acc = ${bias ? 'b2[m18 + oc]' : '0.0'};`,
+      'for (let ci = 0; ci < cg; ci++) {',
+      '  const xc = m16 + ((b * C + g * cg + ci) * H) * W;',
+      '  const wc = m17 + ((oc * cg + ci) * KH) * KW;',
+      '  for (let u = 0; u < KH; u++) {',
+      '    const y = oh * SH - PH + u * DH;',
+      '    if (y >= 0 && y < H) {',
+      '      for (let v = 0; v < KW; v++) { const z = ow * SW - PW + v * DW; if (z >= 0 && z < W) { acc = acc + b0[xc + y * W + z] * b1[wc + u * KW + v]; } }',
+      '    }',
+      '  }',
+      '}',
+      'return acc;',
+    ].join('\n  ');
+    const bufs = [buf(x), buf(weight), ...(bias ? [buf(bias)] : [])];
+    const src = kernelFunction(bufs.length, 19, body);
+    rt.commit('conv2d', out, rt.launch('conv2d', `conv2d|${!!bias}`, () => src, numel(out.shape), [...bufs, ...planWords(p), x.offset, weight.offset, bias?.offset ?? 0]));
+  }
+
+  /** im2col: [N, C * KH * KW, L] patches of x (zeros outside it), a thread per entry. */
+  function unfold(out: View, x: View, p: Conv2dPlan): void {
+    floatOnly('unfold', x, out);
+    const body = [
+      PLAN,
+      'const L = OH * OW;',
+      'const l = t % L;', 'const r = Math.floor(t / L) % (C * KH * KW);', 'const b = Math.floor(t / (L * C * KH * KW));',
+      'const v = r % KW;', 'const u = Math.floor(r / KW) % KH;', 'const c = Math.floor(r / (KW * KH));',
+      'const y = Math.floor(l / OW) * SH - PH + u * DH;', 'const z = (l % OW) * SW - PW + v * DW;',
+      'let val = 0.0;',
+      'if (y >= 0 && y < H && z >= 0 && z < W) { val = b0[m16 + ((b * C + c) * H + y) * W + z]; }',
+      'return val;',
+    ].join('\n  ');
+    const src = kernelFunction(1, 17, body);
+    rt.commit('unfold', out, rt.launch('unfold', 'unfold', () => src, numel(out.shape), [buf(x), ...planWords(p), x.offset]));
+  }
+
+  /** col2im: each output pixel sums the patch entries that cover it (no scattered writes). */
+  function fold(out: View, cols: View, p: Conv2dPlan): void {
+    floatOnly('fold', cols, out);
+    const body = [
+      PLAN,
+      'const z = t % W;', 'const y = Math.floor(t / W) % H;', 'const c = Math.floor(t / (W * H)) % C;', 'const b = Math.floor(t / (W * H * C));',
+      'const L = OH * OW;',
+      'let acc = 0.0;',
+      'for (let u = 0; u < KH; u++) {',
+      '  const yy = y + PH - u * DH;',
+      '  if (yy >= 0 && yy % SH == 0 && Math.floor(yy / SH) < OH) {',
+      '    for (let v = 0; v < KW; v++) {',
+      '      const zz = z + PW - v * DW;',
+      '      if (zz >= 0 && zz % SW == 0 && Math.floor(zz / SW) < OW) {',
+      '        acc = acc + b0[m16 + (b * C * KH * KW + (c * KH + u) * KW + v) * L + Math.floor(yy / SH) * OW + Math.floor(zz / SW)];',
+      '      }',
+      '    }',
+      '  }',
+      '}',
+      'return acc;',
+    ].join('\n  ');
+    const src = kernelFunction(1, 17, body);
+    rt.commit('fold', out, rt.launch('fold', 'fold', () => src, numel(out.shape), [buf(cols), ...planWords(p), cols.offset]));
+  }
+
+  /**
+   * Max or average pooling, a thread per output element; max pooling's positions (within the plane,
+   * the first maximum, NaN winning) come from a second launch of the same window walk.
+   */
+  function pool2d(out: View, x: View, p: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void {
+    floatOnly(`${mode}Pool2d`, x, out);
+    const walk = (result: 'value' | 'index') => [
+      'const H = m0;', 'const W = m1;', 'const KH = m2;', 'const KW = m3;', 'const SH = m4;', 'const SW = m5;',
+      'const PH = m6;', 'const PW = m7;', 'const DH = m8;', 'const DW = m9;', 'const OH = m10;', 'const OW = m11;',
+      'const t = this.thread.x;',
+      'const j = t % OW;', 'const i = Math.floor(t / OW) % OH;', 'const plane = Math.floor(t / (OW * OH));',
+      'const base = m12 + plane * H * W;',
+      'const y0 = i * SH - PH;', 'const z0 = j * SW - PW;',
+      `let acc = ${mode === 'max' ? '-infv' : '0.0'};`, 'let cnt = 0.0;', 'let at = -1.0;',
+      'for (let u = 0; u < KH; u++) {',
+      '  const y = y0 + u * DH;',
+      '  if (y >= 0 && y < H) {',
+      '    for (let v = 0; v < KW; v++) {',
+      '      const z = z0 + v * DW;',
+      '      if (z >= 0 && z < W) {',
+      '        const val = b0[base + y * W + z];',
+      mode === 'avg' ? '        acc = acc + val;' : '        if (at < 0.0 || val > acc || (val != val && acc == acc)) { acc = val; at = y * W + z; }',
+      '        cnt = cnt + 1.0;',
+      '      }',
+      '    }',
+      '  }',
+      '}',
+      mode === 'avg' ? `const yEnd = Math.min(y0 + KH, H + PH);
+  const zEnd = Math.min(z0 + KW, W + PW);
+  acc = acc / ${countIncludePad ? '((yEnd - y0) * (zEnd - z0))' : 'cnt'};` : '',
+      result === 'value' ? 'return acc;' : 'return at;',
+    ].filter(Boolean).join('\n  ');
+    const words = [p.h, p.w, p.k[0], p.k[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.oh, p.ow, x.offset];
+    const n = numel(out.shape), key = `pool2d|${mode}|${countIncludePad}`;
+    const values = kernelFunction(1, words.length, walk('value'));
+    rt.commit(`${mode}Pool2d`, out, rt.launch(`${mode}Pool2d`, key, () => values, n, [buf(x), ...words]));
+    if (indices) {
+      const positions = kernelFunction(1, words.length, walk('index'));
+      rt.commit(`${mode}Pool2d`, indices, rt.launch(`${mode}Pool2d`, `${key}|indices`, () => positions, n, [buf(x), ...words]));
+    }
+  }
+
   return {
     matmul, softmax, layerNorm,
-    gather, indexSelect, scatterAdd,
-    conv2d: missing('conv2d'), unfold: missing('unfold'), fold: missing('fold'), pool2d: missing('pool2d'),
+    gather, indexSelect, scatterAdd, sort,
+    conv2d, unfold, fold, pool2d,
   };
 }

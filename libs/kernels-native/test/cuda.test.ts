@@ -133,6 +133,7 @@ function routineSources(): Map<string, string> {
     r.indexSelect(view(d, [3, 2]), view(d, [3, 5]), view('int32', [2]), 1);
     r.scatterAdd(view(d, [3, 5]), view('int64', [3, 2]), view(d, [3, 2]), 1);
     r.unfold(view(d, [2, 36, 25]), view(d, [2, 4, 9, 9]), plan);
+    for (const descending of [false, true]) r.sort!(view(d, [3, 5]), view('int64', [3, 5]), view(d, [3, 5], [1, 3]), 1, descending);
   }
   // Mixed dtypes take the direct kernel.
   r.conv2d(view('float32', [2, 6, 5, 5]), view('float16', [2, 4, 9, 9]), view('float32', [6, 2, 3, 3]), undefined, plan);
@@ -174,7 +175,7 @@ describe.skipIf(!nvrtc)(`every generated CUDA kernel compiles with NVRTC (${stat
     expect(await compile(list)).toBeGreaterThan(100);
   }, 300_000);
 
-  it('routines: matmul, softmax, layerNorm, indexing, the convolution family and pooling', async () => {
+  it('routines: matmul, softmax, layerNorm, indexing, sort, the convolution family and pooling', async () => {
     const sources = routineSources();
     expect(await compile([...sources].map(([id, src]) => ({ id, src })))).toBeGreaterThan(40);
   }, 300_000);

@@ -1,6 +1,7 @@
 /**
  * Routine kernels in WGSL: tiled matmul, row-wise softmax and layerNorm (a workgroup per row, trees in
  * workgroup memory), indexing (gather, scatterAdd without atomics: one thread owns each output column),
+ * sort (by rank: one thread per element),
  * and the convolution family (direct conv2d, unfold, fold, pooling), one thread per output element.
  *
  * Indexing kernels cannot throw: an out-of-range index sets a flag in the runtime's status buffer,
@@ -244,6 +245,41 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     [gpuOf(out), gpuOf(index), gpuOf(src)], code, [index.shape[dim]!, index.strides[dim]!, src.strides[dim]!, out.shape[dim]!, out.strides[dim]!]);
   }
 
+  /**
+   * Stable sort of each line along `dim` (NaN largest) by rank: one thread per element counts the
+   * elements that order before it (ties by position) and writes itself and its position at that
+   * rank. O(n) work per element, n^2 per line, with no workgroup cooperation: fine for the lines
+   * sort, topk and multinomial see in training scripts (classes, vocabularies of a few thousand); a
+   * merge sort would be the step for long lines.
+   */
+  function sort(values: View, indices: View, x: View, dim: number, descending: boolean): void {
+    const R = x.shape.length;
+    const float = isFloating(x.dtype);
+    // Keys compare in the value type; bools as 0 and 1.
+    const key = (access: string) => (x.dtype === 'bool' ? `i32(${load(x.dtype, access)})` : load(x.dtype, access));
+    const nan = (v: string) => (float ? `t_isnan(${v})` : 'false');
+    // before(a, b): a orders strictly before b (ascending: NaN last; descending: NaN first).
+    const before = descending
+      ? `(${nan('a')} && !${nan('b')}) || (!${nan('a')} && !${nan('b')} && a > b)`
+      : `!${nan('a')} && (${nan('b')} || a < b)`;
+    const tie = float ? `(${nan('a')} && ${nan('b')}) || a == b` : 'a == b';
+    const code = `
+  let n = i32(E[0]);
+  let b = ${key('X[xl + ci * E[1]]')};
+  var rank = 0i;
+  for (var j = 0i; j < n; j++) {
+    let a = ${key('X[xl + j * E[1]]')};
+    if ((${before}) || (j < ci && (${tie}))) { rank++; }
+  }
+  V[vo + rank * E[2]] = X[xl + ci * E[1]];
+  Ix[io + rank * E[3]] = ${storeValue(indices.dtype, 'ci')};`;
+    indexing('sort', x.shape, [
+      { v: 'xl', view: x, strides: R ? dropDim(x.strides, dim) : [] }, { v: 'vo', view: values, strides: R ? dropDim(values.strides, dim) : [] },
+      { v: 'io', view: indices, strides: R ? dropDim(indices.strides, dim) : [] }, { v: 'ci', view: { ...x, offset: 0 }, strides: R ? unitAt(R, dim) : [] },
+    ], [{ name: 'V', dtype: values.dtype, write: true }, { name: 'Ix', dtype: indices.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }],
+    [gpuOf(values), gpuOf(indices), gpuOf(x)], code, [R ? x.shape[dim]! : 1, R ? x.strides[dim]! : 0, R ? values.strides[dim]! : 0, R ? indices.strides[dim]! : 0]);
+  }
+
   /** Plan words shared by the convolution family. */
   const planWords = (p: Conv2dPlan) => [p.n, p.c, p.h, p.w, p.o, p.kh, p.kw, p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.groups, p.oh, p.ow];
   const PLAN = `let N = i32(M[1]); let C = i32(M[2]); let H = i32(M[3]); let W = i32(M[4]); let OC = i32(M[5]); let KH = i32(M[6]); let KW = i32(M[7]);
@@ -362,5 +398,5 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     }, 16, Math.ceil(n / WG), `${mode}Pool2d`);
   }
 
-  return { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };
+  return { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, sort, conv2d, unfold, fold, pool2d };
 }

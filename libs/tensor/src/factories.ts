@@ -7,6 +7,7 @@ import { ArgumentError, type DType, DEFAULT_FLOAT, DTYPES, ShapeError, checkFill
 import { type DeviceKind, getBackend } from './backend.js';
 import { type Generator, defaultGenerator } from './random.js';
 import { Tensor } from './tensor.js';
+import { multinomialOnDevice } from './ops/sample.js';
 import { type TypedArray, allocChecked, allocHost, dtypeOfArray, setter } from './typed.js';
 
 export interface FactoryOptions {
@@ -237,8 +238,9 @@ export function randint(low: number, high: number, shape: readonly number[], opt
 /**
  * torch.multinomial: `numSamples` category indices (int64) per row of `probs` ([C] or [N, C]),
  * drawn with probability proportional to the weights (which need not sum to 1). Without replacement
- * a category is drawn at most once per row. The weights are read on the host (a synchronous read:
- * CPU tensors; elsewhere dataSync's error says to read them with await).
+ * a category is drawn at most once per row. CPU weights are read on the host and checked at the
+ * call; on a device with asynchronous reads the draws are made there (ops/sample.ts), and torch's
+ * checks of the weights raise at the device's next read.
  */
 export function multinomial(probs: Tensor, numSamples: number, options: { replacement?: boolean; generator?: Generator } = {}): Tensor {
   if (!(probs instanceof Tensor)) throw new ArgumentError('multinomial', `expected a tensor of probabilities, got ${describe(probs)}`);
@@ -249,8 +251,12 @@ export function multinomial(probs: Tensor, numSamples: number, options: { replac
   if (n <= 0) throw new ArgumentError('multinomial', `cannot sample n_sample <= 0 samples, got ${n}`);
   const c = probs.shape[probs.ndim - 1]!, rows = probs.ndim === 2 ? probs.shape[0]! : 1;
   if (!replacement && n > c) throw new ArgumentError('multinomial', `cannot sample n_sample > prob_dist.size(-1) samples without replacement (${n} > ${c})`);
-  const p = probs.contiguous().dataSync();
   const g = generator ?? defaultGenerator;
+  if (!probs.storage.backend.readSync) {
+    const draws = multinomialOnDevice(probs.ndim === 2 ? probs : probs.unsqueeze(0), n, replacement, g);
+    return probs.ndim === 2 ? draws : draws.squeeze(0);
+  }
+  const p = probs.contiguous().dataSync();
   const out = new BigInt64Array(rows * n);
   const w = new Float64Array(c);
   for (let r = 0; r < rows; r++) {

@@ -2,7 +2,7 @@
  * Routine kernels on 'cuda': matmul and conv2d through cuBLAS (conv2d as im2col + batched GEMM) with
  * a generated fallback for other dtypes and layouts; row-wise softmax and layerNorm (a block per
  * row, trees in shared memory); indexing (gather, indexSelect, scatterAdd with one thread owning
- * each output column, so results are deterministic); unfold, fold and pooling, a thread per output.
+ * each output column, so results are deterministic); sort by rank (a thread per element); unfold, fold and pooling, a thread per output.
  */
 import { type DType, DTypeError, type Conv2dPlan, type Pool2dPlan, isFloating } from '@tessera/ops';
 import { type MatmulLaunch, type RoutineKernels, type View, forEachOffset } from '@tessera/tensor';
@@ -199,7 +199,8 @@ export function createRoutines(rt: CudaRuntime, temp: (bytes: number) => CBuffer
    * An elementwise-like indexing launch over `shape`: words n, shape[R], then each operand's offset
    * and strides[R], then `extra` words (E[i] in `code`); the status word is the last binding.
    */
-  function indexing(op: string, shape: readonly number[], ops: readonly { v: string; view: View; strides: readonly number[] }[], bufs: Binding[], ids: readonly number[], code: string, extra: readonly number[]): void {
+  /** `variant` names what else the code depends on (sort's direction): the compiled kernel is cached by op, rank, dtypes and variant. */
+  function indexing(op: string, shape: readonly number[], ops: readonly { v: string; view: View; strides: readonly number[] }[], bufs: Binding[], ids: readonly number[], code: string, extra: readonly number[], variant = ''): void {
     const R = shape.length;
     const at = (j: number) => 1 + R + j * (R + 1);
     const eAt = at(ops.length);
@@ -214,7 +215,7 @@ export function createRoutines(rt: CudaRuntime, temp: (bytes: number) => CBuffer
     const ints = [numel(shape), ...shape];
     for (const o of ops) ints.push(o.view.offset, ...o.strides);
     ints.push(...extra);
-    rt.launch(`${op}|${R}|${bufs.map((b) => b.dtype).join(',')}`, () => kernelSource([...bufs, STATUS], ints.length, 0, body), numel(shape), [...ids, rt.status], ints, [], op);
+    rt.launch(`${op}|${R}|${bufs.map((b) => b.dtype).join(',')}${variant}`, () => kernelSource([...bufs, STATUS], ints.length, 0, body), numel(shape), [...ids, rt.status], ints, [], op);
   }
 
   const idx = (index: View, access: string) => `(long long)${load(index.dtype, access)}`;
@@ -244,6 +245,35 @@ export function createRoutines(rt: CudaRuntime, temp: (bytes: number) => CBuffer
       { v: 'oo', view: out, strides: out.strides }, { v: 'xo', view: x, strides: dropDim(x.strides, dim) },
       { v: 'ci', view: { ...index, offset: 0 }, strides: unitAt(out.shape.length, dim) },
     ], 'I[E[3] + ci * E[1]]', 'E[2]', [x.shape[dim] ?? 1, index.strides[0] ?? 0, x.strides[dim] ?? 0, index.offset]);
+  }
+
+  /**
+   * Stable sort of each line along `dim` (NaN largest) by rank: a thread per element counts the
+   * elements ordering before it (ties by position) and writes itself and its position at that rank.
+   * n^2 work per line, deterministic; a segmented radix sort would be the step for long lines.
+   */
+  function sort(values: View, indices: View, x: View, dim: number, descending: boolean): void {
+    const R = x.shape.length;
+    const nan = (v: string) => (isFloating(x.dtype) ? `(${v} != ${v})` : 'false');
+    const before = descending
+      ? `(${nan('a')} && !${nan('b')}) || (!${nan('a')} && !${nan('b')} && a > b)`
+      : `!${nan('a')} && (${nan('b')} || a < b)`;
+    const tie = isFloating(x.dtype) ? `(${nan('a')} && ${nan('b')}) || a == b` : 'a == b';
+    const V = VALUE[x.dtype];
+    const code = `
+    const ${V} b = ${load(x.dtype, 'X[xl + ci * E[1]]')};
+    long long rank = 0;
+    for (long long j = 0; j < E[0]; j++) {
+      const ${V} a = ${load(x.dtype, 'X[xl + j * E[1]]')};
+      if ((${before}) || (j < ci && (${tie}))) rank++;
+    }
+    Vs[vo + rank * E[2]] = X[xl + ci * E[1]];
+    Ix[io + rank * E[3]] = ${storeValue(indices.dtype, 'ci')};`;
+    indexing('sort', x.shape, [
+      { v: 'xl', view: x, strides: dropDim(x.strides, dim) }, { v: 'vo', view: values, strides: dropDim(values.strides, dim) },
+      { v: 'io', view: indices, strides: dropDim(indices.strides, dim) }, { v: 'ci', view: { ...x, offset: 0 }, strides: unitAt(R, dim) },
+    ], [{ name: 'Vs', dtype: values.dtype, write: true }, { name: 'Ix', dtype: indices.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }],
+    [idOf(values), idOf(indices), idOf(x)], code, [x.shape[dim]!, x.strides[dim]!, values.strides[dim]!, indices.strides[dim]!], descending ? '|descending' : '');
   }
 
   function scatterAdd(out: View, index: View, src: View, dim: number): void {
@@ -412,5 +442,5 @@ export function createRoutines(rt: CudaRuntime, temp: (bytes: number) => CBuffer
       [n, p.h, p.w, p.k[0], p.k[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.oh, p.ow, x.offset, out.offset, indices?.offset ?? 0], [], `${mode}Pool2d`);
   }
 
-  return { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, conv2d, unfold, fold, pool2d };
+  return { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, sort, conv2d, unfold, fold, pool2d };
 }

@@ -77,8 +77,12 @@ function nonzero(mask: Tensor): Tensor[] {
   return cols.map((c) => Tensor.fromHost(mask.storage.backend, BigInt64Array.from(c, BigInt), 'int64', [c.length]));
 }
 
-/** The basic part of indexing: a view of x, with where each tensor index applies (a dim of the view) and what it is. */
-function basic(x: Tensor, indices: readonly Index[]): { view: Tensor; advanced: { dim: number; index: Tensor }[]; masks: Tensor[] } {
+/**
+ * The basic part of indexing: a view of x, with where each tensor index applies (a dim of the view)
+ * and what it is. A bool mask's positions (a host read) are found only when `positions` asks: an
+ * assignment through a mask writes where it holds, on the device, without them.
+ */
+function basic(x: Tensor, indices: readonly Index[], positions = true): { view: Tensor; advanced: { dim: number; index?: Tensor }[]; masks: Tensor[] } {
   const norm = normalize(x, indices);
   const ellipses = norm.filter((n) => n.kind === 'ellipsis').length;
   if (ellipses > 1) throw new IndexError('index', 'an index can only have a single ellipsis');
@@ -91,7 +95,7 @@ function basic(x: Tensor, indices: readonly Index[]): { view: Tensor; advanced: 
   }
   let view = x;
   let d = 0; // the view's dim the next index applies to
-  const advanced: { dim: number; index: Tensor }[] = [];
+  const advanced: { dim: number; index?: Tensor }[] = [];
   const masks: Tensor[] = [];
   for (const n of expanded) {
     if (n.kind === 'new') { view = vw.unsqueeze(view, d); d++; continue; }
@@ -114,7 +118,8 @@ function basic(x: Tensor, indices: readonly Index[]): { view: Tensor; advanced: 
         }
         if (t.ndim === 0) { view = vw.unsqueeze(view, d); }
         masks.push(t);
-        nonzero(t).forEach((pos, k) => advanced.push({ dim: d + k, index: pos }));
+        if (positions) nonzero(t).forEach((pos, k) => advanced.push({ dim: d + k, index: pos }));
+        else for (let k = 0; k < span; k++) advanced.push({ dim: d + k });
         d += span;
         continue;
       }
@@ -144,7 +149,8 @@ export function index(x: Tensor, ...indices: Index[]): Tensor {
   const merged = vw.reshape(moved, [...moved.shape.slice(0, at), sizes.reduce((a, b) => a * b, 1), ...moved.shape.slice(at + dims.length)]);
   let linear: Tensor | undefined;
   let bad: Tensor | undefined;
-  advanced.forEach(({ index: ix }, k) => {
+  advanced.forEach(({ index }, k) => {
+    const ix = index!;
     const size = sizes[k]!;
     const out = ew.logicalOr(ew.lt(ix, -size), ew.ge(ix, size));
     bad = bad ? ew.logicalOr(bad, out) : out;
@@ -162,13 +168,14 @@ export function index(x: Tensor, ...indices: Index[]): Tensor {
  * the mask holds. Integer tensor indices are not taken here yet (index_put_ with them: a typed error).
  */
 export function indexPut_(x: Tensor, indices: readonly Index[], value: number | boolean | Tensor): Tensor {
-  const { view, advanced, masks } = basic(x, indices);
+  const { view, advanced, masks } = basic(x, indices, false);
   if (!advanced.length) {
     vw.expand(value instanceof Tensor ? value : view, view.shape); // a ShapeError where value does not broadcast
     if (value instanceof Tensor) view.copy_(value); else view.fill_(value);
     return x;
   }
-  if (masks.length !== 1 || advanced.some((a) => masks[0]!.ndim === 0 || a.index.ndim !== 1) || indices.some((ix) => ix instanceof Tensor && ix.dtype !== 'bool')) {
+  // Integer indices (tensors or lists) carry their positions; a mask's were not asked for.
+  if (masks.length !== 1 || masks[0]!.ndim === 0 || advanced.some((a) => a.index !== undefined)) {
     throw new NotImplementedError('indexPut_', 'assigning through integer tensor indices (or several masks) is not supported yet; a bool mask, integers, slices, null and ... are');
   }
   // The masked dims of the view, in place: value where the mask holds, the old values elsewhere.
@@ -176,12 +183,11 @@ export function indexPut_(x: Tensor, indices: readonly Index[], value: number | 
   const d = advanced[0]!.dim;
   const lead = view.shape.slice(0, d), trail = view.shape.slice(d + mask.ndim);
   const m = vw.reshape(mask, [...lead.map(() => 1), ...mask.shape, ...trail.map(() => 1)]);
-  let v: Tensor | number | boolean = value;
+  const v: Tensor | number | boolean = value;
   if (value instanceof Tensor && value.ndim > 0) {
     // value is given for the selected elements ([count, ...trail], broadcast): scatter it into place.
     throw new NotImplementedError('indexPut_', 'assigning a non-scalar tensor through a bool mask is not supported yet; assign a scalar (or a 0-d tensor)');
   }
-  if (v instanceof Tensor) v = v.itemSync() as number;
   view.copy_(ew.where(vw.expand(m, view.shape), v, view));
   return x;
 }
