@@ -1,7 +1,7 @@
 /** Losses and stateless layers (torch.nn.functional), composed from differentiable tensor ops. */
 import { ArgumentError, DTypeError, ELEMENTWISE, NotImplementedError, type Pool2dOptions, ShapeError, checkInt, checkNumber, checkOptions, describe, fmtShape, isFloating } from '@tessera/ops';
 import { noGrad } from '@tessera/autograd';
-import { Tensor, arange, cat, conv2d as tsrConv2d, fold, tensor, elementwise, embedding as tsrEmbedding, full, keep, layerNorm as tsrLayerNorm, rand, where as tsrWhere } from '@tessera/tensor';
+import { Tensor, arange, cat, checkFlag, conv2d as tsrConv2d, fold, tensor, elementwise, embedding as tsrEmbedding, full, keep, layerNorm as tsrLayerNorm, rand, where as tsrWhere } from '@tessera/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -72,11 +72,22 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   return bias ? y.add(bias) : y;
 }
 
-/** torch's one_hot: int64 classes [...] -> int64 [..., numClasses] (numClasses -1: the largest class + 1); negative or too large classes are refused. */
+/**
+ * torch's one_hot: int64 classes [...] -> int64 [..., numClasses] (numClasses -1: the largest class +
+ * 1); negative or too large classes are refused. With numClasses given, a device with asynchronous
+ * reads checks the classes there (raised at its next read); -1 needs their values on the host (the
+ * result's shape depends on them), so there it must be given.
+ */
 export function oneHot(x: Tensor, numClasses = -1): Tensor {
   tensors('oneHot', x);
   if (x.dtype !== 'int64') throw new DTypeError('oneHot', `classes must be int64, got ${x.dtype}`);
   checkInt('oneHot', 'numClasses', numClasses);
+  if (!x.storage.backend.readSync) {
+    if (numClasses === -1) throw new ArgumentError('oneHot', `numClasses = -1 reads the classes on the host, and '${x.device}' reads asynchronously: pass numClasses (or move the classes to the CPU with await x.toAsync('cpu'))`);
+    if (numClasses < 0) throw new ArgumentError('oneHot', `numClasses must be -1 or non-negative, got ${numClasses}`);
+    if (x.numel) checkFlag(keep(noGrad(() => x.lt(0).logicalOr(x.ge(numClasses)).any())), () => new ArgumentError('oneHot', `a class is negative or out of range for ${numClasses} classes (found on the device; raised at its next read)`));
+    return x.unsqueeze(-1).eq(arange(numClasses, { dtype: 'int64', device: x.device })).to('int64');
+  }
   const values = x.numel ? (x.flatten().tolistSync() as number[]) : [];
   const lo = values.reduce((m, v) => Math.min(m, v), Infinity), hi = values.reduce((m, v) => Math.max(m, v), -Infinity);
   if (lo < 0) throw new ArgumentError('oneHot', `classes must be non-negative, got ${lo}`);

@@ -8,6 +8,7 @@ export {
   type DType, DTYPES, promoteTypes, resultType, type Conv2dOptions, type Pool2dOptions,
 } from '@tessera/ops';
 export { Tensor, type NestedList } from './tensor.js';
+export { checkFlag } from './checks.js';
 export { type Backend, type DeviceKind, type View, type RoutineKernels, type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type MatmulLaunch, type Epilogue, registerBackend, getBackend, availableDevices, paramDtype } from './backend.js';
 export { elementwise, reduce, scan, planFor, reduceKernel, type ElementwisePlan, type Scalar, type TensorOrScalar } from './dispatch.js';
 export { tidy, keep, collecting, handBack } from './scope.js';
