@@ -1,6 +1,6 @@
 /**
- * Routine kernels in WGSL: tiled matmul, row-wise softmax and layerNorm (a workgroup per row, trees in
- * workgroup memory), indexing (gather, scatterAdd without atomics: one thread owns each output column),
+ * Routine kernels in WGSL: tiled matmul, row-wise softmax and layerNorm and their one-pass gradients
+ * (a workgroup per row, trees in workgroup memory), indexing (gather, scatterAdd without atomics: one thread owns each output column),
  * sort (by rank: one thread per element),
  * and the convolution family (direct conv2d, unfold, fold, pooling), one thread per output element.
  *
@@ -138,6 +138,109 @@ export function createRoutines(rt: Runtime): RoutineKernels {
       w.i(x.offset).all(dropDim(x.strides, dim).filter((_, i) => i !== dim)).i(R ? x.strides[dim]! : 0);
       w.i(out.offset).all(dropDim(out.strides, dim).filter((_, i) => i !== dim)).i(R ? out.strides[dim]! : 0);
     }, 2 + R1 + 2 * (R1 + 2), rows, 'softmax');
+  }
+
+  /**
+   * softmax's (logSoftmax's) gradient from the forward's output y, a workgroup per line:
+   * gx = y (g - sum(g y)), or g - exp(y) sum(g) for logSoftmax (PyTorch's softmax_backward_data).
+   */
+  function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean): void {
+    floatOnly('softmaxBackward', gx, grad, y);
+    const R = y.shape.length;
+    const outer = y.shape.filter((_, i) => i !== dim);
+    const R1 = outer.length;
+    const gAt = 2 + R1, yAt = gAt + R1 + 2, oAt = yAt + R1 + 2;
+    const G = (j: string) => load(grad.dtype, `Gr[go + i32(${j}) * gs]`), Y = (j: string) => load(y.dtype, `Y[yo + i32(${j}) * ys]`);
+    const body = `
+  let row = group;
+  if (row >= M[0]) { return; }
+  var go: i32 = ${mi(gAt)}; var yo: i32 = ${mi(yAt)}; var oo: i32 = ${mi(oAt)};
+  ${unravel('row', R1, 2, [{ v: 'go', strideAt: gAt + 1 }, { v: 'yo', strideAt: yAt + 1 }, { v: 'oo', strideAt: oAt + 1 }])}
+  let gs = ${mi(gAt + 1 + R1)}; let ys = ${mi(yAt + 1 + R1)}; let os = ${mi(oAt + 1 + R1)};
+  var s = 0.0;
+  for (var j = lid.x; j < M[1]; j += ${WG}u) { s += ${log ? G('j') : `${G('j')} * ${Y('j')}`}; }
+  SV[lid.x] = s;
+  ${tree('a + b')}
+  let total = SV[0];
+  for (var j = lid.x; j < M[1]; j += ${WG}u) {
+    O[oo + i32(j) * os] = ${storeValue(gx.dtype, log ? `${G('j')} - exp(${Y('j')}) * total` : `${Y('j')} * (${G('j')} - total)`)};
+  }`;
+    const src = shader([{ name: 'O', dtype: gx.dtype, write: true }, { name: 'Gr', dtype: grad.dtype, write: false }, { name: 'Y', dtype: y.dtype, write: false }], body, { shared: SHARED });
+    const rows = numel(outer);
+    run(src, () => src, 'wrrr', [gpuOf(gx), gpuOf(grad), gpuOf(y)], (w) => {
+      w.u(rows).u(R ? y.shape[dim]! : 1).all(outer, false);
+      for (const v of [grad, y, gx]) w.i(v.offset).all(dropDim(v.strides, dim).filter((_, i) => i !== dim)).i(R ? v.strides[dim]! : 0);
+    }, 2 + R1 + 3 * (R1 + 2), rows, 'softmaxBackward');
+  }
+
+  /**
+   * layerNorm's gradients (PyTorch's layer_norm_backward): a workgroup per row recomputes the row's
+   * mean and 1/std, writes gx = rstd (gy - mean(gy) - xhat mean(gy xhat)) with gy = grad * weight,
+   * and keeps the row statistics; then, for gw and gb, a thread per column sums grad * xhat and grad
+   * over the rows (two dispatches; no atomics, so the sums are in row order every time).
+   */
+  function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number): void {
+    floatOnly('layerNormBackward', gx, gw, gb, grad, x, weight);
+    const rows = inner === 0 ? 0 : numel(x.shape) / inner;
+    if (rows === 0) return;
+    const stats = gw || gb ? rt.createBuffer(rows * 8, 'layerNormBackward') : undefined;
+    const bufs: Buf[] = [{ name: 'Gr', dtype: grad.dtype, write: false }, { name: 'X', dtype: x.dtype, write: false }];
+    const bindings = [gpuOf(grad), gpuOf(x)];
+    if (weight) { bufs.push({ name: 'W', dtype: weight.dtype, write: false }); bindings.push(gpuOf(weight)); }
+    if (gx) { bufs.push({ name: 'O', dtype: gx.dtype, write: true }); bindings.push(gpuOf(gx)); }
+    if (stats) { bufs.push({ name: 'ST2', type: 'f32', write: true }); bindings.push(stats); }
+    // Meta: rows, inner, eps, grad, x, weight and gx offsets.
+    const X = (j: string) => load(x.dtype, `X[xo + i32(${j})]`);
+    const GY = (j: string) => `${load(grad.dtype, `Gr[go + i32(${j})]`)}${weight ? ` * ${load(weight.dtype, `W[${mi(5)} + i32(${j})]`)}` : ''}`;
+    const sum = (name: string, term: (j: string) => string) => `
+  var ${name}p = 0.0;
+  for (var j = lid.x; j < n; j += ${WG}u) { ${name}p += ${term('j')}; }
+  SV[lid.x] = ${name}p;
+  ${tree('a + b')}
+  let ${name} = SV[0];
+  workgroupBarrier();`;
+    const body = `
+  let row = group;
+  if (row >= M[0]) { return; }
+  let n = M[1];
+  let go = ${mi(3)} + i32(row * n); let xo = ${mi(4)} + i32(row * n);
+  ${sum('sx', X)}
+  let mean = sx / f32(n);
+  ${sum('sd', (j) => `(${X(j)} - mean) * (${X(j)} - mean)`)}
+  let rstd = inverseSqrt(sd / f32(n) + bitcast<f32>(M[2]));
+  ${stats ? 'if (lid.x == 0u) { ST2[2u * row] = mean; ST2[2u * row + 1u] = rstd; }' : ''}
+  ${gx ? `${sum('sg', GY)}
+  ${sum('sgx', (j) => `${GY(j)} * (${X(j)} - mean) * rstd`)}
+  let mg = sg / f32(n); let mgx = sgx / f32(n);
+  for (var j = lid.x; j < n; j += ${WG}u) {
+    O[${mi(6)} + i32(row * n + j)] = ${storeValue(gx.dtype, `rstd * (${GY('j')} - mg - (${X('j')} - mean) * rstd * mgx)`)};
+  }` : ''}`;
+    const src = shader(bufs, body, { shared: SHARED });
+    run(src, () => src, bufs.map((b) => (b.write ? 'w' : 'r')).join('') + 'r', bindings, (w) => {
+      w.u(rows).u(inner).f(eps).i(grad.offset).i(x.offset).i(weight?.offset ?? 0).i(gx?.offset ?? 0);
+    }, 7, rows, 'layerNormBackward');
+    if (!stats) return;
+    // Column sums: thread j walks the rows. Meta: rows, inner, grad, x, gw, gb offsets.
+    const cbufs: Buf[] = [{ name: 'Gr', dtype: grad.dtype, write: false }, { name: 'X', dtype: x.dtype, write: false }, { name: 'ST2', type: 'f32', write: false }];
+    const cbind = [gpuOf(grad), gpuOf(x), stats];
+    if (gw) { cbufs.push({ name: 'GW', dtype: gw.dtype, write: true }); cbind.push(gpuOf(gw)); }
+    if (gb) { cbufs.push({ name: 'GB', dtype: gb.dtype, write: true }); cbind.push(gpuOf(gb)); }
+    const cbody = `
+  if (tid >= M[1]) { return; }
+  var sw = 0.0; var sb = 0.0;
+  for (var r = 0u; r < M[0]; r++) {
+    let at = r * M[1] + tid;
+    let g = ${load(grad.dtype, `Gr[${mi(2)} + i32(at)]`)};
+    sw += g * (${load(x.dtype, `X[${mi(3)} + i32(at)]`)} - ST2[2u * r]) * ST2[2u * r + 1u];
+    sb += g;
+  }
+  ${gw ? `GW[${mi(4)} + i32(tid)] = ${storeValue(gw.dtype, 'sw')};` : ''}
+  ${gb ? `GB[${mi(5)} + i32(tid)] = ${storeValue(gb.dtype, 'sb')};` : ''}`;
+    const csrc = shader(cbufs, cbody);
+    run(csrc, () => csrc, cbufs.map((b) => (b.write ? 'w' : 'r')).join('') + 'r', cbind, (w) => {
+      w.u(rows).u(inner).i(grad.offset).i(x.offset).i(gw?.offset ?? 0).i(gb?.offset ?? 0);
+    }, 6, Math.ceil(inner / WG), 'layerNormBackward');
+    rt.release(stats);
   }
 
   function layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void {
@@ -398,5 +501,5 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     }, 16, Math.ceil(n / WG), `${mode}Pool2d`);
   }
 
-  return { matmul, softmax, layerNorm, gather, scatterAdd, indexSelect, sort, conv2d, unfold, fold, pool2d };
+  return { matmul, softmax, softmaxBackward, layerNorm, layerNormBackward, gather, scatterAdd, indexSelect, sort, conv2d, unfold, fold, pool2d };
 }
