@@ -63,6 +63,10 @@ out = {
   'einsumMm': torch.einsum('ij,jk->ik', x, t.t()), 'einsumBmm': torch.einsum('bij,bjk->bik', b1, b2), 'einsumDot': torch.einsum('i,i->', x[0], t[1]),
   'einsumT': torch.einsum('ij->ji', x), 'einsumSum': torch.einsum('ij->', x), 'einsumOuter': torch.einsum('i,j', x[0], t[1]),
   'einsumAttn': torch.einsum('bhqd,bhkd->bhqk', q4, k4), 'einsumThree': torch.einsum('ij,jk,kl->il', x, t.t(), x),
+  'einsumEll': torch.einsum('...ij,...jk->...ik', b1, b2), 'einsumEllBcast': torch.einsum('...qd,...kd->...qk', q4, b1),
+  'einsumEllImplicit': torch.einsum('...ij,jk', b1, b2[0]), 'einsumEllSum': torch.einsum('...i->i', q4),
+  'einsumTrace': torch.einsum('ii', torch.arange(9.).view(3, 3)), 'einsumDiag': torch.einsum('ii->i', torch.arange(9.).view(3, 3)),
+  'einsumBatchDiag': torch.einsum('bii->bi', torch.arange(18.).view(2, 3, 3)), 'einsumDiagMul': torch.einsum('ii,i->i', torch.arange(9.).view(3, 3), x[0]),
   'nearest2': F.interpolate(img, scale_factor=2, mode='nearest'), 'nearestDown': F.interpolate(img, size=3), 'bilinear': F.interpolate(img, size=(7, 3), mode='bilinear', align_corners=False),
   'bilinearAC': F.interpolate(img, size=(7, 3), mode='bilinear', align_corners=True), 'linear1d': F.interpolate(img[:, 0], scale_factor=1.5, mode='linear'),
   'upsample': torch.nn.Upsample(scale_factor=2, mode='bilinear')(img),
@@ -119,6 +123,10 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     einsumMm: tsr.einsum('ij,jk->ik', x, t.t()), einsumBmm: tsr.einsum('bij,bjk->bik', b1, b2), einsumDot: tsr.einsum('i,i->', x.select(0, 0), t.select(0, 1)),
     einsumT: tsr.einsum('ij->ji', x), einsumSum: tsr.einsum('ij->', x), einsumOuter: tsr.einsum('i,j', x.select(0, 0), t.select(0, 1)),
     einsumAttn: tsr.einsum('bhqd,bhkd->bhqk', q4, k4), einsumThree: tsr.einsum('ij,jk,kl->il', x, t.t(), x),
+    einsumEll: tsr.einsum('...ij,...jk->...ik', b1, b2), einsumEllBcast: tsr.einsum('...qd,...kd->...qk', q4, b1),
+    einsumEllImplicit: tsr.einsum('...ij,jk', b1, b2.select(0, 0)), einsumEllSum: tsr.einsum('...i->i', q4),
+    einsumTrace: tsr.einsum('ii', tsr.arange(9).view(3, 3).float()), einsumDiag: tsr.einsum('ii->i', tsr.arange(9).view(3, 3).float()),
+    einsumBatchDiag: tsr.einsum('bii->bi', tsr.arange(18).view(2, 3, 3).float()), einsumDiagMul: tsr.einsum('ii,i->i', tsr.arange(9).view(3, 3).float(), x.select(0, 0)),
     nearest2: F.interpolate(img, { scaleFactor: 2, mode: 'nearest' }), nearestDown: F.interpolate(img, { size: 3 }), bilinear: F.interpolate(img, { size: [7, 3], mode: 'bilinear', alignCorners: false }),
     bilinearAC: F.interpolate(img, { size: [7, 3], mode: 'bilinear', alignCorners: true }), linear1d: F.interpolate(img.select(1, 0), { scaleFactor: 1.5, mode: 'linear' }),
     upsample: new nn.Upsample({ scaleFactor: 2, mode: 'bilinear' }).forward(img),
@@ -172,7 +180,10 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     expect(() => tsr.multinomial(tsr.tensor([1, 1]), 3)).toThrow(tsr.ArgumentError);
     expect(() => tsr.multinomial(tsr.ones([2, 2, 2]), 1)).toThrow(tsr.ShapeError);
     expect(() => x.topk(4, 1)).toThrow(tsr.ArgumentError);
-    expect(() => tsr.einsum('ii->i', tsr.ones([2, 2]))).toThrow(tsr.NotImplementedError);
+    expect(() => tsr.einsum('ij->i', tsr.ones([2, 3, 1]))).toThrow(tsr.ShapeError);
+    expect(() => tsr.einsum('......i', tsr.ones([2]))).toThrow(tsr.ArgumentError);
+    expect(() => tsr.einsum('...i,...i', tsr.ones([2, 3]), tsr.ones([4, 3]))).toThrow(tsr.ShapeError);
+    expect(() => tsr.einsum('ii', tsr.ones([2, 3]))).toThrow(tsr.ShapeError);
     expect(() => tsr.einsum('ij,jk->ik', x, x)).toThrow(tsr.ShapeError);
     expect(() => tsr.einsum('ij,jk', x)).toThrow(tsr.ArgumentError);
     expect(() => F.interpolate(x.unsqueeze(0), { size: 4, mode: 'bilinear' })).toThrow(tsr.ArgumentError);

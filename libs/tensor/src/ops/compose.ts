@@ -2,7 +2,7 @@
  * torch functions that are compositions of other ops (so they are differentiable, run on every
  * backend and fuse under compile with no kernel of their own), with torch's argument checks.
  */
-import { ArgumentError, DTypeError, NotImplementedError, ShapeError, checkInt, describe, fmtShape, isFloating, normDim, numel } from '@tessera/ops';
+import { ArgumentError, DTypeError, ShapeError, broadcastShapes, checkInt, describe, fmtShape, isFloating, normDim, numel } from '@tessera/ops';
 import type { TensorOrScalar } from '../dispatch.js';
 import type { Tensor } from '../tensor.js';
 import * as ew from './elementwise.js';
@@ -10,7 +10,7 @@ import { cat } from './join.js';
 import { matmul } from './routines.js';
 import * as vw from './views.js';
 import * as rd from './reduce.js';
-import { full, tensor } from '../factories.js';
+import { arange, full, tensor } from '../factories.js';
 
 const needRank = (name: string, what: string, t: Tensor, rank: number): void => {
   if (t.ndim !== rank) throw new ShapeError(name, `${what} must be ${rank}-D, got shape ${fmtShape(t.shape)}`);
@@ -139,34 +139,63 @@ export function unflatten(x: Tensor, dim: number, sizes: readonly number[]): Ten
 }
 
 /**
- * torch.einsum over letter subscripts ('bij,bjk->bik'; without '->' the output is the letters that
- * appear once, in alphabetical order). Operands are contracted left to right, each pair as one
+ * torch.einsum over letter subscripts ('bij,bjk->bik'; without '->' the output is '...' then the
+ * letters that appear once, in alphabetical order). '...' stands for an operand's leading dims,
+ * broadcast across operands (right-aligned, as torch); a letter repeated within one operand takes
+ * the diagonal ('ii->i', 'ii->' the trace). Operands are contracted left to right, each pair as one
  * batched matrix product (the letters both share and the rest still need are the batch, the letters
  * only they share are summed by the product), so nothing of the full outer product is built.
- * Not yet: '...' and a letter repeated within one operand (a diagonal), refused with a typed error.
  */
 export function einsum(equation: string, ...operands: Tensor[]): Tensor {
   if (typeof equation !== 'string') throw new ArgumentError('einsum', `the equation must be a string, got ${describe(equation)}`);
   const eq = equation.replace(/\s+/g, '');
-  if (eq.includes('...')) throw new NotImplementedError('einsum', "ellipses ('...') are not supported yet");
-  const [lhs, rhs] = eq.split('->') as [string, string | undefined];
-  const terms = lhs.split(',');
-  if (terms.length !== operands.length) throw new ArgumentError('einsum', `the equation names ${terms.length} operands, ${operands.length} given`);
+  const [lhs, rhs, extra] = eq.split('->') as [string, string | undefined, string | undefined];
+  if (extra !== undefined) throw new ArgumentError('einsum', `an equation has at most one '->', got '${equation}'`);
+  const written = lhs.split(',');
+  if (written.length !== operands.length) throw new ArgumentError('einsum', `the equation names ${written.length} operands, ${operands.length} given`);
+  const ellipses = (t: string) => t.split('...').length - 1;
+  for (const t of [...written, rhs ?? '']) {
+    if (ellipses(t) > 1) throw new ArgumentError('einsum', `'...' may appear once per operand, got '${t}'`);
+    if (!/^[a-zA-Z]*$/.test(t.replace('...', ''))) throw new ArgumentError('einsum', `subscripts must be letters (and one '...'), got '${t}'`);
+  }
+  // '...' becomes private subscripts (not letters) for the broadcast leading dims, each operand's expanded to the common shape.
+  const spans = written.map((t, i) => {
+    const letters = t.replace('...', '').length, x = operands[i]!;
+    if (ellipses(t) === 0 ? letters !== x.ndim : letters > x.ndim) throw new ShapeError('einsum', `operand ${i} has ${x.ndim} dims, its subscripts '${t}' name ${letters}`);
+    return ellipses(t) ? x.ndim - letters : 0;
+  });
+  const lead = broadcastShapes('einsum', written.map((t, i) => operands[i]!.shape.slice(t.indexOf('...') < 0 ? 0 : t.indexOf('...'), (t.indexOf('...') < 0 ? 0 : t.indexOf('...')) + spans[i]!)));
+  const hidden = lead.map((_, k) => String.fromCharCode(0x100 + k));
+  const xs = operands.map((x, i) => {
+    const at = written[i]!.indexOf('...');
+    if (at < 0 || spans[i] === 0) return x;
+    const span = spans[i]!, own = lead.slice(lead.length - span);
+    return vw.expand(x, [...x.shape.slice(0, at), ...own, ...x.shape.slice(at + span)]);
+  });
+  const terms = written.map((t, i) => t.replace('...', hidden.slice(hidden.length - spans[i]!).join('')));
   const sizes = new Map<string, number>();
   terms.forEach((t, i) => {
-    const x = operands[i]!;
-    if (!/^[a-zA-Z]*$/.test(t)) throw new ArgumentError('einsum', `subscripts must be letters, got '${t}'`);
-    if (t.length !== x.ndim) throw new ShapeError('einsum', `operand ${i} has ${x.ndim} dims, its subscripts '${t}' name ${t.length}`);
-    if (new Set(t).size !== t.length) throw new NotImplementedError('einsum', `a subscript repeated within one operand ('${t}': a diagonal) is not supported yet`);
     [...t].forEach((c, d) => {
-      const n = x.shape[d]!, had = sizes.get(c);
+      const n = xs[i]!.shape[d]!, had = sizes.get(c);
       if (had !== undefined && had !== n) throw new ShapeError('einsum', `subscript '${c}' has size ${had} and ${n}`);
       sizes.set(c, n);
     });
   });
+  // A letter repeated within an operand: its diagonal (where() keeps NaN elsewhere from leaking into it).
+  terms.forEach((t, i) => {
+    for (let d2 = t.length - 1; d2 > 0; d2--) {
+      const d1 = t.indexOf(t[d2]!);
+      if (d1 === d2) continue;
+      const n = sizes.get(t[d2]!)!, x = xs[i]!;
+      const axis = (d: number) => vw.reshape(arange(n, { device: x.device }), x.shape.map((_, k) => (k === d ? n : 1)));
+      xs[i] = rd.sum(ew.where(ew.eq(axis(d1), axis(d2)), x, 0), [d2]);
+      t = t.slice(0, d2) + t.slice(d2 + 1);
+      terms[i] = t;
+    }
+  });
   const counts = new Map<string, number>();
-  for (const c of terms.join('')) counts.set(c, (counts.get(c) ?? 0) + 1);
-  const out = rhs ?? [...counts].filter(([, n]) => n === 1).map(([c]) => c).sort().join('');
+  for (const c of written.join('').replace(/\.\.\./g, '')) counts.set(c, (counts.get(c) ?? 0) + 1);
+  const out = rhs !== undefined ? rhs.replace('...', hidden.join('')) : hidden.join('') + [...counts].filter(([, n]) => n === 1).map(([c]) => c).sort().join('');
   for (const c of out) if (!sizes.has(c)) throw new ArgumentError('einsum', `output subscript '${c}' appears in no operand`);
   if (new Set(out).size !== out.length) throw new ArgumentError('einsum', `output subscripts repeat a letter: '${out}'`);
   // Sums the letters of `t` (over x) nobody else needs, then keeps the rest in order.
@@ -175,10 +204,10 @@ export function einsum(equation: string, ...operands: Tensor[]): Tensor {
     return gone.length ? [rd.sum(x, gone), [...t].filter((c) => needed.has(c)).join('')] : [x, t];
   };
   const need = (from: number): Set<string> => new Set([...out, ...terms.slice(from).join('')]);
-  let [acc, at] = reduce(operands[0]!, terms[0]!, need(1));
+  let [acc, at] = reduce(xs[0]!, terms[0]!, need(1));
   for (let i = 1; i < operands.length; i++) {
     const keep = need(i + 1);
-    const [b, bt] = reduce(operands[i]!, terms[i]!, new Set([...keep, ...at]));
+    const [b, bt] = reduce(xs[i]!, terms[i]!, new Set([...keep, ...at]));
     [acc, at] = reduce(acc, at, new Set([...keep, ...bt]));
     const batch = [...at].filter((c) => bt.includes(c) && keep.has(c));
     const summed = [...at].filter((c) => bt.includes(c) && !keep.has(c));
