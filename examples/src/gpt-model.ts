@@ -14,13 +14,14 @@ class Block extends nn.Module {
   constructor(c: GptConfig) {
     super();
     this.ln1 = new nn.LayerNorm(c.dim);
-    this.attn = new nn.MultiheadAttention(c.dim, c.heads, { causal: true });
+    this.attn = new nn.MultiheadAttention(c.dim, c.heads, { batchFirst: true });
     this.ln2 = new nn.LayerNorm(c.dim);
     this.fc = new nn.Linear(c.dim, 4 * c.dim);
     this.proj = new nn.Linear(4 * c.dim, c.dim);
   }
   forward(x: tsr.Tensor): tsr.Tensor {
-    const h = x.add(this.attn.forward(this.ln1.forward(x)));
+    const y = this.ln1.forward(x);
+    const h = x.add(this.attn.forward(y, y, y, { isCausal: true, needWeights: false })[0]);
     return h.add(this.proj.forward(this.fc.forward(this.ln2.forward(h)).gelu()));
   }
 }

@@ -1,6 +1,6 @@
 export { Module, type AnyModule, type HookHandle, parameter, buffer, isParameter, StateDictError } from './module.js';
 export * from './layers.js';
-export { MultiheadAttention, type MultiheadAttentionOptions } from './attention.js';
+export { MultiheadAttention, type MultiheadAttentionOptions, type MultiheadAttentionCall } from './attention.js';
 export * as init from './init.js';
 export * as functional from './functional.js';
 export { crossEntropy, nllLoss, mseLoss, l1Loss, bceWithLogits, dropout, scaledDotProductAttention, type Reduction } from './functional.js';

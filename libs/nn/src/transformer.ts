@@ -5,7 +5,7 @@
  * is added to the scores; isCausal masks the future.
  */
 import { ArgumentError } from '@tessera/ops';
-import { type Tensor, ones, tril } from '@tessera/tensor';
+import type { Tensor } from '@tessera/tensor';
 import { MultiheadAttention } from './attention.js';
 import { Dropout, LayerNorm, Linear } from './layers.js';
 import { Module } from './module.js';
@@ -19,14 +19,6 @@ export interface TransformerLayerOptions {
   batchFirst?: boolean;
   normFirst?: boolean;
   bias?: boolean;
-}
-
-/** The mask our attention takes (true = attend, or additive) from torch's (true = masked, or additive), with the causal mask folded in. */
-function attentionMask(mask: Tensor | undefined, causal: boolean | undefined, l: number, s: number, like: Tensor): Tensor | undefined {
-  const future = causal ? tril(ones([l, s], { dtype: 'bool', device: like.device })) : undefined;
-  if (!mask) return future;
-  if (mask.dtype === 'bool') return future ? mask.logicalNot().logicalAnd(future) : mask.logicalNot();
-  return future ? mask.maskedFill(future.logicalNot(), -Infinity) : mask;
 }
 
 const activationOf = (a: TransformerLayerOptions['activation']): ((x: Tensor) => Tensor) => {
@@ -49,7 +41,7 @@ abstract class TransformerLayer<In extends unknown[]> extends Module<In, Tensor>
     this.dropout = new Dropout(this.opt.dropout);
     this.linear2 = new Linear(this.opt.dimFeedforward, dModel, { bias: this.opt.bias });
   }
-  protected attention(): MultiheadAttention { return new MultiheadAttention(this.dModel, this.nhead, { bias: this.opt.bias, dropout: this.opt.dropout }); }
+  protected attention(): MultiheadAttention { return new MultiheadAttention(this.dModel, this.nhead, { bias: this.opt.bias, dropout: this.opt.dropout, batchFirst: true }); }
   protected norm(): LayerNorm { return new LayerNorm(this.dModel, { eps: this.opt.layerNormEps }); }
   protected feedForward(x: Tensor, drop: Dropout): Tensor { return drop.forward(this.linear2.forward(this.dropout.forward(this.act(this.linear1.forward(x))))); }
   /** x as [N, S, E] (attention takes batch first), and back. */
@@ -60,7 +52,7 @@ abstract class TransformerLayer<In extends unknown[]> extends Module<In, Tensor>
   }
 }
 
-export interface EncoderMasks { srcMask?: Tensor; isCausal?: boolean }
+export interface EncoderMasks { srcMask?: Tensor; srcKeyPaddingMask?: Tensor; isCausal?: boolean }
 
 export class TransformerEncoderLayer extends TransformerLayer<[Tensor, EncoderMasks?]> {
   selfAttn: MultiheadAttention; norm1: LayerNorm; norm2: LayerNorm; dropout1: Dropout; dropout2: Dropout;
@@ -72,15 +64,14 @@ export class TransformerEncoderLayer extends TransformerLayer<[Tensor, EncoderMa
   }
   forward(src: Tensor, masks: EncoderMasks = {}): Tensor {
     let x = this.batchFirst(src);
-    const l = x.shape[1]!;
-    const mask = attentionMask(masks.srcMask, masks.isCausal, l, l, x);
-    x = this.residual(x, this.norm1, (y) => this.dropout1.forward(this.selfAttn.forward(y, y, y, mask)));
+    const call = { attnMask: masks.srcMask, keyPaddingMask: masks.srcKeyPaddingMask, isCausal: masks.isCausal, needWeights: false };
+    x = this.residual(x, this.norm1, (y) => this.dropout1.forward(this.selfAttn.forward(y, y, y, call)[0]));
     x = this.residual(x, this.norm2, (y) => this.feedForward(y, this.dropout2));
     return this.batchFirst(x);
   }
 }
 
-export interface DecoderMasks { tgtMask?: Tensor; memoryMask?: Tensor; tgtIsCausal?: boolean }
+export interface DecoderMasks { tgtMask?: Tensor; memoryMask?: Tensor; tgtKeyPaddingMask?: Tensor; memoryKeyPaddingMask?: Tensor; tgtIsCausal?: boolean; memoryIsCausal?: boolean }
 
 export class TransformerDecoderLayer extends TransformerLayer<[Tensor, Tensor, DecoderMasks?]> {
   selfAttn: MultiheadAttention; multiheadAttn: MultiheadAttention; norm1: LayerNorm; norm2: LayerNorm; norm3: LayerNorm;
@@ -95,10 +86,10 @@ export class TransformerDecoderLayer extends TransformerLayer<[Tensor, Tensor, D
   forward(tgt: Tensor, memory: Tensor, masks: DecoderMasks = {}): Tensor {
     let x = this.batchFirst(tgt);
     const mem = this.batchFirst(memory);
-    const [l, s] = [x.shape[1]!, mem.shape[1]!];
-    const selfMask = attentionMask(masks.tgtMask, masks.tgtIsCausal, l, l, x), crossMask = attentionMask(masks.memoryMask, false, l, s, x);
-    x = this.residual(x, this.norm1, (y) => this.dropout1.forward(this.selfAttn.forward(y, y, y, selfMask)));
-    x = this.residual(x, this.norm2, (y) => this.dropout2.forward(this.multiheadAttn.forward(y, mem, mem, crossMask)));
+    const selfCall = { attnMask: masks.tgtMask, keyPaddingMask: masks.tgtKeyPaddingMask, isCausal: masks.tgtIsCausal, needWeights: false };
+    const cross = { attnMask: masks.memoryMask, keyPaddingMask: masks.memoryKeyPaddingMask, isCausal: masks.memoryIsCausal, needWeights: false };
+    x = this.residual(x, this.norm1, (y) => this.dropout1.forward(this.selfAttn.forward(y, y, y, selfCall)[0]));
+    x = this.residual(x, this.norm2, (y) => this.dropout2.forward(this.multiheadAttn.forward(y, mem, mem, cross)[0]));
     x = this.residual(x, this.norm3, (y) => this.feedForward(y, this.dropout3));
     return this.batchFirst(x);
   }

@@ -11,9 +11,9 @@ import { PYTHON, skipWithoutTorch } from './torch.js';
 const { nn } = tsr;
 const [E, H, FF, S, T, N] = [8, 2, 16, 5, 4, 3];
 
-/** torch's parameter name for ours (selfAttn.inProj.weight -> self_attn.in_proj_weight). */
+/** torch's parameter name for ours (selfAttn.inProjWeight -> self_attn.in_proj_weight). */
 const torchName = (k: string): string =>
-  k.replace(/inProj\.(weight|bias)/, 'in_proj_$1').replace(/([a-z])([A-Z])/g, (_, a: string, b: string) => `${a}_${b.toLowerCase()}`);
+  k.replace(/([a-z])([A-Z])/g, (_, a: string, b: string) => `${a}_${b.toLowerCase()}`);
 
 type Case = { decoder: boolean; normFirst: boolean; batchFirst: boolean; causal: boolean; boolMask: boolean };
 const CASES: Case[] = [
@@ -60,6 +60,48 @@ print(json.dumps({'y': y.tolist(), 'gx': x.grad.tolist()}))
       expect(gy.length).toBe(wy.length);
       gy.forEach((v, i) => expect(Math.abs(v - wy[i]!) <= 1e-5 * Math.max(1, Math.abs(wy[i]!)), `y[${i}]: ${v} vs torch ${wy[i]}`).toBe(true));
       gg.forEach((v, i) => expect(Math.abs(v - wg[i]!) <= 1e-5 * Math.max(1, Math.abs(wg[i]!)), `grad[${i}]: ${v} vs torch ${wg[i]}`).toBe(true));
+    }, 60_000);
+  }
+
+  type MhaCase = { cross: boolean; batchFirst: boolean; average: boolean; padding: boolean; floatMask: boolean; causal: boolean };
+  const MHA: MhaCase[] = [
+    { cross: false, batchFirst: false, average: true, padding: false, floatMask: false, causal: false },
+    { cross: true, batchFirst: true, average: false, padding: true, floatMask: true, causal: false },
+    { cross: false, batchFirst: true, average: true, padding: true, floatMask: false, causal: true },
+  ];
+  for (const c of MHA) {
+    it(`MultiheadAttention (${c.cross ? 'cross' : 'self'}, ${c.batchFirst ? 'batch first' : 'sequence first'}, ${c.average ? 'averaged' : 'per-head'} weights${c.padding ? ', key padding' : ''}${c.floatMask ? ', float mask per head' : ''}${c.causal ? ', causal' : ''}): output, weights and gradients as torch's`, () => {
+      tsr.manualSeed(5);
+      const mha = new nn.MultiheadAttention(E, H, { batchFirst: c.batchFirst });
+      const shape = (len: number) => (c.batchFirst ? [N, len, E] : [len, N, E]);
+      const q = tsr.randn(shape(T)).requiresGrad_(), kv = c.cross ? tsr.randn(shape(S)) : q;
+      const s = c.cross ? S : T;
+      const padding = c.padding ? tsr.zeros([N, s], { dtype: 'bool' }).indexPut_([tsr.sl(), s - 1], true) : undefined;
+      const mask = c.floatMask ? tsr.randn([N * H, T, s]) : c.causal ? tsr.ones([T, s], { dtype: 'bool' }).triu(1) : undefined;
+      const [y, w] = mha.forward(q, kv, kv, { needWeights: true, averageAttnWeights: c.average, ...(padding ? { keyPaddingMask: padding } : {}), ...(mask ? { attnMask: mask } : {}) });
+      y.tanh().sum().add(w!.square().sum()).backward();
+      const params = Object.fromEntries([...mha.namedParameters()].map(([k, p]) => [torchName(k), p.tolistSync()]));
+      const py = `
+import json, torch
+c = json.loads('${JSON.stringify(c)}')
+m = torch.nn.MultiheadAttention(${E}, ${H}, batch_first=c['batchFirst'])
+with torch.no_grad():
+    m.load_state_dict({k: torch.tensor(v) for k, v in json.loads(${JSON.stringify(JSON.stringify(params))}).items()}, strict=True)
+q = torch.tensor(${JSON.stringify(q.tolistSync())}, requires_grad=True)
+kv = torch.tensor(${JSON.stringify(kv.tolistSync())}) if c['cross'] else q
+pad = torch.tensor(json.loads('${JSON.stringify(padding?.tolistSync() ?? null)}')) if c['padding'] else None
+mask = torch.tensor(json.loads('${JSON.stringify(mask?.tolistSync() ?? null)}')) if (c['floatMask'] or c['causal']) else None
+y, w = m(q, kv, kv, key_padding_mask=pad, need_weights=True, attn_mask=mask, average_attn_weights=c['average'])
+(y.tanh().sum() + w.square().sum()).backward()
+print(json.dumps({'y': y.tolist(), 'w': w.tolist(), 'gx': q.grad.tolist()}))
+`;
+      const want = JSON.parse(execFileSync(PYTHON, ['-c', py], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { y: unknown; w: unknown; gx: unknown };
+      const flat = (v: unknown): number[] => (Array.isArray(v) ? v.flatMap(flat) : [v as number]);
+      for (const [name, got, ref] of [['y', y, want.y], ['weights', w!, want.w], ['grad', q.grad!, want.gx]] as const) {
+        const [g, r] = [flat(got.tolistSync()), flat(ref)];
+        expect(got.shape.reduce((a, b) => a * b, 1), name).toBe(r.length);
+        g.forEach((v, i) => expect(Math.abs(v - r[i]!) <= 1e-5 * Math.max(1, Math.abs(r[i]!)), `${name}[${i}]: ${v} vs torch ${r[i]}`).toBe(true));
+      }
     }, 60_000);
   }
 });
