@@ -62,6 +62,9 @@ const ROWS: readonly Row[] = [
   ['Module.load_state_dict', 'nn', 'Module.prototype.loadStateDict', `${NANOGPT} ${WLM}`], ['Module.register_forward_hook', 'nn', 'Module.prototype.registerForwardHook', ''],
   ['Module.register_forward_pre_hook', 'nn', 'Module.prototype.registerForwardPreHook', ''], ['Module.named_modules', 'nn', 'Module.prototype.namedModules', ''],
   ['Module.named_buffers', 'nn', 'Module.prototype.namedBuffers', ''], ['Module.register_parameter', 'nn', 'Module.prototype.registerParameter', ''],
+  ['nn.Transformer', 'nn', 'Transformer', WLM], ['nn.TransformerEncoder', 'nn', 'TransformerEncoder', WLM], ['nn.TransformerDecoder', 'nn', 'TransformerDecoder', ''],
+  ['nn.MultiheadAttention', 'nn', 'MultiheadAttention', WLM], ['nn.RNNBase', 'nn', 'RNNBase', WLM], ['copy.deepcopy (a module)', 'nn', 'deepcopy', WLM],
+  ['torch.triu', 'torch', 'triu', WLM], ['torch.sin', 'torch', 'sin', WLM], ['torch.cos', 'torch', 'cos', WLM], ['Tensor.masked_fill (float masks)', 'Tensor', 'maskedFill', WLM],
   // optimizers and schedulers
   ['optim.AdamW', 'optim', 'AdamW', NANOGPT], ['optim.Adadelta', 'optim', 'Adadelta', MNIST], ['optim.Adam', 'optim', 'Adam', VAE], ['optim.lr_scheduler.StepLR', 'optim', 'StepLR', MNIST],
   ['optim.Adagrad', 'optim', 'Adagrad', ''], ['optim.RMSprop', 'optim', 'RMSprop', ''], ['optim.Adamax', 'optim', 'Adamax', ''], ['optim.NAdam', 'optim', 'NAdam', ''], ['optim.RAdam', 'optim', 'RAdam', ''],

@@ -12,7 +12,7 @@ import * as tsr from 'tessera';
 import { GPT, GPTConfig } from '../ports/nanogpt/model.js';
 import { Net } from '../ports/mnist/main.js';
 import { Corpus } from '../ports/word_language_model/data.js';
-import { type Hidden, RNNModel } from '../ports/word_language_model/model.js';
+import { type Hidden, RNNModel, TransformerModel } from '../ports/word_language_model/model.js';
 import { VAE, lossFunction } from '../ports/vae/main.js';
 import { loadDigits } from '../src/digits.js';
 import { PYTHON, skipWithoutTorch } from '../../libs/nn/test/torch.js';
@@ -151,8 +151,9 @@ describe.skipIf(skipWithoutTorch())('ports train as their PyTorch originals (pyt
     got.forEach((l, i) => expect(Math.abs(l - want[i]!) <= 1e-4 * Math.abs(want[i]!), `step ${i}: ${l} vs torch ${want[i]}`).toBe(true));
   }, 120_000);
 
-  for (const type of ['LSTM', 'GRU', 'RNN_TANH']) {
-    it(`word language model (${type}, tied weights): ${STEPS} batches of truncated BPTT with clipping and plain SGD give torch's losses`, () => {
+  for (const type of ['LSTM', 'GRU', 'RNN_TANH', 'Transformer']) {
+    const transformer = type === 'Transformer';
+    it(`word language model (${transformer ? 'Transformer, causal mask' : `${type}, tied weights`}): ${STEPS} batches of truncated BPTT with clipping and plain SGD give torch's losses`, () => {
       const dir = mkdtempSync(join(tmpdir(), 'tessera-wlm-'));
       // The sonnets as words (all of them to train on: about 900), batchified into 4 columns, as main.py does.
       const lines = text.split('\n').filter((l) => l.trim());
@@ -161,26 +162,36 @@ describe.skipIf(skipWithoutTorch())('ports train as their PyTorch originals (pyt
       const bsz = 4, bptt = 4, lr = 5, clip = 0.25;
       const nbatch = Math.floor(corpus.train.size(0) / bsz);
       const trainData = corpus.train.narrow(0, 0, nbatch * bsz).view(bsz, -1).t().contiguous();
-      const cfgModel = { type, ntokens: corpus.dictionary.length, emsize: 24, nhid: 24, nlayers: 2, tied: true };
+      const cfgModel = { type, ntokens: corpus.dictionary.length, emsize: 24, nhid: 24, nlayers: 2, nhead: 2, tied: true };
       tsr.manualSeed(3);
-      const model = new RNNModel(type, cfgModel.ntokens, cfgModel.emsize, cfgModel.nhid, cfgModel.nlayers, 0.0, true);
+      const model = transformer
+        ? new TransformerModel(cfgModel.ntokens, cfgModel.emsize, cfgModel.nhead, cfgModel.nhid, cfgModel.nlayers, 0.0)
+        : new RNNModel(type, cfgModel.ntokens, cfgModel.emsize, cfgModel.nhid, cfgModel.nlayers, 0.0, true);
       const weights = join(dir, 'init.safetensors');
-      tsr.nn.saveFile(weights, Object.fromEntries(Object.entries(model.stateDict()).map(([k, v]) => [snake(k), v])));
+      // torch's names: nanoGPT-style snake case for the RNN model (weight_ih_l0), plain snake case for the Transformer's (linear1, norm1).
+      const torchName = (k: string) => (transformer ? k.replace(/([a-z])([A-Z])/g, (_, a: string, b: string) => `${a}_${b.toLowerCase()}`) : snake(k));
+      tsr.nn.saveFile(weights, Object.fromEntries(Object.entries(model.stateDict()).map(([k, v]) => [torchName(k), v])));
       const criterion = new tsr.nn.NLLLoss();
-      let hidden: Hidden = model.initHidden(bsz);
+      let hidden: Hidden | undefined = transformer ? undefined : (model as RNNModel).initHidden(bsz);
       const detach = (h: Hidden): Hidden => (h instanceof tsr.Tensor ? h.detach() : [h[0].detach(), h[1].detach()]);
-      model.train();
+      // nn.Transformer's layers have dropout 0.1 (upstream passes its dropout only to the positional
+      // encoding): evaluation mode turns it off, as on the torch side; gradients flow as in training.
+      if (transformer) model.eval(); else model.train();
       const got: number[] = [];
       // Two epochs over the first 25 batches (each from a fresh hidden state, as train() starts), so the second sees data again.
       const epochBatches = STEPS / 2;
       for (let step = 0; step < STEPS; step++) {
-        if (step % epochBatches === 0) hidden = model.initHidden(bsz);
+        if (step % epochBatches === 0 && !transformer) hidden = (model as RNNModel).initHidden(bsz);
         const i = (step % epochBatches) * bptt;
         const data = trainData.narrow(0, i, bptt), targets = trainData.narrow(0, i + 1, bptt).reshape(-1);
         model.zeroGrad();
-        hidden = detach(hidden);
         let output: tsr.Tensor;
-        [output, hidden] = model.forward(data, hidden);
+        if (transformer) {
+          output = (model as TransformerModel).forward(data).view(-1, cfgModel.ntokens);
+        } else {
+          hidden = detach(hidden!);
+          [output, hidden] = (model as RNNModel).forward(data, hidden);
+        }
         const loss = criterion.forward(output, targets);
         loss.backward();
         tsr.nn.clipGradNorm_(model.parameters(), clip);

@@ -1,24 +1,25 @@
 /**
- * A port of pytorch/examples' word_language_model/main.py (BSD-3-Clause): an RNN/LSTM/GRU word
- * language model trained with truncated backpropagation through time, plain SGD with gradient
- * clipping, and a learning rate quartered when validation stops improving. What differs from
- * upstream beyond renames is listed in NOTES.md.
+ * A port of pytorch/examples' word_language_model/main.py (BSD-3-Clause): an RNN/LSTM/GRU or
+ * Transformer word language model trained with truncated backpropagation through time, plain SGD
+ * with gradient clipping, and a learning rate quartered when validation stops improving. What
+ * differs from upstream beyond renames is listed in NOTES.md.
  *
  * $ npx tsx examples/ports/word_language_model/main.ts --epochs 2 --model LSTM
+ * $ npx tsx examples/ports/word_language_model/main.ts --epochs 2 --model Transformer --lr 5
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tsr from 'tessera';
 import { Corpus } from './data.js';
-import { type Hidden, RNNModel } from './model.js';
+import { type Hidden, RNNModel, TransformerModel } from './model.js';
 
 const { nn } = tsr;
 
 const { values: a } = parseArgs({
   options: {
     data: { type: 'string', default: 'examples/out/sonnets-words' }, // location of the data corpus
-    model: { type: 'string', default: 'LSTM' }, // type of network (RNN_TANH, RNN_RELU, LSTM, GRU)
+    model: { type: 'string', default: 'LSTM' }, // type of network (RNN_TANH, RNN_RELU, LSTM, GRU, Transformer)
     emsize: { type: 'string', default: '200' }, // size of word embeddings
     nhid: { type: 'string', default: '200' }, // number of hidden units per layer
     nlayers: { type: 'string', default: '2' }, // number of layers
@@ -32,12 +33,13 @@ const { values: a } = parseArgs({
     seed: { type: 'string', default: '1111' }, // random seed
     'log-interval': { type: 'string', default: '200' }, // report interval
     save: { type: 'string', default: 'examples/out/word-lm.safetensors' }, // path to save the final model
+    nhead: { type: 'string', default: '2' }, // the number of heads in the encoder/decoder of the transformer model
     'dry-run': { type: 'boolean', default: false }, // verify the code and the model
   },
 });
 const args = {
   data: a.data!, model: a.model!, emsize: Number(a.emsize), nhid: Number(a.nhid), nlayers: Number(a.nlayers), lr: Number(a.lr), clip: Number(a.clip), epochs: Number(a.epochs),
-  batchSize: Number(a.batch_size), bptt: Number(a.bptt), dropout: Number(a.dropout), tied: a.tied!, seed: Number(a.seed), logInterval: Number(a['log-interval']), save: a.save!, dryRun: a['dry-run']!,
+  batchSize: Number(a.batch_size), bptt: Number(a.bptt), dropout: Number(a.dropout), tied: a.tied!, seed: Number(a.seed), logInterval: Number(a['log-interval']), save: a.save!, nhead: Number(a.nhead), dryRun: a['dry-run']!,
 };
 
 // Set the random seed manually for reproducibility.
@@ -89,7 +91,12 @@ const testData = batchify(corpus.test, evalBatchSize);
 ///////////////////////////////////////////////////////////////////////////////
 
 const ntokens = corpus.dictionary.length;
-let model = new RNNModel(args.model, ntokens, args.emsize, args.nhid, args.nlayers, args.dropout, args.tied).to(device);
+let model: RNNModel | TransformerModel;
+if (args.model === 'Transformer') {
+  model = new TransformerModel(ntokens, args.emsize, args.nhead, args.nhid, args.nlayers, args.dropout).to(device);
+} else {
+  model = new RNNModel(args.model, ntokens, args.emsize, args.nhid, args.nlayers, args.dropout, args.tied).to(device);
+}
 
 const criterion = new nn.NLLLoss();
 
@@ -124,13 +131,19 @@ async function evaluate(dataSource: tsr.Tensor): Promise<number> {
   // Turn on evaluation mode which disables dropout.
   model.eval();
   let totalLoss = 0.0;
-  let hidden = model.initHidden(evalBatchSize);
+  let hidden!: Hidden;
+  if (args.model !== 'Transformer') hidden = (model as RNNModel).initHidden(evalBatchSize);
   await tsr.noGrad(async () => {
     for (let i = 0; i < dataSource.size(0) - 1; i += args.bptt) {
       const [data, targets] = getBatch(dataSource, i);
       let output: tsr.Tensor;
-      [output, hidden] = model.forward(data, hidden);
-      hidden = repackageHidden(hidden);
+      if (args.model === 'Transformer') {
+        output = (model as TransformerModel).forward(data);
+        output = output.view(-1, ntokens);
+      } else {
+        [output, hidden] = (model as RNNModel).forward(data, hidden);
+        hidden = repackageHidden(hidden);
+      }
       totalLoss += data.size(0) * (await criterion.forward(output, targets).item() as number);
     }
   });
@@ -142,15 +155,21 @@ async function train(): Promise<void> {
   model.train();
   let totalLoss = 0.0;
   let startTime = performance.now();
-  let hidden = model.initHidden(args.batchSize);
+  let hidden!: Hidden;
+  if (args.model !== 'Transformer') hidden = (model as RNNModel).initHidden(args.batchSize);
   for (let batch = 0, i = 0; i < trainData.size(0) - 1; batch++, i += args.bptt) {
     const [data, targets] = getBatch(trainData, i);
     // Starting each batch, we detach the hidden state from how it was previously produced.
     // If we didn't, the model would try backpropagating all the way to start of the dataset.
     model.zeroGrad();
-    hidden = repackageHidden(hidden);
     let output: tsr.Tensor;
-    [output, hidden] = model.forward(data, hidden);
+    if (args.model === 'Transformer') {
+      output = (model as TransformerModel).forward(data);
+      output = output.view(-1, ntokens);
+    } else {
+      hidden = repackageHidden(hidden);
+      [output, hidden] = (model as RNNModel).forward(data, hidden);
+    }
     const loss = criterion.forward(output, targets);
     loss.backward();
 
@@ -196,7 +215,9 @@ for (; epoch <= args.epochs; epoch++) {
 }
 
 // Load the best saved model.
-model = new RNNModel(args.model, ntokens, args.emsize, args.nhid, args.nlayers, args.dropout, args.tied).to(device);
+model = args.model === 'Transformer'
+  ? new TransformerModel(ntokens, args.emsize, args.nhead, args.nhid, args.nlayers, args.dropout).to(device)
+  : new RNNModel(args.model, ntokens, args.emsize, args.nhid, args.nlayers, args.dropout, args.tied).to(device);
 model.loadStateDict(nn.loadFile(args.save));
 
 // Run on test data.

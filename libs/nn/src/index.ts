@@ -1,4 +1,4 @@
-export { Module, type AnyModule, type HookHandle, parameter, buffer, isParameter, StateDictError } from './module.js';
+export { Module, type AnyModule, type HookHandle, parameter, buffer, isParameter, deepcopy, StateDictError } from './module.js';
 export * from './layers.js';
 export { MultiheadAttention, type MultiheadAttentionOptions, type MultiheadAttentionCall } from './attention.js';
 export * as init from './init.js';
@@ -11,4 +11,4 @@ export { CheckpointError, serialize, deserialize, deserializeWithMetadata, saveF
 export { save, saveAsync, load, type Saveable } from './checkpoint.js';
 export { Progress, track, type ProgressOptions } from './progress.js';
 export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, BCELoss, BCEWithLogitsLoss, KLDivLoss } from './losses.js';
-export { TransformerEncoderLayer, TransformerDecoderLayer, type TransformerLayerOptions, type EncoderMasks, type DecoderMasks } from './transformer.js';
+export { TransformerEncoderLayer, TransformerDecoderLayer, TransformerEncoder, TransformerDecoder, Transformer, type TransformerOptions, type TransformerMasks, type TransformerLayerOptions, type TransformerStackOptions, type EncoderMasks, type DecoderMasks } from './transformer.js';

@@ -297,3 +297,52 @@ function moveInPlace(t: Tensor, device: DeviceKind | undefined, dtype: DType | u
   t.setData_(moved);
   moved.dispose();
 }
+
+/**
+ * torch's copy.deepcopy of a module: a module of the same class (its constructor is not run again)
+ * holding its own copies of every parameter and buffer (still parameters and buffers, requiresGrad
+ * kept) and of its submodules, with what is shared inside the tree shared in the copy too (a tied
+ * weight, a module used twice). Arrays and plain objects are copied; functions and other objects are
+ * shared; hooks are not copied. How TransformerEncoder makes its layers from one, as torch's
+ * _get_clones does.
+ */
+export function deepcopy<M extends AnyModule>(module: M): M {
+  if (!(module instanceof Module)) throw new ArgumentError('deepcopy', `expected a module, got ${describe(module)}`);
+  return copyOf(module, new Map()) as M;
+}
+
+function copyOf(v: unknown, memo: Map<object, unknown>): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (memo.has(v)) return memo.get(v);
+  if (v instanceof Tensor) {
+    const c = noGrad(() => v.clone());
+    const t = isParameter(v) ? parameter(c).requiresGrad_(v.requiresGrad) : isBuffer(v) ? buffer(c) : c;
+    memo.set(v, t);
+    return t;
+  }
+  if (v instanceof Module) {
+    const raw = (v as unknown as Record<symbol, Record<string, unknown>>)[RAW]!;
+    const reg = (raw as unknown as Record<symbol, Registry>)[REGISTRY]!;
+    const target = Object.create(Object.getPrototypeOf(raw) as object) as Record<string, unknown>;
+    Object.defineProperty(target, REGISTRY, { value: { params: new Set(reg.params), buffers: new Set(reg.buffers) } satisfies Registry });
+    Object.defineProperty(target, RAW, { value: target });
+    const copy = new Proxy(target as unknown as AnyModule, TRAPS);
+    memo.set(v, copy);
+    // Straight onto the target: the registry is copied already.
+    for (const [k, x] of Object.entries(raw)) target[k] = copyOf(x, memo);
+    return copy;
+  }
+  if (Array.isArray(v)) {
+    const a: unknown[] = [];
+    memo.set(v, a);
+    for (const x of v) a.push(copyOf(x, memo));
+    return a;
+  }
+  if (Object.getPrototypeOf(v) === Object.prototype) {
+    const o: Record<string, unknown> = {};
+    memo.set(v, o);
+    for (const [k, x] of Object.entries(v)) o[k] = copyOf(x, memo);
+    return o;
+  }
+  return v;
+}

@@ -4,11 +4,12 @@
  * (normFirst). Masks follow torch: a bool mask is true where attention is NOT allowed, a float one
  * is added to the scores; isCausal masks the future.
  */
-import { ArgumentError } from '@tessera/ops';
-import type { Tensor } from '@tessera/tensor';
+import { ArgumentError, type DType } from '@tessera/ops';
+import { type DeviceKind, type Tensor, full } from '@tessera/tensor';
+import { xavierUniform_ } from './init.js';
 import { MultiheadAttention } from './attention.js';
 import { Dropout, LayerNorm, Linear } from './layers.js';
-import { Module } from './module.js';
+import { type AnyModule, Module, deepcopy } from './module.js';
 
 export interface TransformerLayerOptions {
   dimFeedforward?: number;
@@ -92,5 +93,105 @@ export class TransformerDecoderLayer extends TransformerLayer<[Tensor, Tensor, D
     x = this.residual(x, this.norm2, (y) => this.dropout2.forward(this.multiheadAttn.forward(y, mem, mem, cross)[0]));
     x = this.residual(x, this.norm3, (y) => this.feedForward(y, this.dropout3));
     return this.batchFirst(x);
+  }
+}
+
+/** numLayers deep copies of `layer`, each with its own weights (torch's _get_clones). */
+function clones<L extends AnyModule>(what: string, layer: L, kind: abstract new (...a: never[]) => L, numLayers: number): L[] {
+  if (!(layer instanceof kind)) throw new ArgumentError(what, `expects a ${kind.name} to copy, got ${layer?.constructor?.name ?? String(layer)}`);
+  if (!Number.isInteger(numLayers) || numLayers < 1) throw new ArgumentError(what, `numLayers must be a positive integer, got ${numLayers}`);
+  return Array.from({ length: numLayers }, () => deepcopy(layer));
+}
+
+/** TransformerEncoder's options: a final norm (torch's `norm`). */
+export interface TransformerStackOptions { norm?: Module }
+
+/**
+ * torch.nn.TransformerEncoder: numLayers copies of encoderLayer (deep copies, as torch's, so each
+ * has its own weights), applied in turn, then `norm` if given. forward's masks are torch's keyword
+ * arguments: `mask` (src_mask), `srcKeyPaddingMask`, `isCausal`.
+ */
+export class TransformerEncoder extends Module<[Tensor, { mask?: Tensor; srcKeyPaddingMask?: Tensor; isCausal?: boolean }?], Tensor> {
+  layers: TransformerEncoderLayer[];
+  norm: Module | undefined;
+  constructor(encoderLayer: TransformerEncoderLayer, readonly numLayers: number, options: TransformerStackOptions = {}) {
+    super();
+    this.layers = clones('TransformerEncoder', encoderLayer, TransformerEncoderLayer, numLayers);
+    this.norm = options.norm;
+  }
+  forward(src: Tensor, masks: { mask?: Tensor; srcKeyPaddingMask?: Tensor; isCausal?: boolean } = {}): Tensor {
+    let x = src;
+    for (const layer of this.layers) x = layer.forward(x, { srcMask: masks.mask, srcKeyPaddingMask: masks.srcKeyPaddingMask, isCausal: masks.isCausal });
+    return this.norm ? this.norm.forward(x) : x;
+  }
+}
+
+/** torch.nn.TransformerDecoder: numLayers deep copies of decoderLayer over (tgt, memory), then `norm` if given. */
+export class TransformerDecoder extends Module<[Tensor, Tensor, DecoderMasks?], Tensor> {
+  layers: TransformerDecoderLayer[];
+  norm: Module | undefined;
+  constructor(decoderLayer: TransformerDecoderLayer, readonly numLayers: number, options: TransformerStackOptions = {}) {
+    super();
+    this.layers = clones('TransformerDecoder', decoderLayer, TransformerDecoderLayer, numLayers);
+    this.norm = options.norm;
+  }
+  forward(tgt: Tensor, memory: Tensor, masks: DecoderMasks = {}): Tensor {
+    let x = tgt;
+    for (const layer of this.layers) x = layer.forward(x, memory, masks);
+    return this.norm ? this.norm.forward(x) : x;
+  }
+}
+
+/** torch.nn.Transformer's options (its keyword arguments). */
+export interface TransformerOptions extends TransformerLayerOptions {
+  dModel?: number;
+  nhead?: number;
+  numEncoderLayers?: number;
+  numDecoderLayers?: number;
+  customEncoder?: Module<[Tensor, { mask?: Tensor; srcKeyPaddingMask?: Tensor; isCausal?: boolean }?], Tensor>;
+  customDecoder?: Module<[Tensor, Tensor, DecoderMasks?], Tensor>;
+}
+
+/** Transformer.forward's masks, torch's keyword arguments. */
+export interface TransformerMasks extends DecoderMasks { srcMask?: Tensor; srcKeyPaddingMask?: Tensor; srcIsCausal?: boolean }
+
+/**
+ * torch.nn.Transformer: an encoder of numEncoderLayers and a decoder of numDecoderLayers layers,
+ * each stack with a final LayerNorm, parameters of more than one dim xavier-uniform (torch's
+ * _reset_parameters); defaults as torch's (dModel 512, 8 heads, 6 + 6 layers, feed-forward 2048,
+ * dropout 0.1). Generic in its forward, as a Python subclass may replace forward with its own
+ * signature (pytorch/examples' TransformerModel extends it and encodes only).
+ */
+export class Transformer<In extends unknown[] = [Tensor, Tensor, TransformerMasks?], Out = Tensor> extends Module<In, Out> {
+  /** The encoder stack (a TransformerEncoder unless customEncoder); any module, as a subclass may replace it. */
+  encoder: AnyModule;
+  /** The decoder stack (a TransformerDecoder unless customDecoder); any module, as a subclass may replace it (TransformerModel's Linear). */
+  decoder: AnyModule;
+  readonly dModel: number;
+  readonly nhead: number;
+  readonly batchFirst: boolean;
+  constructor(options: TransformerOptions = {}) {
+    super();
+    const { dModel = 512, nhead = 8, numEncoderLayers = 6, numDecoderLayers = 6, customEncoder, customDecoder, ...layer } = options;
+    this.dModel = dModel;
+    this.nhead = nhead;
+    this.batchFirst = layer.batchFirst ?? false;
+    const layerOptions = { dimFeedforward: 2048, dropout: 0.1, ...layer };
+    const norm = () => new LayerNorm(dModel, { eps: layer.layerNormEps ?? 1e-5 });
+    this.encoder = customEncoder ?? new TransformerEncoder(new TransformerEncoderLayer(dModel, nhead, layerOptions), numEncoderLayers, { norm: norm() });
+    this.decoder = customDecoder ?? new TransformerDecoder(new TransformerDecoderLayer(dModel, nhead, layerOptions), numDecoderLayers, { norm: norm() });
+    for (const p of this.parameters()) if (p.ndim > 1) xavierUniform_(p);
+  }
+
+  /** src and tgt ([S, N, E] and [T, N, E], or batch first) -> [T, N, E], as torch's forward(src, tgt, ...masks). */
+  forward(...args: In): Out {
+    const [src, tgt, masks = {}] = args as unknown as [Tensor, Tensor, TransformerMasks?];
+    const memory = this.encoder.forward(src, { mask: masks.srcMask, srcKeyPaddingMask: masks.srcKeyPaddingMask, isCausal: masks.srcIsCausal }) as Tensor;
+    return this.decoder.forward(tgt, memory, masks) as Out;
+  }
+
+  /** torch's generate_square_subsequent_mask: 0 on and below the diagonal, -inf above. */
+  static generateSquareSubsequentMask(sz: number, options: { device?: DeviceKind; dtype?: DType } = {}): Tensor {
+    return full([sz, sz], -Infinity, options).triu(1);
   }
 }

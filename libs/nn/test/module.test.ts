@@ -262,6 +262,37 @@ describe('ConvTranspose2d, Upsample, AdaptiveAvgPool2d modules', () => {
   });
 });
 
+describe('deepcopy', () => {
+  it('copies a module as torch\'s copy.deepcopy: its own tensors, same class and registry, sharing kept inside the tree', () => {
+    tsr.manualSeed(8);
+    class Tied extends nn.Module {
+      emb = new nn.Embedding(5, 4); head = new nn.Linear(4, 5, { bias: false }); bn = new nn.BatchNorm1d(4); blocks = [new nn.Linear(4, 4), new nn.Linear(4, 4)];
+      constructor() { super(); this.head.weight = this.emb.weight; this.blocks[1]!.weight.requiresGrad_(false); }
+      forward(ids: tsr.Tensor): tsr.Tensor { return this.head.forward(this.blocks[1]!.forward(this.blocks[0]!.forward(this.bn.forward(this.emb.forward(ids).reshape(-1, 4))))); }
+    }
+    const a = new Tied(), b = nn.deepcopy(a);
+    expect(b).toBeInstanceOf(Tied);
+    expect(b.head.weight).toBe(b.emb.weight); // tied in the copy too
+    expect(b.emb.weight).not.toBe(a.emb.weight);
+    expect(b.parameters().length).toBe(a.parameters().length);
+    expect(Object.keys(b.stateDict())).toEqual(Object.keys(a.stateDict()));
+    expect(b.blocks[1]!.weight.requiresGrad).toBe(false);
+    expect(nn.isParameter(b.blocks[0]!.weight)).toBe(true);
+    const ids = tsr.tensor([[0, 3], [4, 1]], { dtype: 'int64' });
+    a.eval(); b.eval();
+    expect(b.forward(ids).tolistSync()).toEqual(a.forward(ids).tolistSync());
+    // Independent: training the copy leaves the original alone.
+    b.train();
+    b.forward(ids).sum().backward();
+    tsr.noGrad(() => { for (const p of b.parameters()) if (p.grad) p.sub_(p.grad); });
+    expect(a.emb.weight.grad).toBeUndefined();
+    expect(b.emb.weight.sub(a.emb.weight).abs().sum().itemSync()).toBeGreaterThan(0);
+    // The copy's registry refuses what the original's does.
+    expect(() => { (b.head as { weight: unknown }).weight = tsr.ones([5, 4]); }).toThrow(tsr.ArgumentError);
+    expect(() => nn.deepcopy({} as never)).toThrow(tsr.ArgumentError);
+  });
+});
+
 describe('compile(module)', () => {
   it('compiles the forward of the module it returns, which is the same module otherwise (parameters, train/eval, methods), and gradients flow', () => {
     tsr.manualSeed(6);

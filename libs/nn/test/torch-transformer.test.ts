@@ -63,6 +63,37 @@ print(json.dumps({'y': y.tolist(), 'gx': x.grad.tolist()}))
     }, 60_000);
   }
 
+  it('nn.Transformer (encoder and decoder stacks of deep-copied layers, final norms) gives torch\'s output and gradients', () => {
+    tsr.manualSeed(6);
+    const model = new nn.Transformer({ dModel: E, nhead: H, numEncoderLayers: 2, numDecoderLayers: 2, dimFeedforward: FF, dropout: 0 });
+    const layers = (model.encoder as tsr.nn.TransformerEncoder).layers;
+    // Copies, not one layer twice: their own tensors (xavier re-drawn per tensor afterwards, as torch's _reset_parameters).
+    expect(layers[0]!.linear1.weight).not.toBe(layers[1]!.linear1.weight);
+    expect(nn.isParameter(layers[1]!.selfAttn.inProjWeight)).toBe(true);
+    const src = tsr.randn([S, N, E]).requiresGrad_(), tgt = tsr.randn([T, N, E]);
+    const mask = nn.Transformer.generateSquareSubsequentMask(T);
+    const y = model.forward(src, tgt, { tgtMask: mask });
+    y.tanh().sum().backward();
+    const params = Object.fromEntries([...model.namedParameters()].map(([k, p]) => [torchName(k), p.tolistSync()]));
+    const py = `
+import json, torch
+m = torch.nn.Transformer(d_model=${E}, nhead=${H}, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=${FF}, dropout=0.0)
+with torch.no_grad():
+    m.load_state_dict({k: torch.tensor(v) for k, v in json.loads(${JSON.stringify(JSON.stringify(params))}).items()}, strict=True)
+src = torch.tensor(${JSON.stringify(src.tolistSync())}, requires_grad=True); tgt = torch.tensor(${JSON.stringify(tgt.tolistSync())})
+y = m(src, tgt, tgt_mask=torch.nn.Transformer.generate_square_subsequent_mask(${T}))
+y.tanh().sum().backward()
+print(json.dumps({'y': y.tolist(), 'gx': src.grad.tolist()}))
+`;
+    const want = JSON.parse(execFileSync(PYTHON, ['-c', py], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { y: unknown; gx: unknown };
+    const flat = (v: unknown): number[] => (Array.isArray(v) ? v.flatMap(flat) : [v as number]);
+    for (const [name, got, ref] of [['y', y, want.y], ['grad', src.grad!, want.gx]] as const) {
+      const [g, r] = [flat(got.tolistSync()), flat(ref)];
+      expect(g.length, name).toBe(r.length);
+      g.forEach((v, i) => expect(Math.abs(v - r[i]!) <= 1e-5 * Math.max(1, Math.abs(r[i]!)), `${name}[${i}]: ${v} vs torch ${r[i]}`).toBe(true));
+    }
+  }, 60_000);
+
   type MhaCase = { cross: boolean; batchFirst: boolean; average: boolean; padding: boolean; floatMask: boolean; causal: boolean };
   const MHA: MhaCase[] = [
     { cross: false, batchFirst: false, average: true, padding: false, floatMask: false, causal: false },
