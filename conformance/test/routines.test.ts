@@ -121,7 +121,7 @@ describe('sort', () => {
     }), { seed: SEED, numRuns: RUNS });
     // int64 keeps its values exactly (the largest each device holds exactly: 2^53 - 1, 2^31 - 1 where it holds
     // int64 in 32 bits, 2^24 on gpu.js's float32); bool sorts false before true.
-    const big = c.name === 'gpujs' ? 2 ** 24 : c.int64Bits === 64 ? 9007199254740991 : 2147483647;
+    const big = c.device === 'gpujs' ? 2 ** 24 : c.int64Bits === 64 ? 9007199254740991 : 2147483647;
     const ints = tsr.tensor([5, -2, big, 0], { dtype: 'int64', device });
     expect(await ints.sort().values.tolist()).toEqual([-2, 0, 5, big]);
     expect(await tsr.tensor([true, false, true], { device }).sort(0).indices.tolist()).toEqual([1, 0, 2]);
