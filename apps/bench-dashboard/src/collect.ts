@@ -39,12 +39,15 @@ export function collect(sources: Sources): DashboardData {
     resultsDir: fromRoot(sources.resultsDir),
     matrixPath: fromRoot(sources.matrixPath),
     runs,
-    matrix: existsSync(sources.matrixPath) ? readMatrix(sources.matrixPath) : null,
+    matrix: matrixAt(sources.matrixPath),
   };
 }
 
+/** The conformance matrix, validated, or null when the file does not exist (the conformance tests write it). */
+export const matrixAt = (file: string): ConformanceMatrix | null => (existsSync(file) ? readMatrix(file) : null);
+
 /** Paths inside the repository are shown from its root; others in full. */
-function fromRoot(p: string): string {
+export function fromRoot(p: string): string {
   const rel = path.relative(REPO_ROOT, p);
   return rel.startsWith('..') || path.isAbsolute(rel) ? p : rel || '.';
 }
