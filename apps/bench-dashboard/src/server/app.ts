@@ -71,6 +71,8 @@ function errorBody(e: FastifyError | ApiError): { status: number; body: ErrorBod
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: BODY_LIMIT });
+  // The API reads JSON only: any other body is a 415, not a string for the handler to misread.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((e: FastifyError, _req, reply) => {
     const { status, body } = errorBody(e);
     if (status >= 500) app.log.error(e);
