@@ -59,7 +59,7 @@ export interface CaseResult {
   readonly gbps?: number;
 }
 
-export interface Machine { readonly cpus: string; readonly cores: number; readonly node: string; readonly simd?: string }
+export interface Machine { readonly cpus: string; readonly cores: number; readonly node: string; readonly simd?: string; readonly gpu?: string }
 
 /** One line of the results JSON: a case's result (without the sample count) and where it was measured. */
 export interface BenchRecord extends Omit<CaseResult, 'samples'> {
