@@ -29,6 +29,8 @@ export interface Measurement {
   readonly rme: number;
   readonly gflops?: number;
   readonly gbps?: number;
+  /** How the impl ran: threads, BLAS and its threads, execution provider (src/suites.ts RunConfig). */
+  readonly config?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** One results file: every record in it shares commit, date and machine. */

@@ -5,7 +5,7 @@
  * `<html data-state>` turns `ready` once everything is drawn (or `error`), for the browser test.
  */
 import type { DashboardData, Run } from './data.js';
-import { el } from './dom.js';
+import { el, table } from './dom.js';
 import { formatDate, shortCommit } from './format.js';
 import { explorerSection } from './explorer.js';
 import { headline } from './headline.js';
@@ -44,6 +44,8 @@ function machineSection(root: HTMLElement, machine: MachineRuns, id: string): vo
   if (latest.machine.gpu !== undefined) section.append(gpuPeers(latest, latest.machine.gpu));
   // Full width: a suite can have half a dozen peers, one bar and one table column each.
   speedupPanels(grid('wide'), latest);
+  const configs = configTable(latest);
+  if (configs) section.append(el('h3', {}, 'How each impl ran, latest run'), configs);
   section.append(
     el('h3', {}, 'Throughput against the best measured on this machine, latest run'),
     el('p', { class: 'note' },
@@ -53,6 +55,18 @@ function machineSection(root: HTMLElement, machine: MachineRuns, id: string): vo
   throughputPanels(grid('half'), machine);
   section.append(el('h3', {}, 'History over commits'), el('p', { class: 'note' }, 'Each Tessera backend per case, one point per run on this machine.'));
   historyPanels(grid('half'), machine);
+}
+
+/** Each impl's recorded configurations (threads, BLAS, execution provider) in the run; undefined when the run recorded none. */
+function configTable(run: Run): HTMLElement | undefined {
+  const byImpl = new Map<string, Set<string>>();
+  for (const m of run.measurements) {
+    if (!m.config) continue;
+    const text = Object.entries(m.config).map(([k, v]) => `${k} ${String(v)}`).join(', ');
+    byImpl.set(m.impl, (byImpl.get(m.impl) ?? new Set()).add(text));
+  }
+  if (!byImpl.size) return undefined;
+  return table(['impl', 'configuration'], [...byImpl].map(([impl, texts]) => [impl, el('td', { 'data-impl-config': impl }, [...texts].join('; '))]), { class: 'numbers', 'data-table': 'impl-config' });
 }
 
 /** Impls that run on a GPU, by name: Tessera's GPU backends and peers named for their device API. */
