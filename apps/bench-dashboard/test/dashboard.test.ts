@@ -14,16 +14,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchRecord } from '../src/suites.js';
 import { type ConformanceMatrix, STATUSES, type Status } from '../web/data.js';
-import { expectedSpeedups, serveDir } from './helpers.js';
+import { CHROMIUM, expectedSpeedups, openDashboard, serveDir } from './helpers.js';
 
 const APP_DIR = fileURLToPath(new URL('../', import.meta.url));
 const FIXTURES = path.join(APP_DIR, 'test/fixtures');
 const SCREENSHOT = path.join(APP_DIR, 'out/dashboard.png');
-const CHROMIUM = '/usr/bin/chromium';
 const hasBrowser = existsSync(CHROMIUM);
 const requireBrowser = process.env['TESSERA_REQUIRE_BROWSER'] === '1';
 
@@ -91,14 +90,7 @@ describe.skipIf(!hasBrowser)(hasBrowser ? 'dashboard in chromium' : `dashboard i
       env: { ...process.env, NODE_ENV: 'production', BENCH_RESULTS_DIR: path.join(FIXTURES, 'results'), BENCH_MATRIX: path.join(FIXTURES, 'matrix.json') },
     });
     ({ server, url } = await serveDir(dist));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`console error: ${m.text()}`);
-    });
-    await page.goto(url);
-    await page.waitForSelector('html[data-state]', { timeout: SLOW });
+    ({ browser, page } = await openDashboard(url, errors, SLOW));
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   }, SLOW);

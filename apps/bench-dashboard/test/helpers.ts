@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { type Browser, type Page, chromium } from 'playwright-core';
 import type { BenchRecord } from '../src/suites.js';
 
 /** Serves `dir` on a free port of 127.0.0.1, as any static host would (no API behind it). */
@@ -42,4 +43,22 @@ export function expectedSpeedups(records: readonly BenchRecord[]): Map<string, n
     }
   }
   return out;
+}
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Starts Debian's chromium and opens `url` in a 1400x900 page, waiting for the page's `data-state`;
+ * page errors and console errors are pushed to `errors`.
+ */
+export async function openDashboard(url: string, errors: string[], timeout: number): Promise<{ browser: Browser; page: Page }> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console error: ${m.text()}`);
+  });
+  await page.goto(url);
+  await page.waitForSelector('html[data-state]', { timeout });
+  return { browser, page };
 }

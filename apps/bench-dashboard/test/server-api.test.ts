@@ -142,13 +142,13 @@ describe('bad input: a 4xx JSON error naming the field', () => {
     ['rank not a number', '/api/kernel?op=sigmoid&rank=two', 400, 'rank'],
     ['unknown route', '/api/nothing', 404, 'path'],
   ];
-  it.each(cases)('GET: %s', async (_what, url, status, field) => {
-    const res = await get(url);
+  const expectError = (res: { status: number; type: string; body: Record<string, unknown> }, status: number, field: string): void => {
     expect(res.status).toBe(status);
     expect(res.type).toContain('application/json');
     expect(res.body['field']).toBe(field);
     expect(res.body['message']).toBeTypeOf('string');
-  });
+  };
+  it.each(cases)('GET: %s', async (_what, url, status, field) => expectError(await get(url), status, field));
 
   const bodies: [string, string, number, string][] = [
     ['malformed JSON', '{"example": ', 400, 'body'],
@@ -162,21 +162,11 @@ describe('bad input: a 4xx JSON error naming the field', () => {
     ['shapes that do not broadcast', '{"graph": {"inputs": {"x": {"shape": [2]}, "w": {"shape": [3]}}, "ops": [{"op": "add", "args": ["x", "w"], "out": "y"}]}}', 400, 'graph.ops[0]'],
     ['too many elements', `{"graph": {"inputs": {"x": {"shape": [${1 << 12}, ${1 << 12}]}}, "ops": [{"op": "exp", "args": ["x"], "out": "y"}]}}`, 400, 'graph.inputs'],
   ];
-  it.each(bodies)('POST: %s', async (_what, body, status, field) => {
-    const res = await post(body);
-    expect(res.status).toBe(status);
-    expect(res.type).toContain('application/json');
-    expect(res.body['field']).toBe(field);
-    expect(res.body['message']).toBeTypeOf('string');
-  });
+  it.each(bodies)('POST: %s', async (_what, body, status, field) => expectError(await post(body), status, field));
 
   it('POST: an oversized body is a 413, a non-JSON body a 415', async () => {
-    const big = await post(JSON.stringify({ example: 'x'.repeat(BODY_LIMIT) }));
-    expect(big.status).toBe(413);
-    expect(big.body['field']).toBe('body');
-    const text = await post('example=gelu-mlp', 'text/plain');
-    expect(text.status).toBe(415);
-    expect(text.body['field']).toBe('body');
+    expectError(await post(JSON.stringify({ example: 'x'.repeat(BODY_LIMIT) })), 413, 'body');
+    expectError(await post('example=gelu-mlp', 'text/plain'), 415, 'body');
   });
 });
 
