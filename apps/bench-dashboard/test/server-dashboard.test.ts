@@ -18,7 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
-import { codegen } from 'tessera';
+import { codegen, ops } from 'tessera';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/server/app.js';
 import type { BenchRecord } from '../src/suites.js';
@@ -178,6 +178,22 @@ describe.skipIf(!hasBrowser)(hasBrowser ? 'tessera serve in chromium' : `tessera
     expect(webgpu.source).toMatch(/@compute @workgroup_size/);
     expect(native.source).toMatch(/let \w+: f32 =/);
     expect(await page.textContent('#explorer pre[data-ir="expr"]')).toMatch(/exp: float32/);
+  });
+
+  it('follows the form: another op and dtype, fewer backends, the choice kept in the address', async () => {
+    const form = page.locator('#explorer form[data-form="explorer"]');
+    await form.locator('select[name="op"]').selectOption('sum');
+    await form.locator('select[name="dtype"]').selectOption('float64');
+    for (const backend of ['js', 'webgpu', 'gpujs']) await form.locator(`input[name="backend"][value="${backend}"]`).uncheck();
+    // A string, evaluated in the page: the root typecheck has no DOM library.
+    await page.waitForFunction("document.querySelectorAll('#explorer .kernel[data-backend]').length === 2 && new URL(location.href).searchParams.get('backend') === 'cuda,native'");
+    expect(await page.locator('#explorer .kernel[data-backend]').evaluateAll((ks) => ks.map((k) => k.getAttribute('data-backend')))).toEqual(['cuda', 'native']);
+    expect(await page.textContent('#explorer .kernel[data-backend="native"] pre')).toBe(`// sum (float64) for backend native, generated from the op spec\n${codegen({ backend: 'native', op: 'sum', dtype: 'float64' })}`);
+    // A reduction's IR is the parts its spec defines, of map, combine, finalize and better.
+    const sum = ops.REDUCTIONS['sum']!;
+    expect(await page.locator('#explorer pre[data-ir]').evaluateAll((ps) => ps.map((p) => p.getAttribute('data-ir')))).toEqual((['map', 'combine', 'finalize', 'better'] as const).filter((k) => sum[k] !== undefined));
+    const search = new URL(page.url()).searchParams;
+    expect([search.get('op'), search.get('dtype')]).toEqual(['sum', 'float64']);
   });
 
   it("shows the API's own error for a bad query", async () => {

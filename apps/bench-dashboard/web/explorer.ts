@@ -69,6 +69,10 @@ export async function explorerSection(section: HTMLElement, mode: ApiMode | unde
     const mine = ++request;
     const q = { op: opSelect.value, dtype: dtypeSelect.value, rank: rankInput.value, backends: boxes.filter((b) => b.checked).map((b) => b.value) };
     section.dataset['state'] = 'loading';
+    // The choice goes into the address, so the view can be linked (and survives a reload).
+    const search = new URLSearchParams(location.search);
+    Object.entries({ op: q.op, dtype: q.dtype, rank: q.rank, backend: q.backends.join(',') }).forEach(([k, v]) => search.set(k, v));
+    history.replaceState(null, '', `${location.pathname}?${search}${location.hash}`);
     try {
       const listing = await fetchKernels(mode, q);
       if (mine !== request) return;
@@ -83,7 +87,12 @@ export async function explorerSection(section: HTMLElement, mode: ApiMode | unde
     }
     section.dataset['state'] = 'ready';
   };
-  opSelect.addEventListener('change', () => { fillDtypes(opSelect.value, dtypeSelect.value); void show(); });
+  opSelect.addEventListener('change', () => {
+    // A dtype the new op does not take is swapped for one it does: the API's refusal is for typed-in queries.
+    const dtypes = generated.find((s) => s.name === opSelect.value)?.dtypes ?? [];
+    fillDtypes(opSelect.value, dtypes.includes(dtypeSelect.value) ? dtypeSelect.value : dtypes.includes(DEFAULT.dtype) ? DEFAULT.dtype : dtypes[0]!);
+    void show();
+  });
   for (const input of [dtypeSelect, rankInput, ...boxes]) input.addEventListener('change', () => void show());
   await show();
 }
