@@ -22,7 +22,7 @@ export const ROUTES = {
   },
   kernel: {
     method: 'GET', path: '/api/kernel',
-    summary: "The source each backend's emitter generates for an op at a dtype, as `tessera codegen` prints it (native: the Rust the addon compiles)",
+    summary: "The source each backend's emitter generates for an op at a dtype, as `tessera codegen` prints it (native: the Rust the addon compiles); a backend that cannot emit the op at that dtype has { error } in place of { source }",
     query: {
       op: { description: 'an op with a generated kernel (GET /api/specs: generated)', required: true, schema: { type: 'string' } },
       dtype: { description: 'operand dtype (default float32)', schema: { type: 'string' } },
