@@ -80,6 +80,15 @@ describe('routes', () => {
     expect((body['kernels'] as Record<string, { source: string }>)['native']!.source).toContain(codegen({ backend: 'native', op: 'sum', dtype: 'float64', rank: 2, innerRank: 2 }));
   });
 
+  it("says why in a backend's place when it cannot emit the op at that dtype (WGSL has no float64)", async () => {
+    const { status, body } = await get('/api/kernel?op=sigmoid&dtype=float64&backend=webgpu,cuda');
+    expect(status).toBe(200);
+    const kernels = body['kernels'] as Record<string, { source?: string; error?: string }>;
+    expect(() => codegen({ backend: 'webgpu', op: 'sigmoid', dtype: 'float64' })).toThrow(kernels['webgpu']!.error!);
+    expect(kernels['webgpu']!.source).toBeUndefined();
+    expect(kernels['cuda']!.source).toContain(codegen({ backend: 'cuda', op: 'sigmoid', dtype: 'float64' }));
+  });
+
   it('POST /api/compile runs each named example and a posted graph', async () => {
     for (const example of Object.keys(EXAMPLES)) {
       const { status, body } = await post(JSON.stringify({ example }));
