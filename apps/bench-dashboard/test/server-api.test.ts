@@ -149,6 +149,7 @@ describe('bad input: a 4xx JSON error naming the field', () => {
     ['unknown backend in a list', '/api/kernel?op=sigmoid&backend=js,nope', 400, 'backend'],
     ['rank out of range', '/api/kernel?op=sigmoid&rank=9', 400, 'rank'],
     ['rank not a number', '/api/kernel?op=sigmoid&rank=two', 400, 'rank'],
+    ['a field given twice', '/api/kernel?op=sigmoid&backend=js&backend=cuda', 400, 'backend'],
     ['unknown route', '/api/nothing', 404, 'path'],
   ];
   const expectError = (res: { status: number; type: string; body: Record<string, unknown> }, status: number, field: string): void => {

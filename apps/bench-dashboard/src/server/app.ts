@@ -80,7 +80,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'NotFound', field: 'path', message: `no route ${req.method} ${req.url.split('?')[0]}; GET /api/openapi.json lists the API` } satisfies ErrorBody));
 
-  const query = (q: unknown): Record<string, string | undefined> => q as Record<string, string | undefined>;
+  /** Query fields as single strings: a field given twice arrives as an array, which no route takes. */
+  const query = (q: unknown): Record<string, string | undefined> => {
+    for (const [field, v] of Object.entries(q as Record<string, unknown>)) {
+      if (Array.isArray(v)) throw new ApiError(400, field, `${field} is given ${v.length} times; give it once (several backends: backend=a,b)`);
+    }
+    return q as Record<string, string | undefined>;
+  };
   app.get(ROUTES.specs.path, async () => specsBody());
   app.get(ROUTES.kernel.path, async (req) => cachedKernel(query(req.query)));
   app.get(ROUTES.examples.path, async () => examplesBody());
