@@ -47,6 +47,9 @@ export function headlineRows(machine: MachineRuns): HeadlineRow[] {
   }).sort((a, b) => a.tessera.localeCompare(b.tessera) || a.peer.localeCompare(b.peer));
 }
 
+/** Unchanged to the shown precision reads as neither better nor worse. */
+const trend = (ratio: number): string => (Math.abs(ratio - 1) < 0.0005 ? 'same' : ratio > 1 ? 'faster' : 'slower');
+
 const formatChange = (ratio: number): string => `${ratio >= 1 ? '+' : '−'}${Math.abs((ratio - 1) * 100).toFixed(1)}%`;
 
 /** One line per machine and Tessera backend, one column per peer: the first thing on the page. */
@@ -70,7 +73,7 @@ export function headline(machines: readonly MachineRuns[]): HTMLElement {
         const r = rows.find((x) => x.tessera === tessera && x.peer === peer);
         if (!r) return el('td', { class: 'none', title: `${tessera} and ${peer} share no case` }, '–');
         const change = r.change
-          ? el('span', { class: `change ${r.change.ratio >= 1 ? 'faster' : 'slower'}`, 'data-change': String(r.change.ratio), title: `over the ${r.change.cases} case(s) both runs measured` }, `${formatChange(r.change.ratio)} since previous`)
+          ? el('span', { class: `change ${trend(r.change.ratio)}`, 'data-change': String(r.change.ratio), title: `over the ${r.change.cases} case(s) both runs measured` }, `${formatChange(r.change.ratio)} since previous`)
           : el('span', { class: 'change', 'data-change': '' }, m.runs.length > 1 ? 'not in previous run' : 'first run');
         return el('td', {
           class: 'glance', 'data-machine': m.label, 'data-tessera': tessera, 'data-peer': peer,
