@@ -39,12 +39,15 @@ export function collect(sources: Sources): DashboardData {
     resultsDir: fromRoot(sources.resultsDir),
     matrixPath: fromRoot(sources.matrixPath),
     runs,
-    matrix: existsSync(sources.matrixPath) ? readMatrix(sources.matrixPath) : null,
+    matrix: matrixAt(sources.matrixPath),
   };
 }
 
+/** The conformance matrix, validated, or null when the file does not exist (the conformance tests write it). */
+export const matrixAt = (file: string): ConformanceMatrix | null => (existsSync(file) ? readMatrix(file) : null);
+
 /** Paths inside the repository are shown from its root; others in full. */
-function fromRoot(p: string): string {
+export function fromRoot(p: string): string {
   const rel = path.relative(REPO_ROOT, p);
   return rel.startsWith('..') || path.isAbsolute(rel) ? p : rel || '.';
 }
@@ -98,7 +101,12 @@ function measurement(r: Json, where: string): Measurement {
   };
   const gflops = r['gflops'] === undefined ? undefined : positive(r, 'gflops', where);
   const gbps = r['gbps'] === undefined ? undefined : positive(r, 'gbps', where);
-  return { ...m, ...(gflops === undefined ? {} : { gflops }), ...(gbps === undefined ? {} : { gbps }) };
+  return { ...m, ...(gflops === undefined ? {} : { gflops }), ...(gbps === undefined ? {} : { gbps }), ...(r['config'] === undefined ? {} : { config: config(r['config'], `${where}.config`) }) };
+}
+
+function config(v: unknown, where: string): NonNullable<Measurement['config']> {
+  const ok = isObject(v) && Object.values(v).every((x) => ['string', 'number', 'boolean'].includes(typeof x));
+  return ok ? (v as NonNullable<Measurement['config']>) : invalid(where, 'an object of strings, numbers and booleans', v);
 }
 
 /** One results file is one run: its records must agree on commit, date and machine. */

@@ -6,9 +6,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CaseResult, type Impl, type Suite, throughput } from './suites.js';
+import { type CaseResult, type Impl, type RunConfig, type Suite, throughput } from './suites.js';
 
 /** Debian's python3-torch is only importable from the system interpreter, not from pyenv's python3. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -26,12 +27,22 @@ const BLAS: readonly { impl: Extract<Impl, `pytorch-${string}`>; dir: string; di
   { impl: 'pytorch-openblas', dir: `${LIBDIR}/openblas-pthread`, dirs: [`${LIBDIR}/openblas-pthread`], pkg: 'libopenblas0-pthread' },
 ];
 
+/** Cores this process may use: torch's intra-op threads (the scripts' use_all_cores) and OpenBLAS's for the ops. */
+export const CORES = os.availableParallelism();
+
 /**
- * OpenBLAS's own thread pool on top of torch's two intra-op threads oversubscribes a 2-core machine:
- * the MLP step then swings between 0.5 and 55 ms per step. One BLAS thread keeps it at ~0.4 ms.
- * An OPENBLAS_NUM_THREADS already in the environment wins.
+ * OpenBLAS threads per script, each its best measured configuration. torch_ops.py times one op at a
+ * time (matmul, conv2d), which runs inside OpenBLAS: held to one thread it used half the machine while
+ * Tessera's native matmul used all of it, so it gets every core. The training step and the compile
+ * peers interleave torch's own intra-op threads with BLAS calls, and OpenBLAS's pool on top of them
+ * oversubscribes the cores: the MLP step then swung between 0.5 and 55 ms per step, ~0.4 ms with one
+ * BLAS thread. An OPENBLAS_NUM_THREADS already in the environment wins.
  */
-const OPENBLAS_THREADS = process.env['OPENBLAS_NUM_THREADS'] ?? '1';
+export function openblasThreads(script: string, env: NodeJS.ProcessEnv = process.env): number {
+  const given = Number(env['OPENBLAS_NUM_THREADS']);
+  if (Number.isInteger(given) && given > 0) return given;
+  return script === 'torch_ops.py' ? CORES : 1;
+}
 
 /** Other processes' CPU use (in cores) during a PyTorch case above which its figure is flagged. */
 const CONTENDED = 0.2;
@@ -76,11 +87,12 @@ function runTorch(script: string, label: string, perBlas: ReadonlyMap<string, To
   if (!existsSync(SYSTEM_PYTHON)) return { results, notes: [`${label} PyTorch skipped: PyTorch not installed (${SYSTEM_PYTHON} not found)`] };
   let pending = once;
   const add = (impl: Impl, out: TorchOutput, cases: ReadonlyMap<string, TorchWant>): void => {
+    const config = torchConfig(impl, out, openblasThreads(script));
     for (const [name, want] of cases) {
       const r = out.cases[name];
       if (!r) throw new Error(`${script}: no result for case ${name}`);
       if (want.params !== undefined && r.params !== want.params) throw new Error(`${label} ${name}: PyTorch model has ${r.params} parameters, Tessera's ${want.params}`);
-      results.push({ suite: want.suite, case: name, impl, size: want.size, meanUs: r.meanUs, rme: r.rme, samples: r.samples, ...throughput(want, r.meanUs / 1e6) });
+      results.push({ suite: want.suite, case: name, impl, size: want.size, meanUs: r.meanUs, rme: r.rme, samples: r.samples, ...throughput(want, r.meanUs / 1e6), config });
       if (r.otherCpu > CONTENDED) notes.push(`warning: ${name} ${impl}: other processes used ${r.otherCpu.toFixed(2)} cores meanwhile; torch's threads contend with them, so this time is inflated`);
     }
   };
@@ -89,12 +101,12 @@ function runTorch(script: string, label: string, perBlas: ReadonlyMap<string, To
       notes.push(`${label} ${impl} skipped: ${dir}/libblas.so.3 not found (apt-get install -y ${pkg})`);
       continue;
     }
-    const out = runScript(script, [...budget, ...perBlas.keys(), ...pending.keys()], dirs);
+    const out = runScript(script, [...budget, ...perBlas.keys(), ...pending.keys()], torchEnv(script, dirs));
     if (out === undefined) return { results, notes: [`${label} PyTorch skipped: PyTorch not installed (${SYSTEM_PYTHON} cannot import torch)`] };
     const loaded = out.blas;
     // Every BLAS/LAPACK library mapped comes from the asked-for folders, and its libblas is among them.
     const blasOk = loaded.some((l) => path.dirname(l) === dir && path.basename(l).startsWith('libblas.so')) && loaded.every((l) => dirs.includes(path.dirname(l)));
-    const info = `torch ${out.torch}, ${out.threads} threads, ${loaded.join(', ') || 'no libblas'}${impl === 'pytorch-openblas' ? `, OPENBLAS_NUM_THREADS=${OPENBLAS_THREADS}` : ''}`;
+    const info = `torch ${out.torch}, ${out.threads} threads, ${loaded.join(', ') || 'no libblas'}${impl === 'pytorch-openblas' ? `, OPENBLAS_NUM_THREADS=${openblasThreads(script)}` : ''}`;
     if (pending.size) {
       // These cases never call BLAS, so they stand whichever one got loaded.
       add('pytorch', out, pending);
@@ -113,13 +125,28 @@ function runTorch(script: string, label: string, perBlas: ReadonlyMap<string, To
   return { results, notes };
 }
 
-/** The script's parsed output, or undefined when torch is not importable. */
-function runScript(script: string, args: string[], blasDirs: readonly string[]): TorchOutput | undefined {
-  const env = {
-    ...process.env,
-    LD_LIBRARY_PATH: [...blasDirs, process.env['LD_LIBRARY_PATH']].filter(Boolean).join(':'),
-    OPENBLAS_NUM_THREADS: OPENBLAS_THREADS,
+/** The environment a script runs in: its BLAS first on the library path, OpenBLAS's threads as openblasThreads says. */
+export function torchEnv(script: string, blasDirs: readonly string[], env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    ...env,
+    LD_LIBRARY_PATH: [...blasDirs, env['LD_LIBRARY_PATH']].filter(Boolean).join(':'),
+    OPENBLAS_NUM_THREADS: String(openblasThreads(script, env)),
   };
+}
+
+/**
+ * What a PyTorch record says about how it ran: torch's version and intra-op threads as the script
+ * reported them, the BLAS it mapped, and that BLAS's threads (the reference BLAS has none of its own).
+ */
+export function torchConfig(impl: Impl, out: Pick<TorchOutput, 'torch' | 'threads' | 'blas'>, blasThreads: number): RunConfig {
+  const base = { torch: out.torch, threads: out.threads };
+  if (impl === 'pytorch') return base;
+  const blas = out.blas.map((l) => path.basename(l)).join(', ') || 'none';
+  return { ...base, blas, blasThreads: impl === 'pytorch-openblas' ? blasThreads : 1 };
+}
+
+/** The script's parsed output, or undefined when torch is not importable. */
+function runScript(script: string, args: string[], env: NodeJS.ProcessEnv): TorchOutput | undefined {
   try {
     return JSON.parse(execFileSync(SYSTEM_PYTHON, [path.join(SRC, script), ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as TorchOutput;
   } catch (e) {

@@ -57,9 +57,17 @@ export interface CaseResult {
   readonly gflops?: number;
   /** Bytes read plus written per second, in GB/s (elementwise). */
   readonly gbps?: number;
+  /** How the impl ran, where its runner knows better than implConfig (PyTorch's threads and BLAS). */
+  readonly config?: RunConfig;
 }
 
-export interface Machine { readonly cpus: string; readonly cores: number; readonly node: string; readonly simd?: string }
+/**
+ * How an impl ran (threads, BLAS, execution provider), recorded with each result, so that a reader
+ * can check that every peer ran in its best configuration and not only Tessera.
+ */
+export type RunConfig = Readonly<Record<string, string | number | boolean>>;
+
+export interface Machine { readonly cpus: string; readonly cores: number; readonly node: string; readonly simd?: string; readonly gpu?: string }
 
 /** One line of the results JSON: a case's result (without the sample count) and where it was measured. */
 export interface BenchRecord extends Omit<CaseResult, 'samples'> {
@@ -621,8 +629,26 @@ export function gitCommit(): string {
   }
 }
 
+/**
+ * The configuration of the impls that run in this process: JS on the main thread (tfjs-wasm has no
+ * threads in Node), the native backend's rayon pool and ORT's intra-op pool one thread per core.
+ * PyTorch's comes from its scripts (pytorch.ts); a GPU backend's device is the run's machine.gpu.
+ */
+export function implConfig(impl: Impl, machine: Machine): RunConfig | undefined {
+  switch (impl) {
+    case 'plain-js': case 'tessera-js': case 'tfjs-cpu': return { threads: 1 };
+    case 'tfjs-wasm': return { threads: 1, simd: true };
+    case 'tessera-native': return { threads: machine.cores, ...(machine.simd ? { simd: machine.simd } : {}) };
+    case 'onnxruntime': return { executionProvider: 'cpu', intraOpThreads: ORT_THREADS, interOpThreads: 1 };
+    default: return undefined;
+  }
+}
+
 export function toRecords(results: readonly CaseResult[], meta: { machine: Machine; commit: string; date: string }): BenchRecord[] {
-  return results.map(({ samples: _samples, ...r }) => ({ ...r, ...meta }));
+  return results.map(({ samples: _samples, ...r }) => {
+    const config = r.config ?? implConfig(r.impl, meta.machine);
+    return { ...r, ...(config ? { config } : {}), ...meta };
+  });
 }
 
 const TESSERA: readonly TesseraImpl[] = ['tessera-js', 'tessera-native'];

@@ -19,7 +19,7 @@ except ImportError as e:
     print(f"torch not importable: {e}", file=sys.stderr)
     sys.exit(3)
 
-from torch_train_step import cnn, loaded_blas, time_fn
+from torch_train_step import cnn, loaded_blas, time_fn, use_all_cores
 
 
 def block_case():
@@ -121,7 +121,7 @@ def main(argv):
     if not argv or unknown:
         print(f"unknown or missing case(s) {unknown}; known: {', '.join(CASES)}", file=sys.stderr)
         return 2
-    torch.set_num_threads(2)
+    use_all_cores()
     cases = {}
     for name in argv:
         step, info = CASES[name]()

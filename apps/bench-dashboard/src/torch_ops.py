@@ -14,7 +14,7 @@ import sys
 
 # The timing loop is shared with the train-step script (which also exits 3 without torch).
 sys.dont_write_bytecode = True
-from torch_train_step import loaded_blas, time_fn, torch  # noqa: E402
+from torch_train_step import loaded_blas, time_fn, torch, use_all_cores  # noqa: E402
 
 # op: (operand shapes for size n, function)
 OPS = {
@@ -48,7 +48,7 @@ def main(argv):
     if not names or unknown:
         print(f"unknown or missing case(s) {unknown}; known: {', '.join(f'{op}-f32-N' for op in OPS)}", file=sys.stderr)
         return 2
-    torch.set_num_threads(2)
+    use_all_cores()
     cases = {n: time_case(n, 0.3 if quick else 2.0) for n in names}
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": loaded_blas(), "cases": cases}))
     return 0

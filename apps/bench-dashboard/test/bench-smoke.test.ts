@@ -71,8 +71,10 @@ describe('bench-dashboard suites', () => {
     const extra: Record<string, string[]> = { matmul: ['gflops'], elementwise: ['gbps'] };
     for (const rec of JSON.parse(JSON.stringify(records)) as Record<string, unknown>[]) {
       expect(Object.keys(rec).sort()).toEqual(
-        ['case', 'commit', 'date', 'impl', 'machine', 'meanUs', 'rme', 'size', 'suite', ...(extra[rec['suite'] as string] ?? [])].sort(),
+        ['case', 'commit', 'config', 'date', 'impl', 'machine', 'meanUs', 'rme', 'size', 'suite', ...(extra[rec['suite'] as string] ?? [])].sort(),
       );
+      // Each of these impls says how many threads it ran on.
+      expect((rec['config'] as { threads: number }).threads).toBeGreaterThan(0);
       expect(['tessera-js', 'tessera-native', 'tfjs-cpu', 'plain-js']).toContain(rec['impl']);
       expect(rec['date']).toBe(date);
       expect(typeof rec['commit']).toBe('string');

@@ -8,23 +8,21 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchRecord } from '../src/suites.js';
 import { type ConformanceMatrix, STATUSES, type Status } from '../web/data.js';
+import { CHROMIUM, expectedSpeedups, openDashboard, serveDir } from './helpers.js';
 
 const APP_DIR = fileURLToPath(new URL('../', import.meta.url));
 const FIXTURES = path.join(APP_DIR, 'test/fixtures');
 const SCREENSHOT = path.join(APP_DIR, 'out/dashboard.png');
-const CHROMIUM = '/usr/bin/chromium';
 const hasBrowser = existsSync(CHROMIUM);
 const requireBrowser = process.env['TESSERA_REQUIRE_BROWSER'] === '1';
 
@@ -65,42 +63,6 @@ function latestRun(cpus: string): BenchRecord[] {
   return runs[0]!;
 }
 
-/**
- * The speedups the page must show for a run, keyed `case|tessera|peer`: time(peer) / time(Tessera) for
- * each Tessera backend against every other impl of the case, where a Tessera peer must come before it
- * (tessera-native against tessera-js, never the reverse).
- */
-function expectedSpeedups(records: readonly BenchRecord[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const t of records.filter((r) => r.impl.startsWith('tessera-'))) {
-    for (const p of records.filter((r) => r.case === t.case && r.impl !== t.impl)) {
-      if (p.impl.startsWith('tessera-') && !(t.impl === 'tessera-native' && p.impl === 'tessera-js')) continue;
-      out.set(`${t.case}|${t.impl}|${p.impl}`, p.meanUs / t.meanUs);
-    }
-  }
-  return out;
-}
-
-/** Serves `dir` on a free port of 127.0.0.1. */
-async function serve(dir: string): Promise<{ server: Server; url: string }> {
-  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
-  const server = createServer((req, res) => {
-    const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
-    const file = path.join(dir, pathname.endsWith('/') ? `${pathname}index.html` : pathname);
-    const notFound = (): void => {
-      res.statusCode = 404;
-      res.end();
-    };
-    if (!file.startsWith(dir + path.sep)) return notFound();
-    readFile(file).then((body) => {
-      res.setHeader('Content-Type', types[path.extname(file)] ?? 'application/octet-stream');
-      res.end(body);
-    }, notFound);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
-
 it('typechecks the page under its own DOM tsconfig (the root typecheck has no DOM lib)', async () => {
   await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(APP_DIR, 'web/tsconfig.json')]).catch((e: { stdout?: string }) => {
     throw new Error(`tsc -p web/tsconfig.json failed:\n${e.stdout ?? String(e)}`);
@@ -127,15 +89,8 @@ describe.skipIf(!hasBrowser)(hasBrowser ? 'dashboard in chromium' : `dashboard i
       // Vitest sets NODE_ENV=test, under which Vite would not build for production.
       env: { ...process.env, NODE_ENV: 'production', BENCH_RESULTS_DIR: path.join(FIXTURES, 'results'), BENCH_MATRIX: path.join(FIXTURES, 'matrix.json') },
     });
-    ({ server, url } = await serve(dist));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`console error: ${m.text()}`);
-    });
-    await page.goto(url);
-    await page.waitForSelector('html[data-state]', { timeout: SLOW });
+    ({ server, url } = await serveDir(dist));
+    ({ browser, page } = await openDashboard(url, errors, SLOW));
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   }, SLOW);

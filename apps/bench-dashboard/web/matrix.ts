@@ -47,9 +47,39 @@ export function matrixSection(section: HTMLElement, matrix: ConformanceMatrix | 
         backend, ...STATUSES.map((s) => el('td', { class: 'num', 'data-backend': backend, 'data-status': s }, String(counts[s]))),
       ]), { class: 'summary', 'data-table': 'conformance-summary' }),
     el('h3', {}, 'Op × backend'),
-    table(['op', ...backends], ops.map((op) => [
-      el('th', { scope: 'row' }, op),
-      ...backends.map((b) => cell(op, b, matrix.entries.filter((e) => e.op === op && e.backend === b))),
-    ]), { class: 'matrix', 'data-table': 'conformance' }),
   );
+  const grid = table(['op', ...backends], ops.map((op) => [
+    el('th', { scope: 'row' }, op),
+    ...backends.map((b) => cell(op, b, matrix.entries.filter((e) => e.op === op && e.backend === b))),
+  ]), { class: 'matrix', 'data-table': 'conformance' });
+  section.append(filters(grid, backends), grid);
+}
+
+/**
+ * Filters over the table: one backend's column, ops whose name contains a text, and ops with a status
+ * on a shown backend (a cell lists every status of its dtypes, so a mixed cell matches each of them).
+ */
+function filters(grid: HTMLTableElement, backends: readonly string[]): HTMLElement {
+  const backend = el('select', { name: 'backend', 'aria-label': 'backend' }, el('option', { value: '' }, 'all backends'), ...backends.map((b) => el('option', { value: b }, b)));
+  const op = el('input', { name: 'op', type: 'search', placeholder: 'op name contains', 'aria-label': 'op' });
+  const status = el('select', { name: 'status', 'aria-label': 'status' }, el('option', { value: '' }, 'any status'), ...STATUSES.map((s) => el('option', { value: s }, s)));
+  const count = el('span', { class: 'note', 'data-count': '' });
+  const apply = (): void => {
+    const columns = backends.map((b) => !backend.value || b === backend.value);
+    grid.querySelectorAll('thead th').forEach((th, i) => { (th as HTMLElement).hidden = i > 0 && !columns[i - 1]; });
+    let shown = 0;
+    for (const row of grid.tBodies[0]!.rows) {
+      const cells = [...row.querySelectorAll<HTMLTableCellElement>('td')];
+      cells.forEach((c, i) => { c.hidden = !columns[i]; });
+      const name = row.querySelector('th')!.textContent ?? '';
+      const hasStatus = !status.value || cells.some((c, i) => columns[i] && [...c.querySelectorAll('.chip')].some((chip) => chip.textContent === status.value));
+      row.hidden = !name.includes(op.value.trim()) || !hasStatus;
+      if (!row.hidden) shown++;
+    }
+    count.textContent = `${shown} of ${grid.tBodies[0]!.rows.length} ops shown`;
+  };
+  for (const input of [backend, status]) input.addEventListener('change', apply);
+  op.addEventListener('input', apply);
+  apply();
+  return el('form', { class: 'filters', 'data-form': 'conformance-filter' }, el('label', {}, 'backend ', backend), el('label', {}, 'op ', op), el('label', {}, 'status ', status), count);
 }

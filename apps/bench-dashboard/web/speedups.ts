@@ -15,7 +15,7 @@ const rank = (impl: string): number => {
   return i < 0 ? TESSERA_ORDER.length : i;
 };
 
-interface Speedup {
+export interface Speedup {
   readonly suite: Suite;
   readonly case: string;
   readonly tessera: string;
@@ -30,7 +30,7 @@ interface Speedup {
  * Per case of the run, each Tessera backend against every non-Tessera impl and against the Tessera
  * backends before it in TESSERA_ORDER (native against js, as the bench CLI's table does).
  */
-function speedups(run: Run): Speedup[] {
+export function speedups(run: Run): Speedup[] {
   const out: Speedup[] = [];
   for (const name of new Set(run.measurements.map((m) => m.case))) {
     const ms = run.measurements.filter((m) => m.case === name);

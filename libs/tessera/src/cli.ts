@@ -4,6 +4,8 @@
  * `npx tessera codegen --compile <module>:<export> [--backend B]` runs the exported function (no
  * arguments: a training step, say) compiled once and prints the kernels it runs as, with each fused
  * kernel's source for every backend (or backend B).
+ * `npx tessera serve [--port N] [--export dir/]` runs the dashboard and its API, which live in the
+ * optional package @tessera/bench-dashboard (loaded only for this command).
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -11,7 +13,23 @@ import { parseArgs } from 'node:util';
 import { type CompiledKernel, type DType, codegen, compiledKernels, emitterNames, ops } from './index.js';
 
 const USAGE = `usage: tessera codegen --backend <${emitterNames().join('|')}> --op <name> --dtype <dtype> [--rank N] [--inner-rank N]
-       tessera codegen --compile <module>:<export> [--backend <name>]`;
+       tessera codegen --compile <module>:<export> [--backend <name>]
+       tessera serve [--port N] [--host H] [--export DIR]   (the dashboard and its kernel API; --help for more)`;
+
+/** The server is an app of its own; a tessera installed without it says what to install. */
+const SERVER_PACKAGE = '@tessera/bench-dashboard';
+
+async function serve(argv: string[]): Promise<number> {
+  let server: { main(argv: readonly string[]): Promise<number> };
+  try {
+    server = (await import(`${SERVER_PACKAGE}/server`)) as typeof server;
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND' || !String((e as Error).message).includes(SERVER_PACKAGE)) throw e;
+    console.error(`tessera serve needs the package ${SERVER_PACKAGE} (apps/bench-dashboard in the Tessera repository), which is not installed here: ${(e as Error).message}`);
+    return 2;
+  }
+  return server.main(argv);
+}
 
 /** Prints what `spec` (module:export, the export a function of no arguments) compiles to. */
 async function compiled(spec: string, backend: string | undefined): Promise<number> {
@@ -37,6 +55,7 @@ async function compiled(spec: string, backend: string | undefined): Promise<numb
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'serve') return serve(rest);
   if (command !== 'codegen') {
     console.error(USAGE);
     return command === undefined || command === '--help' ? 0 : 2;
