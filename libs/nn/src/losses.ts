@@ -6,11 +6,19 @@ import type { Tensor } from '@tessera/tensor';
 import * as F from './functional.js';
 import { Module } from './module.js';
 
-/** A loss module over `fn` with its options fixed. */
-const lossModule = <O>(fn: (input: Tensor, target: Tensor, options?: O) => Tensor) =>
-  class extends Module<[Tensor, Tensor], Tensor> {
-    constructor(readonly options: O = {} as O) { super(); }
-    forward(input: Tensor, target: Tensor): Tensor { return fn(input, target, this.options); }
+/**
+ * The base of the loss modules: `fn` of nn.functional with the options given at construction. A named
+ * class rather than a class expression, so that declaration files can state it.
+ */
+export class LossModule<O> extends Module<[Tensor, Tensor], Tensor> {
+  constructor(private readonly fn: (input: Tensor, target: Tensor, options?: O) => Tensor, readonly options: O) { super(); }
+  forward(input: Tensor, target: Tensor): Tensor { return this.fn(input, target, this.options); }
+}
+
+/** A loss module over `fn`, its options given at construction. */
+const lossModule = <O>(fn: (input: Tensor, target: Tensor, options?: O) => Tensor): new (options?: O) => LossModule<O> =>
+  class extends LossModule<O> {
+    constructor(options: O = {} as O) { super(fn, options); }
   };
 
 export class CrossEntropyLoss extends lossModule(F.crossEntropy) {}
