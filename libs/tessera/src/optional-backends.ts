@@ -8,8 +8,11 @@ import { type Backend, DeviceError } from '@tessera/tensor';
 
 /** A device whose backend package is not installed: `npm install <packageName>` adds it. */
 export class BackendNotInstalledError extends DeviceError {
-  constructor(device: string, readonly packageName: string) {
+  /** The npm package that provides the device. */
+  readonly packageName: string;
+  constructor(device: string, packageName: string) {
     super(device, `device '${device}' needs the package ${packageName}, which is not installed: npm install ${packageName}`);
+    this.packageName = packageName;
   }
 }
 
