@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 
 const listed = process.env['TESSERA_DOCS_LIST_UNDOCUMENTED']
   ? []
-  : readFileSync(new URL('./docs/undocumented.txt', import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+  : readFileSync(new URL('./docs/undocumented.txt', import.meta.url), 'utf8').split('\n')
+    .filter((l) => l && !l.startsWith('#'));
 
 /** @type {Partial<import('typedoc').TypeDocOptions>} */
 export default {
@@ -20,7 +21,10 @@ export default {
   excludeInternal: true,
   validation: { notExported: true, invalidLink: true, notDocumented: true },
   // The re-exported workspace packages count as tessera's own API (TypeDoc checks only the entry's package by default).
-  packagesRequiringDocumentation: ['tessera', '@tessera/ops', '@tessera/tensor', '@tessera/autograd', '@tessera/nn', '@tessera/kernels-native', '@tessera/distributed'],
+  packagesRequiringDocumentation: [
+    'tessera', '@tessera/ops', '@tessera/tensor', '@tessera/autograd', '@tessera/nn',
+    '@tessera/kernels-native', '@tessera/distributed',
+  ],
   intentionallyNotDocumented: listed,
   treatValidationWarningsAsErrors: true,
 };

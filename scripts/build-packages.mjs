@@ -13,11 +13,14 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The published packages, dependencies first (tsconfig.build.json's order). */
-export const PACKAGES = ['ops', 'tensor', 'autograd', 'nn', 'kernels-native', 'kernels-wgsl', 'kernels-gpujs', 'distributed', 'tessera'];
+export const PACKAGES = [
+  'ops', 'tensor', 'autograd', 'nn', 'kernels-native', 'kernels-wgsl', 'kernels-gpujs', 'distributed', 'tessera',
+];
 
-const requireStub = (name) => `// ${name} is an ES module package; this is what require() gets.
-throw new Error(${JSON.stringify(`${name} is an ES module: load it with import (import * as m from '${name}') or, from CommonJS, with await import('${name}')`)});
-`;
+const refusal = (name) =>
+  `${name} is an ES module: load it with import (import * as m from '${name}') or, from CommonJS, with await import('${name}')`;
+const requireStub = (name) =>
+  `// ${name} is an ES module package; this is what require() gets.\nthrow new Error(${JSON.stringify(refusal(name))});\n`;
 
 /** The addon built here (napi build --platform names it tessera-native.<platform>.node), into its package. */
 function platformBinaries() {
@@ -26,16 +29,21 @@ function platformBinaries() {
   for (const file of binaries) {
     const platform = /^tessera-native\.(.+)\.node$/.exec(file)?.[1];
     const pkg = platform && join(root, 'libs/kernels-native/npm', platform);
-    if (!pkg || !existsSync(join(pkg, 'package.json'))) throw new Error(`${file}: no package for it under libs/kernels-native/npm (napi create-npm-dirs makes them from the napi targets)`);
+    if (!pkg || !existsSync(join(pkg, 'package.json'))) {
+      throw new Error(`${file}: no package for it under libs/kernels-native/npm (napi create-npm-dirs makes them from napi.targets)`);
+    }
     copyFileSync(join(built, file), join(pkg, file));
   }
   return binaries.map((f) => `libs/kernels-native/npm/${/^tessera-native\.(.+)\.node$/.exec(f)[1]}`);
 }
 
 export function build() {
-  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-b', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
   const catalog = join(root, 'libs/kernels-native/src/catalog.json');
-  if (!existsSync(catalog)) throw new Error('libs/kernels-native/src/catalog.json is missing: run npm run build -w @tessera/kernels-native (it generates the catalog and builds the addon)');
+  if (!existsSync(catalog)) {
+    throw new Error('libs/kernels-native/src/catalog.json is missing: npm run build -w @tessera/kernels-native generates it');
+  }
   copyFileSync(catalog, join(root, 'libs/kernels-native/dist/catalog.json'));
   for (const lib of PACKAGES) {
     const { name } = JSON.parse(readFileSync(join(root, 'libs', lib, 'package.json'), 'utf8'));
@@ -48,7 +56,9 @@ export function build() {
 export function pack(dir, folders) {
   mkdirSync(dir, { recursive: true });
   return folders.map((folder) => {
-    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: join(root, folder), encoding: 'utf8' });
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], {
+      cwd: join(root, folder), encoding: 'utf8',
+    });
     return join(dir, JSON.parse(out)[0].filename);
   });
 }

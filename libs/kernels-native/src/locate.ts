@@ -32,6 +32,7 @@ export function locateAddon(): AddonFile | string {
   try {
     return { path: createRequire(import.meta.url).resolve(pkg), local: false };
   } catch {
-    return `no binary for ${platformTriple()}: ${pkg} is not installed and there is no local build (in the Tessera repository: npm run build -w @tessera/kernels-native, needs cargo)`;
+    const build = 'in the Tessera repository: npm run build -w @tessera/kernels-native, needs cargo';
+    return `no binary for ${platformTriple()}: ${pkg} is not installed and there is no local build (${build})`;
   }
 }

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 
 const source = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 if (existsSync(source)) {
-  const r = spawnSync(process.execPath, ['--conditions=tessera-source', '--import', import.meta.resolve('tsx'), source, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const tsx = import.meta.resolve('tsx');
+  const args = ['--conditions=tessera-source', '--import', tsx, source, ...process.argv.slice(2)];
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 } else {
   await import('../dist/cli.js');

@@ -11,7 +11,8 @@ export class BackendNotInstalledError extends DeviceError {
   /** The npm package that provides the device. */
   readonly packageName: string;
   constructor(device: string, packageName: string) {
-    super(device, `device '${device}' needs the package ${packageName}, which is not installed: npm install ${packageName}`);
+    const why = `device '${device}' needs the package ${packageName}, which is not installed`;
+    super(device, `${why}: npm install ${packageName}`);
     this.packageName = packageName;
   }
 }
@@ -32,7 +33,7 @@ export interface WebGPUOptions {
 
 /** Options of `initGpuJs`. */
 export interface GpuJsOptions {
-  /** gpu.js's mode: 'headlessgl', 'webgpu', 'webasm' or 'cpu'. Defaults to env TESSERA_GPUJS_MODE, then 'headlessgl'. */
+  /** gpu.js's mode ('headlessgl', 'webgpu', 'webasm', 'cpu'); default: env TESSERA_GPUJS_MODE, then 'headlessgl'. */
   mode?: 'headlessgl' | 'webgpu' | 'webasm' | 'cpu';
 }
 
@@ -45,7 +46,8 @@ async function optional<T>(name: string, load: () => Promise<unknown>): Promise<
     return (await load()) as T;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if ((err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && err.message.includes(name)) return undefined;
+    const notFound = err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND';
+    if (notFound && err.message.includes(name)) return undefined;
     throw e;
   }
 }

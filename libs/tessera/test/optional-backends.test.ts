@@ -11,7 +11,10 @@ import { expect, it } from 'vitest';
 // Compile-time checks (npm test's tsc): a mismatch fails the type check of this file.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Holds<T extends true> = T;
-export type OptionsRestatedExactly = [Holds<Same<tsr.WebGPUOptions, WgslOptions>>, Holds<Same<tsr.GpuJsOptions, GpuJsPackageOptions>>];
+export type OptionsRestatedExactly = [
+  Holds<Same<tsr.WebGPUOptions, WgslOptions>>,
+  Holds<Same<tsr.GpuJsOptions, GpuJsPackageOptions>>,
+];
 
 it('imports the installed opt-in packages on load, so their emitters are there without a device', () => {
   expect(tsr.emitterNames()).toEqual(expect.arrayContaining(['webgpu', 'gpujs']));

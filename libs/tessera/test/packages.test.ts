@@ -8,10 +8,13 @@ import { expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '../../..');
 interface Manifest {
-  name: string; version: string; private?: boolean; exports?: Record<string, unknown>; files?: string[]; engines?: { node?: string };
-  sideEffects?: boolean; napi?: { targets: string[] }; dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; optionalDependencies?: Record<string, string>;
+  name: string; version: string; private?: boolean; exports?: Record<string, unknown>; files?: string[];
+  engines?: { node?: string }; sideEffects?: boolean; napi?: { targets: string[] };
+  dependencies?: Record<string, string>; peerDependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
 }
-const read = (dir: string): Manifest & { dir: string } => ({ dir, ...JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as Manifest });
+const read = (dir: string): Manifest & { dir: string } =>
+  ({ dir, ...JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as Manifest });
 const libs = readdirSync(join(root, 'libs')).map((d) => read(`libs/${d}`));
 const platforms = readdirSync(join(root, 'libs/kernels-native/npm')).map((d) => read(`libs/kernels-native/npm/${d}`));
 const published = [...libs, ...platforms].filter((m) => !m.private);
@@ -21,14 +24,18 @@ it('gives every published package one version and pins the internal dependencies
   const version = read('libs/tessera').version;
   for (const m of published) {
     expect(m.version, m.name).toBe(version);
-    const internal = Object.entries({ ...m.dependencies, ...m.peerDependencies, ...m.optionalDependencies }).filter(([n]) => ours(n));
+    const all = { ...m.dependencies, ...m.peerDependencies, ...m.optionalDependencies };
+    const internal = Object.entries(all).filter(([n]) => ours(n));
     for (const [dep, range] of internal) expect(`${m.name} -> ${dep}@${range}`).toBe(`${m.name} -> ${dep}@${version}`);
   }
 });
 
-it('exports dist/ to consumers (import, types, a require that refuses) and src/ under the tessera-source condition', () => {
+it('exports dist/ to consumers (import, types, a refusing require) and src/ under tessera-source', () => {
   for (const m of libs) {
-    expect(m.exports?.['.'], m.name).toEqual({ 'tessera-source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js', require: './dist/require.cjs' });
+    expect(m.exports?.['.'], m.name).toEqual({
+      'tessera-source': './src/index.ts', types: './dist/index.d.ts',
+      import: './dist/index.js', require: './dist/require.cjs',
+    });
     expect(existsSync(join(root, m.dir, 'src/index.ts')), m.name).toBe(true);
     expect(m.files, m.name).toContain('dist');
     expect(m.engines?.node, m.name).toBeDefined();

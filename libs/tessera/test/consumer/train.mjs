@@ -16,4 +16,6 @@ for (let step = 0; step < 60; step++) {
   opt.step();
   losses.push(await loss.item());
 }
-console.log(JSON.stringify({ backend: tsr.getBackend('cpu').name, nativeUnavailable: tsr.nativeUnavailable ?? null, first: losses[0], last: losses.at(-1) }));
+const backend = tsr.getBackend('cpu').name;
+const nativeUnavailable = tsr.nativeUnavailable ?? null;
+console.log(JSON.stringify({ backend, nativeUnavailable, first: losses[0], last: losses.at(-1) }));
