@@ -5,7 +5,7 @@
 // into its per-platform package (libs/kernels-native/npm/<platform>, napi-rs's layout).
 // `--pack DIR` then packs each package into DIR with `npm pack` and prints the tarballs' paths as JSON.
 // Inside the monorepo nothing needs this: tests, tsx and tsc run the packages from src/.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,10 @@ function platformBinaries() {
       throw new Error(`${file}: no package for it under libs/kernels-native/npm (napi create-npm-dirs makes them from napi.targets)`);
     }
     copyFileSync(join(built, file), join(pkg, file));
+    // The published copy without symbol tables (linux-x64: 22.9 MB -> 16.3 MB); the local build keeps them.
+    if (platform.startsWith('linux-') && spawnSync('strip', ['--version'], { stdio: 'ignore' }).status === 0) {
+      execFileSync('strip', ['--strip-unneeded', join(pkg, file)]);
+    }
   }
   return binaries.map((f) => `libs/kernels-native/npm/${/^tessera-native\.(.+)\.node$/.exec(f)[1]}`);
 }
