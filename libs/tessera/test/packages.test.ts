@@ -11,20 +11,21 @@ interface Manifest {
   name: string; version: string; private?: boolean; exports?: Record<string, unknown>; files?: string[];
   engines?: { node?: string }; sideEffects?: boolean; napi?: { targets: string[] };
   dependencies?: Record<string, string>; peerDependencies?: Record<string, string>;
-  optionalDependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>; devDependencies?: Record<string, string>;
 }
 const read = (dir: string): Manifest & { dir: string } =>
   ({ dir, ...JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as Manifest });
 const libs = readdirSync(join(root, 'libs')).map((d) => read(`libs/${d}`));
 const platforms = readdirSync(join(root, 'libs/kernels-native/npm')).map((d) => read(`libs/kernels-native/npm/${d}`));
 const published = [...libs, ...platforms].filter((m) => !m.private);
+const workspaces = ['.', 'examples', 'conformance', ...readdirSync(join(root, 'apps')).map((d) => `apps/${d}`)].map(read);
 const ours = (name: string): boolean => name === 'tessera' || name.startsWith('@tessera/');
 
-it('gives every published package one version and pins the internal dependencies to it', () => {
+it('gives every published package one version and pins every dependency on them to it', () => {
   const version = read('libs/tessera').version;
-  for (const m of published) {
-    expect(m.version, m.name).toBe(version);
-    const all = { ...m.dependencies, ...m.peerDependencies, ...m.optionalDependencies };
+  for (const m of [...published, ...workspaces]) {
+    if (!m.private) expect(m.version, m.name).toBe(version);
+    const all = { ...m.dependencies, ...m.devDependencies, ...m.peerDependencies, ...m.optionalDependencies };
     const internal = Object.entries(all).filter(([n]) => ours(n));
     for (const [dep, range] of internal) expect(`${m.name} -> ${dep}@${range}`).toBe(`${m.name} -> ${dep}@${version}`);
   }
