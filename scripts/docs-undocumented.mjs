@@ -3,16 +3,22 @@
 // no doc comment yet (TypeDoc's notDocumented check, run with no exceptions), which `npm run docs`
 // tolerates and nothing else. Run it after documenting some, to drop their lines.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = ['--emit', 'none', '--treatValidationWarningsAsErrors', 'false', '--logLevel', 'Warn'];
+// TypeDoc's log goes to a file: through a pipe, its exit cut the log short in some runs (lines lost).
+const dir = mkdtempSync(join(tmpdir(), 'tessera-docs-'));
+const log = openSync(join(dir, 'typedoc.log'), 'w');
 const r = spawnSync(process.execPath, [join(root, 'node_modules/typedoc/bin/typedoc'), ...args], {
-  cwd: root, encoding: 'utf8', env: { ...process.env, TESSERA_DOCS_LIST_UNDOCUMENTED: '1', NO_COLOR: '1' },
+  cwd: root, stdio: ['ignore', log, log], env: { ...process.env, TESSERA_DOCS_LIST_UNDOCUMENTED: '1', NO_COLOR: '1' },
 });
-const out = `${r.stdout}${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, '');
+closeSync(log);
+const out = readFileSync(join(dir, 'typedoc.log'), 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
+rmSync(dir, { recursive: true, force: true });
 const warning = /^\[warning\] (\S+) \(\w+\), defined in \S+, does not have any documentation$/gm;
 const names = [...out.matchAll(warning)].map((m) => m[1]);
 if (r.status !== 0 && names.length === 0) { console.error(out); process.exit(1); }
