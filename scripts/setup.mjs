@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Installs what `npm start` / `npm test` need and is missing. Runs before both (pre-scripts), so it
-// uses only Node built-ins. npm packages are installed when node_modules is absent or older than the
+// uses only Node built-ins. `--for start` installs what the flagship example (examples/src/
+// train-digits.ts) needs: the npm packages, the native addon, the digits data set; `--for test` (the
+// default) adds what only the tests need: Debian's PyTorch, chromium, Open MPI and lavapipe, gpu.js's
+// headless GL, the Python venv with NVRTC, the distributed addon. npm packages are installed when node_modules is absent or older than the
 // lockfile; Debian packages with apt-get as root, otherwise the exact command is printed and what it
 // enables is named as skipped. Data sets are extracted from the Debian packages that ship them.
 // `--bench` (run before the benchmarks) adds what only they need.
@@ -9,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -27,7 +31,9 @@ const BASE_DEBIAN = [
 const BENCH_DEBIAN = [
   { name: 'libopenblas0-pthread', for: "the benchmarks' pytorch-openblas peer (PyTorch on OpenBLAS)" },
 ];
-const bench = process.argv.includes('--bench');
+const { values: args } = parseArgs({ options: { for: { type: 'string', default: 'test' }, bench: { type: 'boolean', default: false } } });
+if (args.for !== 'start' && args.for !== 'test') throw new Error(`setup: --for takes start or test, got '${args.for}'`);
+const bench = args.bench;
 const DEBIAN = bench ? [...BASE_DEBIAN, ...BENCH_DEBIAN] : BASE_DEBIAN;
 
 /** Data sets copied out of Debian packages (downloaded, not installed): { file, pkg, member }. */
@@ -194,15 +200,23 @@ function rustAddon(name, what, inputs, fallback, stale = () => false) {
   if (r.status !== 0) console.log(`[setup] ${what} failed to build; ${fallback}`);
 }
 
-gpujsBuildDeps();
-npmPackages();
-debianPackages();
-vulkanDriver();
-gpujsWebGL();
-dataSets();
-pythonPackages();
-rustAddon('kernels-native', 'the native CPU addon', ['libs/kernels-native/rust', 'libs/kernels-native/src', 'libs/ops/src'], 'the pure-JS backend serves');
-// Built after Open MPI is installed (debianPackages), so its 'mpi' transport is compiled in.
-const builtWithoutMpi = (addon) => spawnSync('mpicc', ['--showme:version'], { stdio: 'ignore' }).status === 0
-  && spawnSync(process.execPath, ['-e', `process.exit(require(${JSON.stringify(addon)}).hasMpi() ? 0 : 1)`], { stdio: 'ignore' }).status !== 0;
-rustAddon('distributed', 'the distributed addon', ['libs/distributed/rust'], 'process groups are unavailable', builtWithoutMpi);
+const nativeAddon = () => rustAddon('kernels-native', 'the native CPU addon', ['libs/kernels-native/rust', 'libs/kernels-native/src', 'libs/ops/src'], 'the pure-JS backend serves');
+
+if (args.for === 'start') {
+  npmPackages();
+  dataSets();
+  nativeAddon();
+} else {
+  gpujsBuildDeps();
+  npmPackages();
+  debianPackages();
+  vulkanDriver();
+  gpujsWebGL();
+  dataSets();
+  pythonPackages();
+  nativeAddon();
+  // Built after Open MPI is installed (debianPackages), so its 'mpi' transport is compiled in.
+  const builtWithoutMpi = (addon) => spawnSync('mpicc', ['--showme:version'], { stdio: 'ignore' }).status === 0
+    && spawnSync(process.execPath, ['-e', `process.exit(require(${JSON.stringify(addon)}).hasMpi() ? 0 : 1)`], { stdio: 'ignore' }).status !== 0;
+  rustAddon('distributed', 'the distributed addon', ['libs/distributed/rust'], 'process groups are unavailable', builtWithoutMpi);
+}

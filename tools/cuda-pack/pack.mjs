@@ -27,6 +27,7 @@ await build({
   entryPoints: [join(root, 'tools/cuda-pack/run.ts')],
   outfile: join(out, 'run.mjs'),
   bundle: true, platform: 'node', format: 'esm', target: 'node20', minify: false, legalComments: 'none',
+  conditions: ['tessera-source'], // the workspace packages from their sources, as everywhere in the monorepo
   alias: { vitest: join(root, 'tools/cuda-pack/vitest-shim.ts') },
   // Other devices' runtimes load only when their device is opened, which this run never does.
   external: ['webgpu', 'gpu.js', 'gl', 'onnxruntime-node', '@tensorflow/*'],

@@ -40,12 +40,15 @@ function fail(msg) {
   process.exit(2);
 }
 
+/** In the monorepo (src/ is not published), the condition that resolves the workspace packages to their sources. */
+const conditions = existsSync(new URL('../src/index.ts', import.meta.url)) ? ['--conditions=tessera-source'] : [];
+
 /** The node command line for the script: TypeScript through tsx, found from here so any cwd works. */
 function nodeArgs(script, args) {
-  if (!/\.[mc]?ts$/.test(script)) return [script, ...args];
+  if (!/\.[mc]?ts$/.test(script)) return [...conditions, script, ...args];
   let tsx = 'tsx';
   try { tsx = import.meta.resolve('tsx'); } catch { /* leave it to node's own resolution from the cwd */ }
-  return ['--import', tsx, script, ...args];
+  return [...conditions, '--import', tsx, script, ...args];
 }
 
 function runShm(o) {

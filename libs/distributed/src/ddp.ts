@@ -75,6 +75,7 @@ export class DistributedDataParallel<M extends AnyModule = Module> extends Modul
    * accumulates locally, as noSync() does, for the micro-steps of gradient accumulation before the last.
    */
   get requireBackwardGradSync(): boolean { return this.syncing; }
+  /** Sets whether the next backward averages the gradients (see the getter). */
   set requireBackwardGradSync(sync: boolean) {
     if (typeof sync !== 'boolean') throw new ArgumentError('DistributedDataParallel', `requireBackwardGradSync must be a boolean, got ${typeof sync}`);
     this.syncing = sync;

@@ -3,12 +3,13 @@
  * stays plain typed arrays (zero copy: the addon reads and writes them in place), so the two backends
  * can hand tensors to each other freely and anything the addon lacks runs on the JS kernels.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type Epilogue, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
 import { type Conv2dPlan, type DType, IndexError, type Pool2dPlan } from '@tessera/ops';
 import { CCompiler, type CcMode, type ViewShape, emitC, signatureOf } from './cc.js';
 import { type Bytecode, DTYPE_CODE, encode } from './interp.js';
+import { locateAddon } from './locate.js';
 
 /** Storage as the addon takes it: any typed array (element sizes come from the kernel). */
 type Storage = ArrayBufferView;
@@ -50,29 +51,28 @@ const floating = (...vs: (View | undefined)[]): boolean => vs.every((v) => !v ||
 /** Below this many elements the JS kernel wins: where float32 add, mul, relu and sum cross over on the CI machine (a native call costs ~1 us). */
 export const NATIVE_MIN_ELEMENTS = 1024;
 
-/** Where the built addon is: native/ beside src/, or TESSERA_NATIVE_DIR (a bundled copy, as tools/cuda-pack makes). */
-const nativeDir = process.env['TESSERA_NATIVE_DIR'] ? new URL(`file://${process.env['TESSERA_NATIVE_DIR']}/`) : new URL('../native/', import.meta.url);
-
 /** The addon and its catalog, or why they cannot be used. */
 interface Catalog { elementwise: Record<string, number>; reduce: Record<string, number> }
 
 /** The addon module itself (its CPU kernels, and device 'cuda''s entry points), or why it cannot load. */
 export function loadAddonModule(): Record<string, unknown> | string {
-  const file = existsSync(nativeDir) ? readdirSync(nativeDir).find((f) => f.endsWith('.node')) : undefined;
-  if (!file) return 'the addon is not built (run npm run build -w @tessera/kernels-native; needs cargo)';
+  const file = locateAddon();
+  if (typeof file === 'string') return file;
   try {
-    return createRequire(import.meta.url)(new URL(file, nativeDir).pathname) as Record<string, unknown>;
+    return createRequire(import.meta.url)(file.path) as Record<string, unknown>;
   } catch (e) {
-    return `the addon failed to load: ${(e as Error).message}`;
+    return `the addon failed to load: ${(e as Error).message.split('\n')[0]}`;
   }
 }
 
 function load(): { addon: Addon; catalog: Catalog } | string {
   if (process.env['TESSERA_NATIVE'] === '0') return 'disabled by TESSERA_NATIVE=0';
-  const file = existsSync(nativeDir) ? readdirSync(nativeDir).find((f) => f.endsWith('.node')) : undefined;
+  const file = locateAddon();
+  if (typeof file === 'string') return file;
   const catalogFile = new URL('./catalog.json', import.meta.url);
-  if (!file || !existsSync(catalogFile)) return 'the addon is not built (run npm run build -w @tessera/kernels-native; needs cargo)';
-  if (statSync(catalogFile).mtimeMs > statSync(new URL(file, nativeDir)).mtimeMs) return 'the addon is older than its kernel catalog: rebuild it';
+  if (!existsSync(catalogFile)) return 'its kernel catalog is missing (run npm run build -w @tessera/kernels-native)';
+  // Only a local build can be older than the catalog; a packed one carries npm's fixed timestamps.
+  if (file.local && statSync(catalogFile).mtimeMs > statSync(file.path).mtimeMs) return 'the addon is older than its kernel catalog: rebuild it';
   const module = loadAddonModule();
   if (typeof module === 'string') return module;
   const addon = module as unknown as Addon;

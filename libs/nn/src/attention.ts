@@ -14,7 +14,9 @@ import { Linear } from './layers.js';
 import { Module, parameter } from './module.js';
 
 export interface MultiheadAttentionOptions {
+  /** Dropout on the attention weights in training (default 0). */
   dropout?: number;
+  /** Biases in the projections (default true). */
   bias?: boolean;
   /** Inputs [N, L, E] (true) or [L, N, E] (torch's default, false). */
   batchFirst?: boolean;
@@ -28,7 +30,7 @@ export interface MultiheadAttentionCall {
   keyPaddingMask?: Tensor;
   /** Return the attention weights (torch's default: true); false takes the fused path. */
   needWeights?: boolean;
-  /** [L, S] or [N * numHeads, L, S]: true (bool) where attention is not allowed, or added (float). */
+  /** `[L, S]` or [N * numHeads, L, S]: true (bool) where attention is not allowed, or added (float). */
   attnMask?: Tensor;
   /** With needWeights: the weights averaged over heads [N, L, S] (default) or per head [N, H, L, S]. */
   averageAttnWeights?: boolean;
@@ -37,11 +39,17 @@ export interface MultiheadAttentionCall {
 }
 
 export class MultiheadAttention extends Module<[Tensor, Tensor?, Tensor?, MultiheadAttentionCall?], [Tensor, Tensor | undefined]> {
+  /** The query, key and value projections stacked, [3E, E] (torch's in_proj_weight). */
   inProjWeight: Tensor;
+  /** Their biases, [3E] (undefined with bias false). */
   inProjBias: Tensor | undefined;
+  /** The output projection. */
   outProj: Linear;
+  /** Each head's width, embedDim / numHeads. */
   readonly headDim: number;
+  /** Whether inputs are [N, L, E] rather than [L, N, E]. */
   readonly batchFirst: boolean;
+  /** Dropout on the attention weights in training. */
   readonly dropout: number;
   constructor(readonly embedDim: number, readonly numHeads: number, readonly opt: MultiheadAttentionOptions = {}) {
     super();

@@ -311,8 +311,16 @@ const recurrentInit = (hiddenSize: number) => (...shape: number[]): Tensor => pa
  * called as torch's `self.rnn(emb, hidden)` is.
  */
 export abstract class RNNBase<S extends Tensor | [Tensor, Tensor] = Tensor | [Tensor, Tensor]> extends Module<[Tensor, S?], [Tensor, S]> {
+  /** Stacked layers. */
   readonly numLayers: number;
+  /** 2 when bidirectional, else 1. */
   readonly directions: number;
+  /**
+   * @param kind which layer this is ('LSTM', 'GRU' or 'RNN').
+   * @param inputSize features of each input step.
+   * @param hiddenSize features of the state.
+   * @param opt the layer's options (numLayers, bias, batchFirst, dropout, bidirectional).
+   */
   constructor(readonly kind: RnnKind, readonly inputSize: number, readonly hiddenSize: number, readonly opt: RnnOptions, private readonly step: Step) {
     super();
     checkInt(kind, 'inputSize', inputSize, 1);
@@ -329,6 +337,7 @@ export abstract class RNNBase<S extends Tensor | [Tensor, Tensor] = Tensor | [Te
     }
   }
   private suffixes(): string[] { return this.directions === 2 ? ['', 'Reverse'] : ['']; }
+  /** Layer l's parameter `name` (weightIh, ...) for a direction ('' or 'Reverse'). */
   protected param(name: string, l: number, suffix: string): Tensor | undefined { return (this as unknown as Record<string, Tensor | undefined>)[`${name}L${l}${suffix}`]; }
   /** The last states of each layer and direction ([N, H] each) as the module returns them ([numLayers * directions, N, H], or without N unbatched). */
   protected abstract toState(hs: Tensor[][], unbatched: boolean): S;

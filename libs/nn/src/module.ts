@@ -26,6 +26,7 @@ export function buffer(t: Tensor): Tensor {
   BUFFERS.add(t);
   return keep(t);
 }
+/** Whether `t` was made a parameter (by `parameter()` or by assigning it to a module as one). */
 export const isParameter = (t: unknown): t is Tensor => t instanceof Tensor && PARAMETERS.has(t);
 const isBuffer = (t: unknown): t is Tensor => t instanceof Tensor && BUFFERS.has(t);
 
@@ -76,7 +77,10 @@ const TRAPS: ProxyHandler<AnyModule> = {
 };
 
 /** What removes a hook once registered (torch's RemovableHandle). */
-export interface HookHandle { remove(): void }
+export interface HookHandle {
+  /** Unregisters the hook; calling it again does nothing. */
+  remove(): void;
+}
 
 type PreHook = (module: AnyModule, inputs: unknown[]) => unknown;
 type PostHook = (module: AnyModule, inputs: unknown[], output: unknown) => unknown;
@@ -126,6 +130,7 @@ export type ToTarget = DeviceKind | DType | { device?: DeviceKind; dtype?: DType
  * modules need no type arguments.
  */
 export abstract class Module<In extends unknown[] = Tensor[], Out = Tensor> {
+  /** Training mode (true) or evaluation mode (false): what dropout and batch norm do depends on it. */
   training = true;
 
   constructor() {
@@ -135,6 +140,7 @@ export abstract class Module<In extends unknown[] = Tensor[], Out = Tensor> {
     return new Proxy(this, TRAPS as ProxyHandler<this>);
   }
 
+  /** The computation of the module, which each layer or model defines (torch's forward). */
   abstract forward(...inputs: In): Out;
 
   private get registry(): Registry { return (this as unknown as Record<symbol, Registry>)[REGISTRY]!; }
@@ -182,6 +188,7 @@ export abstract class Module<In extends unknown[] = Tensor[], Out = Tensor> {
     }
   }
 
+  /** The direct submodules by attribute name (an array of modules as `name.i`), as torch's named_children. */
   *namedChildren(): Generator<[string, AnyModule]> {
     for (const [k, v] of this.entries()) if (v instanceof Module) yield [k, v];
   }
@@ -199,6 +206,7 @@ export abstract class Module<In extends unknown[] = Tensor[], Out = Tensor> {
   *namedParameters(prefix = ''): Generator<[string, Tensor]> {
     yield* this.namedTensors(prefix, 'params');
   }
+  /** Buffers (state that is saved but not trained, such as running statistics) by dotted name, each tensor once. */
   *namedBuffers(prefix = ''): Generator<[string, Tensor]> {
     yield* this.namedTensors(prefix, 'buffers');
   }
@@ -212,15 +220,21 @@ export abstract class Module<In extends unknown[] = Tensor[], Out = Tensor> {
       }
     }
   }
+  /** Every parameter of the tree, each once: what an optimizer takes. */
   parameters(): Tensor[] { return [...this.namedParameters()].map(([, p]) => p); }
+  /** Every buffer of the tree, each once. */
   buffers(): Tensor[] { return [...this.namedBuffers()].map(([, b]) => b); }
+  /** The direct submodules. */
   children(): AnyModule[] { return [...this.namedChildren()].map(([, m]) => m); }
+  /** Every module of the tree once, this one first. */
   modules(): AnyModule[] { return [...this.namedModules()].map(([, m]) => m); }
 
+  /** Sets training mode (or evaluation mode with `false`) on this module and every submodule. */
   train(mode = true): this {
     for (const [, m] of this.namedModules()) m.training = mode;
     return this;
   }
+  /** Sets evaluation mode on the whole tree: `train(false)`. */
   eval(): this { return this.train(false); }
 
   /** Calls fn on every submodule, children before parents, then this one (torch's apply: custom init). */
@@ -230,6 +244,7 @@ export abstract class Module<In extends unknown[] = Tensor[], Out = Tensor> {
     return this;
   }
 
+  /** Clears the gradient of every parameter (to undefined, as torch's zero_grad(set_to_none=True)). */
   zeroGrad(): void {
     for (const p of this.parameters()) p.grad = undefined;
   }

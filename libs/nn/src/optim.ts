@@ -11,13 +11,17 @@ type State = OptimizerState;
 export type ParamsInput<H> = Iterable<Tensor> | (Partial<H> & { params: Iterable<Tensor>; lr?: number })[];
 
 // `Optimizer` alone is any optimizer (as AnyModule is any module): its hyperparameters vary per subclass.
+/** The base of the optimizers (torch.optim.Optimizer): parameter groups, per-parameter state, step, state dicts. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export abstract class Optimizer<H extends object = any> {
+  /** The parameter groups, each with its hyperparameters (torch's param_groups); a scheduler changes their lr. */
   readonly paramGroups: (ParamGroup & H)[];
+  /** Per-parameter state (momentum buffers, step counts), created by the first step that updates it. */
   readonly state = new Map<Tensor, State>();
   /** Which group each parameter is in. */
   private readonly groupOf = new Map<Tensor, number>();
 
+  /** `defaults`: the hyperparameters of a group that does not set its own. */
   constructor(params: ParamsInput<H>, readonly defaults: H & { lr: number }) {
     const name = this.constructor.name;
     if (params === null || typeof params !== 'object' || !(Symbol.iterator in params)) throw new ArgumentError(name, `params must be a list of tensors or of parameter groups, got ${describe(params)}`);
@@ -54,6 +58,7 @@ export abstract class Optimizer<H extends object = any> {
     for (const g of this.paramGroups) for (const p of g.params) p.grad = undefined;
   }
 
+  /** Updates every parameter that has a gradient, once, without recording the update for autograd. */
   step(): void {
     noGrad(() => {
       for (const group of this.paramGroups) {
@@ -69,6 +74,7 @@ export abstract class Optimizer<H extends object = any> {
     });
   }
 
+  /** One parameter's update from its gradient, its state and its group's hyperparameters (what each optimizer defines). */
   protected abstract update(p: Tensor, grad: Tensor, state: State, group: ParamGroup & H): void;
 
   /** State by parameter index and the groups' hyperparameters (params as indices), as PyTorch. */
@@ -81,6 +87,7 @@ export abstract class Optimizer<H extends object = any> {
     return { state, paramGroups };
   }
 
+  /** Restores what stateDict() returned, onto the same parameters in the same order (state tensors are copied). */
   loadStateDict(sd: { state: Record<number, State>; paramGroups: Record<string, unknown>[] }): void {
     if (sd.paramGroups.length !== this.paramGroups.length) throw new ArgumentError('loadStateDict', `state has ${sd.paramGroups.length} parameter groups, the optimizer ${this.paramGroups.length}`);
     const all = this.paramGroups.flatMap((g) => g.params);

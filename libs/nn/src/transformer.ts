@@ -12,13 +12,19 @@ import { Dropout, LayerNorm, Linear } from './layers.js';
 import { type AnyModule, Module, deepcopy } from './module.js';
 
 export interface TransformerLayerOptions {
+  /** Width of the feed-forward block (torch's dim_feedforward; default 2048). */
   dimFeedforward?: number;
+  /** Dropout after attention, inside and after the feed-forward block (default 0.1). */
   dropout?: number;
+  /** The feed-forward block's activation: 'relu' (default), 'gelu' or a function. */
   activation?: 'relu' | 'gelu' | ((x: Tensor) => Tensor);
+  /** LayerNorm's eps (default 1e-5). */
   layerNormEps?: number;
   /** Inputs [N, S, E] (true) or [S, N, E] (torch's default, false). */
   batchFirst?: boolean;
+  /** LayerNorm before attention and the feed-forward block (pre-norm) rather than after (default false). */
   normFirst?: boolean;
+  /** Biases in the linear layers and attention projections (default true). */
   bias?: boolean;
 }
 
@@ -53,7 +59,15 @@ abstract class TransformerLayer<In extends unknown[]> extends Module<In, Tensor>
   }
 }
 
-export interface EncoderMasks { srcMask?: Tensor; srcKeyPaddingMask?: Tensor; isCausal?: boolean }
+/** TransformerEncoderLayer.forward's masks, torch's keyword arguments. */
+export interface EncoderMasks {
+  /** `[S, S]` or [N * nhead, S, S]: true (bool) where attention is not allowed, or added (float). */
+  srcMask?: Tensor;
+  /** `[N, S]`: true where a position is padding. */
+  srcKeyPaddingMask?: Tensor;
+  /** Mask the future. */
+  isCausal?: boolean;
+}
 
 export class TransformerEncoderLayer extends TransformerLayer<[Tensor, EncoderMasks?]> {
   selfAttn: MultiheadAttention; norm1: LayerNorm; norm2: LayerNorm; dropout1: Dropout; dropout2: Dropout;
@@ -72,7 +86,21 @@ export class TransformerEncoderLayer extends TransformerLayer<[Tensor, EncoderMa
   }
 }
 
-export interface DecoderMasks { tgtMask?: Tensor; memoryMask?: Tensor; tgtKeyPaddingMask?: Tensor; memoryKeyPaddingMask?: Tensor; tgtIsCausal?: boolean; memoryIsCausal?: boolean }
+/** TransformerDecoderLayer.forward's masks, torch's keyword arguments. */
+export interface DecoderMasks {
+  /** Self-attention's mask over the target, [T, T] (bool: true = not allowed; float: added). */
+  tgtMask?: Tensor;
+  /** Cross-attention's mask, [T, S]. */
+  memoryMask?: Tensor;
+  /** `[N, T]`: true where a target position is padding. */
+  tgtKeyPaddingMask?: Tensor;
+  /** `[N, S]`: true where a memory position is padding. */
+  memoryKeyPaddingMask?: Tensor;
+  /** Mask the target's future in self-attention. */
+  tgtIsCausal?: boolean;
+  /** Mask the future in cross-attention. */
+  memoryIsCausal?: boolean;
+}
 
 export class TransformerDecoderLayer extends TransformerLayer<[Tensor, Tensor, DecoderMasks?]> {
   selfAttn: MultiheadAttention; multiheadAttn: MultiheadAttention; norm1: LayerNorm; norm2: LayerNorm; norm3: LayerNorm;
@@ -103,23 +131,39 @@ function clones<L extends AnyModule>(what: string, layer: L, kind: abstract new 
   return Array.from({ length: numLayers }, () => deepcopy(layer));
 }
 
-/** TransformerEncoder's options: a final norm (torch's `norm`). */
-export interface TransformerStackOptions { norm?: Module }
+/** TransformerEncoder's and TransformerDecoder's options. */
+export interface TransformerStackOptions {
+  /** Applied to the last layer's output (torch's `norm`). */
+  norm?: Module;
+}
+
+/** TransformerEncoder.forward's masks, torch's keyword arguments. */
+export interface EncoderStackMasks {
+  /** Every layer's src_mask: `[S, S]` or `[N * nhead, S, S]`, true (bool) where not allowed or added (float). */
+  mask?: Tensor;
+  /** `[N, S]`: true where a position is padding. */
+  srcKeyPaddingMask?: Tensor;
+  /** Mask the future. */
+  isCausal?: boolean;
+}
 
 /**
  * torch.nn.TransformerEncoder: numLayers copies of encoderLayer (deep copies, as torch's, so each
  * has its own weights), applied in turn, then `norm` if given. forward's masks are torch's keyword
  * arguments: `mask` (src_mask), `srcKeyPaddingMask`, `isCausal`.
  */
-export class TransformerEncoder extends Module<[Tensor, { mask?: Tensor; srcKeyPaddingMask?: Tensor; isCausal?: boolean }?], Tensor> {
+export class TransformerEncoder extends Module<[Tensor, EncoderStackMasks?], Tensor> {
+  /** The copies, applied in order. */
   layers: TransformerEncoderLayer[];
+  /** The final norm, if any. */
   norm: Module | undefined;
+  /** @param numLayers how many copies of encoderLayer. */
   constructor(encoderLayer: TransformerEncoderLayer, readonly numLayers: number, options: TransformerStackOptions = {}) {
     super();
     this.layers = clones('TransformerEncoder', encoderLayer, TransformerEncoderLayer, numLayers);
     this.norm = options.norm;
   }
-  forward(src: Tensor, masks: { mask?: Tensor; srcKeyPaddingMask?: Tensor; isCausal?: boolean } = {}): Tensor {
+  forward(src: Tensor, masks: EncoderStackMasks = {}): Tensor {
     let x = src;
     for (const layer of this.layers) x = layer.forward(x, { srcMask: masks.mask, srcKeyPaddingMask: masks.srcKeyPaddingMask, isCausal: masks.isCausal });
     return this.norm ? this.norm.forward(x) : x;
@@ -128,8 +172,11 @@ export class TransformerEncoder extends Module<[Tensor, { mask?: Tensor; srcKeyP
 
 /** torch.nn.TransformerDecoder: numLayers deep copies of decoderLayer over (tgt, memory), then `norm` if given. */
 export class TransformerDecoder extends Module<[Tensor, Tensor, DecoderMasks?], Tensor> {
+  /** The copies, applied in order. */
   layers: TransformerDecoderLayer[];
+  /** The final norm, if any. */
   norm: Module | undefined;
+  /** @param numLayers how many copies of decoderLayer. */
   constructor(decoderLayer: TransformerDecoderLayer, readonly numLayers: number, options: TransformerStackOptions = {}) {
     super();
     this.layers = clones('TransformerDecoder', decoderLayer, TransformerDecoderLayer, numLayers);
@@ -144,16 +191,29 @@ export class TransformerDecoder extends Module<[Tensor, Tensor, DecoderMasks?], 
 
 /** torch.nn.Transformer's options (its keyword arguments). */
 export interface TransformerOptions extends TransformerLayerOptions {
+  /** Width of the model (default 512). */
   dModel?: number;
+  /** Attention heads (default 8). */
   nhead?: number;
+  /** Encoder layers (default 6). */
   numEncoderLayers?: number;
+  /** Decoder layers (default 6). */
   numDecoderLayers?: number;
-  customEncoder?: Module<[Tensor, { mask?: Tensor; srcKeyPaddingMask?: Tensor; isCausal?: boolean }?], Tensor>;
+  /** An encoder to use instead of the stack of TransformerEncoderLayers. */
+  customEncoder?: Module<[Tensor, EncoderStackMasks?], Tensor>;
+  /** A decoder to use instead of the stack of TransformerDecoderLayers. */
   customDecoder?: Module<[Tensor, Tensor, DecoderMasks?], Tensor>;
 }
 
 /** Transformer.forward's masks, torch's keyword arguments. */
-export interface TransformerMasks extends DecoderMasks { srcMask?: Tensor; srcKeyPaddingMask?: Tensor; srcIsCausal?: boolean }
+export interface TransformerMasks extends DecoderMasks {
+  /** The encoder's mask, [S, S]. */
+  srcMask?: Tensor;
+  /** `[N, S]`: true where a source position is padding. */
+  srcKeyPaddingMask?: Tensor;
+  /** Mask the source's future in the encoder. */
+  srcIsCausal?: boolean;
+}
 
 /**
  * torch.nn.Transformer: an encoder of numEncoderLayers and a decoder of numDecoderLayers layers,
@@ -167,8 +227,11 @@ export class Transformer<In extends unknown[] = [Tensor, Tensor, TransformerMask
   encoder: AnyModule;
   /** The decoder stack (a TransformerDecoder unless customDecoder); any module, as a subclass may replace it (TransformerModel's Linear). */
   decoder: AnyModule;
+  /** Width of the model. */
   readonly dModel: number;
+  /** Attention heads. */
   readonly nhead: number;
+  /** Whether inputs are [N, S, E] rather than [S, N, E]. */
   readonly batchFirst: boolean;
   constructor(options: TransformerOptions = {}) {
     super();

@@ -6,6 +6,7 @@
 import { type DType, DeviceError, type Expr, NotImplementedError, type Pool2dPlan, type Conv2dPlan, topoSort } from '@tessera/ops';
 import type { TypedArray } from './typed.js';
 
+/** The devices a tensor can live on; one backend serves each at a time. */
 export type DeviceKind = 'cpu' | 'webgpu' | 'cuda' | 'gpujs';
 
 /** A strided window onto a device buffer: what every kernel reads and writes. */
@@ -167,6 +168,9 @@ export interface RoutineKernels {
   pool2d(out: View, x: View, plan: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void;
 }
 
+/**
+ * What serves a device: memory (alloc, read, write), kernel launches, the routines' tuned kernels, capability flags.
+ */
 export interface Backend {
   readonly device: DeviceKind;
   /** Implementation name shown in messages and reports ('js', 'native', ...). */
@@ -188,7 +192,10 @@ export interface Backend {
   readonly maxKernelInputs?: number;
   /** The most buffers (inputs and results) one elementwise kernel may bind (WGSL's storage buffers per stage). */
   readonly maxKernelBuffers?: number;
-  /** Whether its elementwise kernels take further `outputs` (one pass storing several results); the scheduler fuses so only then. */
+  /**
+   * Whether its elementwise kernels take further `outputs` (one pass storing several results); the scheduler fuses so
+   * only then.
+   */
   readonly multiOutput?: boolean;
   /**
    * Horizontal fusion, as PyTorch's foreach kernels: whether `elementwiseGroup` runs launches of `k`
@@ -231,6 +238,7 @@ export function registerBackend(backend: Backend): void {
   backends.set(backend.device, backend);
 }
 
+/** The backend serving `device`; a DeviceError names the registered devices when none does (`op` names the caller). */
 export function getBackend(device: DeviceKind, op = 'to'): Backend {
   const b = backends.get(device);
   if (!b) {
@@ -240,6 +248,7 @@ export function getBackend(device: DeviceKind, op = 'to'): Backend {
   return b;
 }
 
+/** The devices that have a backend registered (device 'cpu' always). */
 export const availableDevices = (): DeviceKind[] => [...backends.keys()];
 
 export function routine<K extends keyof RoutineKernels>(backend: Backend, name: K): RoutineKernels[K] {

@@ -11,13 +11,16 @@ import { compile } from './compile.js';
 import { type Kernel, onProgramRun } from './graph/schedule.js';
 import { opCount } from './graph/fuse.js';
 
+/** A backend's code generator: the source of an elementwise or a reduction kernel for given ranks. */
 export interface Emitter {
   elementwise(kernel: ElementwiseKernel, rank: number): string;
   reduce(kernel: ReduceKernel, outerRank: number, innerRank: number): string;
 }
 
 const emitters = new Map<string, Emitter>();
+/** Registers (or replaces) the emitter codegen() uses for `backend`. */
 export const registerEmitter = (backend: string, e: Emitter): void => { emitters.set(backend, e); };
+/** The backends that have an emitter registered. */
 export const emitterNames = (): string[] => [...emitters.keys()];
 
 export interface CodegenRequest { backend: string; op: string; dtype: DType; rank?: number; innerRank?: number }
@@ -39,7 +42,10 @@ export function codegen(r: CodegenRequest): string {
   throw new ArgumentError('codegen', `'${r.op}' has no generated kernel (routines and composites are hand-written or built from other ops); generated ops: ${known.join(', ')}`);
 }
 
-/** One kernel of a compiled function: a fused elementwise kernel with its source per emitter, or a reduction or routine by name. */
+/**
+ * One kernel of a compiled function: a fused elementwise kernel with its source per emitter, or a reduction or routine
+ * by name.
+ */
 export interface CompiledKernel {
   readonly kind: 'elementwise' | 'reduce' | 'routine';
   readonly name: string;

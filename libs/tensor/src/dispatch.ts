@@ -17,7 +17,9 @@ import { checkFlag } from './checks.js';
 import { type StorageView, deferring, recordStep } from './graph/program.js';
 import { countLaunch } from './graph/profile.js';
 
+/** A plain value an op takes in place of a tensor (weakly typed, as a Python scalar in torch's promotion). */
 export type Scalar = number | boolean;
+/** An operand: a tensor or a plain value. */
 export type TensorOrScalar = Tensor | Scalar;
 
 /** The device shared by all tensor operands, or a DeviceError naming them. */

@@ -10,12 +10,16 @@ import { Tensor } from './tensor.js';
 import { multinomialOnDevice } from './ops/sample.js';
 import { type TypedArray, allocChecked, allocHost, dtypeOfArray, setter } from './typed.js';
 
+/** Where and as what a factory makes its tensor. */
 export interface FactoryOptions {
+  /** The element type (default float32, or what the data implies). */
   dtype?: DType;
+  /** The device (default: getDefaultDevice()). */
   device?: DeviceKind;
   /** Make the new tensor a leaf that requires grad (floating dtypes only). */
   requiresGrad?: boolean;
 }
+/** Values as nested arrays (one level per dim) or a scalar, as tensor() takes them. */
 export type NestedData = number | boolean | bigint | readonly NestedData[];
 type ShapeArgs = [readonly number[], FactoryOptions?] | number[] | [...number[], FactoryOptions];
 
@@ -41,6 +45,7 @@ export function setDefaultDevice(device: DeviceKind): void {
   getBackend(device, 'setDefaultDevice');
   defaultDevice = device;
 }
+/** The device factories use when none is given (torch.get_default_device). */
 export const getDefaultDevice = (): DeviceKind => defaultDevice;
 
 function fromHostData(op: string, data: TypedArray, dtype: DType, shape: readonly number[], device: DeviceKind = defaultDevice): Tensor {
@@ -125,6 +130,7 @@ function shapeArgs(op: string, args: ShapeArgs): { shape: number[]; opt: Factory
   return { shape: checkShape(op, list), opt: factoryOptions(op, hasOpt ? last : undefined) };
 }
 
+/** A tensor of `shape` with every element `value` (float32 for a number, bool for a boolean, unless dtype says). */
 export function full(shape: readonly number[], value: number | boolean, options: FactoryOptions = {}): Tensor {
   const opt = factoryOptions('full', options);
   const sizes = checkShape('full', shape);
@@ -136,8 +142,11 @@ export function full(shape: readonly number[], value: number | boolean, options:
   return finish(t.numel ? t.fill_(v) : t, opt);
 }
 
+/** Zeros of a shape given as sizes or one array, options last: `zeros(2, 3)`, `zeros([2, 3], { dtype })`. */
 export const zeros = (...args: ShapeArgs): Tensor => { const { shape, opt } = shapeArgs('zeros', args); return full(shape, 0, opt); };
+/** Ones of a shape given as sizes or one array, options last. */
 export const ones = (...args: ShapeArgs): Tensor => { const { shape, opt } = shapeArgs('ones', args); return full(shape, 1, opt); };
+/** A tensor of a shape given as sizes or one array, its contents unspecified (torch.empty). */
 export const empty = (...args: ShapeArgs): Tensor => {
   const { shape, opt } = shapeArgs('empty', args);
   return finish(Tensor.empty(getBackend(opt.device ?? defaultDevice, 'empty'), shape, opt.dtype ?? DEFAULT_FLOAT, 'empty'), opt);
@@ -146,8 +155,11 @@ const like = (x: Tensor, opt: FactoryOptions) => {
   if (!(x instanceof Tensor)) throw new ArgumentError('zerosLike', `expected a tensor, got ${describe(x)}`);
   return { ...opt, dtype: opt.dtype ?? x.dtype, device: opt.device ?? x.device };
 };
+/** Zeros with `x`'s shape, dtype and device (unless options say otherwise). */
 export const zerosLike = (x: Tensor, opt: FactoryOptions = {}): Tensor => full(x.shape, 0, like(x, opt));
+/** Ones with `x`'s shape, dtype and device (unless options say otherwise). */
 export const onesLike = (x: Tensor, opt: FactoryOptions = {}): Tensor => full(x.shape, 1, like(x, opt));
+/** `value` everywhere, with `x`'s shape, dtype and device (unless options say otherwise). */
 export const fullLike = (x: Tensor, value: number | boolean, opt: FactoryOptions = {}): Tensor => full(x.shape, value, like(x, opt));
 
 /** Values from a host function of the flat index, built on the host then uploaded. */
@@ -181,6 +193,7 @@ export function arange(a: number, b?: number | FactoryOptions, c: number | Facto
   return finish(generate('arange', [n], dtype, opt.device, (i) => x0 + i * dx), opt);
 }
 
+/** `steps` evenly spaced values from `start` to `end`, both included (torch.linspace). */
 export function linspace(start: number, end: number, steps: number, options: FactoryOptions = {}): Tensor {
   const opt = factoryOptions('linspace', options);
   const [a, b] = [checkNumber('linspace', 'start', start), checkNumber('linspace', 'end', end)];
@@ -190,13 +203,18 @@ export function linspace(start: number, end: number, steps: number, options: Fac
   return finish(generate('linspace', [n], opt.dtype ?? DEFAULT_FLOAT, opt.device, (i) => (i < n / 2 ? a + i * h : b - (n - 1 - i) * h)), opt);
 }
 
+/** The n x m identity matrix (m defaults to n). */
 export function eye(n: number, m: number = n, options: FactoryOptions = {}): Tensor {
   const opt = factoryOptions('eye', options);
   const shape = checkShape('eye', [n, m], 'size');
   return finish(generate('eye', shape, opt.dtype ?? DEFAULT_FLOAT, opt.device, (i) => (Math.floor(i / shape[1]!) === i % shape[1]! ? 1 : 0)), opt);
 }
 
-export interface RandomOptions extends FactoryOptions { generator?: Generator }
+/** Factory options of the random factories. */
+export interface RandomOptions extends FactoryOptions {
+  /** The generator to draw from (default: the global one that manualSeed seeds). */
+  generator?: Generator;
+}
 
 const floatOnly = (op: string, dtype: DType): void => {
   if (dtype !== 'float32' && dtype !== 'float64' && dtype !== 'float16') throw new ArgumentError(op, `needs a floating dtype, got ${dtype}`);

@@ -4,7 +4,9 @@
  */
 import { ArgumentError, describe } from '@tessera/ops';
 
-/** What scopes hold; `kept` marks what keep() exempted (a field, not a WeakSet: a training step keeps every new .grad). */
+/**
+ * What scopes hold; `kept` marks what keep() exempted (a field, not a WeakSet: a training step keeps every new .grad).
+ */
 interface Disposable { dispose(): void; readonly isDisposed: boolean; kept: boolean }
 
 const scopes: Set<Disposable>[] = [];
@@ -53,6 +55,10 @@ function collect(value: unknown, into: Set<unknown>): void {
 const isAsync = (fn: unknown): boolean => typeof fn === 'function' && fn.constructor?.name === 'AsyncFunction';
 const isThenable = (v: unknown): boolean => typeof (v as { then?: unknown } | null)?.then === 'function';
 
+/**
+ * Runs `fn` and disposes every tensor it made except those it returns or keep() marked (tf.tidy); `fn` must be
+ * synchronous.
+ */
 export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new ArgumentError('tidy', `expected a function, got ${describe(fn)}`);
   if (isAsync(fn)) throw new ArgumentError('tidy', 'takes a synchronous function: tensors made after an await would escape the scope; tidy each synchronous part instead');

@@ -48,12 +48,17 @@ export class Tensor implements View {
   hooks: ((grad: Tensor) => Tensor | void)[] | undefined;
   /** Functions called on a leaf after backward has accumulated into its .grad; created on first use. */
   postAccumulateGradHooks: ((leaf: Tensor) => void)[] | undefined;
+  /** Whether backward keeps this non-leaf tensor's gradient in .grad (set by retainGrad()). */
   retainsGrad = false;
 
   constructor(
+    /** The elements' memory on the device, shared by every view of it. */
     readonly storage: Storage,
+    /** The length of each dim. */
     readonly shape: readonly number[],
+    /** How many elements apart consecutive indices of each dim are in the storage. */
     readonly strides: readonly number[],
+    /** Where element [0, ..., 0] is in the storage. */
     readonly offset: number,
   ) {
     storage.retain();
@@ -79,9 +84,13 @@ export class Tensor implements View {
     return new Tensor(new Storage(backend, backend.fromHost(data, dtype), dtype, data.length, true), shape.slice(), contiguousStrides(shape), 0);
   }
 
+  /** The element type: 'float32', 'float64', 'float16', 'int32', 'int64', 'uint8' or 'bool'. */
   get dtype(): DType { return this.storage.dtype; }
+  /** The device whose memory holds the elements: 'cpu', 'webgpu', 'cuda' or 'gpujs'. */
   get device(): DeviceKind { return this.storage.backend.device; }
+  /** The backend's buffer behind the storage (a typed array on 'cpu'), for backend code. */
   get buffer(): unknown { return this.storage.buffer; }
+  /** The number of dims (0 for a scalar tensor). */
   get ndim(): number { return this.shape.length; }
   /** torch's Tensor.new_zeros: zeros of `shape` with this tensor's dtype and device (unless given). */
   newZeros(shape: readonly number[], opt?: { dtype?: DType; device?: DeviceKind }): T { return Tensor.newFilled(this, shape, 0, opt); }
@@ -92,11 +101,15 @@ export class Tensor implements View {
   }
   /** torch's Tensor.dim(): the number of dims (ndim). */
   dim(): number { return this.shape.length; }
+  /** The number of elements: the product of the shape. */
   get numel(): number { return numelOf(this.shape); }
+  /** Whether dispose() has released this tensor's hold on its storage. */
   get isDisposed(): boolean { return this.disposed; }
+  /** The shape as a fresh array, or the length of dim `dim` (negative counts from the end), as torch's size(). */
   size(): number[];
   size(dim: number): number;
   size(dim?: number): number | number[] { return dim === undefined ? this.shape.slice() : this.shape[vw.dimIndex('size', dim, this.ndim)]!; }
+  /** Whether the elements are laid out row-major without gaps (size-1 dims aside). */
   isContiguous(): boolean { return (this.contiguous_ ??= isContiguous(this.shape, this.strides)); }
 
   /** Releases this tensor's hold on its storage now (views keep the storage alive). */
@@ -107,6 +120,7 @@ export class Tensor implements View {
     countTensor(this.storage.backend, -1);
     this.storage.release();
   }
+  /** Disposes the tensor at the end of a `using` block. */
   [Symbol.dispose](): void { this.dispose(); }
 
   /**
@@ -155,6 +169,7 @@ export class Tensor implements View {
     this.grad_ = g ?? undefined;
     old?.dispose();
   }
+  /** Whether the tensor was not produced by a recorded op (parameters and inputs are leaves). */
   get isLeaf(): boolean { return this.gradFn === undefined; }
   /** Marks a leaf as requiring grad (floating dtypes only). */
   requiresGrad_(flag = true): this {
@@ -205,6 +220,7 @@ export class Tensor implements View {
     }
     return this.dtype === 'float16' ? Float32Array.from(raw as Uint16Array, (h) => HALF_TO_FLOAT[h]!) : raw;
   }
+  /** All elements in row-major order as a typed array, synchronously (CPU tensors only; elsewhere use await data()). */
   dataSync(): TypedArray {
     const b = this.storage.backend;
     if (!b.readSync) throw new TesseraError('dataSync', `synchronous reads are only available on CPU; this tensor is on '${this.device}': use await t.data()`);
@@ -213,26 +229,42 @@ export class Tensor implements View {
     c.dispose();
     return this.dtype === 'float16' ? Float32Array.from(raw as Uint16Array, (h) => HALF_TO_FLOAT[h]!) : raw;
   }
+  /** The elements as nested arrays of the tensor's shape (a number or boolean for a scalar). */
   async tolist(): Promise<NestedList> { return nest(await this.data(), this.shape, this.dtype); }
+  /** tolist() synchronously (CPU tensors only). */
   tolistSync(): NestedList { return nest(this.dataSync(), this.shape, this.dtype); }
+  /** The value of a one-element tensor. */
   async item(): Promise<number | boolean> { return itemOf(this, await this.data()); }
+  /** item() synchronously (CPU tensors only). */
   itemSync(): number | boolean { return itemOf(this, this.dataSync()); }
   toString(): string { return formatTensor(this); }
 
   // ------------------------------------------------------------------ conversion
+  /** This tensor on another device and/or dtype, as torch's to(); when nothing changes, a view sharing its storage. */
   to(target: DeviceKind | DType | { device?: DeviceKind; dtype?: DType }): T { return cv.to(this, target); }
   /** `to` that awaits the read where the device's reads are asynchronous (a WebGPU tensor to the CPU, as torch's x.cpu()). */
   toAsync(target: DeviceKind | DType | { device?: DeviceKind; dtype?: DType }): Promise<T> { return cv.toAsync(this, target); }
+  /** This tensor as float32: a converted copy, or a view sharing its storage if it is float32 already. */
   float(): T { return cv.to(this, 'float32'); }
+  /** This tensor as float64: a converted copy, or a view sharing its storage if it is float64 already. */
   double(): T { return cv.to(this, 'float64'); }
+  /** This tensor as float16: a converted copy, or a view sharing its storage if it is float16 already. */
   half(): T { return cv.to(this, 'float16'); }
+  /** This tensor as int32: a converted copy, or a view sharing its storage if it is int32 already. */
   int(): T { return cv.to(this, 'int32'); }
+  /** This tensor as int64: a converted copy, or a view sharing its storage if it is int64 already. */
   long(): T { return cv.to(this, 'int64'); }
+  /** This tensor as bool: a converted copy, or a view sharing its storage if it is bool already. */
   bool(): T { return cv.to(this, 'bool'); }
+  /** A copy with storage of its own; gradients flow back to this tensor. */
   clone(): T { return cv.clone(this); }
+  /** A view sharing the storage if this tensor is contiguous, else a contiguous copy. */
   contiguous(): T { return this.isContiguous() ? vw.alias(this) : cv.clone(this); }
+  /** Copies `src` (broadcast to this shape, cast to this dtype) into this tensor in place. */
   copy_(src: TS): T { return cv.copy_(this, src); }
+  /** Sets every element to `value` in place. */
   fill_(value: number | boolean | Tensor): T { return cv.copy_(this, value, 'fill_'); }
+  /** Sets every element to zero in place. */
   zero_(): T { return cv.copy_(this, 0, 'zero_'); }
 
   // ------------------------------------------------------------------ elementwise

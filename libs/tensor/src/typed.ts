@@ -2,6 +2,7 @@
 import { type DType, DTYPES, OutOfMemoryError, TesseraError, fmtShape } from '@tessera/ops';
 import { HALF_TO_FLOAT, toHalf } from './float16.js';
 
+/** The host arrays tensor data comes in and is read out as (Uint16Array holds float16 bits; BigInt64Array int64). */
 export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
 
 export interface HostArrayTypes {

@@ -11,9 +11,10 @@ export { save, saveAsync, load, type Saveable } from '@tessera/nn';
 export { Progress, track, type ProgressOptions } from '@tessera/nn';
 /** The op specs and IR, for backend authors and tooling. */
 export * as ops from '@tessera/ops';
-/** Device 'webgpu' on Dawn: `await initWebGPU()` opens it (the WGSL emitter is registered on import). */
-export { initWebGPU, type WebGPUOptions } from '@tessera/kernels-wgsl';
-/** Device 'gpujs' on gpu.js (headless WebGL, its WebGPU mode, WebAssembly or CPU): `await initGpuJs({ mode })`. */
-export { initGpuJs, type GpuJsOptions } from '@tessera/kernels-gpujs';
+/**
+ * Devices 'webgpu' (Dawn) and 'gpujs' (gpu.js), from packages a user opts into: `await initWebGPU()`,
+ * `await initGpuJs({ mode })`; without the package they reject with BackendNotInstalledError.
+ */
+export { initWebGPU, initGpuJs, BackendNotInstalledError, type WebGPUOptions, type GpuJsOptions } from './optional-backends.js';
 /** Data-parallel training across processes (shared memory or Open MPI): DDP, DistributedSampler, collectives. */
 export * as distributed from '@tessera/distributed';

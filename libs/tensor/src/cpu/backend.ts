@@ -6,6 +6,10 @@ import { allocArray, releaseArray } from './pool.js';
 import { runElementwise, runReduce } from './kernels.js';
 import { cpuRoutines } from './routines.js';
 
+/**
+ * The pure-JavaScript backend of device 'cpu', with kernels emitted from the op specs; it serves until the native
+ * addon registers over it.
+ */
 export const jsBackend: Backend = {
   device: 'cpu',
   name: 'js',
