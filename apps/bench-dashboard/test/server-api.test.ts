@@ -216,6 +216,8 @@ describe('`tessera serve` in a process of its own', () => {
     const base = await serve.address;
     // Cycle over ops and dtypes, so that many requests are not answered from the cache.
     const queries = Object.values(ops.ELEMENTWISE).flatMap((s) => ['float32', 'float64', 'int32'].filter((d) => (ops.DTYPE_SETS[s.accepts] as string[]).includes(d)).map((d) => `op=${s.name}&dtype=${d}`));
+    // The clock is read only to print the latencies the issue asks for in its note; nothing is asserted
+    // about time (speed is the benchmarks' business), only that every answer is a correct 200.
     const t0 = performance.now();
     const times = await Promise.all(Array.from({ length: 1000 }, async (_, i) => {
       const start = performance.now();
