@@ -1,14 +1,6 @@
 // `npm run docs`: the API reference of the umbrella package `tessera` (everything its users import,
 // the nn/ops/distributed namespaces included) from its doc comments, into docs/api. The build fails on
-// a public export without a doc comment, except those listed in docs/undocumented.txt: what was still
-// undocumented when the check came in, written by `npm run docs:undocumented`. Documenting one means
-// removing its line; TypeDoc fails on a line that names nothing undocumented, so the list only shrinks.
-import { readFileSync } from 'node:fs';
-
-const listed = process.env['TESSERA_DOCS_LIST_UNDOCUMENTED']
-  ? []
-  : readFileSync(new URL('./docs/undocumented.txt', import.meta.url), 'utf8').split('\n')
-    .filter((l) => l && !l.startsWith('#'));
+// a public export without a doc comment (TypeDoc's notDocumented check, with no exceptions).
 
 /** @type {Partial<import('typedoc').TypeDocOptions>} */
 export default {
@@ -28,6 +20,5 @@ export default {
     'tessera', '@tessera/ops', '@tessera/tensor', '@tessera/autograd', '@tessera/nn',
     '@tessera/kernels-native', '@tessera/distributed',
   ],
-  intentionallyNotDocumented: listed,
   treatValidationWarningsAsErrors: true,
 };

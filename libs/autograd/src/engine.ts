@@ -270,6 +270,7 @@ export function queueCallback(fn: () => void): void {
   callbacks.push(fn);
 }
 
+/** Options of grad (torch.autograd.grad's keyword arguments). */
 export interface GradOptions {
   /** Gradients of the outputs (required for non-scalar outputs). */
   gradOutputs?: readonly (Tensor | undefined)[] | Tensor;

@@ -7,7 +7,15 @@ import { type Tensor, cat, tensor } from '@tessera/tensor';
 import { grad } from './engine.js';
 import { enableGrad, noGrad } from './mode.js';
 
-export interface GradcheckOptions { eps?: number; atol?: number; rtol?: number }
+/** Step and tolerances of gradcheck; elements pass when `|analytical - numerical| <= atol + rtol * |numerical|`. */
+export interface GradcheckOptions {
+  /** Central-difference step (default 1e-6). */
+  eps?: number;
+  /** Absolute tolerance (default 1e-5). */
+  atol?: number;
+  /** Relative tolerance (default 1e-3). */
+  rtol?: number;
+}
 
 type Fn = (...inputs: Tensor[]) => Tensor;
 

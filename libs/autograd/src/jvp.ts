@@ -7,6 +7,10 @@ import { type Tensor, zerosLike } from '@tessera/tensor';
 import { grad } from './engine.js';
 import { enableGrad } from './mode.js';
 
+/**
+ * torch.func.jvp: `fn(...inputs)` and its Jacobian-vector product with `tangents` (one per input, same
+ * shapes), both detached. Costs two backward passes rather than a forward-mode pass.
+ */
 export function jvp(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], tangents: Tensor[]): [Tensor, Tensor] {
   return enableGrad(() => {
     const xs = inputs.map((x) => x.detach().requiresGrad_());

@@ -19,6 +19,7 @@ const frames = new AsyncLocalStorage<Frame>();
 
 const frame = (): Frame | undefined => (asyncScopes > 0 ? frames.getStore() : undefined);
 
+/** Whether ops are being recorded for autograd here (torch.is_grad_enabled), honouring async scopes. */
 export const isGradEnabled = (): boolean => frame()?.enabled ?? enabled;
 
 const isAsyncFunction = (fn: unknown): boolean => typeof fn === 'function' && fn.constructor?.name === 'AsyncFunction';

@@ -7,6 +7,10 @@ import { DistributedDataParallel } from './ddp.js';
 import { defaultGroup } from './group.js';
 import type { ProcessGroup } from './process-group.js';
 
+/**
+ * Writes `model`'s stateDict (a DDP wrapper's inner module's) to `path` from rank 0 only, then waits at a
+ * barrier so no rank reads the file before it exists. A collective: every rank must call it.
+ */
 export async function saveCheckpoint(path: string, model: Module, opt: { group?: ProcessGroup; metadata?: Record<string, string> } = {}): Promise<void> {
   const group = opt.group ?? defaultGroup('saveCheckpoint');
   const inner = model instanceof DistributedDataParallel ? model.module : model;

@@ -13,7 +13,9 @@ import { type Tensor, zeros } from '@tessera/tensor';
 import { defaultGroup } from './group.js';
 import type { ProcessGroup, Work } from './process-group.js';
 
+/** Options of DistributedDataParallel. */
 export interface DDPOptions {
+  /** The group to average over (default: the default group). */
   group?: ProcessGroup;
   /** Bucket size in MiB (torch's default: 25). */
   bucketCapMB?: number;
@@ -32,6 +34,7 @@ interface Bucket {
 
 /** Wraps a module of any forward signature; its own forward has that signature. */
 export class DistributedDataParallel<M extends AnyModule = Module> extends Module<Parameters<M['forward']>, ReturnType<M['forward']>> {
+  /** The group gradients are averaged over. */
   readonly group: ProcessGroup;
   private readonly buckets: Bucket[] = [];
   private readonly bucketOf = new Map<Tensor, Bucket>();
@@ -43,6 +46,11 @@ export class DistributedDataParallel<M extends AnyModule = Module> extends Modul
   /** Parameters whose gradient arrived in the current backward. */
   private readonly arrived = new Set<Tensor>();
 
+  /**
+   * Broadcasts rank 0's parameters and buffers to every rank, then packs the trainable parameters into buckets.
+   * A collective: every rank must construct its replica at the same point.
+   * @param module - The wrapped replica; saveCheckpoint saves its stateDict rather than the wrapper's.
+   */
   constructor(readonly module: M, opt: DDPOptions = {}) {
     super();
     this.group = opt.group ?? defaultGroup('DistributedDataParallel');

@@ -9,14 +9,21 @@ import { type Tensor, type TypedArray, untracked, zeros } from '@tessera/tensor'
 import { DistributedError } from './errors.js';
 import { type GroupHandle, type WorkHandle, loadAddon } from './native.js';
 
+/**
+ * Transport of a process group: `'shm'` shared memory between processes on one machine (tessera-run), `'mpi'`
+ * an MPI job launched by mpirun; `'nccl'` is reserved for CUDA tensors and refused until that backend exists.
+ */
 export type DistBackend = 'shm' | 'mpi' | 'nccl';
+/** Reduction of allReduce / reduceScatter; `'avg'` is a sum divided by worldSize (floating tensors only). */
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min' | 'product';
 
+/** Options of initProcessGroup; each falls back to the environment tessera-run (or torchrun) sets. */
 export interface InitOptions {
   /** Default: $TESSERA_DIST_BACKEND (tessera-run sets it). */
   backend?: DistBackend;
   /** 'shm' only (MPI learns them from mpirun). Default: $TESSERA_RANK, $TESSERA_WORLD_SIZE (else torchrun's $RANK, $WORLD_SIZE). */
   rank?: number;
+  /** 'shm' only: number of ranks (see `rank` for the default). */
   worldSize?: number;
   /** 'shm' only: the shared-memory segment's name. Default: $TESSERA_SHM_NAME. */
   name?: string;
@@ -54,6 +61,7 @@ export class Work implements PromiseLike<void> {
     return true;
   }
 
+  /** Resolves once the collective is done and written back; rejects with a DistributedError on failure or timeout. */
   async wait(): Promise<void> {
     if (!this.finished) {
       try { await this.handle.wait(this.group.waitMs); } catch (e) { this.fail(e); }
@@ -62,6 +70,7 @@ export class Work implements PromiseLike<void> {
     if (this.failure) throw this.failure;
   }
 
+  /** Blocks the thread until the collective is done; throws a DistributedError if it failed or timed out. */
   waitSync(): void {
     if (!this.finished) {
       try { this.handle.waitSync(this.group.waitMs); } catch (e) { this.fail(e); }
@@ -92,6 +101,11 @@ export class Work implements PromiseLike<void> {
   }
 }
 
+/**
+ * A set of ranks that run collectives together (torch.distributed's ProcessGroup); made by initProcessGroup.
+ * Collectives take CPU tensors and return a Work at once; a timeout or a mismatch between ranks leaves the
+ * group broken, and later failures name the first cause.
+ */
 export class ProcessGroup {
   private destroyed = false;
   private broken: string | undefined;
@@ -103,6 +117,12 @@ export class ProcessGroup {
   /** A wait timed out: the communication thread may still be inside that collective. */
   private stuck = false;
 
+  /**
+   * @param backend - The transport the group runs on.
+   * @param rank - This process's rank, `0 <= rank < worldSize`.
+   * @param worldSize - Number of ranks in the group.
+   * @param timeoutMs - How long a collective may wait for its peers before failing.
+   */
   private constructor(private readonly handle: GroupHandle, readonly backend: DistBackend, readonly rank: number, readonly worldSize: number, readonly timeoutMs: number) {}
 
   /** Joins the group; resolves once every rank has. */
@@ -200,6 +220,7 @@ export class ProcessGroup {
     });
   }
 
+  /** Completes once every rank has reached the same barrier call (torch.distributed.barrier). */
   barrier(): Work {
     return this.track(this.handle.barrier([KINDS.indexOf('barrier')]), 'barrier');
   }
@@ -222,6 +243,7 @@ export class ProcessGroup {
   /** Under MPI, ends every rank's process (for a rank that cannot go on); elsewhere a no-op. */
   abort(code = 1): void { this.handle.abort(code); }
 
+  /** Whether a collective has timed out or found the ranks disagreeing; the group is then unfit for further use. */
   get isBroken(): boolean { return this.broken !== undefined; }
 
   /**

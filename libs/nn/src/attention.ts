@@ -13,6 +13,7 @@ import { xavierUniform_, zeros_ } from './init.js';
 import { Linear } from './layers.js';
 import { Module, parameter } from './module.js';
 
+/** MultiheadAttention's constructor options, torch's keyword arguments (and causal). */
 export interface MultiheadAttentionOptions {
   /** Dropout on the attention weights in training (default 0). */
   dropout?: number;
@@ -38,6 +39,11 @@ export interface MultiheadAttentionCall {
   isCausal?: boolean;
 }
 
+/**
+ * torch.nn.MultiheadAttention: forward(query, key?, value?, call?) returns `[output, weights]`, the
+ * output shaped as the query. Queries, keys and values are all embedDim wide (torch's kdim and vdim
+ * are not supported). Throws ArgumentError when numHeads does not divide embedDim.
+ */
 export class MultiheadAttention extends Module<[Tensor, Tensor?, Tensor?, MultiheadAttentionCall?], [Tensor, Tensor | undefined]> {
   /** The query, key and value projections stacked, [3E, E] (torch's in_proj_weight). */
   inProjWeight: Tensor;
@@ -51,6 +57,11 @@ export class MultiheadAttention extends Module<[Tensor, Tensor?, Tensor?, Multih
   readonly batchFirst: boolean;
   /** Dropout on the attention weights in training. */
   readonly dropout: number;
+  /**
+   * @param embedDim - E, the width of queries, keys, values and the output.
+   * @param numHeads - heads, each embedDim / numHeads wide.
+   * @param opt - dropout, bias, batchFirst and causal.
+   */
   constructor(readonly embedDim: number, readonly numHeads: number, readonly opt: MultiheadAttentionOptions = {}) {
     super();
     if (!Number.isInteger(numHeads) || numHeads < 1 || embedDim % numHeads) throw new ArgumentError('MultiheadAttention', `embedDim ${embedDim} must be divisible by numHeads ${numHeads}`);

@@ -3,6 +3,7 @@ import { ArgumentError, DTypeError, ELEMENTWISE, NotImplementedError, type Pool2
 import { noGrad } from '@tessera/autograd';
 import { Tensor, arange, cat, checkFlag, conv2d as tsrConv2d, fold, tensor, elementwise, embedding as tsrEmbedding, full, keep, layerNorm as tsrLayerNorm, rand, where as tsrWhere } from '@tessera/tensor';
 
+/** How a loss reduces its per-element values: 'mean' (the default), 'sum', or 'none' (one per element). */
 export type Reduction = 'mean' | 'sum' | 'none';
 
 const REDUCTIONS: readonly string[] = ['mean', 'sum', 'none'];
@@ -27,18 +28,34 @@ function reduce(loss: Tensor, reduction: Reduction = 'mean'): Tensor {
 /** A bool target is read as 0/1 in the input's dtype (torch's mse_loss kernel takes it; its l1_loss, as sub(), refuses bools). */
 const numeric = (target: Tensor, like: Tensor): Tensor => (target.dtype === 'bool' ? target.to(like.dtype) : target);
 
-export function mseLoss(input: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {
+/**
+ * torch's mse_loss: `(input - target)^2`, reduced; a bool target is read as 0/1. The operands
+ * broadcast as sub's do. Throws ArgumentError on an unknown reduction.
+ */
+export function mseLoss(input: Tensor, target: Tensor, options: {
+  /** 'mean' (default), 'sum', or 'none' for one loss per element. */
+  reduction?: Reduction;
+} = {}): Tensor {
   tensors('mseLoss', input, target);
   return reduce(input.sub(numeric(target, input)).square(), lossOptions('mseLoss', options).reduction);
 }
 
-export function l1Loss(input: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {
+/** torch's l1_loss: `|input - target|`, reduced; the operands broadcast as sub's do. */
+export function l1Loss(input: Tensor, target: Tensor, options: {
+  /** 'mean' (default), 'sum', or 'none' for one loss per element. */
+  reduction?: Reduction;
+} = {}): Tensor {
   tensors('l1Loss', input, target);
   return reduce(input.sub(target).abs(), lossOptions('l1Loss', options).reduction);
 }
 
 /** torch's smooth_l1_loss: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (beta 0: the L1 loss). */
-export function smoothL1Loss(input: Tensor, target: Tensor, options: { reduction?: Reduction; beta?: number } = {}): Tensor {
+export function smoothL1Loss(input: Tensor, target: Tensor, options: {
+  /** 'mean' (default), 'sum', or 'none' for one loss per element. */
+  reduction?: Reduction;
+  /** Where the loss turns from quadratic to linear (default 1); ArgumentError when negative. */
+  beta?: number;
+} = {}): Tensor {
   tensors('smoothL1Loss', input, target);
   const o = lossOptions<{ reduction?: Reduction; beta?: number }>('smoothL1Loss', options);
   const beta = o.beta ?? 1;
@@ -53,7 +70,12 @@ export function smoothL1Loss(input: Tensor, target: Tensor, options: { reduction
  * exp(target) (target - input) with `logTarget`; 'batchmean' divides the sum by the batch size
  * (torch's 'mean' averages over every element).
  */
-export function klDiv(input: Tensor, target: Tensor, options: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+export function klDiv(input: Tensor, target: Tensor, options: {
+  /** 'mean' (default: over every element), 'batchmean' (the sum over the batch size: the true KL), 'sum' or 'none'. */
+  reduction?: Reduction | 'batchmean';
+  /** The target holds log-probabilities rather than probabilities (default false). */
+  logTarget?: boolean;
+} = {}): Tensor {
   tensors('klDiv', input, target);
   const o = checkOptions<{ reduction?: Reduction | 'batchmean'; logTarget?: boolean }>('klDiv', options);
   const reduction = o.reduction ?? 'mean';
@@ -112,7 +134,15 @@ export function cosineSimilarity(x1: Tensor, x2: Tensor, options: { dim?: number
   return w12.div(w1.mul(w2).clamp(eps * eps).sqrt());
 }
 
-export interface NllOptions { reduction?: Reduction; ignoreIndex?: number; weight?: Tensor }
+/** nllLoss's options, torch's keyword arguments. */
+export interface NllOptions {
+  /** 'mean' (default) divides the sum by the summed weights of the targets not ignored, as torch; or 'sum', 'none'. */
+  reduction?: Reduction;
+  /** A target class that contributes nothing, to the sum or to the mean's divisor (default -100). */
+  ignoreIndex?: number;
+  /** A rescaling weight per class, `[C]`; ShapeError for any other shape. */
+  weight?: Tensor;
+}
 
 /** Runs a loss defined on batches [N, C, ...] on an unbatched input [C] with target []: as a batch of one. */
 function unbatched(input: Tensor, target: Tensor, reduction: Reduction | undefined, batched: (x: Tensor, t: Tensor) => Tensor): Tensor {
@@ -148,7 +178,11 @@ export function nllLoss(logProbs: Tensor, target: Tensor, options: NllOptions = 
   return opt.reduction === 'sum' ? picked.sum() : picked.sum().div(w.sum());
 }
 
-export interface CrossEntropyOptions extends NllOptions { labelSmoothing?: number }
+/** crossEntropy's options, torch's keyword arguments. */
+export interface CrossEntropyOptions extends NllOptions {
+  /** e in `(1 - e) * nll + e * (mean over classes of -log p)`, between 0 and 1 (default 0). */
+  labelSmoothing?: number;
+}
 
 /**
  * Cross entropy of logits [N, C, ...] (or [C]) against class indices (int64), with PyTorch's
@@ -197,7 +231,12 @@ function probabilityCrossEntropy(logits: Tensor, target: Tensor, classDim: numbe
  * with m = max(-x, 0) and w = 1 + (posWeight - 1) y (so infinities and NaNs come out as torch's).
  * The target must have the input's shape.
  */
-export function bceWithLogits(logits: Tensor, target: Tensor, options: { reduction?: Reduction; posWeight?: Tensor } = {}): Tensor {
+export function bceWithLogits(logits: Tensor, target: Tensor, options: {
+  /** 'mean' (default), 'sum', or 'none' for one loss per element. */
+  reduction?: Reduction;
+  /** Weight of the positive term, broadcast against the target (one per class, `[C]`, typically). */
+  posWeight?: Tensor;
+} = {}): Tensor {
   tensors('bceWithLogits', logits, target);
   const opt = lossOptions<{ reduction?: Reduction; posWeight?: Tensor }>('bceWithLogits', options);
   if (target.ndim !== logits.ndim || target.shape.some((d, i) => d !== logits.shape[i])) {
@@ -222,12 +261,17 @@ export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
   return elementwise(ELEMENTWISE['dropout']!, [x, rand(x.shape.slice(), { dtype: x.dtype, device: x.device })], { params: { p } });
 }
 
+/** scaledDotProductAttention's options, torch's keyword arguments (and `training`). */
 export interface AttentionOptions {
-  /** Boolean (true = attend) or additive float mask, broadcast to [..., L, S]. */
+  /** Boolean (true = attend) or additive float mask, broadcast to `[..., L, S]`. */
   attnMask?: Tensor;
+  /** Query i attends only to keys up to i (the lower triangle of `[L, S]`, top-left aligned). */
   isCausal?: boolean;
+  /** Dropout on the attention weights (default 0). */
   dropoutP?: number;
+  /** Multiplies the scores (default 1/sqrt(E), E the query's last dim). */
   scale?: number;
+  /** Whether dropoutP applies (default true, as torch's function always applies it). */
   training?: boolean;
 }
 
@@ -326,11 +370,17 @@ export function pad(x: Tensor, amounts: readonly number[], mode: 'constant' | 'r
 
 /** Activations, as torch.nn.functional names them. */
 export const relu = (x: Tensor): Tensor => x.relu();
+/** torch's gelu: x Phi(x), exact (erf) by default or `approximate: 'tanh'`. */
 export const gelu = (x: Tensor, options: { approximate?: 'none' | 'tanh' } = {}): Tensor => x.gelu(checkOptions('gelu', options));
+/** torch's silu (swish): x sigmoid(x). */
 export const silu = (x: Tensor): Tensor => x.silu();
+/** torch's tanh, elementwise. */
 export const tanh = (x: Tensor): Tensor => x.tanh();
+/** torch's sigmoid: 1 / (1 + exp(-x)). */
 export const sigmoid = (x: Tensor): Tensor => x.sigmoid();
+/** torch's softmax along dim (which is required: torch's implicit dim is deprecated). */
 export const softmax = (x: Tensor, dim: number): Tensor => x.softmax(dim);
+/** torch's log_softmax along dim: x - logsumexp(x), accurate where softmax underflows to 0. */
 export const logSoftmax = (x: Tensor, dim: number): Tensor => x.logSoftmax(dim);
 
 /** x where x > 0, negativeSlope x elsewhere (NaN stays NaN). */
@@ -437,7 +487,12 @@ export function batchNorm(x: Tensor, runningMean: Tensor | undefined, runningVar
  * torch.nn.functional.binary_cross_entropy on probabilities: -w (t log x + (1 - t) log(1 - x)),
  * each log clamped at -100 as torch clamps it (so x = 0 or 1 gives a finite loss).
  */
-export function binaryCrossEntropy(input: Tensor, target: Tensor, options: { weight?: Tensor; reduction?: Reduction } = {}): Tensor {
+export function binaryCrossEntropy(input: Tensor, target: Tensor, options: {
+  /** Rescales each element's loss, broadcast against the input. */
+  weight?: Tensor;
+  /** 'mean' (default), 'sum', or 'none' for one loss per element. */
+  reduction?: Reduction;
+} = {}): Tensor {
   tensors('binaryCrossEntropy', input, target);
   const opt = lossOptions<{ weight?: Tensor; reduction?: Reduction }>('binaryCrossEntropy', options);
   if (target.ndim !== input.ndim || target.shape.some((d, i) => d !== input.shape[i])) {
@@ -450,11 +505,16 @@ export function binaryCrossEntropy(input: Tensor, target: Tensor, options: { wei
   return reduce(loss, opt.reduction);
 }
 
+/** interpolate's options (torch's keyword arguments): size or scaleFactor, exactly one of them. */
 export interface InterpolateOptions {
   /** The output's spatial size (one number for every spatial dim, or one each). */
   size?: number | readonly number[];
   /** Or the factor each spatial dim grows by (the output size is floor(size * factor)). */
   scaleFactor?: number | readonly number[];
+  /**
+   * 'nearest' (default; torch's, source index floor(j * scale)), 'linear' for `[N, C, L]`, 'bilinear'
+   * for `[N, C, H, W]`.
+   */
   mode?: 'nearest' | 'linear' | 'bilinear';
   /** linear/bilinear: sample at corner pixels' centres (true) or by half-pixel offsets (false, torch's default). */
   alignCorners?: boolean;
@@ -499,7 +559,19 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   return y;
 }
 
-export interface ConvTranspose2dOptions { stride?: number | [number, number]; padding?: number | [number, number]; outputPadding?: number | [number, number]; groups?: number; dilation?: number | [number, number] }
+/** convTranspose2d's options, torch's keyword arguments; a pair is (height, width). */
+export interface ConvTranspose2dOptions {
+  /** Step between the positions each input pixel scatters to (default 1). */
+  stride?: number | [number, number];
+  /** Rows and columns cut from each side of the output, undoing a conv2d's padding (default 0). */
+  padding?: number | [number, number];
+  /** Rows and columns added at the bottom and right; smaller than the stride or the dilation (default 0). */
+  outputPadding?: number | [number, number];
+  /** Channel groups convolved separately (default 1). */
+  groups?: number;
+  /** Spacing between kernel taps (default 1). */
+  dilation?: number | [number, number];
+}
 
 /**
  * torch.nn.functional.conv_transpose2d: the adjoint of conv2d (its gradient with respect to the

@@ -8,9 +8,21 @@ import { type AnyModule, Module, buffer, parameter } from './module.js';
 
 const biasInit = (b: Tensor, w: Tensor) => { const bound = 1 / Math.sqrt(fans(w).fanIn); uniform_(b, -bound, bound); };
 
+/**
+ * torch.nn.Linear: `y = x W^T + b` over the last dim, `[..., inFeatures]` to `[..., outFeatures]`.
+ * The weight is kaiming-uniform with a = sqrt(5) and the bias uniform in +-1/sqrt(inFeatures), as
+ * torch initialises them. Throws ArgumentError when a size is not a non-negative integer.
+ */
 export class Linear extends Module {
+  /** `[outFeatures, inFeatures]`. */
   weight: Tensor;
+  /** `[outFeatures]`; undefined with `bias: false`. */
   bias?: Tensor;
+  /**
+   * @param inFeatures - size of the input's last dim.
+   * @param outFeatures - size of the output's last dim.
+   * @param opt - `bias: false` leaves out the additive bias (default true).
+   */
   constructor(readonly inFeatures: number, readonly outFeatures: number, opt: { bias?: boolean } = {}) {
     super();
     checkInt('Linear', 'inFeatures', inFeatures, 0);
@@ -24,7 +36,19 @@ export class Linear extends Module {
   }
 }
 
-export interface Conv2dModuleOptions { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number]; groups?: number; bias?: boolean }
+/** Conv2d's options after the kernel size (torch's keyword arguments); a pair is (height, width). */
+export interface Conv2dModuleOptions {
+  /** Step between kernel positions (default 1). */
+  stride?: number | [number, number];
+  /** Zeros added on each side of the input (default 0). */
+  padding?: number | [number, number];
+  /** Spacing between kernel taps (default 1). */
+  dilation?: number | [number, number];
+  /** Channel groups convolved separately; must divide both channel counts (default 1). */
+  groups?: number;
+  /** Learn a per-channel additive bias (default true). */
+  bias?: boolean;
+}
 
 /**
  * A convolution's weight and bias, initialised as torch's (kaiming uniform with a = sqrt(5), bias
@@ -43,11 +67,21 @@ function convParameters(op: string, inChannels: number, outChannels: number, ker
   return [weight, bias];
 }
 
+/**
+ * torch.nn.Conv2d over `[N, C, H, W]` (or unbatched `[C, H, W]`). The weight is kaiming-uniform with
+ * a = sqrt(5) and the bias uniform in +-1/sqrt(fan in), as torch initialises them.
+ */
 export class Conv2d extends Module {
+  /** `[outChannels, inChannels / groups, kh, kw]`. */
   weight: Tensor;
+  /** `[outChannels]`; undefined with `bias: false`. */
   bias?: Tensor;
+  /** The options as given, a positional stride and padding folded in. */
   readonly opt: Conv2dModuleOptions;
-  /** torch's order: the stride (and padding) may come positionally after the kernel size, or options. */
+  /**
+   * torch's order: the stride (and padding) may come positionally after the kernel size, or options.
+   * Throws ArgumentError when groups does not divide both channel counts.
+   */
   constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dModuleOptions | number | [number, number] = {}, padding?: number | [number, number]) {
     super();
     const opt = (this.opt = typeof options === 'number' || Array.isArray(options) ? { stride: options, ...(padding !== undefined ? { padding } : {}) } : options);
@@ -61,12 +95,30 @@ export class Conv2d extends Module {
 
 /** Batch normalisation over dim 1 of [N, C] or [N, C, ...], with running statistics for eval. */
 export class BatchNorm extends Module {
+  /** Per-channel scale `[numFeatures]`, ones at first; undefined with `affine: false`. */
   weight?: Tensor;
+  /** Per-channel shift `[numFeatures]`, zeros at first; undefined with `affine: false`. */
   bias?: Tensor;
+  /** Buffer: each channel's running mean, used in eval mode (zeros at first). */
   runningMean: Tensor;
+  /** Buffer: each channel's running unbiased variance, used in eval mode (ones at first). */
   runningVar: Tensor;
+  /** Buffer: a 0-d int64 count of the forward calls made in training mode. */
   numBatchesTracked: Tensor;
-  constructor(readonly numFeatures: number, readonly opt: { eps?: number; momentum?: number; affine?: boolean } = {}) {
+  /**
+   * Throws ArgumentError when numFeatures is not a positive integer; forward throws on an input whose
+   * dim 1 is not numFeatures.
+   * @param numFeatures - C, the size of the input's dim 1.
+   * @param opt - eps, momentum and affine, torch's keyword arguments.
+   */
+  constructor(readonly numFeatures: number, readonly opt: {
+    /** Added to the variance before its square root (default 1e-5). */
+    eps?: number;
+    /** Weight of each batch's statistics in the running ones: `r = (1 - m) r + m batch` (default 0.1). */
+    momentum?: number;
+    /** Learn a per-channel weight and bias (default true). */
+    affine?: boolean;
+  } = {}) {
     super();
     checkInt('BatchNorm', 'numFeatures', numFeatures, 1);
     if (opt.affine ?? true) { this.weight = parameter(ones(numFeatures)); this.bias = parameter(zeros(numFeatures)); }
@@ -84,13 +136,27 @@ export class BatchNorm extends Module {
 
 /** PyTorch's names: one implementation serves [N, C] / [N, C, L] and [N, C, H, W]. */
 export const BatchNorm1d = BatchNorm;
+/** torch.nn.BatchNorm2d: the same class as BatchNorm (and BatchNorm1d), for `[N, C, H, W]`. */
 export const BatchNorm2d = BatchNorm;
 
+/**
+ * torch.nn.LayerNorm: normalises over the trailing `normalizedShape` dims (biased variance), then
+ * scales and shifts elementwise. Throws ArgumentError on an empty or invalid normalizedShape.
+ */
 export class LayerNorm extends Module {
+  /** Elementwise scale of shape normalizedShape, ones at first; undefined without elementwiseAffine. */
   weight?: Tensor;
+  /** Elementwise shift of shape normalizedShape, zeros at first; undefined without elementwiseAffine. */
   bias?: Tensor;
+  /** The trailing dims normalised over (a single number given becomes a one-entry list). */
   readonly normalizedShape: number[];
-  constructor(normalizedShape: number | number[], readonly opt: { eps?: number; elementwiseAffine?: boolean } = {}) {
+  /** @param opt - eps and elementwiseAffine, torch's keyword arguments. */
+  constructor(normalizedShape: number | number[], readonly opt: {
+    /** Added to the variance before its square root (default 1e-5). */
+    eps?: number;
+    /** Learn an elementwise weight and bias (default true). */
+    elementwiseAffine?: boolean;
+  } = {}) {
     super();
     this.normalizedShape = checkShape('LayerNorm', typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape, 'normalizedShape');
     if (this.normalizedShape.length === 0) throw new ArgumentError('LayerNorm', 'normalizedShape must name at least one dim');
@@ -99,9 +165,23 @@ export class LayerNorm extends Module {
   forward(x: Tensor): Tensor { return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.opt.eps ?? 1e-5); }
 }
 
+/**
+ * torch.nn.Embedding: a lookup table from integer indices `[...]` to rows `[..., embeddingDim]`, the
+ * rows drawn from N(0, 1) as torch's.
+ */
 export class Embedding extends Module {
+  /** `[numEmbeddings, embeddingDim]`; the paddingIdx row starts at zero and its gradient is always zeroed. */
   weight: Tensor;
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, readonly opt: { paddingIdx?: number } = {}) {
+  /**
+   * Throws ArgumentError when a size is not a non-negative integer or paddingIdx is out of range.
+   * @param numEmbeddings - rows in the table (the number of distinct indices).
+   * @param embeddingDim - width of each row.
+   * @param opt - paddingIdx, torch's keyword argument.
+   */
+  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, readonly opt: {
+    /** A row (negative counts from the end) that starts at zero and never learns, as for padding tokens. */
+    paddingIdx?: number;
+  } = {}) {
     super();
     checkInt('Embedding', 'numEmbeddings', numEmbeddings, 0);
     checkInt('Embedding', 'embeddingDim', embeddingDim, 0);
@@ -121,7 +201,12 @@ function maskRow(g: Tensor, row: number): Tensor {
   return g.mul(keep);
 }
 
+/**
+ * torch.nn.Dropout: in training mode zeroes each element with probability p and scales the rest by
+ * 1/(1-p); the identity in eval mode.
+ */
 export class Dropout extends Module {
+  /** @param p - the drop probability (default 0.5); ArgumentError unless it is between 0 and 1. */
   constructor(readonly p = 0.5) {
     super();
     if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ArgumentError('Dropout', `dropout probability has to be between 0 and 1, got ${p}`);
@@ -129,28 +214,49 @@ export class Dropout extends Module {
   forward(x: Tensor): Tensor { return dropout(x, this.p, this.training); }
 }
 
-/** Elementwise activations as modules. */
+/** torch.nn.ReLU: max(x, 0) elementwise. */
 export class ReLU extends Module { forward(x: Tensor): Tensor { return x.relu(); } }
+/** torch.nn.GELU: x Phi(x) elementwise, Phi the standard normal CDF. */
 export class GELU extends Module {
+  /** @param approximate - 'none' computes Phi with erf (default); 'tanh' uses torch's tanh approximation. */
   constructor(readonly approximate: 'none' | 'tanh' = 'none') { super(); }
   forward(x: Tensor): Tensor { return x.gelu({ approximate: this.approximate }); }
 }
+/** torch.nn.Tanh, elementwise. */
 export class Tanh extends Module { forward(x: Tensor): Tensor { return x.tanh(); } }
+/** torch.nn.Sigmoid: 1 / (1 + exp(-x)) elementwise. */
 export class Sigmoid extends Module { forward(x: Tensor): Tensor { return x.sigmoid(); } }
+/** torch.nn.SiLU (swish): x sigmoid(x) elementwise. */
 export class SiLU extends Module { forward(x: Tensor): Tensor { return x.silu(); } }
+/** torch.nn.Flatten: merges dims startDim to endDim (inclusive) into one; by default all but the batch dim. */
 export class Flatten extends Module {
+  /**
+   * @param startDim - the first dim merged (default 1, keeping the batch dim).
+   * @param endDim - the last dim merged, negative counting from the end (default -1).
+   */
   constructor(readonly startDim = 1, readonly endDim = -1) { super(); }
   forward(x: Tensor): Tensor { return x.flatten(this.startDim, this.endDim); }
 }
+/** torch.nn.MaxPool2d over `[N, C, H, W]` or `[C, H, W]`, with the options given at construction. */
 export class MaxPool2d extends Module {
+  /** @param opt - kernelSize, and optionally stride (default kernelSize), padding, dilation and ceilMode. */
   constructor(readonly opt: Pool2dOptions) { super(); }
   forward(x: Tensor): Tensor { return x.maxPool2d(this.opt); }
 }
 /** torch.nn.ConvTranspose2d: weight [inChannels, outChannels / groups, kh, kw], initialised as torch's. */
 export class ConvTranspose2d extends Module {
+  /** `[inChannels, outChannels / groups, kh, kw]` (note: in before out, unlike Conv2d). */
   weight: Tensor;
+  /** `[outChannels]`; undefined with `bias: false`. */
   bias?: Tensor;
-  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], readonly opt: ConvTranspose2dOptions & { bias?: boolean } = {}) {
+  /**
+   * Throws ArgumentError when groups does not divide both channel counts.
+   * @param opt - F.convTranspose2d's options, and bias.
+   */
+  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], readonly opt: ConvTranspose2dOptions & {
+    /** Learn a per-channel additive bias (default true). */
+    bias?: boolean;
+  } = {}) {
     super();
     [this.weight, this.bias] = convParameters('ConvTranspose2d', inChannels, outChannels, kernelSize, opt, true);
   }
@@ -162,29 +268,40 @@ export class ConvTranspose2d extends Module {
 
 /** torch.nn.Upsample: F.interpolate with the options given at construction. */
 export class Upsample extends Module {
+  /** @param options - size or scaleFactor, mode and alignCorners, as F.interpolate takes them. */
   constructor(readonly options: InterpolateOptions) { super(); }
   forward(x: Tensor): Tensor { return interpolate(x, this.options); }
 }
 
 /** torch.nn.AdaptiveAvgPool2d: average pooling to a fixed output size (see F.adaptiveAvgPool2d). */
 export class AdaptiveAvgPool2d extends Module {
+  /** @param outputSize - `(oh, ow)`, or one number for both; a null entry keeps the input's size. */
   constructor(readonly outputSize: number | readonly (number | null)[]) { super(); }
   forward(x: Tensor): Tensor { return adaptiveAvgPool2d(x, this.outputSize); }
 }
+/** torch.nn.AvgPool2d over `[N, C, H, W]` or `[C, H, W]`, with the options given at construction. */
 export class AvgPool2d extends Module {
+  /** @param opt - kernelSize, and optionally stride (default kernelSize), padding, ceilMode and countIncludePad. */
   constructor(readonly opt: Pool2dOptions) { super(); }
   forward(x: Tensor): Tensor { return x.avgPool2d(this.opt); }
 }
 
-/** A list of modules registered as children under '0', '1', ... (PyTorch's parameter names). */
+/**
+ * A list of modules registered as children under '0', '1', ... (PyTorch's parameter names), as
+ * torch.nn.ModuleList. It has no forward of its own (calling it throws): call its modules.
+ */
 export class ModuleList<M extends AnyModule = Module> extends Module {
   constructor(modules: M[] = []) {
     super();
     modules.forEach((m) => this.push(m));
   }
+  /** How many modules it holds. */
   get length(): number { return [...this.namedChildren()].length; }
+  /** The i-th module, negative i counting from the end; undefined at run time when out of range. */
   at(i: number): M { return (this as unknown as Record<number, M>)[i < 0 ? this.length + i : i]!; }
+  /** Appends m as the next child (named by its index); returns this, for chaining. */
   push(m: M): this { (this as unknown as Record<number, M>)[this.length] = m; return this; }
+  /** The modules in order, so `for (const m of list)` works. */
   [Symbol.iterator](): Iterator<M> { return (this.children() as M[])[Symbol.iterator](); }
   forward(..._: Tensor[]): Tensor { throw new ArgumentError('ModuleList', 'has no forward; call its modules'); }
 }
@@ -195,23 +312,30 @@ class ModuleDictBase extends Module {
     super();
     for (const [k, m] of Symbol.iterator in modules ? modules as Iterable<[string, AnyModule]> : Object.entries(modules)) this.set(k, m);
   }
+  /** How many modules it holds. */
   get size(): number { return [...this.namedChildren()].length; }
+  /** The module named key, or undefined. */
   get(key: string): AnyModule | undefined { return this.has(key) ? (this as unknown as Record<string, AnyModule>)[key] : undefined; }
+  /** Whether a module is named key. */
   has(key: string): boolean { return [...this.namedChildren()].some(([k]) => k === key); }
+  /** Registers m under key (a property too); ArgumentError when m is not a Module or key names a Module method. */
   set(key: string, m: AnyModule): this {
     if (!(m instanceof Module)) throw new ArgumentError('ModuleDict', `${key} must be a Module`);
     if (key in Module.prototype || key in ModuleDictBase.prototype) throw new ArgumentError('ModuleDict', `${key} is a Module method name`);
     (this as unknown as Record<string, AnyModule>)[key] = m;
     return this;
   }
+  /** Removes the module named key; false when there was none. */
   delete(key: string): boolean {
     if (!this.has(key)) return false;
     delete (this as unknown as Record<string, AnyModule>)[key];
     return true;
   }
+  /** The names, in insertion order. */
   keys(): string[] { return [...this.namedChildren()].map(([k]) => k); }
+  /** The modules, in insertion order. */
   values(): AnyModule[] { return this.children(); }
-  /** [name, module] pairs, as torch's items(). */
+  /** `[name, module]` pairs, as torch's items(). */
   items(): [string, AnyModule][] { return [...this.namedChildren()]; }
   forward(..._: Tensor[]): Tensor { throw new ArgumentError('ModuleDict', 'has no forward; call its modules'); }
 }
@@ -222,9 +346,15 @@ class ModuleDictBase extends Module {
  */
 export interface ModuleDictConstructor {
   new <M extends Record<string, AnyModule> = Record<string, AnyModule>>(modules?: M | Iterable<[string, AnyModule]>): ModuleDict & M;
+  /** Declared so that `x instanceof nn.ModuleDict` narrows x to a ModuleDict. */
   readonly prototype: ModuleDict;
 }
+/** A ModuleDict instance, without the per-name types its constructor adds. */
 export type ModuleDict = ModuleDictBase;
+/**
+ * torch.nn.ModuleDict: modules by name, registered as children in insertion order, with get, set,
+ * has, delete, keys, values and items. It has no forward of its own (calling it throws).
+ */
 export const ModuleDict = ModuleDictBase as ModuleDictConstructor;
 
 /** Parameters in a list, registered as 0, 1, ... (torch.nn.ParameterList). */
@@ -233,9 +363,13 @@ export class ParameterList extends Module {
     super();
     for (const p of params) this.push(p);
   }
+  /** How many parameters it holds. */
   get length(): number { return [...this.namedParameters()].filter(([k]) => !k.includes('.')).length; }
+  /** The i-th parameter, negative i counting from the end; undefined at run time when out of range. */
   at(i: number): Tensor { return (this as unknown as Record<number, Tensor>)[i < 0 ? this.length + i : i]!; }
+  /** Registers p (made a parameter if it is not one) under the next index; returns this, for chaining. */
   push(p: Tensor): this { this.registerParameter(String(this.length), p); return this; }
+  /** The parameters in order. */
   [Symbol.iterator](): Iterator<Tensor> { return Array.from({ length: this.length }, (_, i) => this.at(i))[Symbol.iterator](); }
   forward(..._: Tensor[]): Tensor { throw new ArgumentError('ParameterList', 'has no forward'); }
 }
@@ -246,20 +380,26 @@ export class ParameterDict extends Module {
     super();
     for (const [k, p] of Object.entries(params)) this.set(k, p);
   }
+  /** The parameter named key, or undefined. */
   get(key: string): Tensor | undefined { return this.has(key) ? (this as unknown as Record<string, Tensor>)[key] : undefined; }
+  /** Whether a parameter is named key. */
   has(key: string): boolean { return this.keys().includes(key); }
+  /** Registers p (made a parameter if it is not one) under key; ArgumentError when key names a Module method. */
   set(key: string, p: Tensor): this {
     if (key in Module.prototype || key in ParameterDict.prototype) throw new ArgumentError('ParameterDict', `${key} is a Module method name`);
     this.registerParameter(key, p);
     return this;
   }
+  /** The names, in registration order. */
   keys(): string[] { return [...this.namedParameters()].map(([k]) => k); }
+  /** The parameters, in registration order. */
   values(): Tensor[] { return this.parameters(); }
   forward(..._: Tensor[]): Tensor { throw new ArgumentError('ParameterDict', 'has no forward'); }
 }
 
-/** Applies its modules in order. */
+/** torch.nn.Sequential: forward feeds its input through its modules in order, each output to the next. */
 export class Sequential extends ModuleList<Module> {
+  /** @param layers - the modules, registered as '0', '1', ... */
   constructor(...layers: Module[]) { super(layers); }
   override forward(x: Tensor): Tensor { return [...this].reduce((h, m) => m.forward(h), x); }
 }
@@ -286,7 +426,19 @@ function gruStep(gi: Tensor, gh: Tensor, h: Tensor): Tensor {
   return n.add(h.sub(n).mul(z)); // (1 - z) n + z h
 }
 
-interface RnnOptions { numLayers?: number; bias?: boolean; batchFirst?: boolean; dropout?: number; bidirectional?: boolean }
+/** LSTM / GRU / RNN options, torch's keyword arguments. */
+interface RnnOptions {
+  /** Stacked layers (default 1). */
+  numLayers?: number;
+  /** Biases b_ih and b_hh (default true). */
+  bias?: boolean;
+  /** Input and output `[N, T, *]` rather than `[T, N, *]`; states stay `[layers, N, H]` (default false). */
+  batchFirst?: boolean;
+  /** Dropout on each layer's output but the last's, in training (default 0). */
+  dropout?: number;
+  /** A second pass over the reversed sequence, its outputs beside the first's (default false). */
+  bidirectional?: boolean;
+}
 type RnnKind = 'LSTM' | 'GRU' | 'RNN';
 const GATES: Record<RnnKind, number> = { LSTM: 4, GRU: 3, RNN: 1 };
 
@@ -396,7 +548,12 @@ export abstract class RNNBase<S extends Tensor | [Tensor, Tensor] = Tensor | [Te
 const rnnOptions = <O extends RnnOptions>(a: number | O | undefined, b: O | undefined): O =>
   (typeof a === 'number' ? { ...(b ?? ({} as O)), numLayers: a } : (a ?? ({} as O)));
 
+/**
+ * torch.nn.LSTM (gate order i, f, g, o as torch's): forward(input, `[h0, c0]`?) returns the output
+ * `[T, N, directions * H]` and the last `[h, c]`, each `[numLayers * directions, N, H]`.
+ */
 export class LSTM extends RNNBase<[Tensor, Tensor]> {
+  /** torch's order: numLayers may come positionally after hiddenSize, or in the options. */
   constructor(inputSize: number, hiddenSize: number, numLayers?: number | RnnOptions, opt?: RnnOptions) { super('LSTM', inputSize, hiddenSize, rnnOptions(numLayers, opt), LSTM_STEP); }
   protected toState(s: Tensor[][], unbatched: boolean): [Tensor, Tensor] { return [this.stacked(s.map((x) => x[0]!), unbatched), this.stacked(s.map((x) => x[1]!), unbatched)]; }
   protected fromState(s: [Tensor, Tensor] | undefined, like: Tensor, unbatched: boolean): Tensor[][] {
@@ -410,12 +567,18 @@ abstract class HiddenOnly extends RNNBase<Tensor> {
   protected fromState(s: Tensor | undefined, like: Tensor, unbatched: boolean): Tensor[][] { return [this.layers(s, like, unbatched)]; }
 }
 
+/**
+ * torch.nn.GRU (gate order r, z, n as torch's): forward(input, h0?) returns the output
+ * `[T, N, directions * H]` and the last h, `[numLayers * directions, N, H]`.
+ */
 export class GRU extends HiddenOnly {
+  /** torch's order: numLayers may come positionally after hiddenSize, or in the options. */
   constructor(inputSize: number, hiddenSize: number, numLayers?: number | RnnOptions, opt?: RnnOptions) { super('GRU', inputSize, hiddenSize, rnnOptions(numLayers, opt), GRU_STEP); }
 }
 
 /** torch.nn.RNN: h' = tanh (or relu) of x W_ih^T + b_ih + h W_hh^T + b_hh, per layer. */
 export class RNN extends HiddenOnly {
+  /** numLayers may come positionally after hiddenSize; ArgumentError on a nonlinearity other than 'tanh' or 'relu'. */
   constructor(inputSize: number, hiddenSize: number, numLayers?: number | RnnOptions & { nonlinearity?: 'tanh' | 'relu' }, options?: RnnOptions & { nonlinearity?: 'tanh' | 'relu' }) {
     const opt = rnnOptions(numLayers, options);
     const act = opt.nonlinearity ?? 'tanh';
@@ -429,10 +592,19 @@ export class RNN extends HiddenOnly {
  * [inputSize], state from hx or zeros; parameters weightIh, weightHh, biasIh, biasHh as torch's.
  */
 abstract class Cell<S> extends Module<[Tensor, S?], S> {
+  /** Input-to-hidden weights `[gates * hiddenSize, inputSize]` (gates: 4 for an LSTM, 3 a GRU, 1 an RNN). */
   weightIh: Tensor;
+  /** Hidden-to-hidden weights `[gates * hiddenSize, hiddenSize]`. */
   weightHh: Tensor;
+  /** Input-to-hidden bias `[gates * hiddenSize]`; undefined without bias. */
   biasIh?: Tensor;
+  /** Hidden-to-hidden bias `[gates * hiddenSize]`; undefined without bias. */
   biasHh?: Tensor;
+  /**
+   * @param kind - the class's torch name ('LSTMCell', 'GRUCell' or 'RNNCell'), which error messages name.
+   * @param inputSize - features of the input.
+   * @param hiddenSize - features of the state.
+   */
   constructor(readonly kind: string, gates: number, readonly inputSize: number, readonly hiddenSize: number, bias: boolean, private readonly step: Step) {
     super();
     checkInt(kind, 'inputSize', inputSize, 1);
@@ -459,6 +631,10 @@ abstract class Cell<S> extends Module<[Tensor, S?], S> {
   }
 }
 
+/**
+ * torch.nn.LSTMCell, one LSTM step: forward(input, `[h, c]`?) returns `[h', c']`, each `[N, hiddenSize]`
+ * (or `[hiddenSize]` for an unbatched input), zeros standing in for a missing state.
+ */
 export class LSTMCell extends Cell<[Tensor, Tensor]> {
   constructor(inputSize: number, hiddenSize: number, bias = true) { super('LSTMCell', 4, inputSize, hiddenSize, bias, LSTM_STEP); }
   forward(input: Tensor, hx?: [Tensor, Tensor]): [Tensor, Tensor] {
@@ -467,11 +643,16 @@ export class LSTMCell extends Cell<[Tensor, Tensor]> {
   }
 }
 
+/** torch.nn.GRUCell, one GRU step: forward(input, h?) returns h' `[N, hiddenSize]` (h zeros when missing). */
 export class GRUCell extends Cell<Tensor> {
   constructor(inputSize: number, hiddenSize: number, bias = true) { super('GRUCell', 3, inputSize, hiddenSize, bias, GRU_STEP); }
   forward(input: Tensor, hx?: Tensor): Tensor { return this.run(input, [hx])[0]!; }
 }
 
+/**
+ * torch.nn.RNNCell, one Elman step: h' = tanh (or relu) of x W_ih^T + b_ih + h W_hh^T + b_hh. Throws
+ * ArgumentError on a nonlinearity other than 'tanh' or 'relu'.
+ */
 export class RNNCell extends Cell<Tensor> {
   constructor(inputSize: number, hiddenSize: number, bias = true, nonlinearity: 'tanh' | 'relu' = 'tanh') {
     if (nonlinearity !== 'tanh' && nonlinearity !== 'relu') throw new ArgumentError('RNNCell', `Unknown nonlinearity '${String(nonlinearity)}'. Select from 'tanh' or 'relu'.`);
@@ -485,6 +666,10 @@ export class Identity extends Module { forward(x: Tensor): Tensor { return x; } 
 
 /** Splits dim into `sizes` (torch.nn.Unflatten). */
 export class Unflatten extends Module {
+  /**
+   * @param dim - the dim split, negative counting from the end.
+   * @param sizes - what it becomes; their product must be its size (reshape's rules, -1 included).
+   */
   constructor(readonly dim: number, readonly sizes: readonly number[]) { super(); }
   forward(x: Tensor): Tensor {
     const d = this.dim < 0 ? this.dim + x.ndim : this.dim;
@@ -494,9 +679,22 @@ export class Unflatten extends Module {
 
 /** torch.nn.GroupNorm: per-channel weight (ones) and bias (zeros) when affine. */
 export class GroupNorm extends Module {
+  /** Per-channel scale `[numChannels]`; undefined with `affine: false`. */
   weight?: Tensor;
+  /** Per-channel shift `[numChannels]`; undefined with `affine: false`. */
   bias?: Tensor;
-  constructor(readonly numGroups: number, readonly numChannels: number, readonly opt: { eps?: number; affine?: boolean } = {}) {
+  /**
+   * Throws ArgumentError when numGroups does not divide numChannels.
+   * @param numGroups - groups the channels are split into, each normalised on its own.
+   * @param numChannels - C, the size of the input's dim 1.
+   * @param opt - eps and affine, torch's keyword arguments.
+   */
+  constructor(readonly numGroups: number, readonly numChannels: number, readonly opt: {
+    /** Added to the variance before its square root (default 1e-5). */
+    eps?: number;
+    /** Learn a per-channel weight and bias (default true). */
+    affine?: boolean;
+  } = {}) {
     super();
     checkInt('GroupNorm', 'numGroups', numGroups, 1);
     checkInt('GroupNorm', 'numChannels', numChannels, 1);
@@ -511,9 +709,17 @@ export class GroupNorm extends Module {
  * eps by default the dtype's machine epsilon, as torch's.
  */
 export class RMSNorm extends Module {
+  /** Elementwise scale of shape normalizedShape, ones at first; undefined without elementwiseAffine. */
   weight?: Tensor;
+  /** The trailing dims normalised over; forward throws ShapeError on an input not ending in them. */
   readonly normalizedShape: readonly number[];
-  constructor(normalizedShape: number | readonly number[], readonly opt: { eps?: number; elementwiseAffine?: boolean } = {}) {
+  /** @param opt - eps and elementwiseAffine, torch's keyword arguments. */
+  constructor(normalizedShape: number | readonly number[], readonly opt: {
+    /** Added to the mean square (default: the input dtype's machine epsilon, as torch's). */
+    eps?: number;
+    /** Learn an elementwise weight (default true). */
+    elementwiseAffine?: boolean;
+  } = {}) {
     super();
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
     if (opt.elementwiseAffine ?? true) this.weight = parameter(ones(this.normalizedShape.slice()));
@@ -530,9 +736,27 @@ export class RMSNorm extends Module {
 
 /** torch.nn.Conv1d: weight [out, in / groups, kernel], kaiming-uniform, as torch's. */
 export class Conv1d extends Module {
+  /** `[outChannels, inChannels / groups, kernelSize]`. */
   weight: Tensor;
+  /** `[outChannels]`; undefined with `bias: false`. */
   bias?: Tensor;
-  constructor(inChannels: number, outChannels: number, kernelSize: number, readonly opt: { stride?: number; padding?: number; dilation?: number; groups?: number; bias?: boolean } = {}) {
+  /**
+   * Input `[N, C, L]` or `[C, L]`. Throws ArgumentError when a size is not a positive integer or groups
+   * does not divide both channel counts.
+   * @param opt - stride, padding, dilation, groups and bias, torch's keyword arguments.
+   */
+  constructor(inChannels: number, outChannels: number, kernelSize: number, readonly opt: {
+    /** Step between kernel positions (default 1). */
+    stride?: number;
+    /** Zeros added at each end of the input (default 0). */
+    padding?: number;
+    /** Spacing between kernel taps (default 1). */
+    dilation?: number;
+    /** Channel groups convolved separately (default 1). */
+    groups?: number;
+    /** Learn a per-channel additive bias (default true). */
+    bias?: boolean;
+  } = {}) {
     super();
     checkInt('Conv1d', 'inChannels', inChannels, 1);
     checkInt('Conv1d', 'outChannels', outChannels, 1);

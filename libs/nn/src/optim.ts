@@ -3,7 +3,14 @@ import { ArgumentError, ELEMENTWISE, checkNumber, describe, fmtShape } from '@te
 import { Tensor, elementwise, keep, stack, zeros, zerosLike } from '@tessera/tensor';
 import { noGrad } from '@tessera/autograd';
 
-export interface ParamGroup { params: Tensor[]; lr: number; [hyper: string]: unknown }
+/** One parameter group: its parameters and hyperparameters (torch's param_groups entry). */
+export interface ParamGroup {
+  /** The group's parameters, each once. */
+  params: Tensor[];
+  /** The group's learning rate, which a scheduler rewrites every step. */
+  lr: number;
+  [hyper: string]: unknown;
+}
 /** One optimizer's per-parameter state (moments, step count, momentum buffer). */
 export type OptimizerState = Record<string, Tensor | number>;
 type State = OptimizerState;
@@ -21,8 +28,15 @@ export abstract class Optimizer<H extends object = any> {
   /** Which group each parameter is in. */
   private readonly groupOf = new Map<Tensor, number>();
 
-  /** `defaults`: the hyperparameters of a group that does not set its own. */
-  constructor(params: ParamsInput<H>, readonly defaults: H & { lr: number }) {
+  /**
+   * Throws ArgumentError when params is not a list of tensors or of groups, a parameter does not
+   * require grad or is in two groups, or a learning rate is negative.
+   * @param defaults - the hyperparameters of a group that does not set its own.
+   */
+  constructor(params: ParamsInput<H>, readonly defaults: H & {
+    /** The learning rate of a group that does not set its own. */
+    lr: number;
+  }) {
     const name = this.constructor.name;
     if (params === null || typeof params !== 'object' || !(Symbol.iterator in params)) throw new ArgumentError(name, `params must be a list of tensors or of parameter groups, got ${describe(params)}`);
     const list = [...(params as Iterable<unknown>)];
@@ -78,7 +92,12 @@ export abstract class Optimizer<H extends object = any> {
   protected abstract update(p: Tensor, grad: Tensor, state: State, group: ParamGroup & H): void;
 
   /** State by parameter index and the groups' hyperparameters (params as indices), as PyTorch. */
-  stateDict(): { state: Record<number, State>; paramGroups: Record<string, unknown>[] } {
+  stateDict(): {
+    /** Each parameter's state by its index across the groups; the tensors are the live ones, not copies. */
+    state: Record<number, State>;
+    /** Each group's hyperparameters, its params as those indices. */
+    paramGroups: Record<string, unknown>[];
+  } {
     const all = this.paramGroups.flatMap((g) => g.params);
     const state: Record<number, State> = {};
     all.forEach((p, i) => { const s = this.state.get(p); if (s) state[i] = { ...s }; });
@@ -105,8 +124,26 @@ export abstract class Optimizer<H extends object = any> {
   }
 }
 
-export interface SGDOptions { lr: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean }
+/** SGD's hyperparameters, torch's keyword arguments. */
+export interface SGDOptions {
+  /** The learning rate (required, as in torch). */
+  lr: number;
+  /** Momentum factor; 0 (the default) keeps no momentum buffer. */
+  momentum?: number;
+  /** Dampening of the gradient's share in the momentum buffer (default 0). */
+  dampening?: number;
+  /** L2 penalty: `weightDecay * p` added to the gradient (default 0). */
+  weightDecay?: number;
+  /** Nesterov momentum; needs momentum > 0 and dampening 0 (default false). */
+  nesterov?: boolean;
+}
 
+/**
+ * torch.optim.SGD: `p -= lr * d`, d the gradient plus `weightDecay * p`; with momentum, d goes through
+ * a buffer `buf = momentum * buf + (1 - dampening) * d` (the first step's buffer is d itself) and the
+ * step is buf, or `d + momentum * buf` with nesterov. Throws ArgumentError for nesterov without
+ * momentum > 0 and dampening 0.
+ */
 export class SGD extends Optimizer<Required<SGDOptions>> {
   constructor(params: ParamsInput<Required<SGDOptions>>, opt: SGDOptions) {
     const o = { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...opt };
@@ -130,7 +167,22 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
   }
 }
 
-export interface AdamOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number; amsgrad?: boolean }
+/** Adam's and AdamW's hyperparameters, torch's keyword arguments. */
+export interface AdamOptions {
+  /** The learning rate (default 1e-3). */
+  lr?: number;
+  /** Decay rates of the running means of the gradient and its square (default `(0.9, 0.999)`). */
+  betas?: [number, number];
+  /** Added to the bias-corrected root of the second moment (default 1e-8). */
+  eps?: number;
+  /**
+   * Adam: an L2 term `weightDecay * p` added to the gradient (default 0). AdamW: decoupled,
+   * `p *= 1 - lr * weightDecay` (default 0.01).
+   */
+  weightDecay?: number;
+  /** Divide by the running maximum of the second moment instead (AMSGrad; default false). */
+  amsgrad?: boolean;
+}
 
 class AdamBase extends Optimizer<Required<AdamOptions>> {
   constructor(params: ParamsInput<Required<AdamOptions>>, opt: AdamOptions, private readonly decoupled: boolean, defaultDecay: number) {
@@ -159,9 +211,17 @@ class AdamBase extends Optimizer<Required<AdamOptions>> {
   }
 }
 
-/** Adam (L2 weight decay added to the gradient). */
+/**
+ * torch.optim.Adam: weightDecay (default 0) adds an L2 term `weightDecay * p` to the gradient, which
+ * the moments then adapt, unlike AdamW's. Defaults as torch's: lr 1e-3, betas `(0.9, 0.999)`, eps 1e-8.
+ */
 export class Adam extends AdamBase { constructor(params: ParamsInput<Required<AdamOptions>>, opt: AdamOptions = {}) { super(params, opt, false, 0); } }
-/** AdamW (decoupled weight decay, default 0.01). */
+/**
+ * torch.optim.AdamW: Adam with decoupled weight decay, each parameter shrunk by `p *= 1 - lr * weightDecay`
+ * before the Adam step instead of an L2 term in the gradient (Loshchilov and Hutter). Defaults as
+ * torch's: lr 1e-3, betas `(0.9, 0.999)`, eps 1e-8, weightDecay 0.01. The moments are updated as torch
+ * computes them and the step is one fused pass: `p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)`.
+ */
 export class AdamW extends AdamBase { constructor(params: ParamsInput<Required<AdamOptions>>, opt: AdamOptions = {}) { super(params, opt, true, 0.01); } }
 
 /** The gradient with L2 weight decay added (a new tensor), or the gradient itself. */
@@ -177,7 +237,21 @@ const checkHyper = (name: string, what: string, v: number, lo = 0): void => {
   if (!(v >= lo)) throw new ArgumentError(name, `invalid ${what} ${v}`);
 };
 
-export interface RMSpropOptions { lr?: number; alpha?: number; eps?: number; weightDecay?: number; momentum?: number; centered?: boolean }
+/** RMSprop's hyperparameters, torch's keyword arguments. */
+export interface RMSpropOptions {
+  /** The learning rate (default 1e-2). */
+  lr?: number;
+  /** Decay rate of the running mean of squared gradients (default 0.99). */
+  alpha?: number;
+  /** Added to the root of that mean (default 1e-8). */
+  eps?: number;
+  /** L2 penalty: `weightDecay * p` added to the gradient (default 0). */
+  weightDecay?: number;
+  /** Momentum factor of the scaled step (default 0). */
+  momentum?: number;
+  /** Subtract the square of the running mean gradient, estimating the variance (default false). */
+  centered?: boolean;
+}
 
 /** torch.optim.RMSprop: a running mean of squared gradients scales each step (centered: less the squared mean gradient). */
 export class RMSprop extends Optimizer<Required<RMSpropOptions>> {
@@ -204,7 +278,19 @@ export class RMSprop extends Optimizer<Required<RMSpropOptions>> {
   }
 }
 
-export interface AdagradOptions { lr?: number; lrDecay?: number; weightDecay?: number; initialAccumulatorValue?: number; eps?: number }
+/** Adagrad's hyperparameters, torch's keyword arguments. */
+export interface AdagradOptions {
+  /** The learning rate (default 1e-2). */
+  lr?: number;
+  /** Step t uses `lr / (1 + (t - 1) * lrDecay)` (default 0). */
+  lrDecay?: number;
+  /** L2 penalty: `weightDecay * p` added to the gradient (default 0). */
+  weightDecay?: number;
+  /** Starting value of each element's sum of squared gradients (default 0). */
+  initialAccumulatorValue?: number;
+  /** Added to the root of that sum (default 1e-10). */
+  eps?: number;
+}
 
 /** torch.optim.Adagrad: steps scaled by the root of each parameter's summed squared gradients. */
 export class Adagrad extends Optimizer<Required<AdagradOptions>> {
@@ -226,7 +312,17 @@ export class Adagrad extends Optimizer<Required<AdagradOptions>> {
   }
 }
 
-export interface AdadeltaOptions { lr?: number; rho?: number; eps?: number; weightDecay?: number }
+/** Adadelta's hyperparameters, torch's keyword arguments. */
+export interface AdadeltaOptions {
+  /** Scales each computed delta (default 1). */
+  lr?: number;
+  /** Decay rate of the running means of squared gradients and squared deltas, at most 1 (default 0.9). */
+  rho?: number;
+  /** Added inside both roots (default 1e-6). */
+  eps?: number;
+  /** L2 penalty: `weightDecay * p` added to the gradient (default 0). */
+  weightDecay?: number;
+}
 
 /** torch.optim.Adadelta: steps of the running RMS of past updates over that of the gradients, times lr. */
 export class Adadelta extends Optimizer<Required<AdadeltaOptions>> {
@@ -252,8 +348,19 @@ export class Adadelta extends Optimizer<Required<AdadeltaOptions>> {
 }
 
 /** Options of the Adam family without Adam's own extras (Adamax, RAdam). */
-interface BetaOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
+interface BetaOptions {
+  /** The learning rate (default 2e-3 for Adamax and NAdam, 1e-3 for RAdam, as torch's). */
+  lr?: number;
+  /** Decay rates of the first moment and of the second moment or running max (default `(0.9, 0.999)`). */
+  betas?: [number, number];
+  /** Added to the denominator (default 1e-8). */
+  eps?: number;
+  /** L2 penalty: `weightDecay * p` added to the gradient (default 0). */
+  weightDecay?: number;
+}
+/** Adamax's hyperparameters (torch's keyword arguments): lr (default 2e-3), betas, eps, weightDecay. */
 export type AdamaxOptions = BetaOptions;
+/** RAdam's hyperparameters (torch's keyword arguments): lr (default 1e-3), betas, eps, weightDecay. */
 export type RAdamOptions = BetaOptions;
 
 /** The Adam family's defaults under `opt`, checked. */
@@ -316,7 +423,11 @@ export class RAdam extends Optimizer<Required<RAdamOptions>> {
   }
 }
 
-export interface NAdamOptions extends BetaOptions { momentumDecay?: number }
+/** NAdam's hyperparameters, torch's keyword arguments. */
+export interface NAdamOptions extends BetaOptions {
+  /** psi in the momentum schedule `mu_t = b1 (1 - 0.5 * 0.96^(t psi))` (default 4e-3). */
+  momentumDecay?: number;
+}
 
 /**
  * torch.optim.NAdam: Adam with Nesterov momentum (Dozat), the momentum warmed up by the schedule
@@ -369,6 +480,10 @@ export function clipGradNorm_(params: Iterable<Tensor>, maxNorm: number, normTyp
   });
 }
 
+/**
+ * Clamps every gradient in place to lie between -clip and clip (torch's clip_grad_value_); parameters
+ * without a gradient are skipped, a tensor listed twice is clamped once.
+ */
 export function clipGradValue_(params: Iterable<Tensor>, clip: number): void {
   checkNumber('clipGradValue_', 'clip', clip);
   noGrad(() => { for (const p of new Set(params)) p.grad?.clamp_(-clip, clip); });

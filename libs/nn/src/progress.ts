@@ -20,6 +20,10 @@ export interface ProgressOptions {
 
 const seconds = (s: number): string => (s < 60 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`);
 
+/**
+ * A progress display for a loop (tqdm's): update() or tick() each step, log() for messages, done() at
+ * the end; track() wraps an iterable in one.
+ */
 export class Progress {
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
@@ -28,11 +32,14 @@ export class Progress {
   private current = 0;
   private info = '';
   private drawn = false;
+  /** The number of steps, when known. */
   readonly total: number | undefined;
+  /** Printed before the counts ('' for none). */
   readonly label: string;
   private readonly width: number;
   private readonly every: number;
 
+  /** Throws ArgumentError when total is not a non-negative integer. */
   constructor(options: ProgressOptions = {}) {
     const o = checkOptions<ProgressOptions>('Progress', options);
     if (o.total !== undefined && !(Number.isInteger(o.total) && o.total >= 0)) throw new ArgumentError('Progress', `total must be a non-negative integer, got ${describe(o.total)}`);

@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { type DType, TesseraError } from '@tessera/ops';
 import { Tensor, getBackend } from '@tessera/tensor';
 
+/** A checkpoint that cannot be written or read; the message names the file, the tensor and what is wrong. */
 export class CheckpointError extends TesseraError {}
 
 const CODES: Readonly<Record<DType, string>> = { float64: 'F64', float32: 'F32', float16: 'F16', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
@@ -34,6 +35,11 @@ async function onHost(tensors: Readonly<Record<string, Tensor>>): Promise<Record
   return Object.fromEntries(entries);
 }
 
+/**
+ * Encodes tensors as safetensors bytes: names sorted, the data 8-byte aligned, `metadata` as the
+ * header's __metadata__. Throws CheckpointError for a tensor on a device that reads asynchronously
+ * (WebGPU): use saveFileAsync.
+ */
 export function serialize(tensors: Readonly<Record<string, Tensor>>, metadata?: Readonly<Record<string, string>>): Uint8Array {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
@@ -77,7 +83,12 @@ export function deserialize(bytes: Uint8Array, source = 'buffer'): Record<string
 }
 
 /** deserialize, with the header's __metadata__ (empty when there is none). */
-export function deserializeWithMetadata(bytes: Uint8Array, source = 'buffer'): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+export function deserializeWithMetadata(bytes: Uint8Array, source = 'buffer'): {
+  /** The tensors by name, on the CPU. */
+  tensors: Record<string, Tensor>;
+  /** The header's __metadata__, empty when there is none. */
+  metadata: Record<string, string>;
+} {
   const fail = (why: string): never => { throw new CheckpointError('safetensors', `${source}: ${why}`); };
   if (bytes.byteLength < 8) fail(`truncated: ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
   const headLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
@@ -194,7 +205,13 @@ export async function saveFileAsync(path: string, tensors: Readonly<Record<strin
 
 /** The tensors of a safetensors file; with `{ metadata: true }`, its __metadata__ too. */
 export function loadFile(path: string): Record<string, Tensor>;
-export function loadFile(path: string, opt: { metadata: true }): { tensors: Record<string, Tensor>; metadata: Record<string, string> };
+/** The tensors of a safetensors file and its __metadata__. */
+export function loadFile(path: string, opt: { metadata: true }): {
+  /** The tensors by name, on the CPU. */
+  tensors: Record<string, Tensor>;
+  /** The header's __metadata__, empty when there is none. */
+  metadata: Record<string, string>;
+};
 export function loadFile(path: string, opt?: { metadata?: boolean }): Record<string, Tensor> | { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const r = deserializeWithMetadata(new Uint8Array(readFileSync(path)), path);
   return opt?.metadata ? r : r.tensors;

@@ -4,41 +4,69 @@
  * construction (as PyTorch does) without reading fields a subclass has not assigned yet.
  */
 
-/** A group's rate at `epoch` from its initial one; it may set other hyperparameters of the group (OneCycleLR's momentum). */
 import { ArgumentError, describe } from '@tessera/ops';
 
+/**
+ * A group's rate at `epoch` from its initial one; it may set other hyperparameters of the group
+ * (OneCycleLR's momentum).
+ */
 type Schedule = (epoch: number, base: number, group: { lr: number; [hyper: string]: unknown }) => number;
 /** What a schedule needs of an optimizer: its groups' learning rates (and other hyperparameters). */
-export interface HasParamGroups { readonly paramGroups: { lr: number; [hyper: string]: unknown }[] }
+export interface HasParamGroups {
+  /** The groups whose rates the schedule sets. */
+  readonly paramGroups: {
+    /** The group's learning rate, rewritten by every step of the schedule. */
+    lr: number;
+    [hyper: string]: unknown;
+  }[];
+}
 
+/**
+ * The base of the schedules (torch.optim.lr_scheduler.LRScheduler): each group's rate is a function
+ * of the step count and of the rate the group had at construction. The rate for step 0 is applied
+ * at construction, as torch's; call step() once per epoch (or batch), after optimizer.step().
+ */
 export class LRScheduler {
   private epoch = 0;
   private readonly baseLrs: number[];
+  /**
+   * @param optimizer - the optimizer (or anything with param groups) whose rates are set.
+   * @param schedule - a group's rate from the step count and its initial rate.
+   */
   constructor(readonly optimizer: HasParamGroups, private readonly schedule: Schedule) {
     this.baseLrs = optimizer.paramGroups.map((g) => g.lr);
     this.apply();
   }
+  /** Counts one step and sets every group's rate for it. */
   step(): void { this.epoch++; this.apply(); }
+  /** The groups' current rates, in group order (torch's get_last_lr). */
   getLastLr(): number[] { return this.optimizer.paramGroups.map((g) => g.lr); }
   private apply(): void {
     this.optimizer.paramGroups.forEach((g, i) => { g.lr = this.schedule(this.epoch, this.baseLrs[i]!, g); });
   }
 }
 
-/** Multiplies the rate by gamma every stepSize steps. */
+/** torch's StepLR: multiplies the rate by gamma (default 0.1) every stepSize steps. */
 export class StepLR extends LRScheduler {
   constructor(opt: HasParamGroups, stepSize: number, gamma = 0.1) {
     super(opt, (e, base) => base * gamma ** Math.floor(e / stepSize));
   }
 }
 
+/**
+ * torch's CosineAnnealingLR in closed form: the rate follows half a cosine from the initial one down
+ * to etaMin (default 0) over tMax steps, then stays at etaMin (torch's recursive form climbs back up).
+ */
 export class CosineAnnealingLR extends LRScheduler {
   constructor(opt: HasParamGroups, tMax: number, etaMin = 0) {
     super(opt, (e, base) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * Math.min(e, tMax)) / tMax))) / 2);
   }
 }
 
-/** Linear ramp of the factor from startFactor to endFactor over totalIters steps (linear warmup). */
+/**
+ * torch's LinearLR: the rate is the initial one times a factor ramped linearly from startFactor
+ * (default 1/3) to endFactor (default 1) over totalIters steps (default 5), then held (linear warmup).
+ */
 export class LinearLR extends LRScheduler {
   constructor(opt: HasParamGroups, startFactor = 1 / 3, endFactor = 1, totalIters = 5) {
     super(opt, (e, base) => base * (startFactor + ((endFactor - startFactor) * Math.min(e, totalIters)) / totalIters));
@@ -77,9 +105,26 @@ export class ExponentialLR extends LRScheduler {
   }
 }
 
+/** OneCycleLR's options, torch's keyword arguments. */
 export interface OneCycleOptions {
-  totalSteps: number; pctStart?: number; annealStrategy?: 'cos' | 'linear'; divFactor?: number; finalDivFactor?: number;
-  threePhase?: boolean; cycleMomentum?: boolean; baseMomentum?: number; maxMomentum?: number;
+  /** Steps in the cycle; stepping past it throws (a positive integer, required). */
+  totalSteps: number;
+  /** Fraction of the steps spent raising the rate (default 0.3). */
+  pctStart?: number;
+  /** How the rate moves between its ends: 'cos' (default) or 'linear'. */
+  annealStrategy?: 'cos' | 'linear';
+  /** The starting rate is maxLr / divFactor (default 25). */
+  divFactor?: number;
+  /** The final rate is the starting one / finalDivFactor (default 1e4). */
+  finalDivFactor?: number;
+  /** Three phases: up, back down to the starting rate, then down to the final one (default false). */
+  threePhase?: boolean;
+  /** Cycle the momentum (SGD's momentum or the first beta) inversely to the rate (default true). */
+  cycleMomentum?: boolean;
+  /** The momentum at the peak rate (default 0.85). */
+  baseMomentum?: number;
+  /** The momentum at the start and end (default 0.95). */
+  maxMomentum?: number;
 }
 
 /**
@@ -127,9 +172,24 @@ export class OneCycleLR extends LRScheduler {
   }
 }
 
+/** ReduceLROnPlateau's options, torch's keyword arguments. */
 export interface ReduceLROnPlateauOptions {
-  mode?: 'min' | 'max'; factor?: number; patience?: number; threshold?: number; thresholdMode?: 'rel' | 'abs';
-  cooldown?: number; minLr?: number | readonly number[]; eps?: number;
+  /** Whether the metric should fall ('min', the default: a loss) or rise ('max': an accuracy). */
+  mode?: 'min' | 'max';
+  /** Multiplies the rates on a plateau; must be below 1 (default 0.1). */
+  factor?: number;
+  /** Steps without improvement tolerated before the rates drop (default 10). */
+  patience?: number;
+  /** The least change that counts as an improvement (default 1e-4). */
+  threshold?: number;
+  /** threshold relative to the best value so far ('rel', the default) or absolute ('abs'). */
+  thresholdMode?: 'rel' | 'abs';
+  /** Steps after a drop during which no bad steps are counted (default 0). */
+  cooldown?: number;
+  /** The lowest rate, one for all groups or one per group (default 0). */
+  minLr?: number | readonly number[];
+  /** A drop smaller than eps is not applied (default 1e-8). */
+  eps?: number;
 }
 
 /** torch's ReduceLROnPlateau: step(metric) multiplies the rates by factor once the metric has not improved for `patience` steps. */
@@ -138,6 +198,10 @@ export class ReduceLROnPlateau {
   private bad = 0;
   private cooling = 0;
   private readonly o: Required<Omit<ReduceLROnPlateauOptions, 'minLr'>> & { minLr: readonly number[] };
+  /**
+   * Throws ArgumentError when factor is not below 1, a mode is unknown or minLr has not one entry per group.
+   * @param optimizer - the optimizer (or anything with param groups) whose rates are lowered.
+   */
   constructor(readonly optimizer: HasParamGroups, opt: ReduceLROnPlateauOptions = {}) {
     const { mode = 'min', factor = 0.1, patience = 10, threshold = 1e-4, thresholdMode = 'rel', cooldown = 0, minLr = 0, eps = 1e-8 } = opt;
     if (!(factor < 1)) throw new ArgumentError('ReduceLROnPlateau', `factor must be below 1, got ${describe(factor)}`);
@@ -153,6 +217,7 @@ export class ReduceLROnPlateau {
     if (mode === 'min') return thresholdMode === 'rel' ? a < this.best * (1 - threshold) : a < this.best - threshold;
     return thresholdMode === 'rel' ? a > this.best * (threshold + 1) : a > this.best + threshold;
   }
+  /** Records this epoch's metric (a validation loss, say) and lowers the rates if it has plateaued. */
   step(metric: number): void {
     if (this.better(metric)) { this.best = metric; this.bad = 0; } else this.bad++;
     if (this.cooling > 0) { this.cooling--; this.bad = 0; }
@@ -165,5 +230,6 @@ export class ReduceLROnPlateau {
       this.bad = 0;
     }
   }
+  /** The groups' current rates, in group order (torch's get_last_lr). */
   getLastLr(): number[] { return this.optimizer.paramGroups.map((g) => g.lr); }
 }

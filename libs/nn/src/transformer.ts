@@ -11,6 +11,7 @@ import { MultiheadAttention } from './attention.js';
 import { Dropout, LayerNorm, Linear } from './layers.js';
 import { type AnyModule, Module, deepcopy } from './module.js';
 
+/** TransformerEncoderLayer's and TransformerDecoderLayer's options, torch's keyword arguments. */
 export interface TransformerLayerOptions {
   /** Width of the feed-forward block (torch's dim_feedforward; default 2048). */
   dimFeedforward?: number;
@@ -37,9 +38,21 @@ const activationOf = (a: TransformerLayerOptions['activation']): ((x: Tensor) =>
 
 /** What both layers share: the feed-forward block, the options, the batch-first handling. */
 abstract class TransformerLayer<In extends unknown[]> extends Module<In, Tensor> {
-  linear1: Linear; dropout: Dropout; linear2: Linear;
+  /** The feed-forward block's first layer, dModel to dimFeedforward. */
+  linear1: Linear;
+  /** Dropout inside the feed-forward block, after the activation. */
+  dropout: Dropout;
+  /** The feed-forward block's second layer, dimFeedforward back to dModel. */
+  linear2: Linear;
+  /** The feed-forward block's activation. */
   protected readonly act: (x: Tensor) => Tensor;
+  /** The options, defaults filled in (the activation aside). */
   protected readonly opt: Required<Omit<TransformerLayerOptions, 'activation'>>;
+  /**
+   * Throws ArgumentError on an activation that is not 'relu', 'gelu' or a function.
+   * @param dModel - E, the width of the inputs and outputs.
+   * @param nhead - attention heads; must divide dModel.
+   */
   constructor(readonly dModel: number, readonly nhead: number, options: TransformerLayerOptions) {
     super();
     this.opt = { dimFeedforward: 2048, dropout: 0.1, layerNormEps: 1e-5, batchFirst: false, normFirst: false, bias: true, ...options };
@@ -48,8 +61,11 @@ abstract class TransformerLayer<In extends unknown[]> extends Module<In, Tensor>
     this.dropout = new Dropout(this.opt.dropout);
     this.linear2 = new Linear(this.opt.dimFeedforward, dModel, { bias: this.opt.bias });
   }
+  /** A new attention block with the layer's bias and dropout, batch first (the layer transposes once for it). */
   protected attention(): MultiheadAttention { return new MultiheadAttention(this.dModel, this.nhead, { bias: this.opt.bias, dropout: this.opt.dropout, batchFirst: true }); }
+  /** A new LayerNorm over dModel with the layer's eps. */
   protected norm(): LayerNorm { return new LayerNorm(this.dModel, { eps: this.opt.layerNormEps }); }
+  /** The feed-forward block: `drop(linear2(dropout(act(linear1(x)))))`. */
   protected feedForward(x: Tensor, drop: Dropout): Tensor { return drop.forward(this.linear2.forward(this.dropout.forward(this.act(this.linear1.forward(x))))); }
   /** x as [N, S, E] (attention takes batch first), and back. */
   protected batchFirst(x: Tensor): Tensor { return this.opt.batchFirst ? x : x.transpose(0, 1); }
@@ -69,8 +85,22 @@ export interface EncoderMasks {
   isCausal?: boolean;
 }
 
+/**
+ * torch.nn.TransformerEncoderLayer: self-attention, then a feed-forward block, each with dropout and
+ * a residual connection, layer-normalised after (or before, with normFirst). forward(src, masks?)
+ * takes and returns `[S, N, E]` (`[N, S, E]` with batchFirst).
+ */
 export class TransformerEncoderLayer extends TransformerLayer<[Tensor, EncoderMasks?]> {
-  selfAttn: MultiheadAttention; norm1: LayerNorm; norm2: LayerNorm; dropout1: Dropout; dropout2: Dropout;
+  /** The self-attention block. */
+  selfAttn: MultiheadAttention;
+  /** The LayerNorm of the self-attention block. */
+  norm1: LayerNorm;
+  /** The LayerNorm of the feed-forward block. */
+  norm2: LayerNorm;
+  /** Dropout on the self-attention block's output. */
+  dropout1: Dropout;
+  /** Dropout on the feed-forward block's output. */
+  dropout2: Dropout;
   constructor(dModel: number, nhead: number, options: TransformerLayerOptions = {}) {
     super(dModel, nhead, options);
     this.selfAttn = this.attention();
@@ -102,9 +132,29 @@ export interface DecoderMasks {
   memoryIsCausal?: boolean;
 }
 
+/**
+ * torch.nn.TransformerDecoderLayer: self-attention over the target, cross-attention to the encoder's
+ * output (memory), then a feed-forward block, each with dropout and a residual connection,
+ * layer-normalised after (or before, with normFirst). forward(tgt, memory, masks?) takes `[T, N, E]`
+ * and `[S, N, E]` (batch first with batchFirst) and returns `[T, N, E]`.
+ */
 export class TransformerDecoderLayer extends TransformerLayer<[Tensor, Tensor, DecoderMasks?]> {
-  selfAttn: MultiheadAttention; multiheadAttn: MultiheadAttention; norm1: LayerNorm; norm2: LayerNorm; norm3: LayerNorm;
-  dropout1: Dropout; dropout2: Dropout; dropout3: Dropout;
+  /** The self-attention block over the target. */
+  selfAttn: MultiheadAttention;
+  /** The cross-attention block: queries from the target, keys and values from memory. */
+  multiheadAttn: MultiheadAttention;
+  /** The LayerNorm of the self-attention block. */
+  norm1: LayerNorm;
+  /** The LayerNorm of the cross-attention block. */
+  norm2: LayerNorm;
+  /** The LayerNorm of the feed-forward block. */
+  norm3: LayerNorm;
+  /** Dropout on the self-attention block's output. */
+  dropout1: Dropout;
+  /** Dropout on the cross-attention block's output. */
+  dropout2: Dropout;
+  /** Dropout on the feed-forward block's output. */
+  dropout3: Dropout;
   constructor(dModel: number, nhead: number, options: TransformerLayerOptions = {}) {
     super(dModel, nhead, options);
     this.selfAttn = this.attention();

@@ -3,6 +3,10 @@
  * was expected, so callers can `catch (e) { if (e instanceof ShapeError) ... }`.
  */
 export class TesseraError extends Error {
+  /**
+   * @param op - The op or API that refused, e.g. `'matmul'`; it also prefixes the message (`"matmul: ..."`).
+   * @param message - What was wrong and what was expected.
+   */
   constructor(readonly op: string, message: string) {
     super(`${op}: ${message}`);
     this.name = new.target.name;
@@ -23,4 +27,5 @@ export class NotImplementedError extends TesseraError {}
 /** A device could not allocate the memory a tensor needs (torch.OutOfMemoryError). */
 export class OutOfMemoryError extends TesseraError {}
 
+/** A shape as error messages print it: `[2, 3]`. */
 export const fmtShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;

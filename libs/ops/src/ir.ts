@@ -6,30 +6,69 @@
  */
 import { type DType, isFloating } from './dtype.js';
 
+/** One-argument primitives; `not` and `isnan` yield bool, the rest keep their argument's dtype. */
 export type UnaryPrim =
   | 'neg' | 'abs' | 'exp' | 'log' | 'log1p' | 'expm1' | 'sqrt' | 'rsqrt' | 'sin' | 'cos' | 'tanh'
   | 'erf' | 'floor' | 'ceil' | 'rint' | 'trunc' | 'recip' | 'not' | 'isnan';
+/** Two-argument primitives over one shared dtype; the comparisons, `and` and `or` yield bool. */
 export type BinaryPrim =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min' | 'atan2' | 'fmod'
   | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne' | 'and' | 'or';
+/** Every primitive an op node can apply; each backend maps all of them to target code. */
 export type Prim = UnaryPrim | BinaryPrim | 'where' | 'cast';
 
+/** A node of the scalar IR: a leaf (literal, operand load, launch parameter) or a primitive applied to nodes. */
 export type Expr =
   /** A literal; its dtype is that of the node it meets (a "weak" constant). */
-  | { readonly kind: 'const'; readonly dtype: DType; readonly value: number }
+  | {
+    /** Tag of a literal leaf. */
+    readonly kind: 'const';
+    /** The dtype the literal is rendered in (taken from its sibling when built from a bare number). */
+    readonly dtype: DType;
+    /** The value, held as a JS double whatever the dtype. */
+    readonly value: number;
+  }
   /** The i-th tensor operand, loaded and already cast to `dtype`. */
-  | { readonly kind: 'input'; readonly dtype: DType; readonly index: number }
+  | {
+    /** Tag of an operand load. */
+    readonly kind: 'input';
+    /** The dtype the element is cast to on load, which may differ from the tensor's storage dtype. */
+    readonly dtype: DType;
+    /** Position of the operand in the kernel's input list. */
+    readonly index: number;
+  }
   /** A named scalar parameter of the op (e.g. add's alpha), passed at launch, not baked in. */
-  | { readonly kind: 'param'; readonly dtype: DType; readonly name: string }
-  | { readonly kind: 'op'; readonly dtype: DType; readonly op: Prim; readonly args: readonly Expr[] };
+  | {
+    /** Tag of a launch parameter. */
+    readonly kind: 'param';
+    /** The dtype the parameter is passed in. */
+    readonly dtype: DType;
+    /** The parameter's name, as the op spec's `params` list spells it. */
+    readonly name: string;
+  }
+  /** A primitive applied to argument nodes. */
+  | {
+    /** Tag of a primitive application. */
+    readonly kind: 'op';
+    /** The result dtype: bool for predicates, the target for `cast`, else the arguments' shared dtype. */
+    readonly dtype: DType;
+    /** The primitive applied; PRIMS gives its arity and type rule. */
+    readonly op: Prim;
+    /** The arguments in order (`where`: condition, then the two branches); `cast` reads its source dtype here. */
+    readonly args: readonly Expr[];
+  };
 
+/** A builder argument: a node, or a bare number that becomes a constant of the other arguments' dtype. */
 export type Arg = Expr | number;
 
 /** How a primitive's result dtype follows from its (already unified) argument dtype. */
 type TypeRule = 'same' | 'bool';
 
+/** Static facts about one primitive, which builders check and emitters consult. */
 export interface PrimInfo {
+  /** Number of arguments (3 only for `where`). */
   readonly arity: 1 | 2 | 3;
+  /** `'bool'` when the result is bool whatever the arguments; `'same'` when it keeps the arguments' dtype. */
   readonly type: TypeRule;
   /** Float-only math: integer arguments are a spec bug, caught when the node is built. */
   readonly floatOnly?: boolean;
@@ -42,6 +81,7 @@ export interface PrimInfo {
 
 const f = (p: Omit<PrimInfo, 'floatOnly'>): PrimInfo => ({ ...p, floatOnly: true });
 
+/** The primitive table: arity, type rule, float-only flag and fallback decomposition of every Prim. */
 export const PRIMS: Readonly<Record<Prim, PrimInfo>> = {
   neg: { arity: 1, type: 'same' },
   abs: { arity: 1, type: 'same' },
@@ -88,8 +128,11 @@ export const PRIMS: Readonly<Record<Prim, PrimInfo>> = {
   cast: { arity: 1, type: 'same' },
 };
 
+/** A literal node of an explicit dtype (a bare number in a builder takes its sibling's dtype instead). */
 export const constant = (value: number, dtype: DType): Expr => ({ kind: 'const', dtype, value });
+/** A load of tensor operand `index`, read as `dtype` (emitters convert from the operand's storage dtype). */
 export const input = (index: number, dtype: DType): Expr => ({ kind: 'input', dtype, index });
+/** A scalar read from the launch's named parameters, so kernels differing only in it share one compile. */
 export const param = (name: string, dtype: DType): Expr => ({ kind: 'param', dtype, name });
 
 function node(op: Prim, dtype: DType, args: readonly Expr[]): Expr {
@@ -116,13 +159,43 @@ function build(op: Prim, args: readonly Arg[]): Expr {
 const un = (op: UnaryPrim) => (x: Expr): Expr => build(op, [x]);
 const bin = (op: BinaryPrim) => (a: Arg, b: Arg): Expr => build(op, [a, b]);
 
+/**
+ * Unary builders (integer results wrap to the dtype's width, as C): `neg` is -x; `abs` is |x| (INT_MIN stays
+ * INT_MIN); `exp` is e^x; `log` the natural log (-inf at 0, NaN below); `log1p` is log(1 + x), accurate near 0.
+ * `exp`, `log` and `log1p` are float-only and throw when built on an integer node.
+ */
 export const neg = un('neg'), abs = un('abs'), exp = un('exp'), log = un('log'), log1p = un('log1p');
+/**
+ * Float-only unary builders (they throw on an integer node): `expm1` is e^x - 1, accurate near 0; `sqrt` the
+ * square root (NaN below 0); `rsqrt` is 1 / sqrt(x); `sin` and `cos` take radians.
+ */
 export const expm1 = un('expm1'), sqrt = un('sqrt'), rsqrt = un('rsqrt'), sin = un('sin'), cos = un('cos');
+/**
+ * Unary builders: `tanh` and `erf` (the Gauss error function) are float-only; `floor`, `ceil` and `rint`
+ * round toward -inf, toward +inf and half to even (torch.round), and are the identity on integer dtypes.
+ */
 export const tanh = un('tanh'), erf = un('erf'), floor = un('floor'), ceil = un('ceil'), rint = un('rint');
+/**
+ * Unary builders: `trunc` rounds toward zero (identity on integers); `recip` is 1 / x (float-only); `not` is
+ * the bool `x == 0`; `isnan` is the bool `x != x` (always false on integer dtypes).
+ */
 export const trunc = un('trunc'), recip = un('recip'), not = un('not'), isnan = un('isnan');
+/**
+ * Arithmetic builders over one dtype (integer results wrap to the width; on bool `add` is or, `mul` is and):
+ * `add`, `sub`, `mul`; `div` is true division on floats and truncating division on integers, where dividing by
+ * 0 gives 0; `pow` is C pow on floats (pow(1, y) = 1) and repeated squaring on integers, where a negative
+ * exponent gives 0 except for bases 1 and -1.
+ */
 export const add = bin('add'), sub = bin('sub'), mul = bin('mul'), div = bin('div'), pow = bin('pow');
+/**
+ * Binary builders: `max` and `min` propagate NaN (torch.maximum, not C fmax); `atan2(a, b)` is the angle of
+ * the point (b, a) in radians (float-only); `fmod` is C fmod, whose result has the dividend's sign, and is 0
+ * for an integer divisor of 0.
+ */
 export const max = bin('max'), min = bin('min'), atan2 = bin('atan2'), fmod = bin('fmod');
+/** Comparison builders yielding bool: a < b, a <= b, a > b, a >= b, a == b, a != b; NaN compares unequal to all. */
 export const lt = bin('lt'), le = bin('le'), gt = bin('gt'), ge = bin('ge'), eq = bin('eq'), ne = bin('ne');
+/** Logical builders yielding bool: `and` is true when both arguments are nonzero, `or` when either is. */
 export const and = bin('and'), or = bin('or');
 
 /** `cond ? a : b`; the condition must be bool, the branches share a dtype. */
@@ -181,12 +254,19 @@ export function lowerPrims(root: Expr, missing: ReadonlySet<Prim>, memo = new Ma
   return out;
 }
 
-export type OpExpr = Extract<Expr, { kind: 'op' }>;
+/** The primitive-application variant of Expr, which SsaTarget.bind renders. */
+export type OpExpr = Extract<Expr, {
+  /** Selects the primitive-application variant. */
+  kind: 'op';
+}>;
 
 /** What a target emitter supplies to renderSsa: how it spells leaves, and the statement binding an op. */
 export interface SsaTarget {
+  /** Target code for a literal of `dtype` (NaN, infinities and -0 included). */
   literal(value: number, dtype: DType): string;
+  /** Target code naming the already loaded and converted operand `index`. */
   input(index: number): string;
+  /** Target code reading the launch parameter `name`. */
   param(name: string, dtype: DType): string;
   /** The statement binding `name` to op node `e`, given the names of its arguments. */
   bind(name: string, e: OpExpr, args: readonly string[]): string;
@@ -197,13 +277,23 @@ export interface SsaTarget {
  * once), after lowering the primitives the target lacks: the statements and the name of the result.
  * Every emitter (JS, Rust, WGSL, gpu.js) is this walk plus its table.
  */
-export function renderSsa(root: Expr, target: SsaTarget, prefix = 't', missing?: ReadonlySet<Prim>): { lines: string[]; result: string } {
+export function renderSsa(root: Expr, target: SsaTarget, prefix = 't', missing?: ReadonlySet<Prim>): {
+  /** The binding statements, in dependency order. */
+  lines: string[];
+  /** The code naming the root's value: a statement's name, or a leaf's code when the root has no op. */
+  result: string;
+} {
   const { lines, results } = renderSsaAll([root], target, prefix, missing);
   return { lines, result: results[0]! };
 }
 
 /** renderSsa of several roots at once (a kernel with several outputs): what they share is computed once. */
-export function renderSsaAll(roots: readonly Expr[], target: SsaTarget, prefix = 't', missing?: ReadonlySet<Prim>): { lines: string[]; results: string[] } {
+export function renderSsaAll(roots: readonly Expr[], target: SsaTarget, prefix = 't', missing?: ReadonlySet<Prim>): {
+  /** The binding statements of all roots, in dependency order. */
+  lines: string[];
+  /** The code naming each root's value, in the order of `roots`. */
+  results: string[];
+} {
   const memo = new Map<Expr, Expr>();
   const lowered = missing?.size ? roots.map((r) => lowerPrims(r, missing, memo)) : roots;
   const ids = new Map<Expr, string>();

@@ -7,8 +7,20 @@ import { type Category, type DType, DEFAULT_FLOAT, DEFAULT_INT, DTYPES, promoteT
  * never widens an int32 tensor).
  */
 export type Operand =
-  | { readonly kind: 'tensor'; readonly dtype: DType; readonly ndim: number }
-  | { readonly kind: 'scalar'; readonly value: number | boolean };
+  | {
+    /** A tensor operand. */
+    readonly kind: 'tensor';
+    /** The tensor's dtype. */
+    readonly dtype: DType;
+    /** The tensor's rank; 0-d tensors rank below tensors with dims in promotion. */
+    readonly ndim: number;
+  }
+  | {
+    /** A JS scalar operand (a "wrapped number"). */
+    readonly kind: 'scalar';
+    /** The scalar; integer-valued numbers act as int64, others as the default float, booleans as bool. */
+    readonly value: number | boolean;
+  };
 
 /**
  * The dtype a JS scalar stands for. JS cannot tell `2` from `2.0`; an integer-valued number acts as a

@@ -12,19 +12,25 @@ const byName = <T extends OpSpec>(mod: Record<string, unknown>, kind: T['kind'])
       .map((s) => [s.name, s]),
   );
 
+/** Every elementwise spec (unary, binary and ternary), by op name. */
 export const ELEMENTWISE: Readonly<Record<string, ElementwiseSpec>> = {
   ...byName<ElementwiseSpec>(unary, 'elementwise'),
   ...byName<ElementwiseSpec>(binary, 'elementwise'),
 };
+/** Reduction and scan specs by op name. */
 export const REDUCTIONS: Readonly<Record<string, ReduceSpec>> = byName<ReduceSpec>(reduce, 'reduce');
+/** Routine specs (matmul, conv2d, sort, ...) by op name. */
 export const ROUTINES: Readonly<Record<string, RoutineSpec>> = byName<RoutineSpec>(routines, 'routine');
+/** Every spec of every kind, elementwise first. */
 export const ALL_SPECS: readonly OpSpec[] = [...Object.values(ELEMENTWISE), ...Object.values(REDUCTIONS), ...Object.values(ROUTINES)];
 
+/** The elementwise spec named `name`; throws a plain Error for an unknown name (a bug, not a user mistake). */
 export function elementwiseSpec(name: string): ElementwiseSpec {
   const s = ELEMENTWISE[name];
   if (!s) throw new Error(`no elementwise spec named '${name}'`);
   return s;
 }
+/** The reduction spec named `name`; throws a plain Error for an unknown name. */
 export function reduceSpec(name: string): ReduceSpec {
   const s = REDUCTIONS[name];
   if (!s) throw new Error(`no reduction spec named '${name}'`);

@@ -2,10 +2,13 @@
 import { ArgumentError, IndexError, ShapeError, fmtShape } from './errors.js';
 import { describe } from './validate.js';
 
+/** Sizes of a tensor's dims, outermost first; `[]` is a 0-d (scalar) tensor. */
 export type Shape = readonly number[];
 
+/** Number of elements: the product of the sizes (1 for a 0-d shape). */
 export const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 
+/** Row-major strides in elements; size-0 dims count as 1, so every stride stays positive. */
 export function contiguousStrides(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
@@ -16,6 +19,7 @@ export function contiguousStrides(shape: Shape): number[] {
   return strides;
 }
 
+/** Whether two shapes have the same rank and sizes. */
 export const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** PyTorch broadcasting: align right; each dim pair must be equal or contain a 1. */

@@ -8,7 +8,14 @@ import { type Expr } from './ir.js';
 import type { GradRule } from './grad.js';
 import { type Operand, resultType } from './promote.js';
 
-export interface Tolerance { readonly rtol: number; readonly atol: number }
+/** Closeness bound: a result passes when `|got - want| <= atol + rtol * |want|`, as torch.allclose. */
+export interface Tolerance {
+  /** Relative tolerance. */
+  readonly rtol: number;
+  /** Absolute tolerance, which is what matters near zero. */
+  readonly atol: number;
+}
+/** Per-output-dtype overrides of DEFAULT_TOL for one op. */
 export type Tolerances = Partial<Record<DType, Tolerance>>;
 
 /** Default comparison tolerances against the float64 reference, by output dtype. */
@@ -39,18 +46,34 @@ export interface Sample {
  */
 export type ResultRule = 'promote' | 'float' | 'compare' | 'logical';
 
-export interface ParamSpec { readonly default: number; readonly sample?: readonly [number, number] }
+/** A named scalar parameter of an op (add's alpha, norm's p), passed at launch rather than compiled in. */
+export interface ParamSpec {
+  /** The value used when the caller does not give one. */
+  readonly default: number;
+  /** Closed range conformance draws the parameter from for float dtypes (default `[-2, 2]`). */
+  readonly sample?: readonly [number, number];
+}
 
+/**
+ * An elementwise op as data: its dtype rule, its scalar IR, a float64 reference and per-operand gradient
+ * rules. Backends render `expr`; the dispatcher handles broadcasting, scalars and dtype conversion.
+ */
 export interface ElementwiseSpec {
+  /** Discriminant of OpSpec. */
   readonly kind: 'elementwise';
+  /** The op's public name, as errors and the registry use it. */
   readonly name: string;
+  /** Number of operands (tensors or scalars). */
   readonly arity: 1 | 2 | 3;
   /** The promoted operand dtype must be in this set. */
   readonly accepts: DTypeSet;
+  /** How result and compute dtypes follow from the promoted operand dtype. */
   readonly result: ResultRule;
   /** `where`: operand 0 is a bool condition and takes no part in promotion. */
   readonly condition?: boolean;
+  /** Named scalar parameters, in the order they are passed at launch. */
   readonly params?: Readonly<Record<string, ParamSpec>>;
+  /** Builds the op's IR from its operands (already in the compute dtype) and params; the result is cast to `out`. */
   readonly expr: (args: readonly Expr[], params: Readonly<Record<string, Expr>>) => Expr;
   /** float64 oracle, written independently of `expr`. */
   readonly ref: (args: readonly number[], params: Readonly<Record<string, number>>) => number;
@@ -61,19 +84,29 @@ export interface ElementwiseSpec {
    * 'zero' anywhere in the operand (integer division by zero), or 'negativeScalar' (a negative
    * integer power given as a scalar; a tensor exponent follows C and gives 0, as torch's).
    */
-  readonly integralDomain?: { readonly operand: number; readonly refuse: 'zero' | 'negativeScalar' };
+  readonly integralDomain?: {
+    /** Index of the operand that is checked (the divisor, the exponent). */
+    readonly operand: number;
+    /** Which values are refused. */
+    readonly refuse: 'zero' | 'negativeScalar';
+  };
   /** No operand may be bool, whatever the promoted dtype (torch's sub: "with a bool tensor is not supported"). */
   readonly refuseBool?: boolean;
   /** Tensor operands must share one dtype, no promotion (torch's lerp). */
   readonly sameDtype?: boolean;
+  /** How conformance draws this op's inputs. */
   readonly sample: Sample;
+  /** Tolerance overrides against `ref`; DEFAULT_TOL applies to dtypes not listed. */
   readonly tol: Tolerances;
 }
 
+/** The dtypes one elementwise call works in, from elementwiseTypes. */
 export interface ElementwiseTypes {
   /** dtype each operand is cast to when loaded. */
   readonly inputs: readonly DType[];
+  /** dtype the IR computes in. */
   readonly compute: DType;
+  /** dtype of the result tensor (bool for comparisons and logical ops). */
   readonly out: DType;
 }
 
@@ -109,9 +142,13 @@ export function elementwiseTypes(spec: ElementwiseSpec, operands: readonly Opera
  */
 export type ReduceResult = 'same' | 'float' | 'widen' | 'index';
 
+/** A reduction or scan as data: dtype rule, accumulator IR (for primitive ones) and a float64 reference. */
 export interface ReduceSpec {
+  /** Discriminant of OpSpec. */
   readonly kind: 'reduce';
+  /** The op's public name, as errors and the registry use it. */
   readonly name: string;
+  /** The input dtype must be in this set. */
   readonly accepts: DTypeSet;
   /** same: input dtype; float: ints/bool become the default float; widen: bool/ints -> int64 (sum, prod); index: int64 positions. */
   readonly result: ReduceResult;
@@ -119,19 +156,33 @@ export interface ReduceSpec {
   readonly singleDim?: boolean;
   /** Reducing zero elements is an error (amax of an empty tensor has no value). */
   readonly needsElements?: boolean;
+  /** Named scalar parameters (norm's p, var's correction). */
   readonly params?: Readonly<Record<string, ParamSpec>>;
+  /** The accumulator's starting value, the identity of `combine` (0 for sum, -Infinity for amax); default 0. */
   readonly init?: number;
+  /** Applied to each element before combining (norm's |x|^p); the identity when absent. */
   readonly map?: (x: Expr, params: Readonly<Record<string, Expr>>) => Expr;
+  /** Folds one mapped element into the accumulator; must be associative, as backends combine in any order. */
   readonly combine?: (acc: Expr, x: Expr) => Expr;
+  /** Turns the accumulator into the result, given the number of elements reduced (mean divides by it). */
   readonly finalize?: (acc: Expr, count: Expr, params: Readonly<Record<string, Expr>>) => Expr;
   /** Index reductions: is candidate `x` better than the current `best`? Ties keep the first. */
   readonly better?: (x: Expr, best: Expr) => Expr;
+  /** float64 oracle: the result for one reduced slice, given its elements in order. */
   readonly ref: (xs: readonly number[], params: Readonly<Record<string, number>>) => number;
+  /** How conformance draws this op's inputs. */
   readonly sample: Sample;
+  /** Tolerance overrides against `ref`; DEFAULT_TOL applies to dtypes not listed. */
   readonly tol: Tolerances;
 }
 
-export function reduceTypes(spec: ReduceSpec, input: DType): { compute: DType; out: DType } {
+/** The accumulate and result dtypes of a reduction over `input`; throws DTypeError if the spec does not accept it. */
+export function reduceTypes(spec: ReduceSpec, input: DType): {
+  /** dtype the accumulator works in. */
+  compute: DType;
+  /** dtype of the result tensor. */
+  out: DType;
+} {
   if (!(DTYPE_SETS[spec.accepts] as readonly DType[]).includes(input)) {
     throw new DTypeError(spec.name, `does not support dtype ${input}; expected one of ${DTYPE_SETS[spec.accepts].join(', ')}`);
   }
@@ -145,14 +196,21 @@ export function reduceTypes(spec: ReduceSpec, input: DType): { compute: DType; o
 
 /** Routines: hand-written kernels per backend, but one shared shape/dtype rule and reference. */
 export interface RoutineSpec {
+  /** Discriminant of OpSpec. */
   readonly kind: 'routine';
+  /** The op's public name, as errors and the registry use it. */
   readonly name: string;
+  /** The input dtypes the routine supports. */
   readonly accepts: DTypeSet;
+  /** How conformance draws this routine's inputs. */
   readonly sample: Sample;
+  /** Tolerance overrides against the routine's reference; DEFAULT_TOL applies to dtypes not listed. */
   readonly tol: Tolerances;
 }
 
+/** Any op spec; `kind` tells which. */
 export type OpSpec = ElementwiseSpec | ReduceSpec | RoutineSpec;
 
+/** The comparison tolerance for `spec`'s output in `dtype`: its own override, else DEFAULT_TOL. */
 export const tolFor = (spec: OpSpec, dtype: DType): Tolerance => spec.tol[dtype] ?? DEFAULT_TOL[dtype];
 

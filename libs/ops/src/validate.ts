@@ -41,6 +41,7 @@ export function checkNumber(op: string, name: string, v: unknown): number {
   throw new ArgumentError(op, `${name} must be a number, got ${describe(v)}`);
 }
 
+/** A boolean argument: anything else, truthy values included, is an ArgumentError. */
 export function checkBool(op: string, name: string, v: unknown): boolean {
   if (typeof v !== 'boolean') throw new ArgumentError(op, `${name} must be a boolean, got ${describe(v)}`);
   return v;

@@ -11,10 +11,15 @@ export type DeviceKind = 'cpu' | 'webgpu' | 'cuda' | 'gpujs';
 
 /** A strided window onto a device buffer: what every kernel reads and writes. */
 export interface View {
+  /** The backend's own buffer handle (a typed array on CPU backends, a GPU buffer elsewhere). */
   readonly buffer: unknown;
+  /** The element type stored in `buffer`. */
   readonly dtype: DType;
+  /** Extent of each dim of the window. */
   readonly shape: readonly number[];
+  /** Step per dim, in elements (not bytes); 0 where a dim is broadcast. */
   readonly strides: readonly number[];
+  /** Position of the window's first element in `buffer`, in elements. */
   readonly offset: number;
 }
 
@@ -23,10 +28,13 @@ export interface View {
  * cache what they compile. Built once per (op, operand dtypes, scalar positions) by the dispatcher.
  */
 export interface ElementwiseKernel {
+  /** Cache key: equal ids mean the same code, so a backend compiles each id once. */
   readonly id: string;
+  /** The IR stored to the launch's `out`; `input(i)` reads the i-th tensor input. */
   readonly expr: Expr;
   /** dtype of each tensor input as loaded (the expr casts from these). */
   readonly inputs: readonly DType[];
+  /** dtype `expr` is stored as. */
   readonly out: DType;
   /** Names of runtime scalar parameters, in launch order. */
   readonly params: readonly string[];
@@ -35,14 +43,23 @@ export interface ElementwiseKernel {
    * each an expression over the same inputs and params, stored to the launch's `outs` in order,
    * before `expr` is stored to `out`. Sub-expressions they share with `expr` are computed once.
    */
-  readonly outputs?: readonly { readonly expr: Expr; readonly dtype: DType }[];
+  readonly outputs?: readonly {
+    /** IR of this further result, over the kernel's inputs and params. */
+    readonly expr: Expr;
+    /** dtype it is stored as. */
+    readonly dtype: DType;
+  }[];
 }
 
 /** A reduction: acc = init; acc = combine(acc, map(x)) over the inner dims; out = finalize(acc, n). */
 export interface ReduceKernel {
+  /** Cache key, as ElementwiseKernel's `id`. */
   readonly id: string;
+  /** dtype of the input as loaded. */
   readonly input: DType;
+  /** dtype of the result (int64 positions for index reductions). */
   readonly out: DType;
+  /** The accumulator's starting value (0 for sum, -Infinity for max, ...). */
   readonly init: number;
   /** IR over input(0) = element (already cast to compute dtype). */
   readonly map: Expr;
@@ -50,6 +67,7 @@ export interface ReduceKernel {
   readonly combine: Expr;
   /** IR over input(0) = acc, input(1) = element count. */
   readonly finalize: Expr;
+  /** Names of runtime scalar parameters, in launch order. */
   readonly params: readonly string[];
   /** Index reductions: IR over input(0) = candidate, input(1) = best; the result is the position. */
   readonly better?: Expr;
@@ -80,7 +98,18 @@ export function paramDtype(k: ElementwiseKernel | ReduceKernel, name: string): D
  * Elementwise launch: shapes are already broadcast and coalesced; `out` may be a strided view; `outs`
  * are the views of the kernel's further `outputs`, over the same shape.
  */
-export interface ElementwiseLaunch { readonly shape: readonly number[]; readonly out: View; readonly inputs: readonly View[]; readonly params: readonly number[]; readonly outs?: readonly View[] }
+export interface ElementwiseLaunch {
+  /** The index space walked, shared by `out` and every input (broadcast inputs have zero strides). */
+  readonly shape: readonly number[];
+  /** Where `expr` is stored. */
+  readonly out: View;
+  /** One view per kernel input, in the kernel's order. */
+  readonly inputs: readonly View[];
+  /** Values of the kernel's scalar params, in its `params` order. */
+  readonly params: readonly number[];
+  /** Views for the kernel's further `outputs`, in order. */
+  readonly outs?: readonly View[];
+}
 
 /**
  * Reduction launch: dims are split into `outer` (kept, walked by `out`) and `inner` (reduced);
@@ -88,10 +117,15 @@ export interface ElementwiseLaunch { readonly shape: readonly number[]; readonly
  * full shape and its strides follow the same outer-then-inner order.
  */
 export interface ReduceLaunch {
+  /** Sizes of the kept dims, one result per index. */
   readonly outer: readonly number[];
+  /** Sizes of the reduced dims (for scans, the dims scanned along). */
   readonly inner: readonly number[];
+  /** The reduced tensor; its strides list the outer dims then the inner ones. */
   readonly input: View;
+  /** The result, strided over `outer` (over outer then inner for scans). */
   readonly out: View;
+  /** Values of the kernel's scalar params, in its `params` order. */
   readonly params: readonly number[];
 }
 
@@ -102,10 +136,27 @@ export interface ReduceLaunch {
  * routine may run it over any range of its outermost dim once the result's elements there are
  * written, while they are still in cache.
  */
-export interface Epilogue { readonly kernel: ElementwiseKernel; readonly launch: ElementwiseLaunch }
+export interface Epilogue {
+  /** The elementwise kernel to run. */
+  readonly kernel: ElementwiseKernel;
+  /** Its launch over the routine's whole result; the routine runs it a range of rows at a time. */
+  readonly launch: ElementwiseLaunch;
+}
 
+/** A (batched) matrix product: out = a @ b, with a `[...batch, m, k]` and b `[...batch, k, n]`. */
 export interface MatmulLaunch {
-  readonly out: View; readonly a: View; readonly b: View; readonly m: number; readonly k: number; readonly n: number;
+  /** The contiguous result, `[...batch, m, n]`. */
+  readonly out: View;
+  /** Left operand, `[...batch, m, k]`, any strides (zero strides broadcast the batch). */
+  readonly a: View;
+  /** Right operand, `[...batch, k, n]`, any strides. */
+  readonly b: View;
+  /** Rows of a and of out. */
+  readonly m: number;
+  /** The contracted dim: columns of a, rows of b. */
+  readonly k: number;
+  /** Columns of b and of out. */
+  readonly n: number;
   /** Run over `out` as its rows are computed (only where the backend said it fuses this one: fusesEpilogue). */
   readonly epilogue?: Epilogue;
 }
@@ -135,6 +186,7 @@ export interface RoutineKernels {
    * composed from tensor ops.
    */
   layerNormBackward?(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number, epilogue?: Epilogue): void;
+  /** torch.gather: out (index's shape) takes x at `index` (int64) along `dim`, at its own position in other dims. */
   gather(out: View, x: View, index: View, dim: number): void;
   /**
    * x sorted along `dim` into values (x's dtype) and indices (int64, the positions along dim), all
@@ -144,6 +196,7 @@ export interface RoutineKernels {
   sort?(values: View, indices: View, x: View, dim: number, descending: boolean): void;
   /** out already holds the input; adds src at the indexed positions. */
   scatterAdd(out: View, index: View, src: View, dim: number): void;
+  /** torch.index_select: out = x with dim `dim` replaced by the rows a 1-D index picks (int64 or int32). */
   indexSelect(out: View, x: View, index: View, dim: number): void;
   /** x, weight contiguous; bias contiguous or undefined. */
   conv2d(out: View, x: View, weight: View, bias: View | undefined, plan: Conv2dPlan): void;
@@ -172,6 +225,7 @@ export interface RoutineKernels {
  * What serves a device: memory (alloc, read, write), kernel launches, the routines' tuned kernels, capability flags.
  */
 export interface Backend {
+  /** The device kind this backend serves; registering it replaces any earlier backend for the kind. */
   readonly device: DeviceKind;
   /** Implementation name shown in messages and reports ('js', 'native', ...). */
   readonly name: string;
@@ -214,6 +268,7 @@ export interface Backend {
    * attaches one, so an attached epilogue is always fused where it is made.
    */
   fusesEpilogue?(routine: string, dtype: DType, k: ElementwiseKernel): boolean;
+  /** A new buffer of `size` elements of `dtype`; contents unspecified (callers overwrite it). */
   alloc(dtype: DType, size: number): unknown;
   /** Copies host data into a new device buffer (CPU backends may adopt the array). */
   fromHost(data: TypedArray, dtype: DType): unknown;
@@ -226,8 +281,11 @@ export interface Backend {
    * backend's fromHost adopts the caller's array, which it must then never hand out again).
    */
   free(buffer: unknown, adopted: boolean): void;
+  /** Runs one elementwise kernel over a launch's index space (may be queued; reads wait for it). */
   elementwise(kernel: ElementwiseKernel, launch: ElementwiseLaunch): void;
+  /** Runs a reduction or scan over a launch. */
   reduce(kernel: ReduceKernel, launch: ReduceLaunch): void;
+  /** The routine kernels it provides; a missing one raises NotImplementedError when an op needs it. */
   readonly routines: Partial<RoutineKernels>;
 }
 

@@ -13,7 +13,9 @@ import { opCount } from './graph/fuse.js';
 
 /** A backend's code generator: the source of an elementwise or a reduction kernel for given ranks. */
 export interface Emitter {
+  /** Source of `kernel` specialised to a launch of `rank` dims. */
   elementwise(kernel: ElementwiseKernel, rank: number): string;
+  /** Source of a reduction with `outerRank` kept and `innerRank` reduced dims. */
   reduce(kernel: ReduceKernel, outerRank: number, innerRank: number): string;
 }
 
@@ -23,7 +25,19 @@ export const registerEmitter = (backend: string, e: Emitter): void => { emitters
 /** The backends that have an emitter registered. */
 export const emitterNames = (): string[] => [...emitters.keys()];
 
-export interface CodegenRequest { backend: string; op: string; dtype: DType; rank?: number; innerRank?: number }
+/** What codegen() emits: which backend's source, for which spec, operand dtype and ranks. */
+export interface CodegenRequest {
+  /** Name of a registered emitter (see emitterNames()). */
+  backend: string;
+  /** An elementwise op or a generated reduction's name, as in the op specs ('add', 'sum', ...). */
+  op: string;
+  /** dtype of the operands (a where's condition is bool regardless). */
+  dtype: DType;
+  /** Launch rank; for reductions, the kept dims. Default 1. */
+  rank?: number;
+  /** Reductions only: the reduced dims. Default 1. */
+  innerRank?: number;
+}
 
 /** The kernel source a backend compiles for an elementwise or reduction spec on operands of `dtype`. */
 export function codegen(r: CodegenRequest): string {
@@ -47,7 +61,9 @@ export function codegen(r: CodegenRequest): string {
  * by name.
  */
 export interface CompiledKernel {
+  /** Which of the three kernel families it is. */
   readonly kind: 'elementwise' | 'reduce' | 'routine';
+  /** The routine or reduction's kernel id; for elementwise, its kernel id or 'fused' for a fusion of several ops. */
   readonly name: string;
   /** The elementwise kernel a routine runs over its result in the same launch (epilogue fusion). */
   readonly epilogue?: CompiledKernel;

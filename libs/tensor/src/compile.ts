@@ -42,6 +42,7 @@ export function compile(target: unknown): unknown {
   return (...args: unknown[]) => runCompiled(fn, args);
 }
 
+/** One program explain() saw run: how many launches it fused into how many kernels. */
 export interface ProgramReport {
   /** Launches the program was recorded as (eager execution would have made this many). */
   readonly steps: number;
@@ -51,7 +52,9 @@ export interface ProgramReport {
   readonly plan: PlanSource;
 }
 
+/** What explain() returns: the call's result, its programs, and the graph breaks between them. */
 export interface Explanation<R> {
+  /** What fn returned. */
   readonly result: R;
   /** Each program the call ran, in order: more than one means graph breaks. */
   readonly programs: readonly ProgramReport[];

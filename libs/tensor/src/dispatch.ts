@@ -46,9 +46,11 @@ function checkCast(op: string, from: DType, to: DType): void {
 
 /** Everything about an elementwise call that follows from its operands' dtypes alone, cached. */
 export interface ElementwisePlan {
+  /** The kernel every call with this operand signature launches (scalars as params). */
   readonly kernel: ElementwiseKernel;
   /** The op's own result dtype (before any out= cast). */
   readonly result: DType;
+  /** The dtype the op computes in; JS scalars and params are rounded to it. */
   readonly compute: DType;
 }
 
@@ -87,6 +89,10 @@ function buildPlan(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], o
   return { kernel, result: types.out, compute: types.compute };
 }
 
+/**
+ * The cached plan for a spec over operands of these dtypes (0-d tensors and scalar kinds promote
+ * differently, so they are part of the key), written to `outDtype` when given.
+ */
 export function planFor(spec: ElementwiseSpec, operands: readonly TensorOrScalar[], outDtype: DType | undefined): ElementwisePlan {
   const key = planKey(operands, outDtype);
   let perSpec = ewPlans.get(spec);
@@ -288,6 +294,10 @@ class RuleContext {
 
 const rdKernels = new Map<ReduceSpec, Map<string, ReduceKernel>>();
 
+/**
+ * The cached reduction (or, with `scan`, inclusive scan) kernel of a spec loading `input`, accumulating
+ * in `compute` and storing `out`.
+ */
 export function reduceKernel(spec: ReduceSpec, input: DType, compute: DType, out: DType, scan: boolean): ReduceKernel {
   const key = `${input}>${out}${scan ? 's' : ''}`;
   let perSpec = rdKernels.get(spec);

@@ -9,14 +9,21 @@ import type { Tensor } from './tensor.js';
 /** Gradients for each input (undefined where an input gets none), given the output's gradient. */
 export type Vjp = (g: Tensor) => readonly (Tensor | undefined)[];
 
+/** What a tensor's `gradFn` exposes: the op that made it and that op's inputs (torch's grad_fn). */
 export interface GradNode {
+  /** The recorded op's name ('mul', 'matmul', ...). */
   readonly name: string;
+  /** The op's tensor inputs, undefined at JS-scalar positions. */
   readonly inputs: readonly (Tensor | undefined)[];
 }
 
+/** What an autograd engine provides to the tensor layer; @tessera/autograd installs the tape. */
 export interface Recorder {
+  /** Whether grad mode is on (off inside noGrad). */
   isEnabled(): boolean;
+  /** Attaches a node for out = name(inputs) with its vjp; `saved` as record()'s. */
   record(name: string, inputs: readonly (Tensor | undefined)[], out: Tensor, vjp: Vjp, saved?: readonly Tensor[]): void;
+  /** Tensor.backward's engine: accumulates into leaves' .grad; frees the graph unless `retainGraph`. */
   backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void;
   /** Runs fn with recording off (internal copies whose gradient the caller records itself). */
   noGrad<T>(fn: () => T): T;
@@ -24,6 +31,7 @@ export interface Recorder {
 
 let recorder: Recorder | undefined;
 
+/** Sets the engine that record() and Tensor.backward use (replacing any earlier one). */
 export function installRecorder(r: Recorder): void { recorder = r; }
 export const activeRecorder = (): Recorder | undefined => recorder;
 
@@ -45,6 +53,7 @@ export function record(name: string, inputs: readonly (Tensor | undefined)[], ou
   return out;
 }
 
+/** Runs fn with gradient recording off, as torch.no_grad (plainly when no recorder is installed). */
 export const untracked = <T>(fn: () => T): T => (recorder ? recorder.noGrad(fn) : fn());
 
 /** In-place writes into a graph would make saved values stale; refuse them (PyTorch rebases history instead). */

@@ -11,6 +11,7 @@
 import { DTYPES, type DType } from '@tessera/ops';
 import type { Backend, DeviceKind } from './backend.js';
 
+/** A device's live-memory counters, as memoryStats() returns them. */
 export interface MemoryStats {
   /** Tensors not yet disposed or collected. */
   readonly liveTensors: number;

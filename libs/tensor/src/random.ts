@@ -3,8 +3,10 @@ export class Generator {
   private s = new Uint32Array(4);
   private spare: number | undefined;
 
+  /** A generator seeded with `seed` (a fixed default, so unseeded runs are reproducible too). */
   constructor(seed = 0x2545f491) { this.manualSeed(seed); }
 
+  /** Resets the state from `seed` (its low 32 bits), as torch's `Generator.manual_seed`; returns this for chaining. */
   manualSeed(seed: number): this {
     let z = seed >>> 0;
     for (let i = 0; i < 4; i++) {
@@ -18,6 +20,7 @@ export class Generator {
     return this;
   }
 
+  /** The next raw 32-bit output, an integer in `[0, 2^32)`; advances the state. */
   nextUint32(): number {
     const s = this.s;
     const r = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
@@ -66,6 +69,7 @@ export class Generator {
 
 const rotl = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) >>> 0;
 
+/** The generator rand, randn, randint and multinomial draw from when given none; manualSeed() reseeds it. */
 export const defaultGenerator = new Generator();
 /** Seeds the default generator, as torch.manual_seed. */
 export const manualSeed = (seed: number): Generator => defaultGenerator.manualSeed(seed);

@@ -1,8 +1,15 @@
 /** A minimal contiguous float64 N-d array for reference implementations. */
 import { contiguousStrides, numel, type Shape } from '../shape.js';
 
-export interface Nd { readonly shape: Shape; readonly data: Float64Array }
+/** A contiguous float64 array with a shape: the operand and result type of the reference implementations. */
+export interface Nd {
+  /** The array's shape. */
+  readonly shape: Shape;
+  /** The elements in row-major order, `numel(shape)` of them. */
+  readonly data: Float64Array;
+}
 
+/** An Nd of `shape` holding a copy of `data`, or zeros when no data is given. */
 export const nd = (shape: Shape, data?: ArrayLike<number>): Nd => ({ shape, data: data ? Float64Array.from(data) : new Float64Array(numel(shape)) });
 
 /** Calls fn with the multi-index and flat offset of every element, in row-major order. */
@@ -18,6 +25,7 @@ export function forEachIndex(shape: Shape, fn: (idx: number[], flat: number) => 
   }
 }
 
+/** Flat row-major offset of multi-index `idx` in a contiguous array of `shape`. */
 export const offsetOf = (shape: Shape, idx: readonly number[]): number => {
   const st = contiguousStrides(shape);
   return idx.reduce((o, i, d) => o + i * st[d]!, 0);

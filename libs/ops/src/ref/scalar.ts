@@ -34,6 +34,7 @@ export function remainder(a: number, b: number): number {
   return m !== 0 && (m < 0) !== (b < 0) ? m + b : m;
 }
 
+/** The logistic function 1 / (1 + e^-x), written so neither branch overflows for large |x|. */
 export const sigmoid = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 /**

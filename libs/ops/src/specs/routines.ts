@@ -13,14 +13,25 @@ const routine = (name: string, f: Partial<Omit<RoutineSpec, 'kind' | 'name'>> = 
 // ---------------------------------------------------------------- matmul
 export const matmul = routine('matmul', { accepts: 'numeric', tol: { float32: { rtol: 1e-4, atol: 1e-5 }, float16: { rtol: 1e-2, atol: 1e-2 } } });
 
+/** The shape facts of one torch.matmul call, from matmulShape. */
 export interface MatmulPlan {
   /** Broadcast batch shape (without the matrix dims). */
   readonly batch: number[];
-  readonly m: number; readonly k: number; readonly n: number;
+  /** Rows of each product (1 when the first operand is 1-D). */
+  readonly m: number;
+  /** The contracted size: last dim of the first operand, second-to-last (or only) dim of the second. */
+  readonly k: number;
+  /** Columns of each product (1 when the second operand is 1-D). */
+  readonly n: number;
   /** Final output shape after dropping the dims torch.matmul adds for 1-D operands. */
   readonly out: number[];
 }
 
+/**
+ * torch.matmul's shape rule: 1-D operands are promoted to a row / column and the added dim is dropped
+ * again, leading dims broadcast. Throws ShapeError for a 0-d operand, unequal inner sizes or batch dims
+ * that do not broadcast.
+ */
 export function matmulShape(a: Shape, b: Shape): MatmulPlan {
   if (a.length === 0 || b.length === 0) throw new ShapeError('matmul', `both arguments need at least 1 dim, got shapes ${fmtShape(a)} and ${fmtShape(b)}`);
   const a2 = a.length === 1 ? [1, a[0]!] : a;
@@ -33,6 +44,7 @@ export function matmulShape(a: Shape, b: Shape): MatmulPlan {
   return { batch, m, k, n, out };
 }
 
+/** float64 torch.matmul, with matmulShape's broadcasting and 1-D rules, by plain dot products. */
 export function matmulRef(a: Nd, b: Nd): Nd {
   const p = matmulShape(a.shape, b.shape);
   const a2 = a.shape.length === 1 ? [1, a.shape[0]!] : a.shape;
@@ -68,6 +80,7 @@ function mapLines(x: Nd, dim: number, fn: (line: number[]) => number[]): Nd {
   return out;
 }
 
+/** float64 softmax along `dim`, shifted by the line's max so large inputs do not overflow. */
 export function softmaxRef(x: Nd, dim: number): Nd {
   return mapLines(x, dim, (l) => {
     const m = Math.max(...l);
@@ -77,6 +90,7 @@ export function softmaxRef(x: Nd, dim: number): Nd {
   });
 }
 
+/** float64 logSoftmax along `dim`: `x - logsumexp(x)`, with the max shifted out first. */
 export function logSoftmaxRef(x: Nd, dim: number): Nd {
   return mapLines(x, dim, (l) => {
     const m = Math.max(...l);
@@ -111,7 +125,12 @@ export function softmaxBackwardRef(x: Nd, g: Nd, dim: number, log: boolean): Nd 
 export const sort = routine('sort', { accepts: 'all' });
 
 /** The values of x sorted along `dim` and their positions, in float64. */
-export function sortRef(x: Nd, dim: number, descending: boolean): { values: Nd; indices: Nd } {
+export function sortRef(x: Nd, dim: number, descending: boolean): {
+  /** x's elements in order along `dim`. */
+  values: Nd;
+  /** Where each value was along `dim` in x, as float64 integers. */
+  indices: Nd;
+} {
   const d = normDim('sort', dim, x.shape.length);
   const values = nd(x.shape), indices = nd(x.shape);
   if (x.shape.length === 0) { values.data[0] = x.data[0]!; return { values, indices }; }
@@ -129,6 +148,10 @@ export function sortRef(x: Nd, dim: number, descending: boolean): { values: Nd; 
 // ---------------------------------------------------------------- layerNorm
 export const layerNorm = routine('layerNorm', { tol: { float32: { rtol: 1e-4, atol: 1e-5 } } });
 
+/**
+ * Checks layerNorm's shapes: `normalized` must be non-empty and equal x's trailing dims, and weight and bias
+ * (when given) must have shape `normalized`. Throws ShapeError otherwise.
+ */
 export function layerNormShape(x: Shape, normalized: Shape, weight?: Shape, bias?: Shape): void {
   const tail = x.slice(x.length - normalized.length);
   if (normalized.length === 0 || normalized.length > x.length || tail.some((d, i) => d !== normalized[i])) {
@@ -141,6 +164,7 @@ export function layerNormShape(x: Shape, normalized: Shape, weight?: Shape, bias
   }
 }
 
+/** float64 layerNorm over the trailing `normalized` dims, with biased variance and `eps` inside the sqrt, as torch. */
 export function layerNormRef(x: Nd, normalized: Shape, weight: Nd | undefined, bias: Nd | undefined, eps: number): Nd {
   layerNormShape(x.shape, normalized, weight?.shape, bias?.shape);
   const inner = numel(normalized);
@@ -161,7 +185,14 @@ export function layerNormRef(x: Nd, normalized: Shape, weight: Nd | undefined, b
  * xhat = (x - mean) / sqrt(var + eps) and gy = g * weight, dx = (gy - mean(gy) - xhat mean(gy xhat))
  * / sqrt(var + eps) per row, dweight = sum over rows of g * xhat, dbias = sum of g.
  */
-export function layerNormBackwardRef(x: Nd, normalized: Shape, weight: Nd | undefined, g: Nd, eps: number): { gx: Nd; gw: Nd; gb: Nd } {
+export function layerNormBackwardRef(x: Nd, normalized: Shape, weight: Nd | undefined, g: Nd, eps: number): {
+  /** Gradient of the input, shaped like x. */
+  gx: Nd;
+  /** Gradient of the weight, shaped `normalized` (computed even when no weight was given). */
+  gw: Nd;
+  /** Gradient of the bias, shaped `normalized`. */
+  gb: Nd;
+} {
   const inner = numel(normalized);
   const gx = nd(x.shape), gw = nd(normalized), gb = nd(normalized);
   for (let r = 0; r < x.data.length / Math.max(inner, 1); r++) {
@@ -198,6 +229,10 @@ export function checkIndex(op: string, i: number, size: number, dim: number): nu
   return i;
 }
 
+/**
+ * Checks torch.gather's shapes (index has x's rank and is no larger than x except at `dim`) and returns
+ * `dim` normalised; the result has index's shape. Throws ShapeError or IndexError.
+ */
 export function gatherShape(x: Shape, dim: number, index: Shape): number {
   const d = normDim('gather', dim, x.length);
   if (index.length !== x.length) throw new ShapeError('gather', `index ${fmtShape(index)} must have the same rank as input ${fmtShape(x)}`);
@@ -207,6 +242,10 @@ export function gatherShape(x: Shape, dim: number, index: Shape): number {
   return d;
 }
 
+/**
+ * Checks torch.scatter_add's shapes (x, index and src share a rank; index is no larger than src anywhere nor
+ * than x except at `dim`) and returns `dim` normalised. Throws ShapeError or IndexError.
+ */
 export function scatterShape(x: Shape, dim: number, index: Shape, src: Shape): number {
   const d = normDim('scatterAdd', dim, x.length);
   if (index.length !== x.length || src.length !== x.length) {
@@ -220,6 +259,7 @@ export function scatterShape(x: Shape, dim: number, index: Shape, src: Shape): n
   return d;
 }
 
+/** float64 torch.gather: `out[i][j][k] = x[index[i][j][k]][j][k]` for dim 0, and so on; refuses bad indices. */
 export function gatherRef(x: Nd, dim: number, index: Nd): Nd {
   const d = gatherShape(x.shape, dim, index.shape);
   const out = nd(index.shape);
@@ -230,6 +270,7 @@ export function gatherRef(x: Nd, dim: number, index: Nd): Nd {
   return out;
 }
 
+/** float64 torch.scatter_add, out of place: a copy of x with each src element added at its index along `dim`. */
 export function scatterAddRef(x: Nd, dim: number, index: Nd, src: Nd): Nd {
   const d = scatterShape(x.shape, dim, index.shape, src.shape);
   const out = nd(x.shape, x.data);
@@ -240,7 +281,13 @@ export function scatterAddRef(x: Nd, dim: number, index: Nd, src: Nd): Nd {
   return out;
 }
 
-export function indexSelectShape(x: Shape, dim: number, index: Shape): { dim: number; out: number[] } {
+/** torch.index_select's shape rule: index must be 0-d or 1-D; throws ShapeError or IndexError. */
+export function indexSelectShape(x: Shape, dim: number, index: Shape): {
+  /** `dim`, normalised to be non-negative. */
+  dim: number;
+  /** x's shape with the size at `dim` replaced by the number of indices. */
+  out: number[];
+} {
   const d = normDim('indexSelect', dim, x.length);
   if (index.length > 1) throw new ShapeError('indexSelect', `index must be 0-d or 1-D, got shape ${fmtShape(index)}`);
   const out = x.slice();
@@ -248,6 +295,7 @@ export function indexSelectShape(x: Shape, dim: number, index: Shape): { dim: nu
   return { dim: d, out };
 }
 
+/** float64 torch.index_select: the slices of x along `dim` at the given indices, in their order. */
 export function indexSelectRef(x: Nd, dim: number, index: Nd): Nd {
   const { dim: d, out: shape } = indexSelectShape(x.shape, dim, index.shape);
   const out = nd(shape);
@@ -258,11 +306,13 @@ export function indexSelectRef(x: Nd, dim: number, index: Nd): Nd {
   return out;
 }
 
+/** Shape of an embedding lookup: `[...indices, embeddingDim]`; throws ShapeError unless weight is 2-D. */
 export function embeddingShape(weight: Shape, indices: Shape): number[] {
   if (weight.length !== 2) throw new ShapeError('embedding', `weight must be 2-D [numEmbeddings, dim], got ${fmtShape(weight)}`);
   return [...indices, weight[1]!];
 }
 
+/** float64 embedding lookup: row `i` of weight for each index `i`; refuses indices outside `[0, numEmbeddings)`. */
 export function embeddingRef(weight: Nd, indices: Nd): Nd {
   const out = nd(embeddingShape(weight.shape, indices.shape));
   const dimSize = weight.shape[1]!;
@@ -278,9 +328,14 @@ export const conv2d = routine('conv2d', { tol: { float32: { rtol: 1e-4, atol: 1e
 export const maxPool2d = routine('maxPool2d', { accepts: 'numeric' });
 export const avgPool2d = routine('avgPool2d');
 
+/** A per-spatial-dim setting, `[height, width]`. */
 export type Pair = readonly [number, number];
 /** Sizes are C ints in PyTorch's kernels: a larger one is refused there too ("integer out of range"). */
 const INT_MAX = 2 ** 31 - 1;
+/**
+ * Normalises a conv/pool size given as one integer or a pair to a pair, refusing non-integers and values
+ * outside `[min, 2^31 - 1]` with an ArgumentError naming `op` and `name`.
+ */
 export const pair = (op: string, name: string, v: number | Pair, min: number): Pair => {
   const p = (typeof v === 'number' ? [v, v] : v) as unknown;
   if (!Array.isArray(p) || p.length !== 2 || p.some((x) => !Number.isInteger(x) || x < min || x > INT_MAX)) {
@@ -289,12 +344,45 @@ export const pair = (op: string, name: string, v: number | Pair, min: number): P
   return p as unknown as Pair;
 };
 
-export interface Conv2dOptions { stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair; groups?: number }
+/** torch.nn.functional.conv2d's keyword arguments; a single number applies to both spatial dims. */
+export interface Conv2dOptions {
+  /** Step between kernel positions (default 1). */
+  stride?: number | Pair;
+  /** Zeros added on each side of the input (default 0). */
+  padding?: number | Pair;
+  /** Spacing between kernel taps (default 1). */
+  dilation?: number | Pair;
+  /** Channel groups: each output channel sees `C / groups` input channels; must divide C and O (default 1). */
+  groups?: number;
+}
+/** The validated sizes of one conv2d call, from conv2dShape; an unbatched input counts as `n = 1`. */
 export interface Conv2dPlan {
-  readonly n: number; readonly c: number; readonly h: number; readonly w: number;
-  readonly o: number; readonly kh: number; readonly kw: number;
-  readonly stride: Pair; readonly padding: Pair; readonly dilation: Pair; readonly groups: number;
-  readonly oh: number; readonly ow: number;
+  /** Batch size. */
+  readonly n: number;
+  /** Input channels. */
+  readonly c: number;
+  /** Input height. */
+  readonly h: number;
+  /** Input width. */
+  readonly w: number;
+  /** Output channels. */
+  readonly o: number;
+  /** Kernel height. */
+  readonly kh: number;
+  /** Kernel width. */
+  readonly kw: number;
+  /** Stride, `[height, width]`. */
+  readonly stride: Pair;
+  /** Zero padding per side, `[height, width]`. */
+  readonly padding: Pair;
+  /** Dilation, `[height, width]`. */
+  readonly dilation: Pair;
+  /** Channel groups. */
+  readonly groups: number;
+  /** Output height. */
+  readonly oh: number;
+  /** Output width. */
+  readonly ow: number;
   /** [N, O, OH, OW], or [O, OH, OW] for an unbatched input. */
   readonly out: number[];
 }
@@ -306,6 +394,11 @@ const convOut = (size: number, k: number, s: number, p: number, d: number, ceil 
   return o;
 };
 
+/**
+ * torch's conv2d shape rule for an input `[N, C, H, W]` or `[C, H, W]` and weight `[O, C/groups, kH, kW]`.
+ * Throws ShapeError for mismatched channels, a bias not of shape `[O]` or a kernel larger than the padded
+ * input, and ArgumentError for bad groups, strides, paddings or dilations.
+ */
 export function conv2dShape(x: Shape, weight: Shape, bias: Shape | undefined, opt: Conv2dOptions = {}): Conv2dPlan {
   const op = 'conv2d';
   if (x.length !== 3 && x.length !== 4) throw new ShapeError(op, `input must be 3-D [C, H, W] or 4-D [N, C, H, W], got ${fmtShape(x)}`);
@@ -326,6 +419,7 @@ export function conv2dShape(x: Shape, weight: Shape, bias: Shape | undefined, op
   return { n: n!, c: c!, h: h!, w: w!, o, kh, kw, stride, padding, dilation, groups, oh, ow, out };
 }
 
+/** float64 conv2d (a cross-correlation, as torch's) by direct summation over each window. */
 export function conv2dRef(x: Nd, weight: Nd, bias: Nd | undefined, opt: Conv2dOptions = {}): Nd {
   const p = conv2dShape(x.shape, weight.shape, bias?.shape, opt);
   const out = nd(p.out);
@@ -347,17 +441,49 @@ export function conv2dRef(x: Nd, weight: Nd, bias: Nd | undefined, opt: Conv2dOp
   return out;
 }
 
+/** maxPool2d / avgPool2d keyword arguments, as torch's; a single number applies to both spatial dims. */
 export interface Pool2dOptions {
-  kernelSize: number | Pair; stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair; ceilMode?: boolean;
+  /** Window size. */
+  kernelSize: number | Pair;
+  /** Step between windows (default: kernelSize). */
+  stride?: number | Pair;
+  /** Implicit padding per side, at most half the kernel size (default 0); padded cells never win a max. */
+  padding?: number | Pair;
+  /** Spacing between window taps (default 1; maxPool2d only, avgPool2d ignores it). */
+  dilation?: number | Pair;
+  /** Round the output size up rather than down, dropping a last window that would start in the padding. */
+  ceilMode?: boolean;
   /** avgPool2d: count padded zeros in the divisor (PyTorch's default true). */
   countIncludePad?: boolean;
 }
+/** The validated sizes of one pooling call, from pool2dShape. */
 export interface Pool2dPlan {
-  readonly planes: number; readonly h: number; readonly w: number;
-  readonly k: Pair; readonly stride: Pair; readonly padding: Pair; readonly dilation: Pair;
-  readonly oh: number; readonly ow: number; readonly out: number[];
+  /** Number of independent 2-D planes: the product of the leading dims (N * C, or C unbatched). */
+  readonly planes: number;
+  /** Input height. */
+  readonly h: number;
+  /** Input width. */
+  readonly w: number;
+  /** Window size, `[height, width]`. */
+  readonly k: Pair;
+  /** Stride, `[height, width]`. */
+  readonly stride: Pair;
+  /** Padding per side, `[height, width]`. */
+  readonly padding: Pair;
+  /** Dilation, `[height, width]`. */
+  readonly dilation: Pair;
+  /** Output height. */
+  readonly oh: number;
+  /** Output width. */
+  readonly ow: number;
+  /** Output shape: the input's leading dims, then `[oh, ow]`. */
+  readonly out: number[];
 }
 
+/**
+ * The pooling shape rule for an input `[N, C, H, W]` or `[C, H, W]`, with defaults filled in. Throws
+ * ShapeError for another rank or a window larger than the padded input, ArgumentError for bad sizes.
+ */
 export function pool2dShape(op: string, x: Shape, opt: Pool2dOptions): Pool2dPlan {
   if (x.length !== 3 && x.length !== 4) throw new ShapeError(op, `input must be 3-D [C, H, W] or 4-D [N, C, H, W], got ${fmtShape(x)}`);
   const k = pair(op, 'kernelSize', opt.kernelSize, 1);
@@ -387,7 +513,9 @@ function poolRef(op: string, x: Nd, opt: Pool2dOptions, reduceWindow: (vals: num
   return out;
 }
 
+/** float64 maxPool2d; a NaN in a window makes that output NaN. */
 export const maxPool2dRef = (x: Nd, opt: Pool2dOptions): Nd =>
   poolRef('maxPool2d', x, opt, (v) => (v.some(Number.isNaN) ? NaN : Math.max(...v)));
+/** float64 avgPool2d; the divisor counts padded cells unless `countIncludePad` is false. */
 export const avgPool2dRef = (x: Nd, opt: Pool2dOptions): Nd =>
   poolRef('avgPool2d', x, { ...opt, dilation: 1 }, (v, count) => v.reduce((a, b) => a + b, 0) / count);

@@ -50,6 +50,7 @@ function cached(key: string, make: () => Compiled): Compiled {
   return fn;
 }
 
+/** The JS function body the CPU backend compiles for `k` at a launch rank (also what codegen prints for 'js'). */
 export function elementwiseSource(k: ElementwiseKernel, rank: number): string {
   const ins = k.inputs.map((_, i) => `a${i}`);
   // Further outputs (compile's multi-output kernels) are stored through their own running indices, before `out`.

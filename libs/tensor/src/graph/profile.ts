@@ -14,11 +14,15 @@ export const countLaunch = (name: string): void => {
 /** Kernel launches since the process started. */
 export const launchCount = (): number => launches;
 
+/** What profile() reports about one call of fn. */
 export interface Profile<T> {
+  /** What fn returned. */
   readonly result: T;
+  /** Kernel launches made during the call (eager ops and compiled programs alike). */
   readonly launches: number;
   /** Launches per kernel name, most first. */
   readonly kernels: Readonly<Record<string, number>>;
+  /** Wall-clock time of the call in milliseconds; launches on asynchronous devices may still be running. */
   readonly ms: number;
 }
 

@@ -16,7 +16,16 @@ import * as ew from './elementwise.js';
 
 const SLICE = Symbol('slice');
 /** A slice, start:stop:step (null or undefined: Python's None). */
-export interface Slice { readonly [SLICE]: true; readonly start: number | null; readonly stop: number | null; readonly step: number | null }
+export interface Slice {
+  /** Brand under a private symbol: only sl() (and the string forms) make slices. */
+  readonly [SLICE]: true;
+  /** First index, negative from the end; null from the start. */
+  readonly start: number | null;
+  /** Index past the last (exclusive), negative from the end; null to the end. */
+  readonly stop: number | null;
+  /** Positive stride; null for 1. */
+  readonly step: number | null;
+}
 /** start:stop:step, as Python's slice. */
 export const sl = (start: number | null = null, stop: number | null = null, step: number | null = null): Slice => ({ [SLICE]: true, start, stop, step });
 

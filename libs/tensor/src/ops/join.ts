@@ -9,6 +9,10 @@ import { record, untracked } from '../grad-hook.js';
 /** Array.isArray without its narrowing (which would turn a readonly Tensor[] into any[]). */
 const isList = (v: unknown): boolean => Array.isArray(v);
 
+/**
+ * torch.cat: the tensors joined along existing dim `dim` into a new tensor of their promoted dtype; shapes
+ * must match outside `dim` (1-D empty tensors are skipped, as torch's legacy rule). Throws on 0-d inputs.
+ */
 export function cat(tensorsIn: readonly Tensor[], dim = 0): Tensor {
   if (!isList(tensorsIn) || tensorsIn.length === 0) throw new ArgumentError('cat', 'expected a non-empty list of tensors');
   tensorsIn.forEach((t, i) => { if (!(t instanceof Tensor)) throw new ArgumentError('cat', `element ${i} of the list is ${describe(t)}, not a tensor`); });
@@ -42,6 +46,7 @@ export function cat(tensorsIn: readonly Tensor[], dim = 0): Tensor {
   return record('cat', tensors, out, (g) => tensors.map((t, i) => (t.requiresGrad ? narrow(g, d, starts[i]!, t.shape[d]!) : undefined)));
 }
 
+/** torch.stack: tensors of one shape joined along a new dim inserted at `dim` (from -ndim-1 to ndim). */
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   if (!isList(tensors) || tensors.length === 0) throw new ArgumentError('stack', 'expected a non-empty list of tensors');
   tensors.forEach((t, i) => { if (!(t instanceof Tensor)) throw new ArgumentError('stack', `element ${i} of the list is ${describe(t)}, not a tensor`); });

@@ -20,6 +20,10 @@ function fillWhere(op: string, x: Tensor, cond: Tensor, value: number | boolean,
   return r.dtype === x.dtype ? r : r.to(x.dtype);
 }
 
+/**
+ * torch.masked_fill (out of place): x with `value` where the bool mask (broadcast against x) is true, keeping
+ * x's dtype. A non-bool mask holding only 0 and 1 is accepted as torch's byte masks; other values throw DTypeError.
+ */
 export function maskedFill(x: Tensor, mask: Tensor, value: number | boolean): Tensor {
   if (!(mask instanceof Tensor)) throw new DTypeError('maskedFill', `mask must be a bool tensor, got ${describe(mask)}`);
   checkFillValue('maskedFill', scalarOperand('maskedFill', value), x.dtype);
@@ -48,5 +52,10 @@ function triangle(op: string, x: Tensor, diagonal: number, lower: boolean): Tens
   });
 }
 
+/**
+ * torch.tril: x with elements above `diagonal` of its last two dims zeroed (0 the main diagonal, positive
+ * above it, negative below); batch dims are kept. Throws ShapeError for a non-empty x below rank 2.
+ */
 export const tril = (x: Tensor, diagonal = 0): Tensor => triangle('tril', x, diagonal, true);
+/** torch.triu: x with elements below `diagonal` of its last two dims zeroed; as tril otherwise. */
 export const triu = (x: Tensor, diagonal = 0): Tensor => triangle('triu', x, diagonal, false);

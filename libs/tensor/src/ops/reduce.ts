@@ -7,7 +7,10 @@ import { record } from '../grad-hook.js';
 import { abs, add, div, log, exp, mul, ne, sub, sqrt, where } from './elementwise.js';
 
 type Dims = number | readonly number[] | undefined;
-interface Keep { keepdim?: boolean }
+interface Keep {
+  /** Keep each reduced dim as size 1 (torch's keepdim), so the result broadcasts against the input. Default false. */
+  keepdim?: boolean;
+}
 
 const spec = (name: string): ReduceSpec => REDUCTIONS[name]!;
 
@@ -58,17 +61,29 @@ const primitive = (name: string) => {
   };
 };
 
+/**
+ * torch.sum, mean and prod over `dim` (one, several, or all when omitted or `[]`). sum and prod widen
+ * integer and bool inputs to int64; mean takes floating inputs only; prod takes one dim or all.
+ */
 export const sum = primitive('sum'), mean = primitive('mean'), prod = primitive('prod');
+/** torch.amax and amin: max / min over `dim` (all when omitted), NaN-propagating; ties share the gradient evenly. */
 export const amax = primitive('amax'), amin = primitive('amin');
+/**
+ * torch.argmax: int64 position of the largest value along one `dim`, or in the flattened tensor when omitted;
+ * the first of equal maxima, and a NaN counts as the largest. Throws on an empty reduced dim.
+ */
 export const argmax = primitive('argmax') as (x: Tensor, dim?: number, opt?: Keep) => Tensor;
+/** torch.argmin: as argmax, the first position of the smallest value (a NaN counts as the smallest). */
 export const argmin = primitive('argmin') as (x: Tensor, dim?: number, opt?: Keep) => Tensor;
 
 const cumsumSpec = spec('cumsum');
+/** torch.cumsum: inclusive running sum along `dim`, same shape as x (integer and bool inputs give int64). */
 export function cumsum(x: Tensor, dim: number): Tensor {
   const out = scan(cumsumSpec, x, dim);
   return record('cumsum', [x], out, (g) => [g.flip(dim).cumsum(dim).flip(dim)]);
 }
 
+/** Options of var and std: keepdim and the divisor's correction. */
 export interface VarOptions extends Keep {
   /** Subtracted from the element count in the divisor: 1 is Bessel's correction (default), 0 the population variance. */
   correction?: number;
@@ -86,6 +101,7 @@ export function var_(x: Tensor, dim?: Dims, opt: VarOptions = {}): Tensor {
   });
 }
 
+/** torch.std: the square root of var over `dim` (all when omitted), with Bessel's correction by default. */
 export function std(x: Tensor, dim?: Dims, opt: VarOptions = {}): Tensor {
   reduceTypes(spec('std'), x.dtype);
   return tidy(() => sqrt(var_(x, dimsOf(dim), opt)));

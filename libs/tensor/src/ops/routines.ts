@@ -50,6 +50,11 @@ function launch<K extends keyof Kernels>(backend: Backend, name: K, writes: read
   recordStep({ kind: 'routine', backend, name, writes: storages(writes), reads: storages([...reads, ...writes]), run: (e) => call(kernel, e), ...(takesEpilogue ? { takesEpilogue } : {}) });
 }
 
+/**
+ * torch.matmul: matrix product over the last two dims, batch dims broadcast. A 1-D `a` is a row and a
+ * 1-D `b` a column, that dim dropped from the result; `[..., m, k] @ [k, n]` runs as one product. Both
+ * operands of one numeric dtype; throws ShapeError when the inner dims differ.
+ */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   const backend = commonBackend('matmul', [a, b]);
   const dtype = accept(R['matmul']!, a, b);
@@ -98,9 +103,16 @@ function softmaxLike(name: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Te
       : out.mul(g.sub(g.mul(out).sum(d, { keepdim: true })))];
   });
 }
+/** torch.softmax: exp(x) normalised to sum 1 along `dim` (floating x; computed stably by the backend's kernel). */
 export const softmax = (x: Tensor, dim: number): Tensor => softmaxLike('softmax', x, dim);
+/** torch.log_softmax: x - logsumexp(x) along `dim`, more accurate than log(softmax(x)) for tiny probabilities. */
 export const logSoftmax = (x: Tensor, dim: number): Tensor => softmaxLike('logSoftmax', x, dim);
 
+/**
+ * F.layer_norm: normalises over the trailing dims `normalizedShape` to zero mean and unit (biased)
+ * variance, (x - mean) / sqrt(var + eps), then scales by `weight` and shifts by `bias` (both of
+ * `normalizedShape`). Throws ShapeError when the trailing dims do not match.
+ */
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
   const backend = commonBackend('layerNorm', [x, weight, bias]);
   accept(R['layerNorm']!, x, weight, bias);
@@ -137,6 +149,11 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   });
 }
 
+/**
+ * torch.gather: a tensor of index's shape whose element at position p is x at p with the `dim` coordinate
+ * replaced by `index[p]`. `index` is int64, of x's rank, no larger than x off `dim`; an out-of-range
+ * index throws IndexError (negative ones too).
+ */
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const backend = commonBackend('gather', [x, index]);
   accept(R['gather']!, x);
@@ -184,10 +201,18 @@ function scatterIntoZeros(x: Tensor, g: Tensor, dim: number, index: Tensor, src:
 const zerosOf = (x: Tensor, g: Tensor): Tensor => untracked(() => Tensor.empty(g.storage.backend, x.shape, g.dtype).zero_());
 
 /** A (values, indices) pair, as torch's namedtuple: destructure it, or read .values and .indices. */
-export type ValuesIndices = readonly [values: Tensor, indices: Tensor] & { readonly values: Tensor; readonly indices: Tensor };
+export type ValuesIndices = readonly [values: Tensor, indices: Tensor] & {
+  /** The values (sorted, or the top k). */
+  readonly values: Tensor;
+  /** Their int64 positions along the dim in the input. */
+  readonly indices: Tensor;
+};
+/** Makes a ValuesIndices pair from its two tensors. */
 export const valuesIndices = (values: Tensor, indices: Tensor): ValuesIndices => Object.assign([values, indices] as const, { values, indices });
 
+/** Options of sort and argsort. */
 export interface SortOptions {
+  /** Largest first (NaN first too, as it orders above every number). Default false. */
   descending?: boolean;
   /** Accepted for torch's signature: the sort is always stable (equal values keep their order). */
   stable?: boolean;
@@ -230,6 +255,11 @@ export function topk(x: Tensor, k: number, dim = -1, options: { largest?: boolea
   return valuesIndices(v.narrow(d, 0, k), untracked(() => i.narrow(d, 0, k)));
 }
 
+/**
+ * torch.scatter_add (out of place): a copy of x with each src element added at the position `index`
+ * names along `dim`; repeated indices accumulate. int64 index of x's rank, no larger than src anywhere
+ * nor than x off `dim`; the gradient to src needs index and src of one shape.
+ */
 export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
   const backend = commonBackend('scatterAdd', [x, index, src]);
   accept(R['scatterAdd']!, x, src);
@@ -249,6 +279,10 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   }, [index]);
 }
 
+/**
+ * torch.index_select: the slices of x at the positions a 0-d or 1-D int64/int32 `index` lists along `dim`,
+ * in that order (repeats allowed); out-of-range or negative indices throw IndexError.
+ */
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const backend = commonBackend('indexSelect', [x, index]);
   accept(R['indexSelect']!, x);
@@ -273,6 +307,11 @@ export function embedding(indices: Tensor, weight: Tensor): Tensor {
   return reshape(indexSelect(weight, 0, reshape(indices, [-1])), shape);
 }
 
+/**
+ * F.conv2d (cross-correlation): x `[N, C, H, W]` (or unbatched `[C, H, W]`), weight `[O, C/groups, kH, kW]`,
+ * optional bias `[O]` -> `[N, O, OH, OW]`. stride (default 1), padding (0) and dilation (1) take a number or a
+ * pair; shape mismatches throw ShapeError, a `groups` that does not divide C and O ArgumentError.
+ */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opt: Conv2dOptions = {}): Tensor {
   const backend = commonBackend('conv2d', [x, weight, bias]);
   accept(R['conv2d']!, x, weight, bias);
@@ -353,7 +392,17 @@ function refusable(backend: Backend, name: string, writes: readonly (Tensor | un
   return true;
 }
 
-export interface UnfoldOptions { kernelSize: number | Pair; stride?: number | Pair; padding?: number | Pair; dilation?: number | Pair }
+/** Patch geometry of unfold and fold, as F.unfold's arguments; a number means the same for height and width. */
+export interface UnfoldOptions {
+  /** Patch size, `kH` and `kW`. */
+  kernelSize: number | Pair;
+  /** Step between patches. Default 1. */
+  stride?: number | Pair;
+  /** Implicit zeros on each side of the input. Default 0. */
+  padding?: number | Pair;
+  /** Spacing between a patch's elements. Default 1. */
+  dilation?: number | Pair;
+}
 
 /** F.unfold: [N, C, H, W] -> [N, C*kh*kw, L], the sliding patches as columns. */
 export function unfold(x: Tensor, opt: UnfoldOptions): Tensor {
@@ -445,5 +494,13 @@ function avgDivisors(p: Pool2dPlan, countIncludePad: boolean, like: Tensor): Ten
   const t = Tensor.fromHost(like.storage.backend, host, like.dtype === 'float64' ? 'float64' : 'float32', [d.length]);
   return like.dtype === 'float16' ? t.to('float16') : t;
 }
+/**
+ * F.max_pool2d over `[N, C, H, W]` or `[C, H, W]`: each window's maximum (NaN if it holds one). stride defaults to
+ * kernelSize; padding may be at most half the kernel; the gradient goes to each window's first maximum.
+ */
 export const maxPool2d = (x: Tensor, opt: Pool2dOptions): Tensor => pool('maxPool2d', x, opt);
+/**
+ * F.avg_pool2d over `[N, C, H, W]` or `[C, H, W]`: each window's mean, padded zeros counted in the divisor
+ * unless `countIncludePad` is false; no dilation (other than 1) is accepted. stride defaults to kernelSize.
+ */
 export const avgPool2d = (x: Tensor, opt: Pool2dOptions): Tensor => pool('avgPool2d', x, opt);

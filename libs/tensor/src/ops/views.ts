@@ -4,6 +4,10 @@ import { viewStrides } from '../layout.js';
 import { Tensor } from '../tensor.js';
 import { record, untracked } from '../grad-hook.js';
 
+/**
+ * `dimIndex(op, dim, ndim)`: a dim counted from the end when negative, made non-negative (a 0-d tensor takes 0
+ * and -1); throws IndexError out of range and ArgumentError for a non-integer, naming `op`.
+ */
 export const dimIndex = normDim;
 
 /** Accepts both `f(2, 3)` and `f([2, 3])`. */
@@ -17,10 +21,24 @@ const make = (x: Tensor, shape: readonly number[], strides: readonly number[], o
 export const alias = (x: Tensor): Tensor => record('alias', [x], make(x, x.shape, x.strides), (g) => [g]);
 
 /** Indices [start, end) along one dim: the part of a tensor a narrow, a step-1 slice or a select picks. */
-export interface Region { readonly dim: number; readonly start: number; readonly end: number }
+export interface Region {
+  /** The dim the range runs along (non-negative). */
+  readonly dim: number;
+  /** First index, inclusive. */
+  readonly start: number;
+  /** Index past the last, exclusive. */
+  readonly end: number;
+}
 
 /** What an embedded gradient is: `source` placed by `pick` into zeros (`region`: where, when it is one range). */
-export interface Embedded { readonly source: Tensor; readonly pick: (t: Tensor) => Tensor; readonly region: Region | undefined }
+export interface Embedded {
+  /** The gradient that was placed: the view's gradient. */
+  readonly source: Tensor;
+  /** The view op itself, applied to a tensor of the input's shape (where `source` goes). */
+  readonly pick: (t: Tensor) => Tensor;
+  /** The one contiguous range `pick` selects, when it is one (narrow, select, a step-1 slice); else undefined. */
+  readonly region: Region | undefined;
+}
 const embedded = new WeakMap<Tensor, Embedded>();
 /**
  * How `t` was made by embed, if it was: autograd adds further embedded gradients of the same tensor
@@ -46,6 +64,10 @@ function embed(x: Tensor, g: Tensor, pick: (t: Tensor) => Tensor, region?: Regio
 /** The same data as a new leaf, outside the graph. */
 export const detach = (x: Tensor): Tensor => make(x, x.shape, x.strides);
 
+/**
+ * torch's `Tensor.view`: the same storage seen with a new shape (one dim may be -1, inferred). Throws
+ * ShapeError when x's strides cannot express it without a copy (use reshape).
+ */
 export function view(x: Tensor, shape: readonly number[]): Tensor {
   const target = inferShape('view', x.shape, shape, x.numel);
   const strides = viewStrides(x.shape, x.strides, target);
@@ -55,6 +77,7 @@ export function view(x: Tensor, shape: readonly number[]): Tensor {
   return record('view', [x], make(x, target, strides), (g) => [reshape(g, x.shape)]);
 }
 
+/** torch.reshape: a view where the strides allow one, else a contiguous copy with the new shape (one dim may be -1). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const target = inferShape('reshape', x.shape, shape, x.numel);
   const strides = viewStrides(x.shape, x.strides, target);
@@ -62,6 +85,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   return record('reshape', [x], make(x, target, strides), (g) => [reshape(g, x.shape)]);
 }
 
+/** torch.flatten: dims `startDim` to `endDim` (inclusive) merged into one; a 0-d tensor becomes `[1]`. */
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   const s = normDim('flatten', startDim, x.ndim), e = normDim('flatten', endDim, x.ndim);
   if (x.ndim === 0) return reshape(x, [1]);
@@ -69,6 +93,7 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   return reshape(x, [...x.shape.slice(0, s), x.shape.slice(s, e + 1).reduce((a, b) => a * b, 1), ...x.shape.slice(e + 1)]);
 }
 
+/** torch.permute: a view with dims reordered, result dim i being x's dim `dims[i]`; every dim exactly once. */
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   if (!Array.isArray(dims)) throw new ArgumentError('permute', `dims must be a list of integers, got ${describe(dims)}`);
   if (dims.length !== x.ndim) throw new ShapeError('permute', `expected ${x.ndim} dims for a tensor of shape ${fmtShape(x.shape)}, got ${fmtShape(dims)}`);
@@ -78,6 +103,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   return record('permute', [x], make(x, d.map((i) => x.shape[i]!), d.map((i) => x.strides[i]!)), (g) => [permute(g, inverse)]);
 }
 
+/** torch.transpose: a view with `dim0` and `dim1` swapped. */
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const a = normDim('transpose', dim0, x.ndim), b = normDim('transpose', dim1, x.ndim);
   if (x.ndim === 0) return alias(x);
@@ -85,13 +111,19 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   return permute(x, order);
 }
 
+/** torch.t: a 2-D tensor transposed (0-d and 1-D ones unchanged); throws ShapeError above rank 2. */
 export function t(x: Tensor): Tensor {
   if (x.ndim > 2) throw new ShapeError('t', `expects a tensor of rank <= 2, got shape ${fmtShape(x.shape)}; use transpose(dim0, dim1)`);
   return x.ndim < 2 ? alias(x) : transpose(x, 0, 1);
 }
 
+/** Every dim in reverse order, as a view (numpy's `x.T`; what `Tensor.T` returns). */
 export const reverseDims = (x: Tensor): Tensor => permute(x, x.shape.map((_, i) => x.ndim - 1 - i));
 
+/**
+ * torch's `Tensor.expand`: a view broadcasting size-1 dims (and new leading dims) to `shape` with zero strides,
+ * no copy; -1 keeps a dim's size. Elements then share memory, so write to a clone instead.
+ */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
   if (!Array.isArray(shape)) throw new ArgumentError('expand', `size must be a list of integers, got ${describe(shape)}`);
   if (shape.length < x.ndim) throw new ShapeError('expand', `target ${fmtShape(shape)} has fewer dims than input ${fmtShape(x.shape)}`);
@@ -113,6 +145,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   return record('expand', [x], make(x, shape.map((d, i) => (d === -1 ? x.shape[i - lead]! : d)), strides), (g) => [g]);
 }
 
+/** torch.narrow: a view of `length` elements along `dim` from `start` (negative counts from the end). */
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
   if (x.ndim === 0) throw new IndexError('narrow', 'cannot be applied to a 0-d tensor');
   const d = normDim('narrow', dim, x.ndim);
@@ -145,6 +178,7 @@ export function slice(x: Tensor, dim: number, startArg: number | null = 0, endAr
   return record('slice', [x], make(x, shape, strides, x.offset + s * x.strides[d]!), (g) => [embed(x, g, (t) => slice(t, d, start, end, step), step === 1 ? { dim: d, start: s, end: e } : undefined)]);
 }
 
+/** torch.select: the slice at `index` along `dim` (negative counts from the end), that dim removed; a view. */
 export function select(x: Tensor, dim: number, index: number): Tensor {
   if (x.ndim === 0) throw new IndexError('select', 'cannot be applied to a 0-d tensor');
   const d = normDim('select', dim, x.ndim);
@@ -199,12 +233,14 @@ export function unbind(x: Tensor, dim = 0): Tensor[] {
   return Array.from({ length: x.shape[d]! }, (_, i) => select(x, d, i));
 }
 
+/** torch.squeeze: a view without the size-1 dims among `dim` (all of them when omitted); other dims are kept. */
 export function squeeze(x: Tensor, dim?: number | readonly number[]): Tensor {
   const dims = new Set(normDims('squeeze', dim, x.ndim));
   const keep = x.shape.map((s, i) => !(dims.has(i) && s === 1));
   return record('squeeze', [x], make(x, x.shape.filter((_, i) => keep[i]), x.strides.filter((_, i) => keep[i])), (g) => [reshape(g, x.shape)]);
 }
 
+/** torch.unsqueeze: a view with a size-1 dim inserted at `dim` (from -ndim-1 to ndim). */
 export function unsqueeze(x: Tensor, dim: number): Tensor {
   const d = normDim('unsqueeze', dim, x.ndim + 1);
   const shape = x.shape.slice(), strides = x.strides.slice();
