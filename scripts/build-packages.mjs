@@ -22,7 +22,7 @@ const refusal = (name) =>
 const requireStub = (name) =>
   `// ${name} is an ES module package; this is what require() gets.\nthrow new Error(${JSON.stringify(refusal(name))});\n`;
 
-/** The addon built here (napi build --platform names it tessera-native.<platform>.node), into its package. */
+/** The addon built here (scripts/build-addon.mjs names it tessera-native.<platform>.node, as napi-rs does), into its package. */
 function platformBinaries() {
   const built = join(root, 'libs/kernels-native/native');
   const binaries = existsSync(built) ? readdirSync(built).filter((f) => f.endsWith('.node')) : [];

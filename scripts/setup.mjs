@@ -7,7 +7,7 @@
 // lockfile; Debian packages with apt-get as root, otherwise the exact command is printed and what it
 // enables is named as skipped. Data sets are extracted from the Debian packages that ship them.
 // `--bench` (run before the benchmarks) adds what only they need.
-import { execSync, spawnSync } from 'node:child_process';
+import { execSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -62,15 +62,27 @@ function aptUpdate() {
   aptUpdated = true;
 }
 
-function npmPackages() {
+/** What npm last installed here: 'start' (the flagship example's packages only) or 'test' (all). */
+const installedFor = join(root, 'node_modules', '.tessera-installed-for');
+
+/**
+ * npm packages, when node_modules is absent or older than the lockfile, or holds only npm start's set
+ * and the tests need the rest. For `--for start` only the examples' workspace without dev, optional
+ * and peer packages (tsx and tessera's own, seconds); a tree that had everything keeps everything.
+ */
+function npmPackages(level) {
   const marker = join(root, 'node_modules', '.package-lock.json');
   const lock = join(root, 'package-lock.json');
   const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs);
-  if (!stale) return;
-  console.log('[setup] installing npm packages');
+  const had = existsSync(installedFor) ? readFileSync(installedFor, 'utf8').trim() : stale ? undefined : 'test';
+  const want = level === 'start' && had !== 'test' ? 'start' : 'test';
+  if (!stale && !(want === 'test' && had === 'start')) return;
+  const only = want === 'start' ? ['-w', 'examples', '--omit=dev', '--omit=optional', '--omit=peer'] : [];
+  console.log(`[setup] installing npm packages${want === 'start' ? " (the examples' only; npm test adds the rest)" : ''}`);
   // onnxruntime-node (a benchmark peer) ships its CPU binaries in the package; skip its optional downloads.
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit', env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', ...only], { cwd: root, stdio: 'inherit', env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
   if (r.status !== 0) process.exit(r.status ?? 1);
+  writeFileSync(installedFor, `${want}\n`);
 }
 
 function debianPackages() {
@@ -200,15 +212,27 @@ function rustAddon(name, what, inputs, fallback, stale = () => false) {
   if (r.status !== 0) console.log(`[setup] ${what} failed to build; ${fallback}`);
 }
 
+/** `cargo fetch` in the background (best effort: the build fetches what is still missing). */
+function cargoFetch() {
+  return new Promise((done) => {
+    const child = spawn('cargo', ['fetch', '--quiet'], { cwd: root, stdio: 'ignore' });
+    child.on('error', () => done());
+    child.on('exit', () => done());
+  });
+}
+
 const nativeAddon = () => rustAddon('kernels-native', 'the native CPU addon', ['libs/kernels-native/rust', 'libs/kernels-native/src', 'libs/ops/src'], 'the pure-JS backend serves');
 
 if (args.for === 'start') {
-  npmPackages();
+  // The crates download while npm installs (a child process runs on while spawnSync blocks this one).
+  const fetching = cargoFetch();
+  npmPackages('start');
   dataSets();
+  await fetching;
   nativeAddon();
 } else {
   gpujsBuildDeps();
-  npmPackages();
+  npmPackages('test');
   debianPackages();
   vulkanDriver();
   gpujsWebGL();

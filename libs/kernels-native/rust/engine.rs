@@ -54,6 +54,14 @@ pub fn isa() -> Isa {
     })
 }
 
+/// Runs `body(i)` for every i in 0..n on the rayon pool. Takes the body as a trait object, so rayon's
+/// splitting machinery is compiled once rather than once per generated kernel (twice each, for ~660
+/// kernels): that was most of the crate's build time, and a call per chunk or row costs nothing beside
+/// the chunk's work.
+pub fn par_for(n: usize, body: &(dyn Fn(usize) + Sync)) {
+    (0..n).into_par_iter().for_each(body)
+}
+
 /// Work (elements touched, or multiply-adds) from which a call is split across the rayon pool; below
 /// it the call runs on the calling thread. Node's main thread is not a pool worker, so a parallel call
 /// hands its job over and sleeps until a worker wakes and finishes: tens of microseconds on a 2-core
@@ -158,7 +166,7 @@ macro_rules! map_fn {
                     _ => staged(l, &f, lo, hi),
                 };
                 if n >= PARALLEL_WORK {
-                    (0..n.div_ceil(CHUNK)).into_par_iter().for_each(|c| body(c * CHUNK, ((c + 1) * CHUNK).min(n)));
+                    par_for(n.div_ceil(CHUNK), &|c| body(c * CHUNK, ((c + 1) * CHUNK).min(n)));
                 } else {
                     body(0, n);
                 }
@@ -178,7 +186,7 @@ macro_rules! map_fn {
                     put(&l.out, offs[0] + j * so, f($(at::<$A>(&l.ins[$k], offs[$k + 1] + j * $x)),*));
                 }
             };
-            if n >= PARALLEL_WORK && rows > 1 { (0..rows).into_par_iter().for_each(row) } else { (0..rows).for_each(row) }
+            if n >= PARALLEL_WORK && rows > 1 { par_for(rows, &row) } else { (0..rows).for_each(row) }
         }
     };
 }
@@ -256,7 +264,7 @@ fn for_outer(l: &ReduceLaunch, work: usize, body: impl Fn(isize, isize) + Sync) 
     let m: usize = l.outer.iter().product();
     let ko = l.outer.len();
     let at = |i: usize| (offsets_of(l.outer, &l.x.strides[..ko], i), offsets_of(l.outer, &l.out.strides[..ko], i));
-    if work >= PARALLEL_WORK && m > 1 { (0..m).into_par_iter().for_each(|i| { let (a, b) = at(i); body(a, b) }) } else { (0..m).for_each(|i| { let (a, b) = at(i); body(a, b) }) }
+    if work >= PARALLEL_WORK && m > 1 { par_for(m, &|i| { let (a, b) = at(i); body(a, b) }) } else { (0..m).for_each(|i| { let (a, b) = at(i); body(a, b) }) }
 }
 
 pub unsafe fn reduce<A: Copy, Acc: Count, O>(l: &ReduceLaunch, init: Acc, map: impl Fn(A) -> Acc + Sync, combine: impl Fn(Acc, Acc) -> Acc + Sync, finalize: impl Fn(Acc, Acc) -> O + Sync) {
@@ -382,7 +390,7 @@ unsafe fn reduce_columns<A: Copy, Acc: Count, O>(l: &ReduceLaunch, init: Acc, ma
         });
         for j in 0..w { put(&l.out, oo + j as isize * out_step, finalize(combine(acc[j], block[j]), Acc::count(n))); }
     };
-    if n * cols * (tasks / tiles) >= PARALLEL_WORK && tasks > 1 { (0..tasks).into_par_iter().for_each(task) } else { (0..tasks).for_each(task) }
+    if n * cols * (tasks / tiles) >= PARALLEL_WORK && tasks > 1 { par_for(tasks, &task) } else { (0..tasks).for_each(task) }
 }
 
 /// Index of the best element (first on ties) along the inner dims, as int64.
