@@ -3,7 +3,7 @@
  * isinf, isfinite, nan_to_num; F.linear, smooth_l1_loss, kl_div, one_hot, normalize,
  * cosine_similarity, and torch.nn.functional's activations, conv2d, pooling (adaptive too),
  * layer_norm, embedding, batch_norm, binary_cross_entropy by their names; sort, argsort, topk,
- * max and min along a dim; any, all, repeat, repeat_interleave, unflatten; einsum; interpolate and
+ * max and min along a dim (their gradients at ties too); any, all, repeat, repeat_interleave, unflatten; einsum; interpolate and
  * Upsample; conv_transpose2d; cumprod and its gradient through zeros; pad's reflect, replicate
  * and circular modes) against Debian's torch (/usr/bin/python3, python3-torch) on the same inputs, and
  * their typed errors where torch raises.
@@ -34,6 +34,9 @@ bn_train = F.batch_norm(x, rm, rv, torch.tensor([1., 2., 3.]), torch.tensor([0.,
 pb = torch.tensor([[0.0, 0.3, 1.0], [0.9, 0.5, 0.01]]); tb = torch.tensor([[0., 1., 1.], [1., 0.5, 0.]])
 st = torch.tensor([[2., 1., 2., float('nan'), -1.], [0., 0., 3., 1., 0.]])
 q4 = torch.arange(48.).view(2, 2, 3, 4) / 10; k4 = torch.arange(40.).view(2, 2, 5, 2).repeat(1, 1, 1, 2) / 7
+tie = torch.tensor([[1., 3., 3.], [2., 2., 0.]]); tmx = tie.clone().requires_grad_(); tmx.max(1).values.sum().backward()
+tmn = tie.neg().requires_grad_(); (tmn.min(1, keepdim=True).values * torch.tensor([[1.], [2.]])).sum().backward()
+t0 = torch.tensor(5.).requires_grad_(); (t0.max(0).values * 2 + t0.sort(0).values).backward()
 cp = torch.tensor([[0.5, -2.0, 0.0, 3.0, 1.5, -0.25], [1.1, 0.9, -1.2, 2.0, 0.0, 0.0]]); cpr = cp.clone().requires_grad_(); torch.cumprod(cpr, 1).sum().backward(); cpg = cpr.grad
 kt = torch.arange(18.).view(1, 2, 3, 3) / 9 - 0.4; ktb = torch.tensor([0.2, -0.3]); img2 = torch.arange(64.).view(1, 4, 4, 4) / 20; kt2 = torch.arange(48.).view(4, 2, 2, 3) / 30 - 0.7
 out = {
@@ -56,7 +59,7 @@ out = {
   'batchNormTrain': bn_train, 'bnRM': rm, 'bnRV': rv, 'batchNormEval': F.batch_norm(x, torch.tensor([0.5, -1., 0.]), torch.tensor([1., 4., 0.25]), torch.tensor([1., 2., 3.]), None, eps=1e-3),
   'sortV': torch.sort(st, dim=1, stable=True)[0], 'sortI': torch.sort(st, dim=1, stable=True)[1], 'sortDescI': torch.sort(st, dim=0, descending=True, stable=True)[1],
   'argsort': torch.sort(st, dim=1, descending=True, stable=True)[1], 'topkV': torch.topk(x, 2, 1)[0], 'topkI': torch.topk(x, 2, 1)[1], 'topkSmall': torch.topk(x, 1, 0, largest=False)[1],
-  'maxV': x.max(1)[0], 'maxI': x.max(1)[1], 'minI': x.min(0, keepdim=True)[1], 'maxAll': x.max(), 'minOther': x.min(t),
+  'maxTieGrad': tmx.grad, 'minTieGrad': tmn.grad, 'scalarGrad': t0.grad, 'maxV': x.max(1)[0], 'maxI': x.max(1)[1], 'minI': x.min(0, keepdim=True)[1], 'maxAll': x.max(), 'minOther': x.min(t),
   'any': (x > 1).any(), 'anyDim': x.gt(1).any(1), 'allDim': x.all(0), 'allKeep': torch.all(x > -1, 1, keepdim=True),
   'repeat': x.repeat(2, 1, 2), 'repeatInterleave': x.repeat_interleave(2, dim=1), 'repeatInterleaveFlat': x.repeat_interleave(2),
   'repeatInterleaveList': x.repeat_interleave(torch.tensor([1, 3]), dim=0), 'unflatten': torch.arange(12).unflatten(0, (3, -1)),
@@ -94,6 +97,10 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
   const st = tsr.tensor([[2, 1, 2, NaN, -1], [0, 0, 3, 1, 0]]);
   const q4 = tsr.arange(48).view(2, 2, 3, 4).div(10), k4 = tsr.arange(40).view(2, 2, 5, 2).repeat(1, 1, 1, 2).div(7);
   const cp = tsr.tensor([[0.5, -2, 0, 3, 1.5, -0.25], [1.1, 0.9, -1.2, 2, 0, 0]]);
+  // max/min along a dim send the gradient to the returned index only, ties or not (amax shares it).
+  const tie = tsr.tensor([[1, 3, 3], [2, 2, 0]]), tmx = tie.clone().requiresGrad_(), tmn = tie.neg().requiresGrad_();
+  tmx.max(1).values.sum().backward(); tmn.min(1, { keepdim: true }).values.mul(tsr.tensor([[1], [2]])).sum().backward();
+  const t0 = tsr.tensor(5).requiresGrad_(); t0.max(0).values.mul(2).add(t0.sort(0).values).backward();
   const cpr = cp.clone().requiresGrad_(); tsr.cumprod(cpr, 1).sum().backward(); const cpg = cpr.grad!;
   const kt = tsr.arange(18).view(1, 2, 3, 3).div(9).sub(0.4), ktb = tsr.tensor([0.2, -0.3]), img2 = tsr.arange(64).view(1, 4, 4, 4).div(20), kt2 = tsr.arange(48).view(4, 2, 2, 3).div(30).sub(0.7);
   const ours: Record<string, tsr.Tensor> = {
@@ -116,7 +123,7 @@ describe.skipIf(skipWithoutTorch())('torch functions match PyTorch (python3-torc
     batchNormTrain: bnTrain, bnRM: rm, bnRV: rv, batchNormEval: F.batchNorm(x, tsr.tensor([0.5, -1, 0]), tsr.tensor([1, 4, 0.25]), tsr.tensor([1, 2, 3]), undefined, false, 0.1, 1e-3),
     sortV: st.sort(1).values, sortI: st.sort(1).indices, sortDescI: st.sort(0, { descending: true }).indices,
     argsort: st.argsort(1, { descending: true }), topkV: x.topk(2, 1).values, topkI: x.topk(2, 1).indices, topkSmall: x.topk(1, 0, { largest: false }).indices,
-    maxV: x.max(1).values, maxI: x.max(1).indices, minI: x.min(0, { keepdim: true }).indices, maxAll: x.max(), minOther: x.min(t),
+    maxTieGrad: tmx.grad!, minTieGrad: tmn.grad!, scalarGrad: t0.grad!, maxV: x.max(1).values, maxI: x.max(1).indices, minI: x.min(0, { keepdim: true }).indices, maxAll: x.max(), minOther: x.min(t),
     any: x.gt(1).any(), anyDim: x.gt(1).any(1), allDim: x.all(0), allKeep: tsr.all(x.gt(-1), 1, { keepdim: true }),
     repeat: x.repeat(2, 1, 2), repeatInterleave: x.repeatInterleave(2, 1), repeatInterleaveFlat: x.repeatInterleave(2),
     repeatInterleaveList: x.repeatInterleave(tsr.tensor([1, 3], { dtype: 'int64' }), 0), unflatten: tsr.arange(12).unflatten(0, [3, -1]),

@@ -410,6 +410,7 @@ export class Tensor implements View {
   /**
    * torch's max: over everything; along `dim`, the values and their positions (as torch's
    * namedtuple: destructure it or read .values and .indices); against another tensor, elementwise.
+   * Along a dim the gradient goes to the returned position only; over everything, ties share it (torch's).
    */
   max(): T;
   max(dim: number, opt?: { keepdim?: boolean }): rt.ValuesIndices;
@@ -417,7 +418,7 @@ export class Tensor implements View {
   max(a?: number | T, opt?: { keepdim?: boolean }): T | rt.ValuesIndices {
     if (a === undefined) return rd.amax(this);
     if (a instanceof Tensor) return ew.maximum(this, a);
-    return rt.valuesIndices(rd.amax(this, a, opt), rd.argmax(this, a, opt));
+    return rt.extremeAlong('max', this, a, opt?.keepdim);
   }
   /** torch's min, as max. */
   min(): T;
@@ -426,7 +427,7 @@ export class Tensor implements View {
   min(a?: number | T, opt?: { keepdim?: boolean }): T | rt.ValuesIndices {
     if (a === undefined) return rd.amin(this);
     if (a instanceof Tensor) return ew.minimum(this, a);
-    return rt.valuesIndices(rd.amin(this, a, opt), rd.argmin(this, a, opt));
+    return rt.extremeAlong('min', this, a, opt?.keepdim);
   }
   /** torch.sort along `dim` (default last): values and int64 positions, stable, NaN above every number. */
   sort(dim?: number, opt?: rt.SortOptions): rt.ValuesIndices { return rt.sort(this, dim, opt); }

@@ -13,6 +13,7 @@ import { clone } from './convert.js';
 import { arange } from '../factories.js';
 import { gradWanted, record, untracked } from '../grad-hook.js';
 import { expand, reshape, unsqueeze } from './views.js';
+import { amax, amin, argmax, argmin } from './reduce.js';
 
 function accept(spec: RoutineSpec, ...ts: (Tensor | undefined)[]): DType {
   const present = ts.filter((t): t is Tensor => t !== undefined);
@@ -210,6 +211,23 @@ export type ValuesIndices = readonly [values: Tensor, indices: Tensor] & {
 /** Makes a ValuesIndices pair from its two tensors. */
 export const valuesIndices = (values: Tensor, indices: Tensor): ValuesIndices => Object.assign([values, indices] as const, { values, indices });
 
+/**
+ * torch's max(dim) and min(dim): the extreme values along `dim` with their first positions (int64). The
+ * values' gradient goes to those positions only, as torch's; amax/amin share it among tied elements.
+ */
+export function extremeAlong(which: 'max' | 'min', x: Tensor, dim: number, keepdim = false): ValuesIndices {
+  if (x.ndim === 0) {
+    normDim(which, dim, 1);
+    const [v, i] = extremeAlong(which, reshape(x, [1]), 0, false);
+    return valuesIndices(reshape(v, []), i);
+  }
+  const d = normDim(which, dim, x.ndim);
+  const indices = (which === 'max' ? argmax : argmin)(x, d, { keepdim });
+  const values = untracked(() => (which === 'max' ? amax : amin)(x, d, { keepdim }));
+  const along = (t: Tensor): Tensor => (keepdim ? t : unsqueeze(t, d));
+  return valuesIndices(record(which, [x], values, (g) => [scatterAdd(zerosOf(x, g), d, along(indices), along(g))], [indices]), indices);
+}
+
 /** Options of sort and argsort. */
 export interface SortOptions {
   /** Largest first (NaN first too, as it orders above every number). Default false. */
@@ -228,7 +246,7 @@ export function sort(x: Tensor, dim = -1, options: SortOptions = {}): ValuesIndi
   if (x.ndim === 0) {
     // A 0-d tensor is one line of one element (torch takes dim 0 or -1 there).
     normDim('sort', dim, 1);
-    const [v, i] = sort(untracked(() => reshape(x, [1])), 0, options);
+    const [v, i] = sort(reshape(x, [1]), 0, options);
     return valuesIndices(reshape(v, []), untracked(() => reshape(i, [])));
   }
   const d = normDim('sort', dim, x.ndim), backend = x.storage.backend;
