@@ -54,12 +54,12 @@ export class StepLR extends LRScheduler {
 }
 
 /**
- * torch's CosineAnnealingLR in closed form: the rate follows half a cosine from the initial one down
- * to etaMin (default 0) over tMax steps, then stays at etaMin (torch's recursive form climbs back up).
+ * torch's CosineAnnealingLR in closed form: the rate follows a cosine from the initial one down to
+ * etaMin (default 0) over tMax steps and, past tMax, back up over the next tMax, as torch's does.
  */
 export class CosineAnnealingLR extends LRScheduler {
   constructor(opt: HasParamGroups, tMax: number, etaMin = 0) {
-    super(opt, (e, base) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * Math.min(e, tMax)) / tMax))) / 2);
+    super(opt, (e, base) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * e) / tMax))) / 2);
   }
 }
 
