@@ -52,9 +52,11 @@ export function serialize(tensors: Readonly<Record<string, Tensor>>, metadata?: 
     chunks.push(data);
     offset += data.byteLength;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // keeps the data 8-byte aligned, as the reference writer does
-  const head = new TextEncoder().encode(json);
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  // Spaces up to a multiple of 8 bytes (UTF-8 bytes, not characters: names may be non-ASCII) keep the
+  // data 8-byte aligned, as the reference writer does.
+  const head = new Uint8Array(json.byteLength + ((8 - (json.byteLength % 8)) % 8)).fill(0x20);
+  head.set(json);
   const out = new Uint8Array(8 + head.byteLength + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(head.byteLength), true);
   out.set(head, 8);

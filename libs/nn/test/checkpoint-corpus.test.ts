@@ -45,6 +45,15 @@ describe('safetensors corruption corpus', () => {
     expect(rejectedByHf).toBeGreaterThan(40);
   });
 
+  it('keeps the data 8-byte aligned when names and metadata are not ASCII (the padding counts UTF-8 bytes)', () => {
+    for (const name of ['poids', 'poids_é', '重み', 'w😀']) {
+      const bytes = nn.serialize({ [name]: tsr.tensor([1.5, -2], { dtype: 'float64' }) }, { note: 'ünïcode' });
+      const headerBytes = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+      expect((8 + headerBytes) % 8, name).toBe(0);
+      expect([...(nn.deserialize(bytes)[name]!.dataSync() as Float64Array)]).toEqual([1.5, -2]);
+    }
+  });
+
   it('a save killed mid-write leaves a temporary file that the next save to the path removes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-kill-'));
     const path = join(dir, 'big.safetensors');
