@@ -186,7 +186,7 @@ export interface AdamOptions {
 
 class AdamBase extends Optimizer<Required<AdamOptions>> {
   constructor(params: ParamsInput<Required<AdamOptions>>, opt: AdamOptions, private readonly decoupled: boolean, defaultDecay: number) {
-    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: defaultDecay, amsgrad: false, ...opt });
+    super(params, checkAdamFamily(decoupled ? 'AdamW' : 'Adam', { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: defaultDecay, amsgrad: false, ...opt }));
   }
   /**
    * torch.optim.Adam(W)'s update in four passes over the parameter: the moments as lerps (as torch
@@ -365,9 +365,18 @@ export type RAdamOptions = BetaOptions;
 
 /** The Adam family's defaults under `opt`, checked. */
 function betaDefaults(name: string, lr: number, opt: BetaOptions): Required<BetaOptions> {
-  const o = { lr, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, ...opt };
+  return checkAdamFamily(name, { lr, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, ...opt });
+}
+/** torch's checks of the Adam family's hyperparameters: eps and weightDecay >= 0, each beta in [0, 1). */
+function checkAdamFamily<O extends Required<BetaOptions>>(name: string, o: O): O {
   checkHyper(name, 'eps', o.eps);
   checkHyper(name, 'weightDecay', o.weightDecay);
+  const betas: unknown = o.betas;
+  if (!Array.isArray(betas) || betas.length !== 2) throw new ArgumentError(name, `betas must be a pair of numbers, got ${describe(betas)}`);
+  betas.forEach((v: unknown, i) => {
+    const b = checkNumber(name, `betas[${i}]`, v);
+    if (!(b >= 0 && b < 1)) throw new ArgumentError(name, `invalid beta parameter at index ${i}: ${b} (must be in [0, 1))`);
+  });
   return o;
 }
 /** Counts this step in the state and returns the count. */

@@ -166,6 +166,13 @@ describe('optimizers, schedulers, clipping', () => {
     expect(() => new nn.Adagrad(ps, { eps: Number.NaN })).toThrow(tsr.ArgumentError);
     expect(() => new nn.Adadelta(ps, { rho: 1.5 })).toThrow(tsr.ArgumentError);
     expect(() => new nn.Adadelta(ps, { lr: -1 })).toThrow(tsr.ArgumentError);
+    // The Adam family checks what torch checks: each beta in [0, 1), eps and weightDecay >= 0.
+    expect(() => new nn.Adam(ps, { betas: [1, 0.999] })).toThrow(/invalid beta parameter at index 0/);
+    expect(() => new nn.AdamW(ps, { betas: [0.9, -0.1] })).toThrow(/invalid beta parameter at index 1/);
+    expect(() => new nn.AdamW(ps, { eps: -1e-8 })).toThrow(tsr.ArgumentError);
+    expect(() => new nn.Adam(ps, { weightDecay: Number.NaN })).toThrow(tsr.ArgumentError);
+    expect(() => new nn.NAdam(ps, { betas: [0.9] as unknown as [number, number] })).toThrow(/betas must be a pair/);
+    expect(() => new nn.AdamW(ps, { betas: [0, 0.5] })).not.toThrow();
   });
 
   it('schedulers follow their closed forms', () => {
