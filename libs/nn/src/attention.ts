@@ -103,8 +103,10 @@ export class MultiheadAttention extends Module<[Tensor, Tensor?, Tensor?, Multih
       if (causal) scores = scores.maskedFill(tril(ones([l, s], { dtype: 'bool', device: q.device })).logicalNot(), -Infinity);
       if (mask) scores = scores.add(mask);
       const attn = scores.softmax(-1);
-      o = dropout(attn, this.dropout, this.training).matmul(v);
-      weights = call.averageAttnWeights ?? true ? attn.mean(1) : attn;
+      // The weights returned are those applied to v: after dropout in training, as torch's.
+      const applied = dropout(attn, this.dropout, this.training);
+      o = applied.matmul(v);
+      weights = call.averageAttnWeights ?? true ? applied.mean(1) : applied;
       if (unbatched) weights = weights.squeeze(0);
     } else {
       o = scaledDotProductAttention(q, k, v, { attnMask: mask, isCausal: causal, dropoutP: this.dropout, training: this.training });

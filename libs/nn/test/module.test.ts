@@ -128,6 +128,20 @@ describe('layers', () => {
     expect(y2.narrow(1, 0, 3).sub(y.narrow(1, 0, 3)).abs().amax().itemSync() as number).toBeLessThan(1e-6);
     expect(y2.narrow(1, 3, 2).sub(y.narrow(1, 3, 2)).abs().amax().itemSync() as number).toBeGreaterThan(1e-3);
   });
+
+  it('multi-head attention in training returns the weights it applied, after dropout (as torch)', () => {
+    tsr.manualSeed(6);
+    const mha = new nn.MultiheadAttention(8, 2, { dropout: 0.5, batchFirst: true, bias: false });
+    const x = tsr.randn([1, 6, 8]);
+    const [y, w] = mha.forward(x, x, x, { averageAttnWeights: false });
+    const weights = w!.tolistSync() as number[][][][];
+    expect(weights.flat(3).some((v) => v === 0), 'dropped weights are zeros').toBe(true);
+    // The output is exactly these weights applied to the projected values, then projected out.
+    const vProj = x.matmul(mha.inProjWeight.narrow(0, 16, 8).t()).view(1, 6, 2, 4).transpose(1, 2);
+    const mixed = w!.matmul(vProj).transpose(1, 2).reshape(1, 6, 8);
+    const want = mixed.matmul(mha.outProj.weight.t());
+    expect(want.sub(y).abs().amax().itemSync() as number).toBeLessThan(1e-5);
+  });
 });
 
 describe('optimizers, schedulers, clipping', () => {
