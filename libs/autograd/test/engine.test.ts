@@ -102,6 +102,16 @@ describe('backward and grad', () => {
     expect(tsr.jvp((u) => m.matmul(u), [x], [tsr.tensor([1, 0], { dtype: 'float64' })])[1].tolistSync()).toEqual([1, 3]);
   });
 
+  it('jvp of a function of no input is zero; wrong tangents are typed errors', () => {
+    const x = tsr.tensor([0.3, 1.2]), v = tsr.tensor([1, -1]);
+    expect(tsr.jvp(() => tsr.tensor([5, 6, 7]), [x], [v])[1].tolistSync()).toEqual([0, 0, 0]);
+    const y = tsr.tensor([2]);
+    expect(tsr.jvp((_a, b) => b!.mul(3), [x, y], [v, tsr.tensor([1])])[1].tolistSync()).toEqual([3]);
+    expect(tsr.jvp((a) => a.detach().mul(2), [x], [v])[1].tolistSync()).toEqual([0, 0]);
+    expect(() => tsr.jvp((a) => a, [x], [])).toThrow(tsr.ArgumentError);
+    expect(() => tsr.jvp((a) => a, [x], [tsr.tensor([1, 2, 3])])).toThrow(tsr.ShapeError);
+  });
+
   it('keeps graph values alive when intermediates are disposed (tidy)', () => {
     const a = leaf([1, 2, 3]);
     const y = tsr.tidy(() => a.exp().mul(a).sum());
