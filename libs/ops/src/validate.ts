@@ -86,7 +86,9 @@ export function checkFillValue(op: string, v: number | boolean, dtype: DType): v
   const { min, max } = DTYPES[dtype];
   // Integers wrap into an unsigned dtype from -max up (torch's rule for Python ints); fractions must fit as they are.
   const lo = min === 0 && Number.isInteger(v) ? -max : min;
-  if (!Number.isFinite(v) || v < lo || v > max) throw new ArgumentError(op, `value ${v} cannot be converted to ${dtype} without overflow`);
+  // int64's max, 2^63 - 1, is 2^63 as a double: the bound is exclusive there, or 2^63 would wrap to -2^63.
+  const over = dtype === 'int64' ? v >= 2 ** 63 : v > max;
+  if (!Number.isFinite(v) || v < lo || over) throw new ArgumentError(op, `value ${v} cannot be converted to ${dtype} without overflow`);
 }
 
 /** An options object (or undefined): a misplaced positional value fails here, not deep inside. */

@@ -22,6 +22,11 @@ describe('impossible tensors are refused', () => {
     refuses(() => tsr.zeros([-1]), tsr.ShapeError, 'zeros');
     refuses(() => tsr.ones([2, NaN]), tsr.ArgumentError, 'ones');
   });
+  it('a fill value past int64 is refused, 2^63 included (it is int64 max + 1 as a double, and wrapped to -2^63)', () => {
+    refuses(() => tsr.full([1], 2 ** 63, { dtype: 'int64' }), tsr.ArgumentError, 'full', 'int64');
+    refuses(() => tsr.zeros([1], { dtype: 'int64' }).fill_(2 ** 63), tsr.ArgumentError, 'fill_', 'int64');
+    expect(tsr.full([1], -(2 ** 63), { dtype: 'int64' }).tolistSync()).toEqual([-(2 ** 63)]);
+  });
   it('narrow and slice of a 0-d tensor', () => {
     refuses(() => tsr.tensor(5).narrow(0, 0, 3), tsr.IndexError, 'narrow', '0-d');
     refuses(() => tsr.tensor(5).slice(0, 0, 1), tsr.IndexError, 'slice', '0-d');
