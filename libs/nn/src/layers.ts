@@ -721,12 +721,13 @@ export class RMSNorm extends Module {
     elementwiseAffine?: boolean;
   } = {}) {
     super();
-    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    this.normalizedShape = checkShape('RMSNorm', typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape], 'normalizedShape');
+    if (this.normalizedShape.length === 0) throw new ArgumentError('RMSNorm', 'normalizedShape must name at least one dim');
     if (opt.elementwiseAffine ?? true) this.weight = parameter(ones(this.normalizedShape.slice()));
   }
   forward(x: Tensor): Tensor {
     const k = this.normalizedShape.length;
-    if (x.shape.slice(-k).some((s, i) => s !== this.normalizedShape[i])) throw new ShapeError('RMSNorm', `input ${fmtShape(x.shape)} does not end in ${fmtShape(this.normalizedShape)}`);
+    if (x.ndim < k || x.shape.slice(-k).some((s, i) => s !== this.normalizedShape[i])) throw new ShapeError('RMSNorm', `input ${fmtShape(x.shape)} does not end in ${fmtShape(this.normalizedShape)}`);
     const eps = this.opt.eps ?? (x.dtype === 'float64' ? 2 ** -52 : x.dtype === 'float16' ? 2 ** -10 : 2 ** -23);
     const dims = Array.from({ length: k }, (_, i) => x.ndim - k + i);
     const y = x.mul(x.square().mean(dims, { keepdim: true }).add(eps).rsqrt());

@@ -90,5 +90,9 @@ describe('RMSNorm', () => {
       plane.forEach((row, j) => row.forEach((v, k) => expect(Math.abs(y[i]![j]![k]! - v * r * w[j]![k]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(v * r * w[j]![k]!)))));
     });
     expect(() => m.forward(tsr.randn([3, 5, 4]))).toThrow(tsr.ShapeError);
+    // An input with fewer dims than normalizedShape, even one matching its tail, is refused too.
+    expect(() => new nn.RMSNorm([3, 4]).forward(tsr.randn([3]))).toThrow(tsr.ShapeError);
+    expect(() => new nn.RMSNorm([2, -1])).toThrow(tsr.ShapeError);
+    expect(() => new nn.RMSNorm([])).toThrow(tsr.ArgumentError);
   });
 });

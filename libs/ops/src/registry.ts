@@ -1,4 +1,5 @@
 /** Every spec by name: what backends, the dispatcher and the conformance suite iterate over. */
+import { ArgumentError } from './errors.js';
 import type { ElementwiseSpec, OpSpec, ReduceSpec, RoutineSpec } from './spec.js';
 import * as binary from './specs/binary.js';
 import * as reduce from './specs/reduce.js';
@@ -24,15 +25,15 @@ export const ROUTINES: Readonly<Record<string, RoutineSpec>> = byName<RoutineSpe
 /** Every spec of every kind, elementwise first. */
 export const ALL_SPECS: readonly OpSpec[] = [...Object.values(ELEMENTWISE), ...Object.values(REDUCTIONS), ...Object.values(ROUTINES)];
 
-/** The elementwise spec named `name`; throws a plain Error for an unknown name (a bug, not a user mistake). */
+/** The elementwise spec named `name`; throws ArgumentError for an unknown name. */
 export function elementwiseSpec(name: string): ElementwiseSpec {
   const s = ELEMENTWISE[name];
-  if (!s) throw new Error(`no elementwise spec named '${name}'`);
+  if (!s) throw new ArgumentError('elementwiseSpec', `no elementwise spec named '${name}'`);
   return s;
 }
-/** The reduction spec named `name`; throws a plain Error for an unknown name. */
+/** The reduction spec named `name`; throws ArgumentError for an unknown name. */
 export function reduceSpec(name: string): ReduceSpec {
   const s = REDUCTIONS[name];
-  if (!s) throw new Error(`no reduction spec named '${name}'`);
+  if (!s) throw new ArgumentError('reduceSpec', `no reduction spec named '${name}'`);
   return s;
 }
