@@ -240,9 +240,8 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
    * itself falls back to its JS kernel (a layout or dtype mix the addon does not take, which compiled
    * steps do not produce), the epilogue runs right after it instead.
    */
-  const EPILOGUE_ROUTINES = new Set(['matmul', 'softmaxBackward', 'layerNormBackward']);
   const fusesEpilogue = (routine: string, dtype: DType, k: ElementwiseKernel): boolean =>
-    EPILOGUE_ROUTINES.has(routine) && (dtype === 'float32' || dtype === 'float64') && bytecodeOf(k) !== undefined;
+    ['matmul', 'softmaxBackward', 'layerNormBackward'].includes(routine) && (dtype === 'float32' || dtype === 'float64') && bytecodeOf(k) !== undefined;
   /** Epilogue e's program and launch, packed as for `fused`, with its arrays. */
   function epilogueArgs(e: Epilogue): EpilogueArgs {
     const code = bytecodeOf(e.kernel)!;

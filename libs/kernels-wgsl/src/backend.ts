@@ -7,7 +7,7 @@ import { type DType, DTypeError, DeviceError } from '@tessera/ops';
 import type { Backend, TypedArray } from '@tessera/tensor';
 import { type WBuffer, byteSize, fromDevice, toDevice } from './buffer.js';
 import { STORAGE_BYTES, valueType } from './emit.js';
-import { runElementwise, runReduce } from './kernels.js';
+import { runElementwise, runElementwiseGroup, runReduce } from './kernels.js';
 import { createRoutines } from './routines.js';
 import type { Runtime } from './runtime.js';
 
@@ -51,6 +51,13 @@ export function createWebGPUBackend(rt: Runtime): Backend & { readonly runtime: 
     },
     free: (buffer) => rt.release((buffer as WBuffer).gpu),
     elementwise: (k, l) => runElementwise(rt, k, l),
+    // Horizontal groups (compile's group.ts, within maxKernelBuffers): one dispatch for them all.
+    groupable: () => true,
+    // Epilogues: these float32 routines run them per element as they store it (routines.ts), within
+    // the storage-buffer budget (the routine's own buffers, up to 5, and the epilogue's).
+    fusesEpilogue: (routine, dtype, k) => ['matmul', 'softmaxBackward', 'layerNormBackward'].includes(routine) && dtype === 'float32'
+      && 5 + 1 + (k.outputs?.length ?? 0) + k.inputs.length <= rt.maxStorageBuffers - 1,
+    elementwiseGroup: (k, launches) => runElementwiseGroup(rt, k, launches),
     reduce: (k, l) => runReduce(rt, k, l, temp, (b) => rt.release(b.gpu)),
     routines: createRoutines(rt),
   };

@@ -30,33 +30,91 @@ export function elementwiseSource(k: ElementwiseKernel, rank: number, share: rea
     bufs.push({ name, dtype, write: j < nOut });
     return name;
   });
-  const opBase = (j: number) => 1 + rank + j * (rank + 1);
-  const pBase = opBase(dtypes.length);
+  return shader(bufs, ['if (tid >= M[0]) { return; }', elementwiseBody(k, rank, arr, 0, 'tid')].join('\n  '));
+}
+
+/** A launch's meta words: n, shape[R], per operand (results, then inputs) offset and strides[R], params. */
+export const elementwiseMetaWords = (k: ElementwiseKernel, rank: number): number =>
+  1 + rank + (1 + (k.outputs?.length ?? 0) + k.inputs.length) * (rank + 1) + k.params.length;
+
+/**
+ * The statements computing element `t` (u32) of one launch of `k`: its meta block starts at M[base],
+ * and operand j (results, then inputs) is read and written through binding `arr[j]`.
+ */
+export function elementwiseBody(k: ElementwiseKernel, rank: number, arr: readonly string[], base: number, t: string): string {
+  const results = [{ expr: k.expr, dtype: k.out }, ...(k.outputs ?? [])];
+  const nOut = results.length;
+  const opBase = (j: number) => base + 1 + rank + j * (rank + 1);
+  const pBase = opBase(nOut + k.inputs.length);
   const names = [...results.map((_, j) => `o${j}`), ...k.inputs.map((_, i) => `a${i}`)];
   const param = (p: string) => paramLoad(paramDtype(k, p), `M[${pBase + k.params.indexOf(p)}]`);
   const exprs = emitExprs(results.map((r) => r.expr), { input: (i) => `x${i}`, param });
   // Further results first, the main one last (as the other backends store them).
   const stores = results.map((r, j) => `${arr[j]}[${names[j]}] = ${storeValue(r.dtype, exprs.results[j]!)};`);
-  const body = [
-    'if (tid >= M[0]) { return; }',
+  return [
     ...names.map((v, j) => `var ${v}: i32 = ${mi(opBase(j))};`),
-    unravel('tid', rank, 1, names.map((v, j) => ({ v, strideAt: opBase(j) + 1 }))),
+    unravel(t, rank, base + 1, names.map((v, j) => ({ v, strideAt: opBase(j) + 1 }))),
     ...k.inputs.map((d, i) => `let x${i}: ${valueType(d)} = ${load(d, `${arr[nOut + i]}[${names[nOut + i]}]`)};`),
     exprs.code,
     ...stores.slice(1), stores[0]!,
   ].join('\n  ');
-  return shader(bufs, body);
+}
+
+/**
+ * Several launches of `k` as one dispatch (a horizontal group: an optimizer's per-parameter updates):
+ * thread ranges follow one another, launch i's ending at M[i]; its meta block follows the ends. Each
+ * distinct buffer has one binding (`access`: 'w' where some launch writes it), and `bindingOf[i][j]`
+ * is launch i's operand j's; no launch reads what another writes (the scheduler groups only so).
+ */
+export function elementwiseGroupSource(k: ElementwiseKernel, ranks: readonly number[], bindingOf: readonly (readonly number[])[], access: string, dtypes: readonly DType[]): string {
+  const bufs: Buf[] = [...access].map((a, b) => ({ name: `B${b}`, dtype: dtypes[b]!, write: a === 'w' }));
+  let base = ranks.length;
+  const branches = ranks.map((rank, i) => {
+    const body = elementwiseBody(k, rank, bindingOf[i]!.map((b) => `B${b}`), base, 't');
+    base += elementwiseMetaWords(k, rank);
+    const t = i === 0 ? 'tid' : `tid - M[${i - 1}]`;
+    return `if (tid < M[${i}]) {\n  let t: u32 = ${t};\n  ${body}\n  }`;
+  });
+  return shader(bufs, branches.join(' else '));
 }
 
 type AnyKernel = ElementwiseKernel | ReduceKernel;
 
 /** Writes a launch's scalar parameters (as their IR dtype's 32-bit form). */
-function writeParams(m: MetaWriter, k: AnyKernel, values: readonly number[]): void {
+export function writeParams(m: MetaWriter, k: AnyKernel, values: readonly number[]): void {
   k.params.forEach((p, i) => {
     const v = values[i]!;
     if (valueType(paramDtype(k, p)) === 'f32') m.f(v);
     else m.i(v);
   });
+}
+
+/** Runs launches of `k` that do not touch one another's results as one dispatch (elementwiseGroupSource). */
+export function runElementwiseGroup(rt: Runtime, k: ElementwiseKernel, launches: readonly ElementwiseLaunch[]): void {
+  const nOut = 1 + (k.outputs?.length ?? 0);
+  const kernelDtypes = [k.out, ...(k.outputs ?? []).map((o) => o.dtype), ...k.inputs];
+  const gpus: GPUBuffer[] = [], dtypes: DType[] = [];
+  let access = '';
+  const bindingOf = launches.map((l) => [l.out, ...(l.outs ?? []), ...l.inputs].map((v, j) => {
+    const g = gpuOf(v);
+    let b = gpus.indexOf(g);
+    if (b < 0) { b = gpus.length; gpus.push(g); dtypes.push(kernelDtypes[j]!); access += 'r'; }
+    if (j < nOut && access[b] === 'r') access = `${access.slice(0, b)}w${access.slice(b + 1)}`;
+    return b;
+  }));
+  const ranks = launches.map((l) => l.shape.length);
+  const key = `ewg|${k.id}|${ranks.join(',')}|${bindingOf.map((b) => b.join(',')).join(';')}|${access}`;
+  const pipeline = rt.pipeline(key, () => elementwiseGroupSource(k, ranks, bindingOf, access, dtypes), `${access}r`, k.id);
+  const meta = rt.metaSlot(launches.length + ranks.reduce((n, r) => n + elementwiseMetaWords(k, r), 0));
+  const m = new MetaWriter(meta.words);
+  let end = 0;
+  for (const l of launches) m.u((end += l.shape.reduce((a, b) => a * b, 1)));
+  for (const l of launches) {
+    m.u(l.shape.reduce((a, b) => a * b, 1)).all(l.shape, false);
+    for (const v of [l.out, ...(l.outs ?? []), ...l.inputs]) m.i(v.offset).all(v.strides);
+    writeParams(m, k, l.params);
+  }
+  rt.dispatch(pipeline, gpus, meta, Math.ceil(end / WG), k.id);
 }
 
 export function runElementwise(rt: Runtime, k: ElementwiseKernel, l: ElementwiseLaunch): void {
@@ -70,7 +128,7 @@ export function runElementwise(rt: Runtime, k: ElementwiseKernel, l: Elementwise
   const signature = share.map((s, j) => (s >= 0 ? '' : j < outs.length ? 'w' : 'r')).join('');
   const pipeline = rt.pipeline(`ew|${k.id}|${rank}|${share.join(',')}`, () => elementwiseSource(k, rank, share), `${signature}r`, k.id);
   const n = l.shape.reduce((a, b) => a * b, 1);
-  const meta = rt.metaSlot(1 + rank + operands.length * (rank + 1) + k.params.length);
+  const meta = rt.metaSlot(elementwiseMetaWords(k, rank));
   const m = new MetaWriter(meta.words).u(n).all(l.shape, false);
   for (const v of operands) m.i(v.offset).all(v.strides);
   writeParams(m, k, l.params);

@@ -8,11 +8,12 @@
  * and the next read raises IndexError (as CUDA reports device-side asserts at the next sync).
  */
 import { type DType, DTypeError, type Conv2dPlan, type Pool2dPlan, isFloating } from '@tessera/ops';
-import type { MatmulLaunch, RoutineKernels, View } from '@tessera/tensor';
+import type { Epilogue, MatmulLaunch, RoutineKernels, View } from '@tessera/tensor';
 import { WGSL_OPS, castCode, load, storeValue, valueType } from './emit.js';
 import type { Runtime } from './runtime.js';
 import { type Buf, MetaWriter, WG, mi, shader, unravel } from './shader.js';
 import { gpuOf } from './buffer.js';
+import { elementwiseBody, elementwiseMetaWords, writeParams } from './kernels.js';
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const dropDim = (strides: readonly number[], dim: number) => strides.map((s, i) => (i === dim ? 0 : s));
@@ -33,6 +34,12 @@ const tree = (op: string) => `
   workgroupBarrier();`;
 const SHARED = `var<workgroup> SV: array<f32, ${WG}>;`;
 
+/** A buffer a routine binds, under the name its shader uses. */
+interface Binding { readonly gpu: GPUBuffer; readonly buf: Buf }
+const binding = (v: View, name: string, write: boolean): Binding => ({ gpu: gpuOf(v), buf: { name, dtype: v.dtype, write } });
+/** The signature (access per binding, then the meta buffer's) of a routine's bindings. */
+const signatureOf = (bindings: readonly Binding[]): string => `${bindings.map((x) => (x.buf.write ? 'w' : 'r')).join('')}r`;
+
 export function createRoutines(rt: Runtime): RoutineKernels {
   /** Launches a routine: `key` names everything its source depends on, so the source is built once. */
   const run = (key: string, source: () => string, sig: string, bindings: GPUBuffer[], words: (m: MetaWriter) => void, size: number, groups: number, op: string) => {
@@ -40,6 +47,43 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     words(new MetaWriter(meta.words));
     rt.dispatch(rt.pipeline(key, source, sig, op), bindings, meta, groups, op);
   };
+
+  /**
+   * A routine's epilogue (compile's epilogue.ts), run by the thread that computes each element of the
+   * routine's result right after storing it: the epilogue reads the result block by block (possibly with heads
+   * transposed), so element e of the result is the epilogue's element i whose coordinates are
+   * (e / stride_d) % size_d over its view of the result. Returns the code for one stored element at
+   * storage offset `e`, and adds the epilogue's buffers (one binding each, shared where a buffer is
+   * already bound) and its meta words after the matmul's.
+   */
+  function epilogueCode(result: View, ep: Epilogue | undefined, bindings: Binding[], metaBase: number): { code: (e: string) => string; words: (m: MetaWriter) => void; size: number } | undefined {
+    if (!ep) return undefined;
+    const { kernel: k, launch } = ep;
+    const views = [launch.out, ...(launch.outs ?? []), ...launch.inputs];
+    const nOut = 1 + (launch.outs?.length ?? 0);
+    const dtypes = [k.out, ...(k.outputs ?? []).map((o) => o.dtype), ...k.inputs];
+    const outGpu = gpuOf(result);
+    const arr = views.map((v, j) => {
+      const g = gpuOf(v);
+      let at = bindings.findIndex((b) => b.gpu === g);
+      if (at < 0) { at = bindings.length; bindings.push({ gpu: g, buf: { name: `E${at}`, dtype: dtypes[j]!, write: j < nOut } }); }
+      else if (j < nOut && !bindings[at]!.buf.write) bindings[at] = { gpu: g, buf: { ...bindings[at]!.buf, write: true } };
+      return bindings[at]!.buf.name;
+    });
+    const rank = launch.shape.length;
+    // The view through which the epilogue reads the result gives the element order (epilogue.ts: blockwise).
+    const onResult = views.findIndex((v, j) => j >= nOut && gpuOf(v) === outGpu);
+    const strideAt = metaBase + 1 + rank + onResult * (rank + 1) + 1;
+    const dense = launch.shape.map((_, d) => numel(launch.shape.slice(d + 1)));
+    const index = launch.shape.map((size, d) => (size > 1 ? `((${'$e'} / u32(${mi(strideAt + d)})) % ${size}u) * ${dense[d]}u` : '')).filter(Boolean);
+    const code = (e: string) => `{ let t: u32 = ${index.length ? index.join(' + ').replaceAll('$e', e) : '0u'};\n      ${elementwiseBody(k, rank, arr, metaBase, 't')} }`;
+    const words = (m: MetaWriter) => {
+      m.u(numel(launch.shape)).all(launch.shape, false);
+      for (const v of views) m.i(v.offset).all(v.strides);
+      writeParams(m, k, launch.params);
+    };
+    return { code, words, size: elementwiseMetaWords(k, rank) };
+  }
 
   function matmul(l: MatmulLaunch): void {
     const { a, b, out, m, k, n } = l;
@@ -51,6 +95,11 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     // Meta: m, k, n, batches, batch shape[B], then a, b, out: offset and strides[B + 2].
     const at = (j: number) => 4 + B + j * (B + 3);
     const cells = [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3].map((j) => `c${i}${j}`));
+    const batch = out.shape.slice(0, B);
+    const batches = numel(batch);
+    const matmulWords = 4 + B + 3 * (B + 3);
+    const bindings: Binding[] = [binding(out, 'O', true), binding(a, 'A', false), binding(b, 'Bm', false)];
+    const epilogue = epilogueCode(out, l.epilogue, bindings, matmulWords);
     const mac = (c: string, x: string, y: string) => (A === 'f32' ? `fma(${x}, ${y}, ${c})` : acc === 'uint8' ? `(${c} + ${x} * ${y}) & 255u` : `${c} + ${x} * ${y}`);
     const body = `
   let tilesN = (M[2] + 63u) / 64u; let tiles = tilesN * ((M[0] + 63u) / 64u);
@@ -89,16 +138,15 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     workgroupBarrier();
   }
   ${[0, 1, 2, 3].map((i) => `{ let r = r0 + ty + ${16 * i}u; if (r < M[0]) {
-    ${[0, 1, 2, 3].map((j) => `{ let cc = c0 + tx + ${16 * j}u; if (cc < M[2]) { O[oo + i32(r) * ors + i32(cc) * ocs] = ${storeValue(out.dtype, castCode(`c${i}${j}`, acc, out.dtype))}; } }`).join('\n    ')}
+    ${[0, 1, 2, 3].map((j) => `{ let cc = c0 + tx + ${16 * j}u; if (cc < M[2]) { let e = oo + i32(r) * ors + i32(cc) * ocs; O[e] = ${storeValue(out.dtype, castCode(`c${i}${j}`, acc, out.dtype))};${epilogue ? `\n      ${epilogue.code('u32(e)')}` : ''} } }`).join('\n    ')}
   } }`).join('\n  ')}`;
     const shared = `var<workgroup> AS: array<${A}, 1024>;\nvar<workgroup> BS: array<${A}, 1024>;`;
-    const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'A', dtype: a.dtype, write: false }, { name: 'Bm', dtype: b.dtype, write: false }], body, { shared });
-    const batch = out.shape.slice(0, B);
-    const batches = numel(batch);
-    run(src, () => src, 'wrrr', [gpuOf(out), gpuOf(a), gpuOf(b)], (w) => {
+    const src = shader(bindings.map((x) => x.buf), body, { shared });
+    run(src, () => src, signatureOf(bindings), bindings.map((x) => x.gpu), (w) => {
       w.u(m).u(k).u(n).u(batches).all(batch, false);
       for (const v of [a, b, out]) w.i(v.offset).all(v.strides);
-    }, 4 + B + 3 * (B + 3), batches * Math.ceil(m / 64) * Math.ceil(n / 64), 'matmul');
+      epilogue?.words(w);
+    }, matmulWords + (epilogue?.size ?? 0), batches * Math.ceil(m / 64) * Math.ceil(n / 64), 'matmul');
   }
 
   function softmax(out: View, x: View, dim: number, log: boolean): void {
@@ -144,13 +192,16 @@ export function createRoutines(rt: Runtime): RoutineKernels {
    * softmax's (logSoftmax's) gradient from the forward's output y, a workgroup per line:
    * gx = y (g - sum(g y)), or g - exp(y) sum(g) for logSoftmax (PyTorch's softmax_backward_data).
    */
-  function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean): void {
+  function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean, ep?: Epilogue): void {
     floatOnly('softmaxBackward', gx, grad, y);
     const R = y.shape.length;
     const outer = y.shape.filter((_, i) => i !== dim);
     const R1 = outer.length;
     const gAt = 2 + R1, yAt = gAt + R1 + 2, oAt = yAt + R1 + 2;
     const G = (j: string) => load(grad.dtype, `Gr[go + i32(${j}) * gs]`), Y = (j: string) => load(y.dtype, `Y[yo + i32(${j}) * ys]`);
+    const bindings: Binding[] = [binding(gx, 'O', true), binding(grad, 'Gr', false), binding(y, 'Y', false)];
+    const words = 2 + R1 + 3 * (R1 + 2);
+    const epilogue = epilogueCode(gx, ep, bindings, words);
     const body = `
   let row = group;
   if (row >= M[0]) { return; }
@@ -163,14 +214,16 @@ export function createRoutines(rt: Runtime): RoutineKernels {
   ${tree('a + b')}
   let total = SV[0];
   for (var j = lid.x; j < M[1]; j += ${WG}u) {
-    O[oo + i32(j) * os] = ${storeValue(gx.dtype, log ? `${G('j')} - exp(${Y('j')}) * total` : `${Y('j')} * (${G('j')} - total)`)};
+    let e = oo + i32(j) * os;
+    O[e] = ${storeValue(gx.dtype, log ? `${G('j')} - exp(${Y('j')}) * total` : `${Y('j')} * (${G('j')} - total)`)};${epilogue ? `\n    ${epilogue.code('u32(e)')}` : ''}
   }`;
-    const src = shader([{ name: 'O', dtype: gx.dtype, write: true }, { name: 'Gr', dtype: grad.dtype, write: false }, { name: 'Y', dtype: y.dtype, write: false }], body, { shared: SHARED });
+    const src = shader(bindings.map((x) => x.buf), body, { shared: SHARED });
     const rows = numel(outer);
-    run(src, () => src, 'wrrr', [gpuOf(gx), gpuOf(grad), gpuOf(y)], (w) => {
+    run(src, () => src, signatureOf(bindings), bindings.map((x) => x.gpu), (w) => {
       w.u(rows).u(R ? y.shape[dim]! : 1).all(outer, false);
       for (const v of [grad, y, gx]) w.i(v.offset).all(dropDim(v.strides, dim).filter((_, i) => i !== dim)).i(R ? v.strides[dim]! : 0);
-    }, 2 + R1 + 3 * (R1 + 2), rows, 'softmaxBackward');
+      epilogue?.words(w);
+    }, words + (epilogue?.size ?? 0), rows, 'softmaxBackward');
   }
 
   /**
@@ -179,16 +232,16 @@ export function createRoutines(rt: Runtime): RoutineKernels {
    * and keeps the row statistics; then, for gw and gb, a thread per column sums grad * xhat and grad
    * over the rows (two dispatches; no atomics, so the sums are in row order every time).
    */
-  function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number): void {
+  function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number, ep?: Epilogue): void {
     floatOnly('layerNormBackward', gx, gw, gb, grad, x, weight);
     const rows = inner === 0 ? 0 : numel(x.shape) / inner;
     if (rows === 0) return;
     const stats = gw || gb ? rt.createBuffer(rows * 8, 'layerNormBackward') : undefined;
-    const bufs: Buf[] = [{ name: 'Gr', dtype: grad.dtype, write: false }, { name: 'X', dtype: x.dtype, write: false }];
-    const bindings = [gpuOf(grad), gpuOf(x)];
-    if (weight) { bufs.push({ name: 'W', dtype: weight.dtype, write: false }); bindings.push(gpuOf(weight)); }
-    if (gx) { bufs.push({ name: 'O', dtype: gx.dtype, write: true }); bindings.push(gpuOf(gx)); }
-    if (stats) { bufs.push({ name: 'ST2', type: 'f32', write: true }); bindings.push(stats); }
+    const bindings: Binding[] = [binding(grad, 'Gr', false), binding(x, 'X', false)];
+    if (weight) bindings.push(binding(weight, 'W', false));
+    if (gx) bindings.push(binding(gx, 'O', true));
+    if (stats) bindings.push({ gpu: stats, buf: { name: 'ST2', type: 'f32', write: true } });
+    const epilogue = gx ? epilogueCode(gx, ep, bindings, 7) : undefined;
     // Meta: rows, inner, eps, grad, x, weight and gx offsets.
     const X = (j: string) => load(x.dtype, `X[xo + i32(${j})]`);
     const GY = (j: string) => `${load(grad.dtype, `Gr[go + i32(${j})]`)}${weight ? ` * ${load(weight.dtype, `W[${mi(5)} + i32(${j})]`)}` : ''}`;
@@ -213,12 +266,14 @@ export function createRoutines(rt: Runtime): RoutineKernels {
   ${sum('sgx', (j) => `${GY(j)} * (${X(j)} - mean) * rstd`)}
   let mg = sg / f32(n); let mgx = sgx / f32(n);
   for (var j = lid.x; j < n; j += ${WG}u) {
-    O[${mi(6)} + i32(row * n + j)] = ${storeValue(gx.dtype, `rstd * (${GY('j')} - mg - (${X('j')} - mean) * rstd * mgx)`)};
+    let e = ${mi(6)} + i32(row * n + j);
+    O[e] = ${storeValue(gx.dtype, `rstd * (${GY('j')} - mg - (${X('j')} - mean) * rstd * mgx)`)};${epilogue ? `\n    ${epilogue.code('u32(e)')}` : ''}
   }` : ''}`;
-    const src = shader(bufs, body, { shared: SHARED });
-    run(src, () => src, bufs.map((b) => (b.write ? 'w' : 'r')).join('') + 'r', bindings, (w) => {
+    const src = shader(bindings.map((b) => b.buf), body, { shared: SHARED });
+    run(src, () => src, signatureOf(bindings), bindings.map((b) => b.gpu), (w) => {
       w.u(rows).u(inner).f(eps).i(grad.offset).i(x.offset).i(weight?.offset ?? 0).i(gx?.offset ?? 0);
-    }, 7, rows, 'layerNormBackward');
+      epilogue?.words(w);
+    }, 7 + (epilogue?.size ?? 0), rows, 'layerNormBackward');
     if (!stats) return;
     // Column sums: thread j walks the rows. Meta: rows, inner, grad, x, gw, gb offsets.
     const cbufs: Buf[] = [{ name: 'Gr', dtype: grad.dtype, write: false }, { name: 'X', dtype: x.dtype, write: false }, { name: 'ST2', type: 'f32', write: false }];

@@ -27,6 +27,8 @@ export abstract class Optimizer<H extends object = any> {
   readonly state = new Map<Tensor, State>();
   /** Which group each parameter is in. */
   private readonly groupOf = new Map<Tensor, number>();
+  /** zerosState's slices: per state key, each parameter's view into its buffer. */
+  private readonly slices = new Map<string, Map<Tensor, Tensor>>();
 
   /**
    * Throws ArgumentError when params is not a list of tensors or of groups, a parameter does not
@@ -88,6 +90,32 @@ export abstract class Optimizer<H extends object = any> {
     });
   }
 
+  /**
+   * Zeros for parameter p's state `key` (a moment, a momentum buffer): a view into one buffer that
+   * holds `key` for every parameter of p's group with p's dtype and device, made when the first of
+   * them needs it. Each parameter's state is still its own tensor; sharing a buffer lets a compiled
+   * step run the per-parameter updates as a few launches on WebGPU, whose kernels bind at most 16
+   * buffers (compile's group.ts), as flat buffers serve foreach kernels and FSDP.
+   */
+  protected zerosState(p: Tensor, key: string): Tensor {
+    const have = this.slices.get(key)?.get(p);
+    return have ? have.zero_() : this.stateSlot(p, key);
+  }
+
+  /** p's slice of the buffer for state `key` (zerosState), made (as zeros) with its group's when missing. */
+  private stateSlot(p: Tensor, key: string): Tensor {
+    let byParam = this.slices.get(key);
+    if (!byParam) this.slices.set(key, (byParam = new Map()));
+    const have = byParam.get(p);
+    if (have) return have;
+    const group = this.paramGroups[this.groupOf.get(p)!]!;
+    const members = group.params.filter((q) => q.dtype === p.dtype && q.device === p.device && !byParam.has(q));
+    const flat = keep(zeros([members.reduce((n, q) => n + q.numel, 0)], { dtype: p.dtype, device: p.device }));
+    let at = 0;
+    for (const q of members) { byParam.set(q, keep(flat.narrow(0, at, q.numel).view(q.shape))); at += q.numel; }
+    return byParam.get(p)!;
+  }
+
   /** One parameter's update from its gradient, its state and its group's hyperparameters (what each optimizer defines). */
   protected abstract update(p: Tensor, grad: Tensor, state: State, group: ParamGroup & H): void;
 
@@ -119,7 +147,12 @@ export abstract class Optimizer<H extends object = any> {
     for (const [i, s] of Object.entries(sd.state)) {
       const p = all[Number(i)];
       if (!p) throw new ArgumentError('loadStateDict', `state for parameter ${i}, but the optimizer has ${all.length}`);
-      this.state.set(p, Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'number' ? v : v.clone()])));
+      // Tensors are copied into the state's shared buffers (zerosState) where they fit, else cloned.
+      const own = (k: string, v: Tensor): Tensor =>
+        (v.dtype === p.dtype && v.shape.length === p.shape.length && v.shape.every((n, d) => n === p.shape[d])
+          ? noGrad(() => { const slot = this.stateSlot(p, k); return slot === v ? slot : slot.copy_(v); })
+          : v.clone());
+      this.state.set(p, Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'number' ? v : own(k, v)])));
     }
   }
 }
@@ -196,9 +229,9 @@ class AdamBase extends Optimizer<Required<AdamOptions>> {
     const [b1, b2] = g.betas;
     if (!this.decoupled && g.weightDecay) grad = grad.add(p, { alpha: g.weightDecay });
     const step = ((st['step'] as number | undefined) ?? 0) + 1;
-    const m = ((st['expAvg'] as Tensor | undefined) ?? zerosLike(p)).lerp_(grad, 1 - b1);
+    const m = ((st['expAvg'] as Tensor | undefined) ?? this.zerosState(p, 'expAvg')).lerp_(grad, 1 - b1);
     const sq = grad.square();
-    const v = ((st['expAvgSq'] as Tensor | undefined) ?? zerosLike(p)).lerp_(sq, 1 - b2);
+    const v = ((st['expAvgSq'] as Tensor | undefined) ?? this.zerosState(p, 'expAvgSq')).lerp_(sq, 1 - b2);
     // The step's temporaries go straight back to the allocator (a training loop makes them every step).
     sq.dispose();
     if (grad !== p.grad) grad.dispose();

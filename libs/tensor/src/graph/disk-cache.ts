@@ -128,8 +128,13 @@ function fileOf(dir: string, key: string, p: Program): string {
   const h = createHash('sha256').update(`${FORMAT}\n${packageCode()}\n${key}\n`);
   // The step kernels' IR: the key names kernels by id, which says nothing of what a spec computes.
   const seen = new Set<string>();
-  // What the scheduler asks of each backend decides the plan too.
-  for (const b of new Set(p.steps.map((s) => s.backend))) h.update(`${b.name}:${b.multiOutput ?? false}:${b.maxKernelInputs ?? ''}:${b.maxKernelBuffers ?? ''}:${b.fusesEpilogue ? 'epilogues' : ''}\n`);
+  // What the scheduler asks of each backend decides the plan too: its limits, and the code of the
+  // answers it gives about kernels not known until the program is scheduled (a backend that starts
+  // fusing an epilogue or grouping a kernel gets new plans, not the ones made without).
+  for (const b of new Set(p.steps.map((s) => s.backend))) {
+    h.update(`${b.name}:${b.multiOutput ?? false}:${b.maxKernelInputs ?? ''}:${b.maxKernelBuffers ?? ''}\n`);
+    h.update(`${String(b.fusesEpilogue ?? '')}\n${String(b.groupable ?? '')}\n`);
+  }
   for (const s of p.steps) {
     if (s.kind !== 'elementwise' || seen.has(s.kernel.id)) continue;
     seen.add(s.kernel.id);
