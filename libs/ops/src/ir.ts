@@ -159,44 +159,78 @@ function build(op: Prim, args: readonly Arg[]): Expr {
 const un = (op: UnaryPrim) => (x: Expr): Expr => build(op, [x]);
 const bin = (op: BinaryPrim) => (a: Arg, b: Arg): Expr => build(op, [a, b]);
 
-/**
- * Unary builders (integer results wrap to the dtype's width, as C): `neg` is -x; `abs` is |x| (INT_MIN stays
- * INT_MIN); `exp` is e^x; `log` the natural log (-inf at 0, NaN below); `log1p` is log(1 + x), accurate near 0.
- * `exp`, `log` and `log1p` are float-only and throw when built on an integer node.
- */
-export const neg = un('neg'), abs = un('abs'), exp = un('exp'), log = un('log'), log1p = un('log1p');
-/**
- * Float-only unary builders (they throw on an integer node): `expm1` is e^x - 1, accurate near 0; `sqrt` the
- * square root (NaN below 0); `rsqrt` is 1 / sqrt(x); `sin` and `cos` take radians.
- */
-export const expm1 = un('expm1'), sqrt = un('sqrt'), rsqrt = un('rsqrt'), sin = un('sin'), cos = un('cos');
-/**
- * Unary builders: `tanh` and `erf` (the Gauss error function) are float-only; `floor`, `ceil` and `rint`
- * round toward -inf, toward +inf and half to even (torch.round), and are the identity on integer dtypes.
- */
-export const tanh = un('tanh'), erf = un('erf'), floor = un('floor'), ceil = un('ceil'), rint = un('rint');
-/**
- * Unary builders: `trunc` rounds toward zero (identity on integers); `recip` is 1 / x (float-only); `not` is
- * the bool `x == 0`; `isnan` is the bool `x != x` (always false on integer dtypes).
- */
-export const trunc = un('trunc'), recip = un('recip'), not = un('not'), isnan = un('isnan');
-/**
- * Arithmetic builders over one dtype (integer results wrap to the width; on bool `add` is or, `mul` is and):
- * `add`, `sub`, `mul`; `div` is true division on floats and truncating division on integers, where dividing by
- * 0 gives 0; `pow` is C pow on floats (pow(1, y) = 1) and repeated squaring on integers, where a negative
- * exponent gives 0 except for bases 1 and -1.
- */
-export const add = bin('add'), sub = bin('sub'), mul = bin('mul'), div = bin('div'), pow = bin('pow');
-/**
- * Binary builders: `max` and `min` propagate NaN (torch.maximum, not C fmax); `atan2(a, b)` is the angle of
- * the point (b, a) in radians (float-only); `fmod` is C fmod, whose result has the dividend's sign, and is 0
- * for an integer divisor of 0.
- */
-export const max = bin('max'), min = bin('min'), atan2 = bin('atan2'), fmod = bin('fmod');
-/** Comparison builders yielding bool: a < b, a <= b, a > b, a >= b, a == b, a != b; NaN compares unequal to all. */
-export const lt = bin('lt'), le = bin('le'), gt = bin('gt'), ge = bin('ge'), eq = bin('eq'), ne = bin('ne');
-/** Logical builders yielding bool: `and` is true when both arguments are nonzero, `or` when either is. */
-export const and = bin('and'), or = bin('or');
+/** Builds -x in x's dtype (integers wrap, as C: -INT_MIN is INT_MIN). */
+export const neg = un('neg');
+/** Builds |x| in x's dtype (integers wrap, as C: abs(INT_MIN) is INT_MIN). */
+export const abs = un('abs');
+/** Builds e^x; float-only (throws when built on an integer or bool node). */
+export const exp = un('exp');
+/** Builds the natural log of x (-inf at 0, NaN below); float-only. */
+export const log = un('log');
+/** Builds log(1 + x), accurate near 0; float-only (decomposed to log(1 + x) where the target lacks it). */
+export const log1p = un('log1p');
+/** Builds e^x - 1, accurate near 0; float-only (decomposed to exp(x) - 1 where the target lacks it). */
+export const expm1 = un('expm1');
+/** Builds the square root of x (NaN below 0); float-only. */
+export const sqrt = un('sqrt');
+/** Builds 1 / sqrt(x), as torch.rsqrt; float-only. */
+export const rsqrt = un('rsqrt');
+/** Builds sin(x), x in radians; float-only. */
+export const sin = un('sin');
+/** Builds cos(x), x in radians; float-only. */
+export const cos = un('cos');
+/** Builds tanh(x); float-only. */
+export const tanh = un('tanh');
+/** Builds erf(x), the Gauss error function; float-only (decomposed to erfApprox where the target has none). */
+export const erf = un('erf');
+/** Builds x rounded toward -inf; the identity on integer dtypes. */
+export const floor = un('floor');
+/** Builds x rounded toward +inf; the identity on integer dtypes. */
+export const ceil = un('ceil');
+/** Builds x rounded to the nearest integer, halves to even (as torch.round); the identity on integer dtypes. */
+export const rint = un('rint');
+/** Builds x rounded toward zero; the identity on integer dtypes. */
+export const trunc = un('trunc');
+/** Builds 1 / x, as torch.reciprocal; float-only. */
+export const recip = un('recip');
+/** Builds the bool `x == 0` (logical not). */
+export const not = un('not');
+/** Builds the bool `x != x`, true where x is NaN (always false on integer dtypes). */
+export const isnan = un('isnan');
+/** Builds a + b over one dtype (integers wrap, as C; on bool it is or). */
+export const add = bin('add');
+/** Builds a - b over one dtype (integers wrap, as C). */
+export const sub = bin('sub');
+/** Builds a * b over one dtype (integers wrap, as C; on bool it is and). */
+export const mul = bin('mul');
+/** Builds a / b: true division on floats, truncating on integers, where dividing by 0 gives 0. */
+export const div = bin('div');
+/** Builds a^b: C pow on floats (pow(1, y) = 1); on integers by squaring, a negative b giving 0 unless a is 1 or -1. */
+export const pow = bin('pow');
+/** Builds max(a, b), NaN-propagating (torch.maximum, not C's fmax). */
+export const max = bin('max');
+/** Builds min(a, b), NaN-propagating (torch.minimum, not C's fmin). */
+export const min = bin('min');
+/** Builds atan2(a, b), the angle of the point (b, a) in radians; float-only. */
+export const atan2 = bin('atan2');
+/** Builds C's fmod(a, b), whose result has the dividend's sign; 0 for an integer divisor of 0. */
+export const fmod = bin('fmod');
+/** Builds the bool a < b; false where either is NaN. */
+export const lt = bin('lt');
+/** Builds the bool a <= b; false where either is NaN. */
+export const le = bin('le');
+/** Builds the bool a > b; false where either is NaN. */
+export const gt = bin('gt');
+/** Builds the bool a >= b; false where either is NaN. */
+export const ge = bin('ge');
+/** Builds the bool a == b; false where either is NaN. */
+export const eq = bin('eq');
+/** Builds the bool a != b; true where either is NaN. */
+export const ne = bin('ne');
+/** Builds the bool that is true where a and b are both nonzero. */
+export const and = bin('and');
+/** Builds the bool that is true where a or b is nonzero. */
+export const or = bin('or');
 
 /** `cond ? a : b`; the condition must be bool, the branches share a dtype. */
 export function where(cond: Expr, a: Arg, b: Arg): Expr {

@@ -1,4 +1,4 @@
-/** Function forms of the elementwise specs: `tsr.add(a, b)` is `a.add(b)`. */
+/** Function forms of the elementwise specs: `tsr.add(a, b)` is `a.add(b)`. Any `out` comes last, as torch's out=. */
 import { ArgumentError, DTYPES, ELEMENTWISE, type ElementwiseSpec, isFloating, resultType, scalarOperand } from '@tessera/ops';
 import { type TensorOrScalar, elementwise } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
@@ -18,30 +18,54 @@ const withAlpha = (name: string) => {
     elementwise(s, [a, b], { params: opt?.alpha === undefined ? undefined : { alpha: opt.alpha }, out });
 };
 
-/**
- * torch.neg, abs, exp and log (natural): `neg` and `abs` keep integer dtypes, `exp` and `log` compute
- * integer and bool inputs in float32. Every function form here takes `out` last, as torch's out=.
- */
-export const neg = unary('neg'), abs = unary('abs'), exp = unary('exp'), log = unary('log');
-/** torch.log1p (log(1 + x)), expm1 (exp(x) - 1), both accurate near 0; sqrt and rsqrt (1 / sqrt(x)). Float results. */
-export const log1p = unary('log1p'), expm1 = unary('expm1'), sqrt = unary('sqrt'), rsqrt = unary('rsqrt');
-/** torch.sin, cos (radians), tanh and sigmoid (1 / (1 + exp(-x))); integer inputs give float32. */
-export const sin = unary('sin'), cos = unary('cos'), tanh = unary('tanh'), sigmoid = unary('sigmoid');
-/**
- * torch.relu (max(x, 0), keeping the dtype; NaN and -0 pass through), silu (x * sigmoid(x)), erf (the
- * error function, float result) and floor (integer dtypes unchanged, zero gradient).
- */
-export const relu = unary('relu'), silu = unary('silu'), erf = unary('erf'), floor = unary('floor');
-/**
- * torch.ceil, round (halves to even, as torch.round), trunc (toward zero) and sign (-1, 0 or 1; NaN and
- * -0 give 0, bool stays bool); all keep the input's dtype and have zero gradient.
- */
-export const ceil = unary('ceil'), round = unary('round'), trunc = unary('trunc'), sign = unary('sign');
-/**
- * torch.reciprocal (1 / x, float result); isnan, isinf and isfinite test each element and return bool
- * (integers and bools are never NaN or infinite).
- */
-export const reciprocal = unary('reciprocal'), isnan = unary('isnan'), isinf = unary('isinf'), isfinite = unary('isfinite');
+/** torch.neg: -x in the input's dtype (integer dtypes stay integer); a bool tensor is refused, as torch does. */
+export const neg = unary('neg');
+/** torch.abs: |x| in the input's dtype (integer dtypes stay integer); a bool tensor is refused. */
+export const abs = unary('abs');
+/** torch.exp: e^x; integer and bool inputs are computed in float32. */
+export const exp = unary('exp');
+/** torch.log: the natural log, -inf at 0 and NaN below; integer and bool inputs are computed in float32. */
+export const log = unary('log');
+/** torch.log1p: log(1 + x), accurate for x near 0; integer and bool inputs give float32. */
+export const log1p = unary('log1p');
+/** torch.expm1: exp(x) - 1, accurate for x near 0; integer and bool inputs give float32. */
+export const expm1 = unary('expm1');
+/** torch.sqrt: the square root, NaN below 0; integer and bool inputs give float32. */
+export const sqrt = unary('sqrt');
+/** torch.rsqrt: 1 / sqrt(x), NaN below 0; integer and bool inputs give float32. */
+export const rsqrt = unary('rsqrt');
+/** torch.sin of x in radians; integer and bool inputs give float32. */
+export const sin = unary('sin');
+/** torch.cos of x in radians; integer and bool inputs give float32. */
+export const cos = unary('cos');
+/** torch.tanh: the hyperbolic tangent; integer and bool inputs give float32. */
+export const tanh = unary('tanh');
+/** torch.sigmoid: 1 / (1 + exp(-x)); integer and bool inputs give float32. */
+export const sigmoid = unary('sigmoid');
+/** torch.relu: max(x, 0) in the input's dtype (bool refused); NaN and -0 pass through, and the gradient at 0 is 0. */
+export const relu = unary('relu');
+/** torch.nn.functional.silu: x * sigmoid(x); integer and bool inputs give float32. */
+export const silu = unary('silu');
+/** torch.erf: the Gauss error function; integer and bool inputs give float32. */
+export const erf = unary('erf');
+/** torch.floor: rounds toward -inf, keeping the dtype (integers unchanged, bool refused); zero gradient. */
+export const floor = unary('floor');
+/** torch.ceil: rounds toward +inf, keeping the dtype (integers unchanged, bool refused); zero gradient. */
+export const ceil = unary('ceil');
+/** torch.round: to the nearest integer, halves to even (2.5 -> 2), keeping the dtype (bool refused); zero gradient. */
+export const round = unary('round');
+/** torch.trunc: rounds toward zero, keeping the dtype (integers unchanged, bool refused); zero gradient. */
+export const trunc = unary('trunc');
+/** torch.sign: -1, 0 or 1 in the input's dtype; NaN and -0 give 0, bool stays bool; zero gradient. */
+export const sign = unary('sign');
+/** torch.reciprocal: 1 / x (infinite at 0); integer and bool inputs give float32. */
+export const reciprocal = unary('reciprocal');
+/** torch.isnan: true where x is NaN (bool result; integers and bools never are). */
+export const isnan = unary('isnan');
+/** torch.isinf: true where x is +inf or -inf (bool result; integers and bools never are). */
+export const isinf = unary('isinf');
+/** torch.isfinite: true where x is neither NaN nor infinite (bool result; integers and bools always are). */
+export const isfinite = unary('isfinite');
 /**
  * torch.nan_to_num: NaN -> `nan` (0), +inf -> `posinf`, -inf -> `neginf` (by default the dtype's
  * largest and lowest finite values); integer and bool tensors are returned unchanged in value.
@@ -61,27 +85,46 @@ const geluExact = unary('gelu'), geluTanh = unary('geluTanh');
 /** gelu(x), exact (erf) or with PyTorch's tanh approximation. */
 export const gelu = (x: Tensor, opt?: { approximate?: 'none' | 'tanh' }): Tensor => (opt?.approximate === 'tanh' ? geluTanh(x) : geluExact(x));
 
-/**
- * torch.add and torch.sub: a + alpha * b and a - alpha * b, broadcast, with `alpha` default 1 (an integer
- * alpha is required for integer results). sub refuses bool operands, as torch does.
- */
-export const add = withAlpha('add'), sub = withAlpha('sub');
+/** torch.add: a + alpha * b, broadcast, `alpha` default 1 (it must be whole when the result is integer or bool). */
+export const add = withAlpha('add');
+/** torch.sub: a - alpha * b, broadcast, `alpha` default 1 (whole for integer results); bool operands are refused. */
+export const sub = withAlpha('sub');
 /** torch.lerp(a, b, weight) with a scalar weight: a + weight * (b - a). */
 export const lerp = (a: TensorOrScalar, b: TensorOrScalar, weight: number, out?: Tensor): Tensor => elementwise(spec('lerp'), [a, b], { params: { weight }, out });
-/**
- * torch.mul, div (true division: integer operands give float32), pow (integer bases refuse negative
- * integer scalar exponents) and maximum (NaN-propagating), all broadcasting tensors and JS scalars.
- */
-export const mul = binary('mul'), div = binary('div'), pow = binary('pow'), maximum = binary('maximum');
-/**
- * torch.minimum (NaN-propagating), atan2(a, b) (the angle of (b, a), float result), remainder (sign of
- * the divisor, Python's %) and fmod (sign of the dividend, C's fmod); both refuse an integer zero divisor.
- */
-export const minimum = binary('minimum'), atan2 = binary('atan2'), remainder = binary('remainder'), fmod = binary('fmod');
-/** Comparisons a < b, a <= b, a > b, a >= b, a == b, a != b (torch.lt ... torch.ne), broadcast, bool result. */
-export const lt = binary('lt'), le = binary('le'), gt = binary('gt'), ge = binary('ge'), eq = binary('eq'), ne = binary('ne');
-/** torch.logical_and, logical_or, logical_xor: nonzero counts as true; bool result. */
-export const logicalAnd = binary('logicalAnd'), logicalOr = binary('logicalOr'), logicalXor = binary('logicalXor');
+/** torch.mul: a * b, broadcasting tensors and JS scalars (integers wrap; on bool it is logical and). */
+export const mul = binary('mul');
+/** torch.div without rounding_mode: true division a / b, broadcast; integer and bool operands give float32. */
+export const div = binary('div');
+/** torch.pow: a ** b, broadcast; integer bases refuse a negative integer scalar exponent, as torch does. */
+export const pow = binary('pow');
+/** torch.maximum: the larger of a and b, broadcast; NaN-propagating (unlike fmax); ties split the gradient evenly. */
+export const maximum = binary('maximum');
+/** torch.minimum: the smaller of a and b, broadcast; NaN-propagating (unlike fmin); ties split the gradient evenly. */
+export const minimum = binary('minimum');
+/** torch.atan2(a, b): the angle of the point (b, a) in radians, broadcast; integer and bool inputs give float32. */
+export const atan2 = binary('atan2');
+/** torch.remainder: Python's a % b, with the divisor's sign, broadcast; an integer zero divisor is refused. */
+export const remainder = binary('remainder');
+/** torch.fmod: C's fmod(a, b), with the dividend's sign, broadcast; an integer zero divisor is refused. */
+export const fmod = binary('fmod');
+/** torch.lt: a < b in the promoted dtype, broadcast; bool result (false where either is NaN). */
+export const lt = binary('lt');
+/** torch.le: a <= b in the promoted dtype, broadcast; bool result (false where either is NaN). */
+export const le = binary('le');
+/** torch.gt: a > b in the promoted dtype, broadcast; bool result (false where either is NaN). */
+export const gt = binary('gt');
+/** torch.ge: a >= b in the promoted dtype, broadcast; bool result (false where either is NaN). */
+export const ge = binary('ge');
+/** torch.eq: a == b in the promoted dtype, broadcast; bool result (false where either is NaN). */
+export const eq = binary('eq');
+/** torch.ne: a != b in the promoted dtype, broadcast; bool result (true where either is NaN). */
+export const ne = binary('ne');
+/** torch.logical_and: true where a and b are both nonzero, broadcast; bool result for any dtypes. */
+export const logicalAnd = binary('logicalAnd');
+/** torch.logical_or: true where a or b is nonzero, broadcast; bool result for any dtypes. */
+export const logicalOr = binary('logicalOr');
+/** torch.logical_xor: true where exactly one of a and b is nonzero, broadcast; bool result for any dtypes. */
+export const logicalXor = binary('logicalXor');
 
 const whereSpec = spec('where');
 /** where(condition, a, b): a where condition is true, else b (broadcast together). */

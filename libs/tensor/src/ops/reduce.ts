@@ -61,13 +61,16 @@ const primitive = (name: string) => {
   };
 };
 
-/**
- * torch.sum, mean and prod over `dim` (one, several, or all when omitted or `[]`). sum and prod widen
- * integer and bool inputs to int64; mean takes floating inputs only; prod takes one dim or all.
- */
-export const sum = primitive('sum'), mean = primitive('mean'), prod = primitive('prod');
-/** torch.amax and amin: max / min over `dim` (all when omitted), NaN-propagating; ties share the gradient evenly. */
-export const amax = primitive('amax'), amin = primitive('amin');
+/** torch.sum over `dim` (one, several, or all when omitted or `[]`); integer and bool inputs give int64. */
+export const sum = primitive('sum');
+/** torch.mean over `dim` (one, several, or all when omitted or `[]`); floating inputs only, as torch. */
+export const mean = primitive('mean');
+/** torch.prod over one `dim`, or all when omitted; integer and bool inputs give int64; zeros get an exact gradient. */
+export const prod = primitive('prod');
+/** torch.amax: the largest value over `dim` (all when omitted), NaN-propagating; ties share the gradient evenly. */
+export const amax = primitive('amax');
+/** torch.amin: the smallest value over `dim` (all when omitted), NaN-propagating; ties share the gradient evenly. */
+export const amin = primitive('amin');
 /**
  * torch.argmax: int64 position of the largest value along one `dim`, or in the flattened tensor when omitted;
  * the first of equal maxima, and a NaN counts as the largest. Throws on an empty reduced dim.
