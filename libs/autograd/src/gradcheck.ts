@@ -2,10 +2,13 @@
  * gradcheck / gradgradcheck: analytical Jacobians (one backward per output element) against central
  * differences, in float64, as torch.autograd.gradcheck.
  */
-import { ArgumentError } from '@tessera/ops';
+import { ArgumentError, TesseraError } from '@tessera/ops';
 import { type Tensor, cat, tensor } from '@tessera/tensor';
 import { grad } from './engine.js';
 import { enableGrad, noGrad } from './mode.js';
+
+/** gradcheck's verdict that an analytical gradient disagrees with the numerical one (torch's GradcheckError). */
+export class GradcheckError extends TesseraError {}
 
 /** Step and tolerances of gradcheck; elements pass when `|analytical - numerical| <= atol + rtol * |numerical|`. */
 export interface GradcheckOptions {
@@ -41,7 +44,7 @@ function numerical(fn: Fn, inputs: Tensor[], k: number, eps: number): number[][]
   return rows;
 }
 
-/** Throws with the worst mismatch when analytical and numerical gradients disagree; returns true otherwise. */
+/** Throws GradcheckError at the first element where analytical and numerical gradients disagree; returns true otherwise. */
 export function gradcheck(fn: Fn, inputs: Tensor[], opt: GradcheckOptions = {}): true {
   const eps = opt.eps ?? 1e-6, atol = opt.atol ?? 1e-5, rtol = opt.rtol ?? 1e-3;
   inputs.forEach((x, i) => {
@@ -63,7 +66,7 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opt: GradcheckOptions = {}):
       for (let i = 0; i < x.numel; i++) {
         const a = analytical[k]![o]![i]!, n = num[o]![i]!;
         if (!(Math.abs(a - n) <= atol + rtol * Math.abs(n))) {
-          throw new Error(`gradcheck: Jacobian mismatch for input ${inputs.indexOf(x)} at output ${o}, input element ${i}: analytical ${a}, numerical ${n}`);
+          throw new GradcheckError('gradcheck', `Jacobian mismatch for input ${inputs.indexOf(x)} at output ${o}, input element ${i}: analytical ${a}, numerical ${n}`);
         }
       }
     }

@@ -93,6 +93,18 @@ describe('backward and grad', () => {
     expect(x.grad!.tolistSync()).toEqual([12, 27]);
   });
 
+  it('gradcheck raises GradcheckError, naming the element, on a wrong gradient', () => {
+    const wrong = tsr.defineFunction<[tsr.Tensor]>({
+      name: 'wrongCube',
+      forward(ctx, x) { ctx.saveForBackward(x); return x.pow(3); },
+      backward(ctx, g) { const [x] = ctx.savedTensors; return [g.mul(x!.square()).mul(2)]; },
+    });
+    const x = tsr.tensor([0.5, -1.25], { dtype: 'float64' }).requiresGrad_();
+    expect(() => tsr.gradcheck((t) => wrong(t), [x])).toThrow(tsr.GradcheckError);
+    expect(() => tsr.gradcheck((t) => wrong(t), [x])).toThrow(/input 0 at output 0, input element 0/);
+    expect(tsr.gradcheck((t) => t.pow(3), [x])).toBe(true);
+  });
+
   it('jvp of elementwise and linear maps', () => {
     const x = tsr.tensor([0.3, 1.2], { dtype: 'float64' });
     const [y, t] = tsr.jvp((u) => u.exp().mul(2), [x], [tsr.tensor([1, -1], { dtype: 'float64' })]);

@@ -68,8 +68,8 @@ export const softmax = routine('softmax', { sample: { domain: [-50, 50] } });
 export const logSoftmax = routine('logSoftmax', { sample: { domain: [-50, 50] } });
 
 /** Applies fn to every 1-D line along `dim` (values in, values out). */
-function mapLines(x: Nd, dim: number, fn: (line: number[]) => number[]): Nd {
-  const d = normDim('softmax', dim, x.shape.length);
+function mapLines(op: string, x: Nd, dim: number, fn: (line: number[]) => number[]): Nd {
+  const d = normDim(op, dim, x.shape.length);
   const out = nd(x.shape);
   if (x.shape.length === 0) { out.data[0] = fn([x.data[0]!])[0]!; return out; }
   const outer = x.shape.slice(); outer[d] = 1;
@@ -82,7 +82,7 @@ function mapLines(x: Nd, dim: number, fn: (line: number[]) => number[]): Nd {
 
 /** float64 softmax along `dim`, shifted by the line's max so large inputs do not overflow. */
 export function softmaxRef(x: Nd, dim: number): Nd {
-  return mapLines(x, dim, (l) => {
+  return mapLines('softmax', x, dim, (l) => {
     const m = Math.max(...l);
     const e = l.map((v) => Math.exp(v - m));
     const s = e.reduce((a, b) => a + b, 0);
@@ -92,7 +92,7 @@ export function softmaxRef(x: Nd, dim: number): Nd {
 
 /** float64 logSoftmax along `dim`: `x - logsumexp(x)`, with the max shifted out first. */
 export function logSoftmaxRef(x: Nd, dim: number): Nd {
-  return mapLines(x, dim, (l) => {
+  return mapLines('logSoftmax', x, dim, (l) => {
     const m = Math.max(...l);
     const lse = m + Math.log(l.reduce((a, v) => a + Math.exp(v - m), 0));
     return l.map((v) => v - lse);
@@ -105,7 +105,7 @@ export function logSoftmaxRef(x: Nd, dim: number): Nd {
  */
 export function softmaxBackwardRef(x: Nd, g: Nd, dim: number, log: boolean): Nd {
   const p = softmaxRef(x, dim);
-  const d = normDim('softmax', dim, x.shape.length);
+  const d = normDim(log ? 'logSoftmaxBackward' : 'softmaxBackward', dim, x.shape.length);
   const out = nd(x.shape);
   if (x.shape.length === 0) { out.data[0] = log ? g.data[0]! - p.data[0]! * g.data[0]! : 0; return out; }
   const outer = x.shape.slice(); outer[d] = 1;
