@@ -66,7 +66,9 @@ export function elementwiseBody(k: ElementwiseKernel, rank: number, arr: readonl
  * distinct buffer has one binding (`access`: 'w' where some launch writes it), and `bindingOf[i][j]`
  * is launch i's operand j's; no launch reads what another writes (the scheduler groups only so).
  */
-export function elementwiseGroupSource(k: ElementwiseKernel, ranks: readonly number[], bindingOf: readonly (readonly number[])[], access: string, dtypes: readonly DType[]): string {
+export function elementwiseGroupSource(
+  k: ElementwiseKernel, ranks: readonly number[], bindingOf: readonly (readonly number[])[], access: string, dtypes: readonly DType[],
+): string {
   const bufs: Buf[] = [...access].map((a, b) => ({ name: `B${b}`, dtype: dtypes[b]!, write: a === 'w' }));
   let base = ranks.length;
   const branches = ranks.map((rank, i) => {

@@ -34,6 +34,8 @@ const tree = (op: string) => `
   workgroupBarrier();`;
 const SHARED = `var<workgroup> SV: array<f32, ${WG}>;`;
 
+/** An epilogue's code for one stored element (at storage offset `e`), and its meta words and their count. */
+interface EpilogueCode { code(e: string): string; words(m: MetaWriter): void; readonly size: number }
 /** A buffer a routine binds, under the name its shader uses. */
 interface Binding { readonly gpu: GPUBuffer; readonly buf: Buf }
 const binding = (v: View, name: string, write: boolean): Binding => ({ gpu: gpuOf(v), buf: { name, dtype: v.dtype, write } });
@@ -56,7 +58,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
    * storage offset `e`, and adds the epilogue's buffers (one binding each, shared where a buffer is
    * already bound) and its meta words after the matmul's.
    */
-  function epilogueCode(result: View, ep: Epilogue | undefined, bindings: Binding[], metaBase: number): { code: (e: string) => string; words: (m: MetaWriter) => void; size: number } | undefined {
+  function epilogueCode(result: View, ep: Epilogue | undefined, bindings: Binding[], metaBase: number): EpilogueCode | undefined {
     if (!ep) return undefined;
     const { kernel: k, launch } = ep;
     const views = [launch.out, ...(launch.outs ?? []), ...launch.inputs];
@@ -66,8 +68,12 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const arr = views.map((v, j) => {
       const g = gpuOf(v);
       let at = bindings.findIndex((b) => b.gpu === g);
-      if (at < 0) { at = bindings.length; bindings.push({ gpu: g, buf: { name: `E${at}`, dtype: dtypes[j]!, write: j < nOut } }); }
-      else if (j < nOut && !bindings[at]!.buf.write) bindings[at] = { gpu: g, buf: { ...bindings[at]!.buf, write: true } };
+      if (at < 0) {
+        at = bindings.length;
+        bindings.push({ gpu: g, buf: { name: `E${at}`, dtype: dtypes[j]!, write: j < nOut } });
+      } else if (j < nOut && !bindings[at]!.buf.write) {
+        bindings[at] = { gpu: g, buf: { ...bindings[at]!.buf, write: true } };
+      }
       return bindings[at]!.buf.name;
     });
     const rank = launch.shape.length;
@@ -75,8 +81,10 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const onResult = views.findIndex((v, j) => j >= nOut && gpuOf(v) === outGpu);
     const strideAt = metaBase + 1 + rank + onResult * (rank + 1) + 1;
     const dense = launch.shape.map((_, d) => numel(launch.shape.slice(d + 1)));
-    const index = launch.shape.map((size, d) => (size > 1 ? `((${'$e'} / u32(${mi(strideAt + d)})) % ${size}u) * ${dense[d]}u` : '')).filter(Boolean);
-    const code = (e: string) => `{ let t: u32 = ${index.length ? index.join(' + ').replaceAll('$e', e) : '0u'};\n      ${elementwiseBody(k, rank, arr, metaBase, 't')} }`;
+    const index = (e: string): string => launch.shape
+      .map((size, d) => (size > 1 ? `((${e} / u32(${mi(strideAt + d)})) % ${size}u) * ${dense[d]}u` : ''))
+      .filter(Boolean).join(' + ') || '0u';
+    const code = (e: string) => `{ let t: u32 = ${index(e)};\n      ${elementwiseBody(k, rank, arr, metaBase, 't')} }`;
     const words = (m: MetaWriter) => {
       m.u(numel(launch.shape)).all(launch.shape, false);
       for (const v of views) m.i(v.offset).all(v.strides);
