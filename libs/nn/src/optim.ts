@@ -91,13 +91,16 @@ export abstract class Optimizer<H extends object = any> {
   }
 
   /**
-   * Zeros for parameter p's state `key` (a moment, a momentum buffer): a view into one buffer that
-   * holds `key` for every parameter of p's group with p's dtype and device, made when the first of
-   * them needs it. Each parameter's state is still its own tensor; sharing a buffer lets a compiled
-   * step run the per-parameter updates as a few launches on WebGPU, whose kernels bind at most 16
-   * buffers (compile's group.ts), as flat buffers serve foreach kernels and FSDP.
+   * Zeros for parameter p's state `key` (a moment, a momentum buffer): on a backend that runs
+   * groups of launches, a view into one buffer that holds `key` for every parameter of p's group
+   * with p's dtype and device, made when the first of them needs it. Each parameter's state is
+   * still its own tensor; sharing a buffer lets a compiled step run the per-parameter updates as a
+   * few launches on WebGPU, whose kernels bind at most 16 buffers (compile's group.ts), as flat
+   * buffers serve foreach kernels and FSDP. Elsewhere its own zeros: gpu.js writes a slice of a
+   * buffer by merging it into the whole, which would cost a pass over the shared buffer per update.
    */
   protected zerosState(p: Tensor, key: string): Tensor {
+    if (!p.storage.backend.groupable) return zerosLike(p);
     const have = this.slices.get(key)?.get(p);
     return have ? have.zero_() : this.stateSlot(p, key);
   }
@@ -150,6 +153,7 @@ export abstract class Optimizer<H extends object = any> {
       // Tensors are copied into the state's shared buffers (zerosState) where they fit, else cloned.
       const own = (k: string, v: Tensor): Tensor =>
         (v.dtype === p.dtype && v.shape.length === p.shape.length && v.shape.every((n, d) => n === p.shape[d])
+          && p.storage.backend.groupable
           ? noGrad(() => { const slot = this.stateSlot(p, k); return slot === v ? slot : slot.copy_(v); })
           : v.clone());
       this.state.set(p, Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'number' ? v : own(k, v)])));
