@@ -255,6 +255,11 @@ await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
         else expect(ex.programs[0]!.kernels, name).toBeGreaterThan(fused);
         close(await logical(ex.result), await logical(f()), name);
       }
+      // Read through two views (r + r^T): an element of one is another thread's of the other, so it is no epilogue anywhere.
+      const symmetric = () => { const r = q.matmul(k); return r.add(r.transpose(-1, -2)); };
+      const exSym = tsr.explain(symmetric);
+      expect(exSym.programs.map((p) => p.kernels)).toEqual([2]);
+      close(await logical(exSym.result), await logical(symmetric()), 'two views of the result');
       // The epilogue writes the matmul's own operand: the matmul's later rows must read it unchanged, so it runs after.
       const a = () => { tsr.manualSeed(4); return [tsr.randn([200, 200], { device }), tsr.randn([200, 200], { device })] as const; };
       const overwrite = (m: T, n: T) => { n.add_(m.matmul(n).mul(1e-3)); return n; };

@@ -29,6 +29,8 @@ export abstract class Optimizer<H extends object = any> {
   private readonly groupOf = new Map<Tensor, number>();
   /** zerosState's slices: per state key, each parameter's view into its buffer. */
   private readonly slices = new Map<string, Map<Tensor, Tensor>>();
+  /** The slices some state has held. */
+  private readonly handedOut = new Set<Tensor>();
 
   /**
    * Throws ArgumentError when params is not a list of tensors or of groups, a parameter does not
@@ -101,8 +103,12 @@ export abstract class Optimizer<H extends object = any> {
    */
   protected zerosState(p: Tensor, key: string): Tensor {
     if (!p.storage.backend.groupable) return zerosLike(p);
-    const have = this.slices.get(key)?.get(p);
-    return have ? have.zero_() : this.stateSlot(p, key);
+    const slot = this.stateSlot(p, key);
+    // A slice handed out before belongs to state that was dropped, which a tensor the caller kept
+    // from stateDict() may still be: the new state is fresh zeros then (as torch's).
+    if (this.handedOut.has(slot)) return zerosLike(p);
+    this.handedOut.add(slot);
+    return slot;
   }
 
   /** p's slice of the buffer for state `key` (zerosState), made (as zeros) with its group's when missing. */
@@ -147,6 +153,9 @@ export abstract class Optimizer<H extends object = any> {
       Object.assign(this.paramGroups[i]!, h);
     });
     this.state.clear();
+    // Fresh buffers: tensors an earlier stateDict() returned keep their values (torch copies too).
+    this.slices.clear();
+    this.handedOut.clear();
     for (const [i, s] of Object.entries(sd.state)) {
       const p = all[Number(i)];
       if (!p) throw new ArgumentError('loadStateDict', `state for parameter ${i}, but the optimizer has ${all.length}`);
@@ -154,7 +163,7 @@ export abstract class Optimizer<H extends object = any> {
       const own = (k: string, v: Tensor): Tensor =>
         (v.dtype === p.dtype && v.shape.length === p.shape.length && v.shape.every((n, d) => n === p.shape[d])
           && p.storage.backend.groupable
-          ? noGrad(() => { const slot = this.stateSlot(p, k); return slot === v ? slot : slot.copy_(v); })
+          ? noGrad(() => { const slot = this.stateSlot(p, k).copy_(v); this.handedOut.add(slot); return slot; })
           : v.clone());
       this.state.set(p, Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'number' ? v : own(k, v)])));
     }

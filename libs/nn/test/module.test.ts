@@ -156,6 +156,14 @@ describe('optimizers, schedulers, clipping', () => {
     c.o.loadStateDict(a.o.stateDict());
     stepOnce(a.m, a.o); stepOnce(c.m, c.o);
     expect(c.m.weight.tolistSync()).toEqual(a.m.weight.tolistSync());
+    // State the optimizer drops (an empty state loaded) is made fresh, as torch's: tensors an earlier
+    // stateDict() returned keep their values.
+    const held = a.o.stateDict();
+    const kept = (held.state[0]!['expAvg'] as tsr.Tensor).tolistSync();
+    a.o.loadStateDict({ state: {}, paramGroups: held.paramGroups });
+    stepOnce(a.m, a.o); stepOnce(a.m, a.o);
+    expect((held.state[0]!['expAvg'] as tsr.Tensor).tolistSync()).toEqual(kept);
+    expect((a.o.stateDict().state[0]!['step'])).toBe(2);
   });
 
   it('RMSprop, Adagrad and Adadelta state dicts round-trip and continue identically; bad hyperparameters are typed errors', () => {

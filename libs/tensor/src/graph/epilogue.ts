@@ -44,12 +44,12 @@ function fits(r: Routine, k: Elementwise): boolean {
   const views = [...k.inputs, k.out, ...k.outs];
   // What the routine writes only at its end is not there yet while it runs the epilogue.
   if (views.some((v) => later.includes(v.storage))) return false;
-  // It reads the result (else it has no business here) block by block; where it writes the result
-  // too, it writes each element it reads there (one view).
+  // It reads the result (else it has no business here) block by block, through one view: each
+  // element it reads or writes there is the one it computes, so a backend that runs it per element
+  // as the routine stores that element (WGSL) never reads one another thread has yet to store.
   const onResult = views.filter((v) => v.storage === result);
   if (!k.inputs.some((v) => v.storage === result) || !onResult.every((v) => blockwise(v, k.shape, result))) return false;
-  const writesResult = [k.out, ...k.outs].some((v) => v.storage === result);
-  if (writesResult && onResult.some((v) => v.strides.some((st, d) => st !== onResult[0]!.strides[d]))) return false;
+  if (onResult.some((v) => v.offset !== onResult[0]!.offset || v.strides.some((st, d) => st !== onResult[0]!.strides[d]))) return false;
   // The routine's later blocks must not see what the kernel writes (its result in place excepted).
   if ([k.out, ...k.outs].some((v) => v.storage !== result && s.reads.includes(v.storage))) return false;
   return k.backend.fusesEpilogue?.(s.name, result.dtype, k.kernel) ?? false;
