@@ -81,9 +81,12 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const onResult = views.findIndex((v, j) => j >= nOut && gpuOf(v) === outGpu);
     const strideAt = metaBase + 1 + rank + onResult * (rank + 1) + 1;
     const dense = launch.shape.map((_, d) => numel(launch.shape.slice(d + 1)));
-    const index = (e: string): string => launch.shape
+    // Read in the result's own order (the usual case), the element is the offset itself: no divisions,
+    // which cost (scalarised) on every element where GPUs and lavapipe run them.
+    const inOrder = views[onResult]!.strides.every((st, d) => launch.shape[d] === 1 || st === dense[d]);
+    const index = (e: string): string => (inOrder ? e : launch.shape
       .map((size, d) => (size > 1 ? `((${e} / u32(${mi(strideAt + d)})) % ${size}u) * ${dense[d]}u` : ''))
-      .filter(Boolean).join(' + ') || '0u';
+      .filter(Boolean).join(' + ') || '0u');
     const code = (e: string) => `{ let t: u32 = ${index(e)};\n      ${elementwiseBody(k, rank, arr, metaBase, 't')} }`;
     const words = (m: MetaWriter) => {
       m.u(numel(launch.shape)).all(launch.shape, false);
