@@ -212,26 +212,17 @@ describe('`tessera serve` in a process of its own', () => {
     expect(await serve.address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   }, SLOW);
 
-  it('answers 1,000 concurrent kernel requests, all correct (prints p50 and p99 latency)', async () => {
+  it('answers 1,000 concurrent kernel requests, each a correct 200', async () => {
     const base = await serve.address;
-    // Cycle over ops and dtypes, so that many requests are not answered from the cache.
+    // Cycle over ops and dtypes, so that many requests are not answered from the cache. Latency under
+    // this load is a benchmark's business: src/server-load.ts (nx run bench-dashboard:bench-server-load).
     const queries = Object.values(ops.ELEMENTWISE).flatMap((s) => ['float32', 'float64', 'int32'].filter((d) => (ops.DTYPE_SETS[s.accepts] as string[]).includes(d)).map((d) => `op=${s.name}&dtype=${d}`));
-    // The clock is read only to print the latencies the issue asks for in its note; nothing is asserted
-    // about time (speed is the benchmarks' business), only that every answer is a correct 200.
-    const t0 = performance.now();
-    const times = await Promise.all(Array.from({ length: 1000 }, async (_, i) => {
-      const start = performance.now();
+    await Promise.all(Array.from({ length: 1000 }, async (_, i) => {
       const res = await fetch(`${base}/api/kernel?${queries[i % queries.length]}`);
       const body = (await res.json()) as { kernels: Record<string, unknown> };
       expect(res.status).toBe(200);
       expect(Object.keys(body.kernels)).toEqual(emitterNames());
-      return performance.now() - start;
     }));
-    const wall = performance.now() - t0;
-    times.sort((a, b) => a - b);
-    const pct = (p: number): string => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))]!.toFixed(1);
-    console.log(`1000 concurrent GET /api/kernel (${queries.length} distinct queries, all sent at once): p50 ${pct(50)} ms, p99 ${pct(99)} ms, `
-      + `max ${times.at(-1)!.toFixed(1)} ms; all answered in ${wall.toFixed(0)} ms (${(1000 / (wall / 1000)).toFixed(0)} requests/s)`);
   }, SLOW);
 
   it('exits 0 on SIGTERM, closing the server', async () => {

@@ -96,6 +96,8 @@ it.runIf(!hasBrowser && requireBrowser)(`finds chromium at ${CHROMIUM} (TESSERA_
   throw new Error(`${CHROMIUM} not found: the dashboard's browser test needs Debian's chromium (\`apt-get install chromium\`, or \`node scripts/setup.mjs\`)`);
 });
 
+// Skipped only on a machine without Debian's chromium (a developer's, before npm test's setup): the
+// skip names it, and in CI (TESSERA_REQUIRE_BROWSER=1) the guard above fails the run instead.
 describe.skipIf(!hasBrowser)(hasBrowser ? 'tessera serve in chromium' : `tessera serve in chromium (skipped: ${CHROMIUM} not found)`, () => {
   const tmp = mkdtempSync(path.join(tmpdir(), 'tessera-serve-'));
   const resultsDir = path.join(tmp, 'results');

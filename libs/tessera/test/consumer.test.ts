@@ -41,6 +41,8 @@ const lastJson = <T>(r: Run): T => JSON.parse(r.stdout.trim().split('\n').at(-1)
 interface Training { backend: string; nativeUnavailable: string | null; first: number; last: number }
 
 const title = `an npm project outside the monorepo${addonBuilt ? '' : ' (skipped: the native addon is not built)'}`;
+// Skipped only where the native addon is not built (no cargo), the reason in the title; CI and any run
+// requiring 'native' throw above instead.
 describe.skipIf(!addonBuilt)(title, () => {
   let base = '';
   let dir = '';
