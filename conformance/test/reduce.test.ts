@@ -85,6 +85,21 @@ describe(`${c.name}: reduction specs against their float64 references`, () => {
     expect(await logical(x.amax(0))).toEqual(await logical(x.contiguous().amax(0)));
   });
 
+  // Backends pick a kernel by shape (webgpu: a thread per output for short rows and column sums, a
+  // workgroup per output, or split rows and partials): each against a float64 sum.
+  it('long rows, column sums and few long rows reduce alike (sum, amax, argmax)', async () => {
+    for (const [shape, dim] of [[[300, 70], 0], [[70, 300], 1], [[3, 5000], 1], [[5000, 3], 0], [[40, 9], 0]] as const) {
+      const x = tsr.randn([...shape]);
+      const vals = await logical(x);
+      const [rows, cols] = shape;
+      const lines = dim === 0 ? Array.from({ length: cols }, (_, j) => Array.from({ length: rows }, (_, i) => vals[i * cols + j]!)) : Array.from({ length: rows }, (_, i) => vals.slice(i * cols, (i + 1) * cols));
+      const sums = lines.map((l) => l.reduce((a, b) => a + b, 0));
+      expectClose('sum', await logical(x.sum(dim)), sums, tolFor(REDUCTIONS['sum']!, 'float32'), 'float32', { shape, dim });
+      expect(await logical(x.amax(dim))).toEqual(lines.map((l) => Math.max(...l)));
+      expect(await logical(x.argmax(dim))).toEqual(lines.map((l) => l.indexOf(Math.max(...l))));
+    }
+  });
+
   it('sums of zero elements are the identity; max of zero elements is an error', async () => {
     expect(await tsr.zeros(0, 3).sum(0).tolist()).toEqual([0, 0, 0]);
     expect(await tsr.ones(2, 0).prod(1).tolist()).toEqual([1, 1]);

@@ -99,6 +99,32 @@ describe('softmax family and layerNorm', () => {
       if (b) await same('layerNorm', b.grad!, want.gb, { affine, grad: 'bias' });
     }
   });
+
+  // Backends may walk short and long rows differently (webgpu: a thread per row up to 128
+  // elements, a workgroup per row past it); the cases above are all short.
+  test('rows longer than a workgroup: softmax, logSoftmax, layerNorm and their gradients', ['softmax', 'logSoftmax', 'layerNorm'], async () => {
+    tsr.manualSeed(9);
+    for (const inner of [129, 700]) {
+      const base = tsr.randn([inner, 3], { device }).mul(4);
+      const g = tsr.randn([3, inner], { device });
+      for (const name of ['softmax', 'logSoftmax'] as const) {
+        const x = base.t().detach().requiresGrad_();
+        const y = x[name](1);
+        await same(name, y, (name === 'softmax' ? softmaxRef : logSoftmaxRef)(await nd(x), 1), { inner });
+        y.backward(g);
+        await same(name, x.grad!, softmaxBackwardRef(await nd(x), await nd(g), 1, name === 'logSoftmax'), { inner, grad: true });
+      }
+      const x = tsr.randn([3, inner], { device }).mul(3).add(1).requiresGrad_();
+      const w = tsr.randn([inner], { device }).requiresGrad_(), b = tsr.randn([inner], { device }).requiresGrad_();
+      const y = tsr.layerNorm(x, [inner], w, b);
+      await same('layerNorm', y, layerNormRef(await nd(x), [inner], await nd(w), await nd(b), 1e-5), { inner });
+      y.backward(g);
+      const want = layerNormBackwardRef(await nd(x), [inner], await nd(w), await nd(g), 1e-5);
+      await same('layerNorm', x.grad!, want.gx, { inner, grad: 'x' });
+      await same('layerNorm', w.grad!, want.gw, { inner, grad: 'weight' });
+      await same('layerNorm', b.grad!, want.gb, { inner, grad: 'bias' });
+    }
+  });
 });
 
 describe('sort', () => {

@@ -1,6 +1,6 @@
 /**
  * Routine kernels in WGSL: tiled matmul, row-wise softmax and layerNorm and their one-pass gradients
- * (a workgroup per row, trees in workgroup memory), indexing (gather, scatterAdd without atomics: one thread owns each output column),
+ * (a workgroup per long row with trees in workgroup memory, a thread per short row: rowWalk), indexing (gather, scatterAdd without atomics: one thread owns each output column),
  * sort (by rank: one thread per element),
  * and the convolution family (direct conv2d, unfold, fold, pooling), one thread per output element.
  *
@@ -33,6 +33,53 @@ const tree = (op: string) => `
   }
   workgroupBarrier();`;
 const SHARED = `var<workgroup> SV: array<f32, ${WG}>;`;
+
+/** Rows at most this long get a thread each (rowWalk). */
+const SHORT_ROW = 128;
+/** Threads per workgroup when each thread owns a row. */
+const ROW_WG = 64;
+
+/**
+ * How a row routine spreads each row over invocations. A long row gets a workgroup, whose partial
+ * results a tree in workgroup memory combines. A short one (at most SHORT_ROW elements) gets one
+ * invocation, which walks it with no workgroup memory and no barriers: a 64-wide row left 3/4 of a
+ * 256-thread workgroup idle and paid 8 barriers per reduction, and on lavapipe, where a barrier is
+ * a pass over the whole workgroup, softmax over [4096, 64] took 88 ms.
+ */
+interface RowWalk {
+  /** The row this invocation works on. */
+  readonly row: string;
+  /** A `for` header walking j over the elements of a row of `n` this invocation owns. */
+  loop(n: string): string;
+  /** Code that combines every invocation's `partial` with `op` (an expression of a and b) into `name`, seen by all. */
+  reduce(name: string, partial: string, op: string): string;
+  /** shader() options: workgroup size and memory. */
+  readonly options: { wg: number; shared?: string };
+  /** Workgroups for `rows` rows. */
+  groups(rows: number): number;
+}
+
+function rowWalk(n: number): RowWalk {
+  if (n <= SHORT_ROW) {
+    return {
+      row: 'tid',
+      loop: (len) => `for (var j = 0u; j < ${len}; j++)`,
+      reduce: (name, partial) => `let ${name} = ${partial};`,
+      options: { wg: ROW_WG },
+      groups: (rows) => Math.ceil(rows / ROW_WG),
+    };
+  }
+  return {
+    row: 'group',
+    loop: (len) => `for (var j = lid.x; j < ${len}; j += ${WG}u)`,
+    reduce: (name, partial, op) => `SV[lid.x] = ${partial};
+  ${tree(op)}
+  let ${name} = SV[0];
+  workgroupBarrier();`,
+    options: { wg: WG, shared: SHARED },
+    groups: (rows) => rows,
+  };
+}
 
 /** An epilogue's code for one stored element (at storage offset `e`), and its meta words and their count. */
 interface EpilogueCode { code(e: string): string; words(m: MetaWriter): void; readonly size: number }
@@ -166,37 +213,34 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const outer = x.shape.filter((_, i) => i !== dim);
     const R1 = outer.length;
     const xAt = 2 + R1, oAt = xAt + R1 + 2;
+    const walk = rowWalk(R ? x.shape[dim]! : 1);
     const body = `
-  let row = group;
+  let row = ${walk.row};
   if (row >= M[0]) { return; }
   var xo: i32 = ${mi(xAt)}; var oo: i32 = ${mi(oAt)};
   ${unravel('row', R1, 2, [{ v: 'xo', strideAt: xAt + 1 }, { v: 'oo', strideAt: oAt + 1 }])}
   let xs = ${mi(xAt + 1 + R1)}; let os = ${mi(oAt + 1 + R1)};
   var mx = -t_inf();
-  for (var j = lid.x; j < M[1]; j += ${WG}u) { mx = t_max(mx, ${load(x.dtype, 'X[xo + i32(j) * xs]')}); }
-  SV[lid.x] = mx;
-  ${tree('t_max(a, b)')}
-  var top = SV[0];
-  workgroupBarrier();
+  ${walk.loop('M[1]')} { mx = t_max(mx, ${load(x.dtype, 'X[xo + i32(j) * xs]')}); }
+  ${walk.reduce('rowMax', 'mx', 't_max(a, b)')}
+  var top = rowMax;
   if (top == -t_inf()) { top = 0.0; }
   var s = 0.0;
-  for (var j = lid.x; j < M[1]; j += ${WG}u) { s += exp(${load(x.dtype, 'X[xo + i32(j) * xs]')} - top); }
-  SV[lid.x] = s;
-  ${tree('a + b')}
-  let total = SV[0];
+  ${walk.loop('M[1]')} { s += exp(${load(x.dtype, 'X[xo + i32(j) * xs]')} - top); }
+  ${walk.reduce('total', 's', 'a + b')}
   let lsum = log(total);
-  for (var j = lid.x; j < M[1]; j += ${WG}u) {
+  ${walk.loop('M[1]')} {
     // (x - max) first: subtracting max + log(sum) in one rounding loses the digits log-probabilities near 0 need.
     let v = ${load(x.dtype, 'X[xo + i32(j) * xs]')} - top;
     O[oo + i32(j) * os] = ${storeValue(out.dtype, log ? 'v - lsum' : 'exp(v) / total')};
   }`;
-    const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }], body, { shared: SHARED });
+    const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }], body, walk.options);
     const rows = numel(outer);
     run(src, () => src, 'wrr', [gpuOf(out), gpuOf(x)], (w) => {
       w.u(rows).u(R ? x.shape[dim]! : 1).all(outer, false);
       w.i(x.offset).all(dropDim(x.strides, dim).filter((_, i) => i !== dim)).i(R ? x.strides[dim]! : 0);
       w.i(out.offset).all(dropDim(out.strides, dim).filter((_, i) => i !== dim)).i(R ? out.strides[dim]! : 0);
-    }, 2 + R1 + 2 * (R1 + 2), rows, 'softmax');
+    }, 2 + R1 + 2 * (R1 + 2), walk.groups(rows), 'softmax');
   }
 
   /**
@@ -213,28 +257,27 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const bindings: Binding[] = [binding(gx, 'O', true), binding(grad, 'Gr', false), binding(y, 'Y', false)];
     const words = 2 + R1 + 3 * (R1 + 2);
     const epilogue = epilogueCode(gx, ep, bindings, words);
+    const walk = rowWalk(R ? y.shape[dim]! : 1);
     const body = `
-  let row = group;
+  let row = ${walk.row};
   if (row >= M[0]) { return; }
   var go: i32 = ${mi(gAt)}; var yo: i32 = ${mi(yAt)}; var oo: i32 = ${mi(oAt)};
   ${unravel('row', R1, 2, [{ v: 'go', strideAt: gAt + 1 }, { v: 'yo', strideAt: yAt + 1 }, { v: 'oo', strideAt: oAt + 1 }])}
   let gs = ${mi(gAt + 1 + R1)}; let ys = ${mi(yAt + 1 + R1)}; let os = ${mi(oAt + 1 + R1)};
   var s = 0.0;
-  for (var j = lid.x; j < M[1]; j += ${WG}u) { s += ${log ? G('j') : `${G('j')} * ${Y('j')}`}; }
-  SV[lid.x] = s;
-  ${tree('a + b')}
-  let total = SV[0];
-  for (var j = lid.x; j < M[1]; j += ${WG}u) {
+  ${walk.loop('M[1]')} { s += ${log ? G('j') : `${G('j')} * ${Y('j')}`}; }
+  ${walk.reduce('total', 's', 'a + b')}
+  ${walk.loop('M[1]')} {
     let e = oo + i32(j) * os;
     O[e] = ${storeValue(gx.dtype, log ? `${G('j')} - exp(${Y('j')}) * total` : `${Y('j')} * (${G('j')} - total)`)};${epilogue ? `\n    ${epilogue.code('u32(e)')}` : ''}
   }`;
-    const src = shader(bindings.map((x) => x.buf), body, { shared: SHARED });
+    const src = shader(bindings.map((x) => x.buf), body, walk.options);
     const rows = numel(outer);
     run(src, () => src, signatureOf(bindings), bindings.map((x) => x.gpu), (w) => {
       w.u(rows).u(R ? y.shape[dim]! : 1).all(outer, false);
       for (const v of [grad, y, gx]) w.i(v.offset).all(dropDim(v.strides, dim).filter((_, i) => i !== dim)).i(R ? v.strides[dim]! : 0);
       epilogue?.words(w);
-    }, words + (epilogue?.size ?? 0), rows, 'softmaxBackward');
+    }, words + (epilogue?.size ?? 0), walk.groups(rows), 'softmaxBackward');
   }
 
   /**
@@ -256,15 +299,13 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     // Meta: rows, inner, eps, grad, x, weight and gx offsets.
     const X = (j: string) => load(x.dtype, `X[xo + i32(${j})]`);
     const GY = (j: string) => `${load(grad.dtype, `Gr[go + i32(${j})]`)}${weight ? ` * ${load(weight.dtype, `W[${mi(5)} + i32(${j})]`)}` : ''}`;
+    const walk = rowWalk(inner);
     const sum = (name: string, term: (j: string) => string) => `
   var ${name}p = 0.0;
-  for (var j = lid.x; j < n; j += ${WG}u) { ${name}p += ${term('j')}; }
-  SV[lid.x] = ${name}p;
-  ${tree('a + b')}
-  let ${name} = SV[0];
-  workgroupBarrier();`;
+  ${walk.loop('n')} { ${name}p += ${term('j')}; }
+  ${walk.reduce(name, `${name}p`, 'a + b')}`;
     const body = `
-  let row = group;
+  let row = ${walk.row};
   if (row >= M[0]) { return; }
   let n = M[1];
   let go = ${mi(3)} + i32(row * n); let xo = ${mi(4)} + i32(row * n);
@@ -272,19 +313,19 @@ export function createRoutines(rt: Runtime): RoutineKernels {
   let mean = sx / f32(n);
   ${sum('sd', (j) => `(${X(j)} - mean) * (${X(j)} - mean)`)}
   let rstd = inverseSqrt(sd / f32(n) + bitcast<f32>(M[2]));
-  ${stats ? 'if (lid.x == 0u) { ST2[2u * row] = mean; ST2[2u * row + 1u] = rstd; }' : ''}
+  ${stats ? `if (${walk.row === 'tid' ? 'true' : 'lid.x == 0u'}) { ST2[2u * row] = mean; ST2[2u * row + 1u] = rstd; }` : ''}
   ${gx ? `${sum('sg', GY)}
   ${sum('sgx', (j) => `${GY(j)} * (${X(j)} - mean) * rstd`)}
   let mg = sg / f32(n); let mgx = sgx / f32(n);
-  for (var j = lid.x; j < n; j += ${WG}u) {
+  ${walk.loop('n')} {
     let e = ${mi(6)} + i32(row * n + j);
     O[e] = ${storeValue(gx.dtype, `rstd * (${GY('j')} - mg - (${X('j')} - mean) * rstd * mgx)`)};${epilogue ? `\n    ${epilogue.code('u32(e)')}` : ''}
   }` : ''}`;
-    const src = shader(bindings.map((b) => b.buf), body, { shared: SHARED });
+    const src = shader(bindings.map((b) => b.buf), body, walk.options);
     run(src, () => src, signatureOf(bindings), bindings.map((b) => b.gpu), (w) => {
       w.u(rows).u(inner).f(eps).i(grad.offset).i(x.offset).i(weight?.offset ?? 0).i(gx?.offset ?? 0);
       epilogue?.words(w);
-    }, 7 + (epilogue?.size ?? 0), rows, 'layerNormBackward');
+    }, 7 + (epilogue?.size ?? 0), walk.groups(rows), 'layerNormBackward');
     if (!stats) return;
     // Column sums: thread j walks the rows. Meta: rows, inner, grad, x, gw, gb offsets.
     const cbufs: Buf[] = [{ name: 'Gr', dtype: grad.dtype, write: false }, { name: 'X', dtype: x.dtype, write: false }, { name: 'ST2', type: 'f32', write: false }];
@@ -317,33 +358,31 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     if (weight) bufs.push({ name: 'W', dtype: weight.dtype, write: false });
     if (bias) bufs.push({ name: 'Bi', dtype: bias.dtype, write: false });
     // Meta: rows, inner, eps, x offset, out offset, weight offset, bias offset.
+    const walk = rowWalk(inner);
     const body = `
-  let row = group;
+  let row = ${walk.row};
   if (row >= M[0]) { return; }
   let n = M[1];
   let xo = ${mi(3)} + i32(row * n); let oo = ${mi(4)} + i32(row * n);
   var s = 0.0;
-  for (var j = lid.x; j < n; j += ${WG}u) { s += ${load(x.dtype, 'X[xo + i32(j)]')}; }
-  SV[lid.x] = s;
-  ${tree('a + b')}
-  let mean = SV[0] / f32(n);
-  workgroupBarrier();
+  ${walk.loop('n')} { s += ${load(x.dtype, 'X[xo + i32(j)]')}; }
+  ${walk.reduce('sx', 's', 'a + b')}
+  let mean = sx / f32(n);
   var v = 0.0;
-  for (var j = lid.x; j < n; j += ${WG}u) { let d = ${load(x.dtype, 'X[xo + i32(j)]')} - mean; v += d * d; }
-  SV[lid.x] = v;
-  ${tree('a + b')}
-  let rstd = inverseSqrt(SV[0] / f32(n) + bitcast<f32>(M[2]));
-  for (var j = lid.x; j < n; j += ${WG}u) {
+  ${walk.loop('n')} { let d = ${load(x.dtype, 'X[xo + i32(j)]')} - mean; v += d * d; }
+  ${walk.reduce('sd', 'v', 'a + b')}
+  let rstd = inverseSqrt(sd / f32(n) + bitcast<f32>(M[2]));
+  ${walk.loop('n')} {
     var y = (${load(x.dtype, 'X[xo + i32(j)]')} - mean) * rstd;
     ${weight ? `y = y * ${load(weight.dtype, `W[${mi(5)} + i32(j)]`)};` : ''}
     ${bias ? `y = y + ${load(bias.dtype, `Bi[${mi(6)} + i32(j)]`)};` : ''}
     O[oo + i32(j)] = ${storeValue(out.dtype, 'y')};
   }`;
-    const src = shader(bufs, body, { shared: SHARED });
+    const src = shader(bufs, body, walk.options);
     const bindings = [gpuOf(out), gpuOf(x), ...(weight ? [gpuOf(weight)] : []), ...(bias ? [gpuOf(bias)] : [])];
     run(src, () => src, `w${'r'.repeat(bindings.length)}`, bindings, (w) => {
       w.u(rows).u(inner).f(eps).i(x.offset).i(out.offset).i(weight?.offset ?? 0).i(bias?.offset ?? 0);
-    }, 7, rows, 'layerNorm');
+    }, 7, walk.groups(rows), 'layerNorm');
   }
 
   /** Elementwise-like indexing launch over `shape`: operands' offsets and strides, then extra words. */
