@@ -82,12 +82,20 @@ function rowWalk(n: number): RowWalk {
 }
 
 /** An epilogue's code for one stored element (at storage offset `e`), and its meta words and their count. */
-interface EpilogueCode { code(e: string): string; words(m: MetaWriter): void; readonly size: number }
+interface EpilogueCode {
+  code(e: string): string;
+  words(m: MetaWriter): void;
+  readonly size: number;
+  /** What the code depends on: with the routine's own, names its pipeline without building the source. */
+  readonly key: string;
+}
 /** A buffer a routine binds, under the name its shader uses. */
 interface Binding { readonly gpu: GPUBuffer; readonly buf: Buf }
 const binding = (v: View, name: string, write: boolean): Binding => ({ gpu: gpuOf(v), buf: { name, dtype: v.dtype, write } });
 /** The signature (access per binding, then the meta buffer's) of a routine's bindings. */
 const signatureOf = (bindings: readonly Binding[]): string => `${bindings.map((x) => (x.buf.write ? 'w' : 'r')).join('')}r`;
+/** What a routine's bindings contribute to its source: names, dtypes, access. */
+const bindingKey = (bindings: readonly Binding[]): string => bindings.map((x) => `${x.buf.name}:${x.buf.dtype ?? x.buf.type}:${x.buf.write ? 'w' : 'r'}`).join(',');
 
 export function createRoutines(rt: Runtime): RoutineKernels {
   /** Launches a routine: `key` names everything its source depends on, so the source is built once. */
@@ -140,7 +148,8 @@ export function createRoutines(rt: Runtime): RoutineKernels {
       for (const v of views) m.i(v.offset).all(v.strides);
       writeParams(m, k, launch.params);
     };
-    return { code, words, size: elementwiseMetaWords(k, rank) };
+    const key = `${k.id}|${rank}|${metaBase}|${arr.join(',')}|${bindings.map((b) => b.buf.dtype).join(',')}|${onResult}|${inOrder ? '' : launch.shape.join(',')}`;
+    return { code, words, size: elementwiseMetaWords(k, rank), key };
   }
 
   function matmul(l: MatmulLaunch): void {
@@ -158,8 +167,11 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const matmulWords = 4 + B + 3 * (B + 3);
     const bindings: Binding[] = [binding(out, 'O', true), binding(a, 'A', false), binding(b, 'Bm', false)];
     const epilogue = epilogueCode(out, l.epilogue, bindings, matmulWords);
-    const mac = (c: string, x: string, y: string) => (A === 'f32' ? `fma(${x}, ${y}, ${c})` : acc === 'uint8' ? `(${c} + ${x} * ${y}) & 255u` : `${c} + ${x} * ${y}`);
-    const body = `
+    // The source is built only when its pipeline is new (a GELU epilogue makes it long): the key names what it depends on.
+    const key = `matmul|${B}|${a.dtype}|${b.dtype}|${out.dtype}|${bindingKey(bindings)}|${epilogue?.key ?? ''}`;
+    const source = (): string => {
+      const mac = (c: string, x: string, y: string) => (A === 'f32' ? `fma(${x}, ${y}, ${c})` : acc === 'uint8' ? `(${c} + ${x} * ${y}) & 255u` : `${c} + ${x} * ${y}`);
+      const body = `
   let tilesN = (M[2] + 63u) / 64u; let tiles = tilesN * ((M[0] + 63u) / 64u);
   let batch = group / tiles; let tile = group % tiles;
   if (batch >= M[3]) { return; }
@@ -198,9 +210,10 @@ export function createRoutines(rt: Runtime): RoutineKernels {
   ${[0, 1, 2, 3].map((i) => `{ let r = r0 + ty + ${16 * i}u; if (r < M[0]) {
     ${[0, 1, 2, 3].map((j) => `{ let cc = c0 + tx + ${16 * j}u; if (cc < M[2]) { let e = oo + i32(r) * ors + i32(cc) * ocs; O[e] = ${storeValue(out.dtype, castCode(`c${i}${j}`, acc, out.dtype))};${epilogue ? `\n      ${epilogue.code('u32(e)')}` : ''} } }`).join('\n    ')}
   } }`).join('\n  ')}`;
-    const shared = `var<workgroup> AS: array<${A}, 1024>;\nvar<workgroup> BS: array<${A}, 1024>;`;
-    const src = shader(bindings.map((x) => x.buf), body, { shared });
-    run(src, () => src, signatureOf(bindings), bindings.map((x) => x.gpu), (w) => {
+      const shared = `var<workgroup> AS: array<${A}, 1024>;\nvar<workgroup> BS: array<${A}, 1024>;`;
+      return shader(bindings.map((x) => x.buf), body, { shared });
+    };
+    run(key, source, signatureOf(bindings), bindings.map((x) => x.gpu), (w) => {
       w.u(m).u(k).u(n).u(batches).all(batch, false);
       for (const v of [a, b, out]) w.i(v.offset).all(v.strides);
       epilogue?.words(w);
@@ -214,7 +227,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const R1 = outer.length;
     const xAt = 2 + R1, oAt = xAt + R1 + 2;
     const walk = rowWalk(R ? x.shape[dim]! : 1);
-    const body = `
+    const body = (): string => `
   let row = ${walk.row};
   if (row >= M[0]) { return; }
   var xo: i32 = ${mi(xAt)}; var oo: i32 = ${mi(oAt)};
@@ -234,9 +247,10 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     let v = ${load(x.dtype, 'X[xo + i32(j) * xs]')} - top;
     O[oo + i32(j) * os] = ${storeValue(out.dtype, log ? 'v - lsum' : 'exp(v) / total')};
   }`;
-    const src = shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }], body, walk.options);
+    const key = `softmax|${R1}|${x.dtype}|${out.dtype}|${log}|${walk.row}`;
+    const source = () => shader([{ name: 'O', dtype: out.dtype, write: true }, { name: 'X', dtype: x.dtype, write: false }], body(), walk.options);
     const rows = numel(outer);
-    run(src, () => src, 'wrr', [gpuOf(out), gpuOf(x)], (w) => {
+    run(key, source, 'wrr', [gpuOf(out), gpuOf(x)], (w) => {
       w.u(rows).u(R ? x.shape[dim]! : 1).all(outer, false);
       w.i(x.offset).all(dropDim(x.strides, dim).filter((_, i) => i !== dim)).i(R ? x.strides[dim]! : 0);
       w.i(out.offset).all(dropDim(out.strides, dim).filter((_, i) => i !== dim)).i(R ? out.strides[dim]! : 0);
@@ -258,7 +272,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const words = 2 + R1 + 3 * (R1 + 2);
     const epilogue = epilogueCode(gx, ep, bindings, words);
     const walk = rowWalk(R ? y.shape[dim]! : 1);
-    const body = `
+    const body = (): string => `
   let row = ${walk.row};
   if (row >= M[0]) { return; }
   var go: i32 = ${mi(gAt)}; var yo: i32 = ${mi(yAt)}; var oo: i32 = ${mi(oAt)};
@@ -271,9 +285,10 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     let e = oo + i32(j) * os;
     O[e] = ${storeValue(gx.dtype, log ? `${G('j')} - exp(${Y('j')}) * total` : `${Y('j')} * (${G('j')} - total)`)};${epilogue ? `\n    ${epilogue.code('u32(e)')}` : ''}
   }`;
-    const src = shader(bindings.map((x) => x.buf), body, walk.options);
+    const key = `softmaxBackward|${R1}|${log}|${walk.row}|${bindingKey(bindings)}|${epilogue?.key ?? ''}`;
+    const source = () => shader(bindings.map((x) => x.buf), body(), walk.options);
     const rows = numel(outer);
-    run(src, () => src, signatureOf(bindings), bindings.map((x) => x.gpu), (w) => {
+    run(key, source, signatureOf(bindings), bindings.map((x) => x.gpu), (w) => {
       w.u(rows).u(R ? y.shape[dim]! : 1).all(outer, false);
       for (const v of [grad, y, gx]) w.i(v.offset).all(dropDim(v.strides, dim).filter((_, i) => i !== dim)).i(R ? v.strides[dim]! : 0);
       epilogue?.words(w);
@@ -304,7 +319,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
   var ${name}p = 0.0;
   ${walk.loop('n')} { ${name}p += ${term('j')}; }
   ${walk.reduce(name, `${name}p`, 'a + b')}`;
-    const body = `
+    const body = (): string => `
   let row = ${walk.row};
   if (row >= M[0]) { return; }
   let n = M[1];
@@ -321,8 +336,9 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     let e = ${mi(6)} + i32(row * n + j);
     O[e] = ${storeValue(gx.dtype, `rstd * (${GY('j')} - mg - (${X('j')} - mean) * rstd * mgx)`)};${epilogue ? `\n    ${epilogue.code('u32(e)')}` : ''}
   }` : ''}`;
-    const src = shader(bindings.map((b) => b.buf), body, walk.options);
-    run(src, () => src, signatureOf(bindings), bindings.map((b) => b.gpu), (w) => {
+    const key = `layerNormBackward|${walk.row}|${bindingKey(bindings)}|${epilogue?.key ?? ''}`;
+    const source = () => shader(bindings.map((b) => b.buf), body(), walk.options);
+    run(key, source, signatureOf(bindings), bindings.map((b) => b.gpu), (w) => {
       w.u(rows).u(inner).f(eps).i(grad.offset).i(x.offset).i(weight?.offset ?? 0).i(gx?.offset ?? 0);
       epilogue?.words(w);
     }, 7 + (epilogue?.size ?? 0), walk.groups(rows), 'layerNormBackward');
@@ -332,7 +348,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     const cbind = [gpuOf(grad), gpuOf(x), stats];
     if (gw) { cbufs.push({ name: 'GW', dtype: gw.dtype, write: true }); cbind.push(gpuOf(gw)); }
     if (gb) { cbufs.push({ name: 'GB', dtype: gb.dtype, write: true }); cbind.push(gpuOf(gb)); }
-    const cbody = `
+    const cbody = (): string => `
   if (tid >= M[1]) { return; }
   var sw = 0.0; var sb = 0.0;
   for (var r = 0u; r < M[0]; r++) {
@@ -343,8 +359,8 @@ export function createRoutines(rt: Runtime): RoutineKernels {
   }
   ${gw ? `GW[${mi(4)} + i32(tid)] = ${storeValue(gw.dtype, 'sw')};` : ''}
   ${gb ? `GB[${mi(5)} + i32(tid)] = ${storeValue(gb.dtype, 'sb')};` : ''}`;
-    const csrc = shader(cbufs, cbody);
-    run(csrc, () => csrc, cbufs.map((b) => (b.write ? 'w' : 'r')).join('') + 'r', cbind, (w) => {
+    const ckey = `layerNormBackward.columns|${cbufs.map((b) => `${b.name}:${b.dtype ?? b.type}`).join(',')}`;
+    run(ckey, () => shader(cbufs, cbody()), cbufs.map((b) => (b.write ? 'w' : 'r')).join('') + 'r', cbind, (w) => {
       w.u(rows).u(inner).i(grad.offset).i(x.offset).i(gw?.offset ?? 0).i(gb?.offset ?? 0);
     }, 6, Math.ceil(inner / WG), 'layerNormBackward');
     rt.release(stats);
@@ -359,7 +375,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     if (bias) bufs.push({ name: 'Bi', dtype: bias.dtype, write: false });
     // Meta: rows, inner, eps, x offset, out offset, weight offset, bias offset.
     const walk = rowWalk(inner);
-    const body = `
+    const body = (): string => `
   let row = ${walk.row};
   if (row >= M[0]) { return; }
   let n = M[1];
@@ -378,9 +394,10 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     ${bias ? `y = y + ${load(bias.dtype, `Bi[${mi(6)} + i32(j)]`)};` : ''}
     O[oo + i32(j)] = ${storeValue(out.dtype, 'y')};
   }`;
-    const src = shader(bufs, body, walk.options);
+    const key = `layerNorm|${walk.row}|${bufs.map((b) => `${b.name}:${b.dtype}`).join(',')}`;
+    const source = () => shader(bufs, body(), walk.options);
     const bindings = [gpuOf(out), gpuOf(x), ...(weight ? [gpuOf(weight)] : []), ...(bias ? [gpuOf(bias)] : [])];
-    run(src, () => src, `w${'r'.repeat(bindings.length)}`, bindings, (w) => {
+    run(key, source, `w${'r'.repeat(bindings.length)}`, bindings, (w) => {
       w.u(rows).u(inner).f(eps).i(x.offset).i(out.offset).i(weight?.offset ?? 0).i(bias?.offset ?? 0);
     }, 7, walk.groups(rows), 'layerNorm');
   }
