@@ -56,6 +56,8 @@ export function createGpuJsBackend(rt: Runtime): GpuJsBackend {
     name: 'gpujs',
     gcManaged: false,
     subnormals: rt.subnormals,
+    multiOutput: rt.multiOutput,
+    maxKernelOutputs: rt.maxOutputs,
     runtime: rt,
     mode: rt.mode,
     alloc,

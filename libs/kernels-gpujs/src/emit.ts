@@ -11,7 +11,7 @@
  * kernel arguments `nanv` and `infv`. Where GLSL leaves results loose (max/min with NaN, tanh of large
  * arguments, pow of negative bases, atan2 at zeros and infinities) the table calls HELPERS.
  */
-import { type DType, DTypeError, type Expr, type Prim, isFloating, renderSsa } from '@tessera/ops';
+import { type DType, DTypeError, type Expr, type Prim, isFloating, renderSsaAll } from '@tessera/ops';
 
 /** Integers a float32 holds exactly: |v| <= 2^24. */
 export const EXACT_INT = 16777216;
@@ -259,9 +259,15 @@ const LOWERED: ReadonlySet<Prim> = new Set<Prim>(['erf']);
  * and returns them with the name holding the result.
  */
 export function emitExpr(root: Expr, names: Names, prefix = 't'): { code: string; result: string } {
-  const { lines, result } = renderSsa(root, {
+  const { code, results } = emitExprs([root], names, prefix);
+  return { code, result: results[0]! };
+}
+
+/** emitExpr of several roots (a kernel storing several results): what they share is computed once. */
+export function emitExprs(roots: readonly Expr[], names: Names, prefix = 't'): { code: string; results: string[] } {
+  const { lines, results } = renderSsaAll(roots, {
     literal, input: names.input, param: names.param,
     bind: (ref, e, args) => { checkDtype(e.op, e.dtype); return `const ${ref} = ${GPUJS_OPS[e.op](args, e.dtype, e.args[0]!.dtype)};`; },
   }, prefix, LOWERED);
-  return { code: lines.join('\n  '), result };
+  return { code: lines.join('\n  '), results };
 }

@@ -5,7 +5,7 @@
  */
 import { registerBackend, registerEmitter } from '@tessera/tensor';
 import { type GpuJsBackend, createGpuJsBackend } from './backend.js';
-import { elementwiseSource, reduceSource, withHelpers } from './kernels.js';
+import { elementwiseSource, outputSources, reduceSource, withHelpers } from './kernels.js';
 import { type GpuJsOptions, openRuntime } from './runtime.js';
 
 export { type GpuJsBackend, createGpuJsBackend } from './backend.js';
@@ -14,7 +14,7 @@ export { GPUJS_OPS } from './emit.js';
 export { elementwiseSource, reduceSource } from './kernels.js';
 
 registerEmitter('gpujs', {
-  elementwise: (k, rank) => withHelpers(elementwiseSource(k, rank)),
+  elementwise: (k, rank) => withHelpers([...outputSources(k), elementwiseSource(k, rank)].join('\n')),
   reduce: (k, outerRank, innerRank) => withHelpers(reduceSource(k, outerRank, innerRank)),
 });
 

@@ -5,7 +5,7 @@
  */
 import { type Expr, NotImplementedError, topoSort } from '@tessera/ops';
 import { type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type View, paramDtype } from '@tessera/tensor';
-import { castCode, checkDtype, emitExpr, helpersFor, literal } from './emit.js';
+import { castCode, checkDtype, emitExpr, emitExprs, helpersFor, literal } from './emit.js';
 import type { GBuffer, Runtime } from './runtime.js';
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -52,32 +52,48 @@ function paramWords(k: ElementwiseKernel | ReduceKernel, values: readonly number
 /**
  * One thread per element of the launch shape, in row-major order (the runtime commits the result to
  * the output view). Words: shape[R], then per input its offset and strides[R], then the params.
+ * A kernel with further `outputs` hands each to its store function (outputSources) before it
+ * returns the first: gpu.js's kernel map stores each in a texture of its own, in the same pass.
  */
 export function elementwiseSource(k: ElementwiseKernel, rank: number): string {
-  // One result per kernel here: compile's scheduler stores several per pass only on multiOutput backends.
-  if (k.outputs?.length) throw new NotImplementedError('elementwise', `kernel ${k.id.slice(0, 40)}... stores ${k.outputs.length + 1} results; this backend's kernels store one`);
   k.inputs.forEach((d) => checkDtype(k.id, d));
-  checkDtype(k.id, k.out);
+  [k.out, ...(k.outputs ?? []).map((o) => o.dtype)].forEach((d) => checkDtype(k.id, d));
   const opBase = (i: number) => rank + i * (rank + 1);
   const pBase = opBase(k.inputs.length);
-  const expr = emitExpr(k.expr, { input: (i) => `x${i}`, param: (p) => `m${pBase + k.params.indexOf(p)}` });
+  const roots = [k.expr, ...(k.outputs ?? []).map((o) => o.expr)];
+  const expr = emitExprs(roots, { input: (i) => `x${i}`, param: (p) => `m${pBase + k.params.indexOf(p)}` });
   const body = [
     ...k.inputs.map((_, i) => `let o${i} = m${opBase(i)};`),
     unravel('this.thread.x', rank, 0, k.inputs.map((_, i) => ({ v: `o${i}`, strideAt: opBase(i) + 1 })), 'u'),
     ...k.inputs.map((_, i) => `const x${i} = b${i}[o${i}];`),
     expr.code,
-    `return ${expr.result};`,
+    ...expr.results.slice(1).map((r, j) => `${storeName(j)}(${r});`),
+    `return ${expr.results[0]};`,
   ].filter(Boolean).join('\n  ');
   return kernelFunction(k.inputs.length, pBase + k.params.length, body);
 }
 
+/** The store function of a kernel's j-th further output (a gpu.js sub-kernel: what it returns is stored). */
+const storeName = (j: number) => `store${j + 1}`;
+
+/** The sub-kernel sources a kernel with further `outputs` stores them through, in order. */
+export function outputSources(k: ElementwiseKernel): string[] {
+  return (k.outputs ?? []).map((_, j) => `function ${storeName(j)}(v) { return v; }`);
+}
+
 export function runElementwise(rt: Runtime, k: ElementwiseKernel, l: ElementwiseLaunch): void {
-  checkPrims(rt, k.id, [k.expr]);
+  checkPrims(rt, k.id, [k.expr, ...(k.outputs ?? []).map((o) => o.expr)]);
   const rank = l.shape.length;
   const words = [...l.shape, ...l.inputs.flatMap((v) => [v.offset, ...v.strides]), ...paramWords(k, l.params)];
-  const result = rt.launch(k.id, `ew|${k.id}|${rank}`, () => elementwiseSource(k, rank), numel(l.shape), [...l.inputs.map((v) => v.buffer as GBuffer), ...words]);
+  const args = [...l.inputs.map((v) => v.buffer as GBuffer), ...words];
   // out's strides follow the launch's (coalesced) shape, not the tensor's.
-  rt.commit(k.id, reshaped(l.out, l.shape, l.out.strides), result);
+  const outs = [l.out, ...(l.outs ?? [])].map((v) => reshaped(v, l.shape, v.strides));
+  if (!k.outputs?.length) {
+    rt.commit(k.id, outs[0]!, rt.launch(k.id, `ew|${k.id}|${rank}`, () => elementwiseSource(k, rank), numel(l.shape), args));
+    return;
+  }
+  const results = rt.launchMap(k.id, `ew|${k.id}|${rank}`, () => ({ main: elementwiseSource(k, rank), outputs: outputSources(k) }), numel(l.shape), args);
+  results.forEach((r, j) => rt.commit(k.id, outs[j]!, r));
 }
 
 // ------------------------------------------------------------------ reductions

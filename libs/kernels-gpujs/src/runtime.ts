@@ -39,7 +39,14 @@ interface KernelRun {
   setOutput(o: number[]): void;
   kernel: { constructor: { name: string }; fallbackReason?: string | null };
 }
-interface GpuJs { createKernel(src: string, settings: object): KernelRun; addFunction(src: string): void; destroy(): void }
+interface GpuJs {
+  createKernel(src: string, settings: object): KernelRun;
+  createKernelMap(subKernels: string[], src: string, settings: object): KernelRun;
+  addFunction(src: string): void;
+  destroy(): void;
+}
+/** What a kernel map returns: its own result, and each sub-kernel's under its position. */
+type MapResult = { result: Data } & Record<number, Data>;
 
 /** Kernel class gpu.js uses for each mode (the CPU one in a non-cpu mode means it fell back). */
 const KERNEL_CLASS: Readonly<Record<Mode, string>> = { headlessgl: 'HeadlessGLKernel', webgpu: 'WebGPUKernel', webasm: 'WebAssemblyKernel', cpu: 'CPUKernel' };
@@ -76,10 +83,46 @@ export class Runtime {
    */
   launch(op: string, key: string, source: () => string, n: number, args: readonly (GBuffer | number)[], raw = false): Data | Promise<Data> {
     if (n === 0) return null;
+    return this.start(op, key, (settings) => this.gpu.createKernel(source(), settings), n, args, raw) as Data | Promise<Data>;
+  }
+
+  /**
+   * Whether kernels here store several results in one pass (gpu.js's kernel maps: headlessgl draws
+   * into several color attachments at once; its webgpu and webasm modes have no kernel maps).
+   */
+  get multiOutput(): boolean { return this.mode === 'headlessgl' || this.mode === 'cpu'; }
+
+  /** The most results one kernel stores (WebGL 1's draw buffers on the machines we know: 8). */
+  readonly maxOutputs = 8;
+
+  /**
+   * Runs a kernel that stores further results through its sub-kernels (`outputs`, functions whose
+   * return values gpu.js stores), each `n` long: its result, then theirs in order. Only where
+   * multiOutput, whose modes all launch synchronously.
+   */
+  launchMap(op: string, key: string, source: () => { main: string; outputs: string[] }, n: number, args: readonly (GBuffer | number)[]): Data[] {
+    if (!this.multiOutput) throw new NotImplementedError(op, `gpu.js's ${this.mode} mode has no kernel maps: its kernels store one result each`);
+    const out = n === 0 ? null : this.start(op, key, (settings) => {
+      const s = source();
+      if (1 + s.outputs.length > this.maxOutputs) throw new DeviceError(op, `a kernel storing ${1 + s.outputs.length} results exceeds gpujs's ${this.maxOutputs}`);
+      this.subKernels.set(key, s.outputs.length);
+      return this.gpu.createKernelMap(s.outputs, s.main, settings);
+    }, n, args, false);
+    if (out instanceof Promise) throw new Error(`gpujs ${this.mode}: a kernel map launched asynchronously`);
+    if (out === null) return [];
+    const r = out as MapResult;
+    return [r.result, ...Array.from({ length: this.subKernels.get(key)! }, (_, j) => r[j]!)];
+  }
+
+  /** Sub-kernels of each kernel map, by key. */
+  private readonly subKernels = new Map<string, number>();
+
+  /** Compiles (once per key) and runs a kernel over `n` outputs. */
+  private start(op: string, key: string, create: (settings: object) => KernelRun, n: number, args: readonly (GBuffer | number)[], raw: boolean): unknown {
     if (n > EXACT_INT) throw new DeviceError(op, `${n} elements exceed what gpujs indexes exactly (2^24: gpu.js computes indices in float32)`);
     let k = this.kernels.get(key);
     if (!k) {
-      k = this.gpu.createKernel(source(), {
+      k = create({
         output: [n], pipeline: true, immutable: true, precision: 'single', tactic: 'precision',
         dynamicOutput: true, dynamicArguments: true, loopMaxIterations: LOOP_MAX,
       });

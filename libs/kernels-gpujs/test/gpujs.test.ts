@@ -61,6 +61,23 @@ for (const mode of MODES) {
       expect(await nb.tolist()).toEqual([-10, -20, -30]);
     }));
 
+    // Compile's kernels that store several results: one kernel map where the mode has them
+    // (headlessgl, cpu), a kernel per result elsewhere; a stored result may be a strided view.
+    it('stores several results of one compiled kernel, through strided views too', () => on(mode, async () => {
+      const b = opened.get(mode) as GpuJsBackend;
+      expect(b.multiOutput).toBe(mode === 'headlessgl' || mode === 'cpu');
+      const f = (p: tsr.Tensor, q: tsr.Tensor, out: tsr.Tensor) => { const m = p.exp(); const v = m.mul(q); out.t().copy_(v.sub(1)); return [m, v]; };
+      const p = tsr.tensor([[0, 1, 2], [3, -1, -2]], { device }), q = tsr.tensor([2, 3, 4], { device });
+      const out = tsr.zeros([3, 2], { device });
+      const r = tsr.explain(f, p, q, out);
+      expect(r.programs.map((g) => g.kernels)).toEqual([b.multiOutput ? 1 : 3]);
+      const e = [[0, 1, 2], [3, -1, -2]].map((row) => row.map(Math.exp));
+      const close = async (t: tsr.Tensor, want: number[][]) => (await t.tolist() as number[][]).forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - want[i]![j]!)).toBeLessThan(1e-5 * (1 + Math.abs(want[i]![j]!)))));
+      await close(r.result[0]!, e);
+      await close(r.result[1]!, e.map((row) => row.map((v, j) => v * [2, 3, 4][j]!)));
+      await close(out, [0, 1, 2].map((j) => [0, 1].map((i) => e[i]![j]! * [2, 3, 4][j]! - 1)));
+    }));
+
     it('writes through strided views without touching the rest of the buffer', () => on(mode, async () => {
       const base = tsr.zeros([4, 6], { device });
       base.slice(1, 0, 6, 2).t().add_(tsr.arange(4, { dtype: 'float32', device }));

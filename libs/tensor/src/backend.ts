@@ -251,6 +251,8 @@ export interface Backend {
    * only then.
    */
   readonly multiOutput?: boolean;
+  /** The most results one elementwise kernel stores (unbounded when unset); the scheduler fuses within it. */
+  readonly maxKernelOutputs?: number;
   /**
    * Horizontal fusion, as PyTorch's foreach kernels: whether `elementwiseGroup` runs launches of `k`
    * (compile's scheduler asks before grouping, so a group is always one launch where it is made).

@@ -40,6 +40,18 @@ function nameOf(s: string): number {
 const STEP_KIND = { elementwise: 1, reduce: 2, routine: 3 } as const;
 
 /**
+ * Each backend object's number, process-wide: two backends may share a name (gpujs in each of its
+ * modes) and not what the scheduler may do with them (kernels storing several results).
+ */
+const backendIds = new WeakMap<Backend, number>();
+let backendCount = 0;
+function backendId(b: Backend): number {
+  let i = backendIds.get(b);
+  if (i === undefined) backendIds.set(b, (i = backendCount++));
+  return i;
+}
+
+/**
  * A program's structure as numbers: every step's kind, backend, kernel, shapes and views, with
  * storages numbered in order of first use and names in order of first use (`names` holds each
  * one's process-wide number), then how each storage is held. Two programs with equal signatures
@@ -49,6 +61,8 @@ export class Signature {
   readonly storages: Storage[] = [];
   readonly nums: number[] = [];
   readonly names: number[] = [];
+  /** The backend objects' numbers, in order of first use: a plan is for them (the text, for any with their names and capabilities). */
+  readonly backends: number[] = [];
   hash = 0;
   private readonly storageAt = new Map<Storage, number>();
   private readonly nameAt = new Map<number, number>();
@@ -57,6 +71,7 @@ export class Signature {
     for (const s of p.steps) {
       this.push(STEP_KIND[s.kind]);
       this.name(s.backend.name);
+      this.backend(s.backend);
       if (s.kind === 'elementwise') {
         this.name(s.kernel.id);
         this.list(s.shape);
@@ -104,6 +119,12 @@ export class Signature {
     this.push(v.offset);
     this.list(v.strides);
   }
+  private backend(b: Backend): void {
+    const id = backendId(b);
+    if (this.backends.includes(id)) return;
+    this.backends.push(id);
+    this.hash = Math.imul(this.hash ^ id, 0x01000193) | 0;
+  }
   /** A name as its order of first use in this program (the process-wide number goes to `names`). */
   private name(s: string): void {
     const global = nameOf(s);
@@ -114,7 +135,7 @@ export class Signature {
 
   /** The numbers alone (what a cache keeps: not the storages of the program that made them). */
   numbers(): SignatureNumbers {
-    return { hash: this.hash, nums: this.nums, names: this.names };
+    return { hash: this.hash, nums: this.nums, names: this.names, backends: this.backends };
   }
 
   /** The signature as text, the same in every process (the disk cache's key). */
@@ -123,10 +144,10 @@ export class Signature {
   }
 }
 
-export interface SignatureNumbers { readonly hash: number; readonly nums: readonly number[]; readonly names: readonly number[] }
+export interface SignatureNumbers { readonly hash: number; readonly nums: readonly number[]; readonly names: readonly number[]; readonly backends: readonly number[] }
 
 export const sameSignature = (a: SignatureNumbers, b: SignatureNumbers): boolean =>
-  a.hash === b.hash && sameNumbers(a.nums, b.nums) && sameNumbers(a.names, b.names);
+  a.hash === b.hash && sameNumbers(a.nums, b.nums) && sameNumbers(a.names, b.names) && sameNumbers(a.backends, b.backends);
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;

@@ -141,7 +141,7 @@ export function schedule(p: Program): Kernel[] {
 
   /** Whether kernel k's backend takes a kernel of `leaves` inputs storing `results` results. */
   const fits = (k: FusedKernel, leaves: number, results: number): boolean =>
-    leaves <= (k.backend.maxKernelInputs ?? MAX_INPUTS) && leaves + results <= (k.backend.maxKernelBuffers ?? Infinity);
+    leaves <= (k.backend.maxKernelInputs ?? MAX_INPUTS) && leaves + results <= (k.backend.maxKernelBuffers ?? Infinity) && results <= (k.backend.maxKernelOutputs ?? Infinity);
   steps.forEach((s, i) => {
     if (!run[i] || s.kind !== 'elementwise') return;
     if (!inlineProducer(i, s)) storeProducer(i, s);
