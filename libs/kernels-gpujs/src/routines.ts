@@ -1,7 +1,7 @@
 /**
  * Routine kernels as gpu.js functions: matmul (a thread per output, batched and strided), and
- * softmax/logSoftmax and layerNorm (a thread per row for the row statistics, then a thread per
- * element), the indexing routines, sort, and the convolution family (direct conv2d, unfold, fold,
+ * softmax/logSoftmax and layerNorm and their gradients (a thread per row for the row statistics,
+ * then a thread per element), the indexing routines, sort, and the convolution family (direct conv2d, unfold, fold,
  * pooling), a thread per output element.
  */
 import { type Conv2dPlan, DTypeError, type Pool2dPlan, checkIndex } from '@tessera/ops';
@@ -105,6 +105,100 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     const result = rt.launch('softmax', `softmax|${R}|${log}`, () => src, numel(x.shape), [buf(x), top, total, ...x.shape, x.offset, ...x.strides, ...rowStrides]);
     rt.commit(log ? 'logSoftmax' : 'softmax', out, result);
     rt.free(top); rt.free(total);
+  }
+
+  /**
+   * softmax's (logSoftmax's) gradient from the forward's output y (PyTorch's softmax_backward_data):
+   * a thread per row sums grad * y (grad), then a thread per element writes y (grad - sum), or
+   * grad - exp(y) sum.
+   */
+  function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean): void {
+    floatOnly('softmaxBackward', gx, grad, y);
+    if (y.shape.length === 0) { [gx, grad, y] = [gx, grad, y].map((v) => reshaped(v, [1], [1])) as [View, View, View]; dim = 0; }
+    const R = y.shape.length;
+    const g = rowWords(grad, dim), yw = rowWords(y, dim);
+    const R1 = g.outer.length;
+    // Words: outer shape[R1], then grad and y: offset, outer strides[R1], stride along dim; the row length.
+    const gAt = R1, yAt = 2 * R1 + 2, nAt = 3 * R1 + 4;
+    const statSrc = kernelFunction(2, nAt + 1, [
+      `let go = m${gAt};`, `let yo = m${yAt};`,
+      unravel('this.thread.x', R1, 0, [{ v: 'go', strideAt: gAt + 1 }, { v: 'yo', strideAt: yAt + 1 }], 'q'),
+      'let acc = 0.0;',
+      `for (let j = 0; j < m${nAt}; j++) { acc = acc + b0[go + j * m${gAt + 1 + R1}]${log ? '' : ` * b1[yo + j * m${yAt + 1 + R1}]`}; }`,
+      'return acc;',
+    ].filter(Boolean).join('\n  '));
+    const rowWordsOf = (w: { words: number[] }) => w.words.slice(R1, -1);
+    const sum: GBuffer = {
+      data: rt.launch('softmaxBackward', `softmaxBackward-sum|${R1}|${log}`, () => statSrc, numel(g.outer), [buf(grad), buf(y), ...g.outer, ...rowWordsOf(g), ...rowWordsOf(yw), y.shape[dim]!]),
+      length: numel(g.outer),
+    };
+    // Per element, row-major over y's shape: the row's sum sits at the element's index with dim dropped.
+    const rowStrides = (() => { let acc = 1; const r: number[] = Array(R).fill(0); for (let d = R - 1; d >= 0; d--) if (d !== dim) { r[d] = acc; acc *= y.shape[d]!; } return r; })();
+    const src = kernelFunction(3, 4 * R + 2, [
+      `let go = m${R};`, `let yo = m${2 * R + 1};`, 'let so = 0.0;',
+      unravel('this.thread.x', R, 0, [{ v: 'go', strideAt: R + 1 }, { v: 'yo', strideAt: 2 * R + 2 }, { v: 'so', strideAt: 3 * R + 2 }], 'q'),
+      'const gv = b0[go];', 'const yv = b1[yo];', 'const s = b2[so];',
+      log ? 'return gv - Math.exp(yv) * s;' : 'return yv * (gv - s);',
+    ].filter(Boolean).join('\n  '));
+    const result = rt.launch('softmaxBackward', `softmaxBackward|${R}|${log}`, () => src, numel(y.shape), [buf(grad), buf(y), sum, ...y.shape, grad.offset, ...grad.strides, y.offset, ...y.strides, ...rowStrides]);
+    rt.commit('softmaxBackward', reshaped(gx, y.shape, gx.strides), result);
+    rt.free(sum);
+  }
+
+  /**
+   * layerNorm's gradients (PyTorch's layer_norm_backward), all operands contiguous: a thread per
+   * (row, statistic) computes the row's mean, 1/std, mean(gy) and mean(gy xhat) with gy = grad *
+   * weight; then a thread per element writes gx = rstd (gy - mean(gy) - xhat mean(gy xhat)), and a
+   * thread per column sums grad * xhat (gw) and grad (gb) over the rows.
+   */
+  function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number): void {
+    floatOnly('layerNormBackward', gx, gw, gb, grad, x, weight);
+    const rows = inner === 0 ? 0 : numel(x.shape) / inner;
+    if (rows === 0) return;
+    const W = (j: string) => (weight ? ` * b2[m4 + ${j}]` : '');
+    // Words: x offset, grad offset, inner, eps, weight offset. Four statistics per row, in one launch.
+    const statSrc = kernelFunction(weight ? 3 : 2, 5, [
+      'const r = Math.floor(this.thread.x / 4.0);', 'const which = this.thread.x - r * 4.0;',
+      'const xo = m0 + r * m2;', 'const go = m1 + r * m2;',
+      // Each loop its own variable: gpu.js declares them all in one GLSL scope.
+      'let sx = 0.0;', 'for (let j1 = 0; j1 < m2; j1++) { sx = sx + b0[xo + j1]; }',
+      'const mean = sx / m2;',
+      'let sd = 0.0;', 'for (let j2 = 0; j2 < m2; j2++) { const d = b0[xo + j2] - mean; sd = sd + d * d; }',
+      'const rstd = 1.0 / Math.sqrt(sd / m2 + m3);',
+      'if (which == 0.0) { return mean; }',
+      'if (which == 1.0) { return rstd; }',
+      'let acc = 0.0;',
+      `for (let j3 = 0; j3 < m2; j3++) { const gy = b1[go + j3]${W('j3')}; if (which == 2.0) { acc = acc + gy; } else { acc = acc + gy * (b0[xo + j3] - mean) * rstd; } }`,
+      'return acc / m2;',
+    ].join('\n  '));
+    const wb = weight ? [buf(weight)] : [];
+    const stats: GBuffer = {
+      data: rt.launch('layerNormBackward', `layerNormBackward-stats|${!!weight}`, () => statSrc, 4 * rows, [buf(x), buf(grad), ...wb, x.offset, grad.offset, inner, Math.fround(eps), weight?.offset ?? 0]),
+      length: 4 * rows,
+    };
+    if (gx) {
+      const st = `b${weight ? 3 : 2}`;
+      const src = kernelFunction(weight ? 4 : 3, 5, [
+        'const r = Math.floor(this.thread.x / m2);',
+        `const gy = b1[m1 + this.thread.x]${W('(this.thread.x - r * m2)')};`,
+        `const mean = ${st}[4.0 * r];`, `const rstd = ${st}[4.0 * r + 1.0];`,
+        `return rstd * (gy - ${st}[4.0 * r + 2.0] - (b0[m0 + this.thread.x] - mean) * rstd * ${st}[4.0 * r + 3.0]);`,
+      ].join('\n  '));
+      const result = rt.launch('layerNormBackward', `layerNormBackward-gx|${!!weight}`, () => src, rows * inner, [buf(x), buf(grad), ...wb, stats, x.offset, grad.offset, inner, 0, weight?.offset ?? 0]);
+      rt.commit('layerNormBackward', reshaped(gx, [rows * inner], [1]), result);
+    }
+    // Column sums in row order (the same every run). Words: x offset, grad offset, inner, rows.
+    for (const [g, withX] of [[gw, true], [gb, false]] as const) {
+      if (!g) continue;
+      const src = kernelFunction(3, 4, [
+        'let acc = 0.0;',
+        `for (let r = 0; r < m3; r++) { const gv = b1[m1 + r * m2 + this.thread.x]; acc = acc + ${withX ? 'gv * (b0[m0 + r * m2 + this.thread.x] - b2[4.0 * r]) * b2[4.0 * r + 1.0]' : 'gv'}; }`,
+        'return acc;',
+      ].join('\n  '));
+      const result = rt.launch('layerNormBackward', `layerNormBackward-${withX ? 'gw' : 'gb'}`, () => src, inner, [buf(x), buf(grad), stats, x.offset, grad.offset, inner, rows]);
+      rt.commit('layerNormBackward', reshaped(g, [inner], [1]), result);
+    }
+    rt.free(stats);
   }
 
   function layerNorm(out: View, x: View, weight: View | undefined, bias: View | undefined, inner: number, eps: number): void {
@@ -365,7 +459,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
   }
 
   return {
-    matmul, softmax, layerNorm,
+    matmul, softmax, softmaxBackward, layerNorm, layerNormBackward,
     gather, indexSelect, scatterAdd, sort,
     conv2d, unfold, fold, pool2d,
   };

@@ -52,6 +52,24 @@ for (const mode of MODES) {
       expect(await ga.argmax(1).tolist()).toEqual(await a.argmax(1).tolist());
     }));
 
+    it('computes the softmax and layerNorm gradients like the CPU backend', () => on(mode, async () => {
+      tsr.manualSeed(6);
+      const x = tsr.randn([4, 6]), g = tsr.randn([4, 6]), w = tsr.randn([6]), b = tsr.randn([6]);
+      const grads = (device: tsr.DeviceKind) => {
+        const xs = [0, 1, 2].map(() => x.to(device).detach().requiresGrad_());
+        const ws = w.to(device).requiresGrad_(), bs = b.to(device).requiresGrad_();
+        xs[0]!.softmax(1).backward(g.to(device));
+        xs[1]!.logSoftmax(0).backward(g.to(device));
+        tsr.layerNorm(xs[2]!, [6], ws, bs).backward(g.to(device));
+        return [...xs.map((t) => t.grad!), ws.grad!, bs.grad!];
+      };
+      const want = grads('cpu'), got = grads(device);
+      for (let i = 0; i < want.length; i++) {
+        const gv = await got[i]!.data(), wv = want[i]!.dataSync();
+        wv.forEach((v, j) => expect(Math.abs(Number(gv[j]) - Number(v)), `gradient ${i}, element ${j}`).toBeLessThan(1e-4 * (1 + Math.abs(Number(v)))));
+      }
+    }));
+
     // Two launches of one kernel at different sizes, back to back: in webgpu mode the second used to
     // resize the first while it was still in flight (gpu.js reads the output size when the run starts).
     it('keeps each launch at its own size when one kernel runs back to back at different sizes', () => on(mode, async () => {
