@@ -5,8 +5,8 @@
 import { type DType, DTypeError, DeviceError } from '@tessera/ops';
 import type { Backend, TypedArray } from '@tessera/tensor';
 import { EXACT_INT, checkDtype } from './emit.js';
-import { runElementwise, runReduce } from './kernels.js';
-import { createRoutines } from './routines.js';
+import { runElementwise, runElementwiseGroup, runReduce, takesEpilogue } from './kernels.js';
+import { EPILOGUE_ROUTINES, createRoutines } from './routines.js';
 import type { GBuffer, Mode, Runtime } from './runtime.js';
 
 export interface GpuJsBackend extends Backend {
@@ -56,8 +56,15 @@ export function createGpuJsBackend(rt: Runtime): GpuJsBackend {
     name: 'gpujs',
     gcManaged: false,
     subnormals: rt.subnormals,
+    planVariant: rt.mode,
     multiOutput: rt.multiOutput,
     maxKernelOutputs: rt.maxOutputs,
+    maxKernelBuffers: rt.textureUnits,
+    // Groups are one launch with their members' results one after another (runElementwiseGroup).
+    groupable: (k) => !rt.async && (!k.outputs?.length || rt.multiOutput),
+    elementwiseGroup: (k, launches) => runElementwiseGroup(rt, k, launches),
+    // Epilogues run in the routine's per-element kernel as further results of its kernel map.
+    fusesEpilogue: (routine, dtype, k) => dtype === 'float32' && EPILOGUE_ROUTINES[routine] !== undefined && takesEpilogue(rt, k, EPILOGUE_ROUTINES[routine]!),
     runtime: rt,
     mode: rt.mode,
     alloc,

@@ -4,9 +4,9 @@
  * buffers are `b0`, `b1`, ..., and every kernel computes one output element per thread.
  */
 import { type Expr, NotImplementedError, topoSort } from '@tessera/ops';
-import { type ElementwiseKernel, type ElementwiseLaunch, type ReduceKernel, type ReduceLaunch, type View, paramDtype } from '@tessera/tensor';
+import { type ElementwiseKernel, type ElementwiseLaunch, type Epilogue, type ReduceKernel, type ReduceLaunch, type View, paramDtype } from '@tessera/tensor';
 import { castCode, checkDtype, emitExpr, emitExprs, helpersFor, literal } from './emit.js';
-import type { GBuffer, Runtime } from './runtime.js';
+import { type GBuffer, type Runtime, dataOffset } from './runtime.js';
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 /** `v` with another shape and strides (views may be class instances whose fields a spread would drop). */
@@ -84,7 +84,7 @@ export function outputSources(k: ElementwiseKernel): string[] {
 export function runElementwise(rt: Runtime, k: ElementwiseKernel, l: ElementwiseLaunch): void {
   checkPrims(rt, k.id, [k.expr, ...(k.outputs ?? []).map((o) => o.expr)]);
   const rank = l.shape.length;
-  const words = [...l.shape, ...l.inputs.flatMap((v) => [v.offset, ...v.strides]), ...paramWords(k, l.params)];
+  const words = [...l.shape, ...l.inputs.flatMap((v) => [dataOffset(v), ...v.strides]), ...paramWords(k, l.params)];
   const args = [...l.inputs.map((v) => v.buffer as GBuffer), ...words];
   // out's strides follow the launch's (coalesced) shape, not the tensor's.
   const outs = [l.out, ...(l.outs ?? [])].map((v) => reshaped(v, l.shape, v.strides));
@@ -94,6 +94,145 @@ export function runElementwise(rt: Runtime, k: ElementwiseKernel, l: Elementwise
   }
   const results = rt.launchMap(k.id, `ew|${k.id}|${rank}`, () => ({ main: elementwiseSource(k, rank), outputs: outputSources(k) }), numel(l.shape), args);
   results.forEach((r, j) => rt.commit(k.id, outs[j]!, r));
+}
+
+/**
+ * Several launches of one kernel as one (compile's horizontal groups: an optimizer's update of each
+ * parameter): their results one after another, member j's from the end of member j - 1's. A thread
+ * finds its member by comparing with the members' ends, reads that member's inputs and params, and
+ * the kernel's expression runs once for all. `inputs[j][i]` is the buffer (argument) member j's
+ * input i reads. Words: the members' ends, then per member its shape, its inputs' offsets and
+ * strides, and its params.
+ */
+export function elementwiseGroupSource(k: ElementwiseKernel, ranks: readonly number[], inputs: readonly (readonly number[])[], buffers: number): string {
+  const P = k.params.length;
+  let w = ranks.length;
+  const branches = ranks.map((R, j) => {
+    const shapeAt = w;
+    w += R;
+    const offsets = k.inputs.map((_, i) => { const v = { v: `o${j}_${i}`, strideAt: w + 1 }; w += 1 + R; return v; });
+    const pAt = w;
+    w += P;
+    return [
+      `li = this.thread.x${j ? ` - m${j - 1}` : ''};`,
+      ...offsets.map((o) => `let ${o.v} = m${o.strideAt - 1};`),
+      unravel('li', R, shapeAt, offsets, `u${j}`),
+      ...k.inputs.map((_, i) => `x${i} = b${inputs[j]![i]}[${offsets[i]!.v}];`),
+      ...k.params.map((_, q) => `p${q} = m${pAt + q};`),
+    ].filter(Boolean).join('\n    ');
+  });
+  const roots = [k.expr, ...(k.outputs ?? []).map((o) => o.expr)];
+  const expr = emitExprs(roots, { input: (i) => `x${i}`, param: (p) => `p${k.params.indexOf(p)}` });
+  const body = [
+    'let li = 0.0;',
+    ...k.inputs.map((_, i) => `let x${i} = 0.0;`),
+    ...k.params.map((_, q) => `let p${q} = 0.0;`),
+    // Side by side, not an else-if chain: GLSL parsers nest those, and ANGLE's ran out of stack at 15.
+    ...branches.map((b, j) => `if (${[j ? `this.thread.x >= m${j - 1}` : '', `this.thread.x < m${j}`].filter(Boolean).join(' && ')}) {\n    ${b}\n  }`),
+    expr.code,
+    ...expr.results.slice(1).map((r, j) => `${storeName(j)}(${r});`),
+    `return ${expr.results[0]};`,
+  ].join('\n  ');
+  return kernelFunction(buffers, w, body);
+}
+
+export function runElementwiseGroup(rt: Runtime, k: ElementwiseKernel, launches: readonly ElementwiseLaunch[]): void {
+  checkPrims(rt, k.id, [k.expr, ...(k.outputs ?? []).map((o) => o.expr)]);
+  const buffers: GBuffer[] = [];
+  const inputs = launches.map((l) => l.inputs.map((v) => {
+    const b = v.buffer as GBuffer;
+    const at = buffers.indexOf(b);
+    return at >= 0 ? at : buffers.push(b) - 1;
+  }));
+  const ranks = launches.map((l) => l.shape.length);
+  const sizes = launches.map((l) => numel(l.shape));
+  const starts = sizes.map((_, j) => sizes.slice(0, j).reduce((a, b) => a + b, 0));
+  const words = [
+    ...sizes.map((n, j) => starts[j]! + n),
+    ...launches.flatMap((l) => [...l.shape, ...l.inputs.flatMap((v) => [dataOffset(v), ...v.strides]), ...paramWords(k, l.params)]),
+  ];
+  const key = `ewg|${k.id}|${ranks.join(',')}|${inputs.map((b) => b.join(',')).join(';')}`;
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const source = () => elementwiseGroupSource(k, ranks, inputs, buffers.length);
+  const results = k.outputs?.length
+    ? rt.launchMap(k.id, key, () => ({ main: source(), outputs: outputSources(k) }), total, [...buffers, ...words])
+    : [rt.launch(k.id, key, source, total, [...buffers, ...words])];
+  // Each result's views, over the launches' (coalesced) shapes.
+  results.forEach((r, o) => rt.placeGroup(k.id, launches.map((l) => { const v = o === 0 ? l.out : l.outs![o - 1]!; return reshaped(v, l.shape, v.strides); }), starts, r));
+}
+
+// ------------------------------------------------------------------ routine epilogues
+
+/** Whether a routine's per-element kernel can run elementwise kernel `k` as its epilogue (routineEpilogue). */
+export function takesEpilogue(rt: Runtime, k: ElementwiseKernel, routineBuffers: number): boolean {
+  const roots = [k.expr, ...(k.outputs ?? []).map((o) => o.expr)];
+  return rt.multiOutput && 2 + (k.outputs?.length ?? 0) <= rt.maxOutputs && routineBuffers + k.inputs.length <= MAX_TEXTURES
+    && [k.out, ...k.inputs, ...(k.outputs ?? []).map((o) => o.dtype)].every((d) => d !== 'float64' && d !== 'float16')
+    && roots.every((r) => topoSort(r).every((e) => e.kind !== 'op' || !rt.inexact[e.op]));
+}
+
+/** Textures one kernel reads (WebGL guarantees 16 units to a fragment shader; headlessgl has 32). */
+const MAX_TEXTURES = 16;
+
+/** An epilogue as part of a routine's kernel: its code, arguments and where its results go. */
+export interface RoutineEpilogue {
+  /** Statements computing the epilogue's results from the routine's value `value`, each handed to its store function. */
+  code(value: string): string;
+  /** The sub-kernel sources of those store functions (after the routine's own result). */
+  readonly outputs: string[];
+  /** Its buffer arguments, after the routine's. */
+  readonly buffers: GBuffer[];
+  /** Its scalar arguments, after the routine's. */
+  readonly words: number[];
+  /** What its code depends on (part of the routine kernel's cache key). */
+  readonly key: string;
+  /** The views its results go to, in store order, each over the order the routine computes the result in. */
+  readonly views: View[];
+}
+
+/**
+ * A routine's epilogue (compile's epilogue.ts) run by the thread that computes element e of the
+ * routine's result (contiguous: e is the thread): the epilogue reads the result through one view,
+ * blockwise, a permutation of a dense layout at most (heads transposed back), so its launch with
+ * the dims ordered by that view's strides walks the result's own order, and its element there is e.
+ * Buffers are b(bufBase + i), words m(wordBase + i).
+ */
+export function routineEpilogue(ep: Epilogue, result: View, bufBase: number, wordBase: number): RoutineEpilogue {
+  const { kernel: k, launch: l } = ep;
+  const onResult = l.inputs.find((v) => v.buffer === result.buffer)!;
+  const dims = l.shape.map((_, d) => d).filter((d) => l.shape[d]! > 1).sort((a, b) => onResult.strides[b]! - onResult.strides[a]!);
+  const shape = dims.map((d) => l.shape[d]!);
+  const permute = (v: View): View => reshaped(v, shape, dims.map((d) => v.strides[d]!));
+  const R = shape.length;
+  const reads = l.inputs.map((v) => (v.buffer === result.buffer ? undefined : permute(v)));
+  const buffers: GBuffer[] = [], words: number[] = [...shape];
+  const offsets: { v: string; strideAt: number }[] = [];
+  const names = reads.map((v, i) => {
+    if (!v) return 'value';
+    offsets.push({ v: `eo${i}`, strideAt: wordBase + words.length + 1 });
+    words.push(dataOffset(v), ...v.strides);
+    buffers.push(v.buffer as GBuffer);
+    return `b${bufBase + buffers.length - 1}`;
+  });
+  const pBase = wordBase + words.length;
+  words.push(...paramWords(k, l.params));
+  const roots = [k.expr, ...(k.outputs ?? []).map((o) => o.expr)];
+  const code = (value: string): string => {
+    const expr = emitExprs(roots, { input: (i) => (reads[i] ? `ex${i}` : value), param: (p) => `m${pBase + k.params.indexOf(p)}` }, 'ep');
+    return [
+      ...offsets.map((o) => `let ${o.v} = m${o.strideAt - 1};`),
+      unravel('this.thread.x', R, wordBase, offsets, 'eu'),
+      ...reads.map((v, i) => (v ? `const ex${i} = ${names[i]}[eo${i}];` : '')),
+      expr.code,
+      ...expr.results.map((r, j) => `${storeName(j)}(${r});`),
+    ].filter(Boolean).join('\n  ');
+  };
+  return {
+    code, buffers, words,
+    outputs: roots.map((_, j) => `function ${storeName(j)}(v) { return v; }`),
+    key: `${k.id}|${R}|${reads.map((v) => (v ? 'b' : 'r')).join('')}|${bufBase}|${wordBase}`,
+    views: [l.out, ...(l.outs ?? [])].map(permute),
+  };
 }
 
 // ------------------------------------------------------------------ reductions
@@ -140,7 +279,7 @@ export function runReduce(rt: Runtime, k: ReduceKernel, l: ReduceLaunch): void {
   checkPrims(rt, k.id, [k.map, k.combine, k.finalize]);
   const or = l.outer.length, ir = l.inner.length;
   const rows = numel(l.outer), len = numel(l.inner);
-  const words = [...l.outer, ...l.inner, l.input.offset, ...l.input.strides, len, ...paramWords(k, l.params)];
+  const words = [...l.outer, ...l.inner, dataOffset(l.input), ...l.input.strides, len, ...paramWords(k, l.params)];
   const n = k.scan ? rows * len : rows;
   const result = rt.launch(k.id, `rd|${k.id}|${or}|${ir}`, () => reduceSource(k, or, ir), n, [l.input.buffer as GBuffer, ...words]);
   // Scans write out's full shape, whose strides come in the same outer-then-inner order as the input's.

@@ -5,9 +5,9 @@
  * pooling), a thread per output element.
  */
 import { type Conv2dPlan, DTypeError, type Pool2dPlan, checkIndex } from '@tessera/ops';
-import type { MatmulLaunch, RoutineKernels, View } from '@tessera/tensor';
-import { kernelFunction, reshaped, unravel } from './kernels.js';
-import type { GBuffer, Runtime } from './runtime.js';
+import type { Epilogue, MatmulLaunch, RoutineKernels, View } from '@tessera/tensor';
+import { kernelFunction, reshaped, routineEpilogue, unravel } from './kernels.js';
+import { type GBuffer, type Runtime, dataOffset } from './runtime.js';
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const buf = (v: View) => v.buffer as GBuffer;
@@ -29,11 +29,35 @@ function floatOnly(op: string, ...views: (View | undefined)[]): void {
 function rowWords(x: View, dim: number): { outer: number[]; words: number[] } {
   const outer = x.shape.filter((_, i) => i !== dim);
   const strides = x.strides.filter((_, i) => i !== dim);
-  return { outer, words: [...outer, x.offset, ...strides, x.strides[dim] ?? 0, x.shape[dim] ?? 1] };
+  return { outer, words: [...outer, dataOffset(x), ...strides, x.strides[dim] ?? 0, x.shape[dim] ?? 1] };
 }
 
+/** Buffers the per-element kernel of each routine that takes epilogues reads (the backend's fusesEpilogue budgets with them). */
+export const EPILOGUE_ROUTINES: Readonly<Record<string, number>> = { matmul: 2, softmaxBackward: 3, layerNormBackward: 4 };
+
 export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
-  function matmul({ out, a, b, m, k, n }: MatmulLaunch): void {
+  /**
+   * Runs a routine's kernel whose thread computes element this.thread.x of `out` (`lines` leave it in
+   * `value`), with compile's epilogue, when one is attached, in the same pass: a kernel map storing
+   * the result and then the epilogue's results.
+   */
+  function perElement(op: string, key: string, out: View, n: number, lines: readonly string[], buffers: readonly GBuffer[], words: readonly number[], ep?: Epilogue): void {
+    if (!ep) {
+      const src = kernelFunction(buffers.length, words.length, [...lines, 'return value;'].join('\n  '));
+      rt.commit(op, out, rt.launch(op, key, () => src, n, [...buffers, ...words]));
+      return;
+    }
+    const e = routineEpilogue(ep, out, buffers.length, words.length);
+    const source = () => ({
+      main: kernelFunction(buffers.length + e.buffers.length, words.length + e.words.length, [...lines, e.code('value'), 'return value;'].join('\n  ')),
+      outputs: e.outputs,
+    });
+    const results = rt.launchMap(op, `${key}|${e.key}`, source, n, [...buffers, ...e.buffers, ...words, ...e.words]);
+    rt.commit(op, out, results[0]!);
+    e.views.forEach((v, j) => rt.commit(op, v, results[j + 1]!));
+  }
+
+  function matmul({ out, a, b, m, k, n, epilogue }: MatmulLaunch): void {
     floatOnly('matmul', a, b);
     const B = out.shape.length - 2;
     const batch = out.shape.slice(0, B);
@@ -59,11 +83,10 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
       '  }',
       '  acc = acc + part;',
       '}',
-      'return acc;',
-    ].filter(Boolean).join('\n  ');
-    const src = kernelFunction(2, 3 + B + 2 * (B + 3), body);
-    const words = [m, k, n, ...batch, a.offset, ...a.strides, b.offset, ...b.strides];
-    rt.commit('matmul', out, rt.launch('matmul', `matmul|${B}`, () => src, numel(out.shape), [buf(a), buf(b), ...words]));
+      'const value = acc;',
+    ].filter(Boolean);
+    const words = [m, k, n, ...batch, dataOffset(a), ...a.strides, dataOffset(b), ...b.strides];
+    perElement('matmul', `matmul|${B}`, out, numel(out.shape), body, [buf(a), buf(b)], words, epilogue);
   }
 
   /** A row-statistics launch (one value per row of x along dim): `body` sees the row's base `xo`, stride `m${sAt}`, length `m${nAt}`. */
@@ -102,7 +125,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
       log ? 'return v - Math.log(b2[so]);' : 'return Math.exp(v) / b2[so];',
     ].join('\n  ');
     const src = kernelFunction(3, 3 * R + 1, body);
-    const result = rt.launch('softmax', `softmax|${R}|${log}`, () => src, numel(x.shape), [buf(x), top, total, ...x.shape, x.offset, ...x.strides, ...rowStrides]);
+    const result = rt.launch('softmax', `softmax|${R}|${log}`, () => src, numel(x.shape), [buf(x), top, total, ...x.shape, dataOffset(x), ...x.strides, ...rowStrides]);
     rt.commit(log ? 'logSoftmax' : 'softmax', out, result);
     rt.free(top); rt.free(total);
   }
@@ -112,7 +135,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
    * a thread per row sums grad * y (grad), then a thread per element writes y (grad - sum), or
    * grad - exp(y) sum.
    */
-  function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean): void {
+  function softmaxBackward(gx: View, grad: View, y: View, dim: number, log: boolean, ep?: Epilogue): void {
     floatOnly('softmaxBackward', gx, grad, y);
     if (y.shape.length === 0) { [gx, grad, y] = [gx, grad, y].map((v) => reshaped(v, [1], [1])) as [View, View, View]; dim = 0; }
     const R = y.shape.length;
@@ -134,14 +157,14 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     };
     // Per element, row-major over y's shape: the row's sum sits at the element's index with dim dropped.
     const rowStrides = (() => { let acc = 1; const r: number[] = Array(R).fill(0); for (let d = R - 1; d >= 0; d--) if (d !== dim) { r[d] = acc; acc *= y.shape[d]!; } return r; })();
-    const src = kernelFunction(3, 4 * R + 2, [
+    const lines = [
       `let go = m${R};`, `let yo = m${2 * R + 1};`, 'let so = 0.0;',
       unravel('this.thread.x', R, 0, [{ v: 'go', strideAt: R + 1 }, { v: 'yo', strideAt: 2 * R + 2 }, { v: 'so', strideAt: 3 * R + 2 }], 'q'),
       'const gv = b0[go];', 'const yv = b1[yo];', 'const s = b2[so];',
-      log ? 'return gv - Math.exp(yv) * s;' : 'return yv * (gv - s);',
-    ].filter(Boolean).join('\n  '));
-    const result = rt.launch('softmaxBackward', `softmaxBackward|${R}|${log}`, () => src, numel(y.shape), [buf(grad), buf(y), sum, ...y.shape, grad.offset, ...grad.strides, y.offset, ...y.strides, ...rowStrides]);
-    rt.commit('softmaxBackward', reshaped(gx, y.shape, gx.strides), result);
+      log ? 'const value = gv - Math.exp(yv) * s;' : 'const value = yv * (gv - s);',
+    ].filter(Boolean);
+    const words = [...y.shape, dataOffset(grad), ...grad.strides, dataOffset(y), ...y.strides, ...rowStrides];
+    perElement('softmaxBackward', `softmaxBackward|${R}|${log}`, reshaped(gx, y.shape, gx.strides), numel(y.shape), lines, [buf(grad), buf(y), sum], words, ep);
     rt.free(sum);
   }
 
@@ -151,7 +174,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
    * weight; then a thread per element writes gx = rstd (gy - mean(gy) - xhat mean(gy xhat)), and a
    * thread per column sums grad * xhat (gw) and grad (gb) over the rows.
    */
-  function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number): void {
+  function layerNormBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, weight: View | undefined, inner: number, eps: number, ep?: Epilogue): void {
     floatOnly('layerNormBackward', gx, gw, gb, grad, x, weight);
     const rows = inner === 0 ? 0 : numel(x.shape) / inner;
     if (rows === 0) return;
@@ -173,19 +196,18 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     ].join('\n  '));
     const wb = weight ? [buf(weight)] : [];
     const stats: GBuffer = {
-      data: rt.launch('layerNormBackward', `layerNormBackward-stats|${!!weight}`, () => statSrc, 4 * rows, [buf(x), buf(grad), ...wb, x.offset, grad.offset, inner, Math.fround(eps), weight?.offset ?? 0]),
+      data: rt.launch('layerNormBackward', `layerNormBackward-stats|${!!weight}`, () => statSrc, 4 * rows, [buf(x), buf(grad), ...wb, dataOffset(x), dataOffset(grad), inner, Math.fround(eps), (weight ? dataOffset(weight) : 0)]),
       length: 4 * rows,
     };
     if (gx) {
       const st = `b${weight ? 3 : 2}`;
-      const src = kernelFunction(weight ? 4 : 3, 5, [
+      const lines = [
         'const r = Math.floor(this.thread.x / m2);',
         `const gy = b1[m1 + this.thread.x]${W('(this.thread.x - r * m2)')};`,
         `const mean = ${st}[4.0 * r];`, `const rstd = ${st}[4.0 * r + 1.0];`,
-        `return rstd * (gy - ${st}[4.0 * r + 2.0] - (b0[m0 + this.thread.x] - mean) * rstd * ${st}[4.0 * r + 3.0]);`,
-      ].join('\n  '));
-      const result = rt.launch('layerNormBackward', `layerNormBackward-gx|${!!weight}`, () => src, rows * inner, [buf(x), buf(grad), ...wb, stats, x.offset, grad.offset, inner, 0, weight?.offset ?? 0]);
-      rt.commit('layerNormBackward', reshaped(gx, [rows * inner], [1]), result);
+        `const value = rstd * (gy - ${st}[4.0 * r + 2.0] - (b0[m0 + this.thread.x] - mean) * rstd * ${st}[4.0 * r + 3.0]);`,
+      ];
+      perElement('layerNormBackward', `layerNormBackward-gx|${!!weight}`, reshaped(gx, [rows * inner], [1]), rows * inner, lines, [buf(x), buf(grad), ...wb, stats], [dataOffset(x), dataOffset(grad), inner, 0, (weight ? dataOffset(weight) : 0)], ep);
     }
     // Column sums in row order (the same every run). Words: x offset, grad offset, inner, rows.
     for (const [g, withX] of [[gw, true], [gb, false]] as const) {
@@ -195,7 +217,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
         `for (let r = 0; r < m3; r++) { const gv = b1[m1 + r * m2 + this.thread.x]; acc = acc + ${withX ? 'gv * (b0[m0 + r * m2 + this.thread.x] - b2[4.0 * r]) * b2[4.0 * r + 1.0]' : 'gv'}; }`,
         'return acc;',
       ].join('\n  '));
-      const result = rt.launch('layerNormBackward', `layerNormBackward-${withX ? 'gw' : 'gb'}`, () => src, inner, [buf(x), buf(grad), stats, x.offset, grad.offset, inner, rows]);
+      const result = rt.launch('layerNormBackward', `layerNormBackward-${withX ? 'gw' : 'gb'}`, () => src, inner, [buf(x), buf(grad), stats, dataOffset(x), dataOffset(grad), inner, rows]);
       rt.commit('layerNormBackward', reshaped(g, [inner], [1]), result);
     }
     rt.free(stats);
@@ -220,7 +242,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     ].filter(Boolean).join('\n  ');
     const bufs = [buf(x), mean, rstd, ...(weight ? [buf(weight)] : []), ...(bias ? [buf(bias)] : [])];
     const src = kernelFunction(bufs.length, 4, body);
-    const result = rt.launch('layerNorm', `layerNorm|${!!weight}|${!!bias}`, () => src, rows * inner, [...bufs, x.offset, inner, weight?.offset ?? 0, bias?.offset ?? 0]);
+    const result = rt.launch('layerNorm', `layerNorm|${!!weight}|${!!bias}`, () => src, rows * inner, [...bufs, dataOffset(x), inner, (weight ? dataOffset(weight) : 0), (bias ? dataOffset(bias) : 0)]);
     rt.commit('layerNorm', out, result);
     rt.free(mean); rt.free(rstd);
   }
@@ -252,14 +274,14 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
 
   function gather(out: View, x: View, index: View, dim: number): void {
     const xs = x.strides.map((s, i) => (i === dim ? 0 : s));
-    indexed('gather', out, x, index, dim, index.shape, [x.offset, ...xs, index.offset, ...index.strides]);
+    indexed('gather', out, x, index, dim, index.shape, [dataOffset(x), ...xs, dataOffset(index), ...index.strides]);
   }
 
   function indexSelect(out: View, x: View, index: View, dim: number): void {
     // The index position walks out's coordinate along dim (index is 1-D).
     const xs = x.strides.map((s, i) => (i === dim ? 0 : s));
     const is = out.shape.map((_, i) => (i === dim ? index.strides[0] ?? 0 : 0));
-    indexed('indexSelect', out, x, index, dim, out.shape, [x.offset, ...xs, index.offset, ...is]);
+    indexed('indexSelect', out, x, index, dim, out.shape, [dataOffset(x), ...xs, dataOffset(index), ...is]);
   }
 
   /**
@@ -291,7 +313,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     ].filter(Boolean).join('\n  ');
     const src0 = kernelFunction(3, limAt + R + 2, body);
     const operands = [{ ...buf(out) }, { ...buf(index) }, { ...buf(src) }];
-    const words = [...out.shape, out.offset, ...out.strides, index.offset, ...along(index), src.offset, ...along(src), ...index.shape, index.strides[dim] ?? 0, src.strides[dim] ?? 0];
+    const words = [...out.shape, dataOffset(out), ...out.strides, dataOffset(index), ...along(index), dataOffset(src), ...along(src), ...index.shape, index.strides[dim] ?? 0, src.strides[dim] ?? 0];
     const launch = () => rt.launch('scatterAdd', `scatterAdd|${R}|${dim}`, () => src0, numel(out.shape), [...operands, ...words]);
     const check = (vals: Float32Array) => { forEachIndexed(index, (p) => checkIndex('scatterAdd', vals[p]!, size, dim)); };
     const vals = rt.peek(buf(index));
@@ -311,7 +333,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     const zeroDim = (strides: readonly number[]) => strides.map((st, i) => (i === dim ? 0 : st));
     // Words: shape[R]; x offset, x strides (0 along dim)[R], x stride along dim, n; row-major strides (0 along dim)[R], row-major stride along dim.
     const [xAt, xsAt, nAt, rmAt, rmsAt] = [R, 2 * R + 1, 2 * R + 2, 2 * R + 3, 3 * R + 3];
-    const words = [...x.shape, x.offset, ...zeroDim(x.strides), x.strides[dim]!, n, ...zeroDim(rowMajor), rowMajor[dim]!];
+    const words = [...x.shape, dataOffset(x), ...zeroDim(x.strides), x.strides[dim]!, n, ...zeroDim(rowMajor), rowMajor[dim]!];
     const nanOf = (v: string) => `(${v} != ${v})`;
     const before = descending
       ? `(${nanOf('a')} && !${nanOf('b')}) || (!${nanOf('a')} && !${nanOf('b')} && a > b)`
@@ -371,7 +393,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     ].join('\n  ');
     const bufs = [buf(x), buf(weight), ...(bias ? [buf(bias)] : [])];
     const src = kernelFunction(bufs.length, 19, body);
-    rt.commit('conv2d', out, rt.launch('conv2d', `conv2d|${!!bias}`, () => src, numel(out.shape), [...bufs, ...planWords(p), x.offset, weight.offset, bias?.offset ?? 0]));
+    rt.commit('conv2d', out, rt.launch('conv2d', `conv2d|${!!bias}`, () => src, numel(out.shape), [...bufs, ...planWords(p), dataOffset(x), dataOffset(weight), (bias ? dataOffset(bias) : 0)]));
   }
 
   /** im2col: [N, C * KH * KW, L] patches of x (zeros outside it), a thread per entry. */
@@ -388,7 +410,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
       'return val;',
     ].join('\n  ');
     const src = kernelFunction(1, 17, body);
-    rt.commit('unfold', out, rt.launch('unfold', 'unfold', () => src, numel(out.shape), [buf(x), ...planWords(p), x.offset]));
+    rt.commit('unfold', out, rt.launch('unfold', 'unfold', () => src, numel(out.shape), [buf(x), ...planWords(p), dataOffset(x)]));
   }
 
   /** col2im: each output pixel sums the patch entries that cover it (no scattered writes). */
@@ -413,7 +435,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
       'return acc;',
     ].join('\n  ');
     const src = kernelFunction(1, 17, body);
-    rt.commit('fold', out, rt.launch('fold', 'fold', () => src, numel(out.shape), [buf(cols), ...planWords(p), cols.offset]));
+    rt.commit('fold', out, rt.launch('fold', 'fold', () => src, numel(out.shape), [buf(cols), ...planWords(p), dataOffset(cols)]));
   }
 
   /**
@@ -448,7 +470,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
   acc = acc / ${countIncludePad ? '((yEnd - y0) * (zEnd - z0))' : 'cnt'};` : '',
       result === 'value' ? 'return acc;' : 'return at;',
     ].filter(Boolean).join('\n  ');
-    const words = [p.h, p.w, p.k[0], p.k[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.oh, p.ow, x.offset];
+    const words = [p.h, p.w, p.k[0], p.k[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], p.oh, p.ow, dataOffset(x)];
     const n = numel(out.shape), key = `pool2d|${mode}|${countIncludePad}`;
     const values = kernelFunction(1, words.length, walk('value'));
     rt.commit(`${mode}Pool2d`, out, rt.launch(`${mode}Pool2d`, key, () => values, n, [buf(x), ...words]));

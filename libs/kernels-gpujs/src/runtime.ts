@@ -31,7 +31,16 @@ type Data = Handle | Float32Array | null;
 export interface GBuffer {
   data: Data | Promise<Data>;
   readonly length: number;
+  /**
+   * Where element 0 sits in `data`: 0 but for a range of a horizontal group's result, which holds
+   * the results of several buffers in one texture (Runtime.placeGroup). Kernels read element p of
+   * a view at data[base + p] (Runtime.at).
+   */
+  base?: number;
 }
+
+/** Where a kernel reads element 0 of view v in its buffer's data: its offset past the buffer's base (GBuffer.base). */
+export const dataOffset = (v: View): number => v.offset + ((v.buffer as GBuffer).base ?? 0);
 
 /** gpu.js's callable kernel (its "run shortcut"). */
 interface KernelRun {
@@ -65,15 +74,18 @@ export class Runtime {
   readonly inexact: Readonly<Partial<Record<string, string>>>;
   /** Whether float32 subnormals survive (GPU modes flush them). */
   readonly subnormals: 'preserve' | 'flush';
+  /** Textures one kernel may read (headlessgl: the GL context's texture units); undefined where unbounded. */
+  readonly textureUnits: number | undefined;
   private readonly kernels = new Map<string, KernelRun>();
   private readonly maps = new Map<string, Data>();
 
-  constructor(readonly mode: Mode, private readonly gpu: GpuJs, readonly description: string) {
+  constructor(readonly mode: Mode, private readonly gpu: GpuJs, readonly description: string, textureUnits?: number) {
     this.async = mode === 'webgpu';
     const gpuMode = mode === 'headlessgl' || mode === 'webgpu';
     this.subnormals = gpuMode ? 'flush' : 'preserve';
     const trig = `gpu.js's ${mode} mode has no accurate argument reduction for sin/cos (|x| past ~1e4 loses every digit; sin(1e30) gives -1), and gpu.js's subset has no integer bit operations to build one`;
     this.inexact = gpuMode ? { sin: trig, cos: trig } : {};
+    this.textureUnits = textureUnits;
     for (const h of Object.values(HELPERS)) gpu.addFunction(h);
   }
 
@@ -114,12 +126,23 @@ export class Runtime {
     return [r.result, ...Array.from({ length: this.subKernels.get(key)! }, (_, j) => r[j]!)];
   }
 
+  /**
+   * gpu.js kernel runs so far: the backend's launches and the runtime's own (uploads, the merges of
+   * partial writes), which the launch counter (tsr.profile) does not see.
+   */
+  draws = 0;
+
   /** Sub-kernels of each kernel map, by key. */
   private readonly subKernels = new Map<string, number>();
 
   /** Compiles (once per key) and runs a kernel over `n` outputs. */
   private start(op: string, key: string, create: (settings: object) => KernelRun, n: number, args: readonly (GBuffer | number)[], raw: boolean): unknown {
     if (n > EXACT_INT) throw new DeviceError(op, `${n} elements exceed what gpujs indexes exactly (2^24: gpu.js computes indices in float32)`);
+    this.draws++;
+    const textures = args.filter((a) => typeof a !== 'number').length;
+    if (this.textureUnits !== undefined && textures > this.textureUnits) {
+      throw new DeviceError(op, `a kernel reading ${textures} buffers exceeds the ${this.textureUnits} textures a WebGL shader samples here`);
+    }
     let k = this.kernels.get(key);
     if (!k) {
       k = create({
@@ -195,10 +218,11 @@ export class Runtime {
 
   /** `size` elements from `offset`, after every launch that writes the buffer. */
   async read(buf: GBuffer, offset: number, size: number): Promise<Float32Array> {
+    const from = (buf.base ?? 0) + offset;
     const d = await buf.data;
     if (d === null || size === 0) return new Float32Array(size);
     const all = d instanceof Float32Array ? d : await d.toArray!();
-    return Float32Array.from(all.subarray(offset, offset + size));
+    return Float32Array.from(all.subarray(from, from + size));
   }
 
   /**
@@ -206,7 +230,13 @@ export class Runtime {
    * arrays), else a promise. Indexing routines validate their indices with it.
    */
   peek(buf: GBuffer): Float32Array | Promise<Float32Array> {
-    const get = (d: Data): Float32Array | Promise<Float32Array> => (d === null ? new Float32Array(0) : d instanceof Float32Array ? d : d.toArray!());
+    const base = buf.base ?? 0;
+    const own = (all: Float32Array) => (base === 0 && all.length === buf.length ? all : all.subarray(base, base + buf.length));
+    const get = (d: Data): Float32Array | Promise<Float32Array> => {
+      if (d === null) return new Float32Array(0);
+      const all = d instanceof Float32Array ? d : d.toArray!();
+      return all instanceof Promise ? all.then(own) : own(all);
+    };
     return buf.data instanceof Promise ? buf.data.then(get) : get(buf.data);
   }
 
@@ -214,10 +244,21 @@ export class Runtime {
   free(buf: GBuffer): void {
     this.dispose(buf.data);
     buf.data = null;
+    buf.base = 0;
   }
 
+  /** Textures held by several buffers (a group's result), with how many: each dispose drops one. */
+  private readonly holders = new Map<Data, number>();
+
   private dispose(data: Data | Promise<Data>): void {
-    const release = (d: Data) => { if (d && !(d instanceof Float32Array)) d.delete?.(); };
+    const release = (d: Data) => {
+      const held = d && this.holders.get(d);
+      if (held) {
+        if (held > 1) { this.holders.set(d!, held - 1); return; }
+        this.holders.delete(d!);
+      }
+      if (d && !(d instanceof Float32Array)) d.delete?.();
+    };
     if (data instanceof Promise || this.async) {
       const d = data;
       this.tail.then(() => d).then(release, () => {});
@@ -230,30 +271,41 @@ export class Runtime {
    * (dense views compute their positions in the kernel, others read a position map built once here).
    */
   commit(op: string, out: View, result: Data | Promise<Data>): void {
+    if (!this.place(op, out, result, 0)) this.dispose(result);
+  }
+
+  /**
+   * Puts values [resultBase, resultBase + n) of `result` (row-major over out.shape) into view `out`:
+   * adopted as its buffer's data (true: the buffer now holds `result`) when the view is the whole
+   * buffer in row-major order, else merged into a new texture (false: `result` is the caller's still).
+   */
+  private place(op: string, out: View, result: Data | Promise<Data>, resultBase: number): boolean {
     const buf = out.buffer as GBuffer;
     const n = out.shape.reduce((a, b) => a * b, 1);
-    if (n === 0) { this.dispose(result); return; }
-    const old = buf.data;
+    if (n === 0) return false;
+    const old = buf.data, oldBase = buf.base ?? 0;
     const res: GBuffer = { data: result, length: n };
     if (out.offset === 0 && n === buf.length && isRowMajor(out.shape, out.strides)) {
       buf.data = result;
+      buf.base = resultBase;
       this.dispose(old);
-      return;
+      return true;
     }
     // A partial write merges into the old contents, on the device (see onDevice).
     const prior = this.gpuMode ? this.onDevice(buf) : old;
     const dense = denseOrder(out.shape, out.strides);
+    // Words: the old contents' base, the result's, then the view's.
     if (dense) {
       const R = dense.length;
-      const terms = dense.map((_, j) => `li = li + (Math.floor(q / m${2 + 3 * j}) % m${3 + 3 * j}) * m${4 + 3 * j};`);
-      const src = `function (nanv, infv, old, res, ${['m0', 'm1', ...dense.flatMap((_, j) => [`m${2 + 3 * j}`, `m${3 + 3 * j}`, `m${4 + 3 * j}`])].join(', ')}) {
-  const q = this.thread.x - m0;
-  if (q < 0.0 || q >= m1) { return old[this.thread.x]; }
+      const terms = dense.map((_, j) => `li = li + (Math.floor(q / m${4 + 3 * j}) % m${5 + 3 * j}) * m${6 + 3 * j};`);
+      const src = `function (nanv, infv, old, res, ${['m0', 'm1', 'm2', 'm3', ...dense.flatMap((_, j) => [`m${4 + 3 * j}`, `m${5 + 3 * j}`, `m${6 + 3 * j}`])].join(', ')}) {
+  const q = this.thread.x - m2;
+  if (q < 0.0 || q >= m3) { return old[m0 + this.thread.x]; }
   let li = 0.0;
   ${terms.join('\n  ')}
-  return res[li];
+  return res[m1 + li];
 }`;
-      const words = [out.offset, n, ...dense.flatMap((d) => [d.stride, d.size, d.logical])];
+      const words = [oldBase, resultBase, out.offset, n, ...dense.flatMap((d) => [d.stride, d.size, d.logical])];
       buf.data = this.launch(op, `merge|dense|${R}`, () => src, buf.length, [{ data: prior, length: buf.length }, res, ...words]);
     } else {
       const key = `${buf.length}|${out.offset}|${out.shape.join(',')}|${out.strides.join(',')}`;
@@ -265,11 +317,41 @@ export class Runtime {
         map = this.upload(m).data as Data;
         this.maps.set(key, map);
       }
-      const src = 'function (nanv, infv, old, res, map) { const j = map[this.thread.x]; if (j < 0.0) { return old[this.thread.x]; } return res[j]; }';
-      buf.data = this.launch(op, 'merge|map', () => src, buf.length, [{ data: prior, length: buf.length }, res, { data: map, length: buf.length }]);
+      const src = 'function (nanv, infv, old, res, map, m0, m1) { const j = map[this.thread.x]; if (j < 0.0) { return old[m0 + this.thread.x]; } return res[m1 + j]; }';
+      buf.data = this.launch(op, 'merge|map', () => src, buf.length, [{ data: prior, length: buf.length }, res, { data: map, length: buf.length }, oldBase, resultBase]);
     }
-    this.dispose(result);
+    buf.base = 0;
     this.dispose(prior);
+    return false;
+  }
+
+  /**
+   * Puts a horizontal group's result (its members' values one after another, member j's from
+   * `starts[j]`) into the members' views. Members that fill a buffer, contiguous and in order (an
+   * optimizer's state in one buffer, a parameter each), make it a range of the result's texture, with
+   * no pass over memory; the rest merge, one pass per buffer where its members are one contiguous
+   * range, else one per member.
+   */
+  placeGroup(op: string, views: readonly View[], starts: readonly number[], result: Data | Promise<Data>): void {
+    let holders = 0;
+    const byBuffer = new Map<GBuffer, number[]>();
+    views.forEach((v, j) => { const b = v.buffer as GBuffer; byBuffer.set(b, [...(byBuffer.get(b) ?? []), j]); });
+    for (const [b, members] of byBuffer) {
+      const sizes = members.map((j) => views[j]!.shape.reduce((x, y) => x * y, 1));
+      const contiguous = members.every((j) => isRowMajor(views[j]!.shape, views[j]!.strides));
+      const shift = starts[members[0]!]! - views[members[0]!]!.offset;
+      const lo = Math.min(...members.map((j) => views[j]!.offset));
+      const total = sizes.reduce((x, y) => x + y, 0);
+      // One shift and no gaps: the members are [lo, lo + total) of the buffer, at [lo + shift, ...) of the result.
+      if (contiguous && members.every((j) => starts[j]! - views[j]!.offset === shift) && total === Math.max(...members.map((j, i) => views[j]!.offset + sizes[i]!)) - lo) {
+        const range: View = { buffer: b, dtype: views[members[0]!]!.dtype, offset: lo, shape: [total], strides: [1] };
+        if (this.place(op, range, result, lo + shift)) holders++;
+      } else {
+        for (const j of members) if (this.place(op, views[j]!, result, starts[j]!)) holders++;
+      }
+    }
+    if (holders === 0) this.dispose(result);
+    else if (holders > 1) this.holders.set(result as Data, holders);
   }
 }
 
@@ -353,10 +435,16 @@ async function open(mode: Mode): Promise<Runtime> {
   }
   if (gpu.Kernel.name !== KERNEL_CLASS[mode]) throw new DeviceError('gpujs', `gpu.js chose ${gpu.Kernel.name} for mode '${mode}'`);
   if (mode === 'headlessgl') description = `headlessgl (${glRenderer()})`;
-  return new Runtime(mode, gpu, description);
+  return new Runtime(mode, gpu, description, mode === 'headlessgl' ? glTextureUnits() : undefined);
 }
 
 let keepAlive: unknown;
+
+/** Textures a fragment shader samples (gpu.js's contexts are made like this one): past it, GL reads wrong values silently. */
+function glTextureUnits(): number {
+  const gl = keepAlive as { MAX_TEXTURE_IMAGE_UNITS: number; getParameter(p: number): unknown };
+  return Number(gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS));
+}
 
 /** Why headless WebGL cannot run, or undefined when it can (gpu.js itself would quietly pick another mode). */
 async function glProblem(): Promise<string | undefined> {

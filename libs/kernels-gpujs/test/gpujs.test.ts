@@ -96,6 +96,32 @@ for (const mode of MODES) {
       await close(out, [0, 1, 2].map((j) => [0, 1].map((i) => e[i]![j]! * [2, 3, 4][j]! - 1)));
     }));
 
+    // Compile's horizontal groups: one launch per group, results placed in ranges of one texture
+    // (GBuffer.base). Thirty parameters need more textures than a WebGL shader samples (32 here):
+    // several groups, and the moments' shared buffers are merged per group.
+    it('runs an optimizer step over many tensors as a few grouped launches, as eager does', () => on(mode, async () => {
+      const b = opened.get(mode) as GpuJsBackend;
+      const make = () => {
+        tsr.manualSeed(4);
+        const ps = Array.from({ length: 30 }, (_, i) => tsr.randn([(i % 5) + 1, 3]).to(device).requiresGrad_());
+        const opt = new tsr.nn.AdamW(ps, { lr: 0.1 });
+        const step = () => { opt.zeroGrad(); ps.reduce((acc, p) => acc.add(p.square().sum()), tsr.zeros([], { device })).backward(); opt.step(); };
+        return { ps, step };
+      };
+      const eager = make(), compiled = make();
+      const step = tsr.compile(compiled.step);
+      for (let s = 0; s < 3; s++) {
+        eager.step(); step();
+        for (let j = 0; j < 30; j++) {
+          const want = await eager.ps[j]!.data(), got = await compiled.ps[j]!.data();
+          want.forEach((v, i) => expect(Math.abs(Number(got[i]) - Number(v)), `step ${s}, parameter ${j}[${i}]`).toBeLessThan(1e-5 * (1 + Math.abs(Number(v)))));
+        }
+      }
+      const kernels = tsr.explain(step).programs.reduce((n, p) => n + p.kernels, 0);
+      // Groups run synchronously (not in webgpu mode, whose launches chain on promises).
+      if (!b.runtime.async) expect(kernels).toBeLessThan(30);
+    }));
+
     it('writes through strided views without touching the rest of the buffer', () => on(mode, async () => {
       const base = tsr.zeros([4, 6], { device });
       base.slice(1, 0, 6, 2).t().add_(tsr.arange(4, { dtype: 'float32', device }));

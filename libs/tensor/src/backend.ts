@@ -251,6 +251,11 @@ export interface Backend {
    * only then.
    */
   readonly multiOutput?: boolean;
+  /**
+   * What else decides this backend's answers to the scheduler besides its name, limits and code
+   * (gpujs: its mode, whose kernel maps and launches differ): plans cached on disk are kept apart by it.
+   */
+  readonly planVariant?: string;
   /** The most results one elementwise kernel stores (unbounded when unset); the scheduler fuses within it. */
   readonly maxKernelOutputs?: number;
   /**

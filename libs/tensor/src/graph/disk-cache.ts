@@ -132,7 +132,7 @@ function fileOf(dir: string, key: string, p: Program): string {
   // answers it gives about kernels not known until the program is scheduled (a backend that starts
   // fusing an epilogue or grouping a kernel gets new plans, not the ones made without).
   for (const b of new Set(p.steps.map((s) => s.backend))) {
-    h.update(`${b.name}:${b.multiOutput ?? false}:${b.maxKernelInputs ?? ''}:${b.maxKernelBuffers ?? ''}:${b.maxKernelOutputs ?? ''}\n`);
+    h.update(`${b.name}:${b.planVariant ?? ''}:${b.multiOutput ?? false}:${b.maxKernelInputs ?? ''}:${b.maxKernelBuffers ?? ''}:${b.maxKernelOutputs ?? ''}\n`);
     h.update(`${String(b.fusesEpilogue ?? '')}\n${String(b.groupable ?? '')}\n`);
   }
   for (const s of p.steps) {
