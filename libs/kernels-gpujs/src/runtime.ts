@@ -292,7 +292,11 @@ export class Runtime {
       return true;
     }
     // A partial write merges into the old contents, on the device (see onDevice).
-    const prior = this.gpuMode ? this.onDevice(buf) : old;
+    // In the GPU modes a buffer still on the host is alloc's zeros: the merge writes zeros there
+    // itself instead of uploading them first (scatterAdd into fresh zeros, a slice of a new tensor).
+    const fresh = this.gpuMode && old instanceof Float32Array;
+    const prior = fresh ? EMPTY : this.gpuMode ? this.onDevice(buf) : old;
+    const keep = (at: string) => (fresh ? '0.0' : `old[${at}]`);
     const dense = denseOrder(out.shape, out.strides);
     // Words: the old contents' base, the result's, then the view's.
     if (dense) {
@@ -300,13 +304,13 @@ export class Runtime {
       const terms = dense.map((_, j) => `li = li + (Math.floor(q / m${4 + 3 * j}) % m${5 + 3 * j}) * m${6 + 3 * j};`);
       const src = `function (nanv, infv, old, res, ${['m0', 'm1', 'm2', 'm3', ...dense.flatMap((_, j) => [`m${4 + 3 * j}`, `m${5 + 3 * j}`, `m${6 + 3 * j}`])].join(', ')}) {
   const q = this.thread.x - m2;
-  if (q < 0.0 || q >= m3) { return old[m0 + this.thread.x]; }
+  if (q < 0.0 || q >= m3) { return ${keep('m0 + this.thread.x')}; }
   let li = 0.0;
   ${terms.join('\n  ')}
   return res[m1 + li];
 }`;
       const words = [oldBase, resultBase, out.offset, n, ...dense.flatMap((d) => [d.stride, d.size, d.logical])];
-      buf.data = this.launch(op, `merge|dense|${R}`, () => src, buf.length, [{ data: prior, length: buf.length }, res, ...words]);
+      buf.data = this.launch(op, `merge|dense|${R}|${fresh}`, () => src, buf.length, [{ data: prior, length: buf.length }, res, ...words], fresh);
     } else {
       const key = `${buf.length}|${out.offset}|${out.shape.join(',')}|${out.strides.join(',')}`;
       let map = this.maps.get(key);
@@ -317,11 +321,11 @@ export class Runtime {
         map = this.upload(m).data as Data;
         this.maps.set(key, map);
       }
-      const src = 'function (nanv, infv, old, res, map, m0, m1) { const j = map[this.thread.x]; if (j < 0.0) { return old[m0 + this.thread.x]; } return res[m1 + j]; }';
-      buf.data = this.launch(op, 'merge|map', () => src, buf.length, [{ data: prior, length: buf.length }, res, { data: map, length: buf.length }, oldBase, resultBase]);
+      const src = `function (nanv, infv, old, res, map, m0, m1) { const j = map[this.thread.x]; if (j < 0.0) { return ${keep('m0 + this.thread.x')}; } return res[m1 + j]; }`;
+      buf.data = this.launch(op, `merge|map|${fresh}`, () => src, buf.length, [{ data: prior, length: buf.length }, res, { data: map, length: buf.length }, oldBase, resultBase], fresh);
     }
     buf.base = 0;
-    this.dispose(prior);
+    if (!fresh) this.dispose(prior);
     return false;
   }
 
