@@ -4,11 +4,12 @@
  *   block  bias + tanh-GELU + residual + layerNorm on [16, 512, 256] float32, forward and backward
  *   gpt    a small-GPT training step (2 layers, 4 heads, width 64, context 64, batch 16; AdamW)
  *   cnn    a digits-CNN training step (batch 32, dropout off; AdamW)
- * on tessera-native, plus (--webgpu) the GPT step on webgpu, where the figures are launches and wall
- * time per step (a smoke figure on lavapipe). Each Tessera row reports launches per call (profile)
- * and the first compiled call's time; the results go to results/compile/<timestamp>.json.
+ * on tessera-native, plus (--webgpu, --gpujs) the GPT step on webgpu and on gpu.js's headlessgl
+ * mode, where the figures are launches and wall time per step (a smoke figure on lavapipe and Mesa's
+ * software GL). Each Tessera row reports launches per call (profile) and the first compiled call's
+ * time; the results go to results/compile/<timestamp>.json.
  *
- *   npx nx run bench-dashboard:bench-compile [-- --seconds 2 --webgpu]
+ *   npx nx run bench-dashboard:bench-compile [-- --seconds 2 --webgpu --gpujs]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ const { nn } = tsr;
 const args = process.argv.slice(2);
 const seconds = args.includes('--seconds') ? Number(args[args.indexOf('--seconds') + 1]) : 2;
 const withWebgpu = args.includes('--webgpu');
+const withGpujs = args.includes('--gpujs');
 
 type Step = () => tsr.Tensor;
 interface Workload { readonly name: string; readonly params: number; readonly make: (device?: tsr.DeviceKind) => Step }
@@ -93,33 +95,55 @@ function cnn(): Workload {
 
 interface Timing { meanUs: number; rme: number; samples: number }
 
-/** Mean time per call over about `seconds` (samples of k calls each, as torch_compile_peers.py times), after a warm-up. */
-async function time(step: Step, sync: (t: tsr.Tensor) => Promise<unknown>): Promise<Timing> {
-  for (let i = 0; i < 3; i++) await sync(step());
-  const t0 = performance.now();
-  let warm = 0;
-  while (warm < 1 || performance.now() - t0 < 100 * seconds) { await sync(step()); warm++; }
-  const per = (performance.now() - t0) / warm;
-  const k = Math.max(1, Math.round((seconds * 1000) / 30 / per));
-  const means: number[] = [];
-  const end = performance.now() + seconds * 1000;
-  while (means.length < 5 || performance.now() < end) {
-    const t = performance.now();
-    let last: tsr.Tensor | undefined;
-    for (let i = 0; i < k; i++) last = step();
-    await sync(last!);
-    means.push(((performance.now() - t) * 1000) / k);
+/**
+ * Mean time per call of each step over about `seconds` each (samples of k calls, as
+ * torch_compile_peers.py times), after a warm-up. With `alternate` the steps' samples alternate, so
+ * a machine that slows down or speeds up meanwhile (shared, noisy) does so for both; without, each
+ * step is timed alone, in its steady state as PyTorch's rows are (on the CPU, alternating two
+ * models' steps evicts each one's working set from the caches: the compiled GPT step measured 21
+ * ms alone and 29 ms alternating).
+ */
+async function time(steps: readonly Step[], sync: (t: tsr.Tensor) => Promise<unknown>, alternate: boolean): Promise<Timing[]> {
+  if (!alternate && steps.length > 1) {
+    const out: Timing[] = [];
+    for (const step of steps) out.push(...await time([step], sync, true));
+    return out;
   }
-  const mean = means.reduce((a, b) => a + b, 0) / means.length;
-  const sd = Math.sqrt(means.reduce((a, b) => a + (b - mean) ** 2, 0) / (means.length - 1));
-  return { meanUs: mean, rme: ((1.96 * sd) / Math.sqrt(means.length) / mean) * 100, samples: means.length };
+  const ks: number[] = [];
+  for (const step of steps) {
+    for (let i = 0; i < 3; i++) await sync(step());
+    const t0 = performance.now();
+    let warm = 0;
+    while (warm < 1 || performance.now() - t0 < 100 * seconds) { await sync(step()); warm++; }
+    const per = (performance.now() - t0) / warm;
+    ks.push(Math.max(1, Math.round((seconds * 1000) / 30 / per)));
+  }
+  const means: number[][] = steps.map(() => []);
+  const end = performance.now() + seconds * 1000 * steps.length;
+  while (means[0]!.length < 5 || performance.now() < end) {
+    for (const [j, step] of steps.entries()) {
+      const t = performance.now();
+      let last: tsr.Tensor | undefined;
+      for (let i = 0; i < ks[j]!; i++) last = step();
+      await sync(last!);
+      means[j]!.push(((performance.now() - t) * 1000) / ks[j]!);
+    }
+  }
+  return means.map((m) => {
+    const mean = m.reduce((a, b) => a + b, 0) / m.length;
+    const sd = Math.sqrt(m.reduce((a, b) => a + (b - mean) ** 2, 0) / (m.length - 1));
+    return { meanUs: mean, rme: ((1.96 * sd) / Math.sqrt(m.length) / mean) * 100, samples: m.length };
+  });
 }
 
 interface Row { workload: string; impl: string; meanUs: number; rme: number; launches?: number; firstCallMs?: number; loss?: number | undefined }
 const rows: Row[] = [];
 const notes: string[] = [];
 
-/** Eager and compiled rows of one workload on the current backend (`tag` names it). */
+/**
+ * Eager and compiled rows of one workload on the current backend (`tag` names it); on a device
+ * (`device` given) their samples alternate (see time).
+ */
 async function measure(w: Workload, tag: string, sync: (t: tsr.Tensor) => Promise<unknown>, device?: tsr.DeviceKind): Promise<void> {
   const eager = w.make(device);
   const compiled = tsr.compile(w.make(device));
@@ -139,8 +163,8 @@ async function measure(w: Workload, tag: string, sync: (t: tsr.Tensor) => Promis
   await sync(eager());
   const le = tsr.profile(eager), lc = tsr.profile(compiled);
   await sync(le.result); await sync(lc.result);
-  for (const [impl, step, launches, first] of [[`${tag}`, eager, le.launches, undefined], [`${tag}-compiled`, compiled, lc.launches, firstCallMs]] as const) {
-    const t = await time(step, sync);
+  const timings = await time([eager, compiled], sync, device !== undefined);
+  for (const [impl, step, launches, first, t] of [[`${tag}`, eager, le.launches, undefined, timings[0]!], [`${tag}-compiled`, compiled, lc.launches, firstCallMs, timings[1]!]] as const) {
     const out = step();
     const loss = out.numel === 1 ? Number(await out.item()) : undefined;
     rows.push({ workload: w.name, impl, meanUs: t.meanUs, rme: t.rme, launches, ...(first === undefined ? {} : { firstCallMs: first }), loss });
@@ -207,6 +231,10 @@ if (fresh) {
 if (withWebgpu) {
   await tsr.initWebGPU();
   await measure(gpt(), 'tessera-webgpu', (t) => t.data(), 'webgpu');
+}
+if (withGpujs) {
+  await tsr.initGpuJs({ mode: 'headlessgl' });
+  await measure(gpt(), 'tessera-gpujs', (t) => t.data(), 'gpujs');
 }
 
 const torch = runTorchCompilePeers(new Map(workloads.map((w) => [w.name, { suite: 'train-step' as const, size: 0, params: w.params }])), seconds);
