@@ -57,6 +57,8 @@ export function createGpuJsBackend(rt: Runtime): GpuJsBackend {
     gcManaged: false,
     subnormals: rt.subnormals,
     planVariant: rt.mode,
+    // A kernel writes a whole texture: a partial write merges the rest in (Runtime.commit).
+    wholeBufferWrites: true,
     multiOutput: rt.multiOutput,
     maxKernelOutputs: rt.maxOutputs,
     maxKernelBuffers: rt.textureUnits,

@@ -242,6 +242,9 @@ export function routineEpilogue(ep: Epilogue, result: View, bufBase: number, wor
  * Words: outer shape[OR], inner shape[IR], input offset and strides[OR + IR], row length, params.
  * Index reductions keep the first best position; the result is the position.
  */
+/** Elements per partial of a reduction (reduceSource). */
+const REDUCE_BLOCK = 64;
+
 export function reduceSource(k: ReduceKernel, or: number, ir: number): string {
   checkDtype(k.id, k.input);
   checkDtype(k.id, k.out);
@@ -255,22 +258,54 @@ export function reduceSource(k: ReduceKernel, or: number, ir: number): string {
   // Scans: thread = (row, j); the row is walked up to j.
   const row = k.scan ? `Math.floor(this.thread.x / m${lenAt})` : 'this.thread.x';
   const upTo = k.scan ? `this.thread.x - ${row} * m${lenAt} + 1.0` : `m${lenAt}`;
+  const element = (indent: string) => [
+    'let xe = xo;',
+    unravel('j', ir, or, [{ v: 'xe', strideAt: xAt + 1 + or }], 'e'),
+    'const xv = b0[xe];',
+    mapE.code,
+  ].filter(Boolean).join('\n').replace(/\n\s*/g, `\n${indent}`);
+  // Reductions (not index reductions or scans) take blocks of REDUCE_BLOCK elements into fresh
+  // partials combined into the total: a long row's float32 sum rounds over n / 64 + 64 terms, not n.
+  const part = emitExpr(k.combine, names(['part', mapE.result]), 'cp'), total = emitExpr(k.combine, names(['acc', 'part']), 'ct');
+  const walk = better
+    ? [
+      'for (let j = 0; j < count; j++) {',
+      `  ${element('    ')}`,
+      `  ${better.code.replace(/\n {2}/g, '\n    ')}`,
+      `  if (j == 0 || ${better.result} != 0.0) { acc = ${mapE.result}; best = j; }`,
+      '}',
+    ]
+    : k.scan
+      ? [
+        'for (let j = 0; j < count; j++) {',
+        `  ${element('    ')}`,
+        `  ${comb.code.replace(/\n {2}/g, '\n    ')}`,
+        `  acc = ${comb.result};`,
+        '}',
+      ]
+      : [
+        `for (let j0 = 0; j0 < count; j0 = j0 + ${REDUCE_BLOCK}) {`,
+        `  let part = ${literal(k.init, k.map.dtype)};`,
+        `  for (let j1 = 0; j1 < ${REDUCE_BLOCK}; j1++) {`,
+        '    const j = j0 + j1;',
+        '    if (j < count) {',
+        `      ${element('        ')}`,
+        `      ${part.code.replace(/\n {2}/g, '\n        ')}`,
+        `      part = ${part.result};`,
+        '    }',
+        '  }',
+        `  ${total.code.replace(/\n {2}/g, '\n    ')}`,
+        `  acc = ${total.result};`,
+        '}',
+      ];
   const body = [
     `let xo = m${xAt};`,
     unravel(row, or, 0, [{ v: 'xo', strideAt: xAt + 1 }], 'q'),
     `let acc = ${literal(k.init, k.map.dtype)};`,
     better ? 'let best = 0.0;' : '',
     `const count = ${upTo};`,
-    `for (let j = 0; j < count; j++) {`,
-    `  let xe = xo;`,
-    `  ${unravel('j', ir, or, [{ v: 'xe', strideAt: xAt + 1 + or }], 'e').replace(/\n {2}/g, '\n    ')}`,
-    `  const xv = b0[xe];`,
-    `  ${mapE.code.replace(/\n {2}/g, '\n    ')}`,
-    better
-      ? `  ${better.code.replace(/\n {2}/g, '\n    ')}\n    if (j == 0 || ${better.result} != 0.0) { acc = ${mapE.result}; best = j; }`
-      : `  ${comb.code.replace(/\n {2}/g, '\n    ')}\n    acc = ${comb.result};`,
-    '}',
-    better ? 'return best;' : k.scan ? `return ${castCode('acc', k.map.dtype, k.out)};` : `${fin.code}\n  return ${fin.result};`,
+    ...walk,
+    ...(better ? ['return best;'] : k.scan ? [`return ${castCode('acc', k.map.dtype, k.out)};`] : [fin.code, `return ${fin.result};`]),
   ].filter(Boolean).join('\n  ');
   return kernelFunction(1, pBase + k.params.length, body);
 }

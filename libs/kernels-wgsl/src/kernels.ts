@@ -152,6 +152,10 @@ export function runElementwise(rt: Runtime, k: ElementwiseKernel, l: Elementwise
  * Index reductions carry (value, position) pairs; ties go to the lower position (the first occurrence).
  */
 type ReduceMode = 'group' | 'thread' | 'scan';
+/** Elements per partial in 'thread' mode (see reduceSource). */
+const THREAD_BLOCK = 64;
+/** The longest column a thread reduces alone: past it, split rows and partials spread the work. */
+const THREAD_COLUMN_MAX = 16384;
 type Stage = 'full' | 'partial' | 'partials';
 
 export function reduceSource(k: ReduceKernel, or: number, ir: number, mode: ReduceMode, stage: Stage): string {
@@ -208,10 +212,27 @@ export function reduceSource(k: ReduceKernel, or: number, ir: number, mode: Redu
     return shader(bufs, body);
   }
   if (mode === 'thread') {
+    // Blocks of THREAD_BLOCK elements reduce into fresh partials combined into the total, so a long
+    // column's float32 sum rounds over len / THREAD_BLOCK + THREAD_BLOCK terms, not len.
+    const part = comb('part', 'mv', 'c'), total = comb('acc', 'part', 't');
+    const walk = arg
+      ? [`for (var j = 0u; j < ${count}; j++) {`, `    ${element}`, `    ${step}`, '}']
+      : [
+        `for (var j0 = 0u; j0 < ${count}; j0 += ${THREAD_BLOCK}u) {`,
+        `    var part: ${A} = ${literal(k.init, acc)};`,
+        `    for (var j = j0; j < min(j0 + ${THREAD_BLOCK}u, ${count}); j++) {`,
+        `      ${element.replace(/\n {4}/g, '\n      ')}`,
+        `      ${part.code.replace(/\n {2}/g, '\n      ')}`,
+        `      part = ${part.result};`,
+        '    }',
+        `    ${total.code.replace(/\n {2}/g, '\n    ')}`,
+        `    acc = ${total.result};`,
+        '}',
+      ];
     const body = [
       'let row = tid;', 'if (row >= M[0]) { return; }', rowSetup,
       `var acc: ${A} = ${literal(k.init, acc)};`, 'var pos = 0xffffffffu;',
-      `for (var j = 0u; j < ${count}; j++) {`, `    ${element}`, `    ${step}`, '}',
+      ...walk,
       `{ ${storeOut} }`,
     ].join('\n  ');
     return shader(bufs, body);
@@ -278,11 +299,11 @@ export function runReduce(rt: Runtime, k: ReduceKernel, l: ReduceLaunch, temp: (
     return;
   }
   // A thread per output for short rows, and for column sums (outputs adjacent in memory, a bias
-  // gradient's sum over rows): neighbouring threads then read neighbouring elements, and nothing
-  // waits at a barrier (on lavapipe each one is a pass over the workgroup: a [1024, 192] column sum
-  // took 13 ms as a tree per column).
+  // gradient's sum over rows) up to THREAD_COLUMN_MAX long: neighbouring threads then read
+  // neighbouring elements, and nothing waits at a barrier (on lavapipe each one is a pass over the
+  // workgroup: a [1024, 192] column sum took 13 ms as a tree per column).
   const columns = or > 0 && l.input.strides[or - 1] === 1 && l.inner.every((size, d) => size === 1 || Math.abs(l.input.strides[or + d]!) > 1);
-  if (len <= 128 || (columns && rows >= 64)) {
+  if (len <= 128 || (columns && rows >= 64 && len <= THREAD_COLUMN_MAX)) {
     const p = rt.pipeline(`rd|${k.id}|${or}|${ir}|thread`, () => reduceSource(k, or, ir, 'thread', 'full'), 'wrr', k.id);
     rt.dispatch(p, [out, x], writeMeta(1, 0), Math.ceil(rows / WG), k.id);
     return;

@@ -98,11 +98,13 @@ export abstract class Optimizer<H extends object = any> {
    * with p's dtype and device, made when the first of them needs it. Each parameter's state is
    * still its own tensor; sharing a buffer lets a compiled step run the per-parameter updates as a
    * few launches on WebGPU, whose kernels bind at most 16 buffers (compile's group.ts), as flat
-   * buffers serve foreach kernels and FSDP. Elsewhere its own zeros: gpu.js writes a slice of a
-   * buffer by merging it into the whole, which would cost a pass over the shared buffer per update.
+   * buffers serve foreach kernels and FSDP. Elsewhere its own zeros, and on backends whose partial
+   * writes pass over the whole buffer (Backend.wholeBufferWrites: gpu.js), where each eager update
+   * of a slice would cost a pass over the shared buffer.
    */
   protected zerosState(p: Tensor, key: string): Tensor {
-    if (!p.storage.backend.groupable) return zerosLike(p);
+    const backend = p.storage.backend;
+    if (!backend.groupable || backend.wholeBufferWrites) return zerosLike(p);
     const slot = this.stateSlot(p, key);
     // A slice handed out before belongs to state that was dropped, which a tensor the caller kept
     // from stateDict() may still be: the new state is fresh zeros then (as torch's).
@@ -162,7 +164,7 @@ export abstract class Optimizer<H extends object = any> {
       // Tensors are copied into the state's shared buffers (zerosState) where they fit, else cloned.
       const own = (k: string, v: Tensor): Tensor =>
         (v.dtype === p.dtype && v.shape.length === p.shape.length && v.shape.every((n, d) => n === p.shape[d])
-          && p.storage.backend.groupable
+          && p.storage.backend.groupable && !p.storage.backend.wholeBufferWrites
           ? noGrad(() => { const slot = this.stateSlot(p, k).copy_(v); this.handedOut.add(slot); return slot; })
           : v.clone());
       this.state.set(p, Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'number' ? v : own(k, v)])));

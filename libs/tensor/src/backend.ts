@@ -252,6 +252,12 @@ export interface Backend {
    */
   readonly multiOutput?: boolean;
   /**
+   * Whether writing part of a buffer costs a pass over all of it (gpu.js: a kernel writes a whole
+   * texture, so a partial write merges the rest in). Optimizers then keep each parameter's state in
+   * its own buffer rather than slices of a shared one (Optimizer.zerosState).
+   */
+  readonly wholeBufferWrites?: boolean;
+  /**
    * What else decides this backend's answers to the scheduler besides its name, limits and code
    * (gpujs: its mode, whose kernel maps and launches differ): plans cached on disk are kept apart by it.
    */
