@@ -105,8 +105,8 @@ describe(`${c.name}: reduction specs against their float64 references`, () => {
     }
     // A constant column summed in one float32 running sum errs systematically (4,096 x 0.1 came out
     // 4e-5 relative off on webgpu); blocked partials or a tree keep it within 128 units of 2^-24.
-    const want = 4096 * Math.fround(0.1);
-    for (const got of await logical(tsr.full([4096, 64], 0.1).sum(0))) expect(Math.abs(got - want) / want).toBeLessThan(128 * 2 ** -24);
+    const column = await logical(tsr.full([4096, 64], 0.1).sum(0));
+    expectClose('sum', column, column.map(() => 4096 * Math.fround(0.1)), { rtol: 128 * 2 ** -24, atol: 0 }, 'float32', 'a constant column');
   });
 
   it('sums of zero elements are the identity; max of zero elements is an error', async () => {
