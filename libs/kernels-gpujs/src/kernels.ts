@@ -67,7 +67,7 @@ export function elementwiseSource(k: ElementwiseKernel, rank: number): string {
     unravel('this.thread.x', rank, 0, k.inputs.map((_, i) => ({ v: `o${i}`, strideAt: opBase(i) + 1 })), 'u'),
     ...k.inputs.map((_, i) => `const x${i} = b${i}[o${i}];`),
     expr.code,
-    ...expr.results.slice(1).map((r, j) => `${storeName(j)}(${r});`),
+    ...storeCalls(expr.results.slice(1)),
     `return ${expr.results[0]};`,
   ].filter(Boolean).join('\n  ');
   return kernelFunction(k.inputs.length, pBase + k.params.length, body);
@@ -75,10 +75,14 @@ export function elementwiseSource(k: ElementwiseKernel, rank: number): string {
 
 /** The store function of a kernel's j-th further output (a gpu.js sub-kernel: what it returns is stored). */
 const storeName = (j: number) => `store${j + 1}`;
+/** Statements handing each of `results` to its store function, in order. */
+const storeCalls = (results: readonly string[]): string[] => results.map((r, j) => `${storeName(j)}(${r});`);
+/** The sources of `count` store functions (gpu.js sub-kernels: what one returns is stored). */
+const storeSources = (count: number): string[] => Array.from({ length: count }, (_, j) => `function ${storeName(j)}(v) { return v; }`);
 
 /** The sub-kernel sources a kernel with further `outputs` stores them through, in order. */
 export function outputSources(k: ElementwiseKernel): string[] {
-  return (k.outputs ?? []).map((_, j) => `function ${storeName(j)}(v) { return v; }`);
+  return storeSources(k.outputs?.length ?? 0);
 }
 
 export function runElementwise(rt: Runtime, k: ElementwiseKernel, l: ElementwiseLaunch): void {
@@ -130,7 +134,7 @@ export function elementwiseGroupSource(k: ElementwiseKernel, ranks: readonly num
     // Side by side, not an else-if chain: GLSL parsers nest those, and ANGLE's ran out of stack at 15.
     ...branches.map((b, j) => `if (${[j ? `this.thread.x >= m${j - 1}` : '', `this.thread.x < m${j}`].filter(Boolean).join(' && ')}) {\n    ${b}\n  }`),
     expr.code,
-    ...expr.results.slice(1).map((r, j) => `${storeName(j)}(${r});`),
+    ...storeCalls(expr.results.slice(1)),
     `return ${expr.results[0]};`,
   ].join('\n  ');
   return kernelFunction(buffers, w, body);
@@ -146,13 +150,13 @@ export function runElementwiseGroup(rt: Runtime, k: ElementwiseKernel, launches:
   }));
   const ranks = launches.map((l) => l.shape.length);
   const sizes = launches.map((l) => numel(l.shape));
-  const starts = sizes.map((_, j) => sizes.slice(0, j).reduce((a, b) => a + b, 0));
+  let total = 0;
+  const starts = sizes.map((n) => (total += n) - n);
   const words = [
     ...sizes.map((n, j) => starts[j]! + n),
     ...launches.flatMap((l) => [...l.shape, ...l.inputs.flatMap((v) => [dataOffset(v), ...v.strides]), ...paramWords(k, l.params)]),
   ];
   const key = `ewg|${k.id}|${ranks.join(',')}|${inputs.map((b) => b.join(',')).join(';')}`;
-  const total = sizes.reduce((a, b) => a + b, 0);
   const source = () => elementwiseGroupSource(k, ranks, inputs, buffers.length);
   const results = k.outputs?.length
     ? rt.launchMap(k.id, key, () => ({ main: source(), outputs: outputSources(k) }), total, [...buffers, ...words])
@@ -224,12 +228,12 @@ export function routineEpilogue(ep: Epilogue, result: View, bufBase: number, wor
       unravel('this.thread.x', R, wordBase, offsets, 'eu'),
       ...reads.map((v, i) => (v ? `const ex${i} = ${names[i]}[eo${i}];` : '')),
       expr.code,
-      ...expr.results.map((r, j) => `${storeName(j)}(${r});`),
+      ...storeCalls(expr.results),
     ].filter(Boolean).join('\n  ');
   };
   return {
     code, buffers, words,
-    outputs: roots.map((_, j) => `function ${storeName(j)}(v) { return v; }`),
+    outputs: storeSources(roots.length),
     key: `${k.id}|${R}|${reads.map((v) => (v ? 'b' : 'r')).join('')}|${bufBase}|${wordBase}`,
     views: [l.out, ...(l.outs ?? [])].map(permute),
   };

@@ -25,11 +25,23 @@ function floatOnly(op: string, ...views: (View | undefined)[]): void {
   for (const v of views) if (v && v.dtype !== 'float32') throw new DTypeError(op, `gpujs ${op} takes float32 tensors, got ${v.dtype}`);
 }
 
-/** Words for a row-wise routine: outer shape[R1], x offset and outer strides[R1], x stride along dim, row length. */
+/** How a row-wise kernel reads v's rows along dim: v's offset, its strides over the other dims, its stride along dim. */
+function lineWords(v: View, dim: number): number[] {
+  return [dataOffset(v), ...v.strides.filter((_, i) => i !== dim), v.strides[dim] ?? 0];
+}
+
+/** Words for a row-wise routine: outer shape[R1], x's lineWords, row length. */
 function rowWords(x: View, dim: number): { outer: number[]; words: number[] } {
   const outer = x.shape.filter((_, i) => i !== dim);
-  const strides = x.strides.filter((_, i) => i !== dim);
-  return { outer, words: [...outer, dataOffset(x), ...strides, x.strides[dim] ?? 0, x.shape[dim] ?? 1] };
+  return { outer, words: [...outer, ...lineWords(x, dim), x.shape[dim] ?? 1] };
+}
+
+/** Per dim of `shape`, the stride of a row statistic's index (row-major over the dims but `dim`; 0 along it). */
+function statStrides(shape: readonly number[], dim: number): number[] {
+  const r: number[] = Array(shape.length).fill(0);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) if (d !== dim) { r[d] = acc; acc *= shape[d]!; }
+  return r;
 }
 
 /** Buffers the per-element kernel of each routine that takes epilogues reads (the backend's fusesEpilogue budgets with them). */
@@ -117,7 +129,7 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
   return sum;`, [top]);
     const R = x.shape.length;
     // Per element: x - lse (or its exp); the row's statistic sits at the element's index with dim dropped.
-    const rowStrides = (() => { let acc = 1; const r: number[] = Array(R).fill(0); for (let d = R - 1; d >= 0; d--) if (d !== dim) { r[d] = acc; acc *= x.shape[d]!; } return r; })();
+    const rowStrides = statStrides(x.shape, dim);
     const body = [
       `let xo = m${R};`, 'let so = 0.0;',
       unravel('this.thread.x', R, 0, [{ v: 'xo', strideAt: R + 1 }, { v: 'so', strideAt: 2 * R + 1 }], 'q'),
@@ -139,8 +151,8 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
     floatOnly('softmaxBackward', gx, grad, y);
     if (y.shape.length === 0) { [gx, grad, y] = [gx, grad, y].map((v) => reshaped(v, [1], [1])) as [View, View, View]; dim = 0; }
     const R = y.shape.length;
-    const g = rowWords(grad, dim), yw = rowWords(y, dim);
-    const R1 = g.outer.length;
+    const outer = y.shape.filter((_, i) => i !== dim);
+    const R1 = outer.length;
     // Words: outer shape[R1], then grad and y: offset, outer strides[R1], stride along dim; the row length.
     const gAt = R1, yAt = 2 * R1 + 2, nAt = 3 * R1 + 4;
     const statSrc = kernelFunction(2, nAt + 1, [
@@ -150,13 +162,12 @@ export function createRoutines(rt: Runtime): Partial<RoutineKernels> {
       `for (let j = 0; j < m${nAt}; j++) { acc = acc + b0[go + j * m${gAt + 1 + R1}]${log ? '' : ` * b1[yo + j * m${yAt + 1 + R1}]`}; }`,
       'return acc;',
     ].filter(Boolean).join('\n  '));
-    const rowWordsOf = (w: { words: number[] }) => w.words.slice(R1, -1);
     const sum: GBuffer = {
-      data: rt.launch('softmaxBackward', `softmaxBackward-sum|${R1}|${log}`, () => statSrc, numel(g.outer), [buf(grad), buf(y), ...g.outer, ...rowWordsOf(g), ...rowWordsOf(yw), y.shape[dim]!]),
-      length: numel(g.outer),
+      data: rt.launch('softmaxBackward', `softmaxBackward-sum|${R1}|${log}`, () => statSrc, numel(outer), [buf(grad), buf(y), ...outer, ...lineWords(grad, dim), ...lineWords(y, dim), y.shape[dim]!]),
+      length: numel(outer),
     };
     // Per element, row-major over y's shape: the row's sum sits at the element's index with dim dropped.
-    const rowStrides = (() => { let acc = 1; const r: number[] = Array(R).fill(0); for (let d = R - 1; d >= 0; d--) if (d !== dim) { r[d] = acc; acc *= y.shape[d]!; } return r; })();
+    const rowStrides = statStrides(y.shape, dim);
     const lines = [
       `let go = m${R};`, `let yo = m${2 * R + 1};`, 'let so = 0.0;',
       unravel('this.thread.x', R, 0, [{ v: 'go', strideAt: R + 1 }, { v: 'yo', strideAt: 2 * R + 2 }, { v: 'so', strideAt: 3 * R + 2 }], 'q'),

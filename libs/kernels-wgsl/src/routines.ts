@@ -94,8 +94,9 @@ interface Binding { readonly gpu: GPUBuffer; readonly buf: Buf }
 const binding = (v: View, name: string, write: boolean): Binding => ({ gpu: gpuOf(v), buf: { name, dtype: v.dtype, write } });
 /** The signature (access per binding, then the meta buffer's) of a routine's bindings. */
 const signatureOf = (bindings: readonly Binding[]): string => `${bindings.map((x) => (x.buf.write ? 'w' : 'r')).join('')}r`;
-/** What a routine's bindings contribute to its source: names, dtypes, access. */
-const bindingKey = (bindings: readonly Binding[]): string => bindings.map((x) => `${x.buf.name}:${x.buf.dtype ?? x.buf.type}:${x.buf.write ? 'w' : 'r'}`).join(',');
+/** What a routine's buffers contribute to its source: names, dtypes, access. */
+const bufsKey = (bufs: readonly Buf[]): string => bufs.map((b) => `${b.name}:${b.dtype ?? b.type}:${b.write ? 'w' : 'r'}`).join(',');
+const bindingKey = (bindings: readonly Binding[]): string => bufsKey(bindings.map((x) => x.buf));
 
 export function createRoutines(rt: Runtime): RoutineKernels {
   /** Launches a routine: `key` names everything its source depends on, so the source is built once. */
@@ -359,7 +360,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
   }
   ${gw ? `GW[${mi(4)} + i32(tid)] = ${storeValue(gw.dtype, 'sw')};` : ''}
   ${gb ? `GB[${mi(5)} + i32(tid)] = ${storeValue(gb.dtype, 'sb')};` : ''}`;
-    const ckey = `layerNormBackward.columns|${cbufs.map((b) => `${b.name}:${b.dtype ?? b.type}`).join(',')}`;
+    const ckey = `layerNormBackward.columns|${bufsKey(cbufs)}`;
     run(ckey, () => shader(cbufs, cbody()), cbufs.map((b) => (b.write ? 'w' : 'r')).join('') + 'r', cbind, (w) => {
       w.u(rows).u(inner).i(grad.offset).i(x.offset).i(gw?.offset ?? 0).i(gb?.offset ?? 0);
     }, 6, Math.ceil(inner / WG), 'layerNormBackward');
@@ -394,7 +395,7 @@ export function createRoutines(rt: Runtime): RoutineKernels {
     ${bias ? `y = y + ${load(bias.dtype, `Bi[${mi(6)} + i32(j)]`)};` : ''}
     O[oo + i32(j)] = ${storeValue(out.dtype, 'y')};
   }`;
-    const key = `layerNorm|${walk.row}|${bufs.map((b) => `${b.name}:${b.dtype}`).join(',')}`;
+    const key = `layerNorm|${walk.row}|${bufsKey(bufs)}`;
     const source = () => shader(bufs, body(), walk.options);
     const bindings = [gpuOf(out), gpuOf(x), ...(weight ? [gpuOf(weight)] : []), ...(bias ? [gpuOf(bias)] : [])];
     run(key, source, `w${'r'.repeat(bindings.length)}`, bindings, (w) => {
