@@ -21,11 +21,16 @@ pub type TileFn = unsafe extern "C" fn(nr: i64, nc: i64, ptrs: *const *mut u8, r
 pub struct Signature(pub Vec<(i32, Option<isize>)>);
 
 impl Signature {
-    /// Parses "f1,d0,b*": per view a dtype letter (f: float32, d: float64, b: bool) and a step (0, 1, *).
+    /// Parses "f1,d0,b*": per view a dtype letter (f: float32, d: float64, b: bool, i: int32, l: int64,
+    /// u: uint8) and a step (0, 1, *).
     pub fn parse(s: &str) -> Result<Self, String> {
         let view = |v: &str| -> Result<(i32, Option<isize>), String> {
             let mut c = v.chars();
-            let dtype = match c.next() { Some('f') => interp::F32, Some('d') => interp::F64, Some('b') => interp::BOOL, _ => return Err(format!("bad view signature {v:?}")) };
+            let dtype = match c.next() {
+                Some('f') => interp::F32, Some('d') => interp::F64, Some('b') => interp::BOOL,
+                Some('i') => interp::I32, Some('l') => interp::I64, Some('u') => interp::U8,
+                _ => return Err(format!("bad view signature {v:?}")),
+            };
             let step = match c.as_str() { "0" => Some(0), "1" => Some(1), "*" => None, _ => return Err(format!("bad view signature {v:?}")) };
             Ok((dtype, step))
         };
@@ -71,13 +76,12 @@ pub unsafe fn run(id: u32, ops: usize, consts: &[f64], shape: &[usize], leaves: 
             return Err(format!("compiled kernel {id} was made for {:?}, not dtype {} with step {last}", k.signature, v.dtype));
         }
     }
-    let elem = |d: i32| match d { interp::F32 => 4, interp::F64 => 8, _ => 1 };
     let f = k.f;
     interp::for_each_tile(shape, &views, ops, |t| {
         let mut ptrs = [std::ptr::null_mut::<u8>(); interp::MAX_VIEWS];
         let (mut rs, mut cs) = ([0i64; interp::MAX_VIEWS], [0i64; interp::MAX_VIEWS]);
         for (j, v) in views.iter().enumerate() {
-            ptrs[j] = v.ptr.wrapping_offset(t.bases[j] * elem(v.dtype));
+            ptrs[j] = v.ptr.wrapping_offset(t.bases[j] * interp::elem_size(v.dtype).unwrap_or(1) as isize);
             rs[j] = t.rows[j] as i64;
             cs[j] = t.cols[j] as i64;
         }

@@ -70,10 +70,19 @@ pub mod op {
     pub const STORE: i32 = 43;
 }
 
-/// Storage dtypes of loads and the store.
+/// Storage dtypes of loads and the store. Integers travel in f64 registers (src/interp.ts lets them
+/// be selected and compared only, so every value stored is one that was loaded or a constant).
 pub const F32: i32 = 0;
 pub const F64: i32 = 1;
 pub const BOOL: i32 = 2;
+pub const I32: i32 = 3;
+pub const I64: i32 = 4;
+pub const U8: i32 = 5;
+
+/// Bytes per element of storage dtype `d`, or None for an unknown code.
+pub fn elem_size(d: i32) -> Option<usize> {
+    match d { F32 => Some(4), F64 | I64 => Some(8), I32 => Some(4), BOOL | U8 => Some(1), _ => None }
+}
 
 /// The register type: one block-wise loop per operation, the operation picked once per block.
 pub trait Num: Copy + Send + Sync + Default + PartialEq + 'static {
@@ -186,44 +195,39 @@ unsafe impl Sync for View<'_> {}
 /// Loads `d.len()` values of `v` from element `base` on, `stride` apart.
 #[inline(always)]
 unsafe fn load<T: Num>(v: &View, base: isize, stride: isize, d: &mut [T]) {
+    macro_rules! each {
+        ($e:ty, $to:expr) => {{
+            let p = (v.ptr as *const $e).offset(base);
+            if stride == 1 { for (i, r) in d.iter_mut().enumerate() { *r = $to(*p.add(i)); } }
+            else { for (i, r) in d.iter_mut().enumerate() { *r = $to(*p.offset(i as isize * stride)); } }
+        }};
+    }
     match v.dtype {
-        F32 => {
-            let p = (v.ptr as *const f32).offset(base);
-            if stride == 1 { for (i, r) in d.iter_mut().enumerate() { *r = T::from_f32(*p.add(i)); } }
-            else { for (i, r) in d.iter_mut().enumerate() { *r = T::from_f32(*p.offset(i as isize * stride)); } }
-        }
-        F64 => {
-            let p = (v.ptr as *const f64).offset(base);
-            if stride == 1 { for (i, r) in d.iter_mut().enumerate() { *r = T::from_f64(*p.add(i)); } }
-            else { for (i, r) in d.iter_mut().enumerate() { *r = T::from_f64(*p.offset(i as isize * stride)); } }
-        }
-        _ => {
-            let p = (v.ptr as *const u8).offset(base);
-            let bit = |b: u8| T::from_f32(if b != 0 { 1.0 } else { 0.0 });
-            if stride == 1 { for (i, r) in d.iter_mut().enumerate() { *r = bit(*p.add(i)); } }
-            else { for (i, r) in d.iter_mut().enumerate() { *r = bit(*p.offset(i as isize * stride)); } }
-        }
+        F32 => each!(f32, T::from_f32),
+        F64 => each!(f64, T::from_f64),
+        I32 => each!(i32, |x: i32| T::from_f64(x as f64)),
+        I64 => each!(i64, |x: i64| T::from_f64(x as f64)),
+        U8 => each!(u8, |x: u8| T::from_f32(x as f32)),
+        _ => each!(u8, |b: u8| T::from_f32(if b != 0 { 1.0 } else { 0.0 })),
     }
 }
 
 #[inline(always)]
 unsafe fn store<T: Num>(v: &View, base: isize, stride: isize, s: &[T]) {
+    macro_rules! each {
+        ($e:ty, $from:expr) => {{
+            let p = (v.ptr as *mut $e).offset(base);
+            if stride == 1 { for (i, &x) in s.iter().enumerate() { *p.add(i) = $from(x); } }
+            else { for (i, &x) in s.iter().enumerate() { *p.offset(i as isize * stride) = $from(x); } }
+        }};
+    }
     match v.dtype {
-        F32 => {
-            let p = (v.ptr as *mut f32).offset(base);
-            if stride == 1 { for (i, &x) in s.iter().enumerate() { *p.add(i) = x.to_f32(); } }
-            else { for (i, &x) in s.iter().enumerate() { *p.offset(i as isize * stride) = x.to_f32(); } }
-        }
-        F64 => {
-            let p = (v.ptr as *mut f64).offset(base);
-            if stride == 1 { for (i, &x) in s.iter().enumerate() { *p.add(i) = x.to_f64(); } }
-            else { for (i, &x) in s.iter().enumerate() { *p.offset(i as isize * stride) = x.to_f64(); } }
-        }
-        _ => {
-            let p = v.ptr.offset(base);
-            if stride == 1 { for (i, &x) in s.iter().enumerate() { *p.add(i) = u8::from(x.truthy()); } }
-            else { for (i, &x) in s.iter().enumerate() { *p.offset(i as isize * stride) = u8::from(x.truthy()); } }
-        }
+        F32 => each!(f32, |x: T| x.to_f32()),
+        F64 => each!(f64, |x: T| x.to_f64()),
+        I32 => each!(i32, |x: T| x.to_f64() as i32),
+        I64 => each!(i64, |x: T| x.to_f64() as i64),
+        U8 => each!(u8, |x: T| x.to_f64() as u8),
+        _ => each!(u8, |x: T| u8::from(x.truthy())),
     }
 }
 

@@ -174,10 +174,12 @@ fn with_fused_launch(block: &mut Block, fp: &FusedProgram, checked: &mut Option<
         *checked = Some([nparams, nleaves, nouts]);
     }
     let elem = |d: usize| -> Result<usize> {
-        match d as i32 { interp::F32 => Ok(4), interp::F64 => Ok(8), interp::BOOL => Ok(1), _ => Err(Error::from_reason(format!("fused: unknown dtype {d}"))) }
+        interp::elem_size(d as i32).ok_or_else(|| Error::from_reason(format!("fused: unknown dtype {d}")))
     };
     let kinds = |t: &TypedArray, d: usize| -> Result<()> {
-        let fits = matches!((d as i32, t.typed_array_type), (interp::F32, TypedArrayType::Float32) | (interp::F64, TypedArrayType::Float64) | (interp::BOOL, TypedArrayType::Uint8));
+        let fits = matches!((d as i32, t.typed_array_type),
+            (interp::F32, TypedArrayType::Float32) | (interp::F64, TypedArrayType::Float64) | (interp::BOOL | interp::U8, TypedArrayType::Uint8)
+            | (interp::I32, TypedArrayType::Int32) | (interp::I64, TypedArrayType::BigInt64));
         if fits { Ok(()) } else { Err(Error::from_reason(format!("fused: a {:?} array for dtype {d}", t.typed_array_type))) }
     };
     let mut views = Vec::with_capacity(nleaves);
@@ -209,7 +211,7 @@ fn with_fused_launch(block: &mut Block, fp: &FusedProgram, checked: &mut Option<
 
 /// Runs a fused elementwise kernel as bytecode (see interp.rs). `launch` packs, in its first `used`
 /// values, the program then one launch (see read_program and with_fused_launch). Dtypes are
-/// interp::F32/F64/BOOL and must match the arrays given.
+/// interp's storage codes (F32, F64, BOOL, I32, I64, U8) and must match the arrays given.
 #[napi]
 pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
     let mut block = Block::of(&launch, used, "fused")?;
@@ -353,11 +355,25 @@ impl Products {
         if self.elem == 4 { go!(f32) } else { go!(f64) }
     }
 
-    /// Every product whole, each parallelised within (gemm's threads) when it is large.
+    /// Every product whole: each parallelised within (gemm's threads) when it is large; many small
+    /// ones (attention's heads) as tasks across threads when their results do not overlap.
     fn all(&self) {
-        let par = if self.m * self.n * self.k >= engine::PARALLEL_MACS { gemm::Parallelism::Rayon(rayon::current_num_threads()) } else { gemm::Parallelism::None };
+        let macs = self.m * self.n * self.k;
+        if macs < engine::PARALLEL_MACS && self.offsets.len() > 1 && self.offsets.len() * macs >= engine::PARALLEL_MACS && self.disjoint() {
+            // SAFETY: each task writes its own product's results, which no other product's overlap.
+            (0..self.offsets.len()).into_par_iter().for_each(|t| unsafe { self.rows(t, 0, self.m, gemm::Parallelism::None) });
+            return;
+        }
+        let par = if macs >= engine::PARALLEL_MACS { gemm::Parallelism::Rayon(rayon::current_num_threads()) } else { gemm::Parallelism::None };
         // SAFETY: one product at a time, on this thread (gemm's own threads split its rows).
         for t in 0..self.offsets.len() { unsafe { self.rows(t, 0, self.m, par) } }
+    }
+
+    /// Whether no two products' results overlap (each is m n contiguous elements).
+    fn disjoint(&self) -> bool {
+        let mut starts: Vec<isize> = self.offsets.iter().map(|o| o[2]).collect();
+        starts.sort_unstable();
+        starts.windows(2).all(|w| w[1] - w[0] >= (self.m * self.n) as isize)
     }
 }
 
@@ -384,7 +400,7 @@ impl Epilogue<'_> {
     /// Runs over outer indices [j0, j1). (Errors as strings: a napi Error may not cross threads.)
     fn run(&self, j0: usize, j1: usize) -> std::result::Result<(), String> {
         fn at<'v>(v: &interp::View<'v>, j0: usize) -> interp::View<'v> {
-            let elem = match v.dtype { interp::F32 => 4, interp::F64 => 8, _ => 1 };
+            let elem = interp::elem_size(v.dtype).unwrap_or(1) as isize;
             interp::View { ptr: v.ptr.wrapping_offset(j0 as isize * v.strides[0] * elem), dtype: v.dtype, strides: v.strides }
         }
         let (sv, so): (Vec<_>, Vec<_>) = (self.views.iter().map(|v| at(v, j0)).collect(), self.outs.iter().map(|v| at(v, j0)).collect());

@@ -124,10 +124,11 @@ function lit(v: number): string {
 /** What a compiled function assumes of one view: its dtype code (interp.ts DTYPE_CODE) and its last dim's step. */
 export interface ViewShape { readonly dtype: number; readonly step: 0 | 1 | '*' }
 
-/** "f1,d0,b*": the signature rust/cc.rs checks launches against. */
-export const signatureOf = (views: readonly ViewShape[]): string => views.map((v) => `${'fdb'[v.dtype]}${v.step}`).join(',');
+/** "f1,d0,b*": the signature rust/cc.rs checks launches against (dtype letters in DTYPE_CODE's order). */
+export const signatureOf = (views: readonly ViewShape[]): string => views.map((v) => `${'fdbilu'[v.dtype]}${v.step}`).join(',');
 
-const C_TYPES = ['float', 'double', 'uint8_t'];
+/** C element types in DTYPE_CODE's order. */
+const C_TYPES = ['float', 'double', 'uint8_t', 'int32_t', 'int64_t', 'uint8_t'];
 
 /**
  * The C function `name` computing bytecode `b` over one tile, for views shaped as `views` (leaves,

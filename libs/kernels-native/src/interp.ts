@@ -2,8 +2,9 @@
  * Fused kernels as the addon's bytecode (rust/interp.rs). compile makes elementwise kernels no
  * catalog holds; rather than fall back to JS, the native backend encodes each kernel's IR once into
  * instructions over block registers (allocated by liveness, so a long kernel needs few) and runs
- * them in the addon. Kernels over float32, float64 and bool values encode; integer and float16
- * values are left to the JS kernels (undefined).
+ * them in the addon. Kernels over float32, float64 and bool values encode, and integer values that
+ * are only selected, compared or cast to floats (masks, one-hot targets, ignore indices); integer
+ * arithmetic and float16 values are left to the JS kernels (undefined).
  */
 import type { ElementwiseKernel } from '@tessera/tensor';
 import { type DType, type Expr, type Prim, topoSort } from '@tessera/ops';
@@ -17,7 +18,18 @@ export const OP = {
 } as const;
 
 /** Storage dtype codes. */
-export const DTYPE_CODE: Partial<Record<DType, number>> = { float32: 0, float64: 1, bool: 2 };
+export const DTYPE_CODE: Partial<Record<DType, number>> = { float32: 0, float64: 1, bool: 2, int32: 3, int64: 4, uint8: 5 };
+
+const INTEGRAL: ReadonlySet<DType> = new Set(['uint8', 'int32', 'int64']);
+/**
+ * Ops an integer-typed value may take. Integers ride in f64 registers, exact below 2^53 in magnitude
+ * as the JS kernels' Number reads are; selecting and comparing them is then exact, while arithmetic
+ * would need integer wrap-around and division, which the registers do not have.
+ */
+const INTEGER_OPS: ReadonlySet<Prim> = new Set(['where', 'max', 'min', 'eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+/** Whether a cast from integral or bool `from` to integral `to` keeps every value (as no register op need wrap it). */
+const widens = (from: DType, to: DType): boolean =>
+  from === 'bool' || from === to || (from === 'uint8' && to !== 'uint8') || (from === 'int32' && to === 'int64');
 
 /** An encoded kernel: its registers' type, count, instructions and constants (its params follow them at launch). */
 export interface Bytecode {
@@ -34,13 +46,13 @@ const BOOL_OPS: Partial<Record<Prim, number | 'same'>> = {
   rint: 'same', trunc: 'same', isnan: OP.isnan,
 };
 
-/** The bytecode of `k`, or undefined when a value of it is not float32, float64 or bool. */
+/** The bytecode of `k`, or undefined when a value or an op of it has no encoding (see the file's head). */
 export function encode(k: ElementwiseKernel): Bytecode | undefined {
   const extra = k.outputs ?? [];
   const nodes = topoSort([k.expr, ...extra.map((o) => o.expr)]);
   const types = new Set<DType>([k.out, ...extra.map((o) => o.dtype), ...k.inputs, ...nodes.map((n) => n.dtype)]);
   if ([...types].some((d) => DTYPE_CODE[d] === undefined)) return undefined;
-  const wide = types.has('float64');
+  const wide = types.has('float64') || [...types].some((d) => INTEGRAL.has(d));
 
   // SSA first: each instruction makes a new value; a node that changes nothing in registers (a cast
   // to a wider float, rounding of bools) is the value of its argument.
@@ -67,10 +79,11 @@ export function encode(k: ElementwiseKernel): Bytecode | undefined {
   };
   /** Rounds float32 results computed in an f64 program, as the float32 op would have stored them. */
   const narrow = (v: number, d: DType): number => (wide && d === 'float32' ? emit(OP.roundF32, v) : v);
-  const cast = (v: number, from: DType, to: DType): number => {
+  const cast = (v: number, from: DType, to: DType): number | undefined => {
     if (from === to) return v;
     if (to === 'bool') return emit(OP.toBool, v);
-    return narrow(v, to); // from bool (0/1 already) or between floats
+    if (INTEGRAL.has(to)) return widens(from, to) ? v : undefined;
+    return narrow(v, to); // from bool (0/1 already), an integer, or between floats
   };
   const paramsAt = new Map(k.params.map((name, i) => [name, i]));
   const params: number[] = []; // instruction index -> param position, patched once constants are counted
@@ -87,13 +100,22 @@ export function encode(k: ElementwiseKernel): Bytecode | undefined {
   const hoisted = ins.length;
   for (const e of nodes) {
     if (e.kind === 'const' || e.kind === 'param') continue;
-    if (e.kind === 'input') value.set(e, cast(leaf(e.index), k.inputs[e.index]!, e.dtype));
-    else {
+    if (e.kind === 'input') {
+      const v = cast(leaf(e.index), k.inputs[e.index]!, e.dtype);
+      if (v === undefined) return undefined;
+      value.set(e, v);
+    } else {
       const args = e.args.map((a) => value.get(a)!);
       const argType = e.args[0]!.dtype;
-      if (e.op === 'cast') { value.set(e, cast(args[0]!, argType, e.dtype)); continue; }
+      if (e.op === 'cast') {
+        const v = cast(args[0]!, argType, e.dtype);
+        if (v === undefined) return undefined;
+        value.set(e, v);
+        continue;
+      }
       // where's type is its branches'; its condition is bool
       const on = e.op === 'where' ? e.args[1]!.dtype : argType;
+      if ((INTEGRAL.has(on) || INTEGRAL.has(e.dtype)) && !INTEGER_OPS.has(e.op)) return undefined;
       let op: number | 'same' | undefined = on === 'bool' ? BOOL_OPS[e.op] : OP[e.op as keyof typeof OP];
       if (op === undefined) return undefined;
       if (op === 'same') { value.set(e, args[0]!); continue; }

@@ -7,9 +7,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import type { ElementwiseKernel, View } from '@tessera/tensor';
+import { type ElementwiseKernel, type View, jsBackend } from '@tessera/tensor';
 import { type Expr, ir, topoSort } from '@tessera/ops';
 import { createNativeBackend } from '../src/index.js';
+import { encode } from '../src/interp.js';
 
 const interpreted = createNativeBackend({ minElements: 0, cc: 'off' });
 const compiled = createNativeBackend({ minElements: 0, cc: 'wait' });
@@ -132,6 +133,47 @@ describe.skipIf(noAddon)('fused kernels compiled to C', () => {
     expect(Array.from(third)).toEqual(Array.from(first));
     expect(Array.from(second)).toEqual(Array.from(first));
   }, 120_000);
+
+  it.skipIf(!hasCompiler)('select and compare integer leaves natively (interpreted and compiled) as the JS kernels do; integer arithmetic stays in JS', () => {
+    // Cross-entropy's ignore-index mask and one-hot target are such kernels: int64 targets compared with
+    // an iota and a param, and selected. Values reach past 2^32 and below zero.
+    const n = 1000, t = new BigInt64Array(n), iota = new Int32Array(n), bytes = new Uint8Array(n), g = new Float32Array(n);
+    for (let i = 0; i < n; i++) { t[i] = BigInt((i % 7) - 3) * (i % 3 ? 1n : 2n ** 40n); iota[i] = (i % 5) - 2; bytes[i] = (i * 37) % 256; g[i] = (i - 500) / 64; }
+    const v = (buffer: View['buffer'], dtype: View['dtype']): View => ({ buffer, dtype, shape: [n], strides: [1], offset: 0 });
+    const [i64, i32, u8, f32] = [ir.input(0, 'int64'), ir.input(1, 'int32'), ir.input(2, 'uint8'), ir.input(3, 'float32')];
+    const kept = ir.ne(i64, ir.param('p0', 'int64'));
+    const kernels: [ElementwiseKernel, View['dtype']][] = [
+      // where(target != ignore, target, 0), stored as int64
+      [{ id: 'fused:cc-test-int-select', expr: ir.where(kept, i64, ir.constant(0, 'int64')), inputs: ['int64', 'int32', 'uint8', 'float32'], out: 'int64', params: ['p0'] }, 'int64'],
+      // -g * (target == iota) * kept + uint8 as float, and the max of int32 and widened uint8 as int64
+      [{ id: 'fused:cc-test-int-mask', expr: ir.add(ir.mul(ir.neg(f32), ir.cast(ir.and(ir.eq(i64, ir.cast(i32, 'int64')), kept), 'float32')), ir.cast(u8, 'float32')), inputs: ['int64', 'int32', 'uint8', 'float32'], out: 'float32', params: ['p0'] }, 'float32'],
+      [{ id: 'fused:cc-test-int-max', expr: ir.max(ir.cast(i32, 'int64'), ir.cast(u8, 'int64')), inputs: ['int64', 'int32', 'uint8', 'float32'], out: 'int64', params: [] }, 'int64'],
+    ];
+    const run = (b: typeof compiled | typeof jsBackend, k: ElementwiseKernel, out: View['dtype']) => {
+      const o = v(out === 'int64' ? new BigInt64Array(n) : new Float32Array(n), out);
+      b.elementwise(k, { shape: [n], inputs: [v(t, 'int64'), v(iota, 'int32'), v(bytes, 'uint8'), v(g, 'float32')], out: o, params: k.params.length ? [-3] : [] });
+      return Array.from(o.buffer as ArrayLike<unknown>);
+    };
+    for (const [k, out] of kernels) {
+      expect(encode(k), k.id).toBeDefined();
+      const want = run(jsBackend, k, out);
+      const before = { ...interpreted.compiler.launches };
+      expect(run(interpreted, k, out), k.id).toEqual(want);
+      expect(interpreted.compiler.launches.interpreted).toBe(before.interpreted + 1);
+      for (let i = 0; i < 2; i++) run(compiled, k, out); // queued, then compiled
+      const ran = compiled.compiler.launches.compiled;
+      expect(run(compiled, k, out), k.id).toEqual(want);
+      expect(compiled.compiler.launches.compiled).toBe(ran + 1);
+    }
+    // Integer arithmetic (wrap-around, division) has no register form: the kernel is the JS backend's.
+    const sum: ElementwiseKernel = { id: 'fused:cc-test-int-add', expr: ir.add(i64, ir.cast(i32, 'int64')), inputs: ['int64', 'int32', 'uint8', 'float32'], out: 'int64', params: [] };
+    expect(encode(sum)).toBeUndefined();
+    expect(encode({ ...sum, id: 'fused:cc-test-int-narrow', expr: ir.cast(i64, 'int32'), out: 'int32' })).toBeUndefined();
+    expect(encode({ ...sum, id: 'fused:cc-test-float-to-int', expr: ir.cast(f32, 'int64') })).toBeUndefined();
+    const before = { ...interpreted.compiler.launches };
+    expect(run(interpreted, sum, 'int64')).toEqual(run(jsBackend, sum, 'int64'));
+    expect(interpreted.compiler.launches).toEqual(before);
+  });
 
   it('interpret where there is no C compiler, and say why', () => {
     const saved = process.env['CC'];

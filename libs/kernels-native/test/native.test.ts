@@ -94,6 +94,9 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     const [js, nat] = both(() => { tsr.manualSeed(3); return tsr.randn([3, 40, 70]).matmul(tsr.randn([90, 70]).t()); });
     const d = js.sub(nat).abs().amax().itemSync() as number;
     expect(d).toBeLessThan(1e-4);
+    // Many small products (attention's heads: 64 of 64 x 64 by 16), which run as tasks across threads.
+    const [jh, nh] = both(() => { tsr.manualSeed(4); return tsr.randn([4, 16, 64, 16]).matmul(tsr.randn([4, 16, 64, 16]).transpose(-1, -2)); });
+    expect(jh.sub(nh).abs().amax().itemSync() as number).toBeLessThan(1e-4);
   });
 
   it('rejects a view outside its buffer instead of reading out of bounds', () => {
