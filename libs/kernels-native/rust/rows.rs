@@ -111,10 +111,13 @@ fn softmax_rows<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
             for k in full..n { step(&mut acc[k - full], &mut o[k], r[k]); }
             // (The sum's rounding is a relative error near 1e-16 here: no need to split off the 1.)
             let inv = 1.0 / acc.iter().sum::<f64>();
+            // The least nonzero result. Zeros need no second look: the sum is at least 1, so an exp
+            // that rounded to 0 gives 0 scaled too (a causal mask's -inf entries are such zeros, and
+            // counting them sent every masked row down the slow path below).
             let mut least = [f64::INFINITY; LANES];
             let scale = |l: &mut f64, y: &mut T| {
                 let z = y.to_f64() * inv;
-                *l = if z < *l { z } else { *l };
+                *l = if z < *l && z != 0.0 { z } else { *l };
                 *y = T::from_f64(z);
             };
             for oc in o[..full].chunks_exact_mut(LANES) {

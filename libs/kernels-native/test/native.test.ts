@@ -34,6 +34,16 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     // NaN rows agree (above); the rest within float32 rounding. maxRelDiff treats NaN === NaN as different, so compare them out.
     const finite = (t: tsr.Tensor) => tsr.where(t.isnan(), 0, t);
     expect(maxRelDiff(finite(js), finite(nat))).toBeLessThanOrEqual(2.5e-7);
+    // Causal-mask rows (-inf entries, whose results are exact zeros) that also hold subnormal results:
+    // the zeros skip the subnormal recompute, the subnormals still take it.
+    const [jm, nm] = both(() => {
+      const m = tsr.full([64, 70], -95);
+      m.narrow(1, 0, 1).fill_(0);
+      return m.maskedFill(tsr.ones([64, 70]).triu(2).bool(), -Infinity).softmax(-1);
+    });
+    const want = jm.dataSync() as Float32Array, got = nm.dataSync() as Float32Array;
+    expect(want.some((v) => v > 0 && v < 1.1754944e-38)).toBe(true);
+    expect(Array.from(got)).toEqual(Array.from(want));
   });
 
   // Max pooling's backward is a scatterAdd of the gradient along the last dim by these indices.
