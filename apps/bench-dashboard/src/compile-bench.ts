@@ -9,7 +9,12 @@
  * software GL). Each Tessera row reports launches per call (profile) and the first compiled call's
  * time; the results go to results/compile/<timestamp>.json.
  *
- *   npx nx run bench-dashboard:bench-compile [-- --seconds 2 --webgpu --gpujs]
+ * The native rows and PyTorch's are timed in `--rounds` rounds (default 5), each round Tessera's rows
+ * then PyTorch's, so both sides of a ratio are measured within a minute of each other on a shared
+ * machine whose load drifts over minutes. A row's time is the median of its rounds' means, and its
+ * ratio the median of the rounds' ratios (each against that round's best PyTorch row).
+ *
+ *   npx nx run bench-dashboard:bench-compile [-- --seconds 2 --rounds 5 --webgpu --gpujs]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,13 +26,15 @@ import { type NativeBackend, createNativeBackend } from '@tessera/kernels-native
 import { Gpt } from '../../../examples/src/gpt-model.js';
 import { makeModel as makeDigitsCnn } from '../../../examples/src/train-digits.js';
 import { runTorchCompilePeers } from './pytorch.js';
-import { gitCommit, machineInfo, withBackend } from './suites.js';
+import { gitCommit, machineInfo, withBackendAsync } from './suites.js';
 
 const { nn } = tsr;
 const args = process.argv.slice(2);
 const seconds = args.includes('--seconds') ? Number(args[args.indexOf('--seconds') + 1]) : 2;
 const withWebgpu = args.includes('--webgpu');
 const withGpujs = args.includes('--gpujs');
+const rounds = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 5;
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds takes a positive integer, not ${args[args.indexOf('--rounds') + 1]}`);
 
 type Step = () => tsr.Tensor;
 interface Workload { readonly name: string; readonly params: number; readonly make: (device?: tsr.DeviceKind) => Step }
@@ -136,15 +143,15 @@ async function time(steps: readonly Step[], sync: (t: tsr.Tensor) => Promise<unk
   });
 }
 
-interface Row { workload: string; impl: string; meanUs: number; rme: number; launches?: number; firstCallMs?: number; loss?: number | undefined }
+interface Row { workload: string; impl: string; meanUs: number; rme: number; rounds?: number[]; ratios?: number[]; launches?: number; firstCallMs?: number; loss?: number | undefined }
 const rows: Row[] = [];
 const notes: string[] = [];
 
-/**
- * Eager and compiled rows of one workload on the current backend (`tag` names it); on a device
- * (`device` given) their samples alternate (see time).
- */
-async function measure(w: Workload, tag: string, sync: (t: tsr.Tensor) => Promise<unknown>, device?: tsr.DeviceKind): Promise<void> {
+/** A workload's eager and compiled steps on one backend, set up (and warmed) once, timed per round. */
+interface Prepared { readonly w: Workload; readonly tag: string; readonly eager: Step; readonly compiled: Step; readonly sync: (t: tsr.Tensor) => Promise<unknown>; readonly device?: tsr.DeviceKind; readonly launches: [number, number]; readonly firstCallMs: number }
+
+/** Builds, compiles and profiles `w`'s steps on the current backend (`tag` names it). */
+async function prepare(w: Workload, tag: string, sync: (t: tsr.Tensor) => Promise<unknown>, device?: tsr.DeviceKind): Promise<Prepared> {
   const eager = w.make(device);
   const compiled = tsr.compile(w.make(device));
   const t0 = performance.now();
@@ -163,12 +170,31 @@ async function measure(w: Workload, tag: string, sync: (t: tsr.Tensor) => Promis
   await sync(eager());
   const le = tsr.profile(eager), lc = tsr.profile(compiled);
   await sync(le.result); await sync(lc.result);
-  const timings = await time([eager, compiled], sync, device !== undefined);
-  for (const [impl, step, launches, first, t] of [[`${tag}`, eager, le.launches, undefined, timings[0]!], [`${tag}-compiled`, compiled, lc.launches, firstCallMs, timings[1]!]] as const) {
+  return { w, tag, eager, compiled, sync, ...(device === undefined ? {} : { device }), launches: [le.launches, lc.launches], firstCallMs };
+}
+
+/** One round's times of a prepared workload: eager then compiled (alternating on a device; see time). */
+async function timeRound(p: Prepared): Promise<[Timing, Timing]> {
+  const [e, c] = await time([p.eager, p.compiled], p.sync, p.device !== undefined);
+  return [e!, c!];
+}
+
+/** The median of `xs` (the mean of the middle two for an even count). */
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b), h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+};
+
+/** Adds the eager and compiled rows of `p` from its rounds' timings (rme: the median round's). */
+async function addRows(p: Prepared, timings: readonly [Timing, Timing][]): Promise<void> {
+  for (const [j, impl, step] of [[0, p.tag, p.eager], [1, `${p.tag}-compiled`, p.compiled]] as const) {
+    const ts = timings.map((t) => t[j]);
+    const means = ts.map((t) => t.meanUs);
+    const mid = ts.find((t) => t.meanUs === median(means)) ?? ts[0]!;
     const out = step();
     const loss = out.numel === 1 ? Number(await out.item()) : undefined;
-    rows.push({ workload: w.name, impl, meanUs: t.meanUs, rme: t.rme, launches, ...(first === undefined ? {} : { firstCallMs: first }), loss });
-    console.error(`  ${w.name} ${impl}: ${(t.meanUs / 1000).toFixed(2)} ms ±${t.rme.toFixed(1)}%, ${launches} launches`);
+    rows.push({ workload: p.w.name, impl, meanUs: median(means), rme: mid.rme, ...(ts.length > 1 ? { rounds: means } : {}), launches: p.launches[j], ...(j === 1 ? { firstCallMs: p.firstCallMs } : {}), loss });
+    console.error(`  ${p.w.name} ${impl}: ${(median(means) / 1000).toFixed(2)} ms (rounds: ${means.map((m) => (m / 1000).toFixed(2)).join(', ')}), ${p.launches[j]} launches`);
   }
 }
 
@@ -221,40 +247,81 @@ console.log(`Tessera compile benchmark: ${machine.cpus} x${machine.cores}, node 
 const workloads = [block(), gpt(), cnn()];
 const native = createNativeBackend();
 if (typeof native === 'string') notes.push(`tessera-native skipped: ${native}`);
-else await withBackend(native, async () => { for (const w of workloads) await measure(w, 'tessera-native', async (t) => t); });
+const prepared = typeof native === 'string' ? [] : await withBackendAsync(native, async () => {
+  const out: Prepared[] = [];
+  for (const w of workloads) out.push(await prepare(w, 'tessera-native', async (t) => t));
+  return out;
+});
+
+// Rounds: Tessera's native rows, then PyTorch's, `rounds` times.
+const nativeTimings = prepared.map((): [Timing, Timing][] => []);
+const torchRounds: ReturnType<typeof runTorchCompilePeers>[] = [];
+const peers = new Map(workloads.map((w) => [w.name, { suite: 'train-step' as const, size: 0, params: w.params }]));
+for (let r = 0; r < rounds; r++) {
+  console.error(`round ${r + 1} of ${rounds}`);
+  if (typeof native !== 'string') {
+    await withBackendAsync(native, async () => { for (const [i, p] of prepared.entries()) nativeTimings[i]!.push(await timeRound(p)); });
+  }
+  torchRounds.push(runTorchCompilePeers(peers, seconds));
+}
+for (const [i, p] of prepared.entries()) await withBackendAsync(native as tsr.Backend, () => addRows(p, nativeTimings[i]!));
+// PyTorch's rows: per impl and case, the median of its rounds (a row every round had, or none).
+const torchRows = new Map<string, { case: string; impl: string; means: number[]; rmes: number[] }>();
+for (const run of torchRounds) {
+  for (const r of run.results) {
+    const key = `${r.case} ${r.impl}`;
+    const row = torchRows.get(key) ?? { case: r.case, impl: r.impl, means: [], rmes: [] };
+    row.means.push(r.meanUs); row.rmes.push(r.rme);
+    torchRows.set(key, row);
+  }
+}
+for (const r of torchRows.values()) {
+  const m = median(r.means);
+  rows.push({ workload: r.case, impl: r.impl, meanUs: m, rme: r.rmes[r.means.indexOf(r.means.find((x) => x === m) ?? r.means[0]!)] ?? 0, ...(r.means.length > 1 ? { rounds: r.means } : {}) });
+}
+notes.push(...new Set(torchRounds.flatMap((t) => t.notes)));
+// Each native row's ratio per round: that round's best PyTorch time for the workload over the row's.
+for (const [i, p] of prepared.entries()) {
+  for (const [j, impl] of [[0, p.tag], [1, `${p.tag}-compiled`]] as const) {
+    const row = rows.find((x) => x.workload === p.w.name && x.impl === impl)!;
+    const ratios = nativeTimings[i]!.flatMap((t, r) => {
+      const best = torchRounds[r]!.results.filter((x) => x.case === p.w.name).map((x) => x.meanUs);
+      return best.length ? [Math.min(...best) / t[j].meanUs] : [];
+    });
+    if (ratios.length) row.ratios = ratios;
+  }
+}
 
 const fresh = typeof native === 'string' ? undefined : firstCallInFreshProcesses();
 if (fresh) {
   notes.push(`GPT step, first compiled call in a fresh process (native): ${fresh.scheduledMs.toFixed(0)} ms with an empty plan cache (plans: ${fresh.plans[0]!.join(', ')}), ${fresh.diskMs.toFixed(0)} ms in a second process (plans: ${fresh.plans[1]!.join(', ')})`);
 }
 
-if (withWebgpu) {
-  await tsr.initWebGPU();
-  await measure(gpt(), 'tessera-webgpu', (t) => t.data(), 'webgpu');
-}
-if (withGpujs) {
-  await tsr.initGpuJs({ mode: 'headlessgl' });
-  await measure(gpt(), 'tessera-gpujs', (t) => t.data(), 'gpujs');
+// Devices: one round (a gpu.js step takes seconds), no PyTorch peer on this machine.
+for (const [flag, tag, device, init] of [[withWebgpu, 'tessera-webgpu', 'webgpu', () => tsr.initWebGPU()], [withGpujs, 'tessera-gpujs', 'gpujs', () => tsr.initGpuJs({ mode: 'headlessgl' })]] as const) {
+  if (!flag) continue;
+  await init();
+  const p = await prepare(gpt(), tag, (t) => t.data(), device);
+  await addRows(p, [await timeRound(p)]);
 }
 
-const torch = runTorchCompilePeers(new Map(workloads.map((w) => [w.name, { suite: 'train-step' as const, size: 0, params: w.params }])), seconds);
-for (const r of torch.results) rows.push({ workload: r.case, impl: r.impl, meanUs: r.meanUs, rme: r.rme });
-notes.push(...torch.notes);
-
-// Ratios: PyTorch's time over Tessera's (above 1: Tessera is faster), against the best PyTorch row of each workload.
-console.log(`\n| workload | impl | ms/call | ±% | launches/call | first call ms | vs PyTorch eager |\n|---|---|---|---|---|---|---|`);
+// Ratios: PyTorch's time over Tessera's (above 1: Tessera is faster). Native rows: the median of
+// the rounds' ratios (each round against its best PyTorch row); other rows: against the best
+// PyTorch row's median.
+console.log(`\n| workload | impl | ms/call | ±% | launches/call | first call ms | vs PyTorch eager | rounds' ratios |\n|---|---|---|---|---|---|---|---|`);
 for (const w of workloads) {
   const peers = rows.filter((r) => r.workload === w.name && r.impl.startsWith('pytorch'));
   const best = peers.length ? Math.min(...peers.map((r) => r.meanUs)) : undefined;
   for (const r of rows.filter((x) => x.workload === w.name)) {
-    const ratio = best !== undefined && !r.impl.startsWith('pytorch') ? `${(best / r.meanUs).toFixed(2)}x` : '';
-    console.log(`| ${w.name} | ${r.impl} | ${(r.meanUs / 1000).toFixed(2)} | ${r.rme.toFixed(1)} | ${r.launches ?? ''} | ${r.firstCallMs?.toFixed(0) ?? ''} | ${ratio} |`);
+    const ratio = r.ratios ? median(r.ratios) : best !== undefined && !r.impl.startsWith('pytorch') ? best / r.meanUs : undefined;
+    const spread = r.ratios ? r.ratios.map((x) => x.toFixed(2)).join(', ') : '';
+    console.log(`| ${w.name} | ${r.impl} | ${(r.meanUs / 1000).toFixed(2)} | ${r.rme.toFixed(1)} | ${r.launches ?? ''} | ${r.firstCallMs?.toFixed(0) ?? ''} | ${ratio === undefined ? '' : `${ratio.toFixed(2)}x`} | ${spread} |`);
   }
 }
 if (notes.length) console.log(`\n${notes.join('\n')}`);
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results/compile');
 mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `${new Date().toISOString().replace(/:/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ machine, commit: gitCommit(), seconds, rows, firstCall: fresh, notes }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ machine, commit: gitCommit(), seconds, rounds, rows, firstCall: fresh, notes }, null, 2)}\n`);
 console.log(`wrote ${path.relative(process.cwd(), file)}`);
 process.exit(0);

@@ -161,6 +161,17 @@ export function withBackend<T>(backend: tsr.Backend, f: () => T): T {
   }
 }
 
+/** withBackend for an async `f`: the backend stays registered until `f`'s promise settles, not only until its first await. */
+export async function withBackendAsync<T>(backend: tsr.Backend, f: () => Promise<T>): Promise<T> {
+  const prev = tsr.getBackend('cpu');
+  tsr.registerBackend(backend);
+  try {
+    return await f();
+  } finally {
+    tsr.registerBackend(prev);
+  }
+}
+
 /** Host values every library's inputs are copied from, so all impls of a case see the same numbers. */
 interface Operand { readonly shape: number[]; readonly data: Float32Array }
 
