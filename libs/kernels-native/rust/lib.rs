@@ -782,3 +782,16 @@ pub fn tune_host_allocator() -> bool {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     { false }
 }
+
+/// Makes the calling thread (Node's main thread, which calls every kernel) one of the rayon pool's
+/// threads, with one fewer thread spawned beside it, as OpenMP's master thread works in its own
+/// parallel regions. Otherwise each parallel kernel hands its work to pool threads and sleeps until
+/// they finish: a pool thread that has gone to sleep between kernels (tens of microseconds of JS
+/// apart) must be woken first, and on a loaded machine that wake-up waits for a core. As a member,
+/// the calling thread starts on the work at once, and does all of it when the other threads are
+/// slow to come. Returns false when the pool was already built (a second backend, or a kernel that
+/// ran first): it then stays as it was.
+#[napi(js_name = "joinThreadPool")]
+pub fn join_thread_pool() -> bool {
+    rayon::ThreadPoolBuilder::new().use_current_thread().build_global().is_ok()
+}

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
 import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type Epilogue, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
 import { type Conv2dPlan, type DType, IndexError, type Pool2dPlan } from '@tessera/ops';
 import { CCompiler, type CcMode, type ViewShape, emitC, signatureOf } from './cc.js';
@@ -28,6 +29,7 @@ interface Addon {
   kernelCount(): number[];
   simdIsa(): string;
   tuneHostAllocator(): boolean;
+  joinThreadPool(): boolean;
   reduce(kernel: number, launch: Float64Array, used: number, x: Storage, out: Storage): void;
   conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
   conv2dBackward(dtype: string, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Uint8Array | undefined, gw: Uint8Array | undefined, gb: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array): void;
@@ -110,6 +112,9 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
   if (typeof loaded === 'string') return loaded;
   const { addon, catalog } = loaded;
   addon.tuneHostAllocator();
+  // Node's main thread works in the kernels' parallel loops (rust join_thread_pool); a backend made
+  // on a worker thread leaves the pool to whichever thread builds it.
+  if (isMainThread) addon.joinThreadPool();
 
   // Launch blocks are written into one reused array (calls are synchronous) and passed with their
   // length: a kernel call allocates nothing. Kernel ids are found once per kernel object.
