@@ -185,12 +185,18 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 };
 
-/** Adds the eager and compiled rows of `p` from its rounds' timings (rme: the median round's). */
+/** Which of `xs` lies nearest their median (the round whose ±% a row reports). */
+const nearestMedian = (xs: readonly number[]): number => {
+  const m = median(xs);
+  return xs.reduce((best, x, i) => (Math.abs(x - m) < Math.abs(xs[best]! - m) ? i : best), 0);
+};
+
+/** Adds the eager and compiled rows of `p` from its rounds' timings (±%: the round nearest the median's). */
 async function addRows(p: Prepared, timings: readonly [Timing, Timing][]): Promise<void> {
   for (const [j, impl, step] of [[0, p.tag, p.eager], [1, `${p.tag}-compiled`, p.compiled]] as const) {
     const ts = timings.map((t) => t[j]);
     const means = ts.map((t) => t.meanUs);
-    const mid = ts.find((t) => t.meanUs === median(means)) ?? ts[0]!;
+    const mid = ts[nearestMedian(means)]!;
     const out = step();
     const loss = out.numel === 1 ? Number(await out.item()) : undefined;
     rows.push({ workload: p.w.name, impl, meanUs: median(means), rme: mid.rme, ...(ts.length > 1 ? { rounds: means } : {}), launches: p.launches[j], ...(j === 1 ? { firstCallMs: p.firstCallMs } : {}), loss });
@@ -277,7 +283,7 @@ for (const run of torchRounds) {
 }
 for (const r of torchRows.values()) {
   const m = median(r.means);
-  rows.push({ workload: r.case, impl: r.impl, meanUs: m, rme: r.rmes[r.means.indexOf(r.means.find((x) => x === m) ?? r.means[0]!)] ?? 0, ...(r.means.length > 1 ? { rounds: r.means } : {}) });
+  rows.push({ workload: r.case, impl: r.impl, meanUs: m, rme: r.rmes[nearestMedian(r.means)]!, ...(r.means.length > 1 ? { rounds: r.means } : {}) });
 }
 notes.push(...new Set(torchRounds.flatMap((t) => t.notes)));
 // Each native row's ratio per round: that round's best PyTorch time for the workload over the row's.
