@@ -789,9 +789,14 @@ pub fn tune_host_allocator() -> bool {
 /// they finish: a pool thread that has gone to sleep between kernels (tens of microseconds of JS
 /// apart) must be woken first, and on a loaded machine that wake-up waits for a core. As a member,
 /// the calling thread starts on the work at once, and does all of it when the other threads are
-/// slow to come. Returns false when the pool was already built (a second backend, or a kernel that
-/// ran first): it then stays as it was.
+/// slow to come. Returns false, leaving the pool as rayon makes it, when the pool was already built
+/// (a second backend, or a kernel that ran first), or when it would have no thread but this one (one
+/// core, or RAYON_NUM_THREADS=1): a kernel called from a worker thread must find a pool thread that
+/// is not the main thread, which may sit idle in JS (or wait on that worker) and never run it.
 #[napi(js_name = "joinThreadPool")]
 pub fn join_thread_pool() -> bool {
-    rayon::ThreadPoolBuilder::new().use_current_thread().build_global().is_ok()
+    // rayon's own default: RAYON_NUM_THREADS when set and positive, else the cores available.
+    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    threads >= 2 && rayon::ThreadPoolBuilder::new().num_threads(threads).use_current_thread().build_global().is_ok()
 }

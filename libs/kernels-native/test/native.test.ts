@@ -100,6 +100,17 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     for (const r of lower) expect(r.digests, `${r.isa} vs ${best.isa}`).toEqual(best.digests);
   });
 
+  it('runs a worker thread\'s parallel kernels while the main thread waits, with the main thread in the pool or not', () => {
+    // The main thread joins the pool only where the pool has other threads (rust join_thread_pool);
+    // with RAYON_NUM_THREADS=1 it must not, or the worker's kernels would wait on it forever.
+    for (const threads of ['', '1']) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'pool-probe.ts')], {
+        encoding: 'utf8', cwd: join(import.meta.dirname, '../../..'), timeout: 60_000, env: { ...process.env, RAYON_NUM_THREADS: threads },
+      });
+      expect(JSON.parse(out), `RAYON_NUM_THREADS=${threads}`).toEqual({ product: 512 * 512 * 512 * 0.25, sum: 6 * (1 << 21) });
+    }
+  }, 120_000);
+
   it('matmul (batched, transposed) matches within float32 accumulation differences', () => {
     const [js, nat] = both(() => { tsr.manualSeed(3); return tsr.randn([3, 40, 70]).matmul(tsr.randn([90, 70]).t()); });
     const d = js.sub(nat).abs().amax().itemSync() as number;
