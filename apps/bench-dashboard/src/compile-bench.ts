@@ -26,7 +26,7 @@ import { type NativeBackend, createNativeBackend } from '@tessera/kernels-native
 import { Gpt } from '../../../examples/src/gpt-model.js';
 import { makeModel as makeDigitsCnn } from '../../../examples/src/train-digits.js';
 import { runTorchCompilePeers } from './pytorch.js';
-import { gitCommit, machineInfo, withBackendAsync } from './suites.js';
+import { gitCommit, machineInfo, withBackend } from './suites.js';
 
 const { nn } = tsr;
 const args = process.argv.slice(2);
@@ -253,7 +253,7 @@ console.log(`Tessera compile benchmark: ${machine.cpus} x${machine.cores}, node 
 const workloads = [block(), gpt(), cnn()];
 const native = createNativeBackend();
 if (typeof native === 'string') notes.push(`tessera-native skipped: ${native}`);
-const prepared = typeof native === 'string' ? [] : await withBackendAsync(native, async () => {
+const prepared = typeof native === 'string' ? [] : await withBackend(native, async () => {
   const out: Prepared[] = [];
   for (const w of workloads) out.push(await prepare(w, 'tessera-native', async (t) => t));
   return out;
@@ -266,11 +266,11 @@ const peers = new Map(workloads.map((w) => [w.name, { suite: 'train-step' as con
 for (let r = 0; r < rounds; r++) {
   console.error(`round ${r + 1} of ${rounds}`);
   if (typeof native !== 'string') {
-    await withBackendAsync(native, async () => { for (const [i, p] of prepared.entries()) nativeTimings[i]!.push(await timeRound(p)); });
+    await withBackend(native, async () => { for (const [i, p] of prepared.entries()) nativeTimings[i]!.push(await timeRound(p)); });
   }
   torchRounds.push(runTorchCompilePeers(peers, seconds));
 }
-for (const [i, p] of prepared.entries()) await withBackendAsync(native as tsr.Backend, () => addRows(p, nativeTimings[i]!));
+for (const [i, p] of prepared.entries()) await withBackend(native as tsr.Backend, () => addRows(p, nativeTimings[i]!));
 // PyTorch's rows: per impl and case, the median of its rounds (a row every round had, or none).
 const torchRows = new Map<string, { case: string; impl: string; means: number[]; rmes: number[] }>();
 for (const run of torchRounds) {

@@ -154,22 +154,17 @@ export function tesseraBackends(): { backends: TesseraBackend[]; skipped?: strin
 export function withBackend<T>(backend: tsr.Backend, f: () => T): T {
   const prev = tsr.getBackend('cpu');
   tsr.registerBackend(backend);
+  let result: T;
   try {
-    return f();
-  } finally {
+    result = f();
+  } catch (e) {
     tsr.registerBackend(prev);
+    throw e;
   }
-}
-
-/** withBackend for an async `f`: the backend stays registered until `f`'s promise settles, not only until its first await. */
-export async function withBackendAsync<T>(backend: tsr.Backend, f: () => Promise<T>): Promise<T> {
-  const prev = tsr.getBackend('cpu');
-  tsr.registerBackend(backend);
-  try {
-    return await f();
-  } finally {
-    tsr.registerBackend(prev);
-  }
+  // An async `f` keeps the backend until its promise settles, not only until its first await.
+  if (result instanceof Promise) return result.finally(() => tsr.registerBackend(prev)) as T;
+  tsr.registerBackend(prev);
+  return result;
 }
 
 /** Host values every library's inputs are copied from, so all impls of a case see the same numbers. */
