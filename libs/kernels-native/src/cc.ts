@@ -90,13 +90,12 @@ static inline double tsr_exp_nonpositive_f64(double x) {
   return p * tsr_double(((uint64_t)ni + 1023u) << 52);
 }
 static inline float tsr_erf_f32(float x) {
-  double a = fabs((double)x);
-  a = a < 4.0 ? a : 4.0;
-  double s = a * a;
-  double small = a * ${horner([0.9654687386698851, -0.1405360890155298, 0.019852496688084427, -0.0022854856569520824, 0.0002175171632314838, -1.7536824691004207e-05, 1.223362616464206e-06, -7.55749263667847e-08, 4.1387778335912324e-09], '(2.0 * s - 1.0)')};
-  double t = (a - 2.5) / 1.5;
-  double large = 1.0 - ${horner([0.210806364275941, -0.11152100469538175, 0.056110472584286704, -0.02700572528974308, 0.012489703671451427, -0.005567332909510667, 0.0024017016955416564, -0.0010171177743453614, 0.00041450809771261736, -0.00014394859785301815, 5.4947248315963936e-05, -3.692872358647591e-05, 1.3819088974739761e-05], 't')} * tsr_exp_nonpositive_f64(-s);
-  float r = (float)(a < 1.0 ? small : large);
+  float a = fabsf(x);
+  a = a < 4.0f ? a : 4.0f;
+  float s = a * a;
+  float small = a + a * ${hornerF32([0.12837917, -0.37612626, 0.112835854, -0.026853811, 0.0051883277, -0.0008010192, 7.8538564e-05], 's')};
+  float large = 1.0f - ${hornerF32([0.21080759, -0.11152107, 0.056000214, -0.027542455, 0.011904921, -0.0038831949, 0.007860387, 0.004960411, 0.003024141], '((a - 2.5f) * 0.6666667f)')} * tsr_exp_f32(-s);
+  float r = a < 1.0f ? small : large;
   return x != x ? x : copysignf(r, x);
 }
 static inline float tsr_maxf(float a, float b) { return a != a ? a : b != b ? b : a > b ? a : b; }
@@ -105,10 +104,10 @@ static inline double tsr_max(double a, double b) { return a != a ? a : b != b ? 
 static inline double tsr_min(double a, double b) { return a != a ? a : b != b ? b : a < b ? a : b; }
 `;
 
-/** Horner's rule as rust/math.rs folds it: acc = 0, then acc * t + c from the last coefficient to the first. */
-function horner(c: readonly number[], t: string): string {
-  let acc = '0.0';
-  for (let i = c.length - 1; i >= 0; i--) acc = `(${acc} * ${t} + ${lit(c[i]!)})`;
+/** Horner's rule in float as rust/math.rs folds it: acc = 0, then acc * t + c from the last coefficient to the first. */
+function hornerF32(c: readonly number[], t: string): string {
+  let acc = '0.0f';
+  for (let i = c.length - 1; i >= 0; i--) acc = `(${acc} * ${t} + ${lit(Math.fround(c[i]!))}f)`;
   return acc;
 }
 
