@@ -30,14 +30,18 @@ pub trait Real: Copy + Send + Sync + 'static {
     const MIN_NORMAL: f64;
 }
 impl Real for f32 {
+    #[inline(always)]
     fn to_f64(self) -> f64 { self as f64 }
+    #[inline(always)]
     fn from_f64(v: f64) -> Self { v as f32 }
     #[inline(always)]
     fn exp_nonpositive(x: f64) -> f64 { crate::math::exp_nonpositive_f64(x) }
     const MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
 }
 impl Real for f64 {
+    #[inline(always)]
     fn to_f64(self) -> f64 { self }
+    #[inline(always)]
     fn from_f64(v: f64) -> Self { v }
     #[inline(always)]
     fn exp_nonpositive(x: f64) -> f64 { x.exp() }

@@ -52,6 +52,15 @@ fn rows_of<T: Real>(out: &mut [T], x: &[T], n: usize, f: impl Fn(&mut [T], &[T])
 /// Lanes a row's f64 sums are spread over, so the loops feeding them vectorise.
 const LANES: usize = 8;
 
+/// The lanes' total, added as a tree: three dependent adds in registers, where a left-to-right sum
+/// made a chain of seven through memory, a latency each row paid up to five times (rows are short:
+/// 64 elements in the small GPT).
+#[inline(always)]
+fn total(acc: [f64; LANES]) -> f64 {
+    let a = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    (a[0] + a[2]) + (a[1] + a[3])
+}
+
 /// Sum of f(v) over a row, accumulated in LANES interleaved partial sums.
 #[inline(always)]
 fn lane_sum<T: Copy>(r: &[T], f: impl Fn(T) -> f64) -> f64 {
@@ -62,7 +71,24 @@ fn lane_sum<T: Copy>(r: &[T], f: impl Fn(T) -> f64) -> f64 {
         for (a, &v) in acc.iter_mut().zip(c) { *a += f(v); }
     }
     for (a, &v) in acc.iter_mut().zip(tail) { *a += f(v); }
-    acc.iter().sum()
+    total(acc)
+}
+
+/// Sum of u v over two rows of one length (f64 products).
+#[inline(always)]
+fn lane_dot<T: Real>(a: &[T], b: &[T]) -> f64 { lane_sums2(a, b, |u, v| u.to_f64() * v.to_f64(), |_, _| 0.0).0 }
+
+/// Sums of f(u, v) and g(u, v) over two rows of one length, in one pass (two independent chains).
+#[inline(always)]
+fn lane_sums2<T: Copy, U: Copy>(a: &[T], b: &[U], f: impl Fn(T, U) -> f64, g: impl Fn(T, U) -> f64) -> (f64, f64) {
+    let (mut p, mut q) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let n = a.len().min(b.len());
+    let full = n - n % LANES;
+    for (ca, cb) in a[..full].chunks_exact(LANES).zip(b[..full].chunks_exact(LANES)) {
+        for k in 0..LANES { p[k] += f(ca[k], cb[k]); q[k] += g(ca[k], cb[k]); }
+    }
+    for k in full..n { p[k - full] += f(a[k], b[k]); q[k - full] += g(a[k], b[k]); }
+    (total(p), total(q))
 }
 
 /// softmax (or logSoftmax) of each row of `n`, in f64: exp(x - max) / sum for softmax, x - max -
@@ -110,7 +136,7 @@ fn softmax_rows<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
             }
             for k in full..n { step(&mut acc[k - full], &mut o[k], r[k]); }
             // (The sum's rounding is a relative error near 1e-16 here: no need to split off the 1.)
-            let inv = 1.0 / acc.iter().sum::<f64>();
+            let inv = 1.0 / total(acc);
             // The least nonzero result. Zeros need no second look: the sum is at least 1, so an exp
             // that rounded to 0 gives 0 scaled too (a causal mask's -inf entries are such zeros, and
             // counting them sent every masked row down the slow path below).
@@ -154,11 +180,7 @@ fn softmax_backward_rows<T: Real>(gx: &mut [T], grad: &[T], y: &[T], n: usize, l
             let s = lane_sum(g, |v| v.to_f64());
             for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) { *o = T::from_f64(g.to_f64() - T::exp_nonpositive(y.to_f64()) * s); }
         } else {
-            let mut acc = [0.0f64; LANES];
-            for (gc, yc) in g.chunks(LANES).zip(y.chunks(LANES)) {
-                for ((a, &g), &y) in acc.iter_mut().zip(gc).zip(yc) { *a += g.to_f64() * y.to_f64(); }
-            }
-            let s = acc.iter().sum::<f64>();
+            let s = lane_dot(g, y);
             for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) { *o = T::from_f64(y.to_f64() * (g.to_f64() - s)); }
         }
     }
@@ -172,9 +194,10 @@ pub fn layer_norm<T: Real>(out: &mut [T], x: &[T], weight: Option<&[T]>, bias: O
 
 per_isa! {
 fn layer_norm_rows<T: Real>(out: &mut [T], x: &[T], weight: Option<&[T]>, bias: Option<&[T]>, n: usize, eps: f64) {
+    let inv_n = 1.0 / n as f64;
     for (o, r) in out.chunks_mut(n).zip(x.chunks(n)) {
-        let mean = lane_sum(r, |v| v.to_f64()) / n as f64;
-        let var = lane_sum(r, |v| { let d = v.to_f64() - mean; d * d }) / n as f64;
+        let mean = lane_sum(r, |v| v.to_f64()) * inv_n;
+        let var = lane_sum(r, |v| { let d = v.to_f64() - mean; d * d }) * inv_n;
         let rstd = 1.0 / (var + eps).sqrt();
         // One rounding per result; the affine cases are separate loops so each vectorises.
         let z = |v: T| (v.to_f64() - mean) * rstd;
@@ -241,29 +264,25 @@ per_isa! {
 // layer_norm_backward's rows of one task: gx rows when given, and the weight and bias sums
 // (`sums`: n of each, added to) when it has room for them.
 fn layer_norm_backward_rows<T: Real>(gx: Option<&mut [T]>, sums: &mut [f64], grad: &[T], x: &[T], weight: Option<&[T]>, n: usize, eps: f64) {
-    // Per-row scratch, each filled by one plain loop so the loops vectorise.
-    let (mut gy, mut xh, mut gf) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
+    // Per-row scratch, filled by plain loops so they vectorise.
+    let (mut gy, mut xh) = (vec![0.0f64; n], vec![0.0f64; n]);
+    let inv_n = 1.0 / n as f64;
     let mut gx = gx;
     for (r, (xr, gr)) in x.chunks(n).zip(grad.chunks(n)).enumerate() {
-        let mean = lane_sum(xr, |v| v.to_f64()) / n as f64;
-        let var = lane_sum(xr, |v| { let d = v.to_f64() - mean; d * d }) / n as f64;
+        let mean = lane_sum(xr, |v| v.to_f64()) * inv_n;
+        let var = lane_sum(xr, |v| { let d = v.to_f64() - mean; d * d }) * inv_n;
         let rstd = 1.0 / (var + eps).sqrt();
         for (h, &v) in xh.iter_mut().zip(xr) { *h = (v.to_f64() - mean) * rstd; }
-        for (f, &v) in gf.iter_mut().zip(gr) { *f = v.to_f64(); }
         match weight {
-            Some(w) => for ((y, &f), &wv) in gy.iter_mut().zip(&gf).zip(w) { *y = f * wv.to_f64(); },
-            None => gy.copy_from_slice(&gf),
+            Some(w) => for ((y, &f), &wv) in gy.iter_mut().zip(gr).zip(w) { *y = f.to_f64() * wv.to_f64(); },
+            None => for (y, &f) in gy.iter_mut().zip(gr) { *y = f.to_f64(); },
         }
-        let mg = lane_sum(&gy, |v| v) / n as f64;
-        let mut acc = [0.0f64; LANES];
-        for (yc, hc) in gy.chunks(LANES).zip(xh.chunks(LANES)) {
-            for ((a, &y), &h) in acc.iter_mut().zip(yc).zip(hc) { *a += y * h; }
-        }
-        let mgx = acc.iter().sum::<f64>() / n as f64;
+        let (sum_gy, sum_gyxh) = lane_sums2(&gy, &xh, |y, _| y, |y, h| y * h);
+        let (mg, mgx) = (sum_gy * inv_n, sum_gyxh * inv_n);
         if sums.len() == 2 * n {
             let (sw, sb) = sums.split_at_mut(n);
-            for ((s, &f), &h) in sw.iter_mut().zip(&gf).zip(&xh) { *s += f * h; }
-            for (s, &f) in sb.iter_mut().zip(&gf) { *s += f; }
+            for ((s, &f), &h) in sw.iter_mut().zip(gr).zip(&xh) { *s += f.to_f64() * h; }
+            for (s, &f) in sb.iter_mut().zip(gr) { *s += f.to_f64(); }
         }
         if let Some(out) = gx.as_deref_mut() {
             for ((o, &y), &h) in out[r * n..(r + 1) * n].iter_mut().zip(&gy).zip(&xh) { *o = T::from_f64(rstd * (y - mg - h * mgx)); }
