@@ -268,7 +268,8 @@ export class CCompiler {
     if (e === undefined) {
       if (!this.setUp()) return undefined;
       const text = source('KERNEL');
-      const symbol = `tsr_${hash(this.compilerId!, FLAGS.join(' '), signature, text).slice(0, 24)}`;
+      // The prelude is part of the key: a kernel compiled against other math functions is another kernel.
+      const symbol = `tsr_${hash(this.compilerId!, FLAGS.join(' '), PRELUDE, signature, text).slice(0, 24)}`;
       // Kernels that differ only in what C does not see (their ids) share one function.
       const twin = this.bySymbol.get(symbol);
       if (twin) { this.entries.set(key, twin); return readyId(twin); }
