@@ -364,17 +364,22 @@ fn with_registers<T: Num, R>(n: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
 
 /// Cuts `shape`, seen as [outer..., rows, cols], into tiles of about CHUNK elements (whole short rows,
 /// or parts of a long one) and calls `tile` on each, spread across threads when the work (elements
-/// times `ops` per element) is large. Every view must have been bounds-checked over `shape`.
+/// times `ops` per element) is large. The rows are the longest dim before the columns, not always
+/// the one next to them: an elementwise kernel's elements are independent, so any order will do, and
+/// a permuted copy of [16, 4, 64, 16] as [16, 64, 4, 16] then runs as 64 tiles of 64 rows rather than
+/// 1,024 tiles of 4, each tile a call with its own setup. Every view must have been bounds-checked over `shape`.
 pub fn for_each_tile(shape: &[usize], views: &[&View], ops: usize, tile: impl Fn(&Tile) + Sync) {
     const CHUNK: usize = 1 << 14;
     let rank = shape.len();
     let cols = if rank >= 1 { shape[rank - 1] } else { 1 };
-    let rows = if rank >= 2 { shape[rank - 2] } else { 1 };
-    let outer: usize = shape[..rank.saturating_sub(2)].iter().product();
+    // Ties keep the dim next to the columns (the larger index).
+    let row_dim = (0..rank.saturating_sub(1)).max_by_key(|&d| (shape[d], d));
+    let rows = row_dim.map_or(1, |d| shape[d]);
+    let outer_dims: Vec<usize> = (0..rank.saturating_sub(1)).filter(|&d| Some(d) != row_dim).collect();
+    let outer: usize = outer_dims.iter().map(|&d| shape[d]).product();
     if outer == 0 || rows == 0 || cols == 0 { return; }
-    let step = |v: &View, back: usize| if rank >= back { v.strides[rank - back] } else { 0 };
-    let col_steps: Vec<isize> = views.iter().map(|v| step(v, 1)).collect();
-    let row_steps: Vec<isize> = views.iter().map(|v| step(v, 2)).collect();
+    let col_steps: Vec<isize> = views.iter().map(|v| if rank >= 1 { v.strides[rank - 1] } else { 0 }).collect();
+    let row_steps: Vec<isize> = views.iter().map(|v| row_dim.map_or(0, |d| v.strides[d])).collect();
     let (tile_rows, tile_cols) = if cols >= BLOCK { (1, cols.min(CHUNK)) } else { ((CHUNK / cols).max(1).min(rows), cols) };
     let (row_tiles, col_tiles) = (rows.div_ceil(tile_rows), cols.div_ceil(tile_cols));
     // Registers of a block's size: no more than a tile holds (a small launch allocates little).
@@ -387,7 +392,7 @@ pub fn for_each_tile(shape: &[usize], views: &[&View], ops: usize, tile: impl Fn
         let bases = &mut all[..views.len()];
         for (k, b) in bases.iter_mut().enumerate() { *b = (rt * tile_rows) as isize * row_steps[k] + (ct * tile_cols) as isize * col_steps[k]; }
         let mut r = o;
-        for dim in (0..rank.saturating_sub(2)).rev() {
+        for &dim in outer_dims.iter().rev() {
             let i = (r % shape[dim]) as isize;
             r /= shape[dim];
             for (b, v) in bases.iter_mut().zip(views) { *b += i * v.strides[dim]; }
