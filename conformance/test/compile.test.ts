@@ -263,6 +263,20 @@ await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
         else expect(ex.programs[0]!.kernels, name).toBeGreaterThan(fused);
         close(await logical(ex.result), await logical(f()), name);
       }
+      // Two products' results copied into interleaved column blocks of one buffer (the pieces of a packed
+      // q/k/v gradient), the second product's copy first: the first copy moves up past the second
+      // product's epilogue, since the blocks share no element, and runs in the first product's launch.
+      const [ka, kb] = [tsr.randn([6, 4, 48, 16], { device }), tsr.randn([6, 4, 48, 16], { device })];
+      const pieces = () => {
+        const packed = tsr.empty([6, 64, 2 * 64], { device });
+        const [r1, r2] = [q.matmul(ka), q.matmul(kb)];
+        packed.narrow(2, 64, 64).view([6, 64, 4, 16]).copy_(r2.transpose(1, 2));
+        packed.narrow(2, 0, 64).view([6, 64, 4, 16]).copy_(r1.transpose(1, 2));
+        return packed;
+      };
+      const exPieces = tsr.explain(pieces);
+      expect(exPieces.programs.map((p) => p.kernels)).toEqual([epilogues ? 2 : 4]);
+      close(await logical(exPieces.result), await logical(pieces()), 'interleaved column blocks');
       // Read through two views (r + r^T): an element of one is another thread's of the other, so it is no epilogue anywhere.
       const symmetric = () => { const r = q.matmul(k); return r.add(r.transpose(-1, -2)); };
       const exSym = tsr.explain(symmetric);
@@ -355,11 +369,13 @@ describe('compile: training steps', () => {
  */
 describe('compile: fills that later writes cover', () => {
   const a = tsr.tensor([1, 2, 3]), b = tsr.tensor([4, 5, 6]);
-  // Copies into disjoint slices of one buffer run as one launch where the backend groups launches (group.ts).
+  // Copies into disjoint slices of one buffer run as one launch where the backend groups launches
+  // (group.ts), interleaved ones too (every other element: blocks of one at a period of two).
   const disjoint = tsr.getBackend('cpu').groupable ? 1 : 2;
   const cases: [string, () => T, number, number[]][] = [
     ['covered by two copies', () => { const z = tsr.zeros([6]); z.narrow(0, 0, 3).copy_(a); z.narrow(0, 3, 3).copy_(b); return z; }, disjoint, [1, 2, 3, 4, 5, 6]],
-    ['covered by a strided pair', () => { const z = tsr.zeros([6]); z.slice(0, 0, 6, 2).copy_(a); z.slice(0, 1, 6, 2).copy_(b); return z; }, 2, [1, 4, 2, 5, 3, 6]],
+    ['covered by a strided pair', () => { const z = tsr.zeros([6]); z.slice(0, 0, 6, 2).copy_(a); z.slice(0, 1, 6, 2).copy_(b); return z; }, disjoint, [1, 4, 2, 5, 3, 6]],
+    ['strided pairs that overlap', () => { const z = tsr.zeros([6]); z.slice(0, 0, 6, 2).copy_(a); z.slice(0, 2, 6, 2).add_(b.narrow(0, 0, 2)); return z; }, 3, [1, 0, 6, 0, 8, 0]],
     ['half covered', () => { const z = tsr.zeros([6]); z.narrow(0, 0, 3).copy_(a); return z; }, 2, [1, 2, 3, 0, 0, 0]],
     ['read before it is covered', () => { const z = tsr.zeros([6]); z.narrow(0, 0, 3).add_(a); z.narrow(0, 3, 3).copy_(b); return z; }, 3, [1, 2, 3, 4, 5, 6]],
   ];

@@ -17,20 +17,58 @@ import type { Kernel } from './schedule.js';
 
 type Elementwise = Extract<Kernel, { kind: 'elementwise' }>;
 
-/** A span of a storage's elements, [lo, hi], that a kernel reads or writes. */
-interface Span { readonly storage: Storage; readonly lo: number; readonly hi: number }
+/**
+ * A span of a storage's elements, [lo, hi], that a kernel reads or writes; where the view is a dense
+ * block of `block` elements repeated at multiples of `period` (a column block of a matrix's rows:
+ * one third of a packed q/k/v, say), also where the block starts within the period (`at`).
+ */
+interface Span { readonly storage: Storage; readonly lo: number; readonly hi: number; readonly rows?: { readonly block: number; readonly period: number; readonly at: number } }
 
 /** The elements view `v` covers over `shape` (a bounding span: strided views count their gaps). */
 function span(v: StorageView, shape: readonly number[]): Span | undefined {
   if (shape.some((n) => n === 0)) return undefined;
   let lo = v.offset, hi = v.offset;
   shape.forEach((n, d) => { const reach = v.strides[d]! * (n - 1); if (reach < 0) lo += reach; else hi += reach; });
-  return { storage: v.storage, lo, hi };
+  const rows = rowBlocks(v, shape);
+  return { storage: v.storage, lo, hi, ...(rows ? { rows } : {}) };
 }
 const whole = (s: Storage): Span => ({ storage: s, lo: 0, hi: Infinity });
 
-/** What kernel k writes (`write`) or reads: its views' spans for elementwise kernels, whole storages otherwise. */
+/**
+ * View v over `shape` as a dense block repeated at multiples of a period: its dims of positive
+ * stride, by stride, first make a dense block (strides 1, n0, n0 n1, ...), and every later stride is
+ * a multiple of the least of them, the period, which the block does not exceed. Then each element's
+ * distance from v's offset, modulo the period, lies in [0, block). Undefined for any other layout.
+ */
+function rowBlocks(v: StorageView, shape: readonly number[]): Span['rows'] {
+  const dims = shape.map((n, d) => [n, v.strides[d]!] as const).filter(([n]) => n > 1).sort((a, b) => a[1] - b[1]);
+  if (dims.some(([, st]) => st <= 0)) return undefined;
+  let block = 1, i = 0;
+  while (i < dims.length && dims[i]![1] === block) block *= dims[i++]![0];
+  if (i === dims.length) return undefined; // one dense block: the bounding span is exact
+  const period = dims[i]![1];
+  if (period < block || dims.slice(i).some(([, st]) => st % period !== 0)) return undefined;
+  return { block, period, at: ((v.offset % period) + period) % period };
+}
+
+/** Whether two spans of one storage share an element. */
+function meet(x: Span, y: Span): boolean {
+  if (x.storage !== y.storage || x.hi < y.lo || y.hi < x.lo) return false;
+  // Blocks of one period: elements shared only where the blocks overlap modulo the period.
+  if (x.rows && y.rows && x.rows.period === y.rows.period) {
+    const d = (((y.rows.at - x.rows.at) % x.rows.period) + x.rows.period) % x.rows.period;
+    return d < x.rows.block || d > x.rows.period - y.rows.block;
+  }
+  return true;
+}
+
+/**
+ * What kernel k writes (`write`) or reads: its views' spans for elementwise kernels (a routine's
+ * epilogue included: the thirds of a packed q/k/v gradient that three products' epilogues write do
+ * not meet), whole storages otherwise.
+ */
 function spans(k: Kernel, write: boolean): Span[] {
+  if (k.kind === 'routine' && k.epilogue) return [...(write ? k.step.writes : k.step.reads).map(whole), ...spans(k.epilogue, write)];
   if (k.kind !== 'elementwise') return (write ? writes(k) : reads(k)).map(whole);
   return (write ? [k.out, ...k.outs] : k.inputs).map((v) => span(v, k.shape)).filter((x) => x !== undefined);
 }
@@ -38,8 +76,7 @@ function spans(k: Kernel, write: boolean): Span[] {
 /** Whether running `b` before `a` could change what either computes. */
 export function conflict(a: Kernel, b: Kernel): boolean {
   const wa = spans(a, true), wb = spans(b, true);
-  const meets = (xs: readonly Span[], ys: readonly Span[]) =>
-    xs.some((x) => ys.some((y) => x.storage === y.storage && x.lo <= y.hi && y.lo <= x.hi));
+  const meets = (xs: readonly Span[], ys: readonly Span[]) => xs.some((x) => ys.some((y) => meet(x, y)));
   return meets(wa, wb) || meets(wa, spans(b, false)) || meets(wb, spans(a, false));
 }
 
