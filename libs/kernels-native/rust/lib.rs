@@ -657,6 +657,41 @@ pub fn scatter_add_rows(dtype: String, mut out: Uint8ArraySlice, index: Uint8Arr
     Ok(())
 }
 
+/// indexSelect / embedding along dim 0 of contiguous x [size, row] into out [rows, row], `elem`
+/// bytes an element, by an int32 or int64 `index` of `rows` entries; `offsets` (elements): out, x, index.
+#[napi(js_name = "indexRows")]
+#[allow(clippy::too_many_arguments)]
+pub fn index_rows(mut out: Uint8ArraySlice, x: Uint8ArraySlice, index: Uint8ArraySlice, index_dtype: String, rows: u32, row: u32, size: u32, elem: u32, offsets: Float64ArraySlice) -> Result<()> {
+    let o = offsets_of("indexSelect", &offsets, 3)?;
+    let (rows, bytes, size, elem) = (rows as usize, row as usize * elem as usize, size as usize, elem as usize);
+    let os = slice_of_mut::<u8>("indexSelect out", unsafe { out.as_mut() }, o(0) * elem, rows * bytes)?;
+    let xs = slice_of::<u8>("indexSelect x", &x, o(1) * elem, size * bytes)?;
+    let done = match index_dtype.as_str() {
+        "int64" => pool::index_rows(os, xs, slice_of::<i64>("indexSelect index", &index, o(2), rows)?, bytes, size),
+        "int32" => pool::index_rows(os, xs, slice_of::<i32>("indexSelect index", &index, o(2), rows)?, bytes, size),
+        d => return Err(Error::from_reason(format!("indexSelect: unsupported index dtype {d}"))),
+    };
+    done.map_err(|e| Error::from_reason(format!("indexSelect: {e}")))
+}
+
+/// out[index[r]] += src[r] over rows of `row` elements along dim 0 (scatterAdd as indexSelect's and
+/// embedding's gradients call it): contiguous out [size, row] and src [rows, row], int64 index of
+/// `rows` entries; `offsets`: out, index, src.
+#[napi(js_name = "indexAddRows")]
+#[allow(clippy::too_many_arguments)]
+pub fn index_add_rows(dtype: String, mut out: Uint8ArraySlice, index: Uint8ArraySlice, src: Uint8ArraySlice, rows: u32, row: u32, size: u32, offsets: Float64ArraySlice) -> Result<()> {
+    let o = offsets_of("scatterAdd", &offsets, 3)?;
+    let (rows, row, size) = (rows as usize, row as usize, size as usize);
+    let out_bytes = unsafe { out.as_mut() };
+    let is = slice_of::<i64>("scatterAdd index", &index, o(1), rows)?;
+    by_float!("scatterAdd", dtype, T => {
+        let os = slice_of_mut::<T>("scatterAdd out", out_bytes, o(0), size * row)?;
+        let ss = slice_of::<T>("scatterAdd src", &src, o(2), rows * row)?;
+        pool::index_add_rows::<T>(os, is, ss, row, size).map_err(|e| Error::from_reason(format!("scatterAdd: {e}")))?;
+    });
+    Ok(())
+}
+
 /// softmax / logSoftmax over contiguous rows of `n` (`rows` of them); `offsets`: x, out.
 #[napi(js_name = "softmaxRows")]
 pub fn softmax_rows(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice, rows: u32, n: u32, offsets: Float64ArraySlice, log: bool) -> Result<()> {

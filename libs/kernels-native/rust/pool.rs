@@ -178,6 +178,40 @@ pub fn max_pool_backward<T: Real + std::ops::Add<Output = T> + Default>(gx: &mut
     }
 }
 
+/// The index of each of `index`'s entries, checked against `size` (the length of dim 0) before
+/// anything is read or written through it.
+fn checked_rows<I: Copy + Into<i64>>(index: &[I], size: usize) -> Result<(), String> {
+    match index.iter().map(|&i| i.into()).find(|&i| i < 0 || i >= size as i64) {
+        Some(bad) => Err(format!("index {bad} is out of bounds for dim 0 with size {size}")),
+        None => Ok(()),
+    }
+}
+
+/// Rows of x [size, row] picked by `index` into out [index.len(), row] (indexSelect and embedding
+/// along dim 0), as bytes: any dtype. Every index is checked before anything is written.
+pub fn index_rows<I: Copy + Into<i64>>(out: &mut [u8], x: &[u8], index: &[I], row: usize, size: usize) -> Result<(), String> {
+    checked_rows(index, size)?;
+    if row == 0 { return Ok(()); }
+    for (o, &i) in out.chunks_exact_mut(row).zip(index) {
+        let at = i.into() as usize * row;
+        o.copy_from_slice(&x[at..at + row]);
+    }
+    Ok(())
+}
+
+/// out[index[r], :] += src[r, :] for each row r of `row` elements (an index_add along dim 0, as the
+/// gradients of indexSelect and embedding scatter), rows in order so repeated indices add up as the
+/// JS kernel adds them, each sum rounded once. Every index is checked before anything is written.
+pub fn index_add_rows<T: Real>(out: &mut [T], index: &[i64], src: &[T], row: usize, size: usize) -> Result<(), String> {
+    checked_rows(index, size)?;
+    if row == 0 { return Ok(()); }
+    for (&i, s) in index.iter().zip(src.chunks_exact(row)) {
+        let o = &mut out[i as usize * row..][..row];
+        for (o, &s) in o.iter_mut().zip(s) { *o = T::from_f64(o.to_f64() + s.to_f64()); }
+    }
+    Ok(())
+}
+
 /// out[r, index[r, j]] += src[r, j] for rows of `n` (out) and `k` (index, src) elements. An index
 /// outside [0, n) (negative ones included, as PyTorch) is an error naming it, and nothing is
 /// written (all indices are checked first).

@@ -43,6 +43,8 @@ interface Addon {
   layerNormBackwardRows(dtype: string, gx: Uint8Array | undefined, gw: Uint8Array | undefined, gb: Uint8Array | undefined, grad: Uint8Array, x: Uint8Array, weight: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number, ...epilogue: EpilogueArgs | []): void;
   maxPool2dBackward(dtype: string, gx: Uint8Array, grad: Uint8Array, indices: Uint8Array, planes: number, hw: number, l: number, offsets: Float64Array): void;
   scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
+  indexRows(out: Uint8Array, x: Uint8Array, index: Uint8Array, indexDtype: string, rows: number, row: number, size: number, elem: number, offsets: Float64Array): void;
+  indexAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, row: number, size: number, offsets: Float64Array): void;
 }
 
 
@@ -336,6 +338,7 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
    * backward, one-hot style updates): rows in the addon. Anything else runs on the JS kernel.
    */
   function scatterAdd(out: View, index: View, src: View, dim: number): void {
+    if (indexAddRows(out, index, src, dim)) return;
     const r = out.shape.length;
     const rowsAgree = index.shape.length === r && src.shape.length === r && index.shape.every((d, i) => i === r - 1 || (d === out.shape[i] && d === src.shape[i])) && index.shape[r - 1] === src.shape[r - 1];
     if (dim !== r - 1 || !rowsAgree || !floating(out, src) || index.dtype !== 'int64' || out.buffer === src.buffer || ![out, index, src].every(contiguous)) {
@@ -349,5 +352,39 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     }
   }
 
-  return { ...jsBackend, name: 'native', compiler, groupable, elementwiseGroup, fusesEpilogue, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, softmax, softmaxBackward, layerNorm, layerNormBackward } };
+  /** Elements below dim 0 of a contiguous view (one row), and its rows. */
+  const rowsOf = (v: View): [number, number] => { const row = v.shape.slice(1).reduce((a, b) => a * b, 1); return [v.shape[0] ?? 1, row]; };
+  /**
+   * scatterAdd along dim 0 with one index per row, broadcast along the rest (how indexSelect's and
+   * embedding's gradients scatter), over contiguous float operands: whole rows added in the addon.
+   * False where the operands have another form.
+   */
+  function indexAddRows(out: View, index: View, src: View, dim: number): boolean {
+    const r = out.shape.length;
+    if (dim !== 0 || r === 0 || !floating(out, src) || out.dtype !== src.dtype || index.dtype !== 'int64' || out.buffer === src.buffer) return false;
+    if (!contiguous(out) || !contiguous(src) || src.shape.length !== r || out.shape.some((d, i) => i > 0 && d !== src.shape[i])) return false;
+    if (index.shape[0] !== src.shape[0] || (src.shape[0]! > 1 && index.strides[0] !== 1) || index.strides.some((st, i) => i > 0 && st !== 0 && index.shape[i] !== 1)) return false;
+    const [rows, row] = rowsOf(src);
+    try {
+      addon.indexAddRows(out.dtype, bytes(out), bytes(index), bytes(src), rows, row, out.shape[0]!, Float64Array.of(out.offset, index.offset, src.offset));
+    } catch (e) {
+      throw new IndexError('scatterAdd', (e as Error).message.replace(/^scatterAdd: /, ''));
+    }
+    return true;
+  }
+  /** indexSelect along dim 0 of contiguous operands of one dtype by a 1-d index: rows copied in the addon; otherwise the JS kernel. */
+  function indexSelect(out: View, x: View, index: View, dim: number): void {
+    const wide = index.dtype === 'int64' || index.dtype === 'int32';
+    if (dim !== 0 || x.shape.length === 0 || out.dtype !== x.dtype || !wide || index.shape.length !== 1 || (index.shape[0]! > 1 && index.strides[0] !== 1) || !contiguous(out) || !contiguous(x)) {
+      return jsBackend.routines.indexSelect!(out, x, index, dim);
+    }
+    const [size, row] = rowsOf(x), elem = (x.buffer as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+    try {
+      addon.indexRows(bytes(out), bytes(x), bytes(index), index.dtype, index.shape[0]!, row, size, elem, Float64Array.of(out.offset, x.offset, index.offset));
+    } catch (e) {
+      throw new IndexError('indexSelect', (e as Error).message.replace(/^indexSelect: /, ''));
+    }
+  }
+
+  return { ...jsBackend, name: 'native', compiler, groupable, elementwiseGroup, fusesEpilogue, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, indexSelect, softmax, softmaxBackward, layerNorm, layerNormBackward } };
 }

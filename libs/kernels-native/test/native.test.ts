@@ -71,6 +71,34 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     expect(() => (native as tsr.Backend).routines.maxPool2dBackward!(gx, tsr.ones([1, 2, 1, 1]), bad, plan)).toThrow(/index 4 is outside a plane of 4 elements/);
   });
 
+  // An embedding's forward picks rows (indexSelect along dim 0); its backward adds them back
+  // (scatterAdd along dim 0, one index per row broadcast along it).
+  it('picks rows by int32 and int64 indices and adds them back like the JS kernels (repeats add up), and rejects a bad index with nothing written', () => {
+    for (const dtype of ['int64', 'int32'] as const) {
+      const [js, nat] = both(() => {
+        tsr.manualSeed(4);
+        const w = tsr.randn([65, 24]), ids = tsr.randint(0, 65, [280]);
+        const picked = w.indexSelect(0, ids.to(dtype));
+        const added = tsr.zeros([65, 24]).scatterAdd(0, ids.reshape(280, 1).expand(280, 24), tsr.randn([280, 24]));
+        return tsr.cat([picked.flatten(), added.flatten()]);
+      });
+      expect(maxRelDiff(js, nat), dtype).toBe(0);
+    }
+    // Any dtype's rows: int64 and bool tables.
+    for (const table of [tsr.arange(0, 30).reshape(10, 3), tsr.arange(0, 30).reshape(10, 3).gt(14)]) {
+      const [js, nat] = both(() => table.indexSelect(0, tsr.tensor([9, 0, 9, 4], { dtype: 'int64' })));
+      expect(nat.tolistSync()).toEqual(js.tolistSync());
+    }
+    const view = (buffer: Float32Array | BigInt64Array, shape: number[], strides: number[]) => ({ buffer, dtype: buffer instanceof Float32Array ? 'float32' as const : 'int64' as const, shape, strides, offset: 0 });
+    for (const bad of [65n, -1n]) {
+      expect(() => onBackend(native as tsr.Backend, () => tsr.randn([65, 8]).indexSelect(0, tsr.tensor([3n, bad])))).toThrow(tsr.IndexError);
+      const out = new Float32Array(65 * 8);
+      const scatter = () => (native as tsr.Backend).routines.scatterAdd!(view(out, [65, 8], [8, 1]), view(BigInt64Array.of(3n, bad), [2, 8], [1, 0]), view(new Float32Array(16).fill(1), [2, 8], [8, 1]), 0);
+      expect(scatter).toThrow(tsr.IndexError);
+      expect(out.every((v) => v === 0), 'nothing written').toBe(true);
+    }
+  });
+
   it('elementwise ops match the JS backend above the native threshold, contiguous and strided', () => {
     const n = NATIVE_MIN_ELEMENTS * 2;
     for (const op of ['add', 'mul', 'maximum', 'atan2', 'lt', 'where'] as const) {
