@@ -132,6 +132,12 @@ fn softmax_rows<T: Real>(out: &mut [T], x: &[T], n: usize, log: bool) {
             };
             let full = n - n % LANES;
             for (oc, rc) in o[..full].chunks_exact_mut(LANES).zip(r[..full].chunks_exact(LANES)) {
+                // A chunk all -inf (a causal mask's end of a row, about half of a causal attention's
+                // scores) is exp(-inf) = 0 throughout: stored without computing its exps.
+                if rc.iter().all(|&v| v.to_f64() == f64::NEG_INFINITY) {
+                    oc.fill(T::from_f64(0.0));
+                    continue;
+                }
                 for k in 0..LANES { step(&mut acc[k], &mut oc[k], rc[k]); }
             }
             for k in full..n { step(&mut acc[k - full], &mut o[k], r[k]); }
