@@ -151,62 +151,91 @@ fn read_program(block: &mut Block) -> Result<FusedProgram> {
     Ok(FusedProgram { wide: wide == 1, regs, code, consts })
 }
 
-/// Unpacks one launch of program `fp` and checks it, then calls `go` with the program (its constants
-/// followed by the launch's params), its shape and its views. A launch packs [params, the params,
-/// rank, leaves, outputs, the shape, then each leaf's and each output's dtype, offset and strides].
-/// `checked` carries the (params, leaves, outputs) the program was last checked for, so launches of
-/// one program check it once.
+/// One launch of a fused program, unpacked from its block and checked against its arrays: the
+/// program's constants followed by the launch's params, its shape, and each leaf's then each
+/// output's data pointer, dtype and strides. The arrays stay with the caller, which keeps them alive
+/// while the launch runs.
+struct FusedLaunch { consts: Vec<f64>, shape: Packed<usize>, views: Vec<(Ptr, i32)>, strides: Vec<Packed<isize>>, leaves: usize }
+
+/// A view's data pointer, shared by the threads of a horizontal group (each launch of a group writes
+/// its own outputs: compile's group.ts groups only launches that do not touch each other's).
+#[derive(Clone, Copy)]
+struct Ptr(*mut u8);
+unsafe impl Send for Ptr {}
+unsafe impl Sync for Ptr {}
+
+impl FusedLaunch {
+    /// Unpacks one launch of program `fp` and checks it. A launch packs [params, the params, rank,
+    /// leaves, outputs, the shape, then each leaf's and each output's dtype, offset and strides].
+    /// `checked` carries the (params, leaves, outputs) the program was last checked for, so launches
+    /// of one program check it once.
+    fn unpack(block: &mut Block, fp: &FusedProgram, checked: &mut Option<[usize; 3]>, outs: &mut [TypedArray], leaves: &[TypedArray]) -> Result<Self> {
+        let nparams = block.count()?;
+        let mut consts = fp.consts.clone();
+        consts.extend_from_slice(block.floats(nparams)?);
+        let head = block.dims(3)?;
+        let [rank, nleaves, nouts] = [head[0], head[1], head[2]];
+        if nleaves != leaves.len() || nouts != outs.len() || nouts == 0 {
+            return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs said, {} and {} given", leaves.len(), outs.len())));
+        }
+        if nleaves + nouts > interp::MAX_VIEWS { return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs; at most {} in all", interp::MAX_VIEWS))); }
+        let shape = block.dims(rank)?;
+        if *checked != Some([nparams, nleaves, nouts]) {
+            let program = interp::Program { code: &fp.code, consts: &consts, regs: fp.regs };
+            program.check(nleaves, nouts).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
+            *checked = Some([nparams, nleaves, nouts]);
+        }
+        let elem = |d: usize| -> Result<usize> {
+            interp::elem_size(d as i32).ok_or_else(|| Error::from_reason(format!("fused: unknown dtype {d}")))
+        };
+        let kinds = |t: &TypedArray, d: usize| -> Result<()> {
+            let fits = matches!((d as i32, t.typed_array_type),
+                (interp::F32, TypedArrayType::Float32) | (interp::F64, TypedArrayType::Float64) | (interp::BOOL | interp::U8, TypedArrayType::Uint8)
+                | (interp::I32, TypedArrayType::Int32) | (interp::I64, TypedArrayType::BigInt64));
+            if fits { Ok(()) } else { Err(Error::from_reason(format!("fused: a {:?} array for dtype {d}", t.typed_array_type))) }
+        };
+        let mut strides = Vec::with_capacity(nleaves + nouts);
+        let mut metas = Vec::with_capacity(nleaves + nouts);
+        for _ in 0..nleaves + nouts {
+            let d = block.count()?;
+            let off = block.ints(1)?[0];
+            strides.push(block.ints(rank)?);
+            metas.push((d, off));
+        }
+        let mut views = Vec::with_capacity(nleaves + nouts);
+        for (k, t) in leaves.iter().enumerate() {
+            let (d, off) = metas[k];
+            kinds(t, d)?;
+            let data: &[u8] = &t.arraybuffer;
+            check("fused leaf", data.len(), elem(d)?, off, &shape, &strides[k])?;
+            views.push((Ptr((data.as_ptr() as *mut u8).wrapping_offset(off * elem(d)? as isize)), d as i32));
+        }
+        for (j, t) in outs.iter_mut().enumerate() {
+            let (d, off) = metas[nleaves + j];
+            kinds(t, d)?;
+            let bytes = bytes_mut(t);
+            check("fused out", bytes.len(), elem(d)?, off, &shape, &strides[nleaves + j])?;
+            views.push((Ptr(bytes.as_mut_ptr().wrapping_offset(off * elem(d)? as isize)), d as i32));
+        }
+        Ok(FusedLaunch { consts, shape, views, strides, leaves: nleaves })
+    }
+
+    /// Element-instruction pairs it runs (how it weighs against engine::PARALLEL_WORK).
+    fn work(&self, fp: &FusedProgram) -> usize { self.shape.iter().product::<usize>() * (fp.code.len() / 5).max(1) }
+
+    /// Calls `go` with the program (with this launch's constants), the shape, the leaves and the outputs.
+    fn run<R>(&self, fp: &FusedProgram, go: impl FnOnce(&interp::Program, bool, &[usize], &[interp::View], &[interp::View]) -> R) -> R {
+        let program = interp::Program { code: &fp.code, consts: &self.consts, regs: fp.regs };
+        let views: Vec<interp::View> = self.views.iter().zip(&self.strides).map(|(&(p, d), st)| interp::View { ptr: p.0, dtype: d, strides: st }).collect();
+        let (leaves, outs) = views.split_at(self.leaves);
+        go(&program, fp.wide, &self.shape, leaves, outs)
+    }
+}
+
+/// Unpacks one launch of program `fp` and checks it (FusedLaunch::unpack), then runs it with `go`.
 fn with_fused_launch(block: &mut Block, fp: &FusedProgram, checked: &mut Option<[usize; 3]>, mut outs: Vec<TypedArray>, leaves: Vec<TypedArray>,
     go: impl FnOnce(&interp::Program, bool, &[usize], &[interp::View], &[interp::View]) -> Result<()>) -> Result<()> {
-    let nparams = block.count()?;
-    let mut consts = fp.consts.clone();
-    consts.extend_from_slice(block.floats(nparams)?);
-    let head = block.dims(3)?;
-    let [rank, nleaves, nouts] = [head[0], head[1], head[2]];
-    if nleaves != leaves.len() || nouts != outs.len() || nouts == 0 {
-        return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs said, {} and {} given", leaves.len(), outs.len())));
-    }
-    if nleaves + nouts > interp::MAX_VIEWS { return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs; at most {} in all", interp::MAX_VIEWS))); }
-    let shape = block.dims(rank)?;
-    let program = interp::Program { code: &fp.code, consts: &consts, regs: fp.regs };
-    if *checked != Some([nparams, nleaves, nouts]) {
-        program.check(nleaves, nouts).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
-        *checked = Some([nparams, nleaves, nouts]);
-    }
-    let elem = |d: usize| -> Result<usize> {
-        interp::elem_size(d as i32).ok_or_else(|| Error::from_reason(format!("fused: unknown dtype {d}")))
-    };
-    let kinds = |t: &TypedArray, d: usize| -> Result<()> {
-        let fits = matches!((d as i32, t.typed_array_type),
-            (interp::F32, TypedArrayType::Float32) | (interp::F64, TypedArrayType::Float64) | (interp::BOOL | interp::U8, TypedArrayType::Uint8)
-            | (interp::I32, TypedArrayType::Int32) | (interp::I64, TypedArrayType::BigInt64));
-        if fits { Ok(()) } else { Err(Error::from_reason(format!("fused: a {:?} array for dtype {d}", t.typed_array_type))) }
-    };
-    let mut views = Vec::with_capacity(nleaves);
-    let mut strides_of = Vec::with_capacity(nleaves + nouts);
-    let mut metas = Vec::with_capacity(nleaves + nouts);
-    for _ in 0..nleaves + nouts {
-        let d = block.count()?;
-        let off = block.ints(1)?[0];
-        strides_of.push(block.ints(rank)?);
-        metas.push((d, off));
-    }
-    for (k, t) in leaves.iter().enumerate() {
-        let (d, off) = metas[k];
-        kinds(t, d)?;
-        let data: &[u8] = &t.arraybuffer;
-        check("fused leaf", data.len(), elem(d)?, off, &shape, &strides_of[k])?;
-        views.push(interp::View { ptr: (data.as_ptr() as *mut u8).wrapping_offset(off * elem(d)? as isize), dtype: d as i32, strides: &strides_of[k][..] });
-    }
-    let mut out_views = Vec::with_capacity(nouts);
-    for (j, t) in outs.iter_mut().enumerate() {
-        let (d, off) = metas[nleaves + j];
-        kinds(t, d)?;
-        let bytes = bytes_mut(t);
-        check("fused out", bytes.len(), elem(d)?, off, &shape, &strides_of[nleaves + j])?;
-        out_views.push(interp::View { ptr: bytes.as_mut_ptr().wrapping_offset(off * elem(d)? as isize), dtype: d as i32, strides: &strides_of[nleaves + j][..] });
-    }
-    go(&program, fp.wide, &shape, &views, &out_views)
+    FusedLaunch::unpack(block, fp, checked, &mut outs, &leaves)?.run(fp, go)
 }
 
 /// Runs a fused elementwise kernel as bytecode (see interp.rs). `launch` packs, in its first `used`
@@ -243,16 +272,34 @@ pub fn fused_group(ids: Vec<i32>, launch: Float64ArraySlice, used: u32, mut outs
     if ids.len() != n { return Err(Error::from_reason(format!("fused group: {n} launches, {} kernel ids", ids.len()))); }
     let fp = read_program(&mut block)?;
     let mut checked = None;
-    for &id in &ids {
+    // Every launch is unpacked and checked before any runs. Their arrays stay here until all have run
+    // (a launch holds pointers into the arrays' memory, which moving the handles does not move).
+    let mut arrays: Vec<(Vec<TypedArray>, Vec<TypedArray>)> = Vec::with_capacity(n);
+    let mut launches = Vec::with_capacity(n);
+    for _ in 0..n {
         // A launch's counts of leaves and outputs follow its params (checked again as it is unpacked).
         let at = block.at + 1 + block.v.get(block.at).copied().unwrap_or(0.0).max(0.0) as usize;
         let (nl, no) = match block.v.get(at + 1..at + 3) { Some(h) => (h[0] as usize, h[1] as usize), None => return Err(Error::from_reason("fused group: launch block too short".to_string())) };
         if nl > leaves.len() || no > outs.len() { return Err(Error::from_reason("fused group: fewer arrays than its launches take".to_string())); }
-        let (l, o) = (leaves.drain(..nl).collect(), outs.drain(..no).collect());
-        if id < 0 { with_fused_launch(&mut block, &fp, &mut checked, o, l, interpret)? } else { with_fused_launch(&mut block, &fp, &mut checked, o, l, run_compiled(id as u32))? }
+        arrays.push((leaves.drain(..nl).collect(), outs.drain(..no).collect()));
+        let (l, o) = arrays.last_mut().unwrap();
+        launches.push(FusedLaunch::unpack(&mut block, &fp, &mut checked, o, l)?);
     }
     if !leaves.is_empty() || !outs.is_empty() || block.at != block.v.len() { return Err(Error::from_reason("fused group: arrays or values left over".to_string())); }
-    Ok(())
+    // The launches write disjoint outputs and read nothing another writes (group.ts), so they may run
+    // at once: as tasks across threads when the group's work is large (an optimizer's updates of
+    // many small parameters, each too small to be split itself), else one after another.
+    let one = |(&id, l): (&i32, &FusedLaunch)| -> std::result::Result<(), String> {
+        let ran = if id < 0 { l.run(&fp, interpret) } else { l.run(&fp, run_compiled(id as u32)) };
+        ran.map_err(|e| e.reason.clone())
+    };
+    let work: usize = launches.iter().map(|l| l.work(&fp)).sum();
+    let ran = if n > 1 && work >= engine::PARALLEL_WORK {
+        ids.par_iter().zip(launches.par_iter()).map(one).collect::<std::result::Result<Vec<()>, String>>()
+    } else {
+        ids.iter().zip(launches.iter()).map(one).collect()
+    };
+    ran.map(|_| ()).map_err(Error::from_reason)
 }
 
 /// Loads a library of compiled fused kernels (see cc.rs): `symbols` its functions, `signatures` what

@@ -1,7 +1,7 @@
 /** The native backend agrees with the pure-JS one on large inputs (where it takes over), strided too. */
 import { describe, expect, it } from 'vitest';
 import * as tsr from '@tessera/tensor';
-import { ELEMENTWISE, pool2dShape } from '@tessera/ops';
+import { ELEMENTWISE, ir, pool2dShape } from '@tessera/ops';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -97,6 +97,25 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
       expect(scatter).toThrow(tsr.IndexError);
       expect(out.every((v) => v === 0), 'nothing written').toBe(true);
     }
+  });
+
+  // compile's horizontal groups (an optimizer's update of every parameter in one launch): large
+  // enough that the launches run as tasks across threads.
+  it('runs a group of launches across threads as the JS kernels run them, and refuses a bad launch before any runs', () => {
+    const b = native as tsr.Backend & { elementwiseGroup(k: tsr.ElementwiseKernel, ls: tsr.ElementwiseLaunch[]): void };
+    const x = ir.input(0, 'float32');
+    const k: tsr.ElementwiseKernel = { id: 'fused:native-test-group', expr: ir.add(ir.mul(ir.tanh(x), ir.param('p0', 'float32')), ir.exp(ir.neg(ir.mul(x, x)))), inputs: ['float32'], out: 'float32', params: ['p0'] };
+    const sizes = [70_000, 3, 40_000, 1_000, 90_000, 17];
+    const view = (buffer: Float32Array) => ({ buffer, dtype: 'float32' as const, shape: [buffer.length], strides: [1], offset: 0 });
+    const launches = (outs: Float32Array[]) => sizes.map((n, i) => ({ shape: [n], inputs: [view(Float32Array.from({ length: n }, (_, j) => Math.sin(i + j)))], out: view(outs[i]!), params: [i / 2] }));
+    const got = sizes.map((n) => new Float32Array(n)), want = sizes.map((n) => new Float32Array(n));
+    b.elementwiseGroup(k, launches(got));
+    for (const l of launches(want)) tsr.jsBackend.elementwise(k, l);
+    got.forEach((g, i) => expect(Math.max(...g.map((v, j) => Math.abs(v - want[i]![j]!))), `launch ${i}`).toBeLessThanOrEqual(1e-6));
+    // The fourth launch's output is shorter than its shape: refused, and no launch has written.
+    const outs = sizes.map((n, i) => new Float32Array(i === 3 ? n - 1 : n));
+    expect(() => b.elementwiseGroup(k, launches(outs))).toThrow(/outside its buffer/);
+    expect(outs.every((o) => o.every((v) => v === 0)), 'nothing written').toBe(true);
   });
 
   it('elementwise ops match the JS backend above the native threshold, contiguous and strided', () => {
