@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type Epilogue, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, forEachOffset, jsBackend } from '@tessera/tensor';
+import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type Epilogue, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, jsBackend } from '@tessera/tensor';
 import { type Conv2dPlan, type DType, IndexError, type Pool2dPlan } from '@tessera/ops';
 import { CCompiler, type CcMode, type ViewShape, emitC, signatureOf } from './cc.js';
 import { type Bytecode, DTYPE_CODE, encode } from './interp.js';
@@ -234,11 +234,27 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
       return thenEpilogue(epilogue);
     }
     const r = a.shape.length;
-    const offsets: number[] = [];
-    forEachOffset(out.shape.slice(0, -2), [a.strides.slice(0, -2), b.strides.slice(0, -2), out.strides.slice(0, -2)], [a.offset, b.offset, out.offset], (o) => { offsets.push(...o); });
-    const args = [out.dtype, bytes(a), bytes(b), bytes(out), Float64Array.from(offsets), m, k, n, a.strides[r - 2]!, a.strides[r - 1]!, b.strides[r - 2]!, b.strides[r - 1]!] as const;
+    const args = [out.dtype, bytes(a), bytes(b), bytes(out), productOffsets(a, b, out), m, k, n, a.strides[r - 2]!, a.strides[r - 1]!, b.strides[r - 2]!, b.strides[r - 1]!] as const;
     if (epilogue) addon.matmulEpilogue(...args, ...epilogueArgs(epilogue));
     else addon.matmul(...args);
+  }
+
+  /** The element offsets of a, b and out for each product of a (batched) matmul, batch dims row-major. */
+  function productOffsets(a: View, b: View, out: View): Float64Array {
+    const batch = out.shape.length - 2;
+    let count = 1;
+    for (let d = 0; d < batch; d++) count *= out.shape[d]!;
+    const offsets = new Float64Array(3 * count);
+    for (let t = 0; t < count; t++) {
+      let [oa, ob, oo] = [a.offset, b.offset, out.offset];
+      for (let d = batch - 1, rest = t; d >= 0; d--) {
+        const i = rest % out.shape[d]!;
+        rest = (rest - i) / out.shape[d]!;
+        oa += i * a.strides[d]!; ob += i * b.strides[d]!; oo += i * out.strides[d]!;
+      }
+      offsets[3 * t] = oa; offsets[3 * t + 1] = ob; offsets[3 * t + 2] = oo;
+    }
+    return offsets;
   }
 
   /**
