@@ -721,6 +721,27 @@ pub fn index_rows(mut out: Uint8ArraySlice, x: Uint8ArraySlice, index: Uint8Arra
     done.map_err(|e| Error::from_reason(format!("indexSelect: {e}")))
 }
 
+/// torch.gather along the last dim of contiguous operands: x [rows, n], index and out [rows, k]
+/// (int64 index), `elem` bytes an element (any dtype), the last dim being dim `dim`; `offsets`
+/// (elements): out, x, index.
+#[napi(js_name = "gatherRows")]
+#[allow(clippy::too_many_arguments)]
+pub fn gather_rows(mut out: Uint8ArraySlice, x: Uint8ArraySlice, index: Uint8ArraySlice, rows: u32, n: u32, k: u32, elem: u32, dim: u32, offsets: Float64ArraySlice) -> Result<()> {
+    let o = offsets_of("gather", &offsets, 3)?;
+    let (rows, n, k) = (rows as usize, n as usize, k as usize);
+    let out_bytes = unsafe { out.as_mut() };
+    let is = slice_of::<i64>("gather index", &index, o(2), rows * k)?;
+    macro_rules! by_size {
+        ($($size:literal => $t:ty),*) => {
+            match elem {
+                $($size => pool::gather_rows::<$t>(slice_of_mut::<$t>("gather out", out_bytes, o(0), rows * k)?, slice_of::<$t>("gather x", &x, o(1), rows * n)?, is, n, k, dim as usize),)*
+                e => return Err(Error::from_reason(format!("gather: unsupported element size {e}"))),
+            }
+        };
+    }
+    by_size!(1 => u8, 2 => u16, 4 => u32, 8 => u64).map_err(|e| Error::from_reason(format!("gather: {e}")))
+}
+
 /// out[index[r]] += src[r] over rows of `row` elements along dim 0 (scatterAdd as indexSelect's and
 /// embedding's gradients call it): contiguous out [size, row] and src [rows, row], int64 index of
 /// `rows` entries; `offsets`: out, index, src.

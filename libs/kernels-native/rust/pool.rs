@@ -199,6 +199,20 @@ pub fn index_rows<I: Copy + Into<i64>>(out: &mut [u8], x: &[u8], index: &[I], ro
     Ok(())
 }
 
+/// out[r, j] = x[r, index[r, j]] over rows of x of `n` and of index and out of `k` (torch.gather
+/// along the last dim, as cross-entropy picks each row's target). Every index is checked first;
+/// `dim` is the last dim's number, for the error.
+pub fn gather_rows<T: Copy>(out: &mut [T], x: &[T], index: &[i64], n: usize, k: usize, dim: usize) -> Result<(), String> {
+    if let Some(&bad) = index.iter().find(|&&i| i < 0 || i >= n as i64) {
+        return Err(format!("index {bad} is out of bounds for dim {dim} with size {n}"));
+    }
+    if k == 0 || n == 0 { return Ok(()); }
+    for ((o, is), xr) in out.chunks_exact_mut(k).zip(index.chunks_exact(k)).zip(x.chunks_exact(n)) {
+        for (o, &i) in o.iter_mut().zip(is) { *o = xr[i as usize]; }
+    }
+    Ok(())
+}
+
 /// out[index[r], :] += src[r, :] for each row r of `row` elements (an index_add along dim 0, as the
 /// gradients of indexSelect and embedding scatter), rows in order so repeated indices add up as the
 /// JS kernel adds them, each sum rounded once. Every index is checked before anything is written.

@@ -45,6 +45,7 @@ interface Addon {
   scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
   indexRows(out: Uint8Array, x: Uint8Array, index: Uint8Array, indexDtype: string, rows: number, row: number, size: number, elem: number, offsets: Float64Array): void;
   indexAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, row: number, size: number, offsets: Float64Array): void;
+  gatherRows(out: Uint8Array, x: Uint8Array, index: Uint8Array, rows: number, n: number, k: number, elem: number, dim: number, offsets: Float64Array): void;
 }
 
 
@@ -402,5 +403,19 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     }
   }
 
-  return { ...jsBackend, name: 'native', compiler, groupable, elementwiseGroup, fusesEpilogue, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, indexSelect, softmax, softmaxBackward, layerNorm, layerNormBackward } };
+  /** torch.gather along the last dim of contiguous operands whose other dims agree (cross-entropy's pick of each row's target): in the addon; otherwise the JS kernel. */
+  function gather(out: View, x: View, index: View, dim: number): void {
+    const r = x.shape.length;
+    if (r === 0 || dim !== r - 1 || out.dtype !== x.dtype || index.dtype !== 'int64' || index.shape.length !== r || index.shape.some((d, i) => i < r - 1 && d !== x.shape[i]) || ![out, x, index].every(contiguous)) {
+      return jsBackend.routines.gather!(out, x, index, dim);
+    }
+    const n = x.shape[r - 1]!, k = index.shape[r - 1]!, rows = index.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    try {
+      addon.gatherRows(bytes(out), bytes(x), bytes(index), rows, n, k, (x.buffer as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT, dim, Float64Array.of(out.offset, x.offset, index.offset));
+    } catch (e) {
+      throw new IndexError('gather', (e as Error).message.replace(/^gather: /, ''));
+    }
+  }
+
+  return { ...jsBackend, name: 'native', compiler, groupable, elementwiseGroup, fusesEpilogue, elementwise, reduce, routines: { ...jsBackend.routines, matmul, conv2d, conv2dBackward, unfold: unfoldLike(false), fold: unfoldLike(true), pool2d, maxPool2dBackward, scatterAdd, indexSelect, gather, softmax, softmaxBackward, layerNorm, layerNormBackward } };
 }

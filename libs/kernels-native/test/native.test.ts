@@ -99,6 +99,16 @@ describe.skipIf(typeof native === 'string')('native backend', () => {
     }
   });
 
+  // Cross-entropy picks each row's target logit: a gather along the last dim.
+  it('gathers along the last dim like the JS kernel, any dtype, and names a bad index', () => {
+    for (const x of [tsr.randn([50, 65]), tsr.arange(0, 60).reshape(3, 4, 5), tsr.arange(0, 60).reshape(3, 4, 5).gt(30)]) {
+      const last = x.ndim - 1, index = tsr.randint(0, x.shape[last]!, [...x.shape.slice(0, -1), 3]);
+      const [js, nat] = both(() => x.gather(last, index));
+      expect(nat.tolistSync()).toEqual(js.tolistSync());
+    }
+    expect(() => onBackend(native as tsr.Backend, () => tsr.randn([2, 3]).gather(1, tsr.tensor([[0n], [3n]])))).toThrow(/gather: index 3 is out of bounds for dim 1 with size 3/);
+  });
+
   // compile's horizontal groups (an optimizer's update of every parameter in one launch): large
   // enough that the launches run as tasks across threads.
   it('runs a group of launches across threads as the JS kernels run them, and refuses a bad launch before any runs', () => {
