@@ -12,16 +12,9 @@
  * The native rows and PyTorch's are timed in `--rounds` rounds (default 5), each round Tessera's rows
  * then PyTorch's, so both sides of a ratio are measured within a minute of each other on a shared
  * machine whose load drifts over minutes. A row's time is the median of its rounds' means, and its
- * rounds' ratio the median of the rounds' ratios (each against that round's best PyTorch row).
+ * ratio the median of the rounds' ratios (each against that round's best PyTorch row).
  *
- * Load on a shared machine also swings within seconds, more than a round can average out (one run's
- * rounds put the compiled GPT step at 0.79x to 1.32x of PyTorch). So each native row is also timed in
- * `--slices` paired slices (default 20): about 150 ms of Tessera's step, then about 150 ms of
- * PyTorch's best configuration (from the rounds) in a PyTorch process kept warm beside this one
- * (torch_compile_peers.py --serve), each pair's ratio taken from times a fraction of a second apart.
- * The headline ratio is the median of the pairs' ratios, with their interquartile range.
- *
- *   npx nx run bench-dashboard:bench-compile [-- --seconds 2 --rounds 5 --slices 20 --webgpu --gpujs]
+ *   npx nx run bench-dashboard:bench-compile [-- --seconds 2 --rounds 5 --webgpu --gpujs]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +25,7 @@ import * as tsr from 'tessera';
 import { type NativeBackend, createNativeBackend } from '@tessera/kernels-native';
 import { Gpt } from '../../../examples/src/gpt-model.js';
 import { makeModel as makeDigitsCnn } from '../../../examples/src/train-digits.js';
-import { type TorchPeer, runTorchCompilePeers, startTorchPeer } from './pytorch.js';
+import { runTorchCompilePeers } from './pytorch.js';
 import { gitCommit, machineInfo, withBackend } from './suites.js';
 
 const { nn } = tsr;
@@ -40,15 +33,8 @@ const args = process.argv.slice(2);
 const seconds = args.includes('--seconds') ? Number(args[args.indexOf('--seconds') + 1]) : 2;
 const withWebgpu = args.includes('--webgpu');
 const withGpujs = args.includes('--gpujs');
-/** A positive integer option's value, or its default. */
-const count = (flag: string, fallback: number): number => {
-  if (!args.includes(flag)) return fallback;
-  const v = Number(args[args.indexOf(flag) + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} takes a positive integer, not ${args[args.indexOf(flag) + 1]}`);
-  return v;
-};
-const rounds = count('--rounds', 5);
-const slices = count('--slices', 20);
+const rounds = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 5;
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds takes a positive integer, not ${args[args.indexOf('--rounds') + 1]}`);
 
 type Step = () => tsr.Tensor;
 interface Workload { readonly name: string; readonly params: number; readonly make: (device?: tsr.DeviceKind) => Step }
@@ -157,9 +143,7 @@ async function time(steps: readonly Step[], sync: (t: tsr.Tensor) => Promise<unk
   });
 }
 
-interface Row { workload: string; impl: string; meanUs: number; rme: number; rounds?: number[]; ratios?: number[]; paired?: Paired; launches?: number; firstCallMs?: number; loss?: number | undefined }
-/** A native row's paired slices: PyTorch's time over Tessera's in each pair, against `peer`. */
-interface Paired { readonly peer: string; readonly ratios: readonly number[] }
+interface Row { workload: string; impl: string; meanUs: number; rme: number; rounds?: number[]; ratios?: number[]; launches?: number; firstCallMs?: number; loss?: number | undefined }
 const rows: Row[] = [];
 const notes: string[] = [];
 
@@ -195,38 +179,11 @@ async function timeRound(p: Prepared): Promise<[Timing, Timing]> {
   return [e!, c!];
 }
 
-/** Time of each side of a paired slice. */
-const SLICE_MS = 150;
-
-/**
- * `slices` paired slices of p's eager and compiled steps against PyTorch's step of the same workload
- * in `peer`: each Tessera slice is followed at once by a PyTorch slice, and the pair's ratio is
- * PyTorch's time per step over Tessera's. `us` sizes the slices: [eager, compiled, PyTorch] times.
- */
-async function pairedRatios(p: Prepared, peer: TorchPeer, us: readonly [number, number, number]): Promise<[number[], number[]]> {
-  const n = us.map((t) => Math.max(1, Math.round((SLICE_MS * 1000) / t)));
-  const out: [number[], number[]] = [[], []];
-  for (let s = 0; s < slices; s++) {
-    for (const [j, step] of [[0, p.eager], [1, p.compiled]] as const) {
-      const t = performance.now();
-      let last: tsr.Tensor | undefined;
-      for (let i = 0; i < n[j]!; i++) last = step();
-      await p.sync(last!);
-      const ours = ((performance.now() - t) * 1000) / n[j]!;
-      out[j].push((await peer.run(p.w.name, n[2]!)) / ours);
-    }
-  }
-  return out;
-}
-
-/** The q-quantile of `xs` (linear between order statistics). */
-const quantile = (xs: readonly number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b), at = (s.length - 1) * q, lo = Math.floor(at);
-  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
-};
-
 /** The median of `xs` (the mean of the middle two for an even count). */
-const median = (xs: readonly number[]): number => quantile(xs, 0.5);
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b), h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+};
 
 /** Which of `xs` lies nearest their median (the round whose ±% a row reports). */
 const nearestMedian = (xs: readonly number[]): number => {
@@ -341,22 +298,6 @@ for (const [i, p] of prepared.entries()) {
   }
 }
 
-// Paired slices, each workload against its best PyTorch configuration in the rounds.
-for (const p of prepared) {
-  const torch = rows.filter((r) => r.workload === p.w.name && r.impl.startsWith('pytorch-')).sort((a, b) => a.meanUs - b.meanUs)[0];
-  if (!torch) continue;
-  const peer = await startTorchPeer(torch.impl as Extract<typeof torch.impl, `pytorch-${string}`>, new Map([[p.w.name, peers.get(p.w.name)!]]));
-  if (typeof peer === 'string') { notes.push(peer); continue; }
-  try {
-    const ours = [p.tag, `${p.tag}-compiled`].map((impl) => rows.find((x) => x.workload === p.w.name && x.impl === impl)!);
-    const ratios = await withBackend(native as tsr.Backend, () => pairedRatios(p, peer, [ours[0]!.meanUs, ours[1]!.meanUs, torch.meanUs]));
-    ours.forEach((row, j) => { row.paired = { peer: torch.impl, ratios: ratios[j]! }; });
-    console.error(`  ${p.w.name}: paired slices against ${torch.impl}: eager ${median(ratios[0])!.toFixed(2)}x, compiled ${median(ratios[1])!.toFixed(2)}x`);
-  } finally {
-    peer.close();
-  }
-}
-
 const fresh = typeof native === 'string' ? undefined : firstCallInFreshProcesses();
 if (fresh) {
   notes.push(`GPT step, first compiled call in a fresh process (native): ${fresh.scheduledMs.toFixed(0)} ms with an empty plan cache (plans: ${fresh.plans[0]!.join(', ')}), ${fresh.diskMs.toFixed(0)} ms in a second process (plans: ${fresh.plans[1]!.join(', ')})`);
@@ -373,22 +314,20 @@ for (const [flag, tag, device, init] of [[withWebgpu, 'tessera-webgpu', 'webgpu'
 // Ratios: PyTorch's time over Tessera's (above 1: Tessera is faster). Native rows: the median of
 // the rounds' ratios (each round against its best PyTorch row); other rows: against the best
 // PyTorch row's median.
-console.log(`\n| workload | impl | ms/call | ±% | launches/call | first call ms | vs PyTorch eager (paired) | paired p25-p75 | vs PyTorch eager (rounds) | rounds' ratios |\n|---|---|---|---|---|---|---|---|---|---|`);
+console.log(`\n| workload | impl | ms/call | ±% | launches/call | first call ms | vs PyTorch eager | rounds' ratios |\n|---|---|---|---|---|---|---|---|`);
 for (const w of workloads) {
   const peers = rows.filter((r) => r.workload === w.name && r.impl.startsWith('pytorch'));
   const best = peers.length ? Math.min(...peers.map((r) => r.meanUs)) : undefined;
   for (const r of rows.filter((x) => x.workload === w.name)) {
     const ratio = r.ratios ? median(r.ratios) : best !== undefined && !r.impl.startsWith('pytorch') ? best / r.meanUs : undefined;
     const spread = r.ratios ? r.ratios.map((x) => x.toFixed(2)).join(', ') : '';
-    const paired = r.paired ? `${median(r.paired.ratios).toFixed(2)}x vs ${r.paired.peer}` : '';
-    const iqr = r.paired ? `${quantile(r.paired.ratios, 0.25).toFixed(2)}-${quantile(r.paired.ratios, 0.75).toFixed(2)}` : '';
-    console.log(`| ${w.name} | ${r.impl} | ${(r.meanUs / 1000).toFixed(2)} | ${r.rme.toFixed(1)} | ${r.launches ?? ''} | ${r.firstCallMs?.toFixed(0) ?? ''} | ${paired} | ${iqr} | ${ratio === undefined ? '' : `${ratio.toFixed(2)}x`} | ${spread} |`);
+    console.log(`| ${w.name} | ${r.impl} | ${(r.meanUs / 1000).toFixed(2)} | ${r.rme.toFixed(1)} | ${r.launches ?? ''} | ${r.firstCallMs?.toFixed(0) ?? ''} | ${ratio === undefined ? '' : `${ratio.toFixed(2)}x`} | ${spread} |`);
   }
 }
 if (notes.length) console.log(`\n${notes.join('\n')}`);
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results/compile');
 mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `${new Date().toISOString().replace(/:/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ machine, commit: gitCommit(), seconds, rounds, slices, rows, firstCall: fresh, notes }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ machine, commit: gitCommit(), seconds, rounds, rows, firstCall: fresh, notes }, null, 2)}\n`);
 console.log(`wrote ${path.relative(process.cwd(), file)}`);
 process.exit(0);

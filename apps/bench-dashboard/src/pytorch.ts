@@ -4,9 +4,7 @@
  * CaseResults. Never invents a number: a missing PyTorch or BLAS becomes a note saying why, and a run
  * that loaded a different BLAS than asked is rejected.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,59 +71,6 @@ export function runTorchTrainStep(cases: ReadonlyMap<string, TorchWant>, quick: 
 /** Times compile-bench's peer `cases` (block, gpt, cnn) for each available BLAS, for `seconds` each. */
 export function runTorchCompilePeers(cases: ReadonlyMap<string, TorchWant>, seconds: number): TorchRun {
   return runTorch('torch_compile_peers.py', 'compile', cases, new Map(), ['--seconds', String(seconds)]);
-}
-
-/** A PyTorch process holding compile-bench's peer steps, warmed, that runs them on request. */
-export interface TorchPeer {
-  /** What the process loaded: torch, its threads and BLAS, as a row's config. */
-  readonly config: RunConfig;
-  /** Mean microseconds per step of `n` steps of `name`, run now. */
-  run(name: string, n: number): Promise<number>;
-  close(): void;
-}
-
-/**
- * Starts torch_compile_peers.py --serve for `cases` under `impl`'s BLAS, so compile-bench can time
- * PyTorch's steps in slices alternating with Tessera's. A note (string) instead where PyTorch or
- * that BLAS is missing, or the process loaded another BLAS.
- */
-export async function startTorchPeer(impl: Extract<Impl, `pytorch-${string}`>, cases: ReadonlyMap<string, TorchWant>): Promise<TorchPeer | string> {
-  const script = 'torch_compile_peers.py';
-  const blas = BLAS.find((b) => b.impl === impl)!;
-  if (!existsSync(SYSTEM_PYTHON)) return `${impl} peer skipped: PyTorch not installed (${SYSTEM_PYTHON} not found)`;
-  if (!existsSync(path.join(blas.dir, 'libblas.so.3'))) return `${impl} peer skipped: ${blas.dir}/libblas.so.3 not found`;
-  const child = spawn(SYSTEM_PYTHON, [path.join(SRC, script), '--serve', ...cases.keys()], { env: torchEnv(script, blas.dirs), stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<string> => {
-    const r = await lines.next();
-    if (r.done) throw new Error(`${script} --serve ended (exit ${child.exitCode ?? 'pending'})`);
-    return r.value;
-  };
-  let hello: { torch: string; threads: number; blas: string[]; params: Record<string, number> };
-  try {
-    hello = JSON.parse(await next()) as typeof hello;
-  } catch (e) {
-    const code = child.exitCode ?? (await once(child, 'exit'))[0];
-    if (code === NO_TORCH) return `${impl} peer skipped: PyTorch not installed (${SYSTEM_PYTHON} cannot import torch)`;
-    throw e;
-  }
-  const close = () => { child.stdin.end(); child.kill(); };
-  const loaded = hello.blas;
-  if (!loaded.some((l) => path.dirname(l) === blas.dir && path.basename(l).startsWith('libblas.so')) || !loaded.every((l) => blas.dirs.includes(path.dirname(l)))) {
-    close();
-    return `${impl} peer skipped: asked for ${blas.dir}/libblas.so.3 but torch loaded ${loaded.join(', ') || 'no libblas'}`;
-  }
-  for (const [name, want] of cases) {
-    if (want.params !== undefined && hello.params[name] !== want.params) { close(); throw new Error(`${name}: PyTorch model has ${hello.params[name]} parameters, Tessera's ${want.params}`); }
-  }
-  return {
-    config: torchConfig(impl, hello, openblasThreads(script)),
-    run: async (name, n) => {
-      child.stdin.write(`${name} ${n}\n`);
-      return (JSON.parse(await next()) as { us: number }).us;
-    },
-    close,
-  };
 }
 
 /**

@@ -5,15 +5,11 @@ timed with torch_train_step's timer. Cases:
   cnn    one digits-CNN training step (torch_train_step's cnn, batch 32; AdamW)
 PyTorch 1.13 (Debian's) has no torch.compile; its eager mode is the peer. Usage:
 torch_compile_peers.py [--seconds S] CASE... Prints {"torch", "threads", "blas", "cases": {...}}.
-torch_compile_peers.py --serve CASE... sets the cases up (warmed), prints {"torch", "threads",
-"blas", "params": {...}} and then, for each line "CASE N" read, runs N steps of CASE and prints
-{"us": mean microseconds per step}: the peer compile-bench.ts times in slices alternating with
-Tessera's, so both see the same load. Exits 3 when torch cannot be imported.
+Exits 3 when torch cannot be imported.
 """
 import json
 import math
 import sys
-import time
 
 try:
     import torch
@@ -115,35 +111,7 @@ def cnn_case():
 CASES = {"block": block_case, "gpt": gpt_case, "cnn": cnn_case}
 
 
-def serve(names):
-    """Answers "CASE N" lines with N steps' mean time, until stdin closes."""
-    use_all_cores()
-    steps, params = {}, {}
-    for name in names:
-        step, info = CASES[name]()
-        if not bool(torch.isfinite(step()).all()):
-            raise RuntimeError(f"{name}: non-finite result")
-        for _ in range(3):
-            step()
-        steps[name], params[name] = step, info["params"]
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": loaded_blas(), "params": params}), flush=True)
-    for line in sys.stdin:
-        name, n = line.split()
-        step, n = steps[name], int(n)
-        t = time.perf_counter()
-        for _ in range(n):
-            step()
-        print(json.dumps({"us": (time.perf_counter() - t) * 1e6 / n}), flush=True)
-    return 0
-
-
 def main(argv):
-    if argv[:1] == ["--serve"]:
-        unknown = [n for n in argv[1:] if n not in CASES]
-        if len(argv) < 2 or unknown:
-            print(f"unknown or missing case(s) {unknown}; known: {', '.join(CASES)}", file=sys.stderr)
-            return 2
-        return serve(argv[1:])
     seconds = 2.0
     if "--seconds" in argv:
         i = argv.index("--seconds")

@@ -3,14 +3,13 @@
  * PyTorch's ops under OpenBLAS and for onnxruntime) and each record says how it ran, through the
  * results file and the collector the page reads.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { collect } from '../src/collect.js';
 import { ORT_THREADS } from '../src/onnx.js';
-import { CORES, SYSTEM_PYTHON, openblasThreads, startTorchPeer, torchConfig, torchEnv } from '../src/pytorch.js';
+import { CORES, openblasThreads, torchConfig, torchEnv } from '../src/pytorch.js';
 import { type CaseResult, type Impl, machineInfo, toRecords } from '../src/suites.js';
 
 const cores = os.availableParallelism();
@@ -69,26 +68,4 @@ describe('records', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-});
-
-const torchImports = (): boolean => {
-  try { execFileSync(SYSTEM_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }); return true; } catch { return false; }
-};
-
-// Skipped (reported as skipped) only where PyTorch is not installed and the run does not require it;
-// CI sets TESSERA_REQUIRE_BACKENDS (setup installs python3-torch there), so there it fails instead.
-describe.skipIf(!torchImports() && !process.env['TESSERA_REQUIRE_BACKENDS'])('the paired-slice PyTorch peer', () => {
-  it('runs its warmed steps on request under the BLAS asked for, and refuses a model unlike Tessera\'s', async () => {
-    const peer = await startTorchPeer('pytorch-openblas', new Map([['cnn', { suite: 'train-step', size: 0, params: 13706 }]]));
-    if (typeof peer === 'string') throw new Error(peer);
-    try {
-      expect(peer.config).toMatchObject({ threads: cores, blasThreads: 1 });
-      const us = await peer.run('cnn', 3);
-      expect(Number.isFinite(us) && us > 0).toBe(true);
-      expect(await peer.run('cnn', 1)).toBeGreaterThan(0);
-    } finally {
-      peer.close();
-    }
-    await expect(startTorchPeer('pytorch-openblas', new Map([['cnn', { suite: 'train-step', size: 0, params: 1 }]]))).rejects.toThrow(/PyTorch model has 13706 parameters, Tessera's 1/);
-  }, 60_000);
 });
