@@ -59,6 +59,16 @@ await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
       expect(Number.isNaN((await values(tsr.nn.crossEntropy(tsr.randn([1, 3], { device }), tsr.tensor([-100], { dtype: 'int64', device }))))[0])).toBe(true);
     });
 
+    it('scatterAdd adds only what its index reaches when the index is smaller than src (a broadcast index too)', async () => {
+      // torch 1.13: torch.zeros(4, 8).scatter_add(0, torch.tensor([1, 2, 0, 3, 1]).reshape(5, 1).expand(5, 3), torch.ones(5, 8))
+      const narrow = tsr.tensor([1n, 2n, 0n, 3n, 1n]).to(device).reshape(5, 1).expand(5, 3);
+      const row = (v: number) => [v, v, v, 0, 0, 0, 0, 0];
+      expect(await values(tsr.zeros([4, 8], { device }).scatterAdd(0, narrow, tsr.ones([5, 8], { device })))).toEqual([...row(1), ...row(2), ...row(1), ...row(1)]);
+      // ... and index rows fewer than src's: the rows past the index are not added.
+      const short = tsr.tensor([1n, 2n]).to(device).reshape(2, 1).expand(2, 8);
+      expect(await values(tsr.zeros([4, 8], { device }).scatterAdd(0, short, tsr.ones([5, 8], { device })))).toEqual([...Array(8).fill(0), ...Array(8).fill(1), ...Array(8).fill(1), ...Array(8).fill(0)]);
+    });
+
     it('refuses integer division by zero and negative integer scalar powers', async () => {
       const i = tsr.tensor([5, 3], { dtype: 'int32', device });
       await refuses(() => i.fmod(0), tsr.ArgumentError);

@@ -380,7 +380,8 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     const r = out.shape.length;
     if (dim !== 0 || r === 0 || !floating(out, src) || out.dtype !== src.dtype || index.dtype !== 'int64' || out.buffer === src.buffer) return false;
     if (!contiguous(out) || !contiguous(src) || src.shape.length !== r || out.shape.some((d, i) => i > 0 && d !== src.shape[i])) return false;
-    if (index.shape[0] !== src.shape[0] || (src.shape[0]! > 1 && index.strides[0] !== 1) || index.strides.some((st, i) => i > 0 && st !== 0 && index.shape[i] !== 1)) return false;
+    // The index must reach every element of src (torch's may be smaller, and then only the part it covers is added).
+    if (index.shape.length !== r || index.shape.some((d, i) => d !== src.shape[i]) || (src.shape[0]! > 1 && index.strides[0] !== 1) || index.strides.some((st, i) => i > 0 && st !== 0 && index.shape[i] !== 1)) return false;
     const [rows, row] = rowsOf(src);
     try {
       addon.indexAddRows(out.dtype, bytes(out), bytes(index), bytes(src), rows, row, out.shape[0]!, Float64Array.of(out.offset, index.offset, src.offset));

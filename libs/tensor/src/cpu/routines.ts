@@ -161,7 +161,9 @@ const floatBuffer = (v: View): Float32Array | Float64Array | undefined =>
  */
 function scatterAddRows(out: View, index: View, src: View, dim: number): boolean {
   const [o, s] = [floatBuffer(out), floatBuffer(src)];
-  if (dim !== 0 || !o || !s || out.dtype !== src.dtype || index.shape.length < 1 || index.strides.slice(1).some((st, i) => st !== 0 && index.shape[i + 1] !== 1)) return false;
+  // The index must reach every element of src: torch's index may be smaller, and then only the part it covers is added.
+  if (dim !== 0 || !o || !s || out.dtype !== src.dtype || index.shape.length < 1 || index.shape.some((d, i) => d !== src.shape[i])) return false;
+  if (index.strides.slice(1).some((st, i) => st !== 0 && index.shape[i + 1] !== 1)) return false;
   if (!trailingContiguous(out, 1) || !trailingContiguous(src, 1) || out.shape.slice(1).some((d, i) => d !== src.shape[i + 1])) return false;
   const rows = src.shape[0]!, inner = src.shape.slice(1).reduce((a, b) => a * b, 1), size = out.shape[0]!;
   const ig = get(index);
