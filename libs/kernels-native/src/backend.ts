@@ -92,6 +92,8 @@ const bytes = (v: View): Uint8Array => {
   const a = v.buffer as Float32Array;
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 };
+/** Bytes per element of a view's array (rows copied as bytes, whatever the dtype). */
+const elemBytes = (v: View): number => (v.buffer as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
 /** Row-major with no gaps (size-1 dims may have any stride). */
 const contiguous = (v: View): boolean => {
   let expected = 1;
@@ -396,9 +398,9 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     if (dim !== 0 || x.shape.length === 0 || out.dtype !== x.dtype || !wide || index.shape.length !== 1 || (index.shape[0]! > 1 && index.strides[0] !== 1) || !contiguous(out) || !contiguous(x)) {
       return jsBackend.routines.indexSelect!(out, x, index, dim);
     }
-    const [size, row] = rowsOf(x), elem = (x.buffer as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+    const [size, row] = rowsOf(x);
     try {
-      addon.indexRows(bytes(out), bytes(x), bytes(index), index.dtype, index.shape[0]!, row, size, elem, Float64Array.of(out.offset, x.offset, index.offset));
+      addon.indexRows(bytes(out), bytes(x), bytes(index), index.dtype, index.shape[0]!, row, size, elemBytes(x), Float64Array.of(out.offset, x.offset, index.offset));
     } catch (e) {
       throw new IndexError('indexSelect', (e as Error).message.replace(/^indexSelect: /, ''));
     }
@@ -412,7 +414,7 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     }
     const n = x.shape[r - 1]!, k = index.shape[r - 1]!, rows = index.shape.slice(0, -1).reduce((a, b) => a * b, 1);
     try {
-      addon.gatherRows(bytes(out), bytes(x), bytes(index), rows, n, k, (x.buffer as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT, dim, Float64Array.of(out.offset, x.offset, index.offset));
+      addon.gatherRows(bytes(out), bytes(x), bytes(index), rows, n, k, elemBytes(x), dim, Float64Array.of(out.offset, x.offset, index.offset));
     } catch (e) {
       throw new IndexError('gather', (e as Error).message.replace(/^gather: /, ''));
     }

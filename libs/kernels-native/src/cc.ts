@@ -75,20 +75,6 @@ static inline float tsr_tanh_f32(float x) {
   float large = 1.0f - 2.0f / (tsr_exp_f32(2.0f * a) + 1.0f);
   return copysignf(a < 0.625f ? small : large, x);
 }
-static inline double tsr_exp_nonpositive_f64(double x) {
-  const double LOG2E = 1.4426950408889634, LN2_HI = 6.9314718036912382e-1, LN2_LO = 1.9082149292705877e-10, ROUND = 6755399441055744.0;
-  x = x < -200.0 ? -200.0 : x;
-  x = x > 0.0 ? 0.0 : x;
-  double shifted = x * LOG2E + ROUND;
-  double n = shifted - ROUND;
-  double r = x - n * LN2_HI - n * LN2_LO;
-  double r2 = r * r, r4 = r2 * r2;
-  double p01 = 1.0 + r, p23 = 1.0 / 2.0 + 1.0 / 6.0 * r, p45 = 1.0 / 24.0 + 1.0 / 120.0 * r;
-  double p67 = 1.0 / 720.0 + 1.0 / 5040.0 * r, p89 = 1.0 / 40320.0 + 1.0 / 362880.0 * r;
-  double p = (p01 + r2 * p23) + r4 * ((p45 + r2 * p67) + r4 * (p89 + r2 * (1.0 / 3628800.0)));
-  int64_t ni = (int64_t)(tsr_bits64(shifted) - tsr_bits64(ROUND));
-  return p * tsr_double(((uint64_t)ni + 1023u) << 52);
-}
 static inline float tsr_erf_f32(float x) {
   float a = fabsf(x);
   a = a < 4.0f ? a : 4.0f;
