@@ -183,6 +183,13 @@ await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
       const single = tsr.explain(() => update([tsr.randn([4], { device })])).programs[0]!.kernels;
       expect(ex.programs.map((p) => p.kernels)).toEqual([c.backend.groupable ? single : 3 * single]);
       for (let j = 0; j < 3; j++) close(await logical(compiled[j]!), await logical(eager[j]!), { tensor: j });
+      // A tensor with a unit dim (a conv weight of one input channel): its ops read it with stride 0
+      // there and write it with the contiguous stride, the same elements: it fuses as any other.
+      const unit = () => { tsr.manualSeed(6); return tsr.randn([4, 1, 3], { device }); };
+      const [u1, u2] = [unit(), unit()];
+      update([u1]);
+      expect(tsr.explain(() => update([u2])).programs.map((p) => p.kernels)).toEqual([single]);
+      close(await logical(u2), await logical(u1), 'unit dim');
       // The second update reads what the first writes (a view of the same memory): two launches, in order.
       const chained = (a: T) => { a.mul_(0.9).add_(a.square().mul(0.1)); const v = a.narrow(0, 1, 3); v.mul_(0.9).add_(v.square().mul(0.1)); };
       const [a1] = make(), [a2] = make();

@@ -12,6 +12,7 @@ import { numel } from '@tessera/ops';
 import type { Storage } from '../storage.js';
 import { conflict } from './group.js';
 import type { StorageView } from './program.js';
+import { sameElements } from './views.js';
 import type { Kernel } from './schedule.js';
 
 type Elementwise = Extract<Kernel, { kind: 'elementwise' }>;
@@ -49,7 +50,7 @@ function fits(r: Routine, k: Elementwise): boolean {
   // as the routine stores that element (WGSL) never reads one another thread has yet to store.
   const onResult = views.filter((v) => v.storage === result);
   if (!k.inputs.some((v) => v.storage === result) || !onResult.every((v) => blockwise(v, k.shape, result))) return false;
-  if (onResult.some((v) => v.offset !== onResult[0]!.offset || v.strides.some((st, d) => st !== onResult[0]!.strides[d]))) return false;
+  if (onResult.some((v) => !sameElements(k.shape, v, onResult[0]!))) return false;
   // The routine's later blocks must not see what the kernel writes (its result in place excepted).
   if ([k.out, ...k.outs].some((v) => v.storage !== result && s.reads.includes(v.storage))) return false;
   return k.backend.fusesEpilogue?.(s.name, result.dtype, k.kernel) ?? false;

@@ -8,7 +8,7 @@
 import { type DType, type Expr, ir, topoSort } from '@tessera/ops';
 import type { Backend, ElementwiseKernel } from '../backend.js';
 import type { ElementwiseStep, StorageView } from './program.js';
-import { composeView, mapDims } from './views.js';
+import { composeView, mapDims, sameElements } from './views.js';
 
 /**
  * An elementwise kernel being built: its expression reads `leaves[i]` as input(i) and params p0,
@@ -53,12 +53,11 @@ export function fromStep(s: ElementwiseStep, at: number): FusedKernel {
   return { backend: s.backend, shape: s.shape, out: s.out, expr, extra: [], leaves: s.inputs.slice(), params: s.params.slice(), paramRefs: s.params.map((_, j) => [at, j] as const) };
 }
 
-const sameView = (a: StorageView, b: StorageView): boolean =>
-  a.storage === b.storage && a.offset === b.offset && a.strides.length === b.strides.length && a.strides.every((s, i) => s === b.strides[i]);
+const sameView = (shape: readonly number[], a: StorageView, b: StorageView): boolean => a.storage === b.storage && sameElements(shape, a, b);
 
 /** Adds a leaf (or finds the same one) and returns its input index. */
 function leafIndex(k: FusedKernel, v: StorageView): number {
-  const i = k.leaves.findIndex((l) => sameView(l, v));
+  const i = k.leaves.findIndex((l) => sameView(k.shape, l, v));
   if (i >= 0) return i;
   k.leaves.push(v);
   return k.leaves.length - 1;
@@ -148,7 +147,7 @@ export function inline(producer: FusedKernel, consumer: FusedKernel, reads: Read
   // this pass holds in registers, while memory there is not yet written. (The scheduler lets a pass
   // read a storage it writes only where it writes it, so each is the very element stored.)
   const stored = [...producer.extra.map((e) => e.out), ...(store ? [producer.out] : [])];
-  const fromProducer = old.map((v, i) => (reads.has(i) ? -1 : stored.findIndex((w) => w.storage === v.storage && sameView(w, v))));
+  const fromProducer = old.map((v, i) => (reads.has(i) ? -1 : stored.findIndex((w) => sameView(consumer.shape, w, v))));
   const ownIndex = old.map((v, i) => (reads.has(i) || fromProducer[i]! >= 0 ? -1 : leafIndex(consumer, v)));
   const base = consumer.params.length;
   consumer.params.push(...producer.params);
@@ -176,7 +175,7 @@ export function inline(producer: FusedKernel, consumer: FusedKernel, reads: Read
   consumer.expr = rewrite(consumer.expr);
   for (const e of consumer.extra) e.expr = rewrite(e.expr);
   // A store the consumer's own result or further results write over (the same elements, later) is dropped.
-  const overwritten = (v: StorageView) => [consumer.out, ...consumer.extra.map((e) => e.out)].some((w) => sameView(w, v));
+  const overwritten = (v: StorageView) => [consumer.out, ...consumer.extra.map((e) => e.out)].some((w) => sameView(consumer.shape, w, v));
   consumer.extra.unshift(...[...carried, ...(store ? [{ out: producer.out, expr: renamed }] : [])].filter((e) => !overwritten(e.out)));
 }
 

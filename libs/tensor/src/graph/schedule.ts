@@ -10,6 +10,7 @@ import type { Backend, ElementwiseKernel, ReduceKernel } from '../backend.js';
 import type { Storage } from '../storage.js';
 import { type MemoryPlan, execute, memoryPlan } from './execute.js';
 import { type FusedKernel, fromStep, inline, opCount, readThrough, toKernel } from './fuse.js';
+import { sameElements } from './views.js';
 import { type ElementwiseStep, type Program, type ReduceStep, type RoutineStep, type StorageView, readsOf, setRunner, writesOf } from './program.js';
 import { type Plan, Signature, type SignatureNumbers, instantiate, planOf, sameSignature } from './plan.js';
 import { loadPlan, storePlan } from './disk-cache.js';
@@ -95,20 +96,18 @@ const RECOMPUTE_OPS = 12;
 const MAX_INPUTS = 16;
 
 const sameShape = (a: FusedKernel, b: FusedKernel): boolean => a.shape.length === b.shape.length && a.shape.every((d, j) => d === b.shape[j]);
-const sameView = (a: StorageView, b: StorageView): boolean =>
-  a.offset === b.offset && a.strides.length === b.strides.length && a.strides.every((v, d) => v === b.strides[d]);
 
 /** The views a consumer writes once a producer is fused in (and stored, with `store`). */
 const written = (consumer: FusedKernel, producer: FusedKernel, store: boolean): StorageView[] =>
   [consumer.out, ...consumer.extra.map((e) => e.out), ...producer.extra.map((e) => e.out), ...(store ? [producer.out] : [])];
 
 /**
- * Whether one elementwise pass may read `reads` while writing `writes`: element by element, each
- * read of a written storage must be of the element being written there, and two writes to one
- * storage must be the same view.
+ * Whether one elementwise pass over `shape` may read `reads` while writing `writes`: element by
+ * element, each read of a written storage must be of the element being written there, and two
+ * writes to one storage must address the same elements.
  */
-const onePass = (writes: readonly StorageView[], reads: readonly StorageView[]): boolean =>
-  [...reads, ...writes].every((r) => writes.every((w) => w.storage !== r.storage || sameView(r, w)));
+const onePass = (shape: readonly number[], writes: readonly StorageView[], reads: readonly StorageView[]): boolean =>
+  [...reads, ...writes].every((r) => writes.every((w) => w.storage !== r.storage || sameElements(shape, r, w)));
 
 const isContiguousWrite = (s: ElementwiseStep): boolean => {
   const c = contiguousStrides(s.shape);
@@ -167,7 +166,7 @@ export function schedule(p: Program): Kernel[] {
         if (kc.leaves[at]!.storage !== out) continue;
         // Further results the producer carries are stored in its own index space: only where the
         // consumer's is the same and it reads the value where it was written.
-        if (k.extra.length && !(sameShape(k, kc) && sameView(kc.leaves[at]!, k.out))) return false;
+        if (k.extra.length && !(sameShape(k, kc) && sameElements(k.shape, kc.leaves[at]!, k.out))) return false;
         const shape = kc.shape;
         const views = readThrough(k, kc, at);
         if (!views) return false;
@@ -177,7 +176,7 @@ export function schedule(p: Program): Kernel[] {
       }
       // The producer moves to the consumer.
       if (!movable(k, i, c)) return false;
-      if (!onePass(written(kc, k, false), [...kc.leaves.filter((_, at) => !reads.has(at)), ...[...reads.values()].flat()])) return false;
+      if (!onePass(kc.shape, written(kc, k, false), [...kc.leaves.filter((_, at) => !reads.has(at)), ...[...reads.values()].flat()])) return false;
       if (!fits(kc, kc.leaves.length - reads.size + k.leaves.length * reads.size, 1 + kc.extra.length + k.extra.length)) return false;
       plans.push([kc, reads]);
     }
@@ -203,14 +202,14 @@ export function schedule(p: Program): Kernel[] {
     for (let at = 0; at < kc.leaves.length; at++) {
       const l = kc.leaves[at]!;
       if (l.storage !== out) continue;
-      if (!sameView(l, k.out)) return;
+      if (!sameElements(k.shape, l, k.out)) return;
       reads.set(at, k.leaves);
     }
     if (writtenBetween(out, i, c) || !movable(k, i, c)) return;
     // Written again by c itself (an in-place chain): the value is then c's input only, not stored.
     const overwritten = kc.out.storage === out;
-    if (overwritten && !sameView(kc.out, k.out)) return;
-    if (!onePass(written(kc, k, !overwritten), [...kc.leaves.filter((_, at) => !reads.has(at)), ...k.leaves])) return;
+    if (overwritten && !sameElements(k.shape, kc.out, k.out)) return;
+    if (!onePass(kc.shape, written(kc, k, !overwritten), [...kc.leaves.filter((_, at) => !reads.has(at)), ...k.leaves])) return;
     if (!fits(kc, kc.leaves.length - reads.size + k.leaves.length, 1 + kc.extra.length + k.extra.length + (overwritten ? 0 : 1))) return;
     inline(k, kc, reads, !overwritten);
     removed.add(i);

@@ -11,6 +11,14 @@ import { contiguousStrides } from '@tessera/ops';
 export interface Strided { readonly strides: readonly number[]; readonly offset: number }
 
 /**
+ * Whether views a and b, over launch shape `shape`, address the same elements: the same offset and
+ * the same stride wherever a dim has more than one index (a unit dim's stride is never used, and
+ * the views ops leave it as they find it: 0 for a broadcast, the contiguous stride for a fresh tensor).
+ */
+export const sameElements = (shape: readonly number[], a: Strided, b: Strided): boolean =>
+  a.offset === b.offset && a.strides.length === shape.length && b.strides.length === shape.length && shape.every((n, d) => n === 1 || a.strides[d] === b.strides[d]);
+
+/**
  * How `read` (a view over consumer shape `q` of a contiguous array of shape `s`) maps each consumer
  * dim onto the producer's dims: per consumer dim, the producer dim and step (or none for size-1
  * and broadcast dims), and the producer coordinates of the first element; undefined when a dim
