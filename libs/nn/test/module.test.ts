@@ -88,6 +88,20 @@ describe('layers', () => {
     expect(conv.forward(img).tolistSync()).toEqual(img.conv2d(conv.weight, conv.bias, { padding: 1, stride: 2 }).tolistSync());
   });
 
+  it('Linear\'s weight gradient is contiguous, as PyTorch\'s, and is gᵀx; a transposed left operand\'s gradient keeps its layout too', () => {
+    const lin = new nn.Linear(6, 4);
+    const x = tsr.randn([5, 6]), g = tsr.randn([5, 4]);
+    lin.forward(x).backward(g);
+    const gw = lin.weight.grad!;
+    expect(gw.isContiguous()).toBe(true);
+    expect(gw.tolistSync()).toEqual(g.t().matmul(x).tolistSync());
+    // a = p.t() with p [3, 5] contiguous: a's gradient comes in a's (column-major) layout, p's contiguous.
+    const p = tsr.randn([3, 5], { requiresGrad: true }), b = tsr.randn([3, 2]), h = tsr.randn([5, 2]);
+    p.t().matmul(b).backward(h);
+    expect(p.grad!.isContiguous()).toBe(true);
+    expect(p.grad!.tolistSync()).toEqual(b.matmul(h.t()).tolistSync());
+  });
+
   it('BatchNorm normalises with batch statistics in training and running ones in eval', () => {
     const bn = new nn.BatchNorm(3, { momentum: 0.5 });
     const x = tsr.randn([16, 3, 2, 2]).mul(3).add(5);

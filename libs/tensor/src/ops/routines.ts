@@ -51,6 +51,10 @@ function launch<K extends keyof Kernels>(backend: Backend, name: K, writes: read
   recordStep({ kind: 'routine', backend, name, writes: storages(writes), reads: storages([...reads, ...writes]), run: (e) => call(kernel, e), ...(takesEpilogue ? { takesEpilogue } : {}) });
 }
 
+/** Whether t is a matrix stored column by column (the transpose of a contiguous one) and not also row by row. */
+const columnMajor = (t: Tensor): boolean =>
+  t.ndim === 2 && t.shape[0]! > 1 && t.shape[1]! > 1 && t.strides[0] === 1 && t.strides[1] === t.shape[0];
+
 /**
  * torch.matmul: matrix product over the last two dims, batch dims broadcast. A 1-D `a` is a row and a
  * 1-D `b` a column, that dim dropped from the result; `[..., m, k] @ [k, n]` runs as one product. Both
@@ -81,8 +85,11 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     // Restore the matrix dims torch.matmul dropped for 1-D operands; the engine sums batch broadcasts.
     const g2 = b.ndim === 1 ? (a.ndim === 1 ? g.unsqueeze(-1).unsqueeze(-2) : g.unsqueeze(-1)) : a.ndim === 1 ? g.unsqueeze(-2) : g;
     const A = a.ndim === 1 ? a.unsqueeze(0) : a, B = b.ndim === 1 ? b.unsqueeze(1) : b;
-    const ga = a.requiresGrad ? matmul(g2, B.transpose(-1, -2)) : undefined;
-    const gb = b.requiresGrad ? matmul(A.transpose(-1, -2), g2) : undefined;
+    // An operand that is a transposed matrix (Linear's weight.t()) gets its gradient in the same
+    // layout, computed as the transposed product, as PyTorch's mm backward does: the weight's own
+    // gradient is then contiguous, and whatever reads it (the optimizer) walks it in order.
+    const ga = a.requiresGrad ? (columnMajor(A) ? matmul(B, g2.transpose(-1, -2)).transpose(-1, -2) : matmul(g2, B.transpose(-1, -2))) : undefined;
+    const gb = b.requiresGrad ? (columnMajor(B) ? matmul(g2.transpose(-1, -2), A).transpose(-1, -2) : matmul(A.transpose(-1, -2), g2)) : undefined;
     return [ga && a.ndim === 1 ? ga.squeeze(-2) : ga, gb && b.ndim === 1 ? gb.squeeze(-1) : gb];
   });
 }
