@@ -299,6 +299,28 @@ await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
       // (Compiling the C of a dozen fused kernels, and float64 references, take seconds on a loaded CI machine.)
     }, 60_000);
 
+    it("a convolution runs the ReLU after it, and max pooling's gradient the ReLU's gradient, in its launch where the backend fuses their epilogues", async () => {
+      tsr.manualSeed(10);
+      const [img, cw, cb] = [tsr.randn([6, 3, 9, 9], { device }), tsr.randn([5, 3, 3, 3], { device }), tsr.randn([5], { device })];
+      const gy = tsr.randn([6, 5, 4, 4], { device });
+      // Whether this backend takes an epilogue of each routine (asked of a ReLU's kernel, as the scheduler asks of the real one).
+      const relu: tsr.ElementwiseKernel = { id: 'fused:test-relu', expr: tsr.ops.ir.max(tsr.ops.ir.input(0, 'float32'), tsr.ops.ir.constant(0, 'float32')), inputs: ['float32'], out: 'float32', params: [] };
+      const takes = (routine: string) => c.backend.fusesEpilogue?.(routine, 'float32', relu) ?? false;
+      const conv = () => img.conv2d(cw, cb, { padding: 1 }).relu();
+      const act = tsr.randn([6, 5, 8, 8], { device });
+      // relu, pooling (with indices), then the pooling's gradient with the ReLU's gradient as its epilogue.
+      const poolGrad = () => { const t = act.detach().requiresGrad_(); return tsr.grad(t.relu().maxPool2d({ kernelSize: 2 }), t, { gradOutputs: gy })[0]!; };
+      // [name, the function, its routine, its kernels where that routine's epilogues fuse]
+      const cases: [string, () => T, string, number][] = [['conv2d, bias and ReLU', conv, 'conv2d', 1], ["max pooling's gradient through a ReLU", poolGrad, 'maxPool2dBackward', 3]];
+      for (const [name, f, routine, fused] of cases) {
+        const ex = tsr.explain(f);
+        expect(ex.programs.length, name).toBe(1);
+        if (takes(routine)) expect(ex.programs[0]!.kernels, name).toBe(fused);
+        else expect(ex.programs[0]!.kernels, name).toBeGreaterThan(fused);
+        close(await logical(ex.result), await logical(f()), name);
+      }
+    }, 60_000);
+
     it('an elementwise chain runs as one kernel, and reads inside the call are reported as breaks', async () => {
       const x = tsr.randn([4, 6], { device }), b = tsr.randn([6], { device });
       const chain = (t: T) => t.add(b).mul(0.5).tanh().add(1).mul(t);

@@ -598,18 +598,33 @@ fn conv_plan(op: &str, plan: &[f64]) -> Result<conv::Plan> {
     conv::Plan::from(plan).ok_or_else(|| Error::from_reason(format!("{op}: invalid plan (16 non-negative integers; strides, dilations and groups >= 1; groups dividing the channels; windows inside the padded input)")))
 }
 
-/// conv2d on contiguous float32/float64 operands; `plan` and `offsets` (x, w, bias, out) as packed by the JS side.
+/// conv2d on contiguous float32/float64 operands; `plan` and `offsets` (x, w, bias, out) as packed by
+/// the JS side. With an epilogue (see matmulEpilogue), it runs over the result right after it, in
+/// this call, while the result is in cache (compile's epilogue fusion: a ReLU after the convolution).
 #[napi(js_name = "conv2d")]
-pub fn conv2d(dtype: String, x: Uint8ArraySlice, w: Uint8ArraySlice, bias: Option<Uint8ArraySlice>, mut out: Uint8ArraySlice, plan: Float64ArraySlice, offsets: Float64ArraySlice) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(
+    dtype: String, x: Uint8ArraySlice, w: Uint8ArraySlice, bias: Option<Uint8ArraySlice>, mut out: Uint8ArraySlice, plan: Float64ArraySlice, offsets: Float64ArraySlice,
+    compiled: Option<i32>, launch: Option<Float64ArraySlice>, used: Option<u32>, outs: Option<Vec<TypedArray>>, leaves: Option<Vec<TypedArray>>,
+) -> Result<()> {
     let p = conv_plan("conv2d", &plan)?;
     let o = offsets_of("conv2d", &offsets, 4)?;
+    let epilogue = epilogue_args("conv2d", compiled, launch, used, outs, leaves)?;
+    let total = p.n * p.o * p.oh * p.ow;
     let out_bytes = unsafe { out.as_mut() };
     by_float!("conv2d", dtype, T => {
         let xs = slice_of::<T>("conv2d x", &x, o(0), p.n * p.image())?;
         let ws = slice_of::<T>("conv2d weight", &w, o(1), p.o * (p.c / p.groups) * p.kh * p.kw)?;
         let bs = match &bias { Some(b) => Some(slice_of::<T>("conv2d bias", b, o(2), p.o)?), None => None };
-        let os = slice_of_mut::<T>("conv2d out", out_bytes, o(3), p.n * p.o * p.oh * p.ow)?;
-        conv::conv2d::<T>(xs, ws, bs, os, &p);
+        let os = slice_of_mut::<T>("conv2d out", out_bytes, o(3), total)?;
+        match epilogue {
+            // Checked before the convolution runs: a malformed epilogue writes nothing.
+            Some(args) => with_epilogue("conv2d epilogue", total, args, |e| {
+                conv::conv2d::<T>(xs, ws, bs, os, &p);
+                e.run(0, e.shape[0]).map_err(Error::from_reason)
+            })?,
+            None => conv::conv2d::<T>(xs, ws, bs, os, &p),
+        }
     });
     Ok(())
 }
@@ -671,18 +686,30 @@ pub fn pool2d(dtype: String, x: Uint8ArraySlice, mut out: Uint8ArraySlice, indic
 
 /// Max pooling's input gradient: gx [planes, h*w] = each window's gradient at its maximum's flat
 /// position (`indices`, int64, as pool2d wrote them), zero elsewhere; contiguous operands, float32 or
-/// float64; `offsets`: gx, grad, indices. An index outside its plane is an error.
+/// float64; `offsets`: gx, grad, indices. An index outside its plane is an error. With an epilogue
+/// (see conv2d), it runs over gx right after (a ReLU's gradient before the pooling).
 #[napi(js_name = "maxPool2dBackward")]
 #[allow(clippy::too_many_arguments)]
-pub fn max_pool2d_backward(dtype: String, mut gx: Uint8ArraySlice, grad: Uint8ArraySlice, indices: Uint8ArraySlice, planes: u32, hw: u32, l: u32, offsets: Float64ArraySlice) -> Result<()> {
+pub fn max_pool2d_backward(
+    dtype: String, mut gx: Uint8ArraySlice, grad: Uint8ArraySlice, indices: Uint8ArraySlice, planes: u32, hw: u32, l: u32, offsets: Float64ArraySlice,
+    compiled: Option<i32>, launch: Option<Float64ArraySlice>, used: Option<u32>, outs: Option<Vec<TypedArray>>, leaves: Option<Vec<TypedArray>>,
+) -> Result<()> {
     let o = offsets_of("maxPool2dBackward", &offsets, 3)?;
     let (planes, hw, l) = (planes as usize, hw as usize, l as usize);
+    let epilogue = epilogue_args("maxPool2dBackward", compiled, launch, used, outs, leaves)?;
     let gx_bytes = unsafe { gx.as_mut() };
     let is = slice_of::<i64>("maxPool2dBackward indices", &indices, o(2), planes * l)?;
     by_float!("maxPool2dBackward", dtype, T => {
         let gxs = slice_of_mut::<T>("maxPool2dBackward gx", gx_bytes, o(0), planes * hw)?;
         let gs = slice_of::<T>("maxPool2dBackward grad", &grad, o(1), planes * l)?;
-        pool::max_pool_backward::<T>(gxs, gs, is, hw, l).map_err(|e| Error::from_reason(format!("maxPool2dBackward: {e}")))?;
+        let run = |gxs: &mut [T]| pool::max_pool_backward::<T>(gxs, gs, is, hw, l).map_err(|e| Error::from_reason(format!("maxPool2dBackward: {e}")));
+        match epilogue {
+            Some(args) => with_epilogue("maxPool2dBackward epilogue", planes * hw, args, |e| {
+                run(gxs)?;
+                e.run(0, e.shape[0]).map_err(Error::from_reason)
+            })?,
+            None => run(gxs)?,
+        }
     });
     Ok(())
 }

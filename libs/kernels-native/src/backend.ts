@@ -31,7 +31,7 @@ interface Addon {
   tuneHostAllocator(): boolean;
   joinThreadPool(): boolean;
   reduce(kernel: number, launch: Float64Array, used: number, x: Storage, out: Storage): void;
-  conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array): void;
+  conv2d(dtype: string, x: Uint8Array, w: Uint8Array, bias: Uint8Array | undefined, out: Uint8Array, plan: Float64Array, offsets: Float64Array, ...epilogue: EpilogueArgs | []): void;
   conv2dBackward(dtype: string, grad: Uint8Array, x: Uint8Array, w: Uint8Array, gx: Uint8Array | undefined, gw: Uint8Array | undefined, gb: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array): void;
   unfold(dtype: string, src: Uint8Array, dst: Uint8Array, plan: Float64Array, offsets: Float64Array, adjoint: boolean): void;
   pool2d(dtype: string, x: Uint8Array, out: Uint8Array, indices: Uint8Array | undefined, plan: Float64Array, offsets: Float64Array, max: boolean, countIncludePad: boolean): void;
@@ -41,7 +41,7 @@ interface Addon {
     ...epilogue: EpilogueArgs): void;
   softmaxBackwardRows(dtype: string, gx: Uint8Array, grad: Uint8Array, y: Uint8Array, rows: number, n: number, offsets: Float64Array, log: boolean, ...epilogue: EpilogueArgs | []): void;
   layerNormBackwardRows(dtype: string, gx: Uint8Array | undefined, gw: Uint8Array | undefined, gb: Uint8Array | undefined, grad: Uint8Array, x: Uint8Array, weight: Uint8Array | undefined, rows: number, n: number, offsets: Float64Array, eps: number, ...epilogue: EpilogueArgs | []): void;
-  maxPool2dBackward(dtype: string, gx: Uint8Array, grad: Uint8Array, indices: Uint8Array, planes: number, hw: number, l: number, offsets: Float64Array): void;
+  maxPool2dBackward(dtype: string, gx: Uint8Array, grad: Uint8Array, indices: Uint8Array, planes: number, hw: number, l: number, offsets: Float64Array, ...epilogue: EpilogueArgs | []): void;
   scatterAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, n: number, k: number, offsets: Float64Array): void;
   indexRows(out: Uint8Array, x: Uint8Array, index: Uint8Array, indexDtype: string, rows: number, row: number, size: number, elem: number, offsets: Float64Array): void;
   indexAddRows(dtype: string, out: Uint8Array, index: Uint8Array, src: Uint8Array, rows: number, row: number, size: number, offsets: Float64Array): void;
@@ -270,12 +270,14 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
 
   /**
    * Epilogues: matmul, softmaxBackward and layerNormBackward run fused kernels over their float
-   * results as they complete blocks of rows (rust/lib.rs rows_then_epilogue). Where the routine
-   * itself falls back to its JS kernel (a layout or dtype mix the addon does not take, which compiled
-   * steps do not produce), the epilogue runs right after it instead.
+   * results as they complete blocks of rows (rust/lib.rs rows_then_epilogue); conv2d and max
+   * pooling's gradient over their whole result right after computing it, in the same call (a ReLU
+   * and its gradient around a convolution). Where the routine itself falls back to its JS kernel (a
+   * layout or dtype mix the addon does not take, which compiled steps do not produce), the epilogue
+   * runs right after it instead.
    */
   const fusesEpilogue = (routine: string, dtype: DType, k: ElementwiseKernel): boolean =>
-    ['matmul', 'softmaxBackward', 'layerNormBackward'].includes(routine) && (dtype === 'float32' || dtype === 'float64') && bytecodeOf(k) !== undefined;
+    ['matmul', 'softmaxBackward', 'layerNormBackward', 'conv2d', 'maxPool2dBackward'].includes(routine) && (dtype === 'float32' || dtype === 'float64') && bytecodeOf(k) !== undefined;
   /** Epilogue e's program and launch, packed as for `fused`, with its arrays. */
   function epilogueArgs(e: Epilogue): EpilogueArgs {
     const code = bytecodeOf(e.kernel)!;
@@ -289,9 +291,10 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
   const thenEpilogue = (e: Epilogue | undefined): void => { if (e) elementwise(e.kernel, e.launch); };
 
   // The routines receive contiguous operands (the dispatcher's contract for conv2d/unfold/fold).
-  function conv2d(out: View, x: View, w: View, bias: View | undefined, p: Conv2dPlan): void {
-    if (!floating(out, x, w, bias)) return jsBackend.routines.conv2d!(out, x, w, bias, p);
-    addon.conv2d(out.dtype, bytes(x), bytes(w), bias && bytes(bias), bytes(out), packPlan(p), Float64Array.of(x.offset, w.offset, bias?.offset ?? 0, out.offset));
+  function conv2d(out: View, x: View, w: View, bias: View | undefined, p: Conv2dPlan, epilogue?: Epilogue): void {
+    if (!floating(out, x, w, bias)) { jsBackend.routines.conv2d!(out, x, w, bias, p); thenEpilogue(epilogue); return; }
+    addon.conv2d(out.dtype, bytes(x), bytes(w), bias && bytes(bias), bytes(out), packPlan(p), Float64Array.of(x.offset, w.offset, bias?.offset ?? 0, out.offset),
+      ...(epilogue ? epilogueArgs(epilogue) : []));
   }
   /** float32/float64 operands of one dtype; anything else is left to the composed gradient. */
   function conv2dBackward(gx: View | undefined, gw: View | undefined, gb: View | undefined, grad: View, x: View, w: View, p: Conv2dPlan): boolean {
@@ -354,9 +357,10 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     addon.pool2d(out.dtype, bytes(x), bytes(out), indices && bytes(indices), plan, Float64Array.of(x.offset, out.offset, indices?.offset ?? 0), mode === 'max', countIncludePad);
   }
 
-  function maxPool2dBackward(gx: View, grad: View, indices: View, p: Pool2dPlan): boolean {
+  function maxPool2dBackward(gx: View, grad: View, indices: View, p: Pool2dPlan, epilogue?: Epilogue): boolean {
     if (!floating(gx, grad) || gx.dtype !== grad.dtype || indices.dtype !== 'int64' || ![gx, grad, indices].every(contiguous)) return false;
-    addon.maxPool2dBackward(grad.dtype, bytes(gx), bytes(grad), bytes(indices), p.planes, p.h * p.w, p.oh * p.ow, Float64Array.of(gx.offset, grad.offset, indices.offset));
+    addon.maxPool2dBackward(grad.dtype, bytes(gx), bytes(grad), bytes(indices), p.planes, p.h * p.w, p.oh * p.ow, Float64Array.of(gx.offset, grad.offset, indices.offset),
+      ...(epilogue ? epilogueArgs(epilogue) : []));
     return true;
   }
 

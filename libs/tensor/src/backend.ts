@@ -198,8 +198,11 @@ export interface RoutineKernels {
   scatterAdd(out: View, index: View, src: View, dim: number): void;
   /** torch.index_select: out = x with dim `dim` replaced by the rows a 1-D index picks (int64 or int32). */
   indexSelect(out: View, x: View, index: View, dim: number): void;
-  /** x, weight contiguous; bias contiguous or undefined. */
-  conv2d(out: View, x: View, weight: View, bias: View | undefined, plan: Conv2dPlan): void;
+  /**
+   * x, weight contiguous; bias contiguous or undefined; out contiguous, written whole. `epilogue`
+   * (where fusesEpilogue said so) runs over out once it is computed, in the same launch.
+   */
+  conv2d(out: View, x: View, weight: View, bias: View | undefined, plan: Conv2dPlan, epilogue?: Epilogue): void;
   /**
    * conv2d's gradients from grad [N, O, OH, OW] (all operands contiguous): any of gx [N, C, H, W],
    * gw [O, C/groups, kh, kw] and gb [O], each overwritten, as PyTorch's convolution_backward. Optional: without
@@ -214,9 +217,10 @@ export interface RoutineKernels {
   /**
    * Max pooling's input gradient: gx (contiguous, like the input) = each window's gradient at its
    * maximum (`indices` as pool2d wrote them), zero elsewhere. Optional, as conv2dBackward; false
-   * where it does not take the operands.
+   * where it does not take the operands. `epilogue` (where fusesEpilogue said so) runs over gx once
+   * it is computed, in the same launch.
    */
-  maxPool2dBackward?(gx: View, grad: View, indices: View, plan: Pool2dPlan): boolean;
+  maxPool2dBackward?(gx: View, grad: View, indices: View, plan: Pool2dPlan, epilogue?: Epilogue): boolean;
   /** x contiguous; for max pooling, `indices` (int64, like out) receives each maximum's flat position in its plane. */
   pool2d(out: View, x: View, plan: Pool2dPlan, mode: 'max' | 'avg', countIncludePad: boolean, indices?: View): void;
 }

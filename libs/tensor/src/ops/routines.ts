@@ -348,7 +348,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opt: Conv2dOpti
   } else if (out.numel > 0) {
     untracked(() => {
       const [xc, wc, bc] = [x.contiguous(), weight.contiguous(), bias?.contiguous()];
-      launch(backend, 'conv2d', [out], [xc, wc, bc], (k) => k(out, xc, wc, bc, p));
+      // The result is fresh and contiguous, written whole: a compiled step may fuse an epilogue into it (a ReLU).
+      launch(backend, 'conv2d', [out], [xc, wc, bc], (k, e) => k(out, xc, wc, bc, p, e), true);
     });
   }
   return record('conv2d', [x, weight, bias], out, (g) => {
@@ -404,7 +405,7 @@ const sameFloat = (ts: readonly (Tensor | undefined)[]): boolean => {
  * the deferred program, where it must take them (the caller checked the operands' form beforehand,
  * and a refusal then is an error, not a silent wrong result).
  */
-function refusable(backend: Backend, name: string, writes: readonly (Tensor | undefined)[], reads: readonly Tensor[], call: () => boolean): boolean {
+function refusable(backend: Backend, name: string, writes: readonly (Tensor | undefined)[], reads: readonly Tensor[], call: (epilogue?: Epilogue) => boolean, takesEpilogue = false): boolean {
   if (!deferring()) {
     countLaunch(name);
     return call();
@@ -412,7 +413,8 @@ function refusable(backend: Backend, name: string, writes: readonly (Tensor | un
   const storages = (ts: readonly (Tensor | undefined)[]) => ts.filter((t): t is Tensor => t !== undefined).map((t) => t.storage);
   recordStep({
     kind: 'routine', backend, name, writes: storages(writes), reads: storages([...reads, ...writes]),
-    run: () => { if (!call()) throw new Error(`${name}: backend '${backend.name}' refused operands of a form it takes (an internal error)`); },
+    run: (e) => { if (!call(e)) throw new Error(`${name}: backend '${backend.name}' refused operands of a form it takes (an internal error)`); },
+    ...(takesEpilogue ? { takesEpilogue } : {}),
   });
   return true;
 }
@@ -491,7 +493,8 @@ function maxPoolGrad(x: Tensor, g: Tensor, indices: Tensor, p: Pool2dPlan): Tens
   const backend = g.storage.backend, kernel = backend.routines.maxPool2dBackward;
   if (kernel && !gradWanted([g]) && (!deferring() || (sameFloat([g]) && indices.dtype === 'int64' && indices.isContiguous()))) {
     const gx = Tensor.empty(backend, x.shape, g.dtype);
-    if (untracked(() => { const gc = g.contiguous(); return refusable(backend, 'maxPool2dBackward', [gx], [gc, indices], () => kernel.call(backend.routines, gx, gc, indices, p)); })) return gx;
+    // gx is fresh and contiguous, written whole: a compiled step may fuse an epilogue into it (a ReLU's gradient).
+    if (untracked(() => { const gc = g.contiguous(); return refusable(backend, 'maxPool2dBackward', [gx], [gc, indices], (e) => kernel.call(backend.routines, gx, gc, indices, p, e), true); })) return gx;
     gx.dispose();
   }
   const zeros = zerosOf(x, g).reshape(p.planes, p.h * p.w);
