@@ -87,7 +87,14 @@ impl<'a> Block<'a> {
         self.at += n;
         Ok(s)
     }
-    fn count(&mut self) -> Result<usize> { Ok(self.dims(1)?[0]) }
+    /// The next value as a dim (one value: no Packed built, whose 32 slots a launch would copy about).
+    fn count(&mut self) -> Result<usize> {
+        let x = self.take(1)?[0];
+        if x < 0.0 { return Err(Error::from_reason(format!("{}: negative dim", self.what))); }
+        Ok(x as usize)
+    }
+    /// The next value as an offset or stride.
+    fn int(&mut self) -> Result<isize> { Ok(self.take(1)?[0] as isize) }
     /// The rest: the kernel's scalar params, which must be exactly as many as it reads (a short list
     /// would be an out-of-bounds read in the kernel, which aborts the process).
     fn params(&self, table: &[u8], kernel: u32) -> Result<&'a [f64]> {
@@ -155,7 +162,7 @@ fn read_program(block: &mut Block) -> Result<FusedProgram> {
 /// program's constants followed by the launch's params, its shape, and each leaf's then each
 /// output's data pointer, dtype and strides. The arrays stay with the caller, which keeps them alive
 /// while the launch runs.
-struct FusedLaunch { consts: Vec<f64>, shape: Packed<usize>, views: Vec<(Ptr, i32)>, strides: Vec<Packed<isize>>, leaves: usize }
+struct FusedLaunch { consts: Vec<f64>, shape: Packed<usize>, views: Vec<(Ptr, i32)>, strides: Vec<isize>, leaves: usize }
 
 /// A view's data pointer, shared by the threads of a horizontal group (each launch of a group writes
 /// its own outputs: compile's group.ts groups only launches that do not touch each other's).
@@ -194,27 +201,29 @@ impl FusedLaunch {
                 | (interp::I32, TypedArrayType::Int32) | (interp::I64, TypedArrayType::BigInt64));
             if fits { Ok(()) } else { Err(Error::from_reason(format!("fused: a {:?} array for dtype {d}", t.typed_array_type))) }
         };
-        let mut strides = Vec::with_capacity(nleaves + nouts);
+        // Every view's strides one after another (rank each): one allocation for the launch.
+        let mut strides = Vec::with_capacity((nleaves + nouts) * rank);
         let mut metas = Vec::with_capacity(nleaves + nouts);
         for _ in 0..nleaves + nouts {
             let d = block.count()?;
-            let off = block.ints(1)?[0];
-            strides.push(block.ints(rank)?);
+            let off = block.int()?;
+            strides.extend(block.take(rank)?.iter().map(|&x| x as isize));
             metas.push((d, off));
         }
+        let strides_of = |k: usize| &strides[k * rank..(k + 1) * rank];
         let mut views = Vec::with_capacity(nleaves + nouts);
         for (k, t) in leaves.iter().enumerate() {
             let (d, off) = metas[k];
             kinds(t, d)?;
             let data: &[u8] = &t.arraybuffer;
-            check("fused leaf", data.len(), elem(d)?, off, &shape, &strides[k])?;
+            check("fused leaf", data.len(), elem(d)?, off, &shape, strides_of(k))?;
             views.push((Ptr((data.as_ptr() as *mut u8).wrapping_offset(off * elem(d)? as isize)), d as i32));
         }
         for (j, t) in outs.iter_mut().enumerate() {
             let (d, off) = metas[nleaves + j];
             kinds(t, d)?;
             let bytes = bytes_mut(t);
-            check("fused out", bytes.len(), elem(d)?, off, &shape, &strides[nleaves + j])?;
+            check("fused out", bytes.len(), elem(d)?, off, &shape, strides_of(nleaves + j))?;
             views.push((Ptr(bytes.as_mut_ptr().wrapping_offset(off * elem(d)? as isize)), d as i32));
         }
         Ok(FusedLaunch { consts, shape, views, strides, leaves: nleaves })
@@ -226,7 +235,8 @@ impl FusedLaunch {
     /// Calls `go` with the program (with this launch's constants), the shape, the leaves and the outputs.
     fn run<R>(&self, fp: &FusedProgram, go: impl FnOnce(&interp::Program, bool, &[usize], &[interp::View], &[interp::View]) -> R) -> R {
         let program = interp::Program { code: &fp.code, consts: &self.consts, regs: fp.regs };
-        let views: Vec<interp::View> = self.views.iter().zip(&self.strides).map(|(&(p, d), st)| interp::View { ptr: p.0, dtype: d, strides: st }).collect();
+        let rank = self.shape.len();
+        let views: Vec<interp::View> = self.views.iter().enumerate().map(|(k, &(p, d))| interp::View { ptr: p.0, dtype: d, strides: &self.strides[k * rank..(k + 1) * rank] }).collect();
         let (leaves, outs) = views.split_at(self.leaves);
         go(&program, fp.wide, &self.shape, leaves, outs)
     }
