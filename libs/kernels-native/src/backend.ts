@@ -110,6 +110,24 @@ const contiguous = (v: View): boolean => {
   return true;
 };
 
+/**
+ * What a compiled fused kernel assumes of its views (cc.ts signatureOf: each view's dtype and whether
+ * its last dim steps by 0, 1 or more) as one number, a digit of 3 * 6 per view: found per launch
+ * without building the signature's string. Past 12 views, beyond exact integers, the string.
+ */
+function viewKey(views: readonly View[], rank: number): number | string {
+  const digit = (v: View): number | undefined => {
+    const step = rank === 0 ? 0 : v.strides[rank - 1]!, code = DTYPE_CODE[v.dtype];
+    return code === undefined ? undefined : code * 3 + (step === 0 ? 0 : step === 1 ? 1 : 2);
+  };
+  let key = 0;
+  for (let i = 0; i < views.length && key !== -1; i++) {
+    const d = digit(views[i]!);
+    key = d === undefined || views.length > 12 ? -1 : key * 18 + d;
+  }
+  return key !== -1 ? key : views.map((v) => `${v.dtype}:${digit(v) ?? '?'}`).join(',');
+}
+
 /** The native backend, with the compiler of its fused kernels (whose counts say how they ran). */
 export type NativeBackend = Backend & { readonly compiler: CCompiler };
 
@@ -150,19 +168,20 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
   // and as C compiled from that bytecode once the system compiler has made it (cc.ts).
   const bytecode = new Map<string, Bytecode | undefined>();
   const compiler = new CCompiler(addon, opt.cc);
-  /** Compiled functions found ready, by kernel and signature (a plan's kernels are the same objects every call). */
-  const ready = new WeakMap<ElementwiseKernel, Map<string, number>>();
+  /** Compiled functions found ready, by kernel and viewKey (a plan's kernels are the same objects every call). */
+  const ready = new WeakMap<ElementwiseKernel, Map<number | string, number>>();
   /** The compiled function for `b` over these views, if ready. */
   function compiled(k: ElementwiseKernel, b: Bytecode, views: readonly View[], leaves: number, rank: number): number | undefined {
+    const key = viewKey(views, rank);
+    const known = ready.get(k)?.get(key);
+    if (known !== undefined) return known;
     const shapes: ViewShape[] = views.map((v) => {
       const step = rank === 0 ? 0 : v.strides[rank - 1]!;
       return { dtype: DTYPE_CODE[v.dtype]!, step: step === 0 || step === 1 ? step : '*' };
     });
     const signature = signatureOf(shapes);
-    const known = ready.get(k)?.get(signature);
-    if (known !== undefined) return known;
     const id = compiler.lookup(`${k.id}|${signature}`, signature, (name) => emitC(b, shapes, leaves, name));
-    if (id !== undefined) (ready.get(k) ?? ready.set(k, new Map()).get(k)!).set(signature, id);
+    if (id !== undefined) (ready.get(k) ?? ready.set(k, new Map()).get(k)!).set(key, id);
     return id;
   }
   const bytecodeOf = (k: ElementwiseKernel): Bytecode | undefined => {
