@@ -319,6 +319,15 @@ await forEachBackend(NO_MATRIX, [], '*', (c, device) => {
         else expect(ex.programs[0]!.kernels, name).toBeGreaterThan(fused);
         close(await logical(ex.result), await logical(f()), name);
       }
+      // Any geometry (groups, strides, padding, dilation; the ReLU in place (clamp_) or not, then a constant added):
+      // the epilogue runs over the whole result, so compiled matches eager.
+      const geometry = fc.record({ groups: fc.constantFrom(1, 2), stride: fc.integer({ min: 1, max: 2 }), padding: fc.integer({ min: 0, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), inPlace: fc.boolean(), seed: fc.integer() });
+      await fc.assert(fc.asyncProperty(geometry, async (g) => {
+        tsr.manualSeed(g.seed);
+        const [xs, ws, bs] = [tsr.randn([3, 4, 7, 6], { device }), tsr.randn([6, 4 / g.groups, 3, 2], { device }), tsr.randn([6], { device })];
+        const f = () => { const y = xs.conv2d(ws, bs, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups }); return (g.inPlace ? y.clamp_(0) : y.relu()).add(0.5); };
+        close(await logical(tsr.compile(f)()), await logical(f()), g);
+      }), { seed: SEED, numRuns: Math.min(RUNS, 12) });
     }, 60_000);
 
     it('an elementwise chain runs as one kernel, and reads inside the call are reported as breaks', async () => {
