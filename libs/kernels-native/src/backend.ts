@@ -60,7 +60,7 @@ export const NATIVE_MIN_ELEMENTS = 1024;
  * element): native from here (an int64 eq over 320 elements: 8.8 us in JS, 1.9 us native).
  */
 export const NATIVE_MIN_ELEMENTS_INT64 = 64;
-const hasInt64 = (vs: readonly View[]): boolean => vs.some((v) => v.dtype === 'int64');
+const isInt64 = (v: View): boolean => v.dtype === 'int64';
 
 /** The addon and its catalog, or why they cannot be used. */
 interface Catalog { elementwise: Record<string, number>; reduce: Record<string, number> }
@@ -137,8 +137,8 @@ export type NativeBackend = Backend & { readonly compiler: CCompiler };
  */
 export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } = {}): NativeBackend | string {
   const minElements = opt.minElements ?? NATIVE_MIN_ELEMENTS;
-  /** Whether a launch over `n` elements of these views is small enough for the JS kernel. */
-  const small = (n: number, views: readonly View[]): boolean => n < minElements && (n < NATIVE_MIN_ELEMENTS_INT64 || !hasInt64(views));
+  /** Whether a launch over `n` elements is small enough for the JS kernel; `int64`: whether an operand is int64 (asked only then). */
+  const small = (n: number, int64: () => boolean): boolean => n < minElements && (n < NATIVE_MIN_ELEMENTS_INT64 || !int64());
   const loaded = load();
   if (typeof loaded === 'string') return loaded;
   const { addon, catalog } = loaded;
@@ -235,7 +235,7 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
   }
 
   function elementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void {
-    if (small(size(l.shape), [l.out, ...(l.outs ?? []), ...l.inputs])) return jsBackend.elementwise(k, l);
+    if (small(size(l.shape), () => isInt64(l.out) || l.inputs.some(isInt64) || (l.outs?.some(isInt64) ?? false))) return jsBackend.elementwise(k, l);
     const id = idOf(k, catalog.elementwise);
     if (id === undefined) { if (!fused(k, l)) jsBackend.elementwise(k, l); return; }
     const { out, inputs } = l;
@@ -250,7 +250,7 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
 
   function reduce(k: ReduceKernel, l: ReduceLaunch): void {
     const id = idOf(k, catalog.reduce);
-    if (id === undefined || small(size(l.outer) * size(l.inner), [l.input, l.out])) return jsBackend.reduce(k, l);
+    if (id === undefined || small(size(l.outer) * size(l.inner), () => isInt64(l.input) || isInt64(l.out))) return jsBackend.reduce(k, l);
     used = 0;
     put(l.outer.length); put(l.inner.length); put(l.input.offset); put(l.out.offset);
     putAll(l.outer); putAll(l.inner); putAll(l.input.strides); putAll(l.out.strides); putAll(l.params);
