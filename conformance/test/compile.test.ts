@@ -49,6 +49,15 @@ const OPS: readonly Op[] = [
     return a.ndim === 2 && b.ndim === 2 && a.shape[1] === b.shape[0] ? a.matmul(b) : undefined;
   },
   (v, pick) => { const a = v[pick(v.length)]!; return a.ndim === 2 && a.shape[0] === 1 ? a.expand(3, a.shape[1]!) : undefined; },
+  // A matrix as a one-channel image: a 3x3 convolution (same size) or a 2x2 max pooling (stride 1),
+  // the routines whose results take epilogues on native CPU.
+  (v, pick) => {
+    const a = v[pick(v.length)]!;
+    if (a.ndim !== 2 || a.shape[0]! < 2 || a.shape[1]! < 2) return undefined;
+    const img = a.reshape([1, 1, a.shape[0]!, a.shape[1]!]);
+    const out = pick(2) ? img.conv2d(tsr.full([1, 1, 3, 3], 0.125, { device: a.device, dtype: a.dtype }), undefined, { padding: 1 }) : img.maxPool2d({ kernelSize: 2, stride: 1 });
+    return out.reshape(out.shape.slice(2));
+  },
   // Reshapes that merge dims (after a transpose: a copy, then read through the merged view) and split one.
   (v, pick) => { const a = v[pick(v.length)]!; return a.ndim >= 2 ? a.reshape(-1) : undefined; },
   (v, pick) => { const a = v[pick(v.length)]!, n = a.shape[a.ndim - 1]; return n !== undefined && n % 2 === 0 && n > 0 ? a.reshape([...a.shape.slice(0, -1), 2, n / 2]) : undefined; },
