@@ -489,6 +489,17 @@ fn with_epilogue(what: &'static str, total: usize, args: EpilogueArgs<'_>, f: im
     })
 }
 
+/// Runs `compute` (a routine writing its whole result of `total` elements), then, when one is given,
+/// the epilogue over all of it, in this one call while the result is in cache. The epilogue is
+/// unpacked and checked first: a malformed one writes nothing.
+fn whole_then_epilogue(what: &'static str, total: usize, epilogue: Option<EpilogueArgs<'_>>, compute: impl FnOnce() -> Result<()>) -> Result<()> {
+    let Some(args) = epilogue else { return compute() };
+    with_epilogue(what, total, args, |e| {
+        compute()?;
+        e.run(0, e.shape[0]).map_err(Error::from_reason)
+    })
+}
+
 /// Output rows a task computes and then runs the epilogue over while they are in cache: about
 /// 512 KiB of results (in L2 beside the packed operands), at least 16 rows (a matmul packs B again
 /// per task), and enough tasks for every thread; a multiple of `align`.
@@ -627,14 +638,7 @@ pub fn conv2d(
         let ws = slice_of::<T>("conv2d weight", &w, o(1), p.o * (p.c / p.groups) * p.kh * p.kw)?;
         let bs = match &bias { Some(b) => Some(slice_of::<T>("conv2d bias", b, o(2), p.o)?), None => None };
         let os = slice_of_mut::<T>("conv2d out", out_bytes, o(3), total)?;
-        match epilogue {
-            // Checked before the convolution runs: a malformed epilogue writes nothing.
-            Some(args) => with_epilogue("conv2d epilogue", total, args, |e| {
-                conv::conv2d::<T>(xs, ws, bs, os, &p);
-                e.run(0, e.shape[0]).map_err(Error::from_reason)
-            })?,
-            None => conv::conv2d::<T>(xs, ws, bs, os, &p),
-        }
+        whole_then_epilogue("conv2d epilogue", total, epilogue, || { conv::conv2d::<T>(xs, ws, bs, os, &p); Ok(()) })?;
     });
     Ok(())
 }
@@ -712,14 +716,9 @@ pub fn max_pool2d_backward(
     by_float!("maxPool2dBackward", dtype, T => {
         let gxs = slice_of_mut::<T>("maxPool2dBackward gx", gx_bytes, o(0), planes * hw)?;
         let gs = slice_of::<T>("maxPool2dBackward grad", &grad, o(1), planes * l)?;
-        let run = |gxs: &mut [T]| pool::max_pool_backward::<T>(gxs, gs, is, hw, l).map_err(|e| Error::from_reason(format!("maxPool2dBackward: {e}")));
-        match epilogue {
-            Some(args) => with_epilogue("maxPool2dBackward epilogue", planes * hw, args, |e| {
-                run(gxs)?;
-                e.run(0, e.shape[0]).map_err(Error::from_reason)
-            })?,
-            None => run(gxs)?,
-        }
+        whole_then_epilogue("maxPool2dBackward epilogue", planes * hw, epilogue, || {
+            pool::max_pool_backward::<T>(gxs, gs, is, hw, l).map_err(|e| Error::from_reason(format!("maxPool2dBackward: {e}")))
+        })?;
     });
     Ok(())
 }
