@@ -73,11 +73,27 @@ function spans(k: Kernel, write: boolean): Span[] {
   return (write ? [k.out, ...k.outs] : k.inputs).map((v) => span(v, k.shape)).filter((x) => x !== undefined);
 }
 
+/**
+ * A kernel's write and read spans, worked out once per kernel object: a scheduled kernel is never
+ * changed (attaching an epilogue makes a new one), and the scans that call conflict() meet each
+ * kernel once per later kernel, which made them most of the time to schedule a program.
+ */
+const known = new WeakMap<Kernel, readonly [Span[], Span[]]>();
+function spansOf(k: Kernel): readonly [Span[], Span[]] {
+  let s = known.get(k);
+  if (!s) known.set(k, (s = [spans(k, true), spans(k, false)]));
+  return s;
+}
+
+const meets = (xs: readonly Span[], ys: readonly Span[]): boolean => {
+  for (const x of xs) for (const y of ys) if (meet(x, y)) return true;
+  return false;
+};
+
 /** Whether running `b` before `a` could change what either computes. */
 export function conflict(a: Kernel, b: Kernel): boolean {
-  const wa = spans(a, true), wb = spans(b, true);
-  const meets = (xs: readonly Span[], ys: readonly Span[]) => xs.some((x) => ys.some((y) => meet(x, y)));
-  return meets(wa, wb) || meets(wa, spans(b, false)) || meets(wb, spans(a, false));
+  const [wa, ra] = spansOf(a), [wb, rb] = spansOf(b);
+  return meets(wa, wb) || meets(wa, rb) || meets(wb, ra);
 }
 
 /** `kernels` with groupable launches moved together; each group's first kernel says how many run with it (`group`). */

@@ -68,25 +68,32 @@ function dropDeadFills(p: Program, run: boolean[]): void {
       if (readsOf(w).includes(target)) return;
       if (!writesOf(w).includes(target)) continue;
       if (w.kind !== 'elementwise') return; // where a routine or reduction writes is not known here
-      forEachOffset(w.shape, w.out.strides, w.out.offset, (o) => { if (!seen[o]) { seen[o] = 1; covered++; } });
+      covered += mark(seen, w.shape, w.out.strides, w.out.offset);
     }
     if (covered === target.size) run[i] = false;
   });
 }
 
-/** Calls fn with the storage offset of every element of a view. */
-function forEachOffset(shape: readonly number[], strides: readonly number[], offset: number, fn: (o: number) => void): void {
-  const n = numel(shape);
-  const idx = new Array<number>(shape.length).fill(0);
-  let o = offset;
-  for (let k = 0; k < n; k++) {
-    fn(o);
-    for (let d = shape.length - 1; d >= 0; d--) {
-      if (++idx[d]! < shape[d]!) { o += strides[d]!; break; }
-      o -= (shape[d]! - 1) * strides[d]!;
+/**
+ * Marks in `seen` the storage elements a view of `shape` covers; returns how many were unmarked.
+ * Dims are merged first, so a run of consecutive elements (a slice of rows) is one plain loop.
+ */
+function mark(seen: Uint8Array, shape: readonly number[], strides: readonly number[], offset: number): number {
+  const lay = coalesce(shape, [strides]);
+  const dims = lay.shape, st = lay.strides[0]!, r = dims.length;
+  if (dims.includes(0)) return 0;
+  const inner = r ? dims[r - 1]! : 1, step = r ? st[r - 1]! : 0;
+  const idx = new Array<number>(r).fill(0);
+  let base = offset, fresh = 0;
+  for (let row = numel(dims) / inner; row > 0; row--) {
+    for (let k = 0, o = base; k < inner; k++, o += step) if (!seen[o]) { seen[o] = 1; fresh++; }
+    for (let d = r - 2; d >= 0; d--) {
+      if (++idx[d]! < dims[d]!) { base += st[d]!; break; }
+      base -= (dims[d]! - 1) * st[d]!;
       idx[d] = 0;
     }
   }
+  return fresh;
 }
 
 const asKernel = (s: ReduceStep | RoutineStep, at: number): Kernel => (s.kind === 'routine' ? { kind: 'routine', at, step: s } : { ...s, at });
