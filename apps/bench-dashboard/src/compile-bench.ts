@@ -204,11 +204,16 @@ async function addRows(p: Prepared, timings: readonly [Timing, Timing][]): Promi
   }
 }
 
+/** A call at a batch size the step had not met: its time, its later calls' best, and fused launches interpreted meanwhile (kernels the size made anew). */
+interface NewSize { readonly batch: number; readonly firstMs: number; readonly laterMs: number; readonly interpreted: number }
+
 /**
  * The GPT step's first compiled call in fresh processes (no JS warmed by earlier workloads): with an
- * empty plan cache, then again in a second process that finds the first one's plans on disk.
+ * empty plan cache, then again in a second process that finds the first one's plans on disk. The
+ * first process then also calls the step at new batch sizes (sizes are concrete: each is scheduled
+ * anew, README "compile").
  */
-function firstCallInFreshProcesses(): { scheduledMs: number; diskMs: number; plans: string[][] } {
+function firstCallInFreshProcesses(): { scheduledMs: number; diskMs: number; plans: string[][]; newSizes: NewSize[] } {
   const cache = mkdtempSync(path.join(tmpdir(), 'tessera-bench-plans-'));
   const script = `
     import * as tsr from 'tessera';
@@ -221,7 +226,7 @@ function firstCallInFreshProcesses(): { scheduledMs: number; diskMs: number; pla
     const GPT = ${JSON.stringify(GPT)};
     tsr.manualSeed(0);
     const model = new Gpt(GPT), opt = new nn.AdamW(model.parameters(), { lr: 1e-3 });
-    const ids = tsr.randint(0, GPT.vocab, [16, GPT.context]), target = tsr.randint(0, GPT.vocab, [16 * GPT.context]);
+    let ids = tsr.randint(0, GPT.vocab, [16, GPT.context]), target = tsr.randint(0, GPT.vocab, [16 * GPT.context]);
     const step = tsr.compile(() => { opt.zeroGrad(); const loss = nn.crossEntropy(model.forward(ids).reshape(-1, GPT.vocab), target); loss.backward(); opt.step(); return loss; });
     const t0 = performance.now();
     const r = tsr.explain(step);
@@ -231,13 +236,25 @@ function firstCallInFreshProcesses(): { scheduledMs: number; diskMs: number; pla
     // nor is lost: the next process finds its libraries on disk, as a user's second run would.
     step();
     await native.compiler.settled();
-    process.stdout.write(JSON.stringify({ ms, plans: r.programs.map((p) => p.plan) }));
+    const newSizes = [];
+    for (const batch of [9, 12, 5]) {
+      ids = tsr.randint(0, GPT.vocab, [batch, GPT.context]); target = tsr.randint(0, GPT.vocab, [batch * GPT.context]);
+      const before = native.compiler.launches.interpreted;
+      const t1 = performance.now();
+      step().itemSync();
+      const firstMs = performance.now() - t1;
+      let laterMs = Infinity;
+      for (let i = 0; i < 5; i++) { const t2 = performance.now(); step().itemSync(); laterMs = Math.min(laterMs, performance.now() - t2); }
+      newSizes.push({ batch, firstMs, laterMs, interpreted: native.compiler.launches.interpreted - before });
+      await native.compiler.settled();
+    }
+    process.stdout.write(JSON.stringify({ ms, plans: r.programs.map((p) => p.plan), newSizes }));
   `;
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-  const run = () => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, TESSERA_CACHE_DIR: cache } })) as { ms: number; plans: string[] };
+  const run = () => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, TESSERA_CACHE_DIR: cache } })) as { ms: number; plans: string[]; newSizes: NewSize[] };
   try {
     const cold = run(), warm = run();
-    return { scheduledMs: cold.ms, diskMs: warm.ms, plans: [cold.plans, warm.plans] };
+    return { scheduledMs: cold.ms, diskMs: warm.ms, plans: [cold.plans, warm.plans], newSizes: cold.newSizes };
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
@@ -301,6 +318,9 @@ for (const [i, p] of prepared.entries()) {
 const fresh = typeof native === 'string' ? undefined : firstCallInFreshProcesses();
 if (fresh) {
   notes.push(`GPT step, first compiled call in a fresh process (native): ${fresh.scheduledMs.toFixed(0)} ms with an empty plan cache (plans: ${fresh.plans[0]!.join(', ')}), ${fresh.diskMs.toFixed(0)} ms in a second process (plans: ${fresh.plans[1]!.join(', ')})`);
+  for (const n of fresh.newSizes) {
+    notes.push(`GPT step at a new batch size ${n.batch} (scheduled anew): first call ${n.firstMs.toFixed(1)} ms, later calls ${n.laterMs.toFixed(1)} ms (best of 5), ${n.interpreted} fused launches interpreted meanwhile (0: no kernel made anew)`);
+  }
 }
 
 // Devices: one round (a gpu.js step takes seconds), no PyTorch peer on this machine.
