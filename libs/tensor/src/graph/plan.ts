@@ -63,51 +63,47 @@ export class Signature {
   readonly names: number[] = [];
   /** The backend objects' numbers, in order of first use: a plan is for them (the text, for any with their names and capabilities). */
   readonly backends: number[] = [];
-  hash = 0;
+  /** A hash of the numbers, names and backends (the in-memory cache's key; equal signatures have equal hashes). */
+  readonly hash: number;
   private readonly storageAt = new Map<Storage, number>();
   private readonly nameAt = new Map<number, number>();
 
   constructor(p: Program) {
+    // Built every call of a compiled step: numbers are pushed as they come and hashed in one loop at the end.
+    const nums = this.nums;
     for (const s of p.steps) {
-      this.push(STEP_KIND[s.kind]);
-      this.name(s.backend.name);
+      nums.push(STEP_KIND[s.kind], this.name(s.backend.name));
       this.backend(s.backend);
       if (s.kind === 'elementwise') {
-        this.name(s.kernel.id);
+        nums.push(this.name(s.kernel.id));
         this.list(s.shape);
         this.view(s.out);
-        this.push(s.inputs.length);
+        nums.push(s.inputs.length);
         for (const v of s.inputs) this.view(v);
       } else if (s.kind === 'reduce') {
-        this.name(s.kernel.id);
+        nums.push(this.name(s.kernel.id));
         this.list(s.outer);
         this.list(s.inner);
         this.view(s.input);
         this.view(s.out);
       } else {
-        this.name(s.name);
+        nums.push(this.name(s.name));
         const reads = readsOf(s), writes = writesOf(s);
-        this.push(reads.length);
-        for (const r of reads) this.push(this.storage(r));
-        this.push(writes.length);
-        for (const w of writes) this.push(this.storage(w));
+        nums.push(reads.length);
+        for (const r of reads) nums.push(this.storage(r));
+        nums.push(writes.length);
+        for (const w of writes) nums.push(this.storage(w));
       }
     }
     // How each storage is held decides what must be computed and what may stay out of memory.
-    for (const st of this.storages) {
-      this.push((p.created.has(st) ? 1 : 0) + (st.live ? 2 : 0));
-      this.name(st.dtype);
-      this.push(st.size);
-    }
+    for (const st of this.storages) nums.push((p.created.has(st) ? 1 : 0) + (st.live ? 2 : 0), this.name(st.dtype), st.size);
+    this.hash = hashOf(nums, hashOf(this.names, hashOf(this.backends, 0)));
   }
 
-  private push(v: number): void {
-    this.nums.push(v);
-    this.hash = (Math.imul(this.hash ^ v, 0x01000193) + (v / 4294967296 | 0)) | 0;
-  }
   private list(xs: readonly number[]): void {
-    this.push(xs.length);
-    for (const x of xs) this.push(x);
+    const nums = this.nums;
+    nums.push(xs.length);
+    for (let i = 0; i < xs.length; i++) nums.push(xs[i]!);
   }
   private storage(s: Storage): number {
     let i = this.storageAt.get(s);
@@ -115,22 +111,19 @@ export class Signature {
     return i;
   }
   private view(v: StorageView): void {
-    this.push(this.storage(v.storage));
-    this.push(v.offset);
+    this.nums.push(this.storage(v.storage), v.offset);
     this.list(v.strides);
   }
   private backend(b: Backend): void {
     const id = backendId(b);
-    if (this.backends.includes(id)) return;
-    this.backends.push(id);
-    this.hash = Math.imul(this.hash ^ id, 0x01000193) | 0;
+    if (!this.backends.includes(id)) this.backends.push(id);
   }
   /** A name as its order of first use in this program (the process-wide number goes to `names`). */
-  private name(s: string): void {
+  private name(s: string): number {
     const global = nameOf(s);
     let i = this.nameAt.get(global);
-    if (i === undefined) { this.nameAt.set(global, (i = this.names.length)); this.names.push(global); this.hash = Math.imul(this.hash ^ global, 0x01000193) | 0; }
-    this.push(i);
+    if (i === undefined) { this.nameAt.set(global, (i = this.names.length)); this.names.push(global); }
+    return i;
   }
 
   /** The numbers alone (what a cache keeps: not the storages of the program that made them). */
@@ -142,6 +135,15 @@ export class Signature {
   text(): string {
     return JSON.stringify([this.names.map((n) => nameList[n]), this.nums]);
   }
+}
+
+/** FNV-style mixing of `xs` into `h` (numbers past 32 bits mix in their high part too). */
+function hashOf(xs: readonly number[], h: number): number {
+  for (let i = 0; i < xs.length; i++) {
+    const v = xs[i]!;
+    h = (Math.imul(h ^ v, 0x01000193) + (v / 4294967296 | 0)) | 0;
+  }
+  return h;
 }
 
 export interface SignatureNumbers { readonly hash: number; readonly nums: readonly number[]; readonly names: readonly number[]; readonly backends: readonly number[] }
