@@ -415,7 +415,7 @@ describe('compile: training steps', () => {
  * buffer a gradient of narrowed pieces is assembled in). Partly covered, or read first, it stays.
  */
 describe('compile: fills that later writes cover', () => {
-  const a = tsr.tensor([1, 2, 3]), b = tsr.tensor([4, 5, 6]);
+  const a = tsr.tensor([1, 2, 3]), b = tsr.tensor([4, 5, 6]), m = tsr.tensor([[1, 2], [3, 4], [5, 6]]);
   // Copies into disjoint slices of one buffer run as one launch where the backend groups launches
   // (group.ts), interleaved ones too (every other element: blocks of one at a period of two).
   const disjoint = tsr.getBackend('cpu').groupable ? 1 : 2;
@@ -425,6 +425,26 @@ describe('compile: fills that later writes cover', () => {
     ['strided pairs that overlap', () => { const z = tsr.zeros([6]); z.slice(0, 0, 6, 2).copy_(a); z.slice(0, 2, 6, 2).add_(b.narrow(0, 0, 2)); return z; }, 3, [1, 0, 6, 0, 8, 0]],
     ['half covered', () => { const z = tsr.zeros([6]); z.narrow(0, 0, 3).copy_(a); return z; }, 2, [1, 2, 3, 0, 0, 0]],
     ['read before it is covered', () => { const z = tsr.zeros([6]); z.narrow(0, 0, 3).add_(a); z.narrow(0, 3, 3).copy_(b); return z; }, 3, [1, 2, 3, 4, 5, 6]],
+    // Column blocks of a matrix: each write covers a run per row, stepped row by row. The fill is
+    // dropped only where every element is written: the kernel counts say which (one fewer when dropped).
+    ['covered by two column blocks', () => { const z = tsr.zeros([3, 4]); z.narrow(1, 0, 2).copy_(m); z.narrow(1, 2, 2).copy_(m.neg()); return z.flatten(); }, 2,
+      [1, 2, -1, -2, 3, 4, -3, -4, 5, 6, -5, -6]],
+    ['column blocks, one row short', () => { const z = tsr.zeros([3, 4]); z.narrow(1, 0, 2).copy_(m); z.narrow(1, 2, 2).narrow(0, 0, 2).copy_(m.narrow(0, 0, 2)); return z.flatten(); }, disjoint + 1,
+      [1, 2, 1, 2, 3, 4, 3, 4, 5, 6, 0, 0]],
+    ['covered through a transpose, by rows of it', () => { const z = tsr.zeros([2, 3]); z.t().narrow(0, 0, 2).copy_(m.narrow(0, 0, 2)); z.t().narrow(0, 2, 1).copy_(m.narrow(0, 2, 1)); return z.flatten(); }, disjoint,
+      [1, 3, 5, 2, 4, 6]],
+    // Overlapping writes that reach the fill's size in elements written, not in elements covered.
+    ['overlapping writes that miss the last two elements', () => { const z = tsr.zeros([6]); z.narrow(0, 0, 4).copy_(tsr.ones([4])); z.narrow(0, 2, 2).copy_(tsr.full([2], 2)); return z; }, 3,
+      [1, 1, 2, 2, 0, 0]],
+    ['overlapping blocks that miss a corner', () => { const z = tsr.zeros([3, 2]); z.narrow(0, 0, 2).copy_(m.narrow(0, 0, 2)); z.narrow(0, 1, 2).narrow(1, 0, 1).copy_(m.narrow(0, 1, 2).narrow(1, 0, 1).neg()); return z.flatten(); }, 3,
+      [1, 2, -3, 4, -5, 0]],
+    ['the inner dim of three covered, but one element of the middle', () => {
+      const z = tsr.zeros([2, 3, 2]);
+      z.narrow(2, 0, 1).copy_(tsr.ones([2, 3, 1]));
+      z.narrow(2, 1, 1).narrow(1, 0, 2).copy_(tsr.full([2, 2, 1], 2));
+      z.narrow(2, 1, 1).narrow(1, 2, 1).narrow(0, 1, 1).copy_(tsr.full([1, 1, 1], 3));
+      return z.flatten();
+    }, disjoint === 1 ? 2 : 4, [1, 2, 1, 2, 1, 0, 1, 2, 1, 2, 1, 3]],
   ];
   for (const [name, f, kernels, want] of cases) {
     it(`${name}: ${kernels} kernels`, () => {
