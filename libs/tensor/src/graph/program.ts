@@ -88,19 +88,30 @@ export function deferredStorage(backend: Backend, dtype: DType, size: number): S
   return s;
 }
 
+/** Takes (`take`) or lets go of a step's holds on what it reads and writes; allocates nothing, as every step of every compiled call passes here twice. */
+function holds(step: Step, take: boolean): void {
+  const touch = take ? holdFor : releaseFrom;
+  if (step.kind === 'routine') {
+    for (const s of step.reads) touch(s, false);
+    for (const s of step.writes) touch(s, true);
+    return;
+  }
+  if (step.kind === 'reduce') touch(step.input.storage, false);
+  else for (const v of step.inputs) touch(v.storage, false);
+  touch(step.out.storage, true);
+}
+const holdFor = (s: Storage, writes: boolean): void => s.holdForStep(writes);
+const releaseFrom = (s: Storage, writes: boolean): void => s.releaseFromStep(writes);
+
 /** Records a step; it holds the storages it reads and writes until the program has run. */
 export function recordStep(step: Step): void {
-  for (const s of readsOf(step)) s.holdForStep(false);
-  for (const s of writesOf(step)) s.holdForStep(true);
+  holds(step, true);
   program().steps.push(step);
 }
 
 /** Lets go of the steps' holds once the program has run (a storage nobody else holds is freed then). */
 export function releaseSteps(p: Program): void {
-  for (const step of p.steps) {
-    for (const s of readsOf(step)) s.releaseFromStep(false);
-    for (const s of writesOf(step)) s.releaseFromStep(true);
-  }
+  for (const step of p.steps) holds(step, false);
 }
 
 /** Installs the function that runs a program (the scheduler; kept apart to keep imports one-way). */
