@@ -15,6 +15,7 @@ mod generated;
 
 use engine::{Launch, Operand};
 use rayon::prelude::*;
+use std::sync::{Arc, Mutex, RwLock};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -147,15 +148,41 @@ pub fn elementwise(kernel: u32, launch: Float64ArraySlice, used: u32, mut out: T
 
 /// A fused kernel's program as a launch block packs it: [wide (1: registers are f64), registers,
 /// instructions, constants, the instructions' [op, dst, a, b, c] values, the constants].
-struct FusedProgram { wide: bool, regs: usize, code: Vec<i32>, consts: Vec<f64> }
+/// A fused kernel's program, registered once (`fusedProgram`) and named by its number in launch
+/// blocks: its bytecode is parsed once rather than with every launch (for a small launch, parsing
+/// and checking it took longer than running it), and checked once per (params, leaves, outputs).
+struct FusedProgram { wide: bool, regs: usize, code: Vec<i32>, consts: Vec<f64>, checked: Mutex<Vec<[usize; 3]>> }
 
-fn read_program(block: &mut Block) -> Result<FusedProgram> {
+impl FusedProgram {
+    /// Whether the program was checked against launches of `counts` (params, leaves, outputs).
+    fn checked_for(&self, counts: [usize; 3]) -> bool { self.checked.lock().is_ok_and(|c| c.contains(&counts)) }
+    fn mark_checked(&self, counts: [usize; 3]) { if let Ok(mut c) = self.checked.lock() { if !c.contains(&counts) { c.push(counts); } } }
+}
+
+/// Registered programs, for the life of the process (as compiled kernels are; a step's fused kernels are few).
+static PROGRAMS: RwLock<Vec<Arc<FusedProgram>>> = RwLock::new(Vec::new());
+
+/// Registers a fused kernel's program, packed as [wide, registers, instructions, constants, then the
+/// code (5 values an instruction), then the constants], in the first `used` values; returns its number.
+#[napi(js_name = "fusedProgram")]
+pub fn fused_program(program: Float64ArraySlice, used: u32) -> Result<u32> {
+    let mut block = Block::of(&program, used, "fused program")?;
     let head = block.dims(4)?;
     let [wide, regs, ninst, nconst] = [head[0], head[1], head[2], head[3]];
-    if regs > 4096 { return Err(Error::from_reason(format!("fused: {regs} registers"))); }
+    if regs > 4096 { return Err(Error::from_reason(format!("fused program: {regs} registers"))); }
     let code: Vec<i32> = block.ints(ninst.saturating_mul(5))?.iter().map(|&x| x.clamp(-1, i32::MAX as isize) as i32).collect();
     let consts = block.floats(nconst)?.to_vec();
-    Ok(FusedProgram { wide: wide == 1, regs, code, consts })
+    if block.at != block.v.len() { return Err(Error::from_reason("fused program: values left over".to_string())); }
+    let mut all = PROGRAMS.write().map_err(|_| Error::from_reason("program table poisoned".to_string()))?;
+    all.push(Arc::new(FusedProgram { wide: wide == 1, regs, code, consts, checked: Mutex::new(Vec::new()) }));
+    Ok((all.len() - 1) as u32)
+}
+
+/// The registered program a launch block names (its first value).
+fn read_program(block: &mut Block) -> Result<Arc<FusedProgram>> {
+    let id = block.count()?;
+    let all = PROGRAMS.read().map_err(|_| Error::from_reason("program table poisoned".to_string()))?;
+    all.get(id).cloned().ok_or_else(|| Error::from_reason(format!("{}: no fused program {id}", block.what)))
 }
 
 /// One launch of a fused program, unpacked from its block and checked against its arrays: the
@@ -187,10 +214,14 @@ impl FusedLaunch {
         }
         if nleaves + nouts > interp::MAX_VIEWS { return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs; at most {} in all", interp::MAX_VIEWS))); }
         let shape = block.dims(rank)?;
-        if *checked != Some([nparams, nleaves, nouts]) {
-            let program = interp::Program { code: &fp.code, consts: &consts, regs: fp.regs };
-            program.check(nleaves, nouts).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
-            *checked = Some([nparams, nleaves, nouts]);
+        let counts = [nparams, nleaves, nouts];
+        if *checked != Some(counts) {
+            if !fp.checked_for(counts) {
+                let program = interp::Program { code: &fp.code, consts: &consts, regs: fp.regs };
+                program.check(nleaves, nouts).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
+                fp.mark_checked(counts);
+            }
+            *checked = Some(counts);
         }
         let elem = |d: usize| -> Result<usize> {
             interp::elem_size(d as i32).ok_or_else(|| Error::from_reason(format!("fused: unknown dtype {d}")))
@@ -249,7 +280,7 @@ fn with_fused_launch(block: &mut Block, fp: &FusedProgram, checked: &mut Option<
 }
 
 /// Runs a fused elementwise kernel as bytecode (see interp.rs). `launch` packs, in its first `used`
-/// values, the program then one launch (see read_program and with_fused_launch). Dtypes are
+/// values, the number of its registered program (fusedProgram) then one launch (see with_fused_launch). Dtypes are
 /// interp's storage codes (F32, F64, BOOL, I32, I64, U8) and must match the arrays given.
 #[napi]
 pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
@@ -272,7 +303,7 @@ fn run_compiled(id: u32) -> impl FnOnce(&interp::Program, bool, &[usize], &[inte
 }
 
 /// Runs several launches of one fused kernel in one call (compile's horizontal groups): `launch`
-/// packs their number, the program once, then each launch (as `fused` packs them); `ids[i]` is
+/// packs their number, the program's number once, then each launch (as `fused` packs them); `ids[i]` is
 /// launch i's compiled kernel, or -1 to interpret it; `outs` and `leaves` hold every launch's arrays
 /// in turn.
 #[napi(js_name = "fusedGroup")]

@@ -20,6 +20,7 @@ type EpilogueArgs = [compiled: number, block: Float64Array, used: number, outs: 
 
 interface Addon {
   elementwise(kernel: number, launch: Float64Array, used: number, out: Storage, a?: Storage, b?: Storage, c?: Storage): void;
+  fusedProgram(program: Float64Array, used: number): number;
   fused(launch: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
   fusedCompiled(id: number, launch: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
   fusedGroup(ids: number[], launch: Float64Array, used: number, outs: Storage[], leaves: Storage[]): void;
@@ -128,6 +129,18 @@ function viewKey(views: readonly View[], rank: number): number | string {
   return key !== -1 ? key : views.map((v) => `${v.dtype}:${digit(v) ?? '?'}`).join(',');
 }
 
+/** Throws, as the addon's check does, where view `v` reaches outside its array over `shape`. */
+function within(what: string, v: View, shape: readonly number[]): void {
+  let lo = v.offset, hi = v.offset;
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 0) return;
+    const reach = (shape[d]! - 1) * v.strides[d]!;
+    if (reach < 0) lo += reach; else hi += reach;
+  }
+  const length = (v.buffer as { length?: number }).length ?? 0;
+  if (lo < 0 || hi >= length) throw new Error(`${what}: view [${lo}, ${hi}] is outside its buffer of ${length} elements`);
+}
+
 /** The native backend, with the compiler of its fused kernels (whose counts say how they ran). */
 export type NativeBackend = Backend & { readonly compiler: CCompiler };
 
@@ -189,10 +202,17 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     if (b === undefined && !bytecode.has(k.id)) bytecode.set(k.id, (b = encode(k)));
     return b;
   };
-  /** Packs program `b` into the block (rust/lib.rs read_program). */
+  // Each program is registered with the addon once, which parses and checks it there; launches name it by number.
+  const programs = new WeakMap<Bytecode, number>();
+  /** Puts program `b`'s number into the block (rust/lib.rs read_program), registering it the first time. */
   function packProgram(b: Bytecode): void {
-    put(b.wide ? 1 : 0); put(b.regs); put(b.code.length / 5); put(b.consts.length);
-    putAll(b.code); putAll(b.consts);
+    let id = programs.get(b);
+    if (id === undefined) {
+      // Its own array: the block may already hold the start of the launch being packed.
+      const packed = Float64Array.of(b.wide ? 1 : 0, b.regs, b.code.length / 5, b.consts.length, ...b.code, ...b.consts);
+      programs.set(b, (id = addon.fusedProgram(packed, packed.length)));
+    }
+    put(id);
   }
   /** Packs launch `l` of `b` into the block (with_fused_launch) and returns its compiled kernel's id, if ready. */
   function packLaunch(k: ElementwiseKernel, b: Bytecode, l: ElementwiseLaunch, outs: readonly View[]): number | undefined {
@@ -218,9 +238,24 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
   }
   // Horizontal groups (compile's group.ts): every launch of one fused kernel in one call into the addon, however small.
   const groupable = (k: ElementwiseKernel): boolean => k.id.startsWith('fused:') && bytecodeOf(k) !== undefined;
-  function elementwiseGroup(k: ElementwiseKernel, launches: readonly ElementwiseLaunch[]): void {
+  /** Whether launch `l` is small enough for the JS kernels (as `elementwise` routes single launches). */
+  const smallLaunch = (l: ElementwiseLaunch): boolean => small(size(l.shape), () => isInt64(l.out) || l.inputs.some(isInt64) || (l.outs?.some(isInt64) ?? false));
+  function elementwiseGroup(k: ElementwiseKernel, all: readonly ElementwiseLaunch[]): void {
     const b = bytecodeOf(k);
     if (!b) throw new Error(`native: kernel ${k.id} cannot run as a group (an internal error: the scheduler asks groupable first)`);
+    // The group's small launches (an optimizer's biases) run on the JS kernels, as they would alone:
+    // below that size crossing into the addon costs more than the work. The members are independent
+    // (group.ts), so which runs first does not matter; the JS ones run last, after the addon has
+    // checked the rest, and are checked here first, so a bad launch still stops the group before
+    // any member writes.
+    if (!all.some(smallLaunch)) return groupInAddon(k, b, all);
+    const inJs = all.filter(smallLaunch), launches = all.filter((l) => !smallLaunch(l));
+    for (const l of inJs) for (const v of [l.out, ...(l.outs ?? []), ...l.inputs]) within('fused group', v, l.shape);
+    if (launches.length === 1) elementwise(k, launches[0]!);
+    else if (launches.length > 1) groupInAddon(k, b, launches);
+    for (const l of inJs) jsBackend.elementwise(k, l);
+  }
+  function groupInAddon(k: ElementwiseKernel, b: Bytecode, launches: readonly ElementwiseLaunch[]): void {
     used = 0;
     put(launches.length);
     packProgram(b);
@@ -235,7 +270,7 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
   }
 
   function elementwise(k: ElementwiseKernel, l: ElementwiseLaunch): void {
-    if (small(size(l.shape), () => isInt64(l.out) || l.inputs.some(isInt64) || (l.outs?.some(isInt64) ?? false))) return jsBackend.elementwise(k, l);
+    if (smallLaunch(l)) return jsBackend.elementwise(k, l);
     const id = idOf(k, catalog.elementwise);
     if (id === undefined) { if (!fused(k, l)) jsBackend.elementwise(k, l); return; }
     const { out, inputs } = l;
