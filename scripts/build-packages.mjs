@@ -6,7 +6,7 @@
 // `--pack DIR` then packs each package into DIR with `npm pack` and prints the tarballs' paths as JSON.
 // Inside the monorepo nothing needs this: tests, tsx and tsc run the packages from src/.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,7 +48,12 @@ export function build() {
   if (!existsSync(catalog)) {
     throw new Error('libs/kernels-native/src/catalog.json is missing: npm run build -w @tessera/kernels-native generates it');
   }
-  copyFileSync(catalog, join(root, 'libs/kernels-native/dist/catalog.json'));
+  // With the source's times: the addon built here is checked to be no older than the catalog it was
+  // built against (backend.ts load), and a copy stamped now would make every local build look stale.
+  const copied = join(root, 'libs/kernels-native/dist/catalog.json');
+  copyFileSync(catalog, copied);
+  const { atime, mtime } = statSync(catalog);
+  utimesSync(copied, atime, mtime);
   for (const lib of PACKAGES) {
     const { name } = JSON.parse(readFileSync(join(root, 'libs', lib, 'package.json'), 'utf8'));
     writeFileSync(join(root, 'libs', lib, 'dist/require.cjs'), requireStub(name));
