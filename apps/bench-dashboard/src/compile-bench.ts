@@ -14,10 +14,17 @@
  * machine whose load drifts over minutes. A row's time is the median of its rounds' means, and its
  * ratio the median of the rounds' ratios (each against that round's best PyTorch row).
  *
+ * Tessera is measured as a user installs it: its built packages (dist/, plain tsc output), which
+ * the nx target builds first and runs this file against (`node --import tsx`, which resolves the
+ * packages by their default exports). Under the `tsx` command the monorepo's `tessera-source`
+ * condition loads their TypeScript sources instead, transformed by esbuild with names kept: a
+ * `__name` call on every function a call creates, a few percent of a step's time here and more on
+ * small steps than large ones; the output and results say which was measured (`tessera`).
+ *
  *   npx nx run bench-dashboard:bench-compile [-- --seconds 2 --rounds 5 --webgpu --gpujs]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -260,13 +267,34 @@ function firstCallInFreshProcesses(): { scheduledMs: number; diskMs: number; pla
   }
 }
 
+/**
+ * Which Tessera this process runs: 'dist' (the built packages, as installed), or 'src' (TypeScript
+ * sources through tsx). Built packages older than a source file are refused: they would measure
+ * code that is not the commit's.
+ */
+function whichTessera(): 'dist' | 'src' {
+  const entry = fileURLToPath(import.meta.resolve('tessera'));
+  if (!entry.includes(`${path.sep}dist${path.sep}`)) return 'src';
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true })
+    .reduce((t, e) => Math.max(t, e.isDirectory() ? newest(path.join(dir, e.name)) : e.name.endsWith('.ts') ? statSync(path.join(dir, e.name)).mtimeMs : 0), 0);
+  for (const lib of readdirSync(path.join(root, 'libs'))) {
+    const built = path.join(root, 'libs', lib, 'dist', '.tsbuildinfo');
+    if (existsSync(built) && newest(path.join(root, 'libs', lib, 'src')) > statSync(built).mtimeMs) {
+      throw new Error(`libs/${lib}/dist is older than its sources: run npm run build (or the nx target, which builds first)`);
+    }
+  }
+  return 'dist';
+}
+
 // A cache of this run's own (plans, compiled C), so first calls and compile times are cold ones.
 const runCache = mkdtempSync(path.join(tmpdir(), 'tessera-bench-cache-'));
 process.env['TESSERA_CACHE_DIR'] = runCache;
 process.once('exit', () => rmSync(runCache, { recursive: true, force: true }));
 
 const machine = machineInfo();
-console.log(`Tessera compile benchmark: ${machine.cpus} x${machine.cores}, node ${machine.node}${machine.simd ? `, native SIMD ${machine.simd}` : ''}, commit ${gitCommit()}`);
+const measured = whichTessera();
+console.log(`Tessera compile benchmark: ${machine.cpus} x${machine.cores}, node ${machine.node}${machine.simd ? `, native SIMD ${machine.simd}` : ''}, commit ${gitCommit()}, tessera ${measured}`);
 const workloads = [block(), gpt(), cnn()];
 const native = createNativeBackend();
 if (typeof native === 'string') notes.push(`tessera-native skipped: ${native}`);
@@ -348,6 +376,6 @@ if (notes.length) console.log(`\n${notes.join('\n')}`);
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results/compile');
 mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `${new Date().toISOString().replace(/:/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ machine, commit: gitCommit(), seconds, rounds, rows, firstCall: fresh, notes }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ machine, commit: gitCommit(), tessera: measured, seconds, rounds, rows, firstCall: fresh, notes }, null, 2)}\n`);
 console.log(`wrote ${path.relative(process.cwd(), file)}`);
 process.exit(0);
