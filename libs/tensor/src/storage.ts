@@ -19,6 +19,12 @@ export class Storage {
    * program runs, which the first use of the buffer makes happen.
    */
   deferred = false;
+  /**
+   * The compiled program's signature (graph/plan.ts, by generation) that last numbered this storage,
+   * and its number there: a signature is built every compiled call, and a map of its own cost more.
+   */
+  signature = 0;
+  signatureIndex = 0;
   constructor(
     readonly backend: Backend,
     private buf: unknown,

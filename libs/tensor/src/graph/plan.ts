@@ -37,6 +37,13 @@ function nameOf(s: string): number {
   return i;
 }
 
+/**
+ * Per process-wide name, the signature that last numbered it (by generation) and the number it got
+ * there: a signature numbers its names by indexing these instead of a map of its own.
+ */
+const nameStamp: number[] = [], nameLocal: number[] = [];
+let generation = 0;
+
 const STEP_KIND = { elementwise: 1, reduce: 2, routine: 3 } as const;
 
 /**
@@ -65,8 +72,8 @@ export class Signature {
   readonly backends: number[] = [];
   /** A hash of the numbers, names and backends (the in-memory cache's key; equal signatures have equal hashes). */
   readonly hash: number;
-  private readonly storageAt = new Map<Storage, number>();
-  private readonly nameAt = new Map<number, number>();
+  private readonly generation = ++generation;
+  private lastBackend: Backend | undefined;
 
   constructor(p: Program) {
     // Built every call of a compiled step: numbers are pushed as they come and hashed in one loop at the end.
@@ -106,24 +113,30 @@ export class Signature {
     for (let i = 0; i < xs.length; i++) nums.push(xs[i]!);
   }
   private storage(s: Storage): number {
-    let i = this.storageAt.get(s);
-    if (i === undefined) { this.storageAt.set(s, (i = this.storages.length)); this.storages.push(s); }
-    return i;
+    if (s.signature === this.generation) return s.signatureIndex;
+    s.signature = this.generation;
+    s.signatureIndex = this.storages.length;
+    this.storages.push(s);
+    return s.signatureIndex;
   }
   private view(v: StorageView): void {
     this.nums.push(this.storage(v.storage), v.offset);
     this.list(v.strides);
   }
   private backend(b: Backend): void {
+    if (b === this.lastBackend) return;
+    this.lastBackend = b;
     const id = backendId(b);
     if (!this.backends.includes(id)) this.backends.push(id);
   }
   /** A name as its order of first use in this program (the process-wide number goes to `names`). */
   private name(s: string): number {
     const global = nameOf(s);
-    let i = this.nameAt.get(global);
-    if (i === undefined) { this.nameAt.set(global, (i = this.names.length)); this.names.push(global); }
-    return i;
+    if (nameStamp[global] === this.generation) return nameLocal[global]!;
+    nameStamp[global] = this.generation;
+    nameLocal[global] = this.names.length;
+    this.names.push(global);
+    return this.names.length - 1;
   }
 
   /** The numbers alone (what a cache keeps: not the storages of the program that made them). */
