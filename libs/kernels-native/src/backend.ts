@@ -236,7 +236,7 @@ export function createNativeBackend(opt: { minElements?: number; cc?: CcMode } =
     else addon.fusedCompiled(id, block, used, ...buffers);
     return true;
   }
-  // Horizontal groups (compile's group.ts): every launch of one fused kernel in one call into the addon, however small.
+  // Horizontal groups (compile's group.ts): the launches of one fused kernel in one call into the addon (small ones on the JS kernels).
   const groupable = (k: ElementwiseKernel): boolean => k.id.startsWith('fused:') && bytecodeOf(k) !== undefined;
   /** Whether launch `l` is small enough for the JS kernels (as `elementwise` routes single launches). */
   const smallLaunch = (l: ElementwiseLaunch): boolean => small(size(l.shape), () => isInt64(l.out) || l.inputs.some(isInt64) || (l.outs?.some(isInt64) ?? false));
