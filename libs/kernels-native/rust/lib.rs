@@ -146,8 +146,6 @@ pub fn elementwise(kernel: u32, launch: Float64ArraySlice, used: u32, mut out: T
     if unsafe { generated::run(kernel, &launch, params) } { Ok(()) } else { Err(Error::from_reason(format!("elementwise: no kernel {kernel}"))) }
 }
 
-/// A fused kernel's program as a launch block packs it: [wide (1: registers are f64), registers,
-/// instructions, constants, the instructions' [op, dst, a, b, c] values, the constants].
 /// A fused kernel's program, registered once (`fusedProgram`) and named by its number in launch
 /// blocks: its bytecode is parsed once rather than with every launch (for a small launch, parsing
 /// and checking it took longer than running it), and checked once per (params, leaves, outputs).
@@ -201,9 +199,8 @@ unsafe impl Sync for Ptr {}
 impl FusedLaunch {
     /// Unpacks one launch of program `fp` and checks it. A launch packs [params, the params, rank,
     /// leaves, outputs, the shape, then each leaf's and each output's dtype, offset and strides].
-    /// `checked` carries the (params, leaves, outputs) the program was last checked for, so launches
-    /// of one program check it once.
-    fn unpack(block: &mut Block, fp: &FusedProgram, checked: &mut Option<[usize; 3]>, outs: &mut [TypedArray], leaves: &[TypedArray]) -> Result<Self> {
+    /// The program is checked against the launch's counts the first time it meets them.
+    fn unpack(block: &mut Block, fp: &FusedProgram, outs: &mut [TypedArray], leaves: &[TypedArray]) -> Result<Self> {
         let nparams = block.count()?;
         let mut consts = fp.consts.clone();
         consts.extend_from_slice(block.floats(nparams)?);
@@ -215,13 +212,10 @@ impl FusedLaunch {
         if nleaves + nouts > interp::MAX_VIEWS { return Err(Error::from_reason(format!("fused: {nleaves} leaves and {nouts} outputs; at most {} in all", interp::MAX_VIEWS))); }
         let shape = block.dims(rank)?;
         let counts = [nparams, nleaves, nouts];
-        if *checked != Some(counts) {
-            if !fp.checked_for(counts) {
-                let program = interp::Program { code: &fp.code, consts: &consts, regs: fp.regs };
-                program.check(nleaves, nouts).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
-                fp.mark_checked(counts);
-            }
-            *checked = Some(counts);
+        if !fp.checked_for(counts) {
+            let program = interp::Program { code: &fp.code, consts: &consts, regs: fp.regs };
+            program.check(nleaves, nouts).map_err(|e| Error::from_reason(format!("fused: {e}")))?;
+            fp.mark_checked(counts);
         }
         let elem = |d: usize| -> Result<usize> {
             interp::elem_size(d as i32).ok_or_else(|| Error::from_reason(format!("fused: unknown dtype {d}")))
@@ -274,9 +268,9 @@ impl FusedLaunch {
 }
 
 /// Unpacks one launch of program `fp` and checks it (FusedLaunch::unpack), then runs it with `go`.
-fn with_fused_launch(block: &mut Block, fp: &FusedProgram, checked: &mut Option<[usize; 3]>, mut outs: Vec<TypedArray>, leaves: Vec<TypedArray>,
+fn with_fused_launch(block: &mut Block, fp: &FusedProgram, mut outs: Vec<TypedArray>, leaves: Vec<TypedArray>,
     go: impl FnOnce(&interp::Program, bool, &[usize], &[interp::View], &[interp::View]) -> Result<()>) -> Result<()> {
-    FusedLaunch::unpack(block, fp, checked, &mut outs, &leaves)?.run(fp, go)
+    FusedLaunch::unpack(block, fp, &mut outs, &leaves)?.run(fp, go)
 }
 
 /// Runs a fused elementwise kernel as bytecode (see interp.rs). `launch` packs, in its first `used`
@@ -286,7 +280,7 @@ fn with_fused_launch(block: &mut Block, fp: &FusedProgram, checked: &mut Option<
 pub fn fused(launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
     let mut block = Block::of(&launch, used, "fused")?;
     let fp = read_program(&mut block)?;
-    with_fused_launch(&mut block, &fp, &mut None, outs, leaves, interpret)
+    with_fused_launch(&mut block, &fp, outs, leaves, interpret)
 }
 
 fn interpret(program: &interp::Program, wide: bool, shape: &[usize], views: &[interp::View], out_views: &[interp::View]) -> Result<()> {
@@ -312,7 +306,6 @@ pub fn fused_group(ids: Vec<i32>, launch: Float64ArraySlice, used: u32, mut outs
     let n = block.count()?;
     if ids.len() != n { return Err(Error::from_reason(format!("fused group: {n} launches, {} kernel ids", ids.len()))); }
     let fp = read_program(&mut block)?;
-    let mut checked = None;
     // Every launch is unpacked and checked before any runs. Their arrays stay here until all have run
     // (a launch holds pointers into the arrays' memory, which moving the handles does not move).
     let mut arrays: Vec<(Vec<TypedArray>, Vec<TypedArray>)> = Vec::with_capacity(n);
@@ -324,7 +317,7 @@ pub fn fused_group(ids: Vec<i32>, launch: Float64ArraySlice, used: u32, mut outs
         if nl > leaves.len() || no > outs.len() { return Err(Error::from_reason("fused group: fewer arrays than its launches take".to_string())); }
         arrays.push((leaves.drain(..nl).collect(), outs.drain(..no).collect()));
         let (l, o) = arrays.last_mut().unwrap();
-        launches.push(FusedLaunch::unpack(&mut block, &fp, &mut checked, o, l)?);
+        launches.push(FusedLaunch::unpack(&mut block, &fp, o, l)?);
     }
     if !leaves.is_empty() || !outs.is_empty() || block.at != block.v.len() { return Err(Error::from_reason("fused group: arrays or values left over".to_string())); }
     // The launches write disjoint outputs and read nothing another writes (group.ts), so they may run
@@ -355,7 +348,7 @@ pub fn cc_load(path: String, symbols: Vec<String>, signatures: Vec<String>) -> R
 pub fn fused_compiled(id: u32, launch: Float64ArraySlice, used: u32, outs: Vec<TypedArray>, leaves: Vec<TypedArray>) -> Result<()> {
     let mut block = Block::of(&launch, used, "fused")?;
     let fp = read_program(&mut block)?;
-    with_fused_launch(&mut block, &fp, &mut None, outs, leaves, run_compiled(id))
+    with_fused_launch(&mut block, &fp, outs, leaves, run_compiled(id))
 }
 
 /// The instruction set the elementwise loops run with here: "avx512", "avx2", "baseline" (x86-64
@@ -511,7 +504,7 @@ fn with_epilogue(what: &'static str, total: usize, args: EpilogueArgs<'_>, f: im
     let (compiled, launch, used, outs, leaves) = args;
     let mut block = Block::of(&launch, used, what)?;
     let fp = read_program(&mut block)?;
-    with_fused_launch(&mut block, &fp, &mut None, outs, leaves, |program, wide, shape, views, out_views| {
+    with_fused_launch(&mut block, &fp, outs, leaves, |program, wide, shape, views, out_views| {
         let e = Epilogue { program, wide, shape, views, outs: out_views, compiled };
         if shape.is_empty() || shape[0] * e.unit() != total {
             return Err(Error::from_reason(format!("{what}: an epilogue over {shape:?} does not walk the {total} results")));
