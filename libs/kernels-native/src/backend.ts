@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type Epilogue, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, jsBackend } from '@tessera/tensor';
+import { type Backend, type ElementwiseKernel, type ElementwiseLaunch, type Epilogue, type MatmulLaunch, type ReduceKernel, type ReduceLaunch, type View, extent, jsBackend } from '@tessera/tensor';
 import { type Conv2dPlan, type DType, IndexError, type Pool2dPlan } from '@tessera/ops';
 import { CCompiler, type CcMode, type ViewShape, emitC, signatureOf } from './cc.js';
 import { type Bytecode, DTYPE_CODE, encode } from './interp.js';
@@ -131,12 +131,8 @@ function viewKey(views: readonly View[], rank: number): number | string {
 
 /** Throws, as the addon's check does, where view `v` reaches outside its array over `shape`. */
 function within(what: string, v: View, shape: readonly number[]): void {
-  let lo = v.offset, hi = v.offset;
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 0) return;
-    const reach = (shape[d]! - 1) * v.strides[d]!;
-    if (reach < 0) lo += reach; else hi += reach;
-  }
+  if (shape.includes(0)) return;
+  const [lo, hi] = extent(shape, v.strides, v.offset);
   const length = (v.buffer as { length?: number }).length ?? 0;
   if (lo < 0 || hi >= length) throw new Error(`${what}: view [${lo}, ${hi}] is outside its buffer of ${length} elements`);
 }

@@ -33,6 +33,7 @@ export { jsBackend };
 export type { TypedArray } from './typed.js';
 export { HALF_TO_FLOAT, toHalf } from './float16.js';
 export { forEachOffset } from './cpu/iterate.js';
+export { extent } from './layout.js';
 export { emptyCache, pooledArrayBytes } from './cpu/pool.js';
 export { elementwiseSource, reduceSource } from './cpu/kernels.js';
 export { type Emitter, type CodegenRequest, type CompiledKernel, codegen, compiledKernels, registerEmitter, emitterNames } from './codegen.js';
